@@ -1,0 +1,38 @@
+//! Server functions called by the dashboard, and the server-side seam they use.
+//!
+//! The `app` crate cannot depend on the `server` crate (the server depends on
+//! `app`), so server functions reach the live engine through the
+//! [`DashboardBackend`] trait: the server implements it and provides a [`Backend`]
+//! in the leptos context of every request.
+
+use leptos::prelude::*;
+
+use crate::wire::ServerInfo;
+
+/// The server-side state a server function may read. Implemented by the `server`
+/// crate; only compiled with the `ssr` feature.
+#[cfg(feature = "ssr")]
+pub trait DashboardBackend: Send + Sync + 'static {
+    /// Identity and liveness of the running server.
+    fn server_info(&self) -> ServerInfo;
+}
+
+/// Handle to the [`DashboardBackend`], provided as leptos context by the server.
+#[cfg(feature = "ssr")]
+#[derive(Clone)]
+pub struct Backend(pub std::sync::Arc<dyn DashboardBackend>);
+
+#[cfg(feature = "ssr")]
+fn backend() -> Result<Backend, ServerFnError> {
+    use_context::<Backend>()
+        .ok_or_else(|| ServerFnError::new("dashboard backend missing from the request context"))
+}
+
+/// Returns the server's identity and liveness figures (see [`ServerInfo`]).
+///
+/// Served as `POST /api/fn/server_info`. Errors: a `ServerFnError` when the
+/// server was started without a backend in context (a wiring bug, not user input).
+#[server(name = GetServerInfo, prefix = "/api/fn", endpoint = "server_info")]
+pub async fn server_info() -> Result<ServerInfo, ServerFnError> {
+    Ok(backend()?.0.server_info())
+}

@@ -1,0 +1,141 @@
+//! The vstack dashboard: leptos components, routes, server functions and the wire
+//! types shared by the axum server and the WASM front end.
+//!
+//! The crate is compiled twice: with feature `ssr` into the `server` binary, which
+//! renders every page and answers server functions, and with feature `hydrate`
+//! into `frontend` (WASM), which hydrates the rendered page and keeps it live over
+//! the `/ws` WebSocket. Layout:
+//!
+//! - [`wire`]: JSON types on the wire (server functions, WebSocket frames).
+//! - [`api`]: server functions and the [`api::DashboardBackend`] seam to the engine.
+//! - [`live`]: the browser's WebSocket connection and its reconnect loop.
+//! - [`chart`]: charming/ECharts charts that update in place.
+//! - [`pages`]: one module per tab.
+
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod chart;
+pub mod live;
+pub mod pages;
+pub mod wire;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    StaticSegment,
+    components::{A, Route, Router, Routes},
+};
+
+use live::{LiveFeed, use_live_feed};
+use pages::{
+    analytics::AnalyticsPage, compare::ComparePage, metrics::MetricsPage,
+    overview::OverviewPage,
+};
+
+/// Path of the ECharts bundle that `scripts/setup.sh` copies from the `echarts`
+/// npm package into `public/vendor/`.
+pub const ECHARTS_PATH: &str = "/vendor/echarts.min.js";
+
+/// The HTML document around [`App`], rendered by the server for every route.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <script src=ECHARTS_PATH defer></script>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The dashboard: header with tabs and connection indicator, and the routed tab.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let feed = LiveFeed::new();
+    provide_context(feed);
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(live::connect(feed));
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/vstack.css"/>
+        <Title text="vstack dashboard"/>
+        <Router>
+            <Header/>
+            <main class="content">
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=StaticSegment("") view=OverviewPage/>
+                    <Route path=StaticSegment("metrics") view=MetricsPage/>
+                    <Route path=StaticSegment("compare") view=ComparePage/>
+                    <Route path=StaticSegment("analytics") view=AnalyticsPage/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// The tabs, in the seed's order: (path, label).
+pub const TABS: [(&str, &str); 4] = [
+    ("/", "Overview"),
+    ("/metrics", "Performance Metrics"),
+    ("/compare", "Smart vs Naive"),
+    ("/analytics", "Analytics"),
+];
+
+#[component]
+fn Header() -> impl IntoView {
+    view! {
+        <header class="topbar">
+            <div class="brand">
+                <span class="logo">"vstack"</span>
+                <span class="subtitle">"smart streaming monitor"</span>
+            </div>
+            <nav class="tabs" aria-label="Dashboard tabs">
+                {TABS
+                    .iter()
+                    .map(|(href, label)| {
+                        view! { <A href=*href exact=true attr:class="tab">{*label}</A> }
+                    })
+                    .collect_view()}
+            </nav>
+            <ConnectionIndicator/>
+        </header>
+    }
+}
+
+/// Live / reconnecting / offline badge for the `/ws` stream.
+#[component]
+fn ConnectionIndicator() -> impl IntoView {
+    let feed = use_live_feed();
+    let state = move || feed.state.get().label();
+    view! {
+        <div class="conn" data-testid="connection" data-state=state title="WebSocket /ws">
+            <span class="dot"></span>
+            <span class="conn-label">{state}</span>
+        </div>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+        resp.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <div class="empty-state">
+            <p class="empty-title">"Page not found"</p>
+            <p>"The dashboard has four tabs: " <A href="/">"Overview"</A> ", metrics, compare and analytics."</p>
+        </div>
+    }
+}

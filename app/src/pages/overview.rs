@@ -1,0 +1,122 @@
+//! Overview tab (`/`): the state of the dashboard server and its live stream.
+//!
+//! Server identity comes from the [`crate::api::server_info`] server function,
+//! called by the browser on load and on "Refresh"; the live figures and the chart
+//! come from the `/ws` heartbeat stream ([`crate::live::LiveFeed`]).
+
+use charming::{
+    Chart,
+    component::{Axis, Grid, Legend},
+    element::{AxisType, Tooltip, Trigger},
+    series::Line,
+};
+use leptos::prelude::*;
+
+use super::{Card, NoEngineYet, Stat, format_bytes, format_duration_ms};
+use crate::{api::server_info, chart::EChart, live::use_live_feed};
+
+/// The Overview tab.
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let feed = use_live_feed();
+    // A client-side resource, so the browser itself calls the server function.
+    let info = LocalResource::new(server_info);
+    let info_calls = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        if info.get().is_some() {
+            info_calls.update(|n| *n += 1);
+        }
+    });
+
+    let latest = move || feed.latest.get();
+    let uptime = Signal::derive(move || {
+        latest().map(|h| format_duration_ms(h.uptime_ms)).unwrap_or_else(|| "—".into())
+    });
+    let dashboards = Signal::derive(move || {
+        latest().map(|h| h.dashboards_connected.to_string()).unwrap_or_else(|| "—".into())
+    });
+    let rss = Signal::derive(move || {
+        latest()
+            .and_then(|h| h.rss_bytes)
+            .map(format_bytes)
+            .unwrap_or_else(|| "—".into())
+    });
+    let lag = Signal::derive(move || {
+        latest().map(|h| format!("{:.2} ms", h.tick_lag_ms)).unwrap_or_else(|| "—".into())
+    });
+    let frames = Signal::derive(move || feed.frames_received.get().to_string());
+
+    view! {
+        <div class="page-grid">
+            <Card title="Dashboard server">
+                <Suspense fallback=|| view! { <p class="muted">"Asking the server…"</p> }>
+                    {move || {
+                        info.get()
+                            .map(|res| match res {
+                                Ok(i) => {
+                                    view! {
+                                        <div class="stats" data-testid="server-info">
+                                            <Stat label="version" testid="server-version" value=Signal::stored(i.version.clone())/>
+                                            <Stat label="process id" testid="server-pid" value=Signal::stored(i.pid.to_string())/>
+                                            <Stat label="uptime at call" testid="server-uptime" value=Signal::stored(format_duration_ms(i.uptime_ms))/>
+                                            <Stat label="push interval" testid="server-push" value=Signal::stored(format!("{} ms", i.ws_push_interval_ms))/>
+                                        </div>
+                                    }
+                                        .into_any()
+                                }
+                                Err(e) => {
+                                    view! { <p class="error">"Server function failed: " {e.to_string()}</p> }
+                                        .into_any()
+                                }
+                            })
+                    }}
+                </Suspense>
+                <button class="btn" data-testid="refresh-info" on:click=move |_| info.refetch()>
+                    "Refresh"
+                </button>
+            </Card>
+            <Card title="Live stream (/ws)">
+                <div class="stats">
+                    <Stat label="server uptime" testid="live-uptime" value=uptime/>
+                    <Stat label="dashboards connected" testid="live-dashboards" value=dashboards/>
+                    <Stat label="server memory (RSS)" testid="live-rss" value=rss/>
+                    <Stat label="timer lag" testid="live-lag" value=lag/>
+                    <Stat label="frames received" testid="live-frames" value=frames/>
+                </div>
+            </Card>
+            <Card title="Server process, live">
+                {move || {
+                    feed.history
+                        .with(|h| h.is_empty())
+                        .then(|| view! { <p class="muted chart-empty">"No data yet: waiting for the first frame from /ws."</p> })
+                }}
+                <EChart id="chart-server" option=move || server_chart(feed)/>
+            </Card>
+            <Card title="Streaming client">
+                <NoEngineYet what="The smart client, its buffer, node scores and chunk sources appear here once the client engine is attached to this server."/>
+            </Card>
+        </div>
+    }
+}
+
+fn server_chart(feed: crate::live::LiveFeed) -> Chart {
+    let (rss, lag): (Vec<Vec<f64>>, Vec<Vec<f64>>) = feed.history.with(|h| {
+        h.iter()
+            .map(|hb| {
+                let t = hb.uptime_ms as f64 / 1000.0;
+                let mib = hb.rss_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0);
+                (vec![t, (mib * 100.0).round() / 100.0], vec![t, hb.tick_lag_ms])
+            })
+            .unzip()
+    });
+    Chart::new()
+        .animation(false)
+        .tooltip(Tooltip::new().trigger(Trigger::Axis))
+        .legend(Legend::new().top("0"))
+        .grid(Grid::new().left("48").right("48").top("36").bottom("32"))
+        .x_axis(Axis::new().type_(AxisType::Value).name("uptime (s)").min("dataMin").max("dataMax"))
+        .y_axis(Axis::new().type_(AxisType::Value).name("RSS (MiB)").scale(true))
+        .y_axis(Axis::new().type_(AxisType::Value).name("lag (ms)"))
+        .series(Line::new().name("server RSS (MiB)").show_symbol(false).data(rss))
+        .series(Line::new().name("timer lag (ms)").show_symbol(false).y_axis_index(1).data(lag))
+}

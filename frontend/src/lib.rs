@@ -1,0 +1,13 @@
+//! The WASM entry point of the dashboard.
+//!
+//! The server renders every page with leptos SSR; this crate is compiled to
+//! `pkg/vstack.wasm` by `cargo leptos` and its exported `hydrate` function attaches
+//! the reactive graph of [`app::App`] to that markup. On the host this crate is empty
+//! so the workspace's host builds and tests never compile the browser side.
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,66 @@
+//! vstack's server side: the axum web server that hosts the dashboard, and (as it
+//! grows) the client engine, the storage cluster and the command-line tools.
+//!
+//! - [`config`]: the command line (`vstack --help`), built on clap.
+//! - [`web`]: [`web::app`] builds the whole axum [`axum::Router`] (pages, server
+//!   functions, `/ws`, `/healthz`, static files) from an [`web::AppState`], so
+//!   tests can call routes without binding a port; [`serve`] binds and runs it.
+//! - [`live`]: the server's own live figures (uptime, connected dashboards,
+//!   process memory, timer lag) pushed to dashboards over `/ws`.
+
+pub mod config;
+pub mod live;
+pub mod web;
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+use config::{Cli, Command, ServeArgs};
+
+/// Runs the command selected on the command line. With no sub-command this is
+/// `serve`. Errors are reported by `main` with a non-zero exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cli.log)),
+        )
+        .init();
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Serve(args) => serve(args).await,
+    }
+}
+
+/// Serves the dashboard until the process is stopped (Ctrl-C / SIGTERM).
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let options = args.leptos_options();
+    let addr: SocketAddr = options.site_addr;
+    let state = web::AppState::new(options, args.live_config());
+    let router = web::app(state);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!("vstack dashboard on http://{}", listener.local_addr()?);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,171 @@
+//! The server's own live figures, pushed to every dashboard over `/ws`.
+//!
+//! [`LiveServer`] holds what the dashboard shell shows before any engine runs:
+//! uptime (tokio's monotonic clock, so a paused test clock controls it), the
+//! number of connected dashboards, the process's resident memory and the lag of
+//! the push timer. [`LiveServer::heartbeats`] is the per-subscriber push loop's
+//! source: one [`Heartbeat`] per tick of a `tokio::time::interval`.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use app::wire::{Heartbeat, ServerInfo};
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// Settings of the live stream.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// Interval between two heartbeats on `/ws`. Default: 1 s.
+    pub push_interval: Duration,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self { push_interval: Duration::from_secs(1) }
+    }
+}
+
+/// Shared live state of the server process.
+#[derive(Debug)]
+pub struct LiveServer {
+    config: LiveConfig,
+    started: Instant,
+    started_unix_ms: u64,
+    dashboards: AtomicU32,
+}
+
+impl LiveServer {
+    /// Starts the clock now.
+    pub fn new(config: LiveConfig) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            started: Instant::now(),
+            started_unix_ms: unix_ms(),
+            dashboards: AtomicU32::new(0),
+        })
+    }
+
+    /// The settings this server runs with.
+    pub fn config(&self) -> &LiveConfig {
+        &self.config
+    }
+
+    /// Milliseconds since start on tokio's clock.
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Dashboards currently subscribed to `/ws`.
+    pub fn dashboards_connected(&self) -> u32 {
+        self.dashboards.load(Ordering::Relaxed)
+    }
+
+    /// Registers a subscriber; the count drops again when the guard is dropped.
+    pub fn subscribe(self: &Arc<Self>) -> SubscriberGuard {
+        self.dashboards.fetch_add(1, Ordering::Relaxed);
+        SubscriberGuard(self.clone())
+    }
+
+    /// Snapshot for the `server_info` server function.
+    pub fn info(&self) -> ServerInfo {
+        ServerInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            started_at_unix_ms: self.started_unix_ms,
+            uptime_ms: self.uptime_ms(),
+            dashboards_connected: self.dashboards_connected(),
+            ws_push_interval_ms: self.config.push_interval.as_millis() as u64,
+        }
+    }
+
+    /// A ticker producing one heartbeat per push interval, the first immediately.
+    pub fn heartbeats(self: &Arc<Self>) -> Heartbeats {
+        let mut interval = tokio::time::interval(self.config.push_interval);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Heartbeats { live: self.clone(), interval, seq: 0 }
+    }
+}
+
+/// Keeps one dashboard counted in [`LiveServer::dashboards_connected`].
+#[derive(Debug)]
+pub struct SubscriberGuard(Arc<LiveServer>);
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.0.dashboards.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// See [`LiveServer::heartbeats`].
+#[derive(Debug)]
+pub struct Heartbeats {
+    live: Arc<LiveServer>,
+    interval: tokio::time::Interval,
+    seq: u64,
+}
+
+impl Heartbeats {
+    /// Waits for the next tick and measures the heartbeat taken at that moment.
+    pub async fn next(&mut self) -> Heartbeat {
+        let scheduled = self.interval.tick().await;
+        let tick_lag_ms = Instant::now().saturating_duration_since(scheduled).as_secs_f64() * 1e3;
+        let hb = Heartbeat {
+            seq: self.seq,
+            uptime_ms: self.live.uptime_ms(),
+            server_time_unix_ms: unix_ms(),
+            dashboards_connected: self.live.dashboards_connected(),
+            rss_bytes: memory_stats::memory_stats().map(|m| m.physical_mem as u64),
+            tick_lag_ms,
+        };
+        self.seq += 1;
+        hb
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn heartbeats_follow_the_push_interval() {
+        let live = LiveServer::new(LiveConfig { push_interval: Duration::from_millis(500) });
+        let mut beats = live.heartbeats();
+        let a = beats.next().await;
+        let b = beats.next().await;
+        let c = beats.next().await;
+        assert_eq!((a.seq, b.seq, c.seq), (0, 1, 2));
+        assert_eq!(b.uptime_ms - a.uptime_ms, 500);
+        assert_eq!(c.uptime_ms - b.uptime_ms, 500);
+        assert!(a.tick_lag_ms < 1.0, "paused clock has no lag: {}", a.tick_lag_ms);
+    }
+
+    #[tokio::test]
+    async fn subscriber_guard_counts_dashboards() {
+        let live = LiveServer::new(LiveConfig::default());
+        let g1 = live.subscribe();
+        let g2 = live.subscribe();
+        assert_eq!(live.dashboards_connected(), 2);
+        assert_eq!(live.info().dashboards_connected, 2);
+        drop(g1);
+        assert_eq!(live.dashboards_connected(), 1);
+        drop(g2);
+        assert_eq!(live.dashboards_connected(), 0);
+    }
+
+    #[test]
+    fn rss_is_reported_on_linux() {
+        if cfg!(target_os = "linux") {
+            let rss = memory_stats::memory_stats().map(|m| m.physical_mem).unwrap_or(0);
+            assert!(rss > 1024 * 1024, "a running process uses more than 1 MiB: {rss}");
+        }
+    }
+}
