@@ -50,7 +50,7 @@ where
             resize.remove();
             instance.try_update_value(|slot| {
                 if let Some(echarts) = slot.take() {
-                    echarts.dispose();
+                    dispose(&echarts);
                 }
             });
         });
@@ -61,9 +61,24 @@ where
     view! { <div id=id class="chart" role="img"></div> }
 }
 
+/// `echarts.dispose()`; charming 0.6 does not bind it.
+#[cfg(feature = "hydrate")]
+fn dispose(echarts: &charming::renderer::Echarts) {
+    use wasm_bindgen::{JsCast, JsValue};
+    let this: &JsValue = echarts.as_ref();
+    if let Ok(f) = js_sys::Reflect::get(this, &JsValue::from_str("dispose"))
+        && let Some(f) = f.dyn_ref::<js_sys::Function>()
+    {
+        let _ = f.call0(this);
+    }
+}
+
 /// True once the page's `echarts` global exists.
 #[cfg(feature = "hydrate")]
 fn echarts_loaded() -> bool {
-    js_sys::Reflect::has(&js_sys::global(), &wasm_bindgen::JsValue::from_str("echarts"))
-        .unwrap_or(false)
+    js_sys::Reflect::has(
+        &js_sys::global(),
+        &wasm_bindgen::JsValue::from_str("echarts"),
+    )
+    .unwrap_or(false)
 }

@@ -29,8 +29,7 @@ use leptos_router::{
 
 use live::{LiveFeed, use_live_feed};
 use pages::{
-    analytics::AnalyticsPage, compare::ComparePage, metrics::MetricsPage,
-    overview::OverviewPage,
+    analytics::AnalyticsPage, compare::ComparePage, metrics::MetricsPage, overview::OverviewPage,
 };
 
 /// Path of the ECharts bundle that `scripts/setup.sh` copies from the `echarts`

@@ -111,31 +111,31 @@ pub async fn connect(feed: LiveFeed) {
     let mut failures: u32 = 0;
     let mut failing_since: Option<f64> = None;
     loop {
-        if let Some(url) = ws_url() {
-            if let Ok(ws) = WebSocket::open(&url) {
-                let (_write, mut read) = ws.split();
-                loop {
-                    let next = read.next().fuse();
-                    let silence = TimeoutFuture::new(SILENCE_TIMEOUT_MS).fuse();
-                    futures::pin_mut!(next, silence);
-                    let msg = futures::select! {
-                        m = next => m,
-                        _ = silence => None,
-                    };
-                    match msg {
-                        Some(Ok(Message::Text(text))) => {
-                            if let Ok(event) = serde_json::from_str::<WsEvent>(&text) {
-                                feed.apply(event);
-                                failures = 0;
-                                failing_since = None;
-                                if feed.state.get_untracked() != ConnectionState::Live {
-                                    feed.state.set(ConnectionState::Live);
-                                }
+        if let Some(url) = ws_url()
+            && let Ok(ws) = WebSocket::open(&url)
+        {
+            let (_write, mut read) = ws.split();
+            loop {
+                let next = read.next().fuse();
+                let silence = TimeoutFuture::new(SILENCE_TIMEOUT_MS).fuse();
+                futures::pin_mut!(next, silence);
+                let msg = futures::select! {
+                    m = next => m,
+                    _ = silence => None,
+                };
+                match msg {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Ok(event) = serde_json::from_str::<WsEvent>(&text) {
+                            feed.apply(event);
+                            failures = 0;
+                            failing_since = None;
+                            if feed.state.get_untracked() != ConnectionState::Live {
+                                feed.state.set(ConnectionState::Live);
                             }
                         }
-                        Some(Ok(Message::Bytes(_))) => {}
-                        Some(Err(_)) | None => break,
                     }
+                    Some(Ok(Message::Bytes(_))) => {}
+                    Some(Err(_)) | None => break,
                 }
             }
         }
@@ -145,11 +145,12 @@ pub async fn connect(feed: LiveFeed) {
         let browser_offline = web_sys::window()
             .map(|w| !w.navigator().on_line())
             .unwrap_or(false);
-        feed.state.set(if browser_offline || now - since > OFFLINE_AFTER_MS {
-            ConnectionState::Offline
-        } else {
-            ConnectionState::Reconnecting
-        });
+        feed.state
+            .set(if browser_offline || now - since > OFFLINE_AFTER_MS {
+                ConnectionState::Offline
+            } else {
+                ConnectionState::Reconnecting
+            });
         let backoff_ms = 250u32.saturating_mul(1 << failures.min(5)).min(5_000);
         TimeoutFuture::new(backoff_ms).await;
     }
@@ -159,6 +160,10 @@ pub async fn connect(feed: LiveFeed) {
 #[cfg(feature = "hydrate")]
 fn ws_url() -> Option<String> {
     let location = web_sys::window()?.location();
-    let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
+    let scheme = if location.protocol().ok()? == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
     Some(format!("{scheme}://{}/ws", location.host().ok()?))
 }

@@ -82,7 +82,9 @@ impl ServeArgs {
 
     /// Settings of the live `/ws` stream.
     pub fn live_config(&self) -> LiveConfig {
-        LiveConfig { push_interval: Duration::from_millis(self.ws_push_interval_ms) }
+        LiveConfig {
+            push_interval: Duration::from_millis(self.ws_push_interval_ms),
+        }
     }
 }
 

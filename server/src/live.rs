@@ -26,7 +26,9 @@ pub struct LiveConfig {
 
 impl Default for LiveConfig {
     fn default() -> Self {
-        Self { push_interval: Duration::from_secs(1) }
+        Self {
+            push_interval: Duration::from_secs(1),
+        }
     }
 }
 
@@ -87,7 +89,11 @@ impl LiveServer {
     pub fn heartbeats(self: &Arc<Self>) -> Heartbeats {
         let mut interval = tokio::time::interval(self.config.push_interval);
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        Heartbeats { live: self.clone(), interval, seq: 0 }
+        Heartbeats {
+            live: self.clone(),
+            interval,
+            seq: 0,
+        }
     }
 }
 
@@ -113,7 +119,10 @@ impl Heartbeats {
     /// Waits for the next tick and measures the heartbeat taken at that moment.
     pub async fn next(&mut self) -> Heartbeat {
         let scheduled = self.interval.tick().await;
-        let tick_lag_ms = Instant::now().saturating_duration_since(scheduled).as_secs_f64() * 1e3;
+        let tick_lag_ms = Instant::now()
+            .saturating_duration_since(scheduled)
+            .as_secs_f64()
+            * 1e3;
         let hb = Heartbeat {
             seq: self.seq,
             uptime_ms: self.live.uptime_ms(),
@@ -128,7 +137,10 @@ impl Heartbeats {
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -137,7 +149,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn heartbeats_follow_the_push_interval() {
-        let live = LiveServer::new(LiveConfig { push_interval: Duration::from_millis(500) });
+        let live = LiveServer::new(LiveConfig {
+            push_interval: Duration::from_millis(500),
+        });
         let mut beats = live.heartbeats();
         let a = beats.next().await;
         let b = beats.next().await;
@@ -145,7 +159,11 @@ mod tests {
         assert_eq!((a.seq, b.seq, c.seq), (0, 1, 2));
         assert_eq!(b.uptime_ms - a.uptime_ms, 500);
         assert_eq!(c.uptime_ms - b.uptime_ms, 500);
-        assert!(a.tick_lag_ms < 1.0, "paused clock has no lag: {}", a.tick_lag_ms);
+        assert!(
+            a.tick_lag_ms < 1.0,
+            "paused clock has no lag: {}",
+            a.tick_lag_ms
+        );
     }
 
     #[tokio::test]
@@ -164,8 +182,13 @@ mod tests {
     #[test]
     fn rss_is_reported_on_linux() {
         if cfg!(target_os = "linux") {
-            let rss = memory_stats::memory_stats().map(|m| m.physical_mem).unwrap_or(0);
-            assert!(rss > 1024 * 1024, "a running process uses more than 1 MiB: {rss}");
+            let rss = memory_stats::memory_stats()
+                .map(|m| m.physical_mem)
+                .unwrap_or(0);
+            assert!(
+                rss > 1024 * 1024,
+                "a running process uses more than 1 MiB: {rss}"
+            );
         }
     }
 }

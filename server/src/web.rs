@@ -39,7 +39,10 @@ pub struct AppState {
 impl AppState {
     /// A fresh state; the uptime clock starts now.
     pub fn new(leptos_options: LeptosOptions, live: LiveConfig) -> Self {
-        Self { leptos_options, live: LiveServer::new(live) }
+        Self {
+            leptos_options,
+            live: LiveServer::new(live),
+        }
     }
 }
 

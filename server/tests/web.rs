@@ -23,7 +23,12 @@ fn state(push_ms: u64) -> AppState {
         .site_root("target/site")
         .site_pkg_dir("pkg")
         .build();
-    AppState::new(options, LiveConfig { push_interval: Duration::from_millis(push_ms) })
+    AppState::new(
+        options,
+        LiveConfig {
+            push_interval: Duration::from_millis(push_ms),
+        },
+    )
 }
 
 async fn body_string(resp: axum::response::Response) -> String {
@@ -52,10 +57,22 @@ async fn every_tab_is_server_rendered_with_its_nav() {
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
         let html = body_string(resp).await;
         assert!(html.contains(label), "{path} lacks tab label {label}");
-        assert!(html.contains(r#"aria-current="page""#), "{path} has no active tab");
-        assert!(html.contains(app::ECHARTS_PATH), "{path} does not load ECharts");
-        assert!(html.contains("/pkg/vstack"), "{path} does not load the WASM bundle");
-        assert!(html.contains(r#"data-state="connecting""#), "{path}: SSR connection state");
+        assert!(
+            html.contains(r#"aria-current="page""#),
+            "{path} has no active tab"
+        );
+        assert!(
+            html.contains(app::ECHARTS_PATH),
+            "{path} does not load ECharts"
+        );
+        assert!(
+            html.contains("/pkg/vstack"),
+            "{path} does not load the WASM bundle"
+        );
+        assert!(
+            html.contains(r#"data-state="connecting""#),
+            "{path}: SSR connection state"
+        );
     }
 }
 
@@ -126,7 +143,10 @@ async fn ws_pushes_heartbeats_on_a_real_port() {
     drop(b);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while live.dashboards_connected() != 1 {
-        assert!(tokio::time::Instant::now() < deadline, "closed client still counted");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "closed client still counted"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.abort();

@@ -30,10 +30,14 @@ pub fn OverviewPage() -> impl IntoView {
 
     let latest = move || feed.latest.get();
     let uptime = Signal::derive(move || {
-        latest().map(|h| format_duration_ms(h.uptime_ms)).unwrap_or_else(|| "—".into())
+        latest()
+            .map(|h| format_duration_ms(h.uptime_ms))
+            .unwrap_or_else(|| "—".into())
     });
     let dashboards = Signal::derive(move || {
-        latest().map(|h| h.dashboards_connected.to_string()).unwrap_or_else(|| "—".into())
+        latest()
+            .map(|h| h.dashboards_connected.to_string())
+            .unwrap_or_else(|| "—".into())
     });
     let rss = Signal::derive(move || {
         latest()
@@ -42,7 +46,9 @@ pub fn OverviewPage() -> impl IntoView {
             .unwrap_or_else(|| "—".into())
     });
     let lag = Signal::derive(move || {
-        latest().map(|h| format!("{:.2} ms", h.tick_lag_ms)).unwrap_or_else(|| "—".into())
+        latest()
+            .map(|h| format!("{:.2} ms", h.tick_lag_ms))
+            .unwrap_or_else(|| "—".into())
     });
     let frames = Signal::derive(move || feed.frames_received.get().to_string());
 
@@ -105,7 +111,10 @@ fn server_chart(feed: crate::live::LiveFeed) -> Chart {
             .map(|hb| {
                 let t = hb.uptime_ms as f64 / 1000.0;
                 let mib = hb.rss_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0);
-                (vec![t, (mib * 100.0).round() / 100.0], vec![t, hb.tick_lag_ms])
+                (
+                    vec![t, (mib * 100.0).round() / 100.0],
+                    vec![t, hb.tick_lag_ms],
+                )
             })
             .unzip()
     });
@@ -114,9 +123,31 @@ fn server_chart(feed: crate::live::LiveFeed) -> Chart {
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
         .legend(Legend::new().top("0"))
         .grid(Grid::new().left("48").right("48").top("36").bottom("32"))
-        .x_axis(Axis::new().type_(AxisType::Value).name("uptime (s)").min("dataMin").max("dataMax"))
-        .y_axis(Axis::new().type_(AxisType::Value).name("RSS (MiB)").scale(true))
+        .x_axis(
+            Axis::new()
+                .type_(AxisType::Value)
+                .name("uptime (s)")
+                .min("dataMin")
+                .max("dataMax"),
+        )
+        .y_axis(
+            Axis::new()
+                .type_(AxisType::Value)
+                .name("RSS (MiB)")
+                .scale(true),
+        )
         .y_axis(Axis::new().type_(AxisType::Value).name("lag (ms)"))
-        .series(Line::new().name("server RSS (MiB)").show_symbol(false).data(rss))
-        .series(Line::new().name("timer lag (ms)").show_symbol(false).y_axis_index(1).data(lag))
+        .series(
+            Line::new()
+                .name("server RSS (MiB)")
+                .show_symbol(false)
+                .data(rss),
+        )
+        .series(
+            Line::new()
+                .name("timer lag (ms)")
+                .show_symbol(false)
+                .y_axis_index(1)
+                .data(lag),
+        )
 }

@@ -1,0 +1,49 @@
+// Starts and stops the real `vstack` server for a test, on its own port.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+
+/** The built binary (cargo leptos build); override with VSTACK_BIN. */
+export const binary = process.env.VSTACK_BIN ?? path.join(root, 'target', 'debug', 'vstack');
+/** The built site (pkg/, vendor/); override with VSTACK_SITE_ROOT. */
+export const siteRoot = process.env.VSTACK_SITE_ROOT ?? path.join(root, 'target', 'site');
+
+export class VstackServer {
+  private child: ChildProcess | null = null;
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(binary, ['--addr', `127.0.0.1:${this.port}`, '--site-root', siteRoot], {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    });
+    this.child = child;
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`vstack exited with ${child.exitCode}`);
+      try {
+        const r = await fetch(`${this.url}/healthz`);
+        if (r.ok) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`vstack did not answer /healthz on ${this.url} within 20 s`);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs whatever vstack's build and tests need and is missing or at the wrong
+# version; skips everything already in place, so a warm machine passes in seconds.
+#
+#   - rustup components clippy, rustfmt and the wasm32-unknown-unknown target
+#   - cargo-leptos 0.3.10 (--locked --features no_downloads: it never downloads
+#     tools itself and uses the ones on PATH)
+#   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock
+#   - the npm packages of end2end/package-lock.json (npm ci): Playwright (no
+#     browser download), ECharts, binaryen's wasm-opt
+#   - ECharts copied to public/vendor/ where the page loads it
+#   - Debian chromium for the browser tests
+#
+# Source it (`. scripts/setup.sh`) or run it; either way it exports PATH with
+# ~/.cargo/bin and end2end/node_modules/.bin (wasm-opt) in front.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CARGO_LEPTOS_VERSION="0.3.10"
+export PATH="$HOME/.cargo/bin:$ROOT/end2end/node_modules/.bin:$PATH"
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+say() { printf '[setup] %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    say "need root for: $*"; return 1; fi
+}
+
+# --- Rust toolchain pieces -------------------------------------------------
+installed_components="$(rustup component list --installed 2>/dev/null || true)"
+for comp in clippy rustfmt; do
+  if ! grep -q "^$comp" <<<"$installed_components"; then
+    say "adding rustup component $comp"; rustup component add "$comp"
+  fi
+done
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding target wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown
+fi
+
+# --- cargo-leptos ------------------------------------------------------------
+have_leptos="$(cargo leptos --version 2>/dev/null | awk '{print $2}' || true)"
+if [ "$have_leptos" != "$CARGO_LEPTOS_VERSION" ]; then
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (found: ${have_leptos:-none}; ~13 min on 2 cores)"
+  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads --force
+fi
+
+# --- wasm-bindgen CLI at the Cargo.lock version -------------------------------
+want_wb="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$ROOT/Cargo.lock")"
+have_wb="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+if [ -z "$want_wb" ]; then say "no wasm-bindgen in Cargo.lock"; exit 1; fi
+if [ "$have_wb" != "$want_wb" ]; then
+  say "installing wasm-bindgen-cli $want_wb (found: ${have_wb:-none})"
+  # Not --locked: the CLI's own lockfile names a crate version the registry lacks.
+  cargo install wasm-bindgen-cli --version "$want_wb" --force
+fi
+
+# --- npm packages --------------------------------------------------------------
+stamp="$ROOT/end2end/node_modules/.vstack-lock.sha256"
+want_stamp="$(sha256sum "$ROOT/end2end/package-lock.json" | awk '{print $1}')"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_stamp" ]; then
+  say "installing npm packages (npm ci in end2end/)"
+  (cd "$ROOT/end2end" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want_stamp" >"$stamp"
+fi
+
+# --- ECharts where the page loads it ---------------------------------------------
+src="$ROOT/end2end/node_modules/echarts/dist/echarts.min.js"
+dst="$ROOT/public/vendor/echarts.min.js"
+if ! cmp -s "$src" "$dst" 2>/dev/null; then
+  say "copying ECharts to public/vendor/"
+  mkdir -p "$(dirname "$dst")"; cp "$src" "$dst"
+fi
+
+# --- Chromium for the browser tests ----------------------------------------------
+if ! command -v chromium >/dev/null; then
+  say "installing Debian chromium"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+fi
+
+say "ready: cargo-leptos $(cargo leptos --version | awk '{print $2}'), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -1)"

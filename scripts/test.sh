@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Quick start, command 2: set up whatever is missing, then run every check:
+# formatting, clippy for the server and the WASM build, the Rust tests, a build of
+# the site, and the browser tests in headless Chromium. Ends with one summary line
+# "tests: N passed, M failed". Screenshots land in end2end/artifacts/.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+logs="$ROOT/target/test-logs"
+mkdir -p "$logs"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy: server build (host)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "clippy: WASM build (hydrate)"
+cargo clippy -p frontend -p app --target wasm32-unknown-unknown --locked -- -D warnings
+
+step "cargo test --workspace"
+rust_status=0
+cargo test --workspace --locked 2>&1 | tee "$logs/cargo-test.log" || rust_status=$?
+rust_passed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$logs/cargo-test.log")
+rust_failed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^failed;?$/) s+=$(i-1)} END {print s+0}' "$logs/cargo-test.log")
+
+step "cargo leptos build (site + server)"
+cargo leptos build
+
+step "browser tests (Playwright + Debian chromium)"
+mkdir -p "$ROOT/end2end/artifacts"
+e2e_status=0
+(cd "$ROOT/end2end" && PLAYWRIGHT_JSON_OUTPUT_NAME="artifacts/results.json" \
+  npx playwright test --reporter=list,json) || e2e_status=$?
+read -r e2e_passed e2e_failed < <(node -e '
+  const r = require(process.argv[1]);
+  console.log((r.stats.expected || 0) + " " + ((r.stats.unexpected || 0) + (r.stats.flaky || 0)));
+' "$ROOT/end2end/artifacts/results.json" 2>/dev/null || echo "0 1")
+
+echo
+echo "rust: $rust_passed passed, $rust_failed failed"
+echo "browser: $e2e_passed passed, $e2e_failed failed (screenshots in end2end/artifacts/)"
+echo "tests: $((rust_passed + e2e_passed)) passed, $((rust_failed + e2e_failed)) failed"
+[ "$e2e_status" = 0 ] && [ "$rust_status" = 0 ] && [ "$rust_failed" = 0 ]
