@@ -9,6 +9,7 @@
 //!   process memory, timer lag) pushed to dashboards over `/ws`.
 
 pub mod config;
+pub mod engine;
 pub mod live;
 pub mod web;
 

@@ -1,0 +1,336 @@
+//! The smart streaming client's engine, sans-IO (seed `002_*`).
+//!
+//! Like quinn-proto, the core never sleeps, reads a clock or opens a socket: a
+//! [`Session`] is told `now` (a [`Duration`] since an arbitrary origin) and events
+//! (probe answered, download finished or failed), and it returns [`Action`]s
+//! (probe this node, download this chunk from that node, cancel that download)
+//! plus the next instant it wants to be woken ([`Session::poll_timeout`]). The live
+//! driver (tokio + HTTP) and the simulator ([`crate::sim`], virtual clock +
+//! recorded traces) drive the very same code.
+//!
+//! Parts:
+//! - [`monitor`]: per-node EWMA latency / bandwidth, reliability, score, health;
+//! - [`buffer`]: playback state, buffer level, startup latency, rebuffering;
+//! - [`session`]: the chunk scheduler (in-flight cap, timeouts, failover,
+//!   statistics) tying them together, and the QoE report;
+//! - [`NodeSelector`]: the only difference between the smart client
+//!   ([`SmartSelector`]) and the naive one ([`RoundRobinSelector`]).
+
+pub mod buffer;
+pub mod monitor;
+pub mod session;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use buffer::{BufferConfig, BufferManager, PlaybackState};
+pub use monitor::{MonitorConfig, NetworkMonitor, NodeHealth, NodeStats};
+pub use session::{
+    Action, DownloadId, EngineConfig, Event, Notice, QoeReport, SchedulerConfig, Session,
+};
+
+/// Index of a storage node within a session (`0..node_count`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct NodeId(pub u16);
+
+impl NodeId {
+    /// The id as a vector index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "node-{}", self.0 + 1)
+    }
+}
+
+/// One chunk of a video as the client sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChunkMeta {
+    /// Position in playback order, from 0.
+    pub index: u32,
+    /// Media duration of the chunk.
+    pub duration: Duration,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Nodes holding a replica, in the catalogue's order.
+    pub replicas: Vec<NodeId>,
+}
+
+/// A video: its chunks in playback order and how many nodes the cluster has.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Video id, e.g. `test-video-001`.
+    pub video_id: String,
+    /// Number of storage nodes (node ids are `0..node_count`).
+    pub node_count: usize,
+    /// Chunks in playback order.
+    pub chunks: Vec<ChunkMeta>,
+}
+
+impl Manifest {
+    /// Total media duration.
+    pub fn duration(&self) -> Duration {
+        self.chunks.iter().map(|c| c.duration).sum()
+    }
+
+    /// Total bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| c.size_bytes).sum()
+    }
+}
+
+/// What a [`NodeSelector`] may look at to pick a replica.
+#[derive(Debug)]
+pub struct SelectionContext<'a> {
+    /// Current time.
+    pub now: Duration,
+    /// The chunk to fetch.
+    pub chunk: &'a ChunkMeta,
+    /// Replicas not yet tried for this chunk in the current round; never empty.
+    pub candidates: &'a [NodeId],
+    /// The session's network monitor.
+    pub monitor: &'a NetworkMonitor,
+    /// Downloads currently in flight per node (indexed by node id).
+    pub in_flight_per_node: &'a [usize],
+}
+
+/// Picks the replica a chunk is downloaded from: the only difference between
+/// the smart and the naive client.
+pub trait NodeSelector: Send {
+    /// Short name used in reports (`smart`, `naive`, `oracle`).
+    fn name(&self) -> &'static str;
+    /// Whether the session should probe nodes for this selector. The naive client
+    /// does no monitoring, so it sends no probes.
+    fn uses_probes(&self) -> bool {
+        true
+    }
+    /// One of `ctx.candidates`.
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> NodeId;
+}
+
+/// The smart client: highest seed score, with load balancing.
+///
+/// Rule: among candidates that are not down (all candidates if every one is
+/// down), pick the highest `score / (1 + in_flight_on_node)`: a node already
+/// serving k downloads shares its bandwidth k + 1 ways, so its score for one more
+/// download is divided accordingly. Ties go to the node with fewer downloads in
+/// flight, then to the lower node id.
+#[derive(Clone, Debug, Default)]
+pub struct SmartSelector;
+
+impl NodeSelector for SmartSelector {
+    fn name(&self) -> &'static str {
+        "smart"
+    }
+
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> NodeId {
+        let all_down = ctx
+            .candidates
+            .iter()
+            .all(|n| ctx.monitor.health(*n) == NodeHealth::Down);
+        let mut best: Option<(f64, usize, NodeId)> = None;
+        for &node in ctx.candidates {
+            if !all_down && ctx.monitor.health(node) == NodeHealth::Down {
+                continue;
+            }
+            let load = ctx
+                .in_flight_per_node
+                .get(node.index())
+                .copied()
+                .unwrap_or(0);
+            let value = ctx.monitor.score(node) / (1.0 + load as f64);
+            let better = match best {
+                None => true,
+                Some((bv, bl, bn)) => {
+                    value > bv || (value == bv && (load < bl || (load == bl && node < bn)))
+                }
+            };
+            if better {
+                best = Some((value, load, node));
+            }
+        }
+        best.map(|b| b.2).unwrap_or(ctx.candidates[0])
+    }
+}
+
+/// The naive client: replicas in turn, no monitoring.
+///
+/// A pointer cycles through node ids: the pick is the first candidate whose id is
+/// at or after the pointer (wrapping around), and the pointer then moves just past
+/// it. With full replication this visits nodes 0, 1, 2, 0, ...; with partial
+/// replication it takes each chunk's replicas in the same rotating order.
+#[derive(Clone, Debug, Default)]
+pub struct RoundRobinSelector {
+    pointer: usize,
+}
+
+impl NodeSelector for RoundRobinSelector {
+    fn name(&self) -> &'static str {
+        "naive"
+    }
+
+    fn uses_probes(&self) -> bool {
+        false
+    }
+
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> NodeId {
+        let n = ctx.monitor.node_count().max(1);
+        let distance = |node: &NodeId| (node.index() + n - self.pointer % n) % n;
+        let pick = *ctx
+            .candidates
+            .iter()
+            .min_by_key(|c| distance(c))
+            .unwrap_or(&ctx.candidates[0]);
+        self.pointer = (pick.index() + 1) % n;
+        pick
+    }
+}
+
+/// Replica layout used by the embedded cluster and the simulator: chunk `i` is
+/// on nodes `(i + k) mod node_count` for `k` in `0..replication`.
+pub fn striped_replicas(index: usize, node_count: usize, replication: usize) -> Vec<NodeId> {
+    let r = replication.clamp(1, node_count.max(1));
+    (0..r)
+        .map(|k| NodeId(((index + k) % node_count.max(1)) as u16))
+        .collect()
+}
+
+/// Builds a manifest from chunk (duration, size) pairs with [`striped_replicas`].
+pub fn striped_manifest(
+    video_id: &str,
+    chunks: &[(Duration, u64)],
+    node_count: usize,
+    replication: usize,
+) -> Manifest {
+    Manifest {
+        video_id: video_id.to_string(),
+        node_count,
+        chunks: chunks
+            .iter()
+            .enumerate()
+            .map(|(i, (duration, size))| ChunkMeta {
+                index: i as u32,
+                duration: *duration,
+                size_bytes: *size,
+                replicas: striped_replicas(i, node_count, replication),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(replicas: &[u16]) -> ChunkMeta {
+        ChunkMeta {
+            index: 0,
+            duration: Duration::from_secs(10),
+            size_bytes: 1_000_000,
+            replicas: replicas.iter().map(|n| NodeId(*n)).collect(),
+        }
+    }
+
+    #[test]
+    fn round_robin_takes_replicas_in_turn() {
+        let m = NetworkMonitor::new(MonitorConfig::default(), 3);
+        let c = chunk(&[0, 1, 2]);
+        let mut rr = RoundRobinSelector::default();
+        let picks: Vec<u16> = (0..6)
+            .map(|_| {
+                rr.select(&SelectionContext {
+                    now: Duration::ZERO,
+                    chunk: &c,
+                    candidates: &c.replicas,
+                    monitor: &m,
+                    in_flight_per_node: &[0, 0, 0],
+                })
+                .0
+            })
+            .collect();
+        assert_eq!(picks, vec![0, 1, 2, 0, 1, 2]);
+        assert!(!rr.uses_probes());
+        // Partial replication: each chunk's replicas, in the rotating order.
+        let mut rr = RoundRobinSelector::default();
+        let picks: Vec<u16> = (0..6)
+            .map(|i| {
+                let c = ChunkMeta {
+                    replicas: striped_replicas(i, 3, 2),
+                    ..chunk(&[])
+                };
+                rr.select(&SelectionContext {
+                    now: Duration::ZERO,
+                    chunk: &c,
+                    candidates: &c.replicas,
+                    monitor: &m,
+                    in_flight_per_node: &[0, 0, 0],
+                })
+                .0
+            })
+            .collect();
+        assert_eq!(picks, vec![0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn smart_prefers_the_best_score_and_balances_load() {
+        let mut m = NetworkMonitor::new(MonitorConfig::default(), 3);
+        m.update_bandwidth(NodeId(0), 50.0);
+        m.update_bandwidth(NodeId(1), 40.0);
+        m.update_bandwidth(NodeId(2), 5.0);
+        let c = chunk(&[0, 1, 2]);
+        let mut smart = SmartSelector;
+        let mut pick = |load: [usize; 3]| {
+            smart.select(&SelectionContext {
+                now: Duration::ZERO,
+                chunk: &c,
+                candidates: &c.replicas,
+                monitor: &m,
+                in_flight_per_node: &load,
+            })
+        };
+        assert_eq!(pick([0, 0, 0]), NodeId(0));
+        // 50/2 = 25 < 40: the second-best idle node wins.
+        assert_eq!(pick([1, 0, 0]), NodeId(1));
+        assert_eq!(pick([1, 1, 0]), NodeId(0), "25 > 20 > 5");
+    }
+
+    #[test]
+    fn smart_avoids_down_nodes_unless_all_are_down() {
+        let mut m = NetworkMonitor::new(MonitorConfig::default(), 2);
+        m.update_bandwidth(NodeId(0), 100.0);
+        m.update_bandwidth(NodeId(1), 1.0);
+        for _ in 0..3 {
+            m.record_failure(NodeId(0));
+        }
+        let c = chunk(&[0, 1]);
+        let ctx = |cands: &'static [NodeId]| SelectionContext {
+            now: Duration::ZERO,
+            chunk: &c,
+            candidates: cands,
+            monitor: &m,
+            in_flight_per_node: &[0, 0],
+        };
+        assert_eq!(
+            SmartSelector.select(&ctx(&[NodeId(0), NodeId(1)])),
+            NodeId(1)
+        );
+        assert_eq!(SmartSelector.select(&ctx(&[NodeId(0)])), NodeId(0));
+    }
+
+    #[test]
+    fn striped_layout() {
+        assert_eq!(striped_replicas(0, 3, 2), vec![NodeId(0), NodeId(1)]);
+        assert_eq!(striped_replicas(2, 3, 2), vec![NodeId(2), NodeId(0)]);
+        assert_eq!(
+            striped_replicas(1, 3, 5),
+            vec![NodeId(1), NodeId(2), NodeId(0)]
+        );
+    }
+}
