@@ -36,6 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the live dashboard (the default).
     Serve(ServeArgs),
+    /// Simulate smart, naive and oracle clients on recorded traces.
+    Sim(crate::sim::cli::SimArgs),
 }
 
 /// Options of `vstack serve`.

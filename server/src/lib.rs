@@ -5,12 +5,15 @@
 //! - [`web`]: [`web::app`] builds the whole axum [`axum::Router`] (pages, server
 //!   functions, `/ws`, `/healthz`, static files) from an [`web::AppState`], so
 //!   tests can call routes without binding a port; [`serve`] binds and runs it.
+//! - [`engine`]: the sans-IO smart client (monitor, scheduler, buffer).
+//! - [`sim`]: the deterministic trace-driven simulator and `vstack sim`.
 //! - [`live`]: the server's own live figures (uptime, connected dashboards,
 //!   process memory, timer lag) pushed to dashboards over `/ws`.
 
 pub mod config;
 pub mod engine;
 pub mod live;
+pub mod sim;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -30,8 +33,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .init();
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(args).await,
+        Command::Sim(args) => sim::cli::run(args),
     }
 }
+
+/// An error caused by the user's input (a bad file, an out-of-range value):
+/// `main` reports it and exits with code 2, like a usage error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
 
 /// Serves the dashboard until the process is stopped (Ctrl-C / SIGTERM).
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -1,9 +1,14 @@
 //! The `vstack` binary: parses the command line and hands over to [`vstack::run`].
+//! Errors caused by bad input ([`vstack::BadInput`]) exit with code 2, like
+//! clap's usage errors; other failures with code 1.
 
 use clap::Parser;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     let cli = vstack::config::Cli::parse();
-    vstack::run(cli).await
+    if let Err(e) = vstack::run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(if e.is::<vstack::BadInput>() { 2 } else { 1 });
+    }
 }

@@ -1,0 +1,58 @@
+//! Simulator speed: one 10-minute, 3-node session (5 Mbit/s VBR video, 10 s
+//! chunks, replication 2) on constant links and on real 4G traces when
+//! `shared/traces` is present. Report: simulated seconds per wall second =
+//! 600 s / the measured time per iteration. Bar: ≥ 100,000× real time.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use vstack::{
+    engine::striped_manifest,
+    sim::{NodeLink, SimConfig, Strategy, Trace, VideoSource, load_chunks, run_session},
+};
+
+fn bench(c: &mut Criterion) {
+    let chunks = load_chunks(
+        &VideoSource::Synthetic {
+            bitrate_kbps: 5000.0,
+            duration: Duration::from_secs(600),
+            vbr: 0.2,
+            seed: 1,
+        },
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let manifest = striped_manifest("bench", &chunks, 3, 2);
+    let mut setups = vec![(
+        "constant",
+        [40.0, 15.0, 6.0]
+            .map(|m| Arc::new(Trace::constant(m, 20.0)))
+            .to_vec(),
+    )];
+    let lte = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/lte-4g");
+    if let Ok(t) = Trace::load_path(&lte) {
+        setups.push(("lte-4g", t.into_iter().take(3).map(Arc::new).collect()));
+    } else {
+        eprintln!("shared/traces/lte-4g not found: benchmarking constant links only");
+    }
+    for (name, traces) in setups {
+        let links: Vec<NodeLink> = traces.into_iter().map(NodeLink::new).collect();
+        let shared = Arc::new(links.clone());
+        let cfg = SimConfig::new(links);
+        for strategy in [Strategy::Smart, Strategy::Naive] {
+            let out = run_session(&cfg, &manifest, strategy.selector(&shared));
+            assert!(
+                out.qoe.ended,
+                "{name}/{}: session did not end",
+                strategy.name()
+            );
+            c.bench_function(
+                &format!("sim_10min_3node_{name}_{}", strategy.name()),
+                |b| b.iter(|| run_session(&cfg, &manifest, strategy.selector(&shared))),
+            );
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,277 @@
+//! `vstack sim`: run the simulator from the command line and print a table (or
+//! JSON) per strategy, with smart-vs-naive and smart-vs-oracle deltas.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use clap::Args;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+
+use super::{
+    Experiment, SessionResult, SimConfig, Strategy, Summary, Trace, VideoSource, load_chunks,
+    run_experiment,
+};
+use crate::{BadInput, engine::striped_manifest};
+
+/// Options of `vstack sim`.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Trace files or folders (Sabre JSON, Pensieve two-column or Mahimahi);
+    /// repeat the flag for more. Session k gives node j trace (k·nodes + j) mod count.
+    #[arg(long = "trace", required = true, value_name = "PATH")]
+    pub traces: Vec<PathBuf>,
+    /// `synthetic`, a Sabre JSON video (e.g. shared/videos/bbb.json) or a chunk-size
+    /// file (e.g. shared/videos/envivio/video_size_3).
+    #[arg(long, default_value = "synthetic")]
+    pub video: String,
+    /// Bitrate level of a Sabre video (0 = lowest).
+    #[arg(long, default_value_t = 0)]
+    pub level: usize,
+    /// Segment duration of a chunk-size file, seconds (Envivio: 4).
+    #[arg(long, default_value_t = 4.0)]
+    pub segment_s: f64,
+    /// Synthetic video bitrate, kbit/s.
+    #[arg(long, default_value_t = 5000.0)]
+    pub bitrate_kbps: f64,
+    /// Synthetic video duration, seconds.
+    #[arg(long, default_value_t = 600)]
+    pub duration_s: u64,
+    /// Synthetic size variation (±fraction per chunk, 0 = constant bitrate).
+    #[arg(long, default_value_t = 0.2)]
+    pub vbr: f64,
+    /// Chunk duration, seconds (segments are regrouped to it).
+    #[arg(long, default_value_t = 10.0)]
+    pub chunk_s: f64,
+    /// Storage nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub nodes: u16,
+    /// Replicas per chunk (striped layout).
+    #[arg(long, default_value_t = 2)]
+    pub replication: usize,
+    /// Strategies to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "smart,naive,oracle")]
+    pub strategies: Vec<Strategy>,
+    /// Sessions per strategy.
+    #[arg(long, default_value_t = 10)]
+    pub sessions: usize,
+    /// Seed for trace offsets and loss.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Request loss probability on every node, in [0, 1].
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// Client access-link cap, Mbit/s (default: none).
+    #[arg(long)]
+    pub client_cap_mbps: Option<f64>,
+    /// Start every trace at its beginning instead of a seeded random offset.
+    #[arg(long)]
+    pub no_random_offsets: bool,
+    /// Print a row per session too.
+    #[arg(long)]
+    pub per_session: bool,
+    /// Print JSON (sessions and summary) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SimArgs {
+    /// Builds the experiment; file and range errors are [`BadInput`].
+    pub fn experiment(&self) -> anyhow::Result<Experiment> {
+        let bad = |m: String| anyhow::Error::new(BadInput(m));
+        if !(0.0..=1.0).contains(&self.loss) {
+            return Err(bad(format!("--loss must be in [0, 1], got {}", self.loss)));
+        }
+        if !(self.chunk_s > 0.0 && self.chunk_s.is_finite()) {
+            return Err(bad(format!(
+                "--chunk-s must be positive, got {}",
+                self.chunk_s
+            )));
+        }
+        if self.sessions == 0 || self.strategies.is_empty() {
+            return Err(bad("need at least one session and one strategy".into()));
+        }
+        let mut traces = Vec::new();
+        for p in &self.traces {
+            for t in Trace::load_path(p).map_err(|e| bad(e.to_string()))? {
+                traces.push(Arc::new(t));
+            }
+        }
+        if traces.is_empty() {
+            return Err(bad("no trace files found".into()));
+        }
+        let source = match self.video.as_str() {
+            "synthetic" => VideoSource::Synthetic {
+                bitrate_kbps: self.bitrate_kbps,
+                duration: Duration::from_secs(self.duration_s),
+                vbr: self.vbr,
+                seed: self.seed,
+            },
+            path if path.ends_with(".json") => VideoSource::Sabre {
+                path: path.into(),
+                level: self.level,
+            },
+            path => VideoSource::SizeFile {
+                path: path.into(),
+                segment: Duration::from_secs_f64(self.segment_s),
+            },
+        };
+        let chunks = load_chunks(&source, Duration::from_secs_f64(self.chunk_s))
+            .map_err(|e| bad(e.to_string()))?;
+        let name = match &source {
+            VideoSource::Synthetic { .. } => "synthetic".to_string(),
+            _ => self.video.clone(),
+        };
+        let manifest = striped_manifest(&name, &chunks, self.nodes as usize, self.replication);
+        let mut base = SimConfig::new(
+            (0..self.nodes)
+                .map(|_| super::NodeLink {
+                    loss: self.loss,
+                    ..super::NodeLink::new(traces[0].clone())
+                })
+                .collect(),
+        );
+        base.client_cap_mbps = self.client_cap_mbps;
+        base.seed = self.seed;
+        Ok(Experiment {
+            base,
+            traces,
+            manifest,
+            strategies: self.strategies.clone(),
+            sessions: self.sessions,
+            seed: self.seed,
+            random_offsets: !self.no_random_offsets,
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    video: &'a str,
+    chunks: usize,
+    video_duration_s: f64,
+    video_mbps: f64,
+    nodes: usize,
+    sessions: &'a [SessionResult],
+    summary: &'a Summary,
+}
+
+/// Runs `vstack sim`.
+pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    let exp = args.experiment()?;
+    let started = std::time::Instant::now();
+    let results = run_experiment(&exp);
+    let wall = started.elapsed();
+    let summary = Summary::of(&results);
+    let m = &exp.manifest;
+    let video_mbps = m.size_bytes() as f64 * 8.0 / m.duration().as_secs_f64().max(1e-9) / 1e6;
+    if args.json {
+        let out = JsonOut {
+            video: &m.video_id,
+            chunks: m.chunks.len(),
+            video_duration_s: m.duration().as_secs_f64(),
+            video_mbps,
+            nodes: m.node_count,
+            sessions: &results,
+            summary: &summary,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "video {} · {} chunks · {:.0} s · {:.2} Mbit/s · {} nodes, replication {} · {} traces · {} sessions per strategy",
+        m.video_id,
+        m.chunks.len(),
+        m.duration().as_secs_f64(),
+        video_mbps,
+        m.node_count,
+        args.replication,
+        exp.traces.len(),
+        exp.sessions
+    );
+    if args.per_session {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+            "session",
+            "strategy",
+            "traces",
+            "startup ms",
+            "rebuffers",
+            "stall ms",
+            "avg buffer s",
+            "Mbit/s",
+            "failovers",
+        ]);
+        for r in &results {
+            t.add_row(vec![
+                r.session.to_string(),
+                r.strategy.name().to_string(),
+                r.traces.join(", "),
+                r.qoe
+                    .startup_latency_ms
+                    .map(|v| format!("{v:.0}"))
+                    .unwrap_or_else(|| "never".into()),
+                r.qoe.rebuffer_count.to_string(),
+                format!("{:.0}", r.qoe.rebuffer_time_ms),
+                format!("{:.1}", r.qoe.avg_buffer_s),
+                format!("{:.2}", r.qoe.avg_throughput_mbps),
+                r.qoe.failovers.to_string(),
+            ]);
+        }
+        println!("{t}");
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "strategy",
+        "startup ms mean / p50 / p95",
+        "rebuffers mean / p95",
+        "stall ms mean / p95",
+        "avg buffer s",
+        "Mbit/s mean",
+        "failovers",
+    ]);
+    for s in &summary.strategies {
+        t.add_row(vec![
+            s.strategy.name().to_string(),
+            format!(
+                "{:.0} / {:.0} / {:.0}",
+                s.startup_latency_ms.mean, s.startup_latency_ms.p50, s.startup_latency_ms.p95
+            ),
+            format!("{:.2} / {:.0}", s.rebuffer_count.mean, s.rebuffer_count.p95),
+            format!(
+                "{:.0} / {:.0}",
+                s.rebuffer_time_ms.mean, s.rebuffer_time_ms.p95
+            ),
+            format!("{:.1}", s.avg_buffer_s.mean),
+            format!("{:.2}", s.avg_throughput_mbps.mean),
+            format!("{:.1}", s.failovers.mean),
+        ]);
+    }
+    println!("{t}");
+    let pct = |v: Option<f64>| {
+        v.map(|v| format!("{v:+.1} %"))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    for (label, d) in [
+        ("smart vs naive", &summary.smart_vs_naive),
+        ("smart vs oracle", &summary.smart_vs_oracle),
+    ] {
+        if let Some(d) = d {
+            println!(
+                "{label}: startup {} · rebuffers {} · stall time {} · buffer {} · throughput {}  (positive = smart better)",
+                pct(d.startup_latency_pct),
+                pct(d.rebuffer_count_pct),
+                pct(d.rebuffer_time_pct),
+                pct(d.avg_buffer_pct),
+                pct(d.throughput_pct)
+            );
+        }
+    }
+    let simulated: f64 = results.iter().map(|r| r.sim_time_s).sum();
+    println!(
+        "simulated {:.0} s in {:.3} s wall ({:.0}× real time)",
+        simulated,
+        wall.as_secs_f64(),
+        simulated / wall.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}

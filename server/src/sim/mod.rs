@@ -1,0 +1,339 @@
+//! Deterministic, trace-driven simulator of the streaming client.
+//!
+//! The simulator drives the engine's sans-IO [`crate::engine::Session`] on a
+//! virtual clock over simulated links ([`net`]) whose bandwidth and latency come
+//! from recorded traces ([`trace`]), with chunk sizes from real or synthetic
+//! videos ([`video`]). [`run_experiment`] plays N sessions per strategy on
+//! identical conditions (same traces, offsets and seeds for every strategy) and
+//! [`Summary`] aggregates them (mean, p50, p95) with smart-vs-naive and
+//! smart-vs-oracle deltas. `vstack sim` is the command-line front end.
+
+pub mod cli;
+pub mod net;
+pub mod trace;
+pub mod video;
+
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+pub use net::{NodeLink, OracleSelector, SimConfig, SimOutcome, run_session};
+pub use trace::{Trace, TraceError};
+pub use video::{VideoError, VideoSource, load_chunks};
+
+use crate::engine::{Manifest, NodeSelector, QoeReport, RoundRobinSelector, SmartSelector};
+
+/// Node-selection strategies the simulator can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Seed score + load balancing.
+    Smart,
+    /// Round robin, no monitoring.
+    Naive,
+    /// Knows the links' future (simulator only).
+    Oracle,
+}
+
+impl Strategy {
+    /// The strategy's selector for a session on `links`.
+    pub fn selector(self, links: &Arc<Vec<NodeLink>>) -> Box<dyn NodeSelector> {
+        match self {
+            Strategy::Smart => Box::new(SmartSelector),
+            Strategy::Naive => Box::new(RoundRobinSelector::default()),
+            Strategy::Oracle => Box::new(OracleSelector::new(links.clone())),
+        }
+    }
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Smart => "smart",
+            Strategy::Naive => "naive",
+            Strategy::Oracle => "oracle",
+        }
+    }
+}
+
+/// An experiment: sessions × strategies on the same conditions.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    /// Base settings; `links` is rebuilt per session from `traces`.
+    pub base: SimConfig,
+    /// Trace pool; session `k` gives node `j` trace `(k·nodes + j) mod len`.
+    pub traces: Vec<Arc<Trace>>,
+    /// The video.
+    pub manifest: Manifest,
+    /// Strategies to run.
+    pub strategies: Vec<Strategy>,
+    /// Sessions per strategy.
+    pub sessions: usize,
+    /// Seed for trace offsets and loss draws.
+    pub seed: u64,
+    /// Start each node at a random offset into its trace (default true).
+    pub random_offsets: bool,
+}
+
+/// One session's result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionResult {
+    /// Session number (same conditions across strategies).
+    pub session: usize,
+    /// Strategy.
+    pub strategy: Strategy,
+    /// Trace name per node.
+    pub traces: Vec<String>,
+    /// Offset into each node's trace, seconds.
+    pub offsets_s: Vec<f64>,
+    /// Simulated seconds.
+    pub sim_time_s: f64,
+    /// Whether the session was abandoned at the time limit.
+    pub abandoned: bool,
+    /// QoE measured by the session.
+    pub qoe: QoeReport,
+}
+
+/// Runs every session of the experiment, strategies interleaved per session.
+pub fn run_experiment(exp: &Experiment) -> Vec<SessionResult> {
+    let nodes = exp.manifest.node_count;
+    let mut out = Vec::with_capacity(exp.sessions * exp.strategies.len());
+    for k in 0..exp.sessions {
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(exp.seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let links: Vec<NodeLink> = (0..nodes)
+            .map(|j| {
+                let trace = exp.traces[(k * nodes + j) % exp.traces.len()].clone();
+                let base = exp.base.links.get(j).cloned();
+                let offset_s = if exp.random_offsets {
+                    rng.random_range(0.0..trace.length_s())
+                } else {
+                    0.0
+                };
+                NodeLink {
+                    trace,
+                    offset_s,
+                    loss: base.as_ref().map(|b| b.loss).unwrap_or(0.0),
+                    down: base.map(|b| b.down).unwrap_or_default(),
+                }
+            })
+            .collect();
+        let shared = Arc::new(links.clone());
+        let mut cfg = exp.base.clone();
+        cfg.links = links;
+        cfg.seed = rng.random();
+        for &strategy in &exp.strategies {
+            let o = run_session(&cfg, &exp.manifest, strategy.selector(&shared));
+            out.push(SessionResult {
+                session: k,
+                strategy,
+                traces: cfg.links.iter().map(|l| l.trace.name.clone()).collect(),
+                offsets_s: cfg.links.iter().map(|l| l.offset_s).collect(),
+                sim_time_s: o.sim_time_s,
+                abandoned: o.abandoned,
+                qoe: o.qoe,
+            });
+        }
+    }
+    out
+}
+
+/// Mean, median and 95th percentile of a metric.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dist {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile (nearest rank).
+    pub p95: f64,
+}
+
+impl Dist {
+    /// Distribution of `v`; zeros when empty.
+    pub fn of(v: &[f64]) -> Self {
+        if v.is_empty() {
+            return Self::default();
+        }
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        let rank = |p: f64| s[((p * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
+        Self {
+            mean: s.iter().sum::<f64>() / s.len() as f64,
+            p50: rank(0.5),
+            p95: rank(0.95),
+        }
+    }
+}
+
+/// Aggregate of one strategy over all sessions.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StrategySummary {
+    /// Strategy.
+    pub strategy: Strategy,
+    /// Sessions aggregated.
+    pub sessions: usize,
+    /// Sessions that never started playing.
+    pub never_started: usize,
+    /// Startup latency, ms (sessions that started).
+    pub startup_latency_ms: Dist,
+    /// Rebuffering events per session.
+    pub rebuffer_count: Dist,
+    /// Stall time per session, ms.
+    pub rebuffer_time_ms: Dist,
+    /// Average buffer level, s.
+    pub avg_buffer_s: Dist,
+    /// Average throughput, Mbit/s.
+    pub avg_throughput_mbps: Dist,
+    /// Failovers per session.
+    pub failovers: Dist,
+}
+
+/// Relative improvement of the smart client over another strategy, in percent
+/// (positive = smart is better); `None` where the other's value is 0.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Deltas {
+    /// Reduction of the mean startup latency.
+    pub startup_latency_pct: Option<f64>,
+    /// Reduction of the mean rebuffering count.
+    pub rebuffer_count_pct: Option<f64>,
+    /// Reduction of the mean stall time.
+    pub rebuffer_time_pct: Option<f64>,
+    /// Increase of the mean buffer level.
+    pub avg_buffer_pct: Option<f64>,
+    /// Increase of the mean throughput.
+    pub throughput_pct: Option<f64>,
+}
+
+/// The experiment's summary.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    /// One entry per strategy, in the order run.
+    pub strategies: Vec<StrategySummary>,
+    /// Smart vs naive, when both ran.
+    pub smart_vs_naive: Option<Deltas>,
+    /// Smart vs oracle, when both ran (negative numbers: how far smart is from the bound).
+    pub smart_vs_oracle: Option<Deltas>,
+}
+
+impl Summary {
+    /// Aggregates `results`.
+    pub fn of(results: &[SessionResult]) -> Self {
+        let mut order: Vec<Strategy> = Vec::new();
+        for r in results {
+            if !order.contains(&r.strategy) {
+                order.push(r.strategy);
+            }
+        }
+        let strategies: Vec<StrategySummary> = order
+            .iter()
+            .map(|s| {
+                let rs: Vec<&QoeReport> = results
+                    .iter()
+                    .filter(|r| r.strategy == *s)
+                    .map(|r| &r.qoe)
+                    .collect();
+                let pick = |f: &dyn Fn(&QoeReport) -> f64| {
+                    Dist::of(&rs.iter().map(|q| f(q)).collect::<Vec<_>>())
+                };
+                StrategySummary {
+                    strategy: *s,
+                    sessions: rs.len(),
+                    never_started: rs.iter().filter(|q| q.startup_latency_ms.is_none()).count(),
+                    startup_latency_ms: Dist::of(
+                        &rs.iter()
+                            .filter_map(|q| q.startup_latency_ms)
+                            .collect::<Vec<_>>(),
+                    ),
+                    rebuffer_count: pick(&|q| q.rebuffer_count as f64),
+                    rebuffer_time_ms: pick(&|q| q.rebuffer_time_ms),
+                    avg_buffer_s: pick(&|q| q.avg_buffer_s),
+                    avg_throughput_mbps: pick(&|q| q.avg_throughput_mbps),
+                    failovers: pick(&|q| q.failovers as f64),
+                }
+            })
+            .collect();
+        let find = |s: Strategy| strategies.iter().find(|x| x.strategy == s);
+        let deltas = |other: Strategy| {
+            let (a, b) = (find(Strategy::Smart)?, find(other)?);
+            Some(Deltas {
+                startup_latency_pct: lower_better(
+                    a.startup_latency_ms.mean,
+                    b.startup_latency_ms.mean,
+                ),
+                rebuffer_count_pct: lower_better(a.rebuffer_count.mean, b.rebuffer_count.mean),
+                rebuffer_time_pct: lower_better(a.rebuffer_time_ms.mean, b.rebuffer_time_ms.mean),
+                avg_buffer_pct: higher_better(a.avg_buffer_s.mean, b.avg_buffer_s.mean),
+                throughput_pct: higher_better(
+                    a.avg_throughput_mbps.mean,
+                    b.avg_throughput_mbps.mean,
+                ),
+            })
+        };
+        Self {
+            smart_vs_naive: deltas(Strategy::Naive),
+            smart_vs_oracle: deltas(Strategy::Oracle),
+            strategies,
+        }
+    }
+}
+
+fn lower_better(smart: f64, other: f64) -> Option<f64> {
+    (other != 0.0).then(|| (other - smart) / other * 100.0)
+}
+
+fn higher_better(smart: f64, other: f64) -> Option<f64> {
+    (other != 0.0).then(|| (smart - other) / other * 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::striped_manifest;
+    use std::time::Duration;
+
+    #[test]
+    fn dist_and_deltas() {
+        let d = Dist::of(&[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!((d.mean, d.p50, d.p95), (2.5, 2.0, 4.0));
+        assert_eq!(lower_better(1.0, 4.0), Some(75.0));
+        assert_eq!(higher_better(6.0, 4.0), Some(50.0));
+        assert_eq!(lower_better(1.0, 0.0), None);
+    }
+
+    #[test]
+    fn experiment_gives_identical_conditions_to_every_strategy() {
+        let traces = vec![
+            Arc::new(Trace::constant(30.0, 20.0)),
+            Arc::new(Trace::constant(6.0, 60.0)),
+            Arc::new(Trace::constant(2.0, 100.0)),
+        ];
+        let exp = Experiment {
+            base: SimConfig::new(Vec::new()),
+            traces,
+            manifest: striped_manifest("t", &[(Duration::from_secs(10), 5_000_000); 20], 3, 2),
+            strategies: vec![Strategy::Smart, Strategy::Naive, Strategy::Oracle],
+            sessions: 3,
+            seed: 42,
+            random_offsets: true,
+        };
+        let results = run_experiment(&exp);
+        assert_eq!(results.len(), 9);
+        for k in 0..3 {
+            let same: Vec<_> = results.iter().filter(|r| r.session == k).collect();
+            assert!(
+                same.windows(2)
+                    .all(|w| w[0].traces == w[1].traces && w[0].offsets_s == w[1].offsets_s)
+            );
+        }
+        let s = Summary::of(&results);
+        assert_eq!(s.strategies.len(), 3);
+        assert!(s.smart_vs_naive.is_some() && s.smart_vs_oracle.is_some());
+        assert_eq!(
+            format!("{:?}", results),
+            format!("{:?}", run_experiment(&exp)),
+            "deterministic"
+        );
+    }
+}

@@ -1,0 +1,433 @@
+//! Recorded bandwidth traces: readers for the formats of `shared/traces` and a
+//! looping, time-indexed view of them.
+//!
+//! Formats (see `shared/traces/README.md`):
+//! - **Sabre JSON** (`.json`): `[{"duration_ms", "bandwidth_kbps", "latency_ms"}]`,
+//!   periods played in order; `latency_ms` is the round-trip latency.
+//! - **Pensieve two-column**: `time_s bandwidth_mbps` per line, each sample holding
+//!   until the next one's time; the last sample holds for the median gap. No
+//!   latency in the file: [`DEFAULT_RTT_MS`] (80 ms, Pensieve's `LINK_RTT`).
+//! - **Mahimahi**: one integer per line, the millisecond at which one 1500-byte
+//!   packet may be delivered; binned into 1 s periods. RTT as above.
+//!
+//! A trace loops past its end. Errors name the file and the line.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+/// RTT assumed for formats without latency, in ms (Pensieve's simulator uses 80).
+pub const DEFAULT_RTT_MS: f64 = 80.0;
+/// Mahimahi packet size in bytes.
+pub const MAHIMAHI_PACKET_BYTES: f64 = 1500.0;
+
+/// A trace file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A line (or JSON location) is malformed.
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file holds no usable period.
+    #[error("{path}: no samples")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// One period of a trace.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Period {
+    /// Length of the period.
+    pub duration: Duration,
+    /// Available bandwidth, Mbit/s.
+    pub bandwidth_mbps: f64,
+    /// Round-trip latency, ms.
+    pub rtt_ms: f64,
+}
+
+/// A looping bandwidth/latency trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace {
+    /// Display name (file name).
+    pub name: String,
+    periods: Vec<Period>,
+    /// End of each period from the trace start, seconds.
+    ends_s: Vec<f64>,
+}
+
+impl Trace {
+    /// A trace from periods; `None` if there is none with a positive duration.
+    pub fn new(name: impl Into<String>, periods: Vec<Period>) -> Option<Self> {
+        let periods: Vec<Period> = periods
+            .into_iter()
+            .filter(|p| !p.duration.is_zero())
+            .collect();
+        if periods.is_empty() {
+            return None;
+        }
+        let mut acc = 0.0;
+        let ends_s = periods
+            .iter()
+            .map(|p| {
+                acc += p.duration.as_secs_f64();
+                acc
+            })
+            .collect();
+        Some(Self {
+            name: name.into(),
+            periods,
+            ends_s,
+        })
+    }
+
+    /// A constant trace (one period of 1 s, looping).
+    pub fn constant(bandwidth_mbps: f64, rtt_ms: f64) -> Self {
+        Self::new(
+            format!("constant-{bandwidth_mbps}mbps"),
+            vec![Period {
+                duration: Duration::from_secs(1),
+                bandwidth_mbps,
+                rtt_ms,
+            }],
+        )
+        .expect("one positive period")
+    }
+
+    /// The periods, in order.
+    pub fn periods(&self) -> &[Period] {
+        &self.periods
+    }
+
+    /// Length of one loop, seconds.
+    pub fn length_s(&self) -> f64 {
+        *self.ends_s.last().unwrap_or(&1.0)
+    }
+
+    /// Mean bandwidth over one loop, time-weighted, Mbit/s.
+    pub fn mean_bandwidth_mbps(&self) -> f64 {
+        self.periods
+            .iter()
+            .map(|p| p.bandwidth_mbps * p.duration.as_secs_f64())
+            .sum::<f64>()
+            / self.length_s()
+    }
+
+    /// The period in force at `t_s` seconds (looping) and the absolute time (s)
+    /// at which it ends.
+    pub fn at(&self, t_s: f64) -> (Period, f64) {
+        let len = self.length_s();
+        let loops = (t_s / len).floor();
+        let local = t_s - loops * len;
+        let i = self
+            .ends_s
+            .partition_point(|end| *end <= local)
+            .min(self.periods.len() - 1);
+        (self.periods[i], loops * len + self.ends_s[i])
+    }
+
+    /// Reads a trace file, detecting the format (`.json` → Sabre; otherwise two
+    /// numeric columns → Pensieve, one integer column → Mahimahi).
+    pub fn from_file(path: &Path) -> Result<Self, TraceError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let is_json =
+            path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('[');
+        if is_json {
+            parse_sabre(&name, path, &text)
+        } else {
+            parse_columns(&name, path, &text)
+        }
+    }
+
+    /// Every trace file in a folder (sorted by name), or the file itself.
+    pub fn load_path(path: &Path) -> Result<Vec<Self>, TraceError> {
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|source| TraceError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect();
+            files.sort();
+            files.iter().map(|f| Self::from_file(f)).collect()
+        } else {
+            Ok(vec![Self::from_file(path)?])
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SabrePeriod {
+    duration_ms: f64,
+    bandwidth_kbps: f64,
+    latency_ms: f64,
+}
+
+fn parse_sabre(name: &str, path: &Path, text: &str) -> Result<Trace, TraceError> {
+    let periods: Vec<SabrePeriod> = serde_json::from_str(text).map_err(|e| TraceError::Parse {
+        path: path.to_path_buf(),
+        line: e.line(),
+        message: format!("not a Sabre trace: {e}"),
+    })?;
+    let mut out = Vec::with_capacity(periods.len());
+    for (i, p) in periods.iter().enumerate() {
+        if !(p.duration_ms >= 0.0 && p.bandwidth_kbps >= 0.0 && p.latency_ms >= 0.0)
+            || !(p.duration_ms.is_finite()
+                && p.bandwidth_kbps.is_finite()
+                && p.latency_ms.is_finite())
+        {
+            return Err(TraceError::Parse {
+                path: path.to_path_buf(),
+                line: line_of_entry(text, i),
+                message: format!("period {i}: negative or non-finite value"),
+            });
+        }
+        out.push(Period {
+            duration: Duration::from_secs_f64(p.duration_ms / 1e3),
+            bandwidth_mbps: p.bandwidth_kbps / 1e3,
+            rtt_ms: p.latency_ms,
+        });
+    }
+    Trace::new(name, out).ok_or_else(|| TraceError::Empty {
+        path: path.to_path_buf(),
+    })
+}
+
+/// Best-effort line number of the `i`-th `{` in a JSON array, for messages.
+fn line_of_entry(text: &str, i: usize) -> usize {
+    text.char_indices()
+        .filter(|(_, c)| *c == '{')
+        .nth(i)
+        .map(|(pos, _)| text[..pos].lines().count().max(1))
+        .unwrap_or(1)
+}
+
+fn parse_columns(name: &str, path: &Path, text: &str) -> Result<Trace, TraceError> {
+    let err = |line: usize, message: String| TraceError::Parse {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut two: Vec<(f64, f64)> = Vec::new();
+    let mut one: Vec<u64> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        match cols.len() {
+            2 if one.is_empty() => {
+                let t: f64 = cols[0]
+                    .parse()
+                    .map_err(|_| err(i + 1, format!("bad time {:?}", cols[0])))?;
+                let bw: f64 = cols[1]
+                    .parse()
+                    .map_err(|_| err(i + 1, format!("bad bandwidth {:?}", cols[1])))?;
+                if !(t.is_finite() && bw.is_finite() && bw >= 0.0) {
+                    return Err(err(i + 1, "negative or non-finite value".into()));
+                }
+                if let Some((prev, _)) = two.last()
+                    && t <= *prev
+                {
+                    return Err(err(i + 1, format!("time {t} does not increase")));
+                }
+                two.push((t, bw));
+            }
+            1 if two.is_empty() => {
+                let ms: u64 = cols[0]
+                    .parse()
+                    .map_err(|_| err(i + 1, format!("bad Mahimahi timestamp {:?}", cols[0])))?;
+                if let Some(prev) = one.last()
+                    && ms < *prev
+                {
+                    return Err(err(i + 1, format!("timestamp {ms} goes backwards")));
+                }
+                one.push(ms);
+            }
+            _ => {
+                return Err(err(
+                    i + 1,
+                    "expected `time_s bandwidth_mbps` (Pensieve) or one integer (Mahimahi)".into(),
+                ));
+            }
+        }
+    }
+    if two.is_empty() && one.is_empty() {
+        return Err(TraceError::Empty { path: path.to_path_buf() });
+    }
+    let periods = if !two.is_empty() {
+        let mut gaps: Vec<f64> = two.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        gaps.sort_by(f64::total_cmp);
+        let last_gap = gaps.get(gaps.len() / 2).copied().unwrap_or(1.0);
+        two.iter()
+            .enumerate()
+            .map(|(i, (t, bw))| {
+                let next = two.get(i + 1).map(|n| n.0).unwrap_or(t + last_gap);
+                Period {
+                    duration: Duration::from_secs_f64(next - t),
+                    bandwidth_mbps: *bw,
+                    rtt_ms: DEFAULT_RTT_MS,
+                }
+            })
+            .collect()
+    } else {
+        let end_ms = one.last().copied().unwrap_or(0);
+        let bins = (end_ms / 1000 + 1) as usize;
+        let mut packets = vec![0u64; bins];
+        for ms in &one {
+            packets[(*ms / 1000) as usize] += 1;
+        }
+        packets
+            .iter()
+            .map(|n| Period {
+                duration: Duration::from_secs(1),
+                bandwidth_mbps: *n as f64 * MAHIMAHI_PACKET_BYTES * 8.0 / 1e6,
+                rtt_ms: DEFAULT_RTT_MS,
+            })
+            .collect()
+    };
+    Trace::new(name, periods).ok_or_else(|| TraceError::Empty {
+        path: path.to_path_buf(),
+    })
+}
+
+/// Shared handle to a trace.
+pub type SharedTrace = Arc<Trace>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vstack-trace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn sabre_json() {
+        let p = write(
+            "a.json",
+            r#"[{"duration_ms": 500, "bandwidth_kbps": 8000, "latency_ms": 20},
+                {"duration_ms": 1500, "bandwidth_kbps": 4000, "latency_ms": 40}]"#,
+        );
+        let t = Trace::from_file(&p).unwrap();
+        assert_eq!(t.periods().len(), 2);
+        assert_eq!(t.length_s(), 2.0);
+        assert_eq!(t.at(0.2).0.bandwidth_mbps, 8.0);
+        assert_eq!(t.at(0.7), (t.periods()[1], 2.0));
+        // Loops: 2.3 s is 0.3 s into the second loop.
+        assert_eq!(t.at(2.3), (t.periods()[0], 2.5));
+        assert!((t.mean_bandwidth_mbps() - 5.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pensieve_columns() {
+        let p = write("b", "0.0\t1.5\n1.0\t2.5\n3.0\t0.5\n");
+        let t = Trace::from_file(&p).unwrap();
+        let d: Vec<f64> = t
+            .periods()
+            .iter()
+            .map(|p| p.duration.as_secs_f64())
+            .collect();
+        assert_eq!(d, vec![1.0, 2.0, 2.0], "last holds for the median gap");
+        assert_eq!(t.periods()[0].rtt_ms, DEFAULT_RTT_MS);
+    }
+
+    #[test]
+    fn mahimahi_packets() {
+        let mut text = String::new();
+        for ms in 0..1000 {
+            if ms % 2 == 0 {
+                text.push_str(&format!("{ms}\n"));
+            }
+        }
+        text.push_str("1500\n");
+        let t = Trace::from_file(&write("c", &text)).unwrap();
+        // 500 packets × 1500 B × 8 in 1 s = 6 Mbit/s.
+        assert!((t.periods()[0].bandwidth_mbps - 6.0).abs() < 1e-9);
+        assert_eq!(t.periods().len(), 2);
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let e = Trace::from_file(&write("bad", "0.0 1.0\n1.0 x\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad:2:"), "{e}");
+        let e = Trace::from_file(&write("bad2", "0.0 1.0\n0.5 1.0 7\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad2:2:"), "{e}");
+        let e = Trace::from_file(&write("bad.json", "[{\"duration_ms\": 1}]"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad.json:1:") && e.contains("Sabre"), "{e}");
+        let e = Trace::from_file(&write("empty", "\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no samples"), "{e}");
+        let e = Trace::from_file(Path::new("/nonexistent/trace"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/trace"), "{e}");
+    }
+
+    #[test]
+    fn reads_the_shared_traces() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces");
+        if !root.exists() {
+            eprintln!("skipping: {} not found", root.display());
+            return;
+        }
+        for (dir, lo, hi) in [
+            ("hsdpa-3g", 0.1, 5.0),
+            ("lte-4g", 5.0, 100.0),
+            ("fcc", 1.0, 20.0),
+            ("fcc-2col", 0.05, 5.0),
+        ] {
+            let traces = Trace::load_path(&root.join(dir)).unwrap();
+            assert!(!traces.is_empty(), "{dir}");
+            for t in &traces {
+                let m = t.mean_bandwidth_mbps();
+                assert!(m > lo && m < hi, "{dir}/{}: mean {m} Mbit/s", t.name);
+            }
+        }
+    }
+}

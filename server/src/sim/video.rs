@@ -1,0 +1,326 @@
+//! Video manifests for the simulator: chunk durations and sizes.
+//!
+//! Sources:
+//! - synthetic constant bitrate, or VBR with seeded size variation
+//!   ([`VideoSource::Synthetic`]);
+//! - Sabre JSON (`shared/videos/bbb.json`): one bitrate level, its segments
+//!   regrouped into chunks of the configured duration;
+//! - Pensieve/Envivio chunk-size files (`video_size_N`: one size in bytes per
+//!   line, 4 s segments), regrouped the same way.
+//!
+//! Regrouping: consecutive segments are merged until their summed duration
+//! reaches the chunk duration (the last chunk may be shorter), so a 3 s source
+//! gives 12 s chunks for a 10 s setting (4 segments), and a 4 s source 12 s.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+
+/// A video could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The content is malformed.
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A setting is out of range (level index, durations).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where the chunk sizes come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VideoSource {
+    /// Synthetic video: `bitrate_kbps` average, `duration` long; `vbr` ∈ [0, 1)
+    /// varies each chunk's size uniformly by ±`vbr` (seeded).
+    Synthetic {
+        /// Average bitrate, kbit/s.
+        bitrate_kbps: f64,
+        /// Total duration.
+        duration: Duration,
+        /// Relative size variation, 0 = constant bitrate.
+        vbr: f64,
+        /// RNG seed for the variation.
+        seed: u64,
+    },
+    /// A Sabre JSON manifest and the bitrate level to use (0 = lowest).
+    Sabre {
+        /// The file.
+        path: PathBuf,
+        /// Level index.
+        level: usize,
+    },
+    /// A Pensieve/Envivio chunk-size file (bytes per line) with its segment
+    /// duration (4 s for Envivio-Dash3).
+    SizeFile {
+        /// The file.
+        path: PathBuf,
+        /// Segment duration.
+        segment: Duration,
+    },
+}
+
+/// Loads `source` as (duration, bytes) per chunk of about `chunk_duration`.
+pub fn load_chunks(
+    source: &VideoSource,
+    chunk_duration: Duration,
+) -> Result<Vec<(Duration, u64)>, VideoError> {
+    if chunk_duration.is_zero() {
+        return Err(VideoError::Invalid(
+            "chunk duration must be positive".into(),
+        ));
+    }
+    match source {
+        VideoSource::Synthetic {
+            bitrate_kbps,
+            duration,
+            vbr,
+            seed,
+        } => {
+            if !(bitrate_kbps.is_finite() && *bitrate_kbps > 0.0) || !(0.0..1.0).contains(vbr) {
+                return Err(VideoError::Invalid(format!(
+                    "synthetic video needs bitrate > 0 and 0 <= vbr < 1 (got {bitrate_kbps} kbit/s, vbr {vbr})"
+                )));
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(*seed);
+            let mut out = Vec::new();
+            let mut left = *duration;
+            while !left.is_zero() {
+                let d = left.min(chunk_duration);
+                left -= d;
+                let factor = if *vbr > 0.0 {
+                    1.0 + rng.random_range(-*vbr..*vbr)
+                } else {
+                    1.0
+                };
+                let bytes = bitrate_kbps * 1e3 / 8.0 * d.as_secs_f64() * factor;
+                out.push((d, bytes.round().max(1.0) as u64));
+            }
+            Ok(out)
+        }
+        VideoSource::Sabre { path, level } => {
+            let segments = read_sabre(path, *level)?;
+            Ok(regroup(&segments, chunk_duration))
+        }
+        VideoSource::SizeFile { path, segment } => {
+            let segments = read_size_file(path, *segment)?;
+            Ok(regroup(&segments, chunk_duration))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SabreVideo {
+    segment_duration_ms: f64,
+    bitrates_kbps: Vec<f64>,
+    segment_sizes_bits: Vec<Vec<f64>>,
+}
+
+fn read_sabre(path: &Path, level: usize) -> Result<Vec<(Duration, u64)>, VideoError> {
+    let text = std::fs::read_to_string(path).map_err(|source| VideoError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let v: SabreVideo = serde_json::from_str(&text).map_err(|e| VideoError::Parse {
+        path: path.into(),
+        line: e.line(),
+        message: format!("not a Sabre video manifest: {e}"),
+    })?;
+    if level >= v.bitrates_kbps.len() {
+        return Err(VideoError::Invalid(format!(
+            "{}: level {level} out of range (the file has {} levels: {:?} kbit/s)",
+            path.display(),
+            v.bitrates_kbps.len(),
+            v.bitrates_kbps
+        )));
+    }
+    if !(v.segment_duration_ms > 0.0) {
+        return Err(VideoError::Invalid(format!(
+            "{}: segment_duration_ms must be positive",
+            path.display()
+        )));
+    }
+    let seg = Duration::from_secs_f64(v.segment_duration_ms / 1e3);
+    v.segment_sizes_bits
+        .iter()
+        .enumerate()
+        .map(|(i, sizes)| match sizes.get(level) {
+            Some(bits) if bits.is_finite() && *bits > 0.0 => Ok((seg, (bits / 8.0).round() as u64)),
+            _ => Err(VideoError::Parse {
+                path: path.into(),
+                line: 1,
+                message: format!("segment {i} has no positive size for level {level}"),
+            }),
+        })
+        .collect()
+}
+
+fn read_size_file(path: &Path, segment: Duration) -> Result<Vec<(Duration, u64)>, VideoError> {
+    let text = std::fs::read_to_string(path).map_err(|source| VideoError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bytes: u64 = line.parse().map_err(|_| VideoError::Parse {
+            path: path.into(),
+            line: i + 1,
+            message: format!("expected a chunk size in bytes, found {line:?}"),
+        })?;
+        out.push((segment, bytes));
+    }
+    if out.is_empty() {
+        return Err(VideoError::Parse {
+            path: path.into(),
+            line: 1,
+            message: "no chunk sizes".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Merges consecutive segments until each group lasts at least `chunk`.
+pub fn regroup(segments: &[(Duration, u64)], chunk: Duration) -> Vec<(Duration, u64)> {
+    let mut out = Vec::new();
+    let (mut d, mut b) = (Duration::ZERO, 0u64);
+    for (sd, sb) in segments {
+        d += *sd;
+        b += *sb;
+        if d >= chunk {
+            out.push((d, b));
+            (d, b) = (Duration::ZERO, 0);
+        }
+    }
+    if !d.is_zero() {
+        out.push((d, b));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: u64) -> Duration {
+        Duration::from_secs(v)
+    }
+
+    #[test]
+    fn synthetic_constant_and_vbr() {
+        let c = load_chunks(
+            &VideoSource::Synthetic {
+                bitrate_kbps: 8000.0,
+                duration: s(25),
+                vbr: 0.0,
+                seed: 1,
+            },
+            s(10),
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            vec![(s(10), 10_000_000), (s(10), 10_000_000), (s(5), 5_000_000)]
+        );
+        let src = VideoSource::Synthetic {
+            bitrate_kbps: 5000.0,
+            duration: s(600),
+            vbr: 0.3,
+            seed: 7,
+        };
+        let a = load_chunks(&src, s(10)).unwrap();
+        assert_eq!(
+            a,
+            load_chunks(&src, s(10)).unwrap(),
+            "seeded: deterministic"
+        );
+        assert_eq!(a.len(), 60);
+        assert!(a.iter().all(|(_, b)| *b >= 4_375_000 && *b <= 8_125_000));
+        assert!(a.iter().any(|(_, b)| *b != a[0].1), "sizes vary");
+    }
+
+    #[test]
+    fn regroups_segments() {
+        let segs = vec![(s(3), 1); 7];
+        assert_eq!(regroup(&segs, s(10)), vec![(s(12), 4), (s(9), 3)]);
+    }
+
+    #[test]
+    fn real_videos() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/videos");
+        if !root.exists() {
+            eprintln!("skipping: {} not found", root.display());
+            return;
+        }
+        let bbb = load_chunks(
+            &VideoSource::Sabre {
+                path: root.join("bbb.json"),
+                level: 9,
+            },
+            s(10),
+        )
+        .unwrap();
+        assert_eq!(bbb.len(), 50, "199 × 3 s regrouped into 12 s chunks");
+        let total_s: f64 = bbb.iter().map(|c| c.0.as_secs_f64()).sum();
+        assert_eq!(total_s, 597.0);
+        let mbps = bbb.iter().map(|c| c.1).sum::<u64>() as f64 * 8.0 / total_s / 1e6;
+        assert!((mbps - 6.0).abs() < 1.0, "level 9 is ~6 Mbit/s: {mbps}");
+        let env = load_chunks(
+            &VideoSource::SizeFile {
+                path: root.join("envivio/video_size_5"),
+                segment: s(4),
+            },
+            s(10),
+        )
+        .unwrap();
+        assert_eq!(env.len(), 17, "49 × 4 s into 12 s chunks");
+        let e = load_chunks(
+            &VideoSource::Sabre {
+                path: root.join("bbb.json"),
+                level: 10,
+            },
+            s(10),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("level 10 out of range"), "{e}");
+    }
+
+    #[test]
+    fn bad_size_file_names_the_line() {
+        let p = std::env::temp_dir().join(format!("vstack-video-{}", std::process::id()));
+        std::fs::write(&p, "100\n200\nabc\n").unwrap();
+        let e = load_chunks(
+            &VideoSource::SizeFile {
+                path: p.clone(),
+                segment: s(4),
+            },
+            s(10),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(":3:"), "{e}");
+    }
+}
