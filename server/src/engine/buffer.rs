@@ -229,12 +229,28 @@ impl BufferManager {
         true
     }
 
+    /// Media downloaded beyond the first missing chunk (not playable yet).
+    pub fn out_of_order(&self) -> Duration {
+        let mut prev = self.buffered_end();
+        let mut total = Duration::ZERO;
+        for i in self.contiguous..self.chunk_ends.len() {
+            if self.downloaded[i] {
+                total += self.chunk_ends[i] - prev;
+            }
+            prev = self.chunk_ends[i];
+        }
+        total
+    }
+
     /// Whether the client should request more media, given `in_flight` media
-    /// already being downloaded (refill hysteresis, see module docs).
+    /// already being downloaded (refill hysteresis, see module docs). Media
+    /// downloaded out of order counts towards the target like in-flight media, so
+    /// a stalled chunk never lets the client run ahead of the target.
     pub fn wants_more(&mut self, in_flight: Duration) -> bool {
         if self.contiguous == self.chunk_ends.len() || self.state == PlaybackState::Ended {
             return false;
         }
+        let in_flight = in_flight + self.out_of_order();
         let level = self.level();
         match self.state {
             PlaybackState::Startup | PlaybackState::Rebuffering => self.filling = true,
@@ -400,6 +416,22 @@ mod tests {
         assert!((b.average_level_secs().unwrap() - 10.0).abs() < 1e-9);
         assert_eq!(b.chunks_played(), 2);
         assert!(!b.wants_more(Duration::ZERO));
+    }
+
+    #[test]
+    fn out_of_order_media_counts_towards_the_target() {
+        let mut b = six_chunks();
+        b.add_chunk(s(1), 1);
+        b.add_chunk(s(1), 2);
+        assert_eq!(b.out_of_order(), s(20));
+        assert!(
+            b.wants_more(Duration::ZERO),
+            "20 s ahead + 0 s level < 30 s"
+        );
+        assert!(
+            !b.wants_more(s(10)),
+            "chunk 0 in flight reaches the 30 s target"
+        );
     }
 
     #[test]

@@ -501,7 +501,10 @@ mod tests {
         let smart = run_session(&cfg, &m, Box::new(SmartSelector)).qoe;
         let naive = run_session(&cfg, &m, Box::new(RoundRobinSelector::default())).qoe;
         assert!(smart.ended && naive.ended);
-        assert!(smart.rebuffer_count < naive.rebuffer_count, "{smart:?}\n{naive:?}");
+        assert!(
+            smart.rebuffer_count < naive.rebuffer_count,
+            "{smart:?}\n{naive:?}"
+        );
         // Both fetch chunk 0 from the fast node; smart's t=0 probes share its link.
         assert!(smart.startup_latency_ms.unwrap() < naive.startup_latency_ms.unwrap() * 1.05);
         assert!(smart.avg_throughput_mbps > naive.avg_throughput_mbps);

@@ -287,7 +287,9 @@ fn parse_columns(name: &str, path: &Path, text: &str) -> Result<Trace, TraceErro
         }
     }
     if two.is_empty() && one.is_empty() {
-        return Err(TraceError::Empty { path: path.to_path_buf() });
+        return Err(TraceError::Empty {
+            path: path.to_path_buf(),
+        });
     }
     let periods = if !two.is_empty() {
         let mut gaps: Vec<f64> = two.windows(2).map(|w| w[1].0 - w[0].0).collect();
