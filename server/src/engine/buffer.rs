@@ -11,9 +11,9 @@
 //! - playback starts once [`BufferConfig::start_threshold`] (10 s) is buffered, or
 //!   the whole video when it is shorter; startup latency = play request → start;
 //! - while playing the playhead advances at 1×; if it reaches the end of the
-//!   buffered media before the end of the video, a rebuffering event starts (count
-//!   + 1) and lasts until [`BufferConfig::resume_threshold`] (10 s, same as start)
-//!   is buffered again; its duration adds to the total stall time;
+//!   buffered media before the end of the video, a rebuffering event starts (the
+//!   count goes up by one) and lasts until [`BufferConfig::resume_threshold`]
+//!   (10 s, same as start) is buffered again; its duration adds to the stall time;
 //! - refill hysteresis: downloading starts when the level drops below the
 //!   low-water mark (15 s) and continues until level + in-flight media reaches
 //!   the target (30 s); during startup and rebuffering it always continues.
@@ -229,38 +229,40 @@ impl BufferManager {
         true
     }
 
-    /// Media downloaded beyond the first missing chunk (not playable yet).
-    pub fn out_of_order(&self) -> Duration {
-        let mut prev = self.buffered_end();
-        let mut total = Duration::ZERO;
-        for i in self.contiguous..self.chunk_ends.len() {
-            if self.downloaded[i] {
-                total += self.chunk_ends[i] - prev;
-            }
-            prev = self.chunk_ends[i];
+    /// Media start time of chunk `index` (its offset in the video).
+    pub fn chunk_start(&self, index: usize) -> Duration {
+        match index {
+            0 => Duration::ZERO,
+            i => self
+                .chunk_ends
+                .get(i - 1)
+                .copied()
+                .unwrap_or(self.video_duration()),
         }
-        total
     }
 
-    /// Whether the client should request more media, given `in_flight` media
-    /// already being downloaded (refill hysteresis, see module docs). Media
-    /// downloaded out of order counts towards the target like in-flight media, so
-    /// a stalled chunk never lets the client run ahead of the target.
-    pub fn wants_more(&mut self, in_flight: Duration) -> bool {
+    /// Whether the client should request the chunk that starts at media time
+    /// `next_start` (the lowest chunk neither downloaded nor in flight).
+    ///
+    /// Refill hysteresis on a media-time horizon: filling starts when the level is
+    /// below the low-water mark (and always during startup and rebuffering), and
+    /// a chunk is requested only while it starts before `playhead + target`; the
+    /// first chunk beyond that horizon ends the filling phase. In-flight and
+    /// out-of-order chunks thus count towards the target, and the next missing
+    /// chunk is always inside the horizon, so playback can never wait on a chunk
+    /// the client refuses to request.
+    pub fn wants_more(&mut self, next_start: Duration) -> bool {
         if self.contiguous == self.chunk_ends.len() || self.state == PlaybackState::Ended {
             return false;
         }
-        let in_flight = in_flight + self.out_of_order();
-        let level = self.level();
         match self.state {
             PlaybackState::Startup | PlaybackState::Rebuffering => self.filling = true,
-            _ if level < self.config.low_water_mark => self.filling = true,
+            _ if self.level() < self.config.low_water_mark => self.filling = true,
             _ => {}
         }
-        if self.filling && level + in_flight >= self.config.target {
+        if self.filling && next_start >= self.playhead + self.config.target {
             self.filling = false;
         }
-        // Startup and rebuffering always fetch (the target caps the amount).
         self.filling
     }
 
@@ -423,14 +425,13 @@ mod tests {
         let mut b = six_chunks();
         b.add_chunk(s(1), 1);
         b.add_chunk(s(1), 2);
-        assert_eq!(b.out_of_order(), s(20));
         assert!(
-            b.wants_more(Duration::ZERO),
-            "20 s ahead + 0 s level < 30 s"
+            b.wants_more(b.chunk_start(0)),
+            "the missing chunk 0 is always requested"
         );
         assert!(
-            !b.wants_more(s(10)),
-            "chunk 0 in flight reaches the 30 s target"
+            !b.wants_more(b.chunk_start(3)),
+            "chunks 0-2 cover the 30 s target"
         );
     }
 

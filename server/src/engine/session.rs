@@ -5,8 +5,8 @@
 //! - chunks are requested in playback order: always the lowest-index chunk that
 //!   is neither downloaded nor in flight;
 //! - a new download starts while fewer than [`SchedulerConfig::max_in_flight`] (4)
-//!   are in flight and the buffer wants more (low-water / target hysteresis, see
-//!   [`super::buffer`]); in-flight media counts towards the target;
+//!   are in flight and the buffer wants that chunk (low-water / target hysteresis
+//!   on a media-time horizon, see [`super::buffer`]);
 //! - the replica comes from the session's [`NodeSelector`], among the replicas not
 //!   yet tried for this chunk in the current round;
 //! - each download gets a timeout: `timeout_factor × expected`, where `expected =
@@ -613,19 +613,14 @@ impl Session {
 
     fn schedule(&mut self, now: Duration) {
         while self.in_flight.len() < self.config.scheduler.max_in_flight.max(1) {
-            let in_flight_media: Duration = self
-                .in_flight
-                .iter()
-                .map(|f| self.manifest.chunks[f.chunk].duration)
-                .sum();
-            if !self.buffer.wants_more(in_flight_media) {
-                break;
-            }
             let Some(chunk) = (0..self.manifest.chunks.len()).find(|&i| {
                 !self.buffer.is_downloaded(i) && !self.in_flight.iter().any(|f| f.chunk == i)
             }) else {
                 break;
             };
+            if !self.buffer.wants_more(self.buffer.chunk_start(chunk)) {
+                break;
+            }
             let meta = &self.manifest.chunks[chunk];
             if meta.replicas.is_empty() {
                 break;

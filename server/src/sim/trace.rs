@@ -204,11 +204,8 @@ fn parse_sabre(name: &str, path: &Path, text: &str) -> Result<Trace, TraceError>
     })?;
     let mut out = Vec::with_capacity(periods.len());
     for (i, p) in periods.iter().enumerate() {
-        if !(p.duration_ms >= 0.0 && p.bandwidth_kbps >= 0.0 && p.latency_ms >= 0.0)
-            || !(p.duration_ms.is_finite()
-                && p.bandwidth_kbps.is_finite()
-                && p.latency_ms.is_finite())
-        {
+        let valid = |v: f64| v.is_finite() && v >= 0.0;
+        if !(valid(p.duration_ms) && valid(p.bandwidth_kbps) && valid(p.latency_ms)) {
             return Err(TraceError::Parse {
                 path: path.to_path_buf(),
                 line: line_of_entry(text, i),

@@ -96,7 +96,7 @@ pub fn load_chunks(
             vbr,
             seed,
         } => {
-            if !(bitrate_kbps.is_finite() && *bitrate_kbps > 0.0) || !(0.0..1.0).contains(vbr) {
+            if !(bitrate_kbps.is_finite() && *bitrate_kbps > 0.0 && (0.0..1.0).contains(vbr)) {
                 return Err(VideoError::Invalid(format!(
                     "synthetic video needs bitrate > 0 and 0 <= vbr < 1 (got {bitrate_kbps} kbit/s, vbr {vbr})"
                 )));
@@ -153,7 +153,7 @@ fn read_sabre(path: &Path, level: usize) -> Result<Vec<(Duration, u64)>, VideoEr
             v.bitrates_kbps
         )));
     }
-    if !(v.segment_duration_ms > 0.0) {
+    if v.segment_duration_ms.is_nan() || v.segment_duration_ms <= 0.0 {
         return Err(VideoError::Invalid(format!(
             "{}: segment_duration_ms must be positive",
             path.display()
