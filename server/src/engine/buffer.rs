@@ -257,7 +257,8 @@ impl BufferManager {
         }
         match self.state {
             PlaybackState::Startup | PlaybackState::Rebuffering => self.filling = true,
-            _ if self.level() < self.config.low_water_mark => self.filling = true,
+            // `<=`: the wake-up from `next_deadline` lands exactly on the mark.
+            _ if self.level() <= self.config.low_water_mark => self.filling = true,
             _ => {}
         }
         if self.filling && next_start >= self.playhead + self.config.target {
@@ -386,22 +387,25 @@ mod tests {
             b.add_chunk(s(1), i);
         }
         assert_eq!(b.level(), s(30));
-        assert!(!b.wants_more(Duration::ZERO), "at target: stop");
+        assert!(!b.wants_more(b.chunk_start(3)), "at target: stop");
         b.advance(s(10)); // level 21 s: above low water, stay idle
-        assert!(!b.wants_more(Duration::ZERO));
+        assert!(!b.wants_more(b.chunk_start(3)));
         assert_eq!(
             b.next_deadline(),
             Some(s(16)),
             "low-water crossing at 15 s left"
         );
         b.advance(s(17)); // level 14 s
-        assert!(b.wants_more(Duration::ZERO), "below 15 s: refill");
+        assert!(b.wants_more(b.chunk_start(3)), "below 15 s: refill");
         b.add_chunk(s(17), 3); // level 24 s
         assert!(
-            b.wants_more(Duration::ZERO),
+            b.wants_more(b.chunk_start(4)),
             "keeps filling until the target"
         );
-        assert!(!b.wants_more(s(10)), "24 s + 10 s in flight reaches 30 s");
+        assert!(
+            !b.wants_more(b.chunk_start(5)),
+            "chunk 4 in flight covers the 30 s target"
+        );
     }
 
     #[test]
@@ -418,6 +422,23 @@ mod tests {
         assert!((b.average_level_secs().unwrap() - 10.0).abs() < 1e-9);
         assert_eq!(b.chunks_played(), 2);
         assert!(!b.wants_more(Duration::ZERO));
+    }
+
+    #[test]
+    fn waking_at_the_low_water_deadline_starts_the_refill() {
+        // A client with no other wake-ups (no probes) relies on this.
+        let mut b = six_chunks();
+        for i in 0..3 {
+            b.add_chunk(Duration::ZERO, i);
+        }
+        assert!(!b.wants_more(b.chunk_start(3)));
+        let at = b.next_deadline().unwrap();
+        assert_eq!(at, s(15));
+        b.advance(at);
+        assert!(
+            b.wants_more(b.chunk_start(3)),
+            "refill starts exactly at the mark"
+        );
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub struct SchedulerConfig {
     pub max_timeout: Duration,
     /// Timeout while a node's bandwidth is still unknown. Default 20 s.
     pub initial_timeout: Duration,
+    /// Startup probe gate: a selector that monitors waits at most this long for
+    /// the first probe of every node before its first download, so that chunk 0
+    /// goes to the best replica instead of an arbitrary one. Zero disables the
+    /// gate. Default 0 (off): on the FCC traces of `shared/traces` a 500 ms gate
+    /// raised the smart client's mean startup latency from 13.9 s to 15.0 s.
+    pub startup_probe_wait: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -57,6 +63,7 @@ impl Default for SchedulerConfig {
             min_timeout: Duration::from_secs(2),
             max_timeout: Duration::from_secs(60),
             initial_timeout: Duration::from_secs(20),
+            startup_probe_wait: Duration::ZERO,
         }
     }
 }
@@ -312,6 +319,8 @@ pub struct Session {
     bytes_total: u64,
     busy_since: Option<Duration>,
     busy_time: Duration,
+    /// End of the startup probe gate, while it is closed.
+    gate_until: Option<Duration>,
 }
 
 impl std::fmt::Debug for Session {
@@ -338,6 +347,7 @@ impl Session {
         let durations: Vec<Duration> = manifest.chunks.iter().map(|c| c.duration).collect();
         let chunks = manifest.chunks.len();
         let probes = selector.uses_probes();
+        let gate = config.scheduler.startup_probe_wait;
         let mut s = Self {
             monitor: NetworkMonitor::new(config.monitor.clone(), n),
             buffer: BufferManager::new(config.buffer.clone(), &durations, now),
@@ -367,6 +377,7 @@ impl Session {
             bytes_total: 0,
             busy_since: None,
             busy_time: Duration::ZERO,
+            gate_until: (probes && !gate.is_zero()).then(|| now + gate),
             manifest,
         };
         s.step(now);
@@ -461,7 +472,10 @@ impl Session {
             .filter(|t| *t != Duration::MAX);
         let download = self.in_flight.iter().map(|f| f.deadline).min();
         let playback = self.buffer.next_deadline();
-        [probe, download, playback].into_iter().flatten().min()
+        [probe, download, playback, self.gate_until]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Playback ended and no download is in flight.
@@ -612,6 +626,14 @@ impl Session {
     }
 
     fn schedule(&mut self, now: Duration) {
+        if let Some(until) = self.gate_until {
+            let all_probed = (0..self.health.len())
+                .all(|i| self.monitor.stats(NodeId(i as u16)).samples_total > 0);
+            if now < until && !all_probed {
+                return;
+            }
+            self.gate_until = None;
+        }
         while self.in_flight.len() < self.config.scheduler.max_in_flight.max(1) {
             let Some(chunk) = (0..self.manifest.chunks.len()).find(|&i| {
                 !self.buffer.is_downloaded(i) && !self.in_flight.iter().any(|f| f.chunk == i)
@@ -691,7 +713,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{RoundRobinSelector, SmartSelector, striped_manifest};
+    use crate::engine::{NodeId, RoundRobinSelector, SmartSelector, striped_manifest};
 
     fn secs(v: f64) -> Duration {
         Duration::from_secs_f64(v)
@@ -704,6 +726,13 @@ mod tests {
             nodes,
             replication,
         )
+    }
+
+    /// Engine defaults without the startup probe gate, so downloads start at t=0.
+    fn ungated() -> EngineConfig {
+        let mut c = EngineConfig::default();
+        c.scheduler.startup_probe_wait = Duration::ZERO;
+        c
     }
 
     fn drain(s: &mut Session) -> Vec<Action> {
@@ -725,7 +754,7 @@ mod tests {
     #[test]
     fn start_probes_every_node_and_caps_in_flight_at_four() {
         let mut s = Session::new(
-            EngineConfig::default(),
+            ungated(),
             manifest(20, 3, 2),
             Box::new(SmartSelector),
             Duration::ZERO,
@@ -741,7 +770,7 @@ mod tests {
         assert_eq!(d.iter().map(|x| x.1).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert!(s.in_flight() <= 4);
 
-        let mut cfg = EngineConfig::default();
+        let mut cfg = ungated();
         cfg.buffer.target = secs(100.0);
         let mut s = Session::new(
             cfg,
@@ -757,8 +786,60 @@ mod tests {
     }
 
     #[test]
+    fn smart_waits_for_the_first_probes_before_downloading() {
+        let mut gated = EngineConfig::default();
+        gated.scheduler.startup_probe_wait = secs(0.5);
+        let mut s = Session::new(
+            gated.clone(),
+            manifest(6, 3, 2),
+            Box::new(SmartSelector),
+            Duration::ZERO,
+        );
+        assert!(downloads(&drain(&mut s)).is_empty(), "gate closed at t=0");
+        assert_eq!(s.poll_timeout(), Some(secs(0.5)), "wakes at the gate's end");
+        s.handle(
+            secs(0.05),
+            Event::ProbeOk {
+                node: NodeId(0),
+                rtt: secs(0.01),
+                payload: None,
+            },
+        );
+        s.handle(secs(0.06), Event::ProbeFailed { node: NodeId(1) });
+        assert!(
+            downloads(&drain(&mut s)).is_empty(),
+            "node 2 not probed yet"
+        );
+        s.handle(
+            secs(0.07),
+            Event::ProbeOk {
+                node: NodeId(2),
+                rtt: secs(0.01),
+                payload: Some((1_000_000, secs(0.1))),
+            },
+        );
+        let d = downloads(&drain(&mut s));
+        assert_eq!(d[0].1, 0);
+        assert_eq!(
+            d[0].2,
+            NodeId(0),
+            "chunk 0 on the healthier of its replicas (0, 1)"
+        );
+        // Without answers the gate opens after 500 ms.
+        let mut s = Session::new(
+            gated.clone(),
+            manifest(6, 3, 2),
+            Box::new(SmartSelector),
+            Duration::ZERO,
+        );
+        drain(&mut s);
+        s.handle_timeout(secs(0.5));
+        assert!(!downloads(&drain(&mut s)).is_empty());
+    }
+
+    #[test]
     fn naive_sends_no_probes_and_round_robins() {
-        let mut cfg = EngineConfig::default();
+        let mut cfg = ungated();
         cfg.buffer.target = secs(100.0);
         let mut s = Session::new(
             cfg,
@@ -775,7 +856,7 @@ mod tests {
     #[test]
     fn failover_moves_the_chunk_to_the_next_replica() {
         let mut s = Session::new(
-            EngineConfig::default(),
+            ungated(),
             manifest(6, 3, 2),
             Box::new(RoundRobinSelector::default()),
             Duration::ZERO,
@@ -798,7 +879,7 @@ mod tests {
     #[test]
     fn timeout_cancels_and_fails_over() {
         let mut s = Session::new(
-            EngineConfig::default(),
+            ungated(),
             manifest(6, 3, 2),
             Box::new(SmartSelector),
             Duration::ZERO,
@@ -825,7 +906,7 @@ mod tests {
     #[test]
     fn a_late_event_for_a_cancelled_download_is_ignored() {
         let mut s = Session::new(
-            EngineConfig::default(),
+            ungated(),
             manifest(3, 3, 1),
             Box::new(SmartSelector),
             Duration::ZERO,
@@ -845,7 +926,7 @@ mod tests {
     #[test]
     fn full_session_reports_qoe() {
         let mut s = Session::new(
-            EngineConfig::default(),
+            ungated(),
             manifest(6, 3, 2),
             Box::new(SmartSelector),
             Duration::ZERO,

@@ -215,6 +215,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
                 format!("{:.1}", r.qoe.avg_buffer_s),
                 format!("{:.2}", r.qoe.avg_throughput_mbps),
                 r.qoe.failovers.to_string(),
+                r.steps.to_string(),
             ]);
         }
         println!("{t}");

