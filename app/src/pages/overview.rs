@@ -7,7 +7,7 @@
 use charming::{
     Chart,
     component::{Axis, Grid, Legend},
-    element::{AxisType, Tooltip, Trigger},
+    element::{AxisType, NameLocation, Tooltip, Trigger},
     series::Line,
 };
 use leptos::prelude::*;
@@ -118,17 +118,20 @@ fn server_chart(feed: crate::live::LiveFeed) -> Chart {
             })
             .unzip()
     });
+    // Symbols only while there are too few points to draw a line.
+    let few = rss.len() < 3;
     Chart::new()
         .animation(false)
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(Legend::new().top("0"))
-        .grid(Grid::new().left("48").right("48").top("36").bottom("32"))
+        .legend(Legend::new().bottom("0"))
+        .grid(Grid::new().left("56").right("56").top("40").bottom("64"))
         .x_axis(
             Axis::new()
                 .type_(AxisType::Value)
-                .name("uptime (s)")
-                .min("dataMin")
-                .max("dataMax"),
+                .name("server uptime (s)")
+                .name_location(NameLocation::Middle)
+                .name_gap(26)
+                .scale(true),
         )
         .y_axis(
             Axis::new()
@@ -140,13 +143,13 @@ fn server_chart(feed: crate::live::LiveFeed) -> Chart {
         .series(
             Line::new()
                 .name("server RSS (MiB)")
-                .show_symbol(false)
+                .show_symbol(few)
                 .data(rss),
         )
         .series(
             Line::new()
                 .name("timer lag (ms)")
-                .show_symbol(false)
+                .show_symbol(few)
                 .y_axis_index(1)
                 .data(lag),
         )
