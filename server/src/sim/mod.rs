@@ -23,7 +23,9 @@ pub use net::{NodeLink, OracleSelector, SimConfig, SimOutcome, run_session};
 pub use trace::{Trace, TraceError};
 pub use video::{VideoError, VideoSource, load_chunks};
 
-use crate::engine::{Manifest, NodeSelector, QoeReport, RoundRobinSelector, SmartSelector};
+use crate::engine::{
+    Manifest, NodeSelector, QoeReport, RoundRobinSelector, SmartSelector, session::TimeStats,
+};
 
 /// Node-selection strategies the simulator can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -156,16 +158,11 @@ pub struct Dist {
 impl Dist {
     /// Distribution of `v`; zeros when empty.
     pub fn of(v: &[f64]) -> Self {
-        if v.is_empty() {
-            return Self::default();
-        }
-        let mut s = v.to_vec();
-        s.sort_by(f64::total_cmp);
-        let rank = |p: f64| s[((p * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
+        let t = TimeStats::of(v);
         Self {
-            mean: s.iter().sum::<f64>() / s.len() as f64,
-            p50: rank(0.5),
-            p95: rank(0.95),
+            mean: t.mean_ms,
+            p50: t.p50_ms,
+            p95: t.p95_ms,
         }
     }
 }
