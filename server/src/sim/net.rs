@@ -242,6 +242,8 @@ pub fn run_session(
     let mut events: Vec<(Flow, bool)> = Vec::with_capacity(16);
     let probe_timeout = config.probe_timeout.as_secs_f64();
     let mut abandoned = false;
+    // Transfers in progress per node, recomputed every step.
+    let mut counts = vec![0usize; config.links.len()];
     loop {
         // 1. Actions from the engine.
         while let Some(a) = session.poll_action() {
@@ -284,18 +286,7 @@ pub fn run_session(
             break;
         }
         // 2. Rates of transferring flows.
-        let mut per_node = [0usize; 64];
-        let many = config.links.len() > per_node.len();
-        let mut counts_vec = if many {
-            vec![0usize; config.links.len()]
-        } else {
-            Vec::new()
-        };
-        let counts: &mut [usize] = if many {
-            &mut counts_vec
-        } else {
-            &mut per_node[..config.links.len()]
-        };
+        counts.iter_mut().for_each(|c| *c = 0);
         for f in &flows {
             if matches!(f.phase, Phase::Transfer { .. }) {
                 counts[f.node.index()] += 1;
