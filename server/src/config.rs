@@ -38,6 +38,16 @@ pub enum Command {
     Serve(ServeArgs),
     /// Simulate smart, naive and oracle clients on recorded traces.
     Sim(crate::sim::cli::SimArgs),
+    /// Play a video headless with the live client, printing status and QoE.
+    Play(crate::client::play::PlayArgs),
+    /// Run the metadata service (node registry and video catalog).
+    Metadata(crate::cluster::cli::MetadataArgs),
+    /// Run one storage node with its network emulator.
+    Node(crate::cluster::cli::NodeArgs),
+    /// Run the embedded cluster (metadata + nodes + test-video-001) as a process.
+    Cluster(crate::cluster::cli::ClusterArgs),
+    /// Upload an HLS VOD (playlist + segments) into the cluster as a video.
+    Ingest(crate::cluster::cli::IngestArgs),
 }
 
 /// Options of `vstack serve`.

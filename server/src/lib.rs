@@ -7,9 +7,14 @@
 //!   tests can call routes without binding a port; [`serve`] binds and runs it.
 //! - [`engine`]: the sans-IO smart client (monitor, scheduler, buffer).
 //! - [`sim`]: the deterministic trace-driven simulator and `vstack sim`.
+//! - [`cluster`]: the storage cluster (metadata service, storage nodes, network
+//!   emulator, embedded cluster, HLS ingest) and its sub-commands.
+//! - [`client`]: the live client (the engine over tokio + HTTP) and `vstack play`.
 //! - [`live`]: the server's own live figures (uptime, connected dashboards,
 //!   process memory, timer lag) pushed to dashboards over `/ws`.
 
+pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod live;
@@ -34,6 +39,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(args).await,
         Command::Sim(args) => sim::cli::run(args),
+        Command::Play(args) => client::play::run(args).await,
+        Command::Metadata(args) => cluster::cli::metadata(args).await,
+        Command::Node(args) => cluster::cli::node(args).await,
+        Command::Cluster(args) => cluster::cli::cluster(args).await,
+        Command::Ingest(args) => cluster::cli::ingest_cmd(args).await,
     }
 }
 
@@ -59,7 +69,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("server error")
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

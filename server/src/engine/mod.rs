@@ -25,9 +25,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use buffer::{BufferConfig, BufferManager, PlaybackState};
-pub use monitor::{MonitorConfig, NetworkMonitor, NodeHealth, NodeStats};
+pub use monitor::{MonitorConfig, NetworkMonitor, NodeHealth, NodeStats, score};
 pub use session::{
-    Action, DownloadId, EngineConfig, Event, Notice, QoeReport, SchedulerConfig, Session,
+    Action, ChunkRecord, DownloadId, EngineConfig, Event, NodeLoad, Notice, QoeReport,
+    SchedulerConfig, Session, TimeStats,
 };
 
 /// Index of a storage node within a session (`0..node_count`).

@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 pub use net::{NodeLink, OracleSelector, SimConfig, SimOutcome, run_session};
-pub use trace::{Trace, TraceError};
+pub use trace::{Period, Trace, TraceError};
 pub use video::{VideoError, VideoSource, load_chunks};
 
 use crate::engine::{

@@ -1,0 +1,522 @@
+//! The live client: the sans-IO engine core ([`crate::engine::Session`]) driven
+//! by tokio over real HTTP.
+//!
+//! The driver owns the clock and the sockets; the core decides. Each loop turn
+//! it executes the core's actions (probe = `GET {node}/ping?bytes=…`, download =
+//! streamed `GET {node}/chunks/{id}` with the bytes counted and hashed as they
+//! arrive, cancel = abort that task), feeds back what happened as events, and
+//! sleeps until the next event or the core's next timeout. A chunk whose size or
+//! SHA-256 differs from the manifest counts as a failed download, so the core
+//! fails over and re-fetches it elsewhere.
+//!
+//! Time: `now` given to the core is media time, `elapsed wall time × speed`
+//! ([`LiveConfig::speed`], default 1), and measured durations are scaled the
+//! same way, so a cluster whose emulators run at the same speed looks to the
+//! core exactly like a real-time one. Built on `tokio::time::Instant`, so tests
+//! can pause the clock.
+//!
+//! Status: a [`ClientStatus`] snapshot is published on a `watch` channel after
+//! every turn, and the core's notices go out on a `broadcast` channel; the
+//! dashboard subscribes to both, and a slow subscriber never blocks playback.
+
+pub mod play;
+
+use std::{collections::HashMap, time::Duration};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use tokio::{
+    sync::{broadcast, mpsc, watch},
+    task::AbortHandle,
+    time::Instant,
+};
+
+use crate::{
+    cluster::wire::{NodeList, NodeRecord, VideoManifest},
+    engine::{
+        Action, ChunkRecord, DownloadId, EngineConfig, Event, NodeHealth, NodeId, Notice,
+        PlaybackState, QoeReport, RoundRobinSelector, Session, SmartSelector,
+    },
+};
+
+/// Which node selection the live client uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// Seed score + load balancing, with probes.
+    Smart,
+    /// Round robin, no probes (the naive client).
+    Naive,
+}
+
+impl ClientKind {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientKind::Smart => "smart",
+            ClientKind::Naive => "naive",
+        }
+    }
+}
+
+/// Live client settings; every default stated.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// Engine settings (monitor, buffer, scheduler). Default: the seed's.
+    pub engine: EngineConfig,
+    /// Node selection. Default smart.
+    pub kind: ClientKind,
+    /// Time compression (must match the cluster's emulators). Default 1.
+    pub speed: f64,
+    /// Payload of a probe, bytes, for bandwidth samples. Default 64 KiB.
+    pub probe_bytes: u64,
+    /// A probe unanswered after this long (media time) fails. Default 2 s.
+    pub probe_timeout: Duration,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            engine: EngineConfig::default(),
+            kind: ClientKind::Smart,
+            speed: 1.0,
+            probe_bytes: 64 << 10,
+            probe_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Errors of the live client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The metadata service answered with an error (e.g. unknown video → 404).
+    #[error("metadata service: {status}: {message}")]
+    Metadata {
+        /// HTTP status.
+        status: u16,
+        /// Its error message.
+        message: String,
+    },
+    /// The metadata service cannot be reached.
+    #[error("metadata service unreachable at {url}: {message}")]
+    Unreachable {
+        /// URL tried.
+        url: String,
+        /// Cause.
+        message: String,
+    },
+    /// The manifest cannot be played (no chunk, a chunk without a live replica).
+    #[error("video {0}")]
+    Unplayable(String),
+    /// Playback was stopped before the end.
+    #[error("stopped")]
+    Stopped,
+}
+
+/// The cluster as a client sees it: nodes and one manifest.
+#[derive(Clone, Debug)]
+pub struct ClusterView {
+    /// Registered nodes, in registration order.
+    pub nodes: Vec<NodeRecord>,
+    /// The video.
+    pub manifest: VideoManifest,
+}
+
+/// Fetches the node list and `video_id`'s manifest from the metadata service.
+///
+/// # Errors
+/// [`ClientError::Metadata`] (404 for an unknown video),
+/// [`ClientError::Unreachable`].
+pub async fn fetch_view(
+    http: &reqwest::Client,
+    metadata_url: &str,
+    video_id: &str,
+) -> Result<ClusterView, ClientError> {
+    let base = metadata_url.trim_end_matches('/');
+    let nodes: NodeList = get_json(http, &format!("{base}/nodes")).await?;
+    let manifest: VideoManifest = get_json(http, &format!("{base}/videos/{video_id}")).await?;
+    Ok(ClusterView {
+        nodes: nodes.nodes,
+        manifest,
+    })
+}
+
+async fn get_json<T: for<'de> Deserialize<'de>>(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<T, ClientError> {
+    let resp = http
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| ClientError::Unreachable {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<crate::cluster::wire::ErrorBody>(&body)
+            .map(|b| b.error)
+            .unwrap_or(body);
+        return Err(ClientError::Metadata {
+            status: status.as_u16(),
+            message,
+        });
+    }
+    resp.json().await.map_err(|e| ClientError::Unreachable {
+        url: url.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// One node as the live client sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// Node id.
+    pub node_id: String,
+    /// Base URL.
+    pub url: String,
+    /// Seed score (see [`crate::engine::score`]).
+    pub score: f64,
+    /// Latency EWMA, ms (`None` before the first probe).
+    pub latency_ms: Option<f64>,
+    /// Bandwidth EWMA, Mbit/s (`None` before the first sample).
+    pub bandwidth_mbps: Option<f64>,
+    /// Success ratio of the recent samples.
+    pub reliability: f64,
+    /// Health from the monitor.
+    pub health: NodeHealth,
+    /// Downloads in flight.
+    pub in_flight: usize,
+    /// Chunks served.
+    pub chunks: u64,
+    /// Bytes served.
+    pub bytes: u64,
+    /// Failed attempts.
+    pub failures: u64,
+}
+
+/// A snapshot of one live client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientStatus {
+    /// Smart or naive.
+    pub kind: ClientKind,
+    /// Video being played.
+    pub video_id: String,
+    /// Playback state.
+    pub state: PlaybackState,
+    /// Media time since the play request, ms.
+    pub elapsed_ms: f64,
+    /// Buffered media ahead of the playhead, s.
+    pub buffer_level_s: f64,
+    /// Playhead position, s.
+    pub playhead_s: f64,
+    /// Buffer target, s.
+    pub buffer_target_s: f64,
+    /// Low-water mark, s.
+    pub low_water_mark_s: f64,
+    /// Video length, s.
+    pub video_duration_s: f64,
+    /// QoE so far.
+    pub qoe: QoeReport,
+    /// Per-node view.
+    pub nodes: Vec<NodeView>,
+    /// The last 50 chunk downloads, oldest first.
+    pub recent_chunks: Vec<ChunkRecord>,
+}
+
+/// A notice with the node's id resolved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientNotice {
+    /// Smart or naive.
+    pub kind: ClientKind,
+    /// Node id the notice is about, if any.
+    pub node_id: Option<String>,
+    /// The core's notice.
+    pub notice: Notice,
+}
+
+enum Outcome {
+    Probe {
+        node: NodeId,
+        result: Option<(Duration, Option<(u64, Duration)>)>,
+    },
+    Download {
+        id: DownloadId,
+        result: Result<u64, String>,
+    },
+}
+
+/// Plays `view.manifest` to the end with the engine, publishing a status after
+/// every turn on `status` and the core's notices on `notices`. Stops early with
+/// [`ClientError::Stopped`] when `stop` becomes true.
+///
+/// # Errors
+/// [`ClientError::Unplayable`] for an empty manifest or a chunk without a
+/// replica on a known node; [`ClientError::Stopped`].
+pub async fn play(
+    http: reqwest::Client,
+    view: ClusterView,
+    config: LiveConfig,
+    status: watch::Sender<Option<ClientStatus>>,
+    notices: broadcast::Sender<ClientNotice>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<QoeReport, ClientError> {
+    let node_ids: Vec<String> = view.nodes.iter().map(|n| n.node_id.clone()).collect();
+    let urls: Vec<String> = view.nodes.iter().map(|n| n.url.clone()).collect();
+    let manifest = view.manifest.to_engine(&node_ids);
+    if manifest.chunks.is_empty() {
+        return Err(ClientError::Unplayable(format!(
+            "{} has no chunks",
+            manifest.video_id
+        )));
+    }
+    if let Some(c) = manifest.chunks.iter().find(|c| c.replicas.is_empty()) {
+        return Err(ClientError::Unplayable(format!(
+            "{}: chunk {} has no replica on a registered node",
+            manifest.video_id, c.index
+        )));
+    }
+    let chunk_ids: Vec<String> = view
+        .manifest
+        .chunks
+        .iter()
+        .map(|c| c.chunk_id.clone())
+        .collect();
+    let hashes: Vec<String> = view
+        .manifest
+        .chunks
+        .iter()
+        .map(|c| c.sha256.clone())
+        .collect();
+    let sizes: Vec<u64> = view.manifest.chunks.iter().map(|c| c.size_bytes).collect();
+    let speed = if config.speed.is_finite() && config.speed >= 1.0 {
+        config.speed
+    } else {
+        1.0
+    };
+    let selector: Box<dyn crate::engine::NodeSelector> = match config.kind {
+        ClientKind::Smart => Box::new(SmartSelector),
+        ClientKind::Naive => Box::new(RoundRobinSelector::default()),
+    };
+    let t0 = Instant::now();
+    let media_now = move || t0.elapsed().mul_f64(speed);
+    let to_wall = move |media: Duration| t0 + media.div_f64(speed);
+    let mut session = Session::new(config.engine.clone(), manifest, selector, Duration::ZERO);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
+    let mut tasks: HashMap<DownloadId, AbortHandle> = HashMap::new();
+    let mut probe_tasks: Vec<AbortHandle> = Vec::new();
+    let result = loop {
+        while let Some(action) = session.poll_action() {
+            match action {
+                Action::Probe { node } => {
+                    let url = format!("{}/ping?bytes={}", urls[node.index()], config.probe_bytes);
+                    let (http, tx) = (http.clone(), tx.clone());
+                    let timeout = config.probe_timeout.div_f64(speed);
+                    probe_tasks.retain(|h| !h.is_finished());
+                    probe_tasks.push(
+                        tokio::spawn(async move {
+                            let result = tokio::time::timeout(timeout, probe(&http, &url))
+                                .await
+                                .ok()
+                                .flatten()
+                                .map(|(rtt, payload)| {
+                                    (
+                                        rtt.mul_f64(speed),
+                                        payload.map(|(b, d)| (b, d.mul_f64(speed))),
+                                    )
+                                });
+                            let _ = tx.send(Outcome::Probe { node, result });
+                        })
+                        .abort_handle(),
+                    );
+                }
+                Action::Download {
+                    id, chunk, node, ..
+                } => {
+                    let i = chunk as usize;
+                    let url = format!("{}/chunks/{}", urls[node.index()], chunk_ids[i]);
+                    let (http, tx) = (http.clone(), tx.clone());
+                    let (sha, size) = (hashes[i].clone(), sizes[i]);
+                    let h = tokio::spawn(async move {
+                        let result = download(&http, &url, &sha, size).await;
+                        let _ = tx.send(Outcome::Download { id, result });
+                    });
+                    tasks.insert(id, h.abort_handle());
+                }
+                Action::Cancel { id } => {
+                    if let Some(h) = tasks.remove(&id) {
+                        h.abort();
+                    }
+                }
+            }
+        }
+        while let Some(n) = session.poll_notice() {
+            let node_id = match &n {
+                Notice::ChunkDownloaded { node, .. }
+                | Notice::Failover { node, .. }
+                | Notice::NodeStatus { node, .. } => node_ids.get(node.index()).cloned(),
+                Notice::PlaybackState { .. } => None,
+            };
+            let _ = notices.send(ClientNotice {
+                kind: config.kind,
+                node_id,
+                notice: n,
+            });
+        }
+        status.send_replace(Some(snapshot(&session, config.kind, &node_ids, &urls)));
+        if session.is_finished() {
+            break Ok(session.report());
+        }
+        let wake = session.poll_timeout().map(to_wall);
+        tokio::select! {
+            biased;
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break Err(ClientError::Stopped);
+                }
+            }
+            Some(outcome) = rx.recv() => {
+                let now = media_now();
+                match outcome {
+                    Outcome::Probe { node, result: Some((rtt, payload)) } => {
+                        session.handle(now, Event::ProbeOk { node, rtt, payload })
+                    }
+                    Outcome::Probe { node, result: None } => {
+                        session.handle(now, Event::ProbeFailed { node })
+                    }
+                    Outcome::Download { id, result } => {
+                        tasks.remove(&id);
+                        match result {
+                            Ok(bytes) => session.handle(now, Event::DownloadDone { id, bytes }),
+                            Err(why) => {
+                                tracing::debug!(?id, "download failed: {why}");
+                                session.handle(now, Event::DownloadFailed { id })
+                            }
+                        }
+                    }
+                }
+            }
+            _ = sleep_until_opt(wake) => session.handle_timeout(media_now()),
+        }
+    };
+    for h in tasks.values().chain(probe_tasks.iter()) {
+        h.abort();
+    }
+    status.send_replace(Some(snapshot(&session, config.kind, &node_ids, &urls)));
+    result
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `GET …/ping?bytes=N`: the time to the response headers (the latency sample)
+/// and, with a payload, (bytes, time from headers to the last byte).
+async fn probe(http: &reqwest::Client, url: &str) -> Option<(Duration, Option<(u64, Duration)>)> {
+    let t = Instant::now();
+    let resp = http.get(url).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let rtt = t.elapsed();
+    let expected = resp.content_length();
+    let t1 = Instant::now();
+    let mut stream = resp.bytes_stream();
+    let mut n = 0u64;
+    while let Some(b) = stream.next().await {
+        n += b.ok()?.len() as u64;
+    }
+    if expected.is_some_and(|e| e != n) {
+        return None;
+    }
+    Some((rtt, (n > 0).then(|| (n, t1.elapsed()))))
+}
+
+/// Streams a chunk, counting and hashing as it arrives; checks size and hash.
+async fn download(
+    http: &reqwest::Client,
+    url: &str,
+    sha256: &str,
+    size: u64,
+) -> Result<u64, String> {
+    let resp = http.get(url).send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("{}", resp.status()));
+    }
+    let mut hasher = sha2::Sha256::new();
+    let mut n = 0u64;
+    let mut stream = resp.bytes_stream();
+    while let Some(b) = stream.next().await {
+        let b = b.map_err(|e| e.to_string())?;
+        n += b.len() as u64;
+        if n > size {
+            return Err(format!("more than the {size} bytes expected"));
+        }
+        hasher.update(&b);
+    }
+    if n != size {
+        return Err(format!("{n} bytes, expected {size}"));
+    }
+    let got = hex::encode(hasher.finalize());
+    if !got.eq_ignore_ascii_case(sha256) {
+        return Err(format!("hash mismatch: {got}"));
+    }
+    Ok(n)
+}
+
+/// The status snapshot of a session.
+pub fn snapshot(
+    session: &Session,
+    kind: ClientKind,
+    node_ids: &[String],
+    urls: &[String],
+) -> ClientStatus {
+    let b = session.buffer();
+    let cfg = b.config();
+    let m = session.monitor();
+    let qoe = session.report();
+    let records = session.records();
+    let recent = records[records.len().saturating_sub(50)..].to_vec();
+    ClientStatus {
+        kind,
+        video_id: session.manifest().video_id.clone(),
+        state: b.state(),
+        elapsed_ms: qoe.session_ms,
+        buffer_level_s: b.level().as_secs_f64(),
+        playhead_s: b.playhead().as_secs_f64(),
+        buffer_target_s: cfg.target.as_secs_f64(),
+        low_water_mark_s: cfg.low_water_mark.as_secs_f64(),
+        video_duration_s: b.video_duration().as_secs_f64(),
+        nodes: node_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let n = NodeId(i as u16);
+                let s = m.stats(n);
+                let load = &qoe.per_node[i];
+                NodeView {
+                    node_id: id.clone(),
+                    url: urls[i].clone(),
+                    score: m.score(n),
+                    latency_ms: s.latency_ms,
+                    bandwidth_mbps: s.bandwidth_mbps,
+                    reliability: s.reliability(),
+                    health: m.health(n),
+                    in_flight: session.in_flight_per_node()[i],
+                    chunks: load.chunks,
+                    bytes: load.bytes,
+                    failures: load.failures,
+                }
+            })
+            .collect(),
+        recent_chunks: recent,
+        qoe,
+    }
+}

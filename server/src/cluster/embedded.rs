@@ -1,0 +1,505 @@
+//! The embedded cluster: one call ([`Cluster::start`]) runs the metadata service
+//! and N storage nodes (default 3) on ephemeral loopback ports in this process,
+//! each node with its emulator on a base profile, and seeds a deterministic
+//! synthetic video (`test-video-001`: VBR ~5 Mbit/s, 10 s chunks, 10 minutes)
+//! with replication factor 2 over the nodes (chunk *i* on nodes *i*, *i*+1, …
+//! modulo N). Chunk payloads are ChaCha8 bytes from `(seed, chunk index)`, so
+//! every run stores the same bytes and the same hashes.
+//!
+//! Nodes can be killed (listener closed, transfers in progress reset) and
+//! restarted on the same port and data directory ([`Cluster::kill_node`],
+//! [`Cluster::restart_node`]), which is how failover and durability are tested.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::{net::TcpListener, task::JoinHandle};
+
+use super::{
+    ApiError,
+    emulator::{Conditions, Emulator, Scenario},
+    metadata::{MetadataConfig, MetadataService},
+    sha256_hex,
+    storage::{StorageConfig, StorageNode, register_and_heartbeat},
+    wire::{ChunkEntry, RegisterNode, VideoManifest},
+};
+use crate::{
+    engine::striped_replicas,
+    sim::{Trace, VideoSource, load_chunks},
+};
+
+/// Base profiles of the embedded nodes, in node order (latency ms, Mbit/s):
+/// `node-1` 5 ms / 100 Mbit/s, `node-2` 20 ms / 40 Mbit/s, `node-3` 50 ms /
+/// 15 Mbit/s; further nodes repeat the list. Heterogeneous on purpose: the
+/// smart client should find the best node, the naive one does not look.
+pub const DEFAULT_PROFILES: [(f64, f64); 3] = [(5.0, 100.0), (20.0, 40.0), (50.0, 15.0)];
+
+/// The synthetic video seeded by default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyntheticVideo {
+    /// Video id. Default `test-video-001`.
+    pub video_id: String,
+    /// Average bitrate, kbit/s. Default 5000.
+    pub bitrate_kbps: f64,
+    /// Length. Default 600 s.
+    pub duration: Duration,
+    /// Chunk duration. Default 10 s.
+    pub chunk_duration: Duration,
+    /// Relative size variation per chunk (± uniform). Default 0.2.
+    pub vbr: f64,
+    /// Seed of sizes and payload bytes. Default 1.
+    pub seed: u64,
+}
+
+impl Default for SyntheticVideo {
+    fn default() -> Self {
+        Self {
+            video_id: "test-video-001".into(),
+            bitrate_kbps: 5000.0,
+            duration: Duration::from_secs(600),
+            chunk_duration: Duration::from_secs(10),
+            vbr: 0.2,
+            seed: 1,
+        }
+    }
+}
+
+/// Embedded cluster settings; every default stated.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// Storage nodes. Default 3.
+    pub nodes: usize,
+    /// Base profile per node (cycled). Default [`DEFAULT_PROFILES`].
+    pub profiles: Vec<Conditions>,
+    /// Replicas per chunk. Default 2.
+    pub replication: usize,
+    /// Time compression of the emulators. Default 1.
+    pub speed: f64,
+    /// Seed of the emulators' jitter and loss. Default 1.
+    pub seed: u64,
+    /// Data directory (one sub-directory per node). Default `None`: a temporary
+    /// directory removed when the cluster is dropped.
+    pub data_dir: Option<PathBuf>,
+    /// Video to seed. Default `Some(SyntheticVideo::default())`.
+    pub video: Option<SyntheticVideo>,
+    /// Traces replayed on the nodes' links (trace *i* on node *i* mod len).
+    /// Default none.
+    pub traces: Vec<Arc<Trace>>,
+    /// Heartbeat period of the nodes. Default 2 s.
+    pub heartbeat_interval: Duration,
+    /// Upload size limit of the nodes, bytes. Default 64 MiB.
+    pub max_chunk_bytes: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            nodes: 3,
+            profiles: DEFAULT_PROFILES
+                .iter()
+                .map(|(l, b)| Conditions::profile(*l, *b))
+                .collect(),
+            replication: 2,
+            speed: 1.0,
+            seed: 1,
+            data_dir: None,
+            video: Some(SyntheticVideo::default()),
+            traces: Vec::new(),
+            heartbeat_interval: Duration::from_secs(2),
+            max_chunk_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Errors starting the embedded cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A port could not be bound.
+    #[error("cannot bind {what}: {source}")]
+    Bind {
+        /// Which server.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A node's data directory is unusable.
+    #[error(transparent)]
+    Storage(#[from] super::storage::StorageError),
+    /// Seeding failed.
+    #[error("seeding the video: {0}")]
+    Seed(String),
+    /// The configuration is inconsistent.
+    #[error("{0}")]
+    Config(String),
+}
+
+struct Served {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+async fn serve_router(
+    what: &str,
+    addr: SocketAddr,
+    router: axum::Router,
+) -> Result<Served, ClusterError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ClusterError::Bind {
+            what: format!("{what} on {addr}"),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ClusterError::Bind {
+        what: what.to_string(),
+        source,
+    })?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(Served { addr, task })
+}
+
+/// A running storage node of the embedded cluster.
+#[derive(Debug)]
+pub struct EmbeddedNode {
+    /// Node id (`node-1`, …).
+    pub node_id: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    addr: SocketAddr,
+    node: Arc<StorageNode>,
+    emulator: Emulator,
+    server: Option<JoinHandle<()>>,
+    heartbeat: Option<JoinHandle<()>>,
+}
+
+impl EmbeddedNode {
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The node's state (storage index).
+    pub fn storage(&self) -> &Arc<StorageNode> {
+        &self.node
+    }
+
+    /// The node's emulator (survives restarts).
+    pub fn emulator(&self) -> &Emulator {
+        &self.emulator
+    }
+
+    /// Whether its server is running.
+    pub fn is_running(&self) -> bool {
+        self.server.is_some()
+    }
+}
+
+/// The embedded cluster; dropping it stops every server.
+pub struct Cluster {
+    config: ClusterConfig,
+    metadata: Arc<MetadataService>,
+    metadata_addr: SocketAddr,
+    metadata_task: JoinHandle<()>,
+    nodes: Vec<EmbeddedNode>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("metadata", &self.metadata_addr)
+            .field("nodes", &self.nodes)
+            .finish()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.metadata_task.abort();
+        for n in &mut self.nodes {
+            if let Some(t) = n.server.take() {
+                t.abort();
+            }
+            if let Some(t) = n.heartbeat.take() {
+                t.abort();
+            }
+            n.emulator.abort_in_flight();
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts the metadata service and the nodes on ephemeral loopback ports,
+    /// registers the nodes and seeds the configured video.
+    ///
+    /// # Errors
+    /// [`ClusterError`] when a port cannot be bound, a data directory is
+    /// unusable or seeding fails.
+    pub async fn start(config: ClusterConfig) -> Result<Self, ClusterError> {
+        if config.nodes == 0 || config.nodes > 64 {
+            return Err(ClusterError::Config(format!(
+                "nodes must be in 1..=64, got {}",
+                config.nodes
+            )));
+        }
+        if config.profiles.is_empty() {
+            return Err(ClusterError::Config("at least one node profile".into()));
+        }
+        for p in &config.profiles {
+            p.validate().map_err(ClusterError::Config)?;
+        }
+        let (tmp, root) = match &config.data_dir {
+            Some(d) => (None, d.clone()),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("vstack-cluster-")
+                    .tempdir()
+                    .map_err(|e| ClusterError::Seed(format!("temporary directory: {e}")))?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        let metadata = Arc::new(MetadataService::new(MetadataConfig::default()));
+        let m = serve_router(
+            "metadata service",
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            super::metadata::router(metadata.clone()),
+        )
+        .await?;
+        let mut cluster = Cluster {
+            metadata,
+            metadata_addr: m.addr,
+            metadata_task: m.task,
+            nodes: Vec::with_capacity(config.nodes),
+            _tmp: tmp,
+            config: config.clone(),
+        };
+        for i in 0..config.nodes {
+            let node_id = format!("node-{}", i + 1);
+            let data_dir = root.join(&node_id);
+            let profile = config.profiles[i % config.profiles.len()].clone();
+            let emulator = Emulator::new(profile, config.speed, config.seed.wrapping_add(i as u64));
+            if !config.traces.is_empty() {
+                emulator.set_trace(Some(config.traces[i % config.traces.len()].clone()));
+            }
+            let node = Arc::new(StorageNode::open(
+                StorageConfig {
+                    max_chunk_bytes: config.max_chunk_bytes,
+                    ..StorageConfig::new(node_id.clone(), &data_dir)
+                },
+                emulator.clone(),
+            )?);
+            node.set_node_index(i);
+            let s = serve_router(
+                &node_id,
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                super::storage::router(node.clone()),
+            )
+            .await?;
+            let mut n = EmbeddedNode {
+                node_id: node_id.clone(),
+                data_dir,
+                addr: s.addr,
+                node,
+                emulator,
+                server: Some(s.task),
+                heartbeat: None,
+            };
+            cluster
+                .metadata
+                .register(&RegisterNode {
+                    node_id,
+                    url: n.url(),
+                })
+                .map_err(|e| ClusterError::Seed(e.message))?;
+            n.heartbeat = Some(cluster.spawn_heartbeat(&n));
+            cluster.nodes.push(n);
+        }
+        if let Some(v) = config.video.clone() {
+            cluster.seed_video(&v).await?;
+        }
+        Ok(cluster)
+    }
+
+    fn spawn_heartbeat(&self, n: &EmbeddedNode) -> JoinHandle<()> {
+        tokio::spawn(register_and_heartbeat(
+            n.node.clone(),
+            self.metadata_url(),
+            n.url(),
+            self.config.heartbeat_interval,
+        ))
+    }
+
+    /// Generates `video` and stores it on the nodes (in process, hashes
+    /// verified by each node), then registers its manifest.
+    ///
+    /// # Errors
+    /// [`ClusterError::Seed`] with the cause.
+    pub async fn seed_video(&self, video: &SyntheticVideo) -> Result<VideoManifest, ClusterError> {
+        let sizes = load_chunks(
+            &VideoSource::Synthetic {
+                bitrate_kbps: video.bitrate_kbps,
+                duration: video.duration,
+                vbr: video.vbr,
+                seed: video.seed,
+            },
+            video.chunk_duration,
+        )
+        .map_err(|e| ClusterError::Seed(e.to_string()))?;
+        let mut chunks = Vec::with_capacity(sizes.len());
+        for (i, (duration, size)) in sizes.iter().enumerate() {
+            let bytes = synthetic_payload(video.seed, i as u32, *size);
+            let sha256 = sha256_hex(&bytes);
+            let chunk_id = format!("{}-{i:05}", video.video_id);
+            let replicas: Vec<String> =
+                striped_replicas(i, self.nodes.len(), self.config.replication)
+                    .into_iter()
+                    .map(|n| self.nodes[n.index()].node_id.clone())
+                    .collect();
+            for r in &replicas {
+                let node = &self
+                    .nodes
+                    .iter()
+                    .find(|n| &n.node_id == r)
+                    .expect("known")
+                    .node;
+                let already = node
+                    .chunks()
+                    .iter()
+                    .any(|c| c.chunk_id == chunk_id && c.sha256 == sha256);
+                if !already {
+                    node.store(&chunk_id, &sha256, bytes.clone())
+                        .await
+                        .map_err(|e: ApiError| ClusterError::Seed(e.message))?;
+                }
+            }
+            chunks.push(ChunkEntry {
+                index: i as u32,
+                chunk_id,
+                duration_ms: duration.as_millis() as u64,
+                size_bytes: *size,
+                sha256,
+                replicas,
+            });
+        }
+        let manifest = VideoManifest {
+            video_id: video.video_id.clone(),
+            chunks,
+        };
+        self.metadata
+            .put_video(manifest.clone())
+            .map_err(|e| ClusterError::Seed(e.message))?;
+        Ok(manifest)
+    }
+
+    /// Base URL of the metadata service.
+    pub fn metadata_url(&self) -> String {
+        format!("http://{}", self.metadata_addr)
+    }
+
+    /// The metadata service's state.
+    pub fn metadata(&self) -> &Arc<MetadataService> {
+        &self.metadata
+    }
+
+    /// The storage nodes, in registration order.
+    pub fn nodes(&self) -> &[EmbeddedNode] {
+        &self.nodes
+    }
+
+    /// The configuration the cluster was started with.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// Applies a named scenario on every node (each relative to its profile).
+    pub fn apply_scenario(&self, scenario: Scenario) {
+        for (i, n) in self.nodes.iter().enumerate() {
+            n.emulator.apply_scenario(scenario, i);
+        }
+    }
+
+    /// Sets node `i`'s conditions.
+    ///
+    /// # Errors
+    /// A message for an unknown node or invalid conditions.
+    pub fn set_conditions(&self, i: usize, c: Conditions) -> Result<(), String> {
+        c.validate()?;
+        self.nodes
+            .get(i)
+            .ok_or_else(|| format!("no node {i}"))?
+            .emulator
+            .set_conditions(c);
+        Ok(())
+    }
+
+    /// Kills node `i`: its listener closes (new connections are refused), its
+    /// transfers in progress are reset, its heartbeats stop.
+    pub fn kill_node(&mut self, i: usize) {
+        if let Some(n) = self.nodes.get_mut(i) {
+            if let Some(t) = n.server.take() {
+                t.abort();
+            }
+            if let Some(t) = n.heartbeat.take() {
+                t.abort();
+            }
+            n.emulator.abort_in_flight();
+        }
+    }
+
+    /// Restarts a killed node on the same port and data directory (its index is
+    /// rebuilt from disk, as after a crash).
+    ///
+    /// # Errors
+    /// [`ClusterError`] when the port cannot be bound again or the directory is
+    /// unusable.
+    pub async fn restart_node(&mut self, i: usize) -> Result<(), ClusterError> {
+        let Some(n) = self.nodes.get(i) else {
+            return Err(ClusterError::Config(format!("no node {i}")));
+        };
+        if n.server.is_some() {
+            return Ok(());
+        }
+        let node = Arc::new(StorageNode::open(
+            StorageConfig {
+                max_chunk_bytes: self.config.max_chunk_bytes,
+                ..StorageConfig::new(n.node_id.clone(), &n.data_dir)
+            },
+            n.emulator.clone(),
+        )?);
+        node.set_node_index(i);
+        let s = serve_router(&n.node_id, n.addr, super::storage::router(node.clone())).await?;
+        let hb = tokio::spawn(register_and_heartbeat(
+            node.clone(),
+            self.metadata_url(),
+            format!("http://{}", s.addr),
+            self.config.heartbeat_interval,
+        ));
+        let n = &mut self.nodes[i];
+        n.node = node;
+        n.server = Some(s.task);
+        n.heartbeat = Some(hb);
+        Ok(())
+    }
+
+    /// Root of the nodes' data directories.
+    pub fn data_root(&self) -> Option<&Path> {
+        self.nodes.first().and_then(|n| n.data_dir.parent())
+    }
+}
+
+/// The deterministic payload of synthetic chunk `index`: `size` ChaCha8 bytes
+/// seeded from `(seed, index)`.
+pub fn synthetic_payload(seed: u64, index: u32, size: u64) -> bytes::Bytes {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.rotate_left(32) ^ u64::from(index));
+    let mut v = vec![0u8; size as usize];
+    rng.fill_bytes(&mut v);
+    bytes::Bytes::from(v)
+}

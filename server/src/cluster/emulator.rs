@@ -1,0 +1,564 @@
+//! The network emulator in front of each storage node.
+//!
+//! Every data response of a node (chunk `GET`, `ping`) goes through its
+//! [`Emulator`]:
+//! - **latency**: the response's first byte waits `latency_ms` (± a uniform
+//!   `jitter_ms`), i.e. the added round trip before data flows;
+//! - **bandwidth**: the body is paced by one reservation clock per node, shared
+//!   by all concurrent responses of that node (a token bucket without burst: each
+//!   slice of the body reserves `slice / rate` seconds after the previous
+//!   reservation and is sent when its reservation ends), so N concurrent
+//!   downloads share the node's rate and the total never exceeds it;
+//! - **loss**: a transfer is lost with probability `loss`: it sends a uniformly
+//!   random prefix of its body and the connection is then reset (the client sees
+//!   a truncated body / reset, a failure it must fail over from). Requests are
+//!   not retried by the emulator;
+//! - **down**: data endpoints answer 503 `{"error": ...}` at once;
+//! - **slow disk**: every chunk read waits `disk_delay_ms` before it starts.
+//!
+//! Conditions change at run time ([`Emulator::set_conditions`], a named
+//! [`Scenario`] relative to the node's base profile, or a recorded
+//! [`Trace`] replayed as time-varying bandwidth and latency, the trace's RTT
+//! being the added latency). A speed factor `k` (default 1) compresses time
+//! consistently: latency ÷ k, bandwidth × k, trace time × k, disk delay ÷ k.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::sim::Trace;
+
+/// Network conditions of one node. Defaults: no added latency, no jitter,
+/// unshaped bandwidth, no loss, up, no disk delay.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Conditions {
+    /// Added delay before a response's first byte, ms (≈ one round trip).
+    pub latency_ms: f64,
+    /// Uniform jitter on that delay, ± ms.
+    pub jitter_ms: f64,
+    /// Bandwidth limit shared by all responses of the node, Mbit/s (10⁶ bit/s);
+    /// `None` = unshaped.
+    pub bandwidth_mbps: Option<f64>,
+    /// Probability in [0, 1] that a transfer is lost (cut and reset).
+    pub loss: f64,
+    /// The node refuses data requests (503).
+    pub down: bool,
+    /// Extra delay before every chunk read, ms (slow disk).
+    pub disk_delay_ms: f64,
+}
+
+impl Conditions {
+    /// A profile with `latency_ms` and `bandwidth_mbps`, nothing else.
+    pub fn profile(latency_ms: f64, bandwidth_mbps: f64) -> Self {
+        Self {
+            latency_ms,
+            bandwidth_mbps: Some(bandwidth_mbps),
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field's range.
+    ///
+    /// # Errors
+    /// A message naming the first bad field: latency, jitter and disk delay must
+    /// be finite and in [0, 600 000] ms; bandwidth finite and in (0, 100 000]
+    /// Mbit/s; loss in [0, 1].
+    pub fn validate(&self) -> Result<(), String> {
+        let ms = |name: &str, v: f64| {
+            if v.is_finite() && (0.0..=600_000.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name} must be in [0, 600000] ms, got {v}"))
+            }
+        };
+        ms("latency_ms", self.latency_ms)?;
+        ms("jitter_ms", self.jitter_ms)?;
+        ms("disk_delay_ms", self.disk_delay_ms)?;
+        if let Some(bw) = self.bandwidth_mbps
+            && !(bw.is_finite() && bw > 0.0 && bw <= 100_000.0)
+        {
+            return Err(format!(
+                "bandwidth_mbps must be in (0, 100000] Mbit/s, got {bw}"
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.loss) {
+            return Err(format!("loss must be in [0, 1], got {}", self.loss));
+        }
+        Ok(())
+    }
+}
+
+/// The seed's named scenarios (001, "Network Emulator"), applied to each node
+/// relative to its base profile by [`Scenario::apply`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// Every node on its base profile.
+    Normal,
+    /// Every node: +200 ms latency, ±50 ms jitter.
+    HighLatency,
+    /// Every node capped at 3 Mbit/s.
+    LowBandwidth,
+    /// Every node loses 10 % of its transfers.
+    PacketLoss,
+    /// Node 0 (the best profile) is down; the others on their base profile.
+    NodeFailure,
+    /// Node 0: +300 ms, 2 Mbit/s, 5 % loss; node 1: +100 ms; node 2+ base.
+    Degraded,
+    /// Back to the base profiles, every node up (the seed's recovery step).
+    Recovery,
+}
+
+impl Scenario {
+    /// Every scenario, in the seed's order.
+    pub const ALL: [Scenario; 7] = [
+        Scenario::Normal,
+        Scenario::HighLatency,
+        Scenario::LowBandwidth,
+        Scenario::PacketLoss,
+        Scenario::NodeFailure,
+        Scenario::Degraded,
+        Scenario::Recovery,
+    ];
+
+    /// The scenario's snake_case name (`node_failure`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Normal => "normal",
+            Scenario::HighLatency => "high_latency",
+            Scenario::LowBandwidth => "low_bandwidth",
+            Scenario::PacketLoss => "packet_loss",
+            Scenario::NodeFailure => "node_failure",
+            Scenario::Degraded => "degraded",
+            Scenario::Recovery => "recovery",
+        }
+    }
+
+    /// Parses a snake_case name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Conditions of node number `node_index` (registration order) under this
+    /// scenario, given its base profile.
+    pub fn apply(self, node_index: usize, base: &Conditions) -> Conditions {
+        let mut c = base.clone();
+        c.down = false;
+        match self {
+            Scenario::Normal | Scenario::Recovery => {}
+            Scenario::HighLatency => {
+                c.latency_ms += 200.0;
+                c.jitter_ms = c.jitter_ms.max(50.0);
+            }
+            Scenario::LowBandwidth => {
+                c.bandwidth_mbps = Some(c.bandwidth_mbps.unwrap_or(f64::MAX).min(3.0));
+            }
+            Scenario::PacketLoss => c.loss = c.loss.max(0.10),
+            Scenario::NodeFailure => c.down = node_index == 0,
+            Scenario::Degraded => match node_index {
+                0 => {
+                    c.latency_ms += 300.0;
+                    c.bandwidth_mbps = Some(c.bandwidth_mbps.unwrap_or(f64::MAX).min(2.0));
+                    c.loss = c.loss.max(0.05);
+                }
+                1 => c.latency_ms += 100.0,
+                _ => {}
+            },
+        }
+        c
+    }
+}
+
+/// The seed's full demo as a timeline: (start in media seconds, scenario).
+/// Normal 30 s → high latency 20 s → low bandwidth 20 s → packet loss 20 s →
+/// node failure 30 s → degraded 20 s → recovery (from 140 s on).
+pub const DEMO_TIMELINE: [(u64, Scenario); 7] = [
+    (0, Scenario::Normal),
+    (30, Scenario::HighLatency),
+    (50, Scenario::LowBandwidth),
+    (70, Scenario::PacketLoss),
+    (90, Scenario::NodeFailure),
+    (120, Scenario::Degraded),
+    (140, Scenario::Recovery),
+];
+
+/// How late a reservation may start behind the previous one's end and still
+/// continue it (absorbs timer granularity): 5 ms, i.e. a burst of at most 5 ms
+/// of data after a late wake-up.
+pub const PACING_SLACK: Duration = Duration::from_millis(5);
+
+/// What the emulator decided for one response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// The node is down: answer 503.
+    Refuse,
+    /// Serve after `first_byte_delay`; if `cut_after` is set, send that many
+    /// body bytes and then reset the connection (a lost transfer).
+    Serve {
+        /// Wall-clock wait before the response starts (latency, jitter, disk).
+        first_byte_delay: Duration,
+        /// Body bytes sent before the loss cuts the transfer.
+        cut_after: Option<u64>,
+    },
+}
+
+struct Inner {
+    base: Conditions,
+    current: Conditions,
+    trace: Option<(Arc<Trace>, Instant)>,
+    rng: ChaCha8Rng,
+    next_free: Option<Instant>,
+}
+
+/// One node's emulator; cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Emulator {
+    inner: Arc<Mutex<Inner>>,
+    epoch: Arc<std::sync::atomic::AtomicU64>,
+    speed: f64,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("conditions", &self.conditions())
+            .field("speed", &self.speed)
+            .finish()
+    }
+}
+
+impl Emulator {
+    /// An emulator on `base` conditions; `speed` ≥ 1 compresses time (values
+    /// below 1 or not finite are treated as 1); `seed` drives jitter and loss.
+    pub fn new(base: Conditions, speed: f64, seed: u64) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                current: base.clone(),
+                base,
+                trace: None,
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                next_free: None,
+            })),
+            epoch: Arc::default(),
+            speed: if speed.is_finite() && speed >= 1.0 {
+                speed
+            } else {
+                1.0
+            },
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Generation of the node's transfers; bumped by [`Emulator::abort_in_flight`].
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Resets every transfer in progress (a killed node): paced bodies started
+    /// before this call end with a connection reset at their next slice.
+    pub fn abort_in_flight(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// The time compression factor.
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    /// The base profile (what `normal` and `recovery` restore).
+    pub fn base(&self) -> Conditions {
+        self.lock().base.clone()
+    }
+
+    /// Replaces the base profile and the current conditions.
+    pub fn set_base(&self, base: Conditions) {
+        let mut g = self.lock();
+        g.current = base.clone();
+        g.base = base;
+    }
+
+    /// The conditions in force now, in real (uncompressed) units; with a trace,
+    /// its current bandwidth and RTT replace `bandwidth_mbps` and `latency_ms`.
+    pub fn conditions(&self) -> Conditions {
+        let g = self.lock();
+        self.effective(&g, Instant::now())
+    }
+
+    fn effective(&self, g: &Inner, now: Instant) -> Conditions {
+        let mut c = g.current.clone();
+        if let Some((trace, started)) = &g.trace {
+            let t = now.saturating_duration_since(*started).as_secs_f64() * self.speed;
+            let (p, _) = trace.at(t);
+            c.bandwidth_mbps = Some(p.bandwidth_mbps.max(0.001));
+            c.latency_ms = p.rtt_ms;
+        }
+        c
+    }
+
+    /// Sets the current conditions (the base profile is kept).
+    pub fn set_conditions(&self, c: Conditions) {
+        self.lock().current = c;
+    }
+
+    /// Applies a named scenario to this node (`node_index` in registration
+    /// order), relative to its base profile.
+    pub fn apply_scenario(&self, scenario: Scenario, node_index: usize) {
+        let mut g = self.lock();
+        g.current = scenario.apply(node_index, &g.base);
+    }
+
+    /// Replays `trace` from now on (looping), or stops replaying with `None`.
+    pub fn set_trace(&self, trace: Option<Arc<Trace>>) {
+        self.lock().trace = trace.map(|t| (t, Instant::now()));
+    }
+
+    /// Name of the trace being replayed, if any.
+    pub fn trace_name(&self) -> Option<String> {
+        self.lock().trace.as_ref().map(|(t, _)| t.name.clone())
+    }
+
+    /// Decides how to serve one response of `body_bytes` (`disk_read`: whether
+    /// it reads a chunk from disk).
+    pub fn plan(&self, body_bytes: u64, disk_read: bool) -> Plan {
+        let mut g = self.lock();
+        let c = self.effective(&g, Instant::now());
+        if c.down {
+            return Plan::Refuse;
+        }
+        let jitter = if c.jitter_ms > 0.0 {
+            g.rng.random_range(-c.jitter_ms..=c.jitter_ms)
+        } else {
+            0.0
+        };
+        let mut delay_ms = (c.latency_ms + jitter).max(0.0);
+        if disk_read {
+            delay_ms += c.disk_delay_ms;
+        }
+        let cut_after = (c.loss > 0.0 && g.rng.random_bool(c.loss.min(1.0)))
+            .then(|| g.rng.random_range(0..=body_bytes.saturating_sub(1)));
+        Plan::Serve {
+            first_byte_delay: Duration::from_secs_f64(delay_ms / 1e3 / self.speed),
+            cut_after,
+        }
+    }
+
+    /// The body slice size that keeps pacing smooth at the current rate: about
+    /// 2 ms of data, between 16 KiB and 256 KiB.
+    pub fn slice_bytes(&self) -> usize {
+        let g = self.lock();
+        match self.rate_bytes_per_s(&g, Instant::now()) {
+            Some(rate) => ((rate * 0.002) as usize).clamp(16 << 10, 256 << 10),
+            None => 256 << 10,
+        }
+    }
+
+    fn rate_bytes_per_s(&self, g: &Inner, now: Instant) -> Option<f64> {
+        self.effective(g, now)
+            .bandwidth_mbps
+            .map(|m| m * 1e6 / 8.0 * self.speed)
+    }
+
+    /// Waits until `bytes` more may be sent on this node's link: reserves
+    /// `bytes / rate` after the link's previous reservation and sleeps until it
+    /// ends. Returns at once when the node is unshaped.
+    pub async fn pace(&self, bytes: usize) {
+        let until = {
+            let mut g = self.lock();
+            let now = Instant::now();
+            let Some(rate) = self.rate_bytes_per_s(&g, now) else {
+                return;
+            };
+            // A link busy until `t` continues from `t` even if this call comes
+            // a little late (timer granularity), so lateness never accumulates;
+            // after a real idle gap it starts afresh from now.
+            let start = match g.next_free {
+                Some(t) if t + PACING_SLACK >= now => t,
+                _ => now,
+            };
+            let end = start + Duration::from_secs_f64(bytes as f64 / rate);
+            g.next_free = Some(end);
+            end
+        };
+        tokio::time::sleep_until(until).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pacing_is_exact_under_a_paused_clock() {
+        // 5 MB at 10 Mbit/s = 4 s, whatever the slice size.
+        let e = Emulator::new(Conditions::profile(0.0, 10.0), 1.0, 1);
+        let t0 = Instant::now();
+        let mut sent = 0;
+        while sent < 5_000_000 {
+            let n = e.slice_bytes().min(5_000_000 - sent);
+            e.pace(n).await;
+            sent += n;
+        }
+        assert_eq!(t0.elapsed(), Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_responses_share_the_rate() {
+        // Two 1 MB bodies on 8 Mbit/s: together 2 s, both finish near the end.
+        let e = Emulator::new(Conditions::profile(0.0, 8.0), 1.0, 1);
+        let t0 = Instant::now();
+        let send = |e: Emulator| async move {
+            for _ in 0..(1_000_000 / 10_000) {
+                e.pace(10_000).await;
+            }
+            t0.elapsed()
+        };
+        let (a, b) = tokio::join!(send(e.clone()), send(e.clone()));
+        assert!(a.max(b) <= Duration::from_millis(2001), "{a:?} {b:?}");
+        assert!(a.min(b) >= Duration::from_millis(1980), "{a:?} {b:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn speed_compresses_time() {
+        let e = Emulator::new(Conditions::profile(100.0, 10.0), 10.0, 1);
+        let t0 = Instant::now();
+        e.pace(1_250_000).await; // 1 s at 10 Mbit/s, 0.1 s at ×10
+        assert_eq!(t0.elapsed(), Duration::from_millis(100));
+        match e.plan(10, false) {
+            Plan::Serve {
+                first_byte_delay, ..
+            } => assert_eq!(first_byte_delay, Duration::from_millis(10)),
+            Plan::Refuse => panic!("up"),
+        }
+    }
+
+    #[test]
+    fn down_refuses_and_loss_cuts() {
+        let e = Emulator::new(Conditions::default(), 1.0, 7);
+        e.set_conditions(Conditions {
+            down: true,
+            ..Conditions::default()
+        });
+        assert_eq!(e.plan(100, true), Plan::Refuse);
+        e.set_conditions(Conditions {
+            loss: 1.0,
+            ..Conditions::default()
+        });
+        match e.plan(100, true) {
+            Plan::Serve {
+                cut_after: Some(n), ..
+            } => assert!(n < 100),
+            p => panic!("{p:?}"),
+        }
+        e.set_conditions(Conditions {
+            loss: 0.25,
+            ..Conditions::default()
+        });
+        let lost = (0..4000)
+            .filter(|_| {
+                matches!(
+                    e.plan(100, false),
+                    Plan::Serve {
+                        cut_after: Some(_),
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert!((900..1100).contains(&lost), "{lost} of 4000 at p = 0.25");
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds() {
+        let e = Emulator::new(
+            Conditions {
+                latency_ms: 50.0,
+                jitter_ms: 10.0,
+                disk_delay_ms: 5.0,
+                ..Conditions::default()
+            },
+            1.0,
+            3,
+        );
+        for _ in 0..1000 {
+            let Plan::Serve {
+                first_byte_delay, ..
+            } = e.plan(1, true)
+            else {
+                panic!()
+            };
+            let ms = first_byte_delay.as_secs_f64() * 1e3;
+            assert!((45.0..=65.0).contains(&ms), "{ms}");
+        }
+    }
+
+    #[test]
+    fn scenarios_follow_the_base_profile() {
+        let base = Conditions::profile(5.0, 100.0);
+        assert_eq!(Scenario::Normal.apply(0, &base), base);
+        assert!(Scenario::NodeFailure.apply(0, &base).down);
+        assert!(!Scenario::NodeFailure.apply(1, &base).down);
+        assert_eq!(
+            Scenario::LowBandwidth.apply(2, &base).bandwidth_mbps,
+            Some(3.0)
+        );
+        assert_eq!(Scenario::HighLatency.apply(1, &base).latency_ms, 205.0);
+        assert_eq!(Scenario::Degraded.apply(0, &base).bandwidth_mbps, Some(2.0));
+        assert_eq!(Scenario::Recovery.apply(0, &base), base);
+        for s in Scenario::ALL {
+            assert_eq!(Scenario::from_name(s.name()), Some(s));
+            assert!(s.apply(0, &base).validate().is_ok());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn trace_replay_changes_bandwidth_over_time() {
+        use crate::sim::Period;
+        let trace = Trace::new(
+            "t",
+            vec![
+                Period {
+                    duration: Duration::from_secs(10),
+                    bandwidth_mbps: 8.0,
+                    rtt_ms: 40.0,
+                },
+                Period {
+                    duration: Duration::from_secs(10),
+                    bandwidth_mbps: 2.0,
+                    rtt_ms: 100.0,
+                },
+            ],
+        )
+        .unwrap();
+        let e = Emulator::new(Conditions::default(), 2.0, 1);
+        e.set_trace(Some(Arc::new(trace)));
+        assert_eq!(e.conditions().bandwidth_mbps, Some(8.0));
+        assert_eq!(e.conditions().latency_ms, 40.0);
+        tokio::time::advance(Duration::from_secs(6)).await; // 12 s of trace at ×2
+        assert_eq!(e.conditions().bandwidth_mbps, Some(2.0));
+        assert_eq!(e.conditions().latency_ms, 100.0);
+    }
+
+    #[test]
+    fn bad_conditions_are_named() {
+        let c = Conditions {
+            loss: 2.0,
+            ..Conditions::default()
+        };
+        assert!(c.validate().unwrap_err().contains("loss"));
+        let c = Conditions {
+            bandwidth_mbps: Some(0.0),
+            ..Conditions::default()
+        };
+        assert!(c.validate().unwrap_err().contains("bandwidth_mbps"));
+    }
+}

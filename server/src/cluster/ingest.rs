@@ -1,0 +1,465 @@
+//! `vstack ingest`: an HLS VOD into the cluster.
+//!
+//! Input: a media playlist (`.m3u8`, e.g. from `ffmpeg -f hls -hls_time 10
+//! -hls_playlist_type vod`) or a folder holding exactly one. Each `#EXTINF`
+//! segment becomes one chunk with its real duration and bytes, hashed
+//! (SHA-256), uploaded to `replication` nodes (chunk *i* on healthy nodes *i*,
+//! *i*+1, … modulo their count) and finally registered as the video's manifest.
+//!
+//! Nothing partial: the whole playlist and every segment are read and checked
+//! before the first upload; if an upload fails, the chunks already uploaded are
+//! deleted again and no manifest is registered. Master playlists, byte ranges,
+//! `#EXT-X-MAP` init sections and remote segment URLs are refused with an error
+//! naming the file and line.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    sha256_hex,
+    storage::HASH_HEADER,
+    validate_id,
+    wire::{ChunkEntry, NodeList, RegistryHealth, VideoManifest, VideoSummary},
+};
+
+/// One segment of a parsed playlist.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Its `#EXTINF` duration.
+    pub duration: Duration,
+}
+
+/// Errors of ingest.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The input path does not exist or cannot be read.
+    #[error("{path}: {message}")]
+    Input {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The playlist is malformed or unsupported.
+    #[error("{path}:{line}: {message}")]
+    Playlist {
+        /// The playlist.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The cluster refused or failed (nothing was left behind).
+    #[error("cluster: {0}")]
+    Cluster(String),
+}
+
+impl IngestError {
+    /// Whether the error is the user's input (CLI exit code 2) rather than the
+    /// cluster's.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, IngestError::Cluster(_))
+    }
+}
+
+/// Finds the playlist: `path` itself, or the only `.m3u8` in the folder `path`.
+///
+/// # Errors
+/// [`IngestError::Input`] when missing or ambiguous.
+pub fn find_playlist(path: &Path) -> Result<PathBuf, IngestError> {
+    let input = |message: String| IngestError::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| input(e.to_string()))?;
+    if meta.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| input(e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "m3u8"))
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(input("no .m3u8 playlist in this folder".into())),
+        n => Err(input(format!(
+            "{n} playlists in this folder; pass the one to ingest"
+        ))),
+    }
+}
+
+/// Parses a media playlist; segment paths are resolved against its folder.
+///
+/// # Errors
+/// [`IngestError::Playlist`] naming the line for malformed or unsupported
+/// content; [`IngestError::Input`] when unreadable or without segments.
+pub fn parse_playlist(path: &Path) -> Result<Vec<Segment>, IngestError> {
+    let text = std::fs::read_to_string(path).map_err(|e| IngestError::Input {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let err = |line: usize, message: &str| IngestError::Playlist {
+        path: path.to_path_buf(),
+        line,
+        message: message.to_string(),
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
+    match lines.next() {
+        Some((_, "#EXTM3U")) => {}
+        _ => {
+            return Err(err(
+                1,
+                "not an HLS playlist: the first line must be #EXTM3U",
+            ));
+        }
+    }
+    let mut segments = Vec::new();
+    let mut pending: Option<(usize, Duration)> = None;
+    for (n, line) in lines {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("#EXTINF:") {
+            let v = rest.split(',').next().unwrap_or("").trim();
+            let secs: f64 = v
+                .parse()
+                .map_err(|_| err(n, &format!("bad #EXTINF duration {v:?}")))?;
+            if !(secs.is_finite() && secs > 0.0 && secs < 3600.0) {
+                return Err(err(
+                    n,
+                    &format!("#EXTINF duration {secs} out of range (0, 3600) s"),
+                ));
+            }
+            pending = Some((n, Duration::from_secs_f64(secs)));
+        } else if line.starts_with("#EXT-X-STREAM-INF") {
+            return Err(err(
+                n,
+                "master playlist: pass a media playlist (one rendition)",
+            ));
+        } else if line.starts_with("#EXT-X-BYTERANGE") {
+            return Err(err(n, "byte-range segments are not supported"));
+        } else if line.starts_with("#EXT-X-MAP") {
+            return Err(err(
+                n,
+                "#EXT-X-MAP init sections (fMP4) are not supported; use MPEG-TS segments",
+            ));
+        } else if line.starts_with('#') {
+            continue;
+        } else {
+            let Some((_, duration)) = pending.take() else {
+                return Err(err(n, "segment URI without a preceding #EXTINF"));
+            };
+            if line.contains("://") {
+                return Err(err(
+                    n,
+                    "remote segment URLs are not supported; download first",
+                ));
+            }
+            segments.push(Segment {
+                path: dir.join(line),
+                duration,
+            });
+        }
+    }
+    if let Some((n, _)) = pending {
+        return Err(err(n, "#EXTINF without a segment URI"));
+    }
+    if segments.is_empty() {
+        return Err(IngestError::Input {
+            path: path.to_path_buf(),
+            message: "playlist lists no segments".into(),
+        });
+    }
+    Ok(segments)
+}
+
+/// A video id from a playlist path: the folder name for `index.m3u8` /
+/// `playlist.m3u8`, the file stem otherwise, with characters outside
+/// `A–Z a–z 0–9 - _ .` replaced by `-`.
+pub fn default_video_id(playlist: &Path) -> String {
+    let stem = playlist
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = if matches!(stem.as_str(), "index" | "playlist" | "master" | "stream") {
+        playlist
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or(stem)
+    } else {
+        stem
+    };
+    let id: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let id = id.trim_start_matches('.').to_string();
+    if id.is_empty() { "video".into() } else { id }
+}
+
+/// (node URL, chunk id) uploaded, or (node URL, chunk id, why) failed.
+type UploadResult = Result<(String, String), (String, String, String)>;
+
+/// What `ingest` did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IngestReport {
+    /// The registered video.
+    pub video: VideoSummary,
+    /// Replicas per chunk.
+    pub replication: usize,
+    /// Nodes used.
+    pub nodes: Vec<String>,
+    /// Wall time of the uploads, ms.
+    pub upload_ms: f64,
+}
+
+/// Ingests the playlist (or folder) at `path` into the cluster whose metadata
+/// service is at `metadata_url`.
+///
+/// # Errors
+/// [`IngestError`]: bad input before anything is uploaded, or a cluster error
+/// after which the partial upload has been removed.
+pub async fn ingest(
+    http: &reqwest::Client,
+    metadata_url: &str,
+    path: &Path,
+    video_id: Option<&str>,
+    replication: usize,
+) -> Result<IngestReport, IngestError> {
+    let playlist = find_playlist(path)?;
+    let segments = parse_playlist(&playlist)?;
+    let video_id = video_id
+        .map(str::to_string)
+        .unwrap_or_else(|| default_video_id(&playlist));
+    validate_id("video", &video_id).map_err(|e| IngestError::Input {
+        path: playlist.clone(),
+        message: e.message,
+    })?;
+    // Read and hash everything first: a missing segment uploads nothing.
+    let mut payloads = Vec::with_capacity(segments.len());
+    for s in &segments {
+        let bytes = std::fs::read(&s.path).map_err(|e| IngestError::Input {
+            path: s.path.clone(),
+            message: format!("segment unreadable: {e}"),
+        })?;
+        if bytes.is_empty() {
+            return Err(IngestError::Input {
+                path: s.path.clone(),
+                message: "segment is empty".into(),
+            });
+        }
+        payloads.push(bytes::Bytes::from(bytes));
+    }
+    let base = metadata_url.trim_end_matches('/');
+    let nodes: NodeList = get_json(http, &format!("{base}/nodes")).await?;
+    let healthy: Vec<_> = nodes
+        .nodes
+        .into_iter()
+        .filter(|n| n.health == RegistryHealth::Healthy)
+        .collect();
+    if healthy.is_empty() {
+        return Err(IngestError::Cluster("no healthy storage node".into()));
+    }
+    if replication == 0 {
+        return Err(IngestError::Input {
+            path: playlist,
+            message: "replication must be at least 1".into(),
+        });
+    }
+    let r = replication.min(healthy.len());
+    let mut chunks = Vec::with_capacity(segments.len());
+    let mut uploads = Vec::new();
+    for (i, (s, bytes)) in segments.iter().zip(&payloads).enumerate() {
+        let chunk_id = format!("{video_id}-{i:05}");
+        let sha256 = sha256_hex(bytes);
+        let replicas: Vec<usize> = (0..r).map(|k| (i + k) % healthy.len()).collect();
+        for &n in &replicas {
+            uploads.push((
+                healthy[n].url.clone(),
+                chunk_id.clone(),
+                sha256.clone(),
+                bytes.clone(),
+            ));
+        }
+        chunks.push(ChunkEntry {
+            index: i as u32,
+            chunk_id,
+            duration_ms: s.duration.as_millis() as u64,
+            size_bytes: bytes.len() as u64,
+            sha256,
+            replicas: replicas
+                .iter()
+                .map(|&n| healthy[n].node_id.clone())
+                .collect(),
+        });
+    }
+    let started = std::time::Instant::now();
+    let results: Vec<UploadResult> = futures::stream::iter(uploads)
+        .map(|(url, id, sha, bytes)| async move {
+            let r = http
+                .put(format!("{url}/chunks/{id}"))
+                .header(HASH_HEADER, &sha)
+                .body(bytes)
+                .timeout(Duration::from_secs(120))
+                .send()
+                .await;
+            match r {
+                Ok(resp) if resp.status().is_success() => Ok((url, id)),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let body = resp.text().await.unwrap_or_default();
+                    Err((url, id, format!("{status}: {body}")))
+                }
+                Err(e) => Err((url, id, e.to_string())),
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    if let Some(Err((url, id, why))) = results.iter().find(|r| r.is_err()) {
+        let msg = format!("upload of {id} to {url} failed: {why}");
+        rollback(http, results.iter().filter_map(|r| r.as_ref().ok())).await;
+        return Err(IngestError::Cluster(msg));
+    }
+    let upload_ms = started.elapsed().as_secs_f64() * 1e3;
+    let manifest = VideoManifest {
+        video_id: video_id.clone(),
+        chunks,
+    };
+    let resp = http
+        .post(format!("{base}/videos"))
+        .json(&manifest)
+        .send()
+        .await
+        .map_err(|e| IngestError::Cluster(e.to_string()));
+    let summary = match resp {
+        Ok(r) if r.status().is_success() => r
+            .json::<VideoSummary>()
+            .await
+            .map_err(|e| IngestError::Cluster(e.to_string()))?,
+        other => {
+            let why = match other {
+                Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) => e.to_string(),
+            };
+            rollback(http, results.iter().filter_map(|r| r.as_ref().ok())).await;
+            return Err(IngestError::Cluster(format!(
+                "registering the manifest: {why}"
+            )));
+        }
+    };
+    Ok(IngestReport {
+        video: summary,
+        replication: r,
+        nodes: healthy.into_iter().map(|n| n.node_id).collect(),
+        upload_ms,
+    })
+}
+
+async fn rollback<'a>(http: &reqwest::Client, done: impl Iterator<Item = &'a (String, String)>) {
+    let deletes = done.map(|(url, id)| {
+        http.delete(format!("{url}/chunks/{id}"))
+            .timeout(Duration::from_secs(10))
+            .send()
+    });
+    let _ = futures::future::join_all(deletes).await;
+}
+
+async fn get_json<T: for<'de> Deserialize<'de>>(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<T, IngestError> {
+    http.get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| IngestError::Cluster(format!("{url}: {e}")))?
+        .json()
+        .await
+        .map_err(|e| IngestError::Cluster(format!("{url}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn parses_an_ffmpeg_vod_playlist() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "index.m3u8",
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n\
+             #EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:10.000000,\nindex0.ts\n#EXTINF:4.500000,\nindex1.ts\n#EXT-X-ENDLIST\n",
+        );
+        let s = parse_playlist(&p).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].duration, Duration::from_millis(4500));
+        assert_eq!(s[0].path, d.path().join("index0.ts"));
+        assert_eq!(find_playlist(d.path()).unwrap(), p);
+        assert_eq!(
+            default_video_id(&p),
+            d.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches('.')
+        );
+        assert_eq!(default_video_id(Path::new("/x/My Film.m3u8")), "My-Film");
+    }
+
+    #[test]
+    fn broken_playlists_name_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        for (text, line, needle) in [
+            ("hello\n", 1, "#EXTM3U"),
+            ("#EXTM3U\n#EXTINF:abc,\na.ts\n", 2, "duration"),
+            ("#EXTM3U\na.ts\n", 2, "without a preceding"),
+            (
+                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n",
+                2,
+                "master",
+            ),
+            ("#EXTM3U\n#EXTINF:10,\n", 2, "without a segment"),
+            ("#EXTM3U\n#EXTINF:10,\nhttp://x/a.ts\n", 3, "remote"),
+        ] {
+            let p = write(d.path(), "p.m3u8", text);
+            match parse_playlist(&p) {
+                Err(IngestError::Playlist {
+                    line: l, message, ..
+                }) => {
+                    assert_eq!(l, line, "{text:?}: {message}");
+                    assert!(message.contains(needle), "{message}");
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        let e = find_playlist(&d.path().join("missing.m3u8")).unwrap_err();
+        assert!(e.is_bad_input());
+    }
+}

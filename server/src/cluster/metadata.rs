@@ -1,0 +1,486 @@
+//! The metadata service: node registry and video catalog (seed 001/002; the
+//! seed's clients find it at `METADATA_SERVICE_URL`, port 8080 by default).
+//!
+//! HTTP interface ([`router`]), JSON everywhere, errors as `{"error": ...}`:
+//! - `GET /health`: `{"status": "ok", "nodes": n, "videos": n}`.
+//! - `POST /nodes/register` ([`RegisterNode`]) → `{"node_id", "node_index"}`;
+//!   registering an id again updates its URL and keeps its index.
+//! - `POST /nodes/{id}/heartbeat` ([`NodeHeartbeat`]) → 204; 404 for unknown ids.
+//! - `GET /nodes` ([`NodeList`]), `GET /nodes/{id}` ([`NodeRecord`]). A node is
+//!   healthy while its last heartbeat is younger than
+//!   [`MetadataConfig::heartbeat_timeout`].
+//! - `GET /videos` ([`VideoSummary`] list), `GET /videos/{id}`
+//!   ([`VideoManifest`]), `POST /videos` (register a manifest: every replica must
+//!   name a registered node, chunk indices must run 0..n; 201), `DELETE
+//!   /videos/{id}`.
+//! - `POST /cluster/scenario` `{"scenario": "node_failure"}`: the cluster-wide
+//!   network control; forwards the scenario to every registered node with its
+//!   index and answers each node's outcome.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path, State, rejection::JsonRejection},
+    http::StatusCode,
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::{
+    ApiError,
+    emulator::Scenario,
+    validate_id,
+    wire::{
+        NodeHeartbeat, NodeList, NodeRecord, RegisterNode, RegistryHealth, VideoManifest,
+        VideoSummary,
+    },
+};
+
+/// Default port of a standalone metadata service (the seed's 8080).
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// Metadata service settings.
+#[derive(Clone, Debug)]
+pub struct MetadataConfig {
+    /// A node without a heartbeat for this long is reported down. Default 10 s.
+    pub heartbeat_timeout: Duration,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct NodeEntry {
+    node_id: String,
+    url: String,
+    last_seen: Instant,
+    usage: NodeHeartbeat,
+}
+
+/// The service's state; share it as `Arc<MetadataService>`.
+#[derive(Debug, Default)]
+pub struct MetadataService {
+    config: MetadataConfig,
+    nodes: RwLock<Vec<NodeEntry>>,
+    videos: RwLock<BTreeMap<String, VideoManifest>>,
+    http: reqwest::Client,
+}
+
+/// Answer of `POST /nodes/register`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// The node's id.
+    pub node_id: String,
+    /// Its position in the registry (0-based, stable).
+    pub node_index: usize,
+}
+
+/// Body of `POST /cluster/scenario`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterScenario {
+    /// The scenario to apply on every node.
+    pub scenario: Scenario,
+}
+
+/// One node's outcome of `POST /cluster/scenario`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioOutcome {
+    /// Node id.
+    pub node_id: String,
+    /// Whether the node applied it.
+    pub ok: bool,
+    /// The error, when not.
+    pub error: Option<String>,
+}
+
+impl MetadataService {
+    /// An empty registry and catalog.
+    pub fn new(config: MetadataConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// Registers (or re-registers) a node; returns its index.
+    ///
+    /// # Errors
+    /// 400 for a bad id or URL.
+    pub fn register(&self, r: &RegisterNode) -> Result<usize, ApiError> {
+        validate_id("node", &r.node_id)?;
+        if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
+            return Err(ApiError::bad_request(format!(
+                "node url must start with http:// or https://, got {:?}",
+                r.url
+            )));
+        }
+        let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
+        let url = r.url.trim_end_matches('/').to_string();
+        if let Some(i) = nodes.iter().position(|n| n.node_id == r.node_id) {
+            nodes[i].url = url;
+            nodes[i].last_seen = Instant::now();
+            return Ok(i);
+        }
+        nodes.push(NodeEntry {
+            node_id: r.node_id.clone(),
+            url,
+            last_seen: Instant::now(),
+            usage: NodeHeartbeat::default(),
+        });
+        Ok(nodes.len() - 1)
+    }
+
+    /// Records a heartbeat.
+    ///
+    /// # Errors
+    /// 404 for an unknown node.
+    pub fn heartbeat(&self, node_id: &str, usage: NodeHeartbeat) -> Result<(), ApiError> {
+        let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
+        let n = nodes
+            .iter_mut()
+            .find(|n| n.node_id == node_id)
+            .ok_or_else(|| ApiError::not_found(format!("unknown node {node_id:?}")))?;
+        n.last_seen = Instant::now();
+        n.usage = usage;
+        Ok(())
+    }
+
+    /// Every registered node, in registration order.
+    pub fn nodes(&self) -> NodeList {
+        let now = Instant::now();
+        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
+        NodeList {
+            nodes: nodes
+                .iter()
+                .map(|n| {
+                    let age = now.saturating_duration_since(n.last_seen);
+                    NodeRecord {
+                        node_id: n.node_id.clone(),
+                        url: n.url.clone(),
+                        health: if age < self.config.heartbeat_timeout {
+                            RegistryHealth::Healthy
+                        } else {
+                            RegistryHealth::Down
+                        },
+                        last_seen_ms_ago: age.as_millis() as u64,
+                        chunk_count: n.usage.chunk_count,
+                        bytes_stored: n.usage.bytes_stored,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds or replaces a video's manifest.
+    ///
+    /// # Errors
+    /// 400 when an id is invalid, indices do not run 0..n, a chunk has no
+    /// replica, a hash is not 64 hex digits, or a replica names an unknown node.
+    pub fn put_video(&self, m: VideoManifest) -> Result<(), ApiError> {
+        validate_id("video", &m.video_id)?;
+        if m.chunks.is_empty() {
+            return Err(ApiError::bad_request("a video needs at least one chunk"));
+        }
+        let known: Vec<String> = self
+            .nodes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|n| n.node_id.clone())
+            .collect();
+        for (i, c) in m.chunks.iter().enumerate() {
+            validate_id("chunk", &c.chunk_id)?;
+            if c.index as usize != i {
+                return Err(ApiError::bad_request(format!(
+                    "chunk {i} has index {}; indices must run 0..n in order",
+                    c.index
+                )));
+            }
+            if c.sha256.len() != 64 || !c.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ApiError::bad_request(format!(
+                    "chunk {i}: sha256 must be 64 hex digits"
+                )));
+            }
+            if c.replicas.is_empty() {
+                return Err(ApiError::bad_request(format!("chunk {i} has no replica")));
+            }
+            if let Some(r) = c.replicas.iter().find(|r| !known.contains(r)) {
+                return Err(ApiError::bad_request(format!(
+                    "chunk {i}: replica on unknown node {r:?}"
+                )));
+            }
+        }
+        self.videos
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(m.video_id.clone(), m);
+        Ok(())
+    }
+
+    /// A video's manifest.
+    ///
+    /// # Errors
+    /// 404 for an unknown video.
+    pub fn video(&self, id: &str) -> Result<VideoManifest, ApiError> {
+        self.videos
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("unknown video {id:?}")))
+    }
+
+    /// The catalog.
+    pub fn videos(&self) -> Vec<VideoSummary> {
+        self.videos
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|m| VideoSummary {
+                video_id: m.video_id.clone(),
+                chunk_count: m.chunks.len(),
+                duration_ms: m.duration_ms(),
+                size_bytes: m.size_bytes(),
+            })
+            .collect()
+    }
+}
+
+/// The service's routes (see the module docs).
+pub fn router(svc: Arc<MetadataService>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/nodes", get(list_nodes))
+        .route("/nodes/register", post(register_node))
+        .route("/nodes/{id}", get(get_node))
+        .route("/nodes/{id}/heartbeat", post(heartbeat))
+        .route("/videos", get(list_videos).post(post_video))
+        .route("/videos/{id}", get(get_video).delete(delete_video))
+        .route("/cluster/scenario", post(cluster_scenario))
+        .with_state(svc)
+}
+
+fn json_body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v)
+        .map_err(|e| ApiError::new(e.status(), e.body_text()))
+}
+
+async fn health(State(s): State<Arc<MetadataService>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "nodes": s.nodes.read().unwrap_or_else(|e| e.into_inner()).len(),
+        "videos": s.videos.read().unwrap_or_else(|e| e.into_inner()).len(),
+    }))
+}
+
+async fn list_nodes(State(s): State<Arc<MetadataService>>) -> Json<NodeList> {
+    Json(s.nodes())
+}
+
+async fn get_node(
+    State(s): State<Arc<MetadataService>>,
+    Path(id): Path<String>,
+) -> Result<Json<NodeRecord>, ApiError> {
+    s.nodes()
+        .nodes
+        .into_iter()
+        .find(|n| n.node_id == id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("unknown node {id:?}")))
+}
+
+async fn register_node(
+    State(s): State<Arc<MetadataService>>,
+    body: Result<Json<RegisterNode>, JsonRejection>,
+) -> Result<Json<Registered>, ApiError> {
+    let r = json_body(body)?;
+    let node_index = s.register(&r)?;
+    Ok(Json(Registered {
+        node_id: r.node_id,
+        node_index,
+    }))
+}
+
+async fn heartbeat(
+    State(s): State<Arc<MetadataService>>,
+    Path(id): Path<String>,
+    body: Result<Json<NodeHeartbeat>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    s.heartbeat(&id, json_body(body)?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_videos(State(s): State<Arc<MetadataService>>) -> Json<Vec<VideoSummary>> {
+    Json(s.videos())
+}
+
+async fn get_video(
+    State(s): State<Arc<MetadataService>>,
+    Path(id): Path<String>,
+) -> Result<Json<VideoManifest>, ApiError> {
+    s.video(&id).map(Json)
+}
+
+async fn post_video(
+    State(s): State<Arc<MetadataService>>,
+    body: Result<Json<VideoManifest>, JsonRejection>,
+) -> Result<(StatusCode, Json<VideoSummary>), ApiError> {
+    let m = json_body(body)?;
+    let summary = VideoSummary {
+        video_id: m.video_id.clone(),
+        chunk_count: m.chunks.len(),
+        duration_ms: m.duration_ms(),
+        size_bytes: m.size_bytes(),
+    };
+    s.put_video(m)?;
+    Ok((StatusCode::CREATED, Json(summary)))
+}
+
+async fn delete_video(
+    State(s): State<Arc<MetadataService>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.videos
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id)
+        .map(|_| StatusCode::NO_CONTENT)
+        .ok_or_else(|| ApiError::not_found(format!("unknown video {id:?}")))
+}
+
+async fn cluster_scenario(
+    State(s): State<Arc<MetadataService>>,
+    body: Result<Json<ClusterScenario>, JsonRejection>,
+) -> Result<Json<Vec<ScenarioOutcome>>, ApiError> {
+    let req = json_body(body)?;
+    let nodes = s.nodes().nodes;
+    let calls = nodes.iter().enumerate().map(|(i, n)| {
+        let http = s.http.clone();
+        let url = format!("{}/emulator/scenario", n.url);
+        let body = super::storage::ScenarioRequest {
+            scenario: req.scenario,
+            node_index: Some(i),
+        };
+        let node_id = n.node_id.clone();
+        async move {
+            let r = http
+                .put(&url)
+                .json(&body)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .and_then(|r| r.error_for_status());
+            ScenarioOutcome {
+                node_id,
+                ok: r.is_ok(),
+                error: r.err().map(|e| e.to_string()),
+            }
+        }
+    });
+    Ok(Json(futures::future::join_all(calls).await))
+}
+
+/// Client side of `POST /nodes/register`: returns the node's index.
+///
+/// # Errors
+/// The HTTP or status error, as text.
+pub async fn register(
+    http: &reqwest::Client,
+    base: &str,
+    node_id: &str,
+    url: &str,
+) -> Result<usize, String> {
+    let r = http
+        .post(format!("{base}/nodes/register"))
+        .json(&RegisterNode {
+            node_id: node_id.to_string(),
+            url: url.to_string(),
+        })
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        let status = r.status();
+        return Err(format!("{status}: {}", r.text().await.unwrap_or_default()));
+    }
+    r.json::<Registered>()
+        .await
+        .map(|r| r.node_index)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::wire::ChunkEntry;
+
+    fn chunk(i: u32, node: &str) -> ChunkEntry {
+        ChunkEntry {
+            index: i,
+            chunk_id: format!("v-{i:05}"),
+            duration_ms: 10_000,
+            size_bytes: 100,
+            sha256: "a".repeat(64),
+            replicas: vec![node.to_string()],
+        }
+    }
+
+    #[test]
+    fn registry_and_catalog_validate() {
+        let s = MetadataService::new(MetadataConfig::default());
+        assert_eq!(
+            s.register(&super::super::storage::registration("n1", "http://a:1"))
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            s.register(&super::super::storage::registration("n2", "http://b:1"))
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            s.register(&super::super::storage::registration("n1", "http://c:1/"))
+                .unwrap(),
+            0
+        );
+        assert_eq!(s.nodes().nodes[0].url, "http://c:1");
+        assert!(
+            s.register(&super::super::storage::registration("n3", "ftp://x"))
+                .is_err()
+        );
+        assert_eq!(
+            s.heartbeat("nope", NodeHeartbeat::default())
+                .unwrap_err()
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        let ok = VideoManifest {
+            video_id: "v".into(),
+            chunks: vec![chunk(0, "n1"), chunk(1, "n2")],
+        };
+        s.put_video(ok.clone()).unwrap();
+        assert_eq!(s.video("v").unwrap(), ok);
+        assert_eq!(s.video("w").unwrap_err().status, StatusCode::NOT_FOUND);
+        let mut bad = ok.clone();
+        bad.chunks[1].replicas = vec!["ghost".into()];
+        assert!(s.put_video(bad).unwrap_err().message.contains("ghost"));
+        let mut bad = ok.clone();
+        bad.chunks[1].index = 5;
+        assert!(s.put_video(bad).is_err());
+        let mut bad = ok;
+        bad.chunks[0].chunk_id = "../../etc/passwd".into();
+        assert!(s.put_video(bad).is_err());
+    }
+}

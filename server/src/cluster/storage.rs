@@ -1,0 +1,743 @@
+//! One storage node: chunks on disk behind the network emulator.
+//!
+//! HTTP interface ([`router`]):
+//! - `PUT /chunks/{id}` with header `x-content-sha256: <hex>`: stores the body.
+//!   The hash is verified before anything is kept (422 on mismatch); the body is
+//!   written to a temporary file, fsynced and renamed over `{id}.chunk`, so a
+//!   crash leaves either the old chunk or the new one, never a torn one. 201 when
+//!   new, 200 when replaced. Bodies above [`StorageConfig::max_chunk_bytes`] get
+//!   413; ids outside [`super::validate_id`] get 400.
+//! - `GET /chunks/{id}` (optionally `Range: bytes=a-b | a- | -n`, answered 206
+//!   with `content-range`, 416 when unsatisfiable), `HEAD /chunks/{id}`: headers
+//!   `content-length`, `x-content-sha256`, `accept-ranges`. Through the emulator.
+//! - `DELETE /chunks/{id}`: 204, or 404.
+//! - `GET /chunks`: every stored chunk (id, size, hash).
+//! - `GET /ping?bytes=N`: N bytes (0 by default, at most 1 MiB) through the
+//!   emulator, for the client's monitor (latency and bandwidth probes).
+//! - `GET /health`: node id, chunk count, bytes stored, current conditions (503
+//!   while the emulator says down).
+//! - `GET /emulator`, `PUT /emulator` (a [`Conditions`] body), `PUT
+//!   /emulator/scenario` (`{"scenario": "node_failure", "node_index": 0}`):
+//!   run-time network conditions.
+//!
+//! On start the data directory is scanned: leftover temporary files from a crash
+//! are removed and every chunk's hash is computed, so the index is always what
+//! is on disk.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::{Body, Bytes},
+    extract::{Path as UrlPath, Query, State, rejection::BytesRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, put},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ApiError,
+    emulator::{Conditions, Emulator, Plan, Scenario},
+    sha256_hex, validate_id,
+    wire::{NodeHeartbeat, RegisterNode, StorageHealth},
+};
+
+/// Header carrying a chunk's hex SHA-256.
+pub const HASH_HEADER: &str = "x-content-sha256";
+
+/// Largest probe payload `GET /ping?bytes=` serves: 1 MiB.
+pub const MAX_PING_BYTES: u64 = 1 << 20;
+
+/// Storage node settings.
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    /// Node id (see [`validate_id`]). No default: the caller names the node.
+    pub node_id: String,
+    /// Where chunks live. No default here; `vstack node` defaults to
+    /// `./vstack-data/{node_id}` and the embedded cluster to a temporary dir.
+    pub data_dir: PathBuf,
+    /// Upload size limit, bytes. Default 64 MiB.
+    pub max_chunk_bytes: u64,
+}
+
+impl StorageConfig {
+    /// Settings with the default upload limit.
+    pub fn new(node_id: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            node_id: node_id.into(),
+            data_dir: data_dir.into(),
+            max_chunk_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A stored chunk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredChunk {
+    /// Chunk id.
+    pub chunk_id: String,
+    /// Payload size, bytes.
+    pub size_bytes: u64,
+    /// Hex SHA-256.
+    pub sha256: String,
+}
+
+/// Errors opening a node's data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The directory cannot be created or read.
+    #[error("data directory {path}: {source}")]
+    Io {
+        /// The directory or file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The node id is not a valid id.
+    #[error("{0}")]
+    BadId(String),
+}
+
+/// One storage node's state; share it as `Arc<StorageNode>`.
+#[derive(Debug)]
+pub struct StorageNode {
+    config: StorageConfig,
+    index: RwLock<HashMap<String, StoredChunk>>,
+    emulator: Emulator,
+    node_index: AtomicUsize,
+}
+
+impl StorageNode {
+    /// Opens (creating if needed) the data directory, removes temporary files
+    /// left by a crash and indexes the chunks found, hashing each.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the id is invalid or the directory unusable.
+    pub fn open(config: StorageConfig, emulator: Emulator) -> Result<Self, StorageError> {
+        validate_id("node", &config.node_id).map_err(|e| StorageError::BadId(e.message))?;
+        let dir = &config.data_dir;
+        let io = |source| StorageError::Io {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut index = HashMap::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp-") {
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
+            let Some(id) = name.strip_suffix(".chunk") else {
+                continue;
+            };
+            if validate_id("chunk", id).is_err() {
+                continue;
+            }
+            let bytes = std::fs::read(entry.path()).map_err(|source| StorageError::Io {
+                path: entry.path(),
+                source,
+            })?;
+            index.insert(
+                id.to_string(),
+                StoredChunk {
+                    chunk_id: id.to_string(),
+                    size_bytes: bytes.len() as u64,
+                    sha256: sha256_hex(&bytes),
+                },
+            );
+        }
+        Ok(Self {
+            config,
+            index: RwLock::new(index),
+            emulator,
+            node_index: AtomicUsize::new(0),
+        })
+    }
+
+    /// Node id.
+    pub fn node_id(&self) -> &str {
+        &self.config.node_id
+    }
+
+    /// The node's emulator.
+    pub fn emulator(&self) -> &Emulator {
+        &self.emulator
+    }
+
+    /// Position in the metadata service's registry (for scenarios), 0 until set.
+    pub fn node_index(&self) -> usize {
+        self.node_index.load(Ordering::Relaxed)
+    }
+
+    /// Sets the registry position.
+    pub fn set_node_index(&self, i: usize) {
+        self.node_index.store(i, Ordering::Relaxed);
+    }
+
+    /// Chunk count and bytes stored.
+    pub fn usage(&self) -> NodeHeartbeat {
+        let idx = self.index.read().unwrap_or_else(|e| e.into_inner());
+        NodeHeartbeat {
+            chunk_count: idx.len() as u64,
+            bytes_stored: idx.values().map(|c| c.size_bytes).sum(),
+        }
+    }
+
+    /// Every stored chunk, sorted by id.
+    pub fn chunks(&self) -> Vec<StoredChunk> {
+        let idx = self.index.read().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = idx.values().cloned().collect();
+        v.sort_by(|a, b| a.chunk_id.cmp(&b.chunk_id));
+        v
+    }
+
+    fn lookup(&self, id: &str) -> Option<StoredChunk> {
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn path_of(&self, id: &str) -> PathBuf {
+        self.config.data_dir.join(format!("{id}.chunk"))
+    }
+
+    /// Stores `bytes` as chunk `id` after checking `sha256` (atomic replace).
+    /// Returns true when the chunk is new.
+    ///
+    /// # Errors
+    /// 400 bad id, 413 too large, 422 hash mismatch, 500 disk errors.
+    pub async fn store(&self, id: &str, sha256: &str, bytes: Bytes) -> Result<bool, ApiError> {
+        validate_id("chunk", id)?;
+        if bytes.len() as u64 > self.config.max_chunk_bytes {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "chunk of {} bytes exceeds the {} byte limit",
+                    bytes.len(),
+                    self.config.max_chunk_bytes
+                ),
+            ));
+        }
+        let actual = sha256_hex(&bytes);
+        if !actual.eq_ignore_ascii_case(sha256.trim()) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("content hash mismatch: header says {sha256}, body hashes to {actual}"),
+            ));
+        }
+        let dir = self.config.data_dir.clone();
+        let target = self.path_of(id);
+        let tmp = dir.join(format!(
+            ".tmp-{id}-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        ));
+        let len = bytes.len() as u64;
+        tokio::task::spawn_blocking(move || write_atomically(&dir, &tmp, &target, &bytes))
+            .await
+            .map_err(|e| ApiError::internal(format!("write task: {e}")))?
+            .map_err(|e| ApiError::internal(format!("write failed: {e}")))?;
+        let new = self
+            .index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                id.to_string(),
+                StoredChunk {
+                    chunk_id: id.to_string(),
+                    size_bytes: len,
+                    sha256: actual,
+                },
+            )
+            .is_none();
+        Ok(new)
+    }
+
+    /// Reads chunk `id` from disk.
+    ///
+    /// # Errors
+    /// 400 bad id, 404 unknown, 500 disk errors.
+    pub async fn read(&self, id: &str) -> Result<(StoredChunk, Bytes), ApiError> {
+        validate_id("chunk", id)?;
+        let meta = self
+            .lookup(id)
+            .ok_or_else(|| ApiError::not_found(format!("no chunk {id:?} on this node")))?;
+        let bytes = tokio::fs::read(self.path_of(id))
+            .await
+            .map_err(|e| ApiError::internal(format!("read failed: {e}")))?;
+        Ok((meta, Bytes::from(bytes)))
+    }
+
+    /// Deletes chunk `id`.
+    ///
+    /// # Errors
+    /// 400 bad id, 404 unknown, 500 disk errors.
+    pub async fn delete(&self, id: &str) -> Result<(), ApiError> {
+        validate_id("chunk", id)?;
+        if self
+            .index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+            .is_none()
+        {
+            return Err(ApiError::not_found(format!("no chunk {id:?} on this node")));
+        }
+        tokio::fs::remove_file(self.path_of(id))
+            .await
+            .map_err(|e| ApiError::internal(format!("delete failed: {e}")))
+    }
+}
+
+fn write_atomically(dir: &Path, tmp: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let result = (|| {
+        let mut f = std::fs::File::create(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(tmp, target)?;
+        // Make the rename itself durable.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result
+}
+
+/// The node's routes (see the module docs).
+pub fn router(node: Arc<StorageNode>) -> Router {
+    Router::new()
+        .route("/ping", get(ping))
+        .route("/health", get(health))
+        .route("/chunks", get(list_chunks))
+        .route(
+            "/chunks/{id}",
+            get(get_chunk)
+                .head(head_chunk)
+                .put(put_chunk)
+                .delete(delete_chunk),
+        )
+        .route("/emulator", get(get_emulator).put(put_emulator))
+        .route("/emulator/scenario", put(put_scenario))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(node)
+}
+
+fn down() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "node is down (network emulator)",
+    )
+}
+
+/// Builds a paced body for `bytes`, cut after `cut_after` bytes (a lost transfer).
+fn paced_body(emulator: Emulator, bytes: Bytes, cut_after: Option<u64>) -> Body {
+    let epoch = emulator.epoch();
+    let reset =
+        |why: &str| std::io::Error::new(std::io::ErrorKind::ConnectionReset, why.to_string());
+    let stream = futures::stream::unfold(
+        (emulator, bytes, 0usize, cut_after),
+        move |(e, bytes, pos, cut)| async move {
+            if pos == usize::MAX {
+                return None;
+            }
+            let lost = cut.is_some_and(|c| pos as u64 >= c);
+            if lost || e.epoch() != epoch {
+                let why = if lost {
+                    "transfer lost (network emulator)"
+                } else {
+                    "node killed"
+                };
+                return Some((Err(reset(why)), (e, bytes, usize::MAX, None)));
+            }
+            if pos >= bytes.len() {
+                return None;
+            }
+            let mut n = e.slice_bytes().min(bytes.len() - pos);
+            if let Some(c) = cut {
+                n = n.min((c as usize).saturating_sub(pos)).max(1);
+            }
+            e.pace(n).await;
+            if e.epoch() != epoch {
+                return Some((Err(reset("node killed")), (e, bytes, usize::MAX, None)));
+            }
+            let slice = bytes.slice(pos..pos + n);
+            Some((Ok::<_, std::io::Error>(slice), (e, bytes, pos + n, cut)))
+        },
+    );
+    Body::from_stream(stream)
+}
+
+/// Query of `GET /ping`.
+#[derive(Debug, Deserialize)]
+pub struct PingQuery {
+    /// Payload size, bytes (default 0, at most [`MAX_PING_BYTES`]).
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+async fn ping(
+    State(node): State<Arc<StorageNode>>,
+    q: Result<Query<PingQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if q.bytes > MAX_PING_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "bytes must be at most {MAX_PING_BYTES}"
+        )));
+    }
+    let e = node.emulator.clone();
+    let Plan::Serve {
+        first_byte_delay,
+        cut_after,
+    } = e.plan(q.bytes, false)
+    else {
+        return Err(down());
+    };
+    tokio::time::sleep(first_byte_delay).await;
+    let body = paced_body(e, Bytes::from(vec![0u8; q.bytes as usize]), cut_after);
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        [(header::CONTENT_LENGTH, q.bytes.to_string())],
+        body,
+    )
+        .into_response())
+}
+
+async fn health(State(node): State<Arc<StorageNode>>) -> Result<Json<StorageHealth>, ApiError> {
+    let conditions = node.emulator.conditions();
+    if conditions.down {
+        return Err(down());
+    }
+    let u = node.usage();
+    Ok(Json(StorageHealth {
+        node_id: node.node_id().to_string(),
+        chunk_count: u.chunk_count,
+        bytes_stored: u.bytes_stored,
+        conditions,
+    }))
+}
+
+async fn list_chunks(State(node): State<Arc<StorageNode>>) -> Json<Vec<StoredChunk>> {
+    Json(node.chunks())
+}
+
+/// A parsed `Range: bytes=` header: the half-open byte range to send.
+fn parse_range(value: &str, len: u64) -> Result<(u64, u64), ()> {
+    let spec = value.trim().strip_prefix("bytes=").ok_or(())?;
+    if spec.contains(',') {
+        return Err(()); // multipart ranges are not supported
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        (len.saturating_sub(n), len)
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end = if b.is_empty() {
+            len
+        } else {
+            b.parse::<u64>().map_err(|_| ())?.saturating_add(1).min(len)
+        };
+        (start, end)
+    };
+    if start >= end || start >= len {
+        return Err(());
+    }
+    Ok((start, end))
+}
+
+fn chunk_headers(meta: &StoredChunk, len: u64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&meta.sha256) {
+        h.insert(HASH_HEADER, v);
+    }
+    h
+}
+
+async fn get_chunk(
+    State(node): State<Arc<StorageNode>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    validate_id("chunk", &id)?;
+    let meta = node
+        .lookup(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no chunk {id:?} on this node")))?;
+    let range = match headers.get(header::RANGE) {
+        None => None,
+        Some(v) => {
+            let v = v.to_str().unwrap_or("");
+            match parse_range(v, meta.size_bytes) {
+                Ok(r) => Some(r),
+                Err(()) => {
+                    let mut resp = ApiError::new(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        format!("unsatisfiable range {v:?} for {} bytes", meta.size_bytes),
+                    )
+                    .into_response();
+                    resp.headers_mut().insert(
+                        header::CONTENT_RANGE,
+                        HeaderValue::from_str(&format!("bytes */{}", meta.size_bytes))
+                            .expect("ascii"),
+                    );
+                    return Ok(resp);
+                }
+            }
+        }
+    };
+    let (start, end) = range.unwrap_or((0, meta.size_bytes));
+    let e = node.emulator.clone();
+    let Plan::Serve {
+        first_byte_delay,
+        cut_after,
+    } = e.plan(end - start, true)
+    else {
+        return Err(down());
+    };
+    tokio::time::sleep(first_byte_delay).await;
+    let (meta, bytes) = node.read(&id).await?;
+    if bytes.len() as u64 != meta.size_bytes {
+        return Err(ApiError::internal("chunk changed while being read"));
+    }
+    let body = paced_body(e, bytes.slice(start as usize..end as usize), cut_after);
+    let mut h = chunk_headers(&meta, end - start);
+    let status = if range.is_some() {
+        h.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&format!("bytes {start}-{}/{}", end - 1, meta.size_bytes))
+                .expect("ascii"),
+        );
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, h, body).into_response())
+}
+
+async fn head_chunk(
+    State(node): State<Arc<StorageNode>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    validate_id("chunk", &id)?;
+    if node.emulator.conditions().down {
+        return Err(down());
+    }
+    let meta = node
+        .lookup(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no chunk {id:?} on this node")))?;
+    Ok((StatusCode::OK, chunk_headers(&meta, meta.size_bytes)).into_response())
+}
+
+async fn put_chunk(
+    State(node): State<Arc<StorageNode>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    validate_id("chunk", &id)?;
+    if node.emulator.conditions().down {
+        return Err(down());
+    }
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > node.config.max_chunk_bytes
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "chunk of {len} bytes exceeds the {} byte limit",
+                node.config.max_chunk_bytes
+            ),
+        ));
+    }
+    let hash = headers
+        .get(HASH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::bad_request(format!("missing header {HASH_HEADER}")))?
+        .to_string();
+    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let new = node.store(&id, &hash, body).await?;
+    let meta = node.lookup(&id).ok_or_else(|| ApiError::internal("lost"))?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(meta)).into_response())
+}
+
+async fn delete_chunk(
+    State(node): State<Arc<StorageNode>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<StatusCode, ApiError> {
+    node.delete(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_emulator(State(node): State<Arc<StorageNode>>) -> Json<Conditions> {
+    Json(node.emulator.conditions())
+}
+
+async fn put_emulator(
+    State(node): State<Arc<StorageNode>>,
+    body: Result<Json<Conditions>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Conditions>, ApiError> {
+    let Json(c) = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    c.validate().map_err(ApiError::bad_request)?;
+    node.emulator.set_conditions(c);
+    Ok(Json(node.emulator.conditions()))
+}
+
+/// Body of `PUT /emulator/scenario`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioRequest {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The node's position in the cluster (default: its registry position).
+    #[serde(default)]
+    pub node_index: Option<usize>,
+}
+
+async fn put_scenario(
+    State(node): State<Arc<StorageNode>>,
+    body: Result<Json<ScenarioRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Conditions>, ApiError> {
+    let Json(r) = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let i = r.node_index.unwrap_or_else(|| node.node_index());
+    node.emulator.apply_scenario(r.scenario, i);
+    Ok(Json(node.emulator.conditions()))
+}
+
+/// Registers `node` (reachable at `public_url`) with the metadata service at
+/// `metadata_url`, then heartbeats every `interval` until the task is dropped,
+/// re-registering when the service forgot the node (e.g. after its restart).
+/// Failures are logged and retried; this never returns.
+pub async fn register_and_heartbeat(
+    node: Arc<StorageNode>,
+    metadata_url: String,
+    public_url: String,
+    interval: Duration,
+) {
+    let http = reqwest::Client::new();
+    let base = metadata_url.trim_end_matches('/').to_string();
+    let mut registered = false;
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        if !registered {
+            match super::metadata::register(&http, &base, node.node_id(), &public_url).await {
+                Ok(i) => {
+                    node.set_node_index(i);
+                    registered = true;
+                    tracing::info!(node = node.node_id(), index = i, "registered with {base}");
+                }
+                Err(e) => {
+                    tracing::warn!(node = node.node_id(), "registration failed: {e}");
+                    continue;
+                }
+            }
+        }
+        let url = format!("{base}/nodes/{}/heartbeat", node.node_id());
+        match http.post(&url).json(&node.usage()).send().await {
+            Ok(r) if r.status() == StatusCode::NOT_FOUND => registered = false,
+            Ok(_) => {}
+            Err(e) => tracing::debug!(node = node.node_id(), "heartbeat failed: {e}"),
+        }
+    }
+}
+
+/// The body `POST /nodes/register` expects, for callers building it by hand.
+pub fn registration(node_id: &str, url: &str) -> RegisterNode {
+    RegisterNode {
+        node_id: node_id.to_string(),
+        url: url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse() {
+        assert_eq!(parse_range("bytes=0-99", 1000), Ok((0, 100)));
+        assert_eq!(parse_range("bytes=900-", 1000), Ok((900, 1000)));
+        assert_eq!(parse_range("bytes=-100", 1000), Ok((900, 1000)));
+        assert_eq!(parse_range("bytes=990-2000", 1000), Ok((990, 1000)));
+        assert!(parse_range("bytes=1000-", 1000).is_err());
+        assert!(parse_range("bytes=5-2", 1000).is_err());
+        assert!(parse_range("bytes=0-1,5-6", 1000).is_err());
+        assert!(parse_range("items=0-1", 1000).is_err());
+        assert!(parse_range("bytes=-0", 1000).is_err());
+    }
+
+    #[tokio::test]
+    async fn store_verifies_hash_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StorageConfig::new("n1", dir.path());
+        let node =
+            StorageNode::open(cfg.clone(), Emulator::new(Conditions::default(), 1.0, 1)).unwrap();
+        let data = Bytes::from_static(b"hello chunk");
+        let bad = node.store("c1", &"0".repeat(64), data.clone()).await;
+        assert_eq!(bad.unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            node.store("c1", &sha256_hex(&data), data.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !node
+                .store("c1", &sha256_hex(&data), data.clone())
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            node.store("../x", "", data.clone())
+                .await
+                .unwrap_err()
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+        // A crash mid-write leaves a temporary file; reopening removes it.
+        std::fs::write(dir.path().join(".tmp-c2-1"), b"torn").unwrap();
+        drop(node);
+        let node = StorageNode::open(cfg, Emulator::new(Conditions::default(), 1.0, 1)).unwrap();
+        assert_eq!(node.usage().chunk_count, 1);
+        assert_eq!(node.chunks()[0].sha256, sha256_hex(&data));
+        assert!(!dir.path().join(".tmp-c2-1").exists());
+        let (_, read) = node.read("c1").await.unwrap();
+        assert_eq!(read, data);
+    }
+}

@@ -1,0 +1,155 @@
+//! JSON shapes of the cluster's HTTP interface (metadata service and storage
+//! nodes). Units are in the field names; times are milliseconds.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{ChunkMeta, Manifest, NodeId};
+
+/// Body of every error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+}
+
+/// `POST /nodes/register` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterNode {
+    /// The node's id (see [`super::validate_id`]).
+    pub node_id: String,
+    /// Base URL clients use to reach the node, e.g. `http://10.0.0.5:8081`.
+    pub url: String,
+}
+
+/// `POST /nodes/{id}/heartbeat` body: the node's storage figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeHeartbeat {
+    /// Chunks stored.
+    pub chunk_count: u64,
+    /// Bytes stored (chunk payloads only).
+    pub bytes_stored: u64,
+}
+
+/// Node health as the metadata service sees it (from heartbeats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryHealth {
+    /// A heartbeat arrived within the heartbeat timeout.
+    Healthy,
+    /// No heartbeat within the heartbeat timeout.
+    Down,
+}
+
+/// One registered node (`GET /nodes`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// Node id.
+    pub node_id: String,
+    /// Base URL.
+    pub url: String,
+    /// Health from heartbeats.
+    pub health: RegistryHealth,
+    /// Milliseconds since the last heartbeat (or registration).
+    pub last_seen_ms_ago: u64,
+    /// Chunks stored, from the last heartbeat.
+    pub chunk_count: u64,
+    /// Bytes stored, from the last heartbeat.
+    pub bytes_stored: u64,
+}
+
+/// `GET /nodes` answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeList {
+    /// Registered nodes, in registration order.
+    pub nodes: Vec<NodeRecord>,
+}
+
+/// One chunk of a video.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkEntry {
+    /// Position in playback order, from 0.
+    pub index: u32,
+    /// Storage id (`{video_id}-{index:05}`).
+    pub chunk_id: String,
+    /// Media duration, ms.
+    pub duration_ms: u64,
+    /// Payload size, bytes.
+    pub size_bytes: u64,
+    /// Hex SHA-256 of the payload.
+    pub sha256: String,
+    /// Ids of the nodes holding a replica.
+    pub replicas: Vec<String>,
+}
+
+/// A video's manifest (`GET /videos/{id}`, `POST /videos`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoManifest {
+    /// Video id.
+    pub video_id: String,
+    /// Chunks in playback order.
+    pub chunks: Vec<ChunkEntry>,
+}
+
+impl VideoManifest {
+    /// Total media duration, ms.
+    pub fn duration_ms(&self) -> u64 {
+        self.chunks.iter().map(|c| c.duration_ms).sum()
+    }
+
+    /// Total payload, bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| c.size_bytes).sum()
+    }
+
+    /// The engine's view: chunks with replicas as indices into `nodes` (replicas
+    /// on nodes missing from `nodes` are dropped).
+    pub fn to_engine(&self, nodes: &[String]) -> Manifest {
+        Manifest {
+            video_id: self.video_id.clone(),
+            node_count: nodes.len(),
+            chunks: self
+                .chunks
+                .iter()
+                .map(|c| ChunkMeta {
+                    index: c.index,
+                    duration: Duration::from_millis(c.duration_ms),
+                    size_bytes: c.size_bytes,
+                    replicas: c
+                        .replicas
+                        .iter()
+                        .filter_map(|r| nodes.iter().position(|n| n == r))
+                        .map(|i| NodeId(i as u16))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One entry of `GET /videos`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoSummary {
+    /// Video id.
+    pub video_id: String,
+    /// Number of chunks.
+    pub chunk_count: usize,
+    /// Media duration, ms.
+    pub duration_ms: u64,
+    /// Payload, bytes.
+    pub size_bytes: u64,
+}
+
+/// `GET /health` of a storage node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StorageHealth {
+    /// Node id.
+    pub node_id: String,
+    /// Chunks stored.
+    pub chunk_count: u64,
+    /// Bytes stored.
+    pub bytes_stored: u64,
+    /// Network conditions the emulator applies now.
+    pub conditions: super::emulator::Conditions,
+}
