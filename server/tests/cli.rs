@@ -1,0 +1,180 @@
+//! The cluster as separate processes, the way it runs on several machines:
+//! `vstack metadata`, `vstack node`, `vstack ingest` of an ffmpeg-made HLS video
+//! and `vstack play` against them; plus the exit code 2 of bad input.
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Output},
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vstack");
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(args: &[&str]) -> Proc {
+    Proc(
+        Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("vstack runs"),
+    )
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("METADATA_SERVICE_URL")
+        .output()
+        .expect("vstack runs")
+}
+
+async fn wait_for(url: &str, pred: impl Fn(&str) -> bool) {
+    let t = Instant::now();
+    loop {
+        if let Ok(r) = reqwest::get(url).await
+            && let Ok(body) = r.text().await
+            && pred(&body)
+        {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "{url} never ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ffmpeg_hls(dir: &Path) -> bool {
+    Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=12:size=160x120:rate=25",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-f",
+            "hls",
+            "-hls_time",
+            "4",
+            "-hls_playlist_type",
+            "vod",
+        ])
+        .arg(dir.join("index.m3u8"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_metadata_node_ingest_and_play() {
+    let d = tempfile::tempdir().unwrap();
+    let video = d.path().join("clip");
+    std::fs::create_dir(&video).unwrap();
+    if !ffmpeg_hls(&video) {
+        eprintln!("skipping: ffmpeg not runnable; scripts/setup.sh installs it");
+        return;
+    }
+    let (mp, np) = (free_port(), free_port());
+    let meta = format!("http://127.0.0.1:{mp}");
+    let _m = spawn(&["metadata", "--addr", &format!("127.0.0.1:{mp}")]);
+    wait_for(&format!("{meta}/health"), |b| b.contains("ok")).await;
+    let data = d.path().join("n1");
+    let _n = spawn(&[
+        "node",
+        "--metadata-url",
+        &meta,
+        "--addr",
+        &format!("127.0.0.1:{np}"),
+        "--node-id",
+        "n1",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--heartbeat-s",
+        "1",
+    ]);
+    wait_for(&format!("{meta}/nodes"), |b| b.contains("\"healthy\"")).await;
+
+    let out = run(&[
+        "ingest",
+        video.to_str().unwrap(),
+        "--metadata-url",
+        &meta,
+        "--replication",
+        "1",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ingested clip: 3 chunks"), "{stdout}");
+
+    let out = run(&[
+        "play",
+        "clip",
+        "--metadata-url",
+        &meta,
+        "--speed",
+        "10",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let q: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(q["ended"], true, "{q}");
+    assert_eq!(q["chunks_played"], 3, "{q}");
+    assert_eq!(q["failovers"], 0, "{q}");
+
+    // Bad input: exit code 2 and a message naming the problem.
+    let out = run(&["play", "nope", "--metadata-url", &meta]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+}
+
+#[test]
+fn bad_flags_and_paths_exit_with_2() {
+    for args in [
+        &["ingest", "/no/such/playlist.m3u8"][..],
+        &["play", "--speed", "0"],
+        &["node", "--loss", "3"],
+        &["cluster", "--nodes", "0"],
+    ] {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "{args:?} says why");
+    }
+}
