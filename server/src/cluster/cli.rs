@@ -98,6 +98,10 @@ pub struct ClusterArgs {
     /// Trace files or folders replayed on the nodes' links.
     #[arg(long)]
     pub trace: Vec<PathBuf>,
+    /// Play the seed's demo timeline (normal → high latency → low bandwidth →
+    /// packet loss → node failure → degraded → recovery) on the nodes.
+    #[arg(long, conflicts_with = "scenario")]
+    pub demo_timeline: bool,
 }
 
 /// Options of `vstack ingest`.
@@ -245,6 +249,9 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
         );
     }
     println!("video test-video-001 seeded; stop with Ctrl-C");
+    let _timeline = args
+        .demo_timeline
+        .then(|| c.start_demo_timeline(|s| println!("scenario now: {}", s.name())));
     crate::shutdown_signal().await;
     Ok(())
 }

@@ -426,6 +426,21 @@ impl Cluster {
         }
     }
 
+    /// Runs the seed's demo timeline ([`super::emulator::DEMO_TIMELINE`]) on
+    /// every node at the cluster's speed, in a background task (abort it to
+    /// stop); `on_change` is told each scenario as it starts.
+    pub fn start_demo_timeline(
+        &self,
+        on_change: impl FnMut(Scenario) + Send + 'static,
+    ) -> JoinHandle<()> {
+        let nodes: Vec<Emulator> = self.nodes.iter().map(|n| n.emulator.clone()).collect();
+        let speed = self.config.speed;
+        tokio::spawn(async move {
+            super::emulator::run_timeline(nodes, &super::emulator::DEMO_TIMELINE, speed, on_change)
+                .await
+        })
+    }
+
     /// Sets node `i`'s conditions.
     ///
     /// # Errors

@@ -189,6 +189,31 @@ pub const DEMO_TIMELINE: [(u64, Scenario); 7] = [
     (140, Scenario::Recovery),
 ];
 
+/// Plays a scenario timeline on `nodes` (node *i* gets index *i*): each entry
+/// `(start in media seconds, scenario)` is applied at `start / speed` wall
+/// seconds from now; `on_change` is told each scenario as it starts. Returns
+/// when the last entry has been applied; abort the task to stop early.
+pub async fn run_timeline(
+    nodes: Vec<Emulator>,
+    timeline: &[(u64, Scenario)],
+    speed: f64,
+    mut on_change: impl FnMut(Scenario),
+) {
+    let speed = if speed.is_finite() && speed >= 1.0 {
+        speed
+    } else {
+        1.0
+    };
+    let t0 = Instant::now();
+    for &(at_s, scenario) in timeline {
+        tokio::time::sleep_until(t0 + Duration::from_secs(at_s).div_f64(speed)).await;
+        for (i, e) in nodes.iter().enumerate() {
+            e.apply_scenario(scenario, i);
+        }
+        on_change(scenario);
+    }
+}
+
 /// How late a reservation may start behind the previous one's end and still
 /// continue it (absorbs timer granularity): 5 ms, i.e. a burst of at most 5 ms
 /// of data after a late wake-up.
@@ -546,6 +571,33 @@ mod tests {
         tokio::time::advance(Duration::from_secs(6)).await; // 12 s of trace at ×2
         assert_eq!(e.conditions().bandwidth_mbps, Some(2.0));
         assert_eq!(e.conditions().latency_ms, 100.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn demo_timeline_applies_each_scenario_on_time() {
+        let nodes: Vec<Emulator> = (0..3)
+            .map(|i| Emulator::new(Conditions::profile(5.0, 100.0), 10.0, i))
+            .collect();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (n2, s2) = (nodes.clone(), seen.clone());
+        let t0 = Instant::now();
+        let task = tokio::spawn(async move {
+            run_timeline(n2, &DEMO_TIMELINE, 10.0, |s| {
+                s2.lock().unwrap().push((s, t0.elapsed()))
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_secs(10)).await; // media 100 s at ×10
+        assert!(nodes[0].conditions().down, "node failure from 90 s");
+        assert!(!nodes[1].conditions().down);
+        task.await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), DEMO_TIMELINE.len());
+        for ((s, at), (start, want)) in seen.iter().zip(DEMO_TIMELINE) {
+            assert_eq!(*s, want);
+            assert_eq!(*at, Duration::from_secs(start) / 10);
+        }
+        assert_eq!(nodes[0].conditions(), Conditions::profile(5.0, 100.0));
     }
 
     #[test]
