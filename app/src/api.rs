@@ -7,7 +7,7 @@
 
 use leptos::prelude::*;
 
-use crate::wire::ServerInfo;
+use crate::wire::{Control, DashboardSnapshot, ServerInfo};
 
 /// The server-side state a server function may read. Implemented by the `server`
 /// crate; only compiled with the `ssr` feature.
@@ -15,6 +15,14 @@ use crate::wire::ServerInfo;
 pub trait DashboardBackend: Send + Sync + 'static {
     /// Identity and liveness of the running server.
     fn server_info(&self) -> ServerInfo;
+    /// The live engine's full state; `None` when no engine runs.
+    fn snapshot(&self) -> Option<DashboardSnapshot>;
+    /// Applies a control; `Ok` carries a short confirmation, `Err` a message
+    /// for the user (bad node index, unknown scenario, no engine).
+    fn control(
+        &self,
+        control: Control,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>>;
 }
 
 /// Handle to the [`DashboardBackend`], provided as leptos context by the server.
@@ -35,4 +43,28 @@ fn backend() -> Result<Backend, ServerFnError> {
 #[server(name = GetServerInfo, prefix = "/api/fn", endpoint = "server_info")]
 pub async fn server_info() -> Result<ServerInfo, ServerFnError> {
     Ok(backend()?.0.server_info())
+}
+
+/// The live engine's full state (see [`DashboardSnapshot`]); `None` when the
+/// server runs without an engine.
+///
+/// Served as `POST /api/fn/dashboard_snapshot`.
+#[server(name = GetDashboardSnapshot, prefix = "/api/fn", endpoint = "dashboard_snapshot")]
+pub async fn dashboard_snapshot() -> Result<Option<DashboardSnapshot>, ServerFnError> {
+    Ok(backend()?.0.snapshot())
+}
+
+/// Applies a dashboard control (play / stop / restart, scenario, node
+/// conditions, kill / revive, re-run the comparison). Returns a confirmation;
+/// a bad request (unknown node or scenario) is a `ServerFnError` with the
+/// reason.
+///
+/// Served as `POST /api/fn/control`.
+#[server(name = ApplyControl, prefix = "/api/fn", endpoint = "control")]
+pub async fn control(control: Control) -> Result<String, ServerFnError> {
+    backend()?
+        .0
+        .control(control)
+        .await
+        .map_err(ServerFnError::new)
 }

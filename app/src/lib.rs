@@ -18,6 +18,7 @@ pub mod api;
 pub mod chart;
 pub mod live;
 pub mod pages;
+pub mod perf;
 pub mod wire;
 
 use leptos::prelude::*;
@@ -45,6 +46,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
+                <script>"try{var t=localStorage.getItem('vstack-theme');if(t)document.documentElement.setAttribute('data-theme',t)}catch(e){}"</script>
                 <script src=ECHARTS_PATH defer></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
@@ -107,8 +109,46 @@ fn Header() -> impl IntoView {
                     })
                     .collect_view()}
             </nav>
+            <ThemeToggle/>
             <ConnectionIndicator/>
         </header>
+    }
+}
+
+/// Light / dark switch: the page follows the system until toggled; the choice
+/// is kept in `localStorage` (`vstack-theme`) and applied before first paint
+/// by a tiny inline script in the shell.
+#[component]
+fn ThemeToggle() -> impl IntoView {
+    let toggle = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let Some(w) = web_sys::window() else { return };
+            let Some(root) = w.document().and_then(|d| d.document_element()) else {
+                return;
+            };
+            let system_dark = w
+                .match_media("(prefers-color-scheme: dark)")
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.matches());
+            let current = root.get_attribute("data-theme");
+            let dark_now = match current.as_deref() {
+                Some("dark") => true,
+                Some("light") => false,
+                _ => system_dark,
+            };
+            let next = if dark_now { "light" } else { "dark" };
+            let _ = root.set_attribute("data-theme", next);
+            if let Ok(Some(store)) = w.local_storage() {
+                let _ = store.set_item("vstack-theme", next);
+            }
+        }
+    };
+    view! {
+        <button class="theme-toggle" data-testid="theme-toggle" title="Toggle light / dark" on:click=toggle>
+            "◐ theme"
+        </button>
     }
 }
 

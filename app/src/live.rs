@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 use leptos::prelude::*;
 
-use crate::wire::{Heartbeat, WsEvent};
+use crate::wire::{ChunkSnapshot, ClientSnapshot, DashboardSnapshot, Heartbeat, WsEvent};
 
 /// Heartbeats kept for charts: 120 samples, two minutes at the default 1 s push.
 pub const HISTORY_LEN: usize = 120;
@@ -60,6 +60,14 @@ pub struct LiveFeed {
     pub history: RwSignal<VecDeque<Heartbeat>>,
     /// Frames received since the page loaded (all connections).
     pub frames_received: RwSignal<u64>,
+    /// The live engine's state: the snapshot sent first on `/ws`, kept current
+    /// by `metrics_update`, `chunk_downloaded`, `node_status` and
+    /// `playback_state` frames. `None` until the first snapshot (or when the
+    /// server runs no engine).
+    pub engine: RwSignal<Option<DashboardSnapshot>>,
+    /// Engine frames received (snapshot and events), to tell a live engine
+    /// from a stale one.
+    pub engine_frames: RwSignal<u64>,
 }
 
 impl LiveFeed {
@@ -70,6 +78,8 @@ impl LiveFeed {
             latest: RwSignal::new(None),
             history: RwSignal::new(VecDeque::with_capacity(HISTORY_LEN)),
             frames_received: RwSignal::new(0),
+            engine: RwSignal::new(None),
+            engine_frames: RwSignal::new(0),
         }
     }
 
@@ -85,8 +95,74 @@ impl LiveFeed {
                 });
                 self.latest.set(Some(hb));
             }
+            WsEvent::Snapshot(snap) => {
+                self.engine.set(Some(*snap));
+                self.engine_frames.update(|n| *n += 1);
+            }
+            WsEvent::MetricsUpdate(u) => {
+                self.engine.update(|e| {
+                    if let Some(e) = e {
+                        let keep = e.history.len().max(1);
+                        e.history.push(u.sample.clone());
+                        let cap = keep.max(100);
+                        if e.history.len() > cap {
+                            let excess = e.history.len() - cap;
+                            e.history.drain(..excess);
+                        }
+                        e.uptime_ms = u.sample.uptime_ms;
+                        e.scenario = u.scenario.clone();
+                        e.smart = u.smart.clone();
+                        e.naive = u.naive.clone();
+                        e.sessions.extend(u.finished.iter().cloned());
+                        if e.sessions.len() > 200 {
+                            let excess = e.sessions.len() - 200;
+                            e.sessions.drain(..excess);
+                        }
+                    }
+                });
+                self.engine_frames.update(|n| *n += 1);
+            }
+            WsEvent::ChunkDownloaded(c) => {
+                self.with_client(&c.client, |cl| {
+                    if cl.recent_chunks.len() >= 50 {
+                        cl.recent_chunks.remove(0);
+                    }
+                    cl.recent_chunks.push(ChunkSnapshot {
+                        chunk: c.chunk,
+                        node_id: c.node_id.clone(),
+                        bytes: c.bytes,
+                        download_ms: c.download_ms,
+                    });
+                });
+            }
+            WsEvent::NodeStatus(n) => {
+                self.with_client(&n.client, |cl| {
+                    if let Some(node) = cl.nodes.iter_mut().find(|x| x.node_id == n.node_id) {
+                        node.health = n.health.clone();
+                    }
+                });
+            }
+            WsEvent::PlaybackState(p) => {
+                self.with_client(&p.client, |cl| cl.state = p.state.clone());
+            }
         }
         self.frames_received.update(|n| *n += 1);
+    }
+
+    fn with_client(&self, kind: &str, f: impl FnOnce(&mut ClientSnapshot)) {
+        self.engine.update(|e| {
+            if let Some(e) = e {
+                let c = if kind == "smart" {
+                    e.smart.as_mut()
+                } else {
+                    e.naive.as_mut()
+                };
+                if let Some(c) = c {
+                    f(c);
+                }
+            }
+        });
+        self.engine_frames.update(|n| *n += 1);
     }
 }
 

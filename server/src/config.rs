@@ -67,6 +67,44 @@ pub struct ServeArgs {
     #[arg(long, env = "VSTACK_WS_PUSH_INTERVAL_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub ws_push_interval_ms: u64,
+
+    /// Metrics collector period, milliseconds.
+    #[arg(long, env = "VSTACK_METRICS_INTERVAL_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub metrics_interval_ms: u64,
+
+    /// Metrics samples kept (history length).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+    pub history: u64,
+
+    /// Time compression factor k ≥ 1 of the embedded clusters and the clients
+    /// (latency ÷ k, bandwidth × k, playback × k).
+    #[arg(long, env = "VSTACK_SPEED", default_value_t = 1.0)]
+    pub speed: f64,
+
+    /// An HLS VOD (media playlist or a folder holding one, e.g. from `ffmpeg -f
+    /// hls -hls_time 10`) to ingest into the embedded cluster and play instead
+    /// of the synthetic test-video-001.
+    #[arg(long)]
+    pub video: Option<PathBuf>,
+
+    /// Trace files or folders (formats of `vstack sim`) replayed on the
+    /// embedded nodes' links, trace i on node i mod count.
+    #[arg(long)]
+    pub trace: Vec<PathBuf>,
+
+    /// Play from a running cluster (its metadata service) instead of the
+    /// embedded one; both clients then share it and cluster controls are off.
+    #[arg(long, env = "METADATA_SERVICE_URL")]
+    pub metadata_url: Option<String>,
+
+    /// Length of the synthetic test-video-001, seconds.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub video_duration_s: u64,
+
+    /// Serve the dashboard shell without the engine (no clusters, no clients).
+    #[arg(long)]
+    pub no_engine: bool,
 }
 
 impl ServeArgs {
@@ -90,6 +128,34 @@ impl ServeArgs {
             options.site_root = root.to_string_lossy().as_ref().into();
         }
         options
+    }
+
+    /// Settings of the engine host.
+    ///
+    /// # Errors
+    /// A message for a bad `--speed` or an unreadable trace.
+    pub fn hub_config(&self) -> Result<crate::dashboard::HubConfig, String> {
+        use crate::cluster::embedded::{ClusterConfig, SyntheticVideo};
+        if !(self.speed.is_finite() && (1.0..=1000.0).contains(&self.speed)) {
+            return Err(format!("--speed must be in [1, 1000], got {}", self.speed));
+        }
+        let traces = crate::dashboard::load_traces(&self.trace).map_err(|e| e.to_string())?;
+        Ok(crate::dashboard::HubConfig {
+            metrics_interval: Duration::from_millis(self.metrics_interval_ms),
+            history: self.history as usize,
+            speed: self.speed,
+            cluster: ClusterConfig {
+                traces,
+                video: Some(SyntheticVideo {
+                    duration: Duration::from_secs(self.video_duration_s),
+                    ..SyntheticVideo::default()
+                }),
+                ..ClusterConfig::default()
+            },
+            video: self.video.clone(),
+            metadata_url: self.metadata_url.clone(),
+            ..crate::dashboard::HubConfig::default()
+        })
     }
 
     /// Settings of the live `/ws` stream.

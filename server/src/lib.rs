@@ -16,8 +16,10 @@
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod live;
+pub mod rest;
 pub mod sim;
 pub mod web;
 
@@ -57,7 +59,19 @@ pub struct BadInput(pub String);
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let options = args.leptos_options();
     let addr: SocketAddr = options.site_addr;
-    let state = web::AppState::new(options, args.live_config());
+    let mut state = web::AppState::new(options, args.live_config());
+    if !args.no_engine {
+        let config = args.hub_config().map_err(BadInput)?;
+        tracing::info!("starting the engine: embedded clusters and the smart and naive clients");
+        let hub = dashboard::Hub::start(config).await.map_err(|e| match e {
+            dashboard::HubError::Ingest(e) if e.is_bad_input() => BadInput(e.to_string()).into(),
+            dashboard::HubError::Client(e @ client::ClientError::Metadata { status: 404, .. }) => {
+                BadInput(e.to_string()).into()
+            }
+            e => anyhow::Error::from(e),
+        })?;
+        state = state.with_hub(hub);
+    }
     let router = web::app(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -25,7 +25,10 @@ use leptos::{config::LeptosOptions, prelude::provide_context};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use serde_json::json;
 
-use crate::live::{LiveConfig, LiveServer};
+use crate::{
+    dashboard::Hub,
+    live::{LiveConfig, LiveServer},
+};
 
 /// Everything a request handler may need. Cheap to clone.
 #[derive(Clone, axum::extract::FromRef)]
@@ -34,6 +37,9 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// The server's live figures.
     pub live: Arc<LiveServer>,
+    /// The live engine (clusters, clients, collector); `None` serves the shell
+    /// alone (REST answers 503).
+    pub hub: Option<Arc<Hub>>,
 }
 
 impl AppState {
@@ -42,15 +48,39 @@ impl AppState {
         Self {
             leptos_options,
             live: LiveServer::new(live),
+            hub: None,
         }
+    }
+
+    /// The same state with the live engine attached.
+    pub fn with_hub(mut self, hub: Arc<Hub>) -> Self {
+        self.hub = Some(hub);
+        self
     }
 }
 
-struct BackendImpl(Arc<LiveServer>);
+struct BackendImpl(Arc<LiveServer>, Option<Arc<Hub>>);
 
 impl DashboardBackend for BackendImpl {
     fn server_info(&self) -> ServerInfo {
         self.0.info()
+    }
+
+    fn snapshot(&self) -> Option<app::wire::DashboardSnapshot> {
+        self.1.as_ref().map(|h| h.snapshot())
+    }
+
+    fn control(
+        &self,
+        control: app::wire::Control,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>>
+    {
+        Box::pin(async move {
+            match &self.1 {
+                Some(h) => h.control(control).await,
+                None => Err("no engine running in this server".into()),
+            }
+        })
     }
 }
 
@@ -62,11 +92,12 @@ impl DashboardBackend for BackendImpl {
 /// files from the site root; anything else renders the 404 page.
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let backend = Backend(Arc::new(BackendImpl(state.live.clone())));
+    let backend = Backend(Arc::new(BackendImpl(state.live.clone(), state.hub.clone())));
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/ws", get(ws_upgrade))
+        .merge(crate::rest::router(state.hub.clone()))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -82,25 +113,58 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn ws_upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> impl IntoResponse {
-    ws.on_upgrade(move |socket| push_loop(socket, state.live))
+    ws.on_upgrade(move |socket| push_loop(socket, state.live, state.hub))
 }
 
-/// Sends a heartbeat every push interval until the peer goes away. Incoming
-/// frames are read only to notice a close.
-async fn push_loop(mut socket: WebSocket, live: Arc<LiveServer>) {
+async fn send(socket: &mut WebSocket, ev: &WsEvent) -> bool {
+    match serde_json::to_string(ev) {
+        Ok(t) => socket.send(Message::Text(t.into())).await.is_ok(),
+        Err(e) => {
+            tracing::error!("event serialisation: {e}");
+            false
+        }
+    }
+}
+
+async fn next_event(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<WsEvent>>,
+) -> Result<WsEvent, tokio::sync::broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One subscriber: a full snapshot first (with an engine), then the engine's
+/// events as they happen and a heartbeat every push interval, until the peer
+/// goes away. A subscriber more than [`crate::dashboard::EVENT_QUEUE`] events
+/// behind is dropped (the connection is closed; the dashboard reconnects and
+/// gets a fresh snapshot). Incoming frames are read only to notice a close.
+async fn push_loop(mut socket: WebSocket, live: Arc<LiveServer>, hub: Option<Arc<Hub>>) {
     let _guard = live.subscribe();
     let mut beats = live.heartbeats();
+    let mut events = hub.as_ref().map(|h| h.subscribe());
+    if let Some(h) = &hub
+        && !send(&mut socket, &WsEvent::Snapshot(Box::new(h.snapshot()))).await
+    {
+        return;
+    }
     loop {
         tokio::select! {
             hb = beats.next() => {
-                let text = match serde_json::to_string(&WsEvent::Heartbeat(hb)) {
-                    Ok(t) => t,
-                    Err(e) => { tracing::error!("heartbeat serialisation: {e}"); break; }
-                };
-                if socket.send(Message::Text(text.into())).await.is_err() {
+                if !send(&mut socket, &WsEvent::Heartbeat(hb)).await {
                     break;
                 }
             }
+            ev = next_event(&mut events) => match ev {
+                Ok(ev) => if !send(&mut socket, &ev).await { break },
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::info!("dropping a slow dashboard ({n} events behind)");
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => events = None,
+            },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => {}

@@ -1,18 +1,186 @@
-//! Smart vs Naive tab (`/compare`): the smart client and the round-robin client
-//! measured side by side on identical conditions once both engines run.
+//! Smart vs Naive tab (`/compare`): the two real clients side by side, each on
+//! its own twin cluster under identical conditions. The table shows the
+//! current sessions live and the mean over every finished session, with the
+//! smart client's improvement in %; a re-run restarts both under a chosen
+//! scenario.
 
 use leptos::prelude::*;
 
-use super::{Card, NoEngineYet};
+use super::{
+    Card,
+    engine::{StreamNotice, send_control},
+    metrics::{EngineChart, load_chart},
+};
+use crate::{
+    live::use_live_feed,
+    wire::{ClientSnapshot, Control, SessionResult},
+};
+
+/// Improvement of smart over naive in %, positive = smart better.
+/// `lower_is_better` for latencies, stalls and counts.
+pub fn improvement_pct(smart: f64, naive: f64, lower_is_better: bool) -> Option<f64> {
+    if naive.abs() < 1e-9 {
+        return if smart.abs() < 1e-9 { Some(0.0) } else { None };
+    }
+    Some(if lower_is_better {
+        (naive - smart) / naive * 100.0
+    } else {
+        (smart - naive) / naive * 100.0
+    })
+}
+
+struct Row {
+    name: &'static str,
+    unit: &'static str,
+    lower_is_better: bool,
+    smart: Option<f64>,
+    naive: Option<f64>,
+}
+
+fn mean(v: &[&SessionResult], f: impl Fn(&SessionResult) -> Option<f64>) -> Option<f64> {
+    let xs: Vec<f64> = v.iter().filter_map(|r| f(r)).collect();
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+}
+
+fn live_rows(s: Option<&ClientSnapshot>, n: Option<&ClientSnapshot>) -> Vec<Row> {
+    let row = |name, unit, lower, f: fn(&ClientSnapshot) -> Option<f64>| Row {
+        name,
+        unit,
+        lower_is_better: lower,
+        smart: s.and_then(f),
+        naive: n.and_then(f),
+    };
+    vec![
+        row("startup latency", "ms", true, |c| c.startup_latency_ms),
+        row("rebuffering events", "", true, |c| {
+            Some(f64::from(c.rebuffer_count))
+        }),
+        row("stall time", "ms", true, |c| Some(c.rebuffer_time_ms)),
+        row("average buffer", "s", false, |c| Some(c.avg_buffer_s)),
+        row("throughput", "Mbit/s", false, |c| {
+            Some(c.avg_throughput_mbps)
+        }),
+        row("failovers", "", true, |c| Some(c.failovers as f64)),
+    ]
+}
+
+fn session_rows(sessions: &[SessionResult]) -> Vec<Row> {
+    let smart: Vec<&SessionResult> = sessions.iter().filter(|r| r.kind == "smart").collect();
+    let naive: Vec<&SessionResult> = sessions.iter().filter(|r| r.kind == "naive").collect();
+    let row = |name, unit, lower, f: fn(&SessionResult) -> Option<f64>| Row {
+        name,
+        unit,
+        lower_is_better: lower,
+        smart: mean(&smart, f),
+        naive: mean(&naive, f),
+    };
+    vec![
+        row("startup latency", "ms", true, |r| r.startup_latency_ms),
+        row("rebuffering events", "", true, |r| {
+            Some(f64::from(r.rebuffer_count))
+        }),
+        row("stall time", "ms", true, |r| Some(r.rebuffer_time_ms)),
+        row("average buffer", "s", false, |r| Some(r.avg_buffer_s)),
+        row("throughput", "Mbit/s", false, |r| {
+            Some(r.avg_throughput_mbps)
+        }),
+        row("failovers", "", true, |r| Some(r.failovers as f64)),
+    ]
+}
+
+fn table(rows: Vec<Row>, testid: &'static str) -> impl IntoView {
+    let f = |v: Option<f64>, unit: &str| {
+        v.map(|x| format!("{x:.1} {unit}"))
+            .unwrap_or_else(|| "—".into())
+    };
+    view! {
+        <table class="cmp" data-testid=testid>
+            <thead><tr><th>"metric"</th><th>"smart"</th><th>"naive"</th><th>"smart better by"</th></tr></thead>
+            <tbody>
+                {rows.into_iter().map(|r| {
+                    let imp = match (r.smart, r.naive) {
+                        (Some(s), Some(n)) => improvement_pct(s, n, r.lower_is_better),
+                        _ => None,
+                    };
+                    let class = match imp { Some(x) if x > 0.5 => "ok", Some(x) if x < -0.5 => "bad", _ => "" };
+                    view! {
+                        <tr>
+                            <td>{r.name}</td>
+                            <td>{f(r.smart, r.unit)}</td>
+                            <td>{f(r.naive, r.unit)}</td>
+                            <td class=class>{imp.map(|x| format!("{x:+.1} %")).unwrap_or_else(|| "—".into())}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
 
 /// The Smart vs Naive tab.
 #[component]
 pub fn ComparePage() -> impl IntoView {
+    let feed = use_live_feed();
+    let status = RwSignal::new(String::new());
+    let scenario = RwSignal::new("normal".to_string());
     view! {
-        <div class="page-grid">
-            <Card title="Smart vs naive">
-                <NoEngineYet what="Startup latency, rebuffering, throughput and buffer health of the smart and the naive client, both measured on twin clusters under the same conditions."/>
+        <StreamNotice/>
+        <div class="page-grid wide">
+            <Card title="Current sessions, live">
+                {move || feed.engine.with(|e| e.as_ref().map(|e| {
+                    view! {
+                        <p class="muted small" data-testid="cmp-conditions">
+                            {format!("Conditions: {} · scenario {} · speed ×{}", e.conditions, e.scenario, e.speed)}
+                        </p>
+                        {table(live_rows(e.smart.as_ref(), e.naive.as_ref()), "cmp-live")}
+                    }
+                }))}
+            </Card>
+            <Card title="Finished sessions (mean)">
+                {move || feed.engine.with(|e| e.as_ref().map(|e| {
+                    let ns = e.sessions.iter().filter(|r| r.kind == "smart").count();
+                    let nn = e.sessions.iter().filter(|r| r.kind == "naive").count();
+                    view! {
+                        <p class="muted small" data-testid="cmp-sessions">
+                            {format!("Covers {ns} smart and {nn} naive sessions since the last re-run (each a full playback of {}).", e.video_id)}
+                        </p>
+                        {(ns + nn == 0).then(|| view! { <p class="muted">"No session has finished yet; the table fills when the first playbacks end."</p> })}
+                        {table(session_rows(&e.sessions), "cmp-sessions-table")}
+                    }
+                }))}
+            </Card>
+            <Card title="Load distribution">
+                <EngineChart id="chart-cmp-load" make=load_chart/>
+            </Card>
+            <Card title="Re-run the comparison">
+                <div class="control-row">
+                    <label>"Scenario "
+                        <select data-testid="cmp-scenario" on:change=move |ev| scenario.set(event_target_value(&ev))>
+                            {["normal", "high_latency", "low_bandwidth", "packet_loss", "node_failure", "degraded", "recovery"]
+                                .into_iter().map(|s| view! { <option value=s>{s.replace('_', " ")}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <button class="btn" data-testid="cmp-rerun" on:click=move |_| {
+                        let name = scenario.get_untracked();
+                        send_control(Control::Scenario { name }, status);
+                        send_control(Control::RerunComparison, status);
+                    }>"Re-run both clients"</button>
+                </div>
+                <p class="muted small">{move || status.get()}</p>
             </Card>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn improvements() {
+        assert_eq!(improvement_pct(50.0, 100.0, true), Some(50.0));
+        assert_eq!(improvement_pct(120.0, 100.0, false), Some(20.0));
+        assert_eq!(improvement_pct(0.0, 0.0, true), Some(0.0));
+        assert_eq!(improvement_pct(1.0, 0.0, true), None);
     }
 }

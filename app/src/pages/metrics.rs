@@ -1,17 +1,199 @@
-//! Performance Metrics tab (`/metrics`): buffer-level history, node score trends,
-//! throughput history and node utilisation once the client engine is attached.
+//! Performance Metrics tab (`/metrics`): the metrics collector's history as
+//! charts that update in place: buffer level of both clients with the target
+//! and low-water lines, the smart client's node score trends, throughput of
+//! both clients, and the load distribution over nodes.
 
+use charming::{
+    Chart,
+    component::{Axis, Grid, Legend},
+    element::{AxisType, ItemStyle, LineStyle, LineStyleType, NameLocation, Tooltip, Trigger},
+    series::{Bar, Line},
+};
 use leptos::prelude::*;
 
-use super::{Card, NoEngineYet};
+use super::{
+    Card,
+    engine::{NODE_COLORS, StreamNotice},
+};
+use crate::{chart::EChart, live::use_live_feed, wire::DashboardSnapshot};
+
+fn base(y_name: &str) -> Chart {
+    Chart::new()
+        .animation(false)
+        .tooltip(Tooltip::new().trigger(Trigger::Axis))
+        .legend(Legend::new().bottom("0"))
+        .grid(Grid::new().left("56").right("24").top("36").bottom("64"))
+        .x_axis(
+            Axis::new()
+                .type_(AxisType::Value)
+                .name("server uptime (s)")
+                .name_location(NameLocation::Middle)
+                .name_gap(26)
+                .scale(true),
+        )
+        .y_axis(Axis::new().type_(AxisType::Value).name(y_name))
+}
+
+fn dashed(name: &str, color: &str, points: Vec<Vec<f64>>) -> Line {
+    Line::new()
+        .name(name)
+        .show_symbol(false)
+        .line_style(LineStyle::new().type_(LineStyleType::Dashed).color(color))
+        .item_style(ItemStyle::new().color(color))
+        .data(points)
+}
+
+fn series(
+    e: &DashboardSnapshot,
+    kind: &str,
+    f: impl Fn(&crate::wire::ClientSample) -> f64,
+) -> Vec<Vec<f64>> {
+    e.history
+        .iter()
+        .filter_map(|m| {
+            let c = if kind == "smart" { &m.smart } else { &m.naive };
+            c.as_ref()
+                .map(|c| vec![m.uptime_ms as f64 / 1e3, (f(c) * 100.0).round() / 100.0])
+        })
+        .collect()
+}
+
+/// Buffer history chart option.
+pub fn buffer_chart(e: &DashboardSnapshot) -> Chart {
+    let ends: Vec<f64> = [e.history.first(), e.history.last()]
+        .iter()
+        .flatten()
+        .map(|m| m.uptime_ms as f64 / 1e3)
+        .collect();
+    let (target, low) = e
+        .smart
+        .as_ref()
+        .map(|c| (c.buffer_target_s, c.low_water_mark_s))
+        .unwrap_or((30.0, 15.0));
+    let flat = |v: f64| ends.iter().map(|t| vec![*t, v]).collect::<Vec<_>>();
+    base("buffer (s)")
+        .series(
+            Line::new()
+                .name("smart")
+                .show_symbol(false)
+                .item_style(ItemStyle::new().color("#667eea"))
+                .data(series(e, "smart", |c| c.buffer_level_s)),
+        )
+        .series(
+            Line::new()
+                .name("naive")
+                .show_symbol(false)
+                .item_style(ItemStyle::new().color("#ed8936"))
+                .data(series(e, "naive", |c| c.buffer_level_s)),
+        )
+        .series(dashed("target", "#1a8f5a", flat(target)))
+        .series(dashed("low-water mark", "#c53030", flat(low)))
+}
+
+fn scores_chart(e: &DashboardSnapshot) -> Chart {
+    let mut c = base("score");
+    for (i, id) in e.node_ids.iter().enumerate() {
+        c = c.series(
+            Line::new()
+                .name(id.as_str())
+                .show_symbol(false)
+                .item_style(ItemStyle::new().color(NODE_COLORS[i % NODE_COLORS.len()]))
+                .data(series(e, "smart", |s| {
+                    s.node_scores.get(i).copied().unwrap_or(0.0)
+                })),
+        );
+    }
+    c
+}
+
+fn throughput_chart(e: &DashboardSnapshot) -> Chart {
+    base("Mbit/s")
+        .series(
+            Line::new()
+                .name("smart")
+                .show_symbol(false)
+                .item_style(ItemStyle::new().color("#667eea"))
+                .data(series(e, "smart", |c| c.throughput_mbps)),
+        )
+        .series(
+            Line::new()
+                .name("naive")
+                .show_symbol(false)
+                .item_style(ItemStyle::new().color("#ed8936"))
+                .data(series(e, "naive", |c| c.throughput_mbps)),
+        )
+}
+
+/// Load distribution: chunks served per node this session, both clients.
+pub fn load_chart(e: &DashboardSnapshot) -> Chart {
+    let per = |c: &Option<crate::wire::ClientSnapshot>| -> Vec<f64> {
+        e.node_ids
+            .iter()
+            .map(|id| {
+                c.as_ref()
+                    .and_then(|c| c.nodes.iter().find(|n| &n.node_id == id))
+                    .map(|n| n.chunks as f64)
+                    .unwrap_or(0.0)
+            })
+            .collect()
+    };
+    Chart::new()
+        .animation(false)
+        .tooltip(Tooltip::new().trigger(Trigger::Axis))
+        .legend(Legend::new().bottom("0"))
+        .grid(Grid::new().left("56").right("24").top("36").bottom("64"))
+        .x_axis(
+            Axis::new()
+                .type_(AxisType::Category)
+                .data(e.node_ids.clone()),
+        )
+        .y_axis(
+            Axis::new()
+                .type_(AxisType::Value)
+                .name("chunks this session"),
+        )
+        .series(
+            Bar::new()
+                .name("smart")
+                .item_style(ItemStyle::new().color("#667eea"))
+                .data(per(&e.smart)),
+        )
+        .series(
+            Bar::new()
+                .name("naive")
+                .item_style(ItemStyle::new().color("#ed8936"))
+                .data(per(&e.naive)),
+        )
+}
+
+/// An engine chart, or "no data yet" while the engine state is missing.
+#[component]
+pub fn EngineChart(id: &'static str, make: fn(&DashboardSnapshot) -> Chart) -> impl IntoView {
+    let feed = use_live_feed();
+    view! {
+        {move || feed.engine.with(|e| e.as_ref().is_none_or(|e| e.history.is_empty()))
+            .then(|| view! { <p class="muted chart-empty">"No data yet: the first metrics sample arrives within one collector interval."</p> })}
+        <EChart id=id option=move || feed.engine.with(|e| e.as_ref().map(make).unwrap_or_else(Chart::new))/>
+    }
+}
 
 /// The Performance Metrics tab.
 #[component]
 pub fn MetricsPage() -> impl IntoView {
     view! {
-        <div class="page-grid">
-            <Card title="Performance metrics">
-                <NoEngineYet what="Buffer-level history with target and low-water lines, node score trends, throughput history and load distribution, sampled every 2 s from the live client."/>
+        <StreamNotice/>
+        <div class="page-grid wide">
+            <Card title="Buffer level history">
+                <EngineChart id="chart-buffer" make=buffer_chart/>
+            </Card>
+            <Card title="Node score trends (smart client)">
+                <EngineChart id="chart-scores" make=scores_chart/>
+            </Card>
+            <Card title="Throughput history">
+                <EngineChart id="chart-throughput" make=throughput_chart/>
+            </Card>
+            <Card title="Node utilization (load distribution)">
+                <EngineChart id="chart-load" make=load_chart/>
             </Card>
         </div>
     }

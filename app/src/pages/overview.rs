@@ -1,19 +1,40 @@
-//! Overview tab (`/`): the state of the dashboard server and its live stream.
+//! Overview tab (`/`): both live clients side by side (buffer bar, playback and
+//! download stats, throughput meter, a card per storage node, the chunk source
+//! grid), the controls panel, and the dashboard server's own figures.
 //!
-//! Server identity comes from the [`crate::api::server_info`] server function,
-//! called by the browser on load and on "Refresh"; the live figures and the chart
-//! come from the `/ws` heartbeat stream ([`crate::live::LiveFeed`]).
+//! Engine data comes from the `/ws` stream ([`crate::live::LiveFeed::engine`]);
+//! server identity from the [`crate::api::server_info`] server function.
 
-use charming::{
-    Chart,
-    component::{Axis, Grid, Legend},
-    element::{AxisType, NameLocation, Tooltip, Trigger},
-    series::Line,
-};
 use leptos::prelude::*;
 
-use super::{Card, NoEngineYet, Stat, format_bytes, format_duration_ms};
-use crate::{api::server_info, chart::EChart, live::use_live_feed};
+use super::{
+    Card, Stat,
+    engine::{
+        BufferBar, ChunkGrid, ClientStats, Controls, NodeCards, StreamNotice, ThroughputMeter,
+    },
+    format_bytes, format_duration_ms,
+};
+use crate::{api::server_info, live::use_live_feed};
+
+/// One client's column.
+#[component]
+fn ClientColumn(kind: &'static str, title: &'static str) -> impl IntoView {
+    view! {
+        <section class="card client" data-testid=format!("engine-{kind}")>
+            <h2>{title}</h2>
+            <h3>"Buffer"</h3>
+            <BufferBar kind=kind/>
+            <h3>"Playback and downloads"</h3>
+            <ClientStats kind=kind/>
+            <h3>"Throughput"</h3>
+            <ThroughputMeter kind=kind/>
+            <h3>"Storage nodes"</h3>
+            <NodeCards kind=kind/>
+            <h3>"Chunk sources (last 50)"</h3>
+            <ChunkGrid kind=kind/>
+        </section>
+    }
+}
 
 /// The Overview tab.
 #[component]
@@ -21,12 +42,6 @@ pub fn OverviewPage() -> impl IntoView {
     let feed = use_live_feed();
     // A client-side resource, so the browser itself calls the server function.
     let info = LocalResource::new(server_info);
-    let info_calls = RwSignal::new(0u32);
-    Effect::new(move |_| {
-        if info.get().is_some() {
-            info_calls.update(|n| *n += 1);
-        }
-    });
 
     let latest = move || feed.latest.get();
     let uptime = Signal::derive(move || {
@@ -53,7 +68,15 @@ pub fn OverviewPage() -> impl IntoView {
     let frames = Signal::derive(move || feed.frames_received.get().to_string());
 
     view! {
+        <StreamNotice/>
+        <div class="two-col">
+            <ClientColumn kind="smart" title="Smart client"/>
+            <ClientColumn kind="naive" title="Naive client (round robin)"/>
+        </div>
         <div class="page-grid">
+            <Card title="Controls">
+                <Controls/>
+            </Card>
             <Card title="Dashboard server">
                 <Suspense fallback=|| view! { <p class="muted">"Asking the server…"</p> }>
                     {move || {
@@ -90,67 +113,6 @@ pub fn OverviewPage() -> impl IntoView {
                     <Stat label="frames received" testid="live-frames" value=frames/>
                 </div>
             </Card>
-            <Card title="Server process, live">
-                {move || {
-                    feed.history
-                        .with(|h| h.is_empty())
-                        .then(|| view! { <p class="muted chart-empty">"No data yet: waiting for the first frame from /ws."</p> })
-                }}
-                <EChart id="chart-server" option=move || server_chart(feed)/>
-            </Card>
-            <Card title="Streaming client">
-                <NoEngineYet what="The smart client, its buffer, node scores and chunk sources appear here once the client engine is attached to this server."/>
-            </Card>
         </div>
     }
-}
-
-fn server_chart(feed: crate::live::LiveFeed) -> Chart {
-    let (rss, lag): (Vec<Vec<f64>>, Vec<Vec<f64>>) = feed.history.with(|h| {
-        h.iter()
-            .map(|hb| {
-                let t = hb.uptime_ms as f64 / 1000.0;
-                let mib = hb.rss_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0);
-                (
-                    vec![t, (mib * 100.0).round() / 100.0],
-                    vec![t, hb.tick_lag_ms],
-                )
-            })
-            .unzip()
-    });
-    // Symbols only while there are too few points to draw a line.
-    let few = rss.len() < 3;
-    Chart::new()
-        .animation(false)
-        .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(Legend::new().bottom("0"))
-        .grid(Grid::new().left("56").right("56").top("40").bottom("64"))
-        .x_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name("server uptime (s)")
-                .name_location(NameLocation::Middle)
-                .name_gap(26)
-                .scale(true),
-        )
-        .y_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name("RSS (MiB)")
-                .scale(true),
-        )
-        .y_axis(Axis::new().type_(AxisType::Value).name("lag (ms)"))
-        .series(
-            Line::new()
-                .name("server RSS (MiB)")
-                .show_symbol(few)
-                .data(rss),
-        )
-        .series(
-            Line::new()
-                .name("timer lag (ms)")
-                .show_symbol(few)
-                .y_axis_index(1)
-                .data(lag),
-        )
 }

@@ -399,6 +399,86 @@ impl Cluster {
         Ok(manifest)
     }
 
+    /// Starts a twin of this cluster: its own metadata service and node servers
+    /// on new ports, each node a [`StorageNode::twin`] (same data, same index)
+    /// with its own emulator on the same base profile, seed and trace, and the
+    /// same catalog. Conditions applied to one cluster do not touch the other.
+    ///
+    /// # Errors
+    /// [`ClusterError`] when a port cannot be bound.
+    pub async fn start_twin(&self) -> Result<Cluster, ClusterError> {
+        let metadata = Arc::new(MetadataService::new(MetadataConfig::default()));
+        let m = serve_router(
+            "twin metadata service",
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            super::metadata::router(metadata.clone()),
+        )
+        .await?;
+        let mut twin = Cluster {
+            metadata,
+            metadata_addr: m.addr,
+            metadata_task: m.task,
+            nodes: Vec::with_capacity(self.nodes.len()),
+            _tmp: None,
+            config: self.config.clone(),
+        };
+        for (i, n) in self.nodes.iter().enumerate() {
+            let emulator = Emulator::new(
+                n.emulator.base(),
+                self.config.speed,
+                self.config.seed.wrapping_add(i as u64),
+            );
+            if !self.config.traces.is_empty() {
+                emulator.set_trace(Some(
+                    self.config.traces[i % self.config.traces.len()].clone(),
+                ));
+            }
+            let node = Arc::new(n.node.twin(emulator.clone()));
+            let s = serve_router(
+                &n.node_id,
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                super::storage::router(node.clone()),
+            )
+            .await?;
+            let mut t = EmbeddedNode {
+                node_id: n.node_id.clone(),
+                data_dir: n.data_dir.clone(),
+                addr: s.addr,
+                node,
+                emulator,
+                server: Some(s.task),
+                heartbeat: None,
+            };
+            twin.metadata
+                .register(&RegisterNode {
+                    node_id: t.node_id.clone(),
+                    url: t.url(),
+                })
+                .map_err(|e| ClusterError::Seed(e.message))?;
+            t.heartbeat = Some(twin.spawn_heartbeat(&t));
+            twin.nodes.push(t);
+        }
+        twin.copy_catalog_from(self)?;
+        Ok(twin)
+    }
+
+    /// Registers every video of `other`'s catalog here too (same node ids).
+    ///
+    /// # Errors
+    /// [`ClusterError::Seed`] when a manifest names a node this cluster lacks.
+    pub fn copy_catalog_from(&self, other: &Cluster) -> Result<(), ClusterError> {
+        for v in other.metadata.videos() {
+            let m = other
+                .metadata
+                .video(&v.video_id)
+                .map_err(|e| ClusterError::Seed(e.message))?;
+            self.metadata
+                .put_video(m)
+                .map_err(|e| ClusterError::Seed(e.message))?;
+        }
+        Ok(())
+    }
+
     /// Base URL of the metadata service.
     pub fn metadata_url(&self) -> String {
         format!("http://{}", self.metadata_addr)

@@ -111,7 +111,7 @@ pub enum StorageError {
 #[derive(Debug)]
 pub struct StorageNode {
     config: StorageConfig,
-    index: RwLock<HashMap<String, StoredChunk>>,
+    index: Arc<RwLock<HashMap<String, StoredChunk>>>,
     emulator: Emulator,
     node_index: AtomicUsize,
 }
@@ -159,10 +159,23 @@ impl StorageNode {
         }
         Ok(Self {
             config,
-            index: RwLock::new(index),
+            index: Arc::new(RwLock::new(index)),
             emulator,
             node_index: AtomicUsize::new(0),
         })
+    }
+
+    /// A twin of this node: the same data directory and chunk index (a chunk
+    /// stored through either is seen by both), its own emulator. The dashboard's
+    /// naive client streams from twins of the smart client's nodes, so both
+    /// read the same bytes under separately controlled, identical conditions.
+    pub fn twin(&self, emulator: Emulator) -> Self {
+        Self {
+            config: self.config.clone(),
+            index: self.index.clone(),
+            emulator,
+            node_index: AtomicUsize::new(self.node_index()),
+        }
     }
 
     /// Node id.

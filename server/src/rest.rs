@@ -1,0 +1,343 @@
+//! The seed's REST API over the live engine (JSON; units in field names):
+//!
+//! - `GET /api/status`: [`StatusResponse`]: video, scenario, conditions, and per
+//!   client (smart, naive) the playback state, buffer, QoE so far, per-node
+//!   network stats and scores, scheduler stats ([`ClientSnapshot`]).
+//! - `GET /api/stats`: [`StatsResponse`]: buffer history, scheduler stats and
+//!   per-node network stats of both clients.
+//! - `GET /api/metrics` (`?format=csv` for the history as CSV):
+//!   [`MetricsResponse`]: averages and totals over the kept history, uptime, the
+//!   history series.
+//! - `GET /api/performance`: [`PerformanceResponse`]: each seed target, the
+//!   smart client's measured value, met or not, and the overall score.
+//!
+//! Without an engine (tests of the bare shell) every route answers 503 with
+//! `{"error": "..."}`; an unknown `format` answers 400.
+
+use std::sync::Arc;
+
+use app::{
+    perf::{Target, targets},
+    wire::{ClientSnapshot, MetricsSample, NodeSnapshot},
+};
+use axum::{
+    Json, Router,
+    extract::{Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{cluster::ApiError, dashboard::Hub};
+
+/// `GET /api/status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusResponse {
+    /// Server uptime, s.
+    pub uptime_s: f64,
+    /// Video being played.
+    pub video_id: String,
+    /// Scenario in force.
+    pub scenario: String,
+    /// Where the network conditions come from.
+    pub conditions: String,
+    /// The smart client.
+    pub smart: Option<ClientSnapshot>,
+    /// The naive client.
+    pub naive: Option<ClientSnapshot>,
+}
+
+/// One point of the buffer history.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BufferPoint {
+    /// Server uptime, ms.
+    pub uptime_ms: u64,
+    /// Smart client's buffer, s.
+    pub smart_buffer_s: Option<f64>,
+    /// Naive client's buffer, s.
+    pub naive_buffer_s: Option<f64>,
+}
+
+/// Scheduler statistics of one client's current session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SchedulerStats {
+    /// Successful downloads.
+    pub downloads: u64,
+    /// Failed attempts moved to another replica.
+    pub failovers: u64,
+    /// downloads / attempts, 0–1.
+    pub success_rate: f64,
+    /// Bytes downloaded.
+    pub bytes_total: u64,
+    /// Mean download time, ms.
+    pub avg_download_ms: f64,
+    /// Chunks served per node, in node order.
+    pub chunks_per_node: Vec<u64>,
+}
+
+/// `GET /api/stats`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatsResponse {
+    /// Buffer levels per collector tick, oldest first.
+    pub buffer_history: Vec<BufferPoint>,
+    /// Scheduler statistics per client.
+    pub scheduler: PerClient<SchedulerStats>,
+    /// Per-node network statistics per client.
+    pub network: PerClient<Vec<NodeSnapshot>>,
+}
+
+/// A value per client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PerClient<T> {
+    /// The smart client's.
+    pub smart: Option<T>,
+    /// The naive client's.
+    pub naive: Option<T>,
+}
+
+/// Averages over the kept history of one client.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Averages {
+    /// Mean buffer level, s.
+    pub buffer_s: f64,
+    /// Mean throughput per interval, Mbit/s.
+    pub throughput_mbps: f64,
+    /// Mean of the sampled mean download times, ms.
+    pub download_ms: f64,
+}
+
+/// Totals of one client since the server started.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Totals {
+    /// Bytes received (from the last sample).
+    pub bytes_transferred: u64,
+    /// Sessions finished.
+    pub sessions_finished: u64,
+    /// Rebuffering events over finished sessions.
+    pub rebuffer_events: u64,
+    /// Failovers over finished sessions.
+    pub failovers: u64,
+}
+
+/// `GET /api/metrics`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MetricsResponse {
+    /// Server uptime, s.
+    pub uptime_s: f64,
+    /// Collector period, ms.
+    pub metrics_interval_ms: u64,
+    /// Samples in `history`.
+    pub samples: usize,
+    /// Averages over `history`.
+    pub averages: PerClient<Averages>,
+    /// Totals.
+    pub totals: PerClient<Totals>,
+    /// The kept samples, oldest first.
+    pub history: Vec<MetricsSample>,
+}
+
+/// `GET /api/performance`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PerformanceResponse {
+    /// Whose figures (`smart`).
+    pub client: String,
+    /// The targets.
+    pub targets: Vec<Target>,
+    /// Targets met / targets, in %.
+    pub overall_score_pct: f64,
+}
+
+/// The routes (see the module docs).
+pub fn router<S>(hub: Option<Arc<Hub>>) -> Router<S> {
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/stats", get(stats))
+        .route("/api/metrics", get(metrics))
+        .route("/api/performance", get(performance))
+        .with_state(hub)
+}
+
+type HubState = State<Option<Arc<Hub>>>;
+
+fn hub(h: &Option<Arc<Hub>>) -> Result<&Arc<Hub>, ApiError> {
+    h.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no engine running in this server",
+        )
+    })
+}
+
+async fn status(State(h): HubState) -> Result<Json<StatusResponse>, ApiError> {
+    let s = hub(&h)?.snapshot();
+    Ok(Json(StatusResponse {
+        uptime_s: s.uptime_ms as f64 / 1e3,
+        video_id: s.video_id,
+        scenario: s.scenario,
+        conditions: s.conditions,
+        smart: s.smart,
+        naive: s.naive,
+    }))
+}
+
+fn scheduler(c: &ClientSnapshot) -> SchedulerStats {
+    SchedulerStats {
+        downloads: c.downloads,
+        failovers: c.failovers,
+        success_rate: c.success_rate,
+        bytes_total: c.bytes_total,
+        avg_download_ms: c.avg_download_ms,
+        chunks_per_node: c.nodes.iter().map(|n| n.chunks).collect(),
+    }
+}
+
+async fn stats(State(h): HubState) -> Result<Json<StatsResponse>, ApiError> {
+    let s = hub(&h)?.snapshot();
+    Ok(Json(StatsResponse {
+        buffer_history: s
+            .history
+            .iter()
+            .map(|m| BufferPoint {
+                uptime_ms: m.uptime_ms,
+                smart_buffer_s: m.smart.as_ref().map(|c| c.buffer_level_s),
+                naive_buffer_s: m.naive.as_ref().map(|c| c.buffer_level_s),
+            })
+            .collect(),
+        scheduler: PerClient {
+            smart: s.smart.as_ref().map(scheduler),
+            naive: s.naive.as_ref().map(scheduler),
+        },
+        network: PerClient {
+            smart: s.smart.map(|c| c.nodes),
+            naive: s.naive.map(|c| c.nodes),
+        },
+    }))
+}
+
+/// Query of `GET /api/metrics`.
+#[derive(Debug, Deserialize)]
+pub struct MetricsQuery {
+    /// `json` (default) or `csv`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+fn averages(history: &[MetricsSample], smart: bool) -> Option<Averages> {
+    let v: Vec<_> = history
+        .iter()
+        .filter_map(|m| {
+            if smart {
+                m.smart.as_ref()
+            } else {
+                m.naive.as_ref()
+            }
+        })
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len() as f64;
+    Some(Averages {
+        buffer_s: v.iter().map(|c| c.buffer_level_s).sum::<f64>() / n,
+        throughput_mbps: v.iter().map(|c| c.throughput_mbps).sum::<f64>() / n,
+        download_ms: v.iter().map(|c| c.avg_download_ms).sum::<f64>() / n,
+    })
+}
+
+/// The history as CSV: one row per sample and client.
+pub fn history_csv(history: &[MetricsSample]) -> String {
+    let mut out = String::from(
+        "uptime_ms,client,state,buffer_level_s,throughput_mbps,avg_download_ms,bytes_transferred,node_scores\n",
+    );
+    for m in history {
+        for (name, c) in [("smart", &m.smart), ("naive", &m.naive)] {
+            if let Some(c) = c {
+                let scores: Vec<String> = c.node_scores.iter().map(|s| format!("{s:.4}")).collect();
+                out.push_str(&format!(
+                    "{},{name},{},{:.3},{:.3},{:.1},{},{}\n",
+                    m.uptime_ms,
+                    c.state,
+                    c.buffer_level_s,
+                    c.throughput_mbps,
+                    c.avg_download_ms,
+                    c.bytes_transferred,
+                    scores.join(";")
+                ));
+            }
+        }
+    }
+    out
+}
+
+async fn metrics(
+    State(h): HubState,
+    q: Result<Query<MetricsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let s = hub(&h)?.snapshot();
+    match q.format.as_deref() {
+        None | Some("json") => {}
+        Some("csv") => {
+            return Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"vstack-metrics.csv\"",
+                    ),
+                ],
+                history_csv(&s.history),
+            )
+                .into_response());
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown format {other:?}: use json or csv"
+            )));
+        }
+    }
+    let totals = |kind: &str, last: Option<u64>| {
+        let mine: Vec<_> = s.sessions.iter().filter(|r| r.kind == kind).collect();
+        Totals {
+            bytes_transferred: last.unwrap_or(0),
+            sessions_finished: mine.len() as u64,
+            rebuffer_events: mine.iter().map(|r| u64::from(r.rebuffer_count)).sum(),
+            failovers: mine.iter().map(|r| r.failovers).sum(),
+        }
+    };
+    let last = s.history.last();
+    Ok(Json(MetricsResponse {
+        uptime_s: s.uptime_ms as f64 / 1e3,
+        metrics_interval_ms: s.metrics_interval_ms,
+        samples: s.history.len(),
+        averages: PerClient {
+            smart: averages(&s.history, true),
+            naive: averages(&s.history, false),
+        },
+        totals: PerClient {
+            smart: Some(totals(
+                "smart",
+                last.and_then(|m| m.smart.as_ref())
+                    .map(|c| c.bytes_transferred),
+            )),
+            naive: Some(totals(
+                "naive",
+                last.and_then(|m| m.naive.as_ref())
+                    .map(|c| c.bytes_transferred),
+            )),
+        },
+        history: s.history,
+    })
+    .into_response())
+}
+
+async fn performance(State(h): HubState) -> Result<Json<PerformanceResponse>, ApiError> {
+    let s = hub(&h)?.snapshot();
+    let targets = targets(s.smart.as_ref());
+    Ok(Json(PerformanceResponse {
+        client: "smart".into(),
+        overall_score_pct: app::perf::score_pct(&targets),
+        targets,
+    }))
+}
