@@ -59,8 +59,8 @@ pub async fn dashboard_snapshot() -> Result<Option<DashboardSnapshot>, ServerFnE
 /// a bad request (unknown node or scenario) is a `ServerFnError` with the
 /// reason.
 ///
-/// Served as `POST /api/fn/control`.
-#[server(name = ApplyControl, prefix = "/api/fn", endpoint = "control")]
+/// Served as `POST /api/fn/control` with a JSON body `{"control": {...}}`.
+#[server(name = ApplyControl, prefix = "/api/fn", endpoint = "control", input = leptos::server_fn::codec::Json)]
 pub async fn control(control: Control) -> Result<String, ServerFnError> {
     backend()?
         .0

@@ -18,7 +18,14 @@ export class VstackServer {
   }
 
   async start(): Promise<void> {
-    const child = spawn(binary, ['--addr', `127.0.0.1:${this.port}`, '--site-root', siteRoot], {
+    // The engine runs at 4x speed on a 2-minute video so sessions finish
+    // within a test; its data directory is reused across restarts.
+    const args = [
+      '--addr', `127.0.0.1:${this.port}`, '--site-root', siteRoot,
+      '--speed', '4', '--video-duration-s', '120', '--metrics-interval-ms', '1000',
+      '--data-dir', path.join(root, 'target', 'e2e-data'),
+    ];
+    const child = spawn(binary, args, {
       cwd: root,
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },

@@ -102,6 +102,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub video_duration_s: u64,
 
+    /// Data directory of the embedded cluster (reused across restarts; chunks
+    /// already there are kept). Default: a temporary directory removed on exit.
+    #[arg(long, env = "VSTACK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
     /// Serve the dashboard shell without the engine (no clusters, no clients).
     #[arg(long)]
     pub no_engine: bool,
@@ -146,6 +151,7 @@ impl ServeArgs {
             speed: self.speed,
             cluster: ClusterConfig {
                 traces,
+                data_dir: self.data_dir.clone(),
                 video: Some(SyntheticVideo {
                     duration: Duration::from_secs(self.video_duration_s),
                     ..SyntheticVideo::default()

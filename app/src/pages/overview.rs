@@ -14,7 +14,14 @@ use super::{
     },
     format_bytes, format_duration_ms,
 };
-use crate::{api::server_info, live::use_live_feed};
+use charming::{
+    Chart,
+    component::{Axis, Grid, Legend},
+    element::{AxisType, NameLocation, Tooltip, Trigger},
+    series::Line,
+};
+
+use crate::{api::server_info, chart::EChart, live::use_live_feed};
 
 /// One client's column.
 #[component]
@@ -104,6 +111,14 @@ pub fn OverviewPage() -> impl IntoView {
                     "Refresh"
                 </button>
             </Card>
+            <Card title="Server process, live">
+                {move || {
+                    feed.history
+                        .with(|h| h.is_empty())
+                        .then(|| view! { <p class="muted chart-empty">"No data yet: waiting for the first frame from /ws."</p> })
+                }}
+                <EChart id="chart-server" option=move || server_chart(feed)/>
+            </Card>
             <Card title="Live stream (/ws)">
                 <div class="stats">
                     <Stat label="server uptime" testid="live-uptime" value=uptime/>
@@ -115,4 +130,54 @@ pub fn OverviewPage() -> impl IntoView {
             </Card>
         </div>
     }
+}
+
+fn server_chart(feed: crate::live::LiveFeed) -> Chart {
+    let (rss, lag): (Vec<Vec<f64>>, Vec<Vec<f64>>) = feed.history.with(|h| {
+        h.iter()
+            .map(|hb| {
+                let t = hb.uptime_ms as f64 / 1000.0;
+                let mib = hb.rss_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0);
+                (
+                    vec![t, (mib * 100.0).round() / 100.0],
+                    vec![t, hb.tick_lag_ms],
+                )
+            })
+            .unzip()
+    });
+    // Symbols only while there are too few points to draw a line.
+    let few = rss.len() < 3;
+    Chart::new()
+        .animation(false)
+        .tooltip(Tooltip::new().trigger(Trigger::Axis))
+        .legend(Legend::new().bottom("0"))
+        .grid(Grid::new().left("56").right("56").top("40").bottom("64"))
+        .x_axis(
+            Axis::new()
+                .type_(AxisType::Value)
+                .name("server uptime (s)")
+                .name_location(NameLocation::Middle)
+                .name_gap(26)
+                .scale(true),
+        )
+        .y_axis(
+            Axis::new()
+                .type_(AxisType::Value)
+                .name("RSS (MiB)")
+                .scale(true),
+        )
+        .y_axis(Axis::new().type_(AxisType::Value).name("lag (ms)"))
+        .series(
+            Line::new()
+                .name("server RSS (MiB)")
+                .show_symbol(few)
+                .data(rss),
+        )
+        .series(
+            Line::new()
+                .name("timer lag (ms)")
+                .show_symbol(few)
+                .y_axis_index(1)
+                .data(lag),
+        )
 }
