@@ -70,6 +70,9 @@ pub struct HubConfig {
     pub video_id: String,
     /// Pause between two sessions of one client, media time. Default 2 s.
     pub session_gap: Duration,
+    /// Event queue capacity: a subscriber this many events behind is dropped.
+    /// Default [`EVENT_QUEUE`] (1024).
+    pub event_queue: usize,
 }
 
 impl Default for HubConfig {
@@ -83,6 +86,7 @@ impl Default for HubConfig {
             metadata_url: None,
             video_id: "test-video-001".into(),
             session_gap: Duration::from_secs(2),
+            event_queue: EVENT_QUEUE,
         }
     }
 }
@@ -252,7 +256,7 @@ impl Hub {
         }
         let view = fetch_view(&http, &urls[0], &config.video_id).await?;
         let node_ids: Vec<String> = view.nodes.iter().map(|n| n.node_id.clone()).collect();
-        let (events, _) = broadcast::channel(EVENT_QUEUE);
+        let (events, _) = broadcast::channel(config.event_queue.max(1));
         let shared = Arc::new(Mutex::new(Shared {
             scenario: "normal".into(),
             killed: vec![false; node_ids.len()],

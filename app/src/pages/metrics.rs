@@ -6,7 +6,9 @@
 use charming::{
     Chart,
     component::{Axis, Grid, Legend},
-    element::{AxisType, ItemStyle, LineStyle, LineStyleType, NameLocation, Tooltip, Trigger},
+    element::{
+        AxisType, ItemStyle, LineStyle, LineStyleType, NameLocation, TextStyle, Tooltip, Trigger,
+    },
     series::{Bar, Line},
 };
 use leptos::prelude::*;
@@ -17,11 +19,18 @@ use super::{
 };
 use crate::{chart::EChart, live::use_live_feed, wire::DashboardSnapshot};
 
+/// A grey readable on light and dark backgrounds (legend text).
+pub const MUTED: &str = "#8a91ab";
+
 fn base(y_name: &str) -> Chart {
     Chart::new()
         .animation(false)
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(Legend::new().bottom("0"))
+        .legend(
+            Legend::new()
+                .bottom("0")
+                .text_style(TextStyle::new().color(MUTED)),
+        )
         .grid(Grid::new().left("56").right("24").top("36").bottom("64"))
         .x_axis(
             Axis::new()
@@ -140,7 +149,11 @@ pub fn load_chart(e: &DashboardSnapshot) -> Chart {
     Chart::new()
         .animation(false)
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(Legend::new().bottom("0"))
+        .legend(
+            Legend::new()
+                .bottom("0")
+                .text_style(TextStyle::new().color(MUTED)),
+        )
         .grid(Grid::new().left("56").right("24").top("36").bottom("64"))
         .x_axis(
             Axis::new()

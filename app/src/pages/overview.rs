@@ -17,10 +17,11 @@ use super::{
 use charming::{
     Chart,
     component::{Axis, Grid, Legend},
-    element::{AxisType, NameLocation, Tooltip, Trigger},
+    element::{AxisType, NameLocation, TextStyle, Tooltip, Trigger},
     series::Line,
 };
 
+use super::metrics::MUTED;
 use crate::{api::server_info, chart::EChart, live::use_live_feed};
 
 /// One client's column.
@@ -150,7 +151,11 @@ fn server_chart(feed: crate::live::LiveFeed) -> Chart {
     Chart::new()
         .animation(false)
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(Legend::new().bottom("0"))
+        .legend(
+            Legend::new()
+                .bottom("0")
+                .text_style(TextStyle::new().color(MUTED)),
+        )
         .grid(Grid::new().left("56").right("56").top("40").bottom("64"))
         .x_axis(
             Axis::new()

@@ -1,0 +1,192 @@
+//! The engine host behind the dashboard: REST endpoints through `app()` (no
+//! port), bad requests, controls, and a slow event subscriber that is dropped
+//! while the engine keeps going.
+
+use std::{sync::Arc, time::Duration};
+
+use app::wire::{Control, WsEvent};
+use axum::{
+    body::Body,
+    http::{Request, StatusCode},
+};
+use http_body_util::BodyExt;
+use leptos::config::LeptosOptions;
+use tokio::sync::broadcast::error::TryRecvError;
+use tower::ServiceExt;
+use vstack::{
+    cluster::embedded::{ClusterConfig, SyntheticVideo},
+    dashboard::{Hub, HubConfig},
+    live::LiveConfig,
+    web::{AppState, app},
+};
+
+fn options() -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("vstack")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .build()
+}
+
+async fn hub(event_queue: usize) -> Arc<Hub> {
+    Hub::start(HubConfig {
+        metrics_interval: Duration::from_millis(200),
+        speed: 10.0,
+        event_queue,
+        cluster: ClusterConfig {
+            video: Some(SyntheticVideo {
+                duration: Duration::from_secs(60),
+                bitrate_kbps: 2000.0,
+                ..SyntheticVideo::default()
+            }),
+            ..ClusterConfig::default()
+        },
+        ..HubConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn get(router: &axum::Router, uri: &str) -> (StatusCode, String) {
+    let resp = router
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+async fn json(router: &axum::Router, uri: &str) -> serde_json::Value {
+    let (status, body) = get(router, uri).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_endpoints_report_the_live_engine() {
+    let hub = hub(1024).await;
+    let router = app(AppState::new(options(), LiveConfig::default()).with_hub(hub.clone()));
+    // Let both clients play and the collector sample a few times.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let s = json(&router, "/api/status").await;
+    assert_eq!(s["video_id"], "test-video-001");
+    assert_eq!(s["scenario"], "normal");
+    for kind in ["smart", "naive"] {
+        let c = &s[kind];
+        assert_eq!(c["kind"], kind);
+        assert!(c["downloads"].as_u64().unwrap() > 0, "{c}");
+        assert_eq!(c["nodes"].as_array().unwrap().len(), 3);
+        assert!(c["buffer_level_s"].as_f64().unwrap() > 0.0);
+    }
+
+    let st = json(&router, "/api/stats").await;
+    assert!(st["buffer_history"].as_array().unwrap().len() >= 3, "{st}");
+    assert!(st["scheduler"]["smart"]["downloads"].as_u64().unwrap() > 0);
+    assert_eq!(st["network"]["naive"].as_array().unwrap().len(), 3);
+
+    let m = json(&router, "/api/metrics").await;
+    let samples = m["samples"].as_u64().unwrap();
+    assert!((3..=100).contains(&samples), "{samples}");
+    assert!(m["averages"]["smart"]["buffer_s"].as_f64().unwrap() > 0.0);
+    assert!(m["totals"]["smart"]["bytes_transferred"].as_u64().unwrap() > 0);
+    let (status, csv) = get(&router, "/api/metrics?format=csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.starts_with("uptime_ms,client,state,buffer_level_s"));
+    assert!(csv.lines().count() > 3);
+    let (status, body) = get(&router, "/api/metrics?format=xml").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("\"error\""), "{body}");
+
+    let p = json(&router, "/api/performance").await;
+    let targets = p["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 5);
+    let met = targets.iter().filter(|t| t["met"] == true).count() as f64;
+    assert_eq!(p["overall_score_pct"].as_f64().unwrap(), met * 20.0);
+    let startup = &targets[0];
+    assert_eq!(startup["name"], "startup_latency");
+    assert!(startup["measured"].as_f64().unwrap() > 0.0);
+
+    // The history stays bounded (100 by default).
+    assert!(hub.snapshot().history.len() <= 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controls_validate_and_act_on_both_clusters() {
+    let hub = hub(1024).await;
+    let e = hub
+        .control(Control::Scenario {
+            name: "meteor".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(e.contains("unknown scenario"), "{e}");
+    let e = hub
+        .control(Control::KillNode { node: 7 })
+        .await
+        .unwrap_err();
+    assert!(e.contains("no node 7"), "{e}");
+    let e = hub
+        .control(Control::NodeConditions {
+            node: 0,
+            latency_ms: 0.0,
+            bandwidth_mbps: Some(-1.0),
+            loss: 0.0,
+            down: false,
+        })
+        .await
+        .unwrap_err();
+    assert!(e.contains("bandwidth_mbps"), "{e}");
+
+    hub.control(Control::Scenario {
+        name: "degraded".into(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(hub.snapshot().scenario, "degraded");
+    hub.control(Control::KillNode { node: 0 }).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let s = hub.snapshot();
+    for c in [s.smart.unwrap(), s.naive.unwrap()] {
+        assert!(c.nodes[0].killed);
+    }
+    hub.control(Control::ReviveNode { node: 0 }).await.unwrap();
+    assert!(!hub.snapshot().smart.unwrap().nodes[0].killed);
+    hub.control(Control::Stop).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hub.snapshot().smart.unwrap().state, "stopped");
+    hub.control(Control::Play).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_lags_and_the_engine_does_not_wait() {
+    // A queue of 4 events and a subscriber that never reads.
+    let hub = hub(4).await;
+    let mut slow = hub.subscribe();
+    let before = hub.snapshot();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = hub.snapshot();
+    // The engine kept playing and the collector kept sampling.
+    let dl = |s: &app::wire::DashboardSnapshot| s.smart.as_ref().map(|c| c.downloads).unwrap_or(0);
+    assert!(dl(&after) > dl(&before), "{} → {}", dl(&before), dl(&after));
+    assert!(after.history.len() > before.history.len());
+    // The subscriber fell behind: `/ws` drops a subscriber on exactly this.
+    assert!(matches!(slow.try_recv(), Err(TryRecvError::Lagged(_))));
+    // A fresh subscriber gets events again.
+    let mut fresh = hub.subscribe();
+    let ev = tokio::time::timeout(Duration::from_secs(2), fresh.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!matches!(ev, WsEvent::Heartbeat(_)));
+}
+
+#[tokio::test]
+async fn without_an_engine_rest_answers_503() {
+    let router = app(AppState::new(options(), LiveConfig::default()));
+    let (status, body) = get(&router, "/api/status").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("no engine"), "{body}");
+}
