@@ -128,10 +128,10 @@ async fn ws_pushes_heartbeats_on_a_real_port() {
             .expect("a heartbeat within 5 s")
             .unwrap()
             .unwrap();
-        if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
-            if let WsEvent::Heartbeat(hb) = serde_json::from_str(&text).unwrap() {
-                beats.push(hb);
-            }
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = msg
+            && let WsEvent::Heartbeat(hb) = serde_json::from_str(&text).unwrap()
+        {
+            beats.push(hb);
         }
     }
     for w in beats.windows(2) {
