@@ -7,7 +7,8 @@ use charming::{
     Chart,
     component::{Axis, Grid, Legend},
     element::{
-        AxisType, ItemStyle, LineStyle, LineStyleType, NameLocation, TextStyle, Tooltip, Trigger,
+        AxisType, ItemStyle, LineStyle, LineStyleType, NameLocation, SplitLine, TextStyle, Tooltip,
+        Trigger,
     },
     series::{Bar, Line},
 };
@@ -21,6 +22,11 @@ use crate::{chart::EChart, live::use_live_feed, wire::DashboardSnapshot};
 
 /// A grey readable on light and dark backgrounds (legend text).
 pub const MUTED: &str = "#8a91ab";
+
+/// Grid lines faint enough for light and dark backgrounds.
+pub fn faint() -> SplitLine {
+    SplitLine::new().line_style(LineStyle::new().color("rgba(128, 128, 128, 0.25)"))
+}
 
 fn base(y_name: &str) -> Chart {
     Chart::new()
@@ -38,9 +44,15 @@ fn base(y_name: &str) -> Chart {
                 .name("server uptime (s)")
                 .name_location(NameLocation::Middle)
                 .name_gap(26)
-                .scale(true),
+                .scale(true)
+                .split_line(faint()),
         )
-        .y_axis(Axis::new().type_(AxisType::Value).name(y_name))
+        .y_axis(
+            Axis::new()
+                .type_(AxisType::Value)
+                .name(y_name)
+                .split_line(faint()),
+        )
 }
 
 fn dashed(name: &str, color: &str, points: Vec<Vec<f64>>) -> Line {

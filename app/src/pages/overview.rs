@@ -21,7 +21,7 @@ use charming::{
     series::Line,
 };
 
-use super::metrics::MUTED;
+use super::metrics::{MUTED, faint};
 use crate::{api::server_info, chart::EChart, live::use_live_feed};
 
 /// One client's column.
@@ -163,15 +163,22 @@ fn server_chart(feed: crate::live::LiveFeed) -> Chart {
                 .name("server uptime (s)")
                 .name_location(NameLocation::Middle)
                 .name_gap(26)
-                .scale(true),
+                .scale(true)
+                .split_line(faint()),
         )
         .y_axis(
             Axis::new()
                 .type_(AxisType::Value)
                 .name("RSS (MiB)")
-                .scale(true),
+                .scale(true)
+                .split_line(faint()),
         )
-        .y_axis(Axis::new().type_(AxisType::Value).name("lag (ms)"))
+        .y_axis(
+            Axis::new()
+                .type_(AxisType::Value)
+                .name("lag (ms)")
+                .split_line(faint()),
+        )
         .series(
             Line::new()
                 .name("server RSS (MiB)")
