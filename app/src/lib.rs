@@ -12,7 +12,7 @@
 //! - [`chart`]: charming/ECharts charts that update in place.
 //! - [`pages`]: one module per tab.
 
-#![recursion_limit = "256"]
+#![recursion_limit = "512"]
 
 pub mod api;
 pub mod chart;

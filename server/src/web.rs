@@ -105,6 +105,9 @@ pub fn app(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // gzip for pages, WASM, JS, CSS, ECharts and JSON when the browser
+        // accepts it (WebSocket upgrades pass through untouched).
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
 

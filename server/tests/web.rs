@@ -152,3 +152,22 @@ async fn ws_pushes_heartbeats_on_a_real_port() {
     }
     server.abort();
 }
+
+#[tokio::test]
+async fn pages_are_served_gzipped_when_accepted() {
+    let resp = app(state(1000))
+        .oneshot(
+            Request::get("/")
+                .header("accept-encoding", "gzip")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers().get("content-encoding").unwrap(),
+        "gzip",
+        "first-load bytes are measured gzipped, so the server must gzip"
+    );
+}
