@@ -197,6 +197,8 @@ pub struct DashboardSnapshot {
     pub uptime_ms: u64,
     /// Video the clients play.
     pub video_id: String,
+    /// Every video in the cluster's catalog.
+    pub videos: Vec<String>,
     /// Scenario in force (`normal`, … or `custom`).
     pub scenario: String,
     /// Where the conditions come from: the embedded twin clusters' profiles,
@@ -228,6 +230,11 @@ pub enum Control {
     Stop,
     /// Restart both clients' sessions from the beginning.
     Restart,
+    /// Play another video of the catalog (both clients restart on it).
+    PickVideo {
+        /// The video id.
+        video_id: String,
+    },
     /// Apply a named scenario on every node of both clusters.
     Scenario {
         /// `normal`, `high_latency`, `low_bandwidth`, `packet_loss`,

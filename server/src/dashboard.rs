@@ -123,6 +123,10 @@ struct Shared {
     scenario: String,
     killed: Vec<bool>,
     bytes_before: [u64; 2],
+    /// The video both clients play (changed by `pick_video`).
+    video_id: String,
+    /// The catalog (video ids), refreshed on start and by `pick_video`.
+    videos: Vec<String>,
 }
 
 /// The engine host; share as `Arc<Hub>`.
@@ -131,7 +135,7 @@ pub struct Hub {
     started: Instant,
     clusters: tokio::sync::Mutex<Vec<Cluster>>,
     node_ids: Vec<String>,
-    video_id: String,
+    metadata_url: String,
     conditions: String,
     clients: Vec<ClientLoop>,
     shared: Arc<Mutex<Shared>>,
@@ -142,7 +146,7 @@ pub struct Hub {
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
-            .field("video_id", &self.video_id)
+            .field("metadata_url", &self.metadata_url)
             .field("node_ids", &self.node_ids)
             .finish_non_exhaustive()
     }
@@ -257,12 +261,16 @@ impl Hub {
         let view = fetch_view(&http, &urls[0], &config.video_id).await?;
         let node_ids: Vec<String> = view.nodes.iter().map(|n| n.node_id.clone()).collect();
         let (events, _) = broadcast::channel(config.event_queue.max(1));
+        let videos = list_videos(&http, &urls[0]).await;
         let shared = Arc::new(Mutex::new(Shared {
             scenario: "normal".into(),
+            video_id: config.video_id.clone(),
+            videos,
             killed: vec![false; node_ids.len()],
             ..Shared::default()
         }));
         let mut clients = Vec::new();
+        let metadata_url = urls[0].clone();
         for (kind, url) in [ClientKind::Smart, ClientKind::Naive].into_iter().zip(urls) {
             clients.push(spawn_loop(
                 kind,
@@ -277,7 +285,7 @@ impl Hub {
             started: Instant::now(),
             clusters: tokio::sync::Mutex::new(clusters),
             node_ids,
-            video_id: config.video_id.clone(),
+            metadata_url,
             conditions,
             clients,
             shared,
@@ -332,15 +340,18 @@ impl Hub {
     /// The full state.
     pub fn snapshot(&self) -> DashboardSnapshot {
         let sh = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        let (history, sessions, scenario) = (
+        let (history, sessions, scenario, video_id, videos) = (
             sh.history.iter().cloned().collect(),
             sh.sessions.clone(),
             sh.scenario.clone(),
+            sh.video_id.clone(),
+            sh.videos.clone(),
         );
         drop(sh);
         DashboardSnapshot {
             uptime_ms: self.uptime_ms(),
-            video_id: self.video_id.clone(),
+            video_id,
+            videos,
             scenario,
             conditions: self.conditions.clone(),
             speed: self.config.speed,
@@ -453,6 +464,25 @@ impl Hub {
                     c.restart.send_modify(|v| *v += 1);
                 }
                 Ok("comparison restarted under the current conditions".into())
+            }
+            Control::PickVideo { video_id } => {
+                let videos = list_videos(&reqwest::Client::new(), &self.metadata_url).await;
+                if !videos.contains(&video_id) {
+                    return Err(format!(
+                        "unknown video {video_id:?}; the catalog has {}",
+                        videos.join(", ")
+                    ));
+                }
+                {
+                    let mut sh = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+                    sh.video_id = video_id.clone();
+                    sh.videos = videos;
+                }
+                for c in &self.clients {
+                    c.stopped.send_replace(false);
+                    c.restart.send_modify(|v| *v += 1);
+                }
+                Ok(format!("playing {video_id}"))
             }
             Control::Scenario { name } => {
                 let s = Scenario::from_name(&name).ok_or_else(|| {
@@ -643,7 +673,12 @@ fn spawn_loop(
                     return;
                 }
             }
-            let view = match fetch_view(&http, &metadata_url, &config.video_id).await {
+            let video_id = shared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .video_id
+                .clone();
+            let view = match fetch_view(&http, &metadata_url, &video_id).await {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::warn!(client = kind.name(), "cannot fetch the manifest: {e}");
@@ -742,6 +777,19 @@ fn notice_event(n: &ClientNotice) -> Option<WsEvent> {
         }),
         Notice::Failover { .. } => return None,
     })
+}
+
+/// The catalog's video ids (empty when the metadata service does not answer).
+async fn list_videos(http: &reqwest::Client, metadata_url: &str) -> Vec<String> {
+    let url = format!("{}/videos", metadata_url.trim_end_matches('/'));
+    match http.get(&url).timeout(Duration::from_secs(5)).send().await {
+        Ok(r) => r
+            .json::<Vec<crate::cluster::wire::VideoSummary>>()
+            .await
+            .map(|v| v.into_iter().map(|v| v.video_id).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Loads traces for the hub (files or folders).

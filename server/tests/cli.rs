@@ -2,9 +2,10 @@
 //! `vstack metadata`, `vstack node`, `vstack ingest` of an ffmpeg-made HLS video
 //! and `vstack play` against them; plus the exit code 2 of bad input.
 
+mod common;
+
 use std::{
     net::TcpListener,
-    path::Path,
     process::{Child, Command, Output},
     time::{Duration, Instant},
 };
@@ -61,42 +62,12 @@ async fn wait_for(url: &str, pred: impl Fn(&str) -> bool) {
     }
 }
 
-fn ffmpeg_hls(dir: &Path) -> bool {
-    Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=duration=12:size=160x120:rate=25",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "50",
-            "-f",
-            "hls",
-            "-hls_time",
-            "4",
-            "-hls_playlist_type",
-            "vod",
-        ])
-        .arg(dir.join("index.m3u8"))
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standalone_metadata_node_ingest_and_play() {
     let d = tempfile::tempdir().unwrap();
     let video = d.path().join("clip");
     std::fs::create_dir(&video).unwrap();
-    if !ffmpeg_hls(&video) {
-        eprintln!("skipping: ffmpeg not runnable; scripts/setup.sh installs it");
+    if common::ffmpeg_hls(&video, 12).is_none() {
         return;
     }
     let (mp, np) = (free_port(), free_port());

@@ -3,7 +3,11 @@
 //! ffmpeg-made HLS video played end to end with every hash verified, and the
 //! documented errors for bad input.
 
-use std::{path::Path, process::Command, time::Duration};
+mod common;
+
+use std::time::Duration;
+
+use common::ffmpeg_hls;
 
 use tokio::sync::{broadcast, watch};
 use vstack::{
@@ -269,42 +273,6 @@ async fn failover_when_a_node_is_killed_mid_download() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-}
-
-fn ffmpeg_hls(dir: &Path, seconds: u32) -> Option<std::path::PathBuf> {
-    let out = dir.join("index.m3u8");
-    let status = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc=duration={seconds}:size=320x240:rate=25"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "50",
-            "-f",
-            "hls",
-            "-hls_time",
-            "4",
-            "-hls_playlist_type",
-            "vod",
-        ])
-        .arg(&out)
-        .status();
-    match status {
-        Ok(s) if s.success() => Some(out),
-        Ok(s) => panic!("ffmpeg failed: {s}"),
-        Err(e) => {
-            eprintln!("skipping: ffmpeg not runnable ({e}); scripts/setup.sh installs it");
-            None
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

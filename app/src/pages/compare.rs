@@ -8,7 +8,7 @@ use leptos::prelude::*;
 
 use super::{
     Card,
-    engine::{StreamNotice, send_control},
+    engine::{ScenarioSelect, StreamNotice, send_control},
     metrics::{EngineChart, load_chart},
 };
 use crate::{
@@ -154,12 +154,7 @@ pub fn ComparePage() -> impl IntoView {
             </Card>
             <Card title="Re-run the comparison">
                 <div class="control-row">
-                    <label>"Scenario "
-                        <select data-testid="cmp-scenario" on:change=move |ev| scenario.set(event_target_value(&ev))>
-                            {["normal", "high_latency", "low_bandwidth", "packet_loss", "node_failure", "degraded", "recovery"]
-                                .into_iter().map(|s| view! { <option value=s>{s.replace('_', " ")}</option> }).collect_view()}
-                        </select>
-                    </label>
+                    <ScenarioSelect value=scenario testid="cmp-scenario"/>
                     <button class="btn" data-testid="cmp-rerun" on:click=move |_| {
                         let name = scenario.get_untracked();
                         send_control(Control::Scenario { name }, status);

@@ -22,6 +22,29 @@ pub fn node_color(node_ids: &[String], node_id: &str) -> &'static str {
     NODE_COLORS[i % NODE_COLORS.len()]
 }
 
+/// The seed's named scenarios, as the server's `scenario` control takes them.
+pub const SCENARIOS: [&str; 7] = [
+    "normal",
+    "high_latency",
+    "low_bandwidth",
+    "packet_loss",
+    "node_failure",
+    "degraded",
+    "recovery",
+];
+
+/// A scenario picker writing the chosen name into `value`.
+#[component]
+pub fn ScenarioSelect(value: RwSignal<String>, testid: &'static str) -> impl IntoView {
+    view! {
+        <label>"Scenario "
+            <select data-testid=testid on:change=move |ev| value.set(event_target_value(&ev))>
+                {SCENARIOS.into_iter().map(|s| view! { <option value=s>{s.replace('_', " ")}</option> }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
 /// The seed's throughput target, Mbit/s.
 pub const THROUGHPUT_TARGET_MBPS: f64 = 40.0;
 
@@ -280,6 +303,7 @@ pub fn Controls() -> impl IntoView {
     let e = engine();
     let status = RwSignal::new(String::new());
     let scenario = RwSignal::new("normal".to_string());
+    let video = RwSignal::new(String::new());
     let node = RwSignal::new(0usize);
     let latency = RwSignal::new(0.0f64);
     let bandwidth = RwSignal::new(20.0f64);
@@ -302,12 +326,25 @@ pub fn Controls() -> impl IntoView {
                 <button class="btn" data-testid="ctl-restart" on:click=move |_| send_control(Control::Restart, status)>"Restart"</button>
             </div>
             <div class="control-row">
-                <label>"Scenario "
-                    <select data-testid="ctl-scenario" on:change=move |ev| scenario.set(event_target_value(&ev))>
-                        {["normal", "high_latency", "low_bandwidth", "packet_loss", "node_failure", "degraded", "recovery"]
-                            .into_iter().map(|s| view! { <option value=s>{s.replace('_', " ")}</option> }).collect_view()}
+                <label>"Video "
+                    <select data-testid="ctl-video" on:change=move |ev| video.set(event_target_value(&ev))>
+                        {move || e.with(|e| e.as_ref().map(|e| {
+                            let current = e.video_id.clone();
+                            e.videos.iter().map(|v| {
+                                let selected = *v == current;
+                                view! { <option value=v.clone() selected=selected>{v.clone()}</option> }
+                            }).collect_view()
+                        }))}
                     </select>
                 </label>
+                <button class="btn" data-testid="ctl-pick-video" on:click=move |_| {
+                    let v = video.get_untracked();
+                    let v = if v.is_empty() { e.with_untracked(|e| e.as_ref().map(|e| e.video_id.clone()).unwrap_or_default()) } else { v };
+                    send_control(Control::PickVideo { video_id: v }, status)
+                }>"Play video"</button>
+            </div>
+            <div class="control-row">
+                <ScenarioSelect value=scenario testid="ctl-scenario"/>
                 <button class="btn" data-testid="ctl-apply-scenario"
                     on:click=move |_| send_control(Control::Scenario { name: scenario.get_untracked() }, status)>"Apply"</button>
             </div>

@@ -28,7 +28,8 @@ pub fn faint() -> SplitLine {
     SplitLine::new().line_style(LineStyle::new().color("rgba(128, 128, 128, 0.25)"))
 }
 
-fn base(y_name: &str) -> Chart {
+/// A chart over server uptime (s) with one value axis named `y_name`.
+pub fn base(y_name: &str) -> Chart {
     Chart::new()
         .animation(false)
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
@@ -79,6 +80,25 @@ fn series(
         .collect()
 }
 
+/// Adds the smart and the naive client's series of `f` to `chart`.
+fn client_lines(
+    chart: Chart,
+    e: &DashboardSnapshot,
+    f: fn(&crate::wire::ClientSample) -> f64,
+) -> Chart {
+    [("smart", "#667eea"), ("naive", "#ed8936")]
+        .into_iter()
+        .fold(chart, |c, (kind, color)| {
+            c.series(
+                Line::new()
+                    .name(kind)
+                    .show_symbol(false)
+                    .item_style(ItemStyle::new().color(color))
+                    .data(series(e, kind, f)),
+            )
+        })
+}
+
 /// Buffer history chart option.
 pub fn buffer_chart(e: &DashboardSnapshot) -> Chart {
     let ends: Vec<f64> = [e.history.first(), e.history.last()]
@@ -92,21 +112,7 @@ pub fn buffer_chart(e: &DashboardSnapshot) -> Chart {
         .map(|c| (c.buffer_target_s, c.low_water_mark_s))
         .unwrap_or((30.0, 15.0));
     let flat = |v: f64| ends.iter().map(|t| vec![*t, v]).collect::<Vec<_>>();
-    base("buffer (s)")
-        .series(
-            Line::new()
-                .name("smart")
-                .show_symbol(false)
-                .item_style(ItemStyle::new().color("#667eea"))
-                .data(series(e, "smart", |c| c.buffer_level_s)),
-        )
-        .series(
-            Line::new()
-                .name("naive")
-                .show_symbol(false)
-                .item_style(ItemStyle::new().color("#ed8936"))
-                .data(series(e, "naive", |c| c.buffer_level_s)),
-        )
+    client_lines(base("buffer (s)"), e, |c| c.buffer_level_s)
         .series(dashed("target", "#1a8f5a", flat(target)))
         .series(dashed("low-water mark", "#c53030", flat(low)))
 }
@@ -128,21 +134,7 @@ fn scores_chart(e: &DashboardSnapshot) -> Chart {
 }
 
 fn throughput_chart(e: &DashboardSnapshot) -> Chart {
-    base("Mbit/s")
-        .series(
-            Line::new()
-                .name("smart")
-                .show_symbol(false)
-                .item_style(ItemStyle::new().color("#667eea"))
-                .data(series(e, "smart", |c| c.throughput_mbps)),
-        )
-        .series(
-            Line::new()
-                .name("naive")
-                .show_symbol(false)
-                .item_style(ItemStyle::new().color("#ed8936"))
-                .data(series(e, "naive", |c| c.throughput_mbps)),
-        )
+    client_lines(base("Mbit/s"), e, |c| c.throughput_mbps)
 }
 
 /// Load distribution: chunks served per node this session, both clients.

@@ -14,14 +14,9 @@ use super::{
     },
     format_bytes, format_duration_ms,
 };
-use charming::{
-    Chart,
-    component::{Axis, Grid, Legend},
-    element::{AxisType, NameLocation, TextStyle, Tooltip, Trigger},
-    series::Line,
-};
+use charming::{Chart, component::Axis, element::AxisType, series::Line};
 
-use super::metrics::{MUTED, faint};
+use super::metrics::{base, faint};
 use crate::{api::server_info, chart::EChart, live::use_live_feed};
 
 /// One client's column.
@@ -148,31 +143,7 @@ fn server_chart(feed: crate::live::LiveFeed) -> Chart {
     });
     // Symbols only while there are too few points to draw a line.
     let few = rss.len() < 3;
-    Chart::new()
-        .animation(false)
-        .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(
-            Legend::new()
-                .bottom("0")
-                .text_style(TextStyle::new().color(MUTED)),
-        )
-        .grid(Grid::new().left("56").right("56").top("40").bottom("64"))
-        .x_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name("server uptime (s)")
-                .name_location(NameLocation::Middle)
-                .name_gap(26)
-                .scale(true)
-                .split_line(faint()),
-        )
-        .y_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name("RSS (MiB)")
-                .scale(true)
-                .split_line(faint()),
-        )
+    base("RSS (MiB)")
         .y_axis(
             Axis::new()
                 .type_(AxisType::Value)

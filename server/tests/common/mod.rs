@@ -1,0 +1,28 @@
+//! Helpers shared by the integration tests.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+/// Encodes a `seconds`-long test pattern as an HLS VOD (H.264, 4 s segments)
+/// into `dir/index.m3u8` with ffmpeg. `None` (with a message) when ffmpeg is not
+/// installed; panics when ffmpeg runs but fails.
+pub fn ffmpeg_hls(dir: &Path, seconds: u32) -> Option<PathBuf> {
+    let out = dir.join("index.m3u8");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=duration={seconds}:size=320x240:rate=25"))
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "50"])
+        .args(["-f", "hls", "-hls_time", "4", "-hls_playlist_type", "vod"])
+        .arg(&out)
+        .status();
+    match status {
+        Ok(s) if s.success() => Some(out),
+        Ok(s) => panic!("ffmpeg failed: {s}"),
+        Err(e) => {
+            eprintln!("skipping: ffmpeg not runnable ({e}); scripts/setup.sh installs it");
+            None
+        }
+    }
+}
