@@ -243,11 +243,12 @@ impl Hub {
                     profiles.join(", ")
                 )
             } else {
-                let names: Vec<&str> = config
-                    .cluster
-                    .traces
+                let traces = &config.cluster.traces;
+                let names: Vec<String> = a
+                    .nodes()
                     .iter()
-                    .map(|t| t.name.as_str())
+                    .enumerate()
+                    .map(|(i, n)| format!("{} {}", n.node_id, traces[i % traces.len()].name))
                     .collect();
                 format!(
                     "twin embedded clusters replaying traces {}",

@@ -146,7 +146,10 @@ async fn controls_validate_and_act_on_both_clusters() {
         })
         .await
         .unwrap_err();
-    assert!(e.contains("unknown video") && e.contains("test-video-001"), "{e}");
+    assert!(
+        e.contains("unknown video") && e.contains("test-video-001"),
+        "{e}"
+    );
     assert_eq!(hub.snapshot().videos, vec!["test-video-001".to_string()]);
     hub.control(Control::PickVideo {
         video_id: "test-video-001".into(),
