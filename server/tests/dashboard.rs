@@ -207,3 +207,63 @@ async fn without_an_engine_rest_answers_503() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("no engine"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_subscriber_that_stops_reading_is_dropped() {
+    use futures::StreamExt;
+    // Frequent, large frames (a metrics_update every 2 ms) and a queue of 4:
+    // a client that stops reading fills the socket buffers within seconds,
+    // the server's sender falls behind and drops it.
+    let hub = Hub::start(HubConfig {
+        metrics_interval: Duration::from_millis(2),
+        speed: 10.0,
+        event_queue: 4,
+        cluster: ClusterConfig {
+            video: Some(SyntheticVideo {
+                duration: Duration::from_secs(600),
+                bitrate_kbps: 2000.0,
+                ..SyntheticVideo::default()
+            }),
+            ..ClusterConfig::default()
+        },
+        ..HubConfig::default()
+    })
+    .await
+    .unwrap();
+    let router = app(AppState::new(options(), LiveConfig::default()).with_hub(hub.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    // Read the first frame (the snapshot), then stop reading for a while.
+    let first = ws.next().await.unwrap().unwrap();
+    assert!(
+        first
+            .to_text()
+            .unwrap()
+            .starts_with("{\"type\":\"snapshot\"")
+    );
+    let before = hub.snapshot().smart.map(|c| c.downloads).unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let after = hub.snapshot().smart.map(|c| c.downloads).unwrap_or(0);
+    assert!(
+        after > before,
+        "the engine kept downloading: {before} → {after}"
+    );
+    // Now drain: the server closed the connection after what was buffered.
+    let drained = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut frames = 0u64;
+        while let Some(m) = ws.next().await {
+            match m {
+                Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_) => break,
+                Ok(_) => frames += 1,
+            }
+        }
+        frames
+    })
+    .await
+    .expect("the server ended the connection");
+    assert!(drained > 0);
+}
