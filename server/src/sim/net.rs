@@ -113,10 +113,16 @@ impl SimConfig {
     }
 }
 
-/// The bound the smart client is measured against: knows every link's true
+/// The reference the smart client is measured against: knows every link's true
 /// future bandwidth, RTT and down intervals, and picks the replica that would
 /// finish the chunk first, assuming the node's current downloads keep their share
 /// (`1 / (in flight + 1)`) for the whole transfer. Sends no probes.
+///
+/// It is greedy per chunk (it does not plan ahead, nor count how a new download
+/// slows the ones already running), so it is a strong reference rather than a
+/// proven optimum: on the FCC traces its mean stall time came out within 1 % of
+/// the smart client's while its startup latency and rebuffer count were clearly
+/// better (`server/tests/sim_traces.rs`).
 #[derive(Clone, Debug)]
 pub struct OracleSelector {
     links: Arc<Vec<NodeLink>>,
