@@ -48,6 +48,8 @@ pub enum Command {
     Cluster(crate::cluster::cli::ClusterArgs),
     /// Upload an HLS VOD (playlist + segments) into the cluster as a video.
     Ingest(crate::cluster::cli::IngestArgs),
+    /// Smart vs naive on identical conditions (live twin clusters or simulator).
+    Compare(crate::compare::CompareArgs),
 }
 
 /// Options of `vstack serve`.

@@ -10,11 +10,14 @@
 //! - [`cluster`]: the storage cluster (metadata service, storage nodes, network
 //!   emulator, embedded cluster, HLS ingest) and its sub-commands.
 //! - [`client`]: the live client (the engine over tokio + HTTP) and `vstack play`.
+//! - [`dashboard`], [`rest`]: the engine host behind the dashboard and its REST API.
+//! - [`compare`]: `vstack compare`, smart vs naive on identical conditions.
 //! - [`live`]: the server's own live figures (uptime, connected dashboards,
 //!   process memory, timer lag) pushed to dashboards over `/ws`.
 
 pub mod client;
 pub mod cluster;
+pub mod compare;
 pub mod config;
 pub mod dashboard;
 pub mod engine;
@@ -46,6 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(args) => cluster::cli::node(args).await,
         Command::Cluster(args) => cluster::cli::cluster(args).await,
         Command::Ingest(args) => cluster::cli::ingest_cmd(args).await,
+        Command::Compare(args) => compare::run(args).await,
     }
 }
 

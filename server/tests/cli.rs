@@ -6,6 +6,7 @@ mod common;
 
 use std::{
     net::TcpListener,
+    path::Path,
     process::{Child, Command, Output},
     time::{Duration, Instant},
 };
@@ -147,5 +148,66 @@ fn bad_flags_and_paths_exit_with_2() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(!out.stderr.is_empty(), "{args:?} says why");
+    }
+}
+
+#[test]
+fn compare_live_and_sim_print_json_with_improvements() {
+    let out = run(&[
+        "compare",
+        "--sessions",
+        "1",
+        "--video-duration-s",
+        "30",
+        "--speed",
+        "20",
+        "--scenarios",
+        "normal",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["mode"], "live");
+    let c = &r["conditions"][0];
+    assert_eq!(c["condition"], "normal");
+    assert_eq!(c["metrics"].as_array().unwrap().len(), 6);
+    assert!(c["metrics"][4]["smart_mean"].as_f64().unwrap() > 0.0, "{c}");
+
+    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/hsdpa-3g");
+    if traces.exists() {
+        let out = run(&[
+            "compare",
+            "--mode",
+            "sim",
+            "--trace",
+            traces.to_str().unwrap(),
+            "--sessions",
+            "5",
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rebuffers = &r["conditions"][0]["metrics"][1];
+        assert_eq!(rebuffers["metric"], "rebuffering events");
+        assert!(rebuffers["improvement_p10_p90"].is_array());
+    } else {
+        eprintln!("skipping the sim half: {} not found", traces.display());
+    }
+
+    for args in [
+        &["compare", "--scenarios", "meteor"][..],
+        &["compare", "--mode", "sim"],
+        &["compare", "--speed", "0"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }

@@ -674,7 +674,7 @@ pub async fn register_and_heartbeat(
                 Ok(i) => {
                     node.set_node_index(i);
                     registered = true;
-                    tracing::info!(node = node.node_id(), index = i, "registered with {base}");
+                    tracing::debug!(node = node.node_id(), index = i, "registered with {base}");
                 }
                 Err(e) => {
                     tracing::warn!(node = node.node_id(), "registration failed: {e}");
