@@ -50,6 +50,8 @@ pub enum Command {
     Ingest(crate::cluster::cli::IngestArgs),
     /// Smart vs naive on identical conditions (live twin clusters or simulator).
     Compare(crate::compare::CompareArgs),
+    /// The seed's demo: normal, degradation, node failure, recovery, chaos.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Options of `vstack serve`.

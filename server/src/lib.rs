@@ -12,6 +12,7 @@
 //! - [`client`]: the live client (the engine over tokio + HTTP) and `vstack play`.
 //! - [`dashboard`], [`rest`]: the engine host behind the dashboard and its REST API.
 //! - [`compare`]: `vstack compare`, smart vs naive on identical conditions.
+//! - [`demo`]: `vstack demo`, the seed's scenarios in sequence with narration.
 //! - [`live`]: the server's own live figures (uptime, connected dashboards,
 //!   process memory, timer lag) pushed to dashboards over `/ws`.
 
@@ -20,6 +21,7 @@ pub mod cluster;
 pub mod compare;
 pub mod config;
 pub mod dashboard;
+pub mod demo;
 pub mod engine;
 pub mod live;
 pub mod rest;
@@ -50,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(args) => cluster::cli::cluster(args).await,
         Command::Ingest(args) => cluster::cli::ingest_cmd(args).await,
         Command::Compare(args) => compare::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
     }
 }
 

@@ -211,3 +211,40 @@ fn compare_live_and_sim_print_json_with_improvements() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn demo_runs_every_phase_and_reports_measured_findings() {
+    let out = run(&["demo", "--speed", "20", "--phase-s", "10", "--json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for phase in [
+        "normal",
+        "high_latency",
+        "low_bandwidth",
+        "packet_loss",
+        "node_failure",
+        "recovery",
+        "chaos",
+    ] {
+        assert!(
+            stdout.contains(&format!("▶ {phase}:")),
+            "{phase} missing:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("Key findings (measured in this run)"));
+    let json = &stdout[stdout.find("\n[").unwrap() + 1..];
+    let phases: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(phases.as_array().unwrap().len(), 7);
+    let chunks: u64 = phases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["smart"]["chunks"].as_u64().unwrap())
+        .sum();
+    assert!(chunks > 0, "the smart client downloaded during the demo");
+    assert_eq!(run(&["demo", "--speed", "0"]).status.code(), Some(2));
+}
