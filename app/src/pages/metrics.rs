@@ -28,8 +28,9 @@ pub fn faint() -> SplitLine {
     SplitLine::new().line_style(LineStyle::new().color("rgba(128, 128, 128, 0.25)"))
 }
 
-/// A chart over server uptime (s) with one value axis named `y_name`.
-pub fn base(y_name: &str) -> Chart {
+/// The frame every engine chart shares: no animation (updates in place),
+/// axis tooltip, legend below, fixed margins.
+fn frame() -> Chart {
     Chart::new()
         .animation(false)
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
@@ -39,6 +40,11 @@ pub fn base(y_name: &str) -> Chart {
                 .text_style(TextStyle::new().color(MUTED)),
         )
         .grid(Grid::new().left("56").right("24").top("36").bottom("64"))
+}
+
+/// A chart over server uptime (s) with one value axis named `y_name`.
+pub fn base(y_name: &str) -> Chart {
+    frame()
         .x_axis(
             Axis::new()
                 .type_(AxisType::Value)
@@ -150,15 +156,7 @@ pub fn load_chart(e: &DashboardSnapshot) -> Chart {
             })
             .collect()
     };
-    Chart::new()
-        .animation(false)
-        .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(
-            Legend::new()
-                .bottom("0")
-                .text_style(TextStyle::new().color(MUTED)),
-        )
-        .grid(Grid::new().left("56").right("24").top("36").bottom("64"))
+    frame()
         .x_axis(
             Axis::new()
                 .type_(AxisType::Category)
