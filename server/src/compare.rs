@@ -20,6 +20,8 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
+use app::perf::improvement_pct;
+
 use crate::{
     BadInput,
     client::{self, ClientKind, LiveConfig, fetch_view},
@@ -59,7 +61,7 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub sessions: u64,
     /// Live mode: time compression factor.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = crate::config::parse_speed)]
     pub speed: f64,
     /// Length of the synthetic video, seconds.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=86_400))]
@@ -132,18 +134,6 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-/// Improvement of `smart` over `naive` in %, positive = smart better.
-pub fn improvement(smart: f64, naive: f64, lower_is_better: bool) -> Option<f64> {
-    if naive.abs() < 1e-12 {
-        return (smart.abs() < 1e-12).then_some(0.0);
-    }
-    Some(if lower_is_better {
-        (naive - smart) / naive * 100.0
-    } else {
-        (smart - naive) / naive * 100.0
-    })
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
@@ -173,7 +163,7 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
             let mut pairs: Vec<f64> = s
                 .iter()
                 .zip(&n)
-                .filter_map(|(a, b)| improvement(*a, *b, *lower))
+                .filter_map(|(a, b)| improvement_pct(*a, *b, *lower))
                 .collect();
             pairs.sort_by(f64::total_cmp);
             MetricRow {
@@ -183,7 +173,7 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
                 smart_sd: ssd,
                 naive_mean: nm,
                 naive_sd: nsd,
-                improvement_pct: improvement(sm, nm, *lower),
+                improvement_pct: improvement_pct(sm, nm, *lower),
                 improvement_p10_p90: (!pairs.is_empty())
                     .then(|| (percentile(&pairs, 0.1), percentile(&pairs, 0.9))),
             }
@@ -222,7 +212,7 @@ async fn run_client(cluster: &Cluster, kind: ClientKind, speed: f64) -> anyhow::
 /// # Errors
 /// When a cluster cannot start or a session fails.
 pub async fn compare_live(args: &CompareArgs) -> anyhow::Result<CompareReport> {
-    let traces = crate::dashboard::load_traces(&args.trace).map_err(|e| BadInput(e.to_string()))?;
+    let traces = Trace::load_paths(&args.trace).map_err(|e| BadInput(e.to_string()))?;
     let mut conditions = Vec::new();
     for name in &args.scenarios {
         let scenario = Scenario::from_name(name.trim())
@@ -382,9 +372,6 @@ pub fn format_report(r: &CompareReport) -> String {
 /// # Errors
 /// [`BadInput`] for bad flags; others when a run fails.
 pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
-    if !(args.speed.is_finite() && (1.0..=1000.0).contains(&args.speed)) {
-        return Err(BadInput(format!("--speed must be in [1, 1000], got {}", args.speed)).into());
-    }
     if !(args.bitrate_kbps.is_finite() && args.bitrate_kbps > 0.0) {
         return Err(BadInput("--bitrate-kbps must be positive".into()).into());
     }
@@ -405,11 +392,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn improvement_signs() {
-        assert_eq!(improvement(50.0, 100.0, true), Some(50.0));
-        assert_eq!(improvement(150.0, 100.0, false), Some(50.0));
-        assert_eq!(improvement(0.0, 0.0, true), Some(0.0));
-        assert_eq!(improvement(1.0, 0.0, true), None);
+    fn mean_and_standard_deviation() {
         assert_eq!(mean_sd(&[1.0, 3.0]), (2.0, 1.0));
     }
 }

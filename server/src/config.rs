@@ -11,6 +11,17 @@ use leptos::config::LeptosOptions;
 
 use crate::live::LiveConfig;
 
+/// Value parser of every `--speed` flag: a time compression factor in
+/// [1, 1000] (a bad value is a usage error, exit code 2).
+pub fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
+    if v.is_finite() && (1.0..=1000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("speed must be in [1, 1000], got {v}"))
+    }
+}
+
 /// Default dashboard address: the original V-Stack dashboard's port (seed 000).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8888";
 
@@ -83,7 +94,7 @@ pub struct ServeArgs {
 
     /// Time compression factor k ≥ 1 of the embedded clusters and the clients
     /// (latency ÷ k, bandwidth × k, playback × k).
-    #[arg(long, env = "VSTACK_SPEED", default_value_t = 1.0)]
+    #[arg(long, env = "VSTACK_SPEED", default_value_t = 1.0, value_parser = parse_speed)]
     pub speed: f64,
 
     /// An HLS VOD (media playlist or a folder holding one, e.g. from `ffmpeg -f
@@ -142,13 +153,10 @@ impl ServeArgs {
     /// Settings of the engine host.
     ///
     /// # Errors
-    /// A message for a bad `--speed` or an unreadable trace.
+    /// A message for an unreadable trace.
     pub fn hub_config(&self) -> Result<crate::dashboard::HubConfig, String> {
         use crate::cluster::embedded::{ClusterConfig, SyntheticVideo};
-        if !(self.speed.is_finite() && (1.0..=1000.0).contains(&self.speed)) {
-            return Err(format!("--speed must be in [1, 1000], got {}", self.speed));
-        }
-        let traces = crate::dashboard::load_traces(&self.trace).map_err(|e| e.to_string())?;
+        let traces = crate::sim::Trace::load_paths(&self.trace).map_err(|e| e.to_string())?;
         Ok(crate::dashboard::HubConfig {
             metrics_interval: Duration::from_millis(self.metrics_interval_ms),
             history: self.history as usize,

@@ -38,7 +38,6 @@ use crate::{
         emulator::{Conditions, Scenario},
     },
     engine::{NodeHealth, Notice, PlaybackState},
-    sim::Trace,
 };
 
 /// Capacity of the event queue: a `/ws` subscriber this many events behind is
@@ -373,12 +372,7 @@ impl Hub {
         let mut sh = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         let mut sample_of = |i: usize, c: &Option<ClientSnapshot>| {
             c.as_ref().map(|c| {
-                let total = self.clients[i]
-                    .status
-                    .borrow()
-                    .as_ref()
-                    .map(|_| c.bytes_total)
-                    .unwrap_or(0);
+                let total = c.bytes_total;
                 // Bytes since the last tick; a new session resets the counter.
                 let before = sh.bytes_before[i];
                 let delta = if total >= before {
@@ -791,16 +785,4 @@ async fn list_videos(http: &reqwest::Client, metadata_url: &str) -> Vec<String> 
             .unwrap_or_default(),
         Err(_) => Vec::new(),
     }
-}
-
-/// Loads traces for the hub (files or folders).
-///
-/// # Errors
-/// The trace error, naming the file and line.
-pub fn load_traces(paths: &[PathBuf]) -> Result<Vec<Arc<Trace>>, crate::sim::TraceError> {
-    let mut out = Vec::new();
-    for p in paths {
-        out.extend(Trace::load_path(p)?.into_iter().map(Arc::new));
-    }
-    Ok(out)
 }

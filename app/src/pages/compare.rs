@@ -13,21 +13,9 @@ use super::{
 };
 use crate::{
     live::use_live_feed,
+    perf::improvement_pct,
     wire::{ClientSnapshot, Control, SessionResult},
 };
-
-/// Improvement of smart over naive in %, positive = smart better.
-/// `lower_is_better` for latencies, stalls and counts.
-pub fn improvement_pct(smart: f64, naive: f64, lower_is_better: bool) -> Option<f64> {
-    if naive.abs() < 1e-9 {
-        return if smart.abs() < 1e-9 { Some(0.0) } else { None };
-    }
-    Some(if lower_is_better {
-        (naive - smart) / naive * 100.0
-    } else {
-        (smart - naive) / naive * 100.0
-    })
-}
 
 struct Row {
     name: &'static str,
@@ -164,18 +152,5 @@ pub fn ComparePage() -> impl IntoView {
                 <p class="muted small">{move || status.get()}</p>
             </Card>
         </div>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn improvements() {
-        assert_eq!(improvement_pct(50.0, 100.0, true), Some(50.0));
-        assert_eq!(improvement_pct(120.0, 100.0, false), Some(20.0));
-        assert_eq!(improvement_pct(0.0, 0.0, true), Some(0.0));
-        assert_eq!(improvement_pct(1.0, 0.0, true), None);
     }
 }

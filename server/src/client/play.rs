@@ -3,7 +3,7 @@
 //! node performance, download statistics) every few seconds and a QoE summary
 //! at the end. Without `--metadata-url` it starts the embedded cluster first.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Args;
@@ -39,7 +39,7 @@ pub struct PlayArgs {
     /// Time compression factor k ≥ 1: playback runs k× faster and the embedded
     /// cluster's emulators divide latency by k and multiply bandwidth by k.
     /// With `--metadata-url` the nodes must run with the same `--speed`.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::config::parse_speed)]
     pub speed: f64,
 
     /// Seconds of media time between two status blocks.
@@ -64,15 +64,6 @@ pub struct PlayArgs {
     pub video_duration_s: u64,
 }
 
-fn parse_speed(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
-    if v.is_finite() && (1.0..=1000.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err("speed must be in [1, 1000]".into())
-    }
-}
-
 fn parse_positive(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
     if v.is_finite() && v > 0.0 {
@@ -80,19 +71,6 @@ fn parse_positive(s: &str) -> Result<f64, String> {
     } else {
         Err("must be a positive number".into())
     }
-}
-
-/// Loads trace files or folders (errors name the file and line).
-///
-/// # Errors
-/// [`BadInput`] for a missing or malformed trace.
-pub fn load_traces(paths: &[PathBuf]) -> anyhow::Result<Vec<Arc<Trace>>> {
-    let mut out = Vec::new();
-    for p in paths {
-        let t = Trace::load_path(p).map_err(|e| BadInput(e.to_string()))?;
-        out.extend(t.into_iter().map(Arc::new));
-    }
-    Ok(out)
 }
 
 /// Runs `vstack play`.
@@ -106,7 +84,7 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     let metadata_url = match &args.metadata_url {
         Some(u) => u.clone(),
         None => {
-            let traces = load_traces(&args.trace)?;
+            let traces = Trace::load_paths(&args.trace).map_err(|e| BadInput(e.to_string()))?;
             eprintln!(
                 "starting the embedded cluster (3 nodes, seeding {})…",
                 args.video_id

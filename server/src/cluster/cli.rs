@@ -67,7 +67,7 @@ pub struct NodeArgs {
     #[arg(long)]
     pub trace: Option<PathBuf>,
     /// Time compression factor (latency ÷ k, bandwidth × k).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::config::parse_speed)]
     pub speed: f64,
     /// Heartbeat period, seconds.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=600))]
@@ -84,7 +84,7 @@ pub struct ClusterArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub replication: u64,
     /// Time compression factor.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::config::parse_speed)]
     pub speed: f64,
     /// Data directory (default: a temporary directory removed on exit).
     #[arg(long)]
@@ -125,14 +125,6 @@ pub struct IngestArgs {
     pub replication: u64,
 }
 
-fn check_speed(speed: f64) -> anyhow::Result<()> {
-    if speed.is_finite() && (1.0..=1000.0).contains(&speed) {
-        Ok(())
-    } else {
-        Err(BadInput(format!("--speed must be in [1, 1000], got {speed}")).into())
-    }
-}
-
 async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
         .await
@@ -160,7 +152,6 @@ pub async fn metadata(args: MetadataArgs) -> anyhow::Result<()> {
 /// # Errors
 /// [`BadInput`] for bad flags; others when the port or directory is unusable.
 pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
-    check_speed(args.speed)?;
     let node_id = args
         .node_id
         .clone()
@@ -221,8 +212,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
 /// # Errors
 /// [`BadInput`] for bad flags or traces; others when it cannot start.
 pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
-    check_speed(args.speed)?;
-    let traces = crate::client::play::load_traces(&args.trace)?;
+    let traces = crate::sim::Trace::load_paths(&args.trace).map_err(|e| BadInput(e.to_string()))?;
     let c = Cluster::start(ClusterConfig {
         nodes: args.nodes as usize,
         replication: args.replication as usize,

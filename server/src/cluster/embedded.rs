@@ -10,12 +10,7 @@
 //! restarted on the same port and data directory ([`Cluster::kill_node`],
 //! [`Cluster::restart_node`]), which is how failover and durability are tested.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -194,11 +189,6 @@ impl EmbeddedNode {
     pub fn emulator(&self) -> &Emulator {
         &self.emulator
     }
-
-    /// Whether its server is running.
-    pub fn is_running(&self) -> bool {
-        self.server.is_some()
-    }
 }
 
 /// The embedded cluster; dropping it stops every server.
@@ -266,29 +256,12 @@ impl Cluster {
                 (Some(t), p)
             }
         };
-        let metadata = Arc::new(MetadataService::new(MetadataConfig::default()));
-        let m = serve_router(
-            "metadata service",
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            super::metadata::router(metadata.clone()),
-        )
-        .await?;
-        let mut cluster = Cluster {
-            metadata,
-            metadata_addr: m.addr,
-            metadata_task: m.task,
-            nodes: Vec::with_capacity(config.nodes),
-            _tmp: tmp,
-            config: config.clone(),
-        };
+        let mut cluster = Cluster::empty(config.clone(), tmp).await?;
         for i in 0..config.nodes {
             let node_id = format!("node-{}", i + 1);
             let data_dir = root.join(&node_id);
             let profile = config.profiles[i % config.profiles.len()].clone();
-            let emulator = Emulator::new(profile, config.speed, config.seed.wrapping_add(i as u64));
-            if !config.traces.is_empty() {
-                emulator.set_trace(Some(config.traces[i % config.traces.len()].clone()));
-            }
+            let emulator = node_emulator(&config, i, profile);
             let node = Arc::new(StorageNode::open(
                 StorageConfig {
                     max_chunk_bytes: config.max_chunk_bytes,
@@ -296,36 +269,73 @@ impl Cluster {
                 },
                 emulator.clone(),
             )?);
-            node.set_node_index(i);
-            let s = serve_router(
-                &node_id,
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                super::storage::router(node.clone()),
-            )
-            .await?;
-            let mut n = EmbeddedNode {
-                node_id: node_id.clone(),
-                data_dir,
-                addr: s.addr,
-                node,
-                emulator,
-                server: Some(s.task),
-                heartbeat: None,
-            };
             cluster
-                .metadata
-                .register(&RegisterNode {
-                    node_id,
-                    url: n.url(),
-                })
-                .map_err(|e| ClusterError::Seed(e.message))?;
-            n.heartbeat = Some(cluster.spawn_heartbeat(&n));
-            cluster.nodes.push(n);
+                .add_node(i, node_id, data_dir, node, emulator)
+                .await?;
         }
         if let Some(v) = config.video.clone() {
             cluster.seed_video(&v).await?;
         }
         Ok(cluster)
+    }
+
+    /// A cluster with its metadata service running and no node yet.
+    async fn empty(
+        config: ClusterConfig,
+        tmp: Option<tempfile::TempDir>,
+    ) -> Result<Self, ClusterError> {
+        let metadata = Arc::new(MetadataService::new(MetadataConfig::default()));
+        let m = serve_router(
+            "metadata service",
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            super::metadata::router(metadata.clone()),
+        )
+        .await?;
+        Ok(Cluster {
+            metadata,
+            metadata_addr: m.addr,
+            metadata_task: m.task,
+            nodes: Vec::with_capacity(config.nodes),
+            _tmp: tmp,
+            config,
+        })
+    }
+
+    /// Serves `node` as node number `i` on an ephemeral port, registers it and
+    /// starts its heartbeats.
+    async fn add_node(
+        &mut self,
+        i: usize,
+        node_id: String,
+        data_dir: PathBuf,
+        node: Arc<StorageNode>,
+        emulator: Emulator,
+    ) -> Result<(), ClusterError> {
+        node.set_node_index(i);
+        let s = serve_router(
+            &node_id,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            super::storage::router(node.clone()),
+        )
+        .await?;
+        let mut n = EmbeddedNode {
+            node_id,
+            data_dir,
+            addr: s.addr,
+            node,
+            emulator,
+            server: Some(s.task),
+            heartbeat: None,
+        };
+        self.metadata
+            .register(&RegisterNode {
+                node_id: n.node_id.clone(),
+                url: n.url(),
+            })
+            .map_err(|e| ClusterError::Seed(e.message))?;
+        n.heartbeat = Some(self.spawn_heartbeat(&n));
+        self.nodes.push(n);
+        Ok(())
     }
 
     fn spawn_heartbeat(&self, n: &EmbeddedNode) -> JoinHandle<()> {
@@ -407,56 +417,12 @@ impl Cluster {
     /// # Errors
     /// [`ClusterError`] when a port cannot be bound.
     pub async fn start_twin(&self) -> Result<Cluster, ClusterError> {
-        let metadata = Arc::new(MetadataService::new(MetadataConfig::default()));
-        let m = serve_router(
-            "twin metadata service",
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            super::metadata::router(metadata.clone()),
-        )
-        .await?;
-        let mut twin = Cluster {
-            metadata,
-            metadata_addr: m.addr,
-            metadata_task: m.task,
-            nodes: Vec::with_capacity(self.nodes.len()),
-            _tmp: None,
-            config: self.config.clone(),
-        };
+        let mut twin = Cluster::empty(self.config.clone(), None).await?;
         for (i, n) in self.nodes.iter().enumerate() {
-            let emulator = Emulator::new(
-                n.emulator.base(),
-                self.config.speed,
-                self.config.seed.wrapping_add(i as u64),
-            );
-            if !self.config.traces.is_empty() {
-                emulator.set_trace(Some(
-                    self.config.traces[i % self.config.traces.len()].clone(),
-                ));
-            }
+            let emulator = node_emulator(&self.config, i, n.emulator.base());
             let node = Arc::new(n.node.twin(emulator.clone()));
-            let s = serve_router(
-                &n.node_id,
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                super::storage::router(node.clone()),
-            )
-            .await?;
-            let mut t = EmbeddedNode {
-                node_id: n.node_id.clone(),
-                data_dir: n.data_dir.clone(),
-                addr: s.addr,
-                node,
-                emulator,
-                server: Some(s.task),
-                heartbeat: None,
-            };
-            twin.metadata
-                .register(&RegisterNode {
-                    node_id: t.node_id.clone(),
-                    url: t.url(),
-                })
-                .map_err(|e| ClusterError::Seed(e.message))?;
-            t.heartbeat = Some(twin.spawn_heartbeat(&t));
-            twin.nodes.push(t);
+            twin.add_node(i, n.node_id.clone(), n.data_dir.clone(), node, emulator)
+                .await?;
         }
         twin.copy_catalog_from(self)?;
         Ok(twin)
@@ -583,11 +549,16 @@ impl Cluster {
         n.heartbeat = Some(hb);
         Ok(())
     }
+}
 
-    /// Root of the nodes' data directories.
-    pub fn data_root(&self) -> Option<&Path> {
-        self.nodes.first().and_then(|n| n.data_dir.parent())
+/// Node `i`'s emulator: `base` conditions, the cluster's speed, seed `seed + i`
+/// and trace `i mod traces` (if any). A twin's node `i` gets the same.
+fn node_emulator(config: &ClusterConfig, i: usize, base: Conditions) -> Emulator {
+    let e = Emulator::new(base, config.speed, config.seed.wrapping_add(i as u64));
+    if !config.traces.is_empty() {
+        e.set_trace(Some(config.traces[i % config.traces.len()].clone()));
     }
+    e
 }
 
 /// The deterministic payload of synthetic chunk `index`: `size` ChaCha8 bytes

@@ -347,11 +347,6 @@ impl Emulator {
         self.lock().trace = trace.map(|t| (t, Instant::now()));
     }
 
-    /// Name of the trace being replayed, if any.
-    pub fn trace_name(&self) -> Option<String> {
-        self.lock().trace.as_ref().map(|(t, _)| t.name.clone())
-    }
-
     /// Decides how to serve one response of `body_bytes` (`disk_read`: whether
     /// it reads a chunk from disk).
     pub fn plan(&self, body_bytes: u64, disk_read: bool) -> Plan {

@@ -426,6 +426,13 @@ mod tests {
     use super::*;
     use crate::cluster::wire::ChunkEntry;
 
+    fn reg(node_id: &str, url: &str) -> RegisterNode {
+        RegisterNode {
+            node_id: node_id.into(),
+            url: url.into(),
+        }
+    }
+
     fn chunk(i: u32, node: &str) -> ChunkEntry {
         ChunkEntry {
             index: i,
@@ -440,26 +447,11 @@ mod tests {
     #[test]
     fn registry_and_catalog_validate() {
         let s = MetadataService::new(MetadataConfig::default());
-        assert_eq!(
-            s.register(&super::super::storage::registration("n1", "http://a:1"))
-                .unwrap(),
-            0
-        );
-        assert_eq!(
-            s.register(&super::super::storage::registration("n2", "http://b:1"))
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            s.register(&super::super::storage::registration("n1", "http://c:1/"))
-                .unwrap(),
-            0
-        );
+        assert_eq!(s.register(&reg("n1", "http://a:1")).unwrap(), 0);
+        assert_eq!(s.register(&reg("n2", "http://b:1")).unwrap(), 1);
+        assert_eq!(s.register(&reg("n1", "http://c:1/")).unwrap(), 0);
         assert_eq!(s.nodes().nodes[0].url, "http://c:1");
-        assert!(
-            s.register(&super::super::storage::registration("n3", "ftp://x"))
-                .is_err()
-        );
+        assert!(s.register(&reg("n3", "ftp://x")).is_err());
         assert_eq!(
             s.heartbeat("nope", NodeHeartbeat::default())
                 .unwrap_err()

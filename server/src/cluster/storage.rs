@@ -48,7 +48,7 @@ use super::{
     ApiError,
     emulator::{Conditions, Emulator, Plan, Scenario},
     sha256_hex, validate_id,
-    wire::{NodeHeartbeat, RegisterNode, StorageHealth},
+    wire::{NodeHeartbeat, StorageHealth},
 };
 
 /// Header carrying a chunk's hex SHA-256.
@@ -688,14 +688,6 @@ pub async fn register_and_heartbeat(
             Ok(_) => {}
             Err(e) => tracing::debug!(node = node.node_id(), "heartbeat failed: {e}"),
         }
-    }
-}
-
-/// The body `POST /nodes/register` expects, for callers building it by hand.
-pub fn registration(node_id: &str, url: &str) -> RegisterNode {
-    RegisterNode {
-        node_id: node_id.to_string(),
-        url: url.to_string(),
     }
 }
 

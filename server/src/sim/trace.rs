@@ -165,6 +165,15 @@ impl Trace {
         }
     }
 
+    /// [`Trace::load_path`] over several files or folders, in order, shared.
+    pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<std::sync::Arc<Self>>, TraceError> {
+        let mut out = Vec::new();
+        for p in paths {
+            out.extend(Self::load_path(p)?.into_iter().map(std::sync::Arc::new));
+        }
+        Ok(out)
+    }
+
     /// Every trace file in a folder (sorted by name), or the file itself.
     pub fn load_path(path: &Path) -> Result<Vec<Self>, TraceError> {
         if path.is_dir() {
