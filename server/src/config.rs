@@ -63,6 +63,8 @@ pub enum Command {
     Compare(crate::compare::CompareArgs),
     /// The seed's demo: normal, degradation, node failure, recovery, chaos.
     Demo(crate::demo::DemoArgs),
+    /// Seeded random failures while clients play; checks and reports invariants.
+    Chaos(crate::chaos::ChaosArgs),
 }
 
 /// Options of `vstack serve`.

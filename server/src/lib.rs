@@ -13,9 +13,11 @@
 //! - [`dashboard`], [`rest`]: the engine host behind the dashboard and its REST API.
 //! - [`compare`]: `vstack compare`, smart vs naive on identical conditions.
 //! - [`demo`]: `vstack demo`, the seed's scenarios in sequence with narration.
+//! - [`chaos`]: `vstack chaos`, seeded failure injection with invariant checks.
 //! - [`live`]: the server's own live figures (uptime, connected dashboards,
 //!   process memory, timer lag) pushed to dashboards over `/ws`.
 
+pub mod chaos;
 pub mod client;
 pub mod cluster;
 pub mod compare;
@@ -53,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => cluster::cli::ingest_cmd(args).await,
         Command::Compare(args) => compare::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Chaos(args) => chaos::run(args).await,
     }
 }
 

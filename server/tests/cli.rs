@@ -248,3 +248,68 @@ fn demo_runs_every_phase_and_reports_measured_findings() {
     assert!(chunks > 0, "the smart client downloaded during the demo");
     assert_eq!(run(&["demo", "--speed", "0"]).status.code(), Some(2));
 }
+
+#[test]
+fn chaos_short_seeded_run_passes_its_invariants() {
+    let out = run(&[
+        "chaos",
+        "--duration-s",
+        "60",
+        "--speed",
+        "10",
+        "--seed",
+        "42",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["seed"], 42);
+    assert!(r["violations"].as_array().unwrap().is_empty(), "{r}");
+    let failures = r["failures"].as_array().unwrap();
+    assert!(failures.len() >= 4, "{r}");
+    // 40 s video in 4 s chunks, replication 2: every replica read back.
+    assert_eq!(r["replicas_verified"], 20);
+    for c in r["clients"].as_array().unwrap() {
+        assert!(c["sessions"].as_u64().unwrap() >= 1);
+        assert_eq!(c["ended"], c["sessions"], "{c}");
+        assert_eq!(c["chunks"][0], c["chunks"][1], "{c}");
+    }
+}
+
+#[test]
+fn chaos_fails_and_names_the_seed_when_an_invariant_breaks() {
+    let out = run(&[
+        "chaos",
+        "--duration-s",
+        "10",
+        "--speed",
+        "20",
+        "--seed",
+        "5",
+        "--clients",
+        "2",
+        "--corrupt-replica",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("✗ node-1: replica of"), "{stdout}");
+    assert!(
+        stderr.contains("replay with `vstack chaos --seed 5"),
+        "{stderr}"
+    );
+    // The clients verified the hash, failed over and still played everything.
+    assert!(stdout.contains("✓ every chunk played once"), "{stdout}");
+    for args in [
+        &["chaos", "--kinds", "meteor"][..],
+        &["chaos", "--duration-s", "0"],
+        &["chaos", "--clients", "0"],
+    ] {
+        assert_eq!(run(args).status.code(), Some(2), "{args:?}");
+    }
+}

@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use crate::sim::Trace;
 
 /// Network conditions of one node. Defaults: no added latency, no jitter,
-/// unshaped bandwidth, no loss, up, no disk delay.
+/// unshaped bandwidth, no loss, up, reachable, no disk delay.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Conditions {
@@ -50,6 +50,11 @@ pub struct Conditions {
     pub loss: f64,
     /// The node refuses data requests (503).
     pub down: bool,
+    /// The node is cut off by a network partition: requests reach it but no
+    /// answer comes back until the partition heals (transfers in progress
+    /// stall too), and its heartbeats to the metadata service stop. Unlike
+    /// `down`, a client only notices through its own timeouts.
+    pub partitioned: bool,
     /// Extra delay before every chunk read, ms (slow disk).
     pub disk_delay_ms: f64,
 }
@@ -345,6 +350,19 @@ impl Emulator {
     /// Replays `trace` from now on (looping), or stops replaying with `None`.
     pub fn set_trace(&self, trace: Option<Arc<Trace>>) {
         self.lock().trace = trace.map(|t| (t, Instant::now()));
+    }
+
+    /// Whether a partition cuts the node off now.
+    pub fn is_partitioned(&self) -> bool {
+        self.lock().current.partitioned
+    }
+
+    /// Waits while the node is partitioned (polling every 20 ms of wall time);
+    /// returns at once when it is reachable.
+    pub async fn wait_reachable(&self) {
+        while self.is_partitioned() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Decides how to serve one response of `body_bytes` (`disk_read`: whether

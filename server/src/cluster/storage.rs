@@ -389,6 +389,7 @@ fn paced_body(emulator: Emulator, bytes: Bytes, cut_after: Option<u64>) -> Body 
             if let Some(c) = cut {
                 n = n.min((c as usize).saturating_sub(pos)).max(1);
             }
+            e.wait_reachable().await;
             e.pace(n).await;
             if e.epoch() != epoch {
                 return Some((Err(reset("node killed")), (e, bytes, usize::MAX, None)));
@@ -419,6 +420,7 @@ async fn ping(
         )));
     }
     let e = node.emulator.clone();
+    e.wait_reachable().await;
     let Plan::Serve {
         first_byte_delay,
         cut_after,
@@ -530,6 +532,7 @@ async fn get_chunk(
     };
     let (start, end) = range.unwrap_or((0, meta.size_bytes));
     let e = node.emulator.clone();
+    e.wait_reachable().await;
     let Plan::Serve {
         first_byte_delay,
         cut_after,
@@ -669,6 +672,9 @@ pub async fn register_and_heartbeat(
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
+        if node.emulator().is_partitioned() {
+            continue;
+        }
         if !registered {
             match super::metadata::register(&http, &base, node.node_id(), &public_url).await {
                 Ok(i) => {

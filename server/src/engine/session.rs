@@ -180,6 +180,9 @@ pub enum Notice {
         node: NodeId,
         /// `error` or `timeout`.
         reason: String,
+        /// How long the failed attempt ran, ms (from its request to the
+        /// failure), so observers can tell when it started.
+        attempt_ms: f64,
     },
     /// Playback state changed.
     PlaybackState {
@@ -606,6 +609,7 @@ impl Session {
             chunk: f.chunk as u32,
             node: f.node,
             reason: reason.to_string(),
+            attempt_ms: self.now.saturating_sub(f.started).as_secs_f64() * 1e3,
         });
     }
 
