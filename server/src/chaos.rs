@@ -495,8 +495,18 @@ async fn client_loop(
     }
 }
 
-/// Failover time of one client for one failure, ms: see the module docs.
-fn failover_ms(log: &[(f64, ClientNotice)], node_id: &str, from_s: f64, to_s: f64) -> Option<f64> {
+/// Failover time of one client for one failure on `node_id` injected at
+/// `from_s`, ms: the first attempt on that node that failed between `from_s`
+/// and `to_s` (log times are media seconds), from the injection or that
+/// attempt's start (whichever is later) to the delivery of its chunk from
+/// anywhere. `None` when no attempt on the node failed in the window or the
+/// chunk has not arrived yet.
+pub fn failover_time_ms(
+    log: &[(f64, ClientNotice)],
+    node_id: &str,
+    from_s: f64,
+    to_s: f64,
+) -> Option<f64> {
     let (t_fail, chunk, started) = log.iter().find_map(|(t, n)| match &n.notice {
         Notice::Failover {
             chunk, attempt_ms, ..
@@ -740,7 +750,7 @@ pub async fn execute(args: &ChaosArgs, seed: u64) -> anyhow::Result<ChaosReport>
                     let log = log.lock().unwrap_or_else(|e| e.into_inner());
                     // Failed attempts are attributed to the failure while it
                     // holds and for 2 s after it heals (a timeout firing late).
-                    failover_ms(&log, &node_id, f.at_s, f.at_s + f.hold_s + 2.0)
+                    failover_time_ms(&log, &node_id, f.at_s, f.at_s + f.hold_s + 2.0)
                 })
                 .collect();
             FailureOutcome {
@@ -980,10 +990,10 @@ mod tests {
             ),
         ];
         // The attempt started at 8.5 s, before the injection at 10 s.
-        assert_eq!(failover_ms(&log, "node-1", 10.0, 20.0), Some(2500.0));
+        assert_eq!(failover_time_ms(&log, "node-1", 10.0, 20.0), Some(2500.0));
         // Injection at 7 s: the attempt started later, at 8.5 s.
-        assert_eq!(failover_ms(&log, "node-1", 7.0, 20.0), Some(4000.0));
-        assert_eq!(failover_ms(&log, "node-2", 7.0, 20.0), None);
-        assert_eq!(failover_ms(&log, "node-1", 11.5, 20.0), None);
+        assert_eq!(failover_time_ms(&log, "node-1", 7.0, 20.0), Some(4000.0));
+        assert_eq!(failover_time_ms(&log, "node-2", 7.0, 20.0), None);
+        assert_eq!(failover_time_ms(&log, "node-1", 11.5, 20.0), None);
     }
 }

@@ -65,6 +65,8 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Seeded random failures while clients play; checks and reports invariants.
     Chaos(crate::chaos::ChaosArgs),
+    /// Measure the seed's benchmark targets; writes benchmark_results.json.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Options of `vstack serve`.

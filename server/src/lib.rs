@@ -13,10 +13,12 @@
 //! - [`dashboard`], [`rest`]: the engine host behind the dashboard and its REST API.
 //! - [`compare`]: `vstack compare`, smart vs naive on identical conditions.
 //! - [`demo`]: `vstack demo`, the seed's scenarios in sequence with narration.
+//! - [`bench`]: `vstack bench`, the seed's benchmark targets measured in one run.
 //! - [`chaos`]: `vstack chaos`, seeded failure injection with invariant checks.
 //! - [`live`]: the server's own live figures (uptime, connected dashboards,
 //!   process memory, timer lag) pushed to dashboards over `/ws`.
 
+pub mod bench;
 pub mod chaos;
 pub mod client;
 pub mod cluster;
@@ -56,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => compare::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Chaos(args) => chaos::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 

@@ -313,3 +313,61 @@ fn chaos_fails_and_names_the_seed_when_an_invariant_breaks() {
         assert_eq!(run(args).status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn bench_quick_measures_every_target_and_writes_the_results_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("benchmark_results.json");
+    let out = run(&["bench", "--quick", "--output", path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("score: "), "{stdout}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let results = r["results"].as_array().unwrap();
+    let names: Vec<&str> = results
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "startup latency",
+            "rebuffering events",
+            "average buffer",
+            "average throughput",
+            "storage node latency",
+            "concurrent uploads",
+            "concurrent playback",
+            "node response time",
+            "load distribution",
+            "failover time",
+        ]
+    );
+    for x in results {
+        assert!(x["measured"].is_number(), "{x}");
+        assert!(x["passed"].is_boolean() && x["target"].is_number(), "{x}");
+    }
+    let passed = results.iter().filter(|x| x["passed"] == true).count();
+    assert_eq!(r["passed"].as_u64().unwrap() as usize, passed);
+    assert_eq!(r["total"], 10);
+    assert!(r["quick"].as_bool().unwrap());
+    assert!(r["machine"]["cpus"].as_u64().unwrap() >= 1);
+    assert!(r["config"]["uploaders"].as_u64().unwrap() >= 10);
+    // Functional figures that do not depend on the machine's speed.
+    assert_eq!(results[5]["measured"], 10.0, "every uploader succeeded");
+    assert!(
+        results[9]["measured"].as_f64().unwrap() < 30.0,
+        "failover happened"
+    );
+    assert_eq!(
+        run(&["bench", "--quick", "--output", "/no/such/dir/x.json"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(run(&["bench", "--bogus"]).status.code(), Some(2));
+}
