@@ -7,7 +7,7 @@
 
 use leptos::prelude::*;
 
-use crate::wire::{Control, DashboardSnapshot, ServerInfo};
+use crate::wire::{CompareReport, Control, DashboardSnapshot, ServerInfo};
 
 /// The server-side state a server function may read. Implemented by the `server`
 /// crate; only compiled with the `ssr` feature.
@@ -23,6 +23,9 @@ pub trait DashboardBackend: Send + Sync + 'static {
         &self,
         control: Control,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>>;
+    /// The latest saved `vstack compare` result; `Ok(None)` when there is none
+    /// yet, `Err` when the file is unreadable or not a comparison.
+    fn latest_compare(&self) -> Result<Option<CompareReport>, String>;
 }
 
 /// Handle to the [`DashboardBackend`], provided as leptos context by the server.
@@ -67,4 +70,15 @@ pub async fn control(control: Control) -> Result<String, ServerFnError> {
         .control(control)
         .await
         .map_err(ServerFnError::new)
+}
+
+/// The latest `vstack compare` result saved where the server looks for it
+/// (`vstack serve --compare-results`, default `compare_results.json`); `None`
+/// when no comparison was saved yet.
+///
+/// Served as `POST /api/fn/latest_compare`. Errors: a `ServerFnError` naming
+/// the file when it exists but is not a comparison.
+#[server(name = GetLatestCompare, prefix = "/api/fn", endpoint = "latest_compare")]
+pub async fn latest_compare() -> Result<Option<CompareReport>, ServerFnError> {
+    backend()?.0.latest_compare().map_err(ServerFnError::new)
 }

@@ -145,6 +145,14 @@ impl LiveFeed {
             WsEvent::PlaybackState(p) => {
                 self.with_client(&p.client, |cl| cl.state = p.state.clone());
             }
+            WsEvent::Demo(d) => {
+                self.engine.update(|e| {
+                    if let Some(e) = e {
+                        e.demo = Some(*d);
+                    }
+                });
+                self.engine_frames.update(|n| *n += 1);
+            }
         }
         self.frames_received.update(|n| *n += 1);
     }

@@ -218,6 +218,9 @@ pub struct DashboardSnapshot {
     pub history: Vec<MetricsSample>,
     /// Finished sessions, oldest first (at most 200).
     pub sessions: Vec<SessionResult>,
+    /// The demo's progress, once one was started from the dashboard.
+    #[serde(default)]
+    pub demo: Option<DemoStatus>,
 }
 
 /// A control applied from the dashboard (the `control` server function).
@@ -267,6 +270,19 @@ pub enum Control {
     /// Clear the session results and restart both clients (re-run the
     /// comparison under the current conditions).
     RerunComparison,
+    /// Run the seed's demo (normal → degradation → node failure → recovery →
+    /// chaos) on the dashboard's clusters; both clients restart first.
+    StartDemo {
+        /// Media seconds per phase, 10–600. Default 30.
+        #[serde(default = "default_phase_s")]
+        phase_s: u64,
+    },
+    /// Stop a running demo and restore the nodes' base profiles.
+    StopDemo,
+}
+
+fn default_phase_s() -> u64 {
+    30
 }
 
 /// A typed frame on the `/ws` WebSocket, serialised as JSON with a `type` tag,
@@ -286,6 +302,8 @@ pub enum WsEvent {
     NodeStatus(NodeStatusEvent),
     /// A client's playback state changed.
     PlaybackState(PlaybackStateEvent),
+    /// The demo moved on (phase started or ended, chaos event, findings).
+    Demo(Box<DemoStatus>),
 }
 
 /// Payload of [`WsEvent::MetricsUpdate`].
@@ -336,6 +354,113 @@ pub struct PlaybackStateEvent {
     pub client: String,
     /// `startup`, `playing`, `rebuffering` or `ended`.
     pub state: String,
+}
+
+/// One metric of one condition of a `vstack compare` run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricRow {
+    /// Metric name (`startup latency`, …).
+    pub metric: String,
+    /// Unit (`ms`, `s`, `Mbit/s` or empty for counts).
+    pub unit: String,
+    /// Smart client: mean over its sessions.
+    pub smart_mean: f64,
+    /// Smart client: standard deviation.
+    pub smart_sd: f64,
+    /// Naive client: mean.
+    pub naive_mean: f64,
+    /// Naive client: standard deviation.
+    pub naive_sd: f64,
+    /// Improvement of the means, % (positive = smart better); `None` when the
+    /// naive mean is 0 and the smart one is not.
+    pub improvement_pct: Option<f64>,
+    /// 10th and 90th percentile of the per-session-pair improvements, %.
+    pub improvement_p10_p90: Option<(f64, f64)>,
+}
+
+/// One condition (scenario or trace folder) of a `vstack compare` run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConditionResult {
+    /// Scenario name or trace path.
+    pub condition: String,
+    /// Sessions per client.
+    pub sessions: usize,
+    /// The metrics.
+    pub metrics: Vec<MetricRow>,
+    /// Chunks per node summed over the sessions: smart, naive.
+    pub load_per_node: (Vec<u64>, Vec<u64>),
+}
+
+/// A `vstack compare` run: its `--json` output and the `compare_results.json`
+/// file the dashboard's Smart vs Naive tab shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompareReport {
+    /// `live` (twin clusters) or `sim` (simulator).
+    pub mode: String,
+    /// Video: duration s, bitrate kbit/s.
+    pub video: (u64, f64),
+    /// Live mode: time compression factor (1 in sim mode).
+    pub speed: f64,
+    /// When the run finished, seconds since the Unix epoch (absent in older
+    /// files).
+    #[serde(default)]
+    pub finished_unix_s: Option<u64>,
+    /// One entry per condition.
+    pub conditions: Vec<ConditionResult>,
+}
+
+/// One client's figures over one demo phase: differences of its counters
+/// across the phase.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseFigures {
+    /// Chunks downloaded in the phase.
+    pub chunks: u64,
+    /// Rebuffering events that started in the phase.
+    pub rebuffers: u32,
+    /// Stall time in the phase, ms.
+    pub stall_ms: f64,
+    /// Failovers in the phase.
+    pub failovers: u64,
+    /// Bytes in the phase × 8 / phase length (media time), Mbit/s.
+    pub goodput_mbps: f64,
+    /// Buffer level at the phase's end, s.
+    pub buffer_end_s: f64,
+    /// Chunks per node in the phase.
+    pub per_node: Vec<u64>,
+}
+
+/// One phase of the demo as the dashboard shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DemoPhase {
+    /// `normal`, `high_latency`, …, `chaos`.
+    pub name: String,
+    /// What to look for.
+    pub narration: String,
+    /// Smart client's figures, once the phase is over.
+    pub smart: Option<PhaseFigures>,
+    /// Naive client's figures, once the phase is over.
+    pub naive: Option<PhaseFigures>,
+}
+
+/// The demo run on the dashboard's clusters (`start_demo` control).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DemoStatus {
+    /// The demo is running.
+    pub running: bool,
+    /// Index of the phase in progress, if running.
+    pub current: Option<usize>,
+    /// Media seconds per phase.
+    pub phase_s: u64,
+    /// Server uptime when the current phase started, ms.
+    pub phase_started_uptime_ms: u64,
+    /// Phase length in wall-clock ms (media seconds ÷ speed).
+    pub phase_wall_ms: u64,
+    /// Every phase, in order.
+    pub phases: Vec<DemoPhase>,
+    /// What the chaos phase did, one line per failure.
+    pub events: Vec<String>,
+    /// Key findings once the demo ended (measured in that run).
+    pub findings: Vec<String>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { VstackServer } from './server';
+import { VstackServer, compareResults, runCompare } from './server';
 
 const port = Number(process.env.VSTACK_E2E_PORT ?? 18888);
 const artifacts = path.resolve(__dirname, '..', 'artifacts');
@@ -214,4 +214,47 @@ test('layout holds on a phone-sized screen', async ({ browser }) => {
   expect(overflow).toBeLessThanOrEqual(0);
   await page.screenshot({ path: path.join(artifacts, 'overview-phone.png'), fullPage: true });
   await page.close();
+});
+
+test('the demo runs from the dashboard: phases narrated, figures measured, findings at the end', async ({ page }) => {
+  await page.goto(server.url + '/');
+  await expectLive(page);
+  await page.getByTestId('demo-phase-s').fill('10');
+  await page.getByTestId('demo-phase-s').dispatchEvent('change');
+  await page.getByTestId('demo-start').click();
+  await expect(page.getByTestId('demo-msg')).toContainText('demo started: 7 phases of 10 s');
+  await expect(page.getByTestId('demo-state')).toHaveAttribute('data-running', 'true');
+  await expect(page.getByTestId('demo-narration')).toContainText(/Normal operation|Degradation/);
+  await page.getByTestId('demo-phases').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(artifacts, 'overview-demo-running.png'), fullPage: true });
+  // 7 phases of 10 media s at ×4: about 20 s.
+  await expect(page.getByTestId('demo-state')).toHaveAttribute('data-running', 'false', { timeout: 45_000 });
+  await expect(page.getByTestId('demo-state')).toContainText('Finished');
+  await expect(page.getByTestId('demo-findings')).toContainText('rebuffering: smart');
+  await expect(page.getByTestId('demo-events')).toContainText('node-');
+  const rows = page.locator('[data-testid="demo-phases"] tbody tr');
+  await expect(rows).toHaveCount(7);
+  // Every phase has measured figures; the clients downloaded during the demo.
+  const chunks = await rows.evaluateAll((trs) => trs.map((tr) => Number(tr.children[1].textContent)));
+  expect(chunks.every((n) => Number.isFinite(n))).toBe(true);
+  expect(chunks.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  await page.getByTestId('demo-findings').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(artifacts, 'overview-demo-finished.png'), fullPage: true });
+});
+
+test('the Smart vs Naive tab shows the latest saved vstack compare run', async ({ page }) => {
+  fs.rmSync(compareResults, { force: true });
+  await page.goto(server.url + '/compare');
+  await expect(page.getByTestId('cmp-saved-none')).toBeVisible();
+  runCompare();
+  await page.getByTestId('cmp-saved-refresh').click();
+  await expect(page.getByTestId('cmp-saved-meta')).toContainText('live twin clusters at ×20');
+  const rows = page.locator('[data-testid="cmp-saved-table"] tbody tr');
+  await expect(rows).toHaveCount(6);
+  await expect(rows.first()).toContainText('startup latency');
+  const saved = JSON.parse(fs.readFileSync(compareResults, 'utf8'));
+  const startup = saved.conditions[0].metrics[0].smart_mean as number;
+  await expect(rows.first()).toContainText(startup.toFixed(1));
+  await page.getByTestId('cmp-saved-table').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(artifacts, 'compare-saved.png'), fullPage: true });
 });

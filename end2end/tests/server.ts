@@ -1,5 +1,5 @@
 // Starts and stops the real `vstack` server for a test, on its own port.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -8,6 +8,18 @@ const root = path.resolve(__dirname, '..', '..');
 export const binary = process.env.VSTACK_BIN ?? path.join(root, 'target', 'debug', 'vstack');
 /** The built site (pkg/, vendor/); override with VSTACK_SITE_ROOT. */
 export const siteRoot = process.env.VSTACK_SITE_ROOT ?? path.join(root, 'target', 'site');
+
+/** Where the e2e server reads `vstack compare` results from. */
+export const compareResults = path.join(root, 'target', 'e2e-compare.json');
+
+/** Runs a short live `vstack compare` that saves to {@link compareResults}. */
+export function runCompare(): void {
+  const r = spawnSync(binary, [
+    'compare', '--sessions', '1', '--video-duration-s', '20', '--speed', '20',
+    '--scenarios', 'normal', '--output', compareResults,
+  ], { cwd: root, env: { ...process.env, RUST_LOG: 'warn' }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`vstack compare failed: ${r.stderr}`);
+}
 
 export class VstackServer {
   private child: ChildProcess | null = null;
@@ -24,6 +36,7 @@ export class VstackServer {
       '--addr', `127.0.0.1:${this.port}`, '--site-root', siteRoot,
       '--speed', '4', '--video-duration-s', '120', '--metrics-interval-ms', '1000',
       '--data-dir', path.join(root, 'target', 'e2e-data'),
+      '--compare-results', compareResults,
     ];
     const child = spawn(binary, args, {
       cwd: root,

@@ -75,55 +75,34 @@ pub struct CompareArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Where to save the result (JSON) for the dashboard's Smart vs Naive tab
+    /// (`vstack serve --compare-results`); `-` saves nothing.
+    #[arg(long, default_value = "compare_results.json")]
+    pub output: PathBuf,
 }
 
-/// One metric of one condition.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MetricRow {
-    /// Metric name.
-    pub metric: String,
-    /// Unit.
-    pub unit: String,
-    /// Smart client: mean.
-    pub smart_mean: f64,
-    /// Smart client: standard deviation.
-    pub smart_sd: f64,
-    /// Naive client: mean.
-    pub naive_mean: f64,
-    /// Naive client: standard deviation.
-    pub naive_sd: f64,
-    /// Improvement of the means, % (positive = smart better); `None` when the
-    /// naive mean is 0 and the smart one is not.
-    pub improvement_pct: Option<f64>,
-    /// 10th and 90th percentile of the per-session-pair improvements, %.
-    pub improvement_p10_p90: Option<(f64, f64)>,
+/// Reads a saved comparison (`--output` of `vstack compare`).
+///
+/// # Errors
+/// A message when the file exists but cannot be read or is not a comparison.
+/// A missing file is `Ok(None)`.
+pub fn read_results(path: &std::path::Path) -> Result<Option<CompareReport>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{} is not a vstack compare result: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
 }
 
-/// One condition (scenario or trace folder).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ConditionResult {
-    /// Scenario name or trace path.
-    pub condition: String,
-    /// Sessions per client.
-    pub sessions: usize,
-    /// The metrics.
-    pub metrics: Vec<MetricRow>,
-    /// Chunks per node summed over the sessions: smart, naive.
-    pub load_per_node: (Vec<u64>, Vec<u64>),
+fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
-/// The whole comparison (`--json` output).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CompareReport {
-    /// Live or sim.
-    pub mode: Mode,
-    /// Video: duration s, bitrate kbit/s.
-    pub video: (u64, f64),
-    /// Live mode: speed factor.
-    pub speed: f64,
-    /// One entry per condition.
-    pub conditions: Vec<ConditionResult>,
-}
+pub use app::wire::{CompareReport, ConditionResult, MetricRow};
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {
     if v.is_empty() {
@@ -253,7 +232,8 @@ pub async fn compare_live(args: &CompareArgs) -> anyhow::Result<CompareReport> {
         conditions.push(aggregate(scenario.name(), &smart, &naive));
     }
     Ok(CompareReport {
-        mode: Mode::Live,
+        mode: "live".into(),
+        finished_unix_s: Some(unix_now_s()),
         video: (args.video_duration_s, args.bitrate_kbps),
         speed: args.speed,
         conditions,
@@ -309,7 +289,8 @@ pub fn compare_sim(args: &CompareArgs) -> anyhow::Result<CompareReport> {
         ));
     }
     Ok(CompareReport {
-        mode: Mode::Sim,
+        mode: "sim".into(),
+        finished_unix_s: Some(unix_now_s()),
         video: (args.video_duration_s, args.bitrate_kbps),
         speed: 1.0,
         conditions,
@@ -321,13 +302,14 @@ pub fn format_report(r: &CompareReport) -> String {
     use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
     let mut out = format!(
         "smart vs naive · {} · video {} s at {:.0} kbit/s{}\n",
-        match r.mode {
-            Mode::Live => "live twin clusters",
-            Mode::Sim => "simulator",
+        if r.mode == "live" {
+            "live twin clusters"
+        } else {
+            "simulator"
         },
         r.video.0,
         r.video.1,
-        if r.mode == Mode::Live {
+        if r.mode == "live" {
             format!(" · speed ×{}", r.speed)
         } else {
             String::new()
@@ -375,10 +357,26 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
     if !(args.bitrate_kbps.is_finite() && args.bitrate_kbps > 0.0) {
         return Err(BadInput("--bitrate-kbps must be positive".into()).into());
     }
+    let save = args.output != std::path::Path::new("-");
+    if save
+        && let Some(dir) = args.output.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        return Err(BadInput(format!(
+            "--output: directory {} does not exist",
+            dir.display()
+        ))
+        .into());
+    }
     let report = match args.mode {
         Mode::Live => compare_live(&args).await?,
         Mode::Sim => compare_sim(&args)?,
     };
+    if save {
+        std::fs::write(&args.output, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", args.output.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -129,6 +129,15 @@ pub struct ServeArgs {
     /// Serve the dashboard shell without the engine (no clusters, no clients).
     #[arg(long)]
     pub no_engine: bool,
+
+    /// The `vstack compare` result file the Smart vs Naive tab shows (read on
+    /// every request, so a new run shows up on reload).
+    #[arg(
+        long,
+        env = "VSTACK_COMPARE_RESULTS",
+        default_value = "compare_results.json"
+    )]
+    pub compare_results: PathBuf,
 }
 
 impl ServeArgs {

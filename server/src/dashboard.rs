@@ -21,9 +21,9 @@ use std::{
 };
 
 use app::wire::{
-    ChunkEvent, ChunkSnapshot, ClientSample, ClientSnapshot, Control, DashboardSnapshot,
-    MetricsSample, MetricsUpdate, NodeSnapshot, NodeStatusEvent, PlaybackStateEvent, SessionResult,
-    WsEvent,
+    ChunkEvent, ChunkSnapshot, ClientSample, ClientSnapshot, Control, DashboardSnapshot, DemoPhase,
+    DemoStatus, MetricsSample, MetricsUpdate, NodeSnapshot, NodeStatusEvent, PlaybackStateEvent,
+    SessionResult, WsEvent,
 };
 use tokio::{
     sync::{broadcast, watch},
@@ -126,6 +126,8 @@ struct Shared {
     video_id: String,
     /// The catalog (video ids), refreshed on start and by `pick_video`.
     videos: Vec<String>,
+    /// The demo started from the dashboard, if any.
+    demo: Option<DemoStatus>,
 }
 
 /// The engine host; share as `Arc<Hub>`.
@@ -140,6 +142,7 @@ pub struct Hub {
     shared: Arc<Mutex<Shared>>,
     events: broadcast::Sender<WsEvent>,
     collector: Mutex<Option<JoinHandle<()>>>,
+    demo_task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -158,6 +161,14 @@ impl Drop for Hub {
         }
         if let Some(t) = self
             .collector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            t.abort();
+        }
+        if let Some(t) = self
+            .demo_task
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
@@ -291,6 +302,7 @@ impl Hub {
             shared,
             events,
             collector: Mutex::new(None),
+            demo_task: Mutex::new(None),
             config,
         });
         let weak = Arc::downgrade(&hub);
@@ -340,12 +352,13 @@ impl Hub {
     /// The full state.
     pub fn snapshot(&self) -> DashboardSnapshot {
         let sh = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        let (history, sessions, scenario, video_id, videos) = (
+        let (history, sessions, scenario, video_id, videos, demo) = (
             sh.history.iter().cloned().collect(),
             sh.sessions.clone(),
             sh.scenario.clone(),
             sh.video_id.clone(),
             sh.videos.clone(),
+            sh.demo.clone(),
         );
         drop(sh);
         DashboardSnapshot {
@@ -361,6 +374,7 @@ impl Hub {
             naive: self.client_snapshot(&self.clients[1]),
             history,
             sessions,
+            demo,
         }
     }
 
@@ -419,7 +433,7 @@ impl Hub {
     /// # Errors
     /// A message for the user: unknown scenario or node, invalid conditions,
     /// or a cluster control without an embedded cluster.
-    pub async fn control(&self, control: Control) -> Result<String, String> {
+    pub async fn control(self: &Arc<Self>, control: Control) -> Result<String, String> {
         let n = self.node_ids.len();
         let check = |i: usize| {
             if i < n {
@@ -523,6 +537,27 @@ impl Hub {
                 self.set_killed(node, true);
                 Ok(format!("{} killed", self.node_ids[node]))
             }
+            Control::StartDemo { phase_s } => {
+                if !(10..=600).contains(&phase_s) {
+                    return Err(format!("phase_s must be in [10, 600] s, got {phase_s}"));
+                }
+                drop(self.embedded().await?);
+                self.stop_demo().await;
+                let hub = Arc::downgrade(self);
+                let task = tokio::spawn(async move { run_demo(hub, phase_s).await });
+                *self.demo_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+                Ok(format!(
+                    "demo started: {} phases of {phase_s} s",
+                    crate::demo::PHASES.len()
+                ))
+            }
+            Control::StopDemo => {
+                if self.stop_demo().await {
+                    Ok("demo stopped; every node back on its base profile".into())
+                } else {
+                    Err("no demo is running".into())
+                }
+            }
             Control::ReviveNode { node } => {
                 check(node)?;
                 let mut clusters = self.embedded().await?;
@@ -533,6 +568,63 @@ impl Hub {
                 Ok(format!("{} revived", self.node_ids[node]))
             }
         }
+    }
+
+    /// Stops a running demo: aborts it, revives every node and restores the
+    /// base profiles. Returns whether one was running.
+    async fn stop_demo(&self) -> bool {
+        let task = self
+            .demo_task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(task) = task else { return false };
+        let was_running = !task.is_finished();
+        task.abort();
+        if was_running {
+            let mut clusters = self.clusters.lock().await;
+            for c in clusters.iter_mut() {
+                for i in 0..self.node_ids.len() {
+                    let _ = c.restart_node(i).await;
+                }
+                c.apply_scenario(Scenario::Normal);
+            }
+            drop(clusters);
+            for i in 0..self.node_ids.len() {
+                self.set_killed(i, false);
+            }
+            self.set_scenario("normal");
+            self.update_demo(|d| {
+                d.running = false;
+                d.current = None;
+                d.findings = vec!["stopped from the dashboard before the end".into()];
+            });
+        }
+        was_running
+    }
+
+    /// Changes the demo status and broadcasts it.
+    fn update_demo(&self, f: impl FnOnce(&mut DemoStatus)) {
+        let status = {
+            let mut sh = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(d) = sh.demo.as_mut() else { return };
+            f(d);
+            d.clone()
+        };
+        let _ = self.events.send(WsEvent::Demo(Box::new(status)));
+    }
+
+    /// Both clients' current status and session number.
+    fn client_states(&self) -> Vec<(Option<ClientStatus>, u32)> {
+        self.clients
+            .iter()
+            .map(|c| {
+                (
+                    c.status.borrow().clone(),
+                    *c.session.lock().unwrap_or_else(|e| e.into_inner()),
+                )
+            })
+            .collect()
     }
 
     async fn embedded(&self) -> Result<tokio::sync::MutexGuard<'_, Vec<Cluster>>, String> {
@@ -565,6 +657,144 @@ impl Hub {
             *k = killed;
         }
     }
+}
+
+/// The demo on the hub's clusters: [`crate::demo::PHASES`] in order, the
+/// clients restarted first, per-phase figures from their counters and key
+/// findings at the end (as `vstack demo`, but watched on the dashboard).
+async fn run_demo(hub: std::sync::Weak<Hub>, phase_s: u64) {
+    use crate::demo::{PHASES, Phase, PhaseResult, chaos_step, figures, phase_name};
+    use rand::SeedableRng;
+    let Some(h) = hub.upgrade() else { return };
+    let speed = h.config.speed;
+    let phase_wall = Duration::from_secs(phase_s).div_f64(speed);
+    {
+        let mut sh = h.shared.lock().unwrap_or_else(|e| e.into_inner());
+        sh.demo = Some(DemoStatus {
+            running: true,
+            current: None,
+            phase_s,
+            phase_started_uptime_ms: 0,
+            phase_wall_ms: phase_wall.as_millis() as u64,
+            phases: PHASES
+                .iter()
+                .map(|(p, narration)| DemoPhase {
+                    name: phase_name(*p).into(),
+                    narration: (*narration).into(),
+                    smart: None,
+                    naive: None,
+                })
+                .collect(),
+            events: Vec::new(),
+            findings: Vec::new(),
+        });
+    }
+    for c in &h.clients {
+        c.stopped.send_replace(false);
+        c.restart.send_modify(|v| *v += 1);
+    }
+    drop(h);
+    // Let both clients start their new sessions.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut results = Vec::new();
+    for (i, (phase, _)) in PHASES.iter().enumerate() {
+        let Some(h) = hub.upgrade() else { return };
+        let before = h.client_states();
+        let started = h.uptime_ms();
+        h.update_demo(|d| {
+            d.current = Some(i);
+            d.phase_started_uptime_ms = started;
+        });
+        match *phase {
+            Phase::Scenario(s) => {
+                for c in h.clusters.lock().await.iter() {
+                    c.apply_scenario(s);
+                }
+                h.set_scenario(s.name());
+                drop(h);
+                tokio::time::sleep(phase_wall).await;
+            }
+            Phase::Chaos => {
+                h.set_scenario("chaos");
+                let step = Duration::from_secs(5).div_f64(speed);
+                let mut killed = Vec::new();
+                drop(h);
+                for k in 0..(phase_s / 5).max(1) {
+                    let Some(h) = hub.upgrade() else { return };
+                    let what = {
+                        let mut clusters = h.clusters.lock().await;
+                        chaos_step(&mut clusters[..], &mut rng, &mut killed).await
+                    };
+                    for j in 0..h.node_ids.len() {
+                        h.set_killed(j, killed.contains(&j));
+                    }
+                    h.update_demo(|d| d.events.push(format!("{:>3} s: {what}", k * 5)));
+                    drop(h);
+                    tokio::time::sleep(step).await;
+                }
+                let Some(h) = hub.upgrade() else { return };
+                let mut clusters = h.clusters.lock().await;
+                for j in killed.drain(..) {
+                    for c in clusters.iter_mut() {
+                        let _ = c.restart_node(j).await;
+                    }
+                    h.set_killed(j, false);
+                }
+                for c in clusters.iter() {
+                    c.apply_scenario(Scenario::Normal);
+                }
+                drop(clusters);
+                h.set_scenario("normal");
+            }
+        }
+        let Some(h) = hub.upgrade() else { return };
+        let after = h.client_states();
+        let phase_figures: Vec<_> = before
+            .iter()
+            .zip(&after)
+            .map(|((b, bs), (a, as_))| match (b, a) {
+                // A session that ended and restarted within the phase: count
+                // from the new session's start.
+                (Some(b), Some(a)) if bs == as_ => figures(b, a, phase_s as f64),
+                (_, Some(a)) => figures(&fresh(a), a, phase_s as f64),
+                _ => Default::default(),
+            })
+            .collect();
+        let r = PhaseResult {
+            phase: phase_name(*phase).into(),
+            smart: phase_figures[0].clone(),
+            naive: phase_figures[1].clone(),
+        };
+        h.update_demo(|d| {
+            d.phases[i].smart = Some(r.smart.clone());
+            d.phases[i].naive = Some(r.naive.clone());
+        });
+        results.push(r);
+    }
+    if let Some(h) = hub.upgrade() {
+        let findings = crate::demo::findings(&results);
+        h.update_demo(|d| {
+            d.running = false;
+            d.current = None;
+            d.findings = findings;
+        });
+    }
+}
+
+/// `s` with every counter at zero (a session's start).
+fn fresh(s: &ClientStatus) -> ClientStatus {
+    let mut z = s.clone();
+    let q = &mut z.qoe;
+    q.downloads = 0;
+    q.rebuffer_count = 0;
+    q.rebuffer_time_ms = 0.0;
+    q.failovers = 0;
+    q.bytes_total = 0;
+    for n in &mut q.per_node {
+        n.chunks = 0;
+    }
+    z
 }
 
 fn to_wire(s: &ClientStatus, session: u32, stopped: bool, killed: &[bool]) -> ClientSnapshot {

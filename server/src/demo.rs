@@ -83,24 +83,7 @@ pub const PHASES: [(Phase, &str); 7] = [
     ),
 ];
 
-/// One client's figures over one phase.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct PhaseFigures {
-    /// Chunks downloaded in the phase.
-    pub chunks: u64,
-    /// Rebuffering events that started in the phase.
-    pub rebuffers: u32,
-    /// Stall time in the phase, ms.
-    pub stall_ms: f64,
-    /// Failovers in the phase.
-    pub failovers: u64,
-    /// Bytes in the phase × 8 / phase length, Mbit/s (media time).
-    pub goodput_mbps: f64,
-    /// Buffer level at the phase's end, s.
-    pub buffer_end_s: f64,
-    /// Chunks per node in the phase.
-    pub per_node: Vec<u64>,
-}
+pub use app::wire::PhaseFigures;
 
 /// One phase's result.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -113,14 +96,17 @@ pub struct PhaseResult {
     pub naive: PhaseFigures,
 }
 
-fn phase_name(p: Phase) -> &'static str {
+/// The phase's name (`normal`, …, `chaos`).
+pub fn phase_name(p: Phase) -> &'static str {
     match p {
         Phase::Scenario(s) => s.name(),
         Phase::Chaos => "chaos",
     }
 }
 
-fn figures(before: &ClientStatus, after: &ClientStatus, phase_media_s: f64) -> PhaseFigures {
+/// A client's figures over a phase of `phase_media_s` media seconds: the
+/// differences of its counters between `before` and `after`.
+pub fn figures(before: &ClientStatus, after: &ClientStatus, phase_media_s: f64) -> PhaseFigures {
     let (a, b) = (&before.qoe, &after.qoe);
     PhaseFigures {
         chunks: b.downloads.saturating_sub(a.downloads),
@@ -140,10 +126,17 @@ fn figures(before: &ClientStatus, after: &ClientStatus, phase_media_s: f64) -> P
     }
 }
 
-/// One step of the chaos phase, applied to both clusters alike.
-async fn chaos_step(clusters: &mut [Cluster; 2], rng: &mut ChaCha8Rng, killed: &mut Vec<usize>) {
+/// One step of the chaos phase, applied to every cluster alike (the twins get
+/// the same failure): first the nodes killed by the previous step are revived
+/// and every node goes back to its base profile, then one random node is
+/// killed, gets a +400 ms latency spike or loses 30 % of its transfers.
+/// Returns what it did.
+pub async fn chaos_step(
+    clusters: &mut [Cluster],
+    rng: &mut ChaCha8Rng,
+    killed: &mut Vec<usize>,
+) -> String {
     let n = clusters[0].nodes().len();
-    // Revive whatever the previous step killed.
     for i in killed.drain(..) {
         for c in clusters.iter_mut() {
             let _ = c.restart_node(i).await;
@@ -159,7 +152,7 @@ async fn chaos_step(clusters: &mut [Cluster; 2], rng: &mut ChaCha8Rng, killed: &
                 c.kill_node(node);
             }
             killed.push(node);
-            println!("    chaos: node-{} killed", node + 1);
+            format!("node-{} killed", node + 1)
         }
         1 => {
             let base = clusters[0].nodes()[node].emulator().base();
@@ -170,7 +163,7 @@ async fn chaos_step(clusters: &mut [Cluster; 2], rng: &mut ChaCha8Rng, killed: &
             for c in clusters.iter() {
                 let _ = c.set_conditions(node, spike.clone());
             }
-            println!("    chaos: node-{} latency spike (+400 ms)", node + 1);
+            format!("node-{} latency spike (+400 ms)", node + 1)
         }
         _ => {
             let base = clusters[0].nodes()[node].emulator().base();
@@ -178,9 +171,59 @@ async fn chaos_step(clusters: &mut [Cluster; 2], rng: &mut ChaCha8Rng, killed: &
             for c in clusters.iter() {
                 let _ = c.set_conditions(node, lossy.clone());
             }
-            println!("    chaos: node-{} loses 30 % of transfers", node + 1);
+            format!("node-{} loses 30 % of transfers", node + 1)
         }
     }
+}
+
+/// Key findings over the phases, one sentence each, from the measured figures.
+pub fn findings(results: &[PhaseResult]) -> Vec<String> {
+    let mut out = Vec::new();
+    if results.is_empty() {
+        return out;
+    }
+    let sum = |f: fn(&PhaseFigures) -> f64, smart: bool| -> f64 {
+        results
+            .iter()
+            .map(|r| f(if smart { &r.smart } else { &r.naive }))
+            .sum()
+    };
+    let (sr, nr) = (
+        sum(|f| f64::from(f.rebuffers), true),
+        sum(|f| f64::from(f.rebuffers), false),
+    );
+    let (ss, ns) = (sum(|f| f.stall_ms, true), sum(|f| f.stall_ms, false));
+    let (sf, nf) = (
+        sum(|f| f.failovers as f64, true),
+        sum(|f| f.failovers as f64, false),
+    );
+    let (sg, ng) = (
+        sum(|f| f.goodput_mbps, true),
+        sum(|f| f.goodput_mbps, false),
+    );
+    out.push(format!(
+        "rebuffering: smart {sr:.0} events / {:.1} s stalled, naive {nr:.0} events / {:.1} s stalled",
+        ss / 1e3,
+        ns / 1e3
+    ));
+    out.push(format!("failovers: smart {sf:.0}, naive {nf:.0}"));
+    out.push(format!(
+        "mean goodput over the phases: smart {:.1} Mbit/s, naive {:.1} Mbit/s",
+        sg / results.len() as f64,
+        ng / results.len() as f64
+    ));
+    if let Some(worst) = results.iter().max_by(|x, y| {
+        (x.naive.stall_ms - x.smart.stall_ms).total_cmp(&(y.naive.stall_ms - y.smart.stall_ms))
+    }) && worst.naive.stall_ms > worst.smart.stall_ms
+    {
+        out.push(format!(
+            "the largest gap was in {}: naive stalled {:.1} s, smart {:.1} s",
+            worst.phase,
+            worst.naive.stall_ms / 1e3,
+            worst.smart.stall_ms / 1e3
+        ));
+    }
+    out
 }
 
 /// Runs `vstack demo`.
@@ -253,7 +296,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 let step = Duration::from_secs(5).div_f64(args.speed);
                 let steps = (args.phase_s / 5).max(1);
                 for _ in 0..steps {
-                    chaos_step(&mut clusters, &mut rng, &mut killed).await;
+                    let what = chaos_step(&mut clusters, &mut rng, &mut killed).await;
+                    println!("    chaos: {what}");
                     tokio::time::sleep(step).await;
                 }
                 for i in killed.drain(..) {
@@ -289,47 +333,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for t in &tasks {
         t.abort();
     }
-    let sum = |f: fn(&PhaseFigures) -> f64, smart: bool| -> f64 {
-        results
-            .iter()
-            .map(|r| f(if smart { &r.smart } else { &r.naive }))
-            .sum()
-    };
-    let (sr, nr) = (
-        sum(|f| f64::from(f.rebuffers), true),
-        sum(|f| f64::from(f.rebuffers), false),
-    );
-    let (ss, ns) = (sum(|f| f.stall_ms, true), sum(|f| f.stall_ms, false));
-    let (sf, nf) = (
-        sum(|f| f.failovers as f64, true),
-        sum(|f| f.failovers as f64, false),
-    );
-    let (sg, ng) = (
-        sum(|f| f.goodput_mbps, true),
-        sum(|f| f.goodput_mbps, false),
-    );
     println!("\nKey findings (measured in this run):");
-    println!(
-        "  rebuffering: smart {sr:.0} events / {:.1} s stalled, naive {nr:.0} events / {:.1} s stalled",
-        ss / 1e3,
-        ns / 1e3
-    );
-    println!("  failovers: smart {sf:.0}, naive {nf:.0}");
-    println!(
-        "  mean goodput over the phases: smart {:.1} Mbit/s, naive {:.1} Mbit/s",
-        sg / results.len() as f64,
-        ng / results.len() as f64
-    );
-    if let Some(worst) = results.iter().max_by(|x, y| {
-        (x.naive.stall_ms - x.smart.stall_ms).total_cmp(&(y.naive.stall_ms - y.smart.stall_ms))
-    }) && worst.naive.stall_ms > worst.smart.stall_ms
-    {
-        println!(
-            "  the largest gap was in {}: naive stalled {:.1} s, smart {:.1} s",
-            worst.phase,
-            worst.naive.stall_ms / 1e3,
-            worst.smart.stall_ms / 1e3
-        );
+    for f in findings(&results) {
+        println!("  {f}");
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);

@@ -72,7 +72,8 @@ pub struct BadInput(pub String);
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let options = args.leptos_options();
     let addr: SocketAddr = options.site_addr;
-    let mut state = web::AppState::new(options, args.live_config());
+    let mut state = web::AppState::new(options, args.live_config())
+        .with_compare_results(args.compare_results.clone());
     if !args.no_engine {
         let config = args.hub_config().map_err(BadInput)?;
         tracing::info!("starting the engine: embedded clusters and the smart and naive clients");

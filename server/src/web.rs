@@ -40,6 +40,9 @@ pub struct AppState {
     /// The live engine (clusters, clients, collector); `None` serves the shell
     /// alone (REST answers 503).
     pub hub: Option<Arc<Hub>>,
+    /// Where `vstack compare` saved its latest result (read on each request).
+    /// Default `compare_results.json`.
+    pub compare_results: std::path::PathBuf,
 }
 
 impl AppState {
@@ -49,7 +52,14 @@ impl AppState {
             leptos_options,
             live: LiveServer::new(live),
             hub: None,
+            compare_results: "compare_results.json".into(),
         }
+    }
+
+    /// The same state reading `vstack compare` results from `path`.
+    pub fn with_compare_results(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.compare_results = path.into();
+        self
     }
 
     /// The same state with the live engine attached.
@@ -59,7 +69,7 @@ impl AppState {
     }
 }
 
-struct BackendImpl(Arc<LiveServer>, Option<Arc<Hub>>);
+struct BackendImpl(Arc<LiveServer>, Option<Arc<Hub>>, std::path::PathBuf);
 
 impl DashboardBackend for BackendImpl {
     fn server_info(&self) -> ServerInfo {
@@ -82,21 +92,32 @@ impl DashboardBackend for BackendImpl {
             }
         })
     }
+
+    fn latest_compare(&self) -> Result<Option<app::wire::CompareReport>, String> {
+        crate::compare::read_results(&self.2)
+    }
 }
 
 /// Builds the complete router.
 ///
 /// Routes: the four dashboard tabs (`/`, `/metrics`, `/compare`, `/analytics`,
 /// server-rendered), server functions under `/api/fn/`, `GET /ws` (WebSocket of
-/// [`WsEvent`] JSON frames), `GET /healthz` (200 `{"status":"ok"}`), and static
+/// [`WsEvent`] JSON frames), `GET /healthz` (200 `{"status":"ok"}`), `GET
+/// /api/compare` (the latest saved `vstack compare` result), the REST API of
+/// [`crate::rest`], and static
 /// files from the site root; anything else renders the 404 page.
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let backend = Backend(Arc::new(BackendImpl(state.live.clone(), state.hub.clone())));
+    let backend = Backend(Arc::new(BackendImpl(
+        state.live.clone(),
+        state.hub.clone(),
+        state.compare_results.clone(),
+    )));
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/ws", get(ws_upgrade))
+        .route("/api/compare", get(latest_compare))
         .merge(crate::rest::router(state.hub.clone()))
         .leptos_routes_with_context(
             &state,
@@ -109,6 +130,21 @@ pub fn app(state: AppState) -> Router {
         // accepts it (WebSocket upgrades pass through untouched).
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
+}
+
+/// `GET /api/compare`: the latest saved `vstack compare` result; 404 with a
+/// JSON error when none was saved, 500 when the file is not a comparison.
+async fn latest_compare(
+    State(state): State<AppState>,
+) -> Result<Json<app::wire::CompareReport>, crate::cluster::ApiError> {
+    match crate::compare::read_results(&state.compare_results) {
+        Ok(Some(r)) => Ok(Json(r)),
+        Ok(None) => Err(crate::cluster::ApiError::not_found(format!(
+            "no comparison saved at {}: run `vstack compare`",
+            state.compare_results.display()
+        ))),
+        Err(e) => Err(crate::cluster::ApiError::internal(e)),
+    }
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -153,8 +153,12 @@ fn bad_flags_and_paths_exit_with_2() {
 
 #[test]
 fn compare_live_and_sim_print_json_with_improvements() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("compare_results.json");
     let out = run(&[
         "compare",
+        "--output",
+        saved.to_str().unwrap(),
         "--sessions",
         "1",
         "--video-duration-s",
@@ -176,6 +180,10 @@ fn compare_live_and_sim_print_json_with_improvements() {
     assert_eq!(c["condition"], "normal");
     assert_eq!(c["metrics"].as_array().unwrap().len(), 6);
     assert!(c["metrics"][4]["smart_mean"].as_f64().unwrap() > 0.0, "{c}");
+    // The same result is saved for the dashboard, which serves it.
+    let file = vstack::compare::read_results(&saved).unwrap().unwrap();
+    assert_eq!(serde_json::to_value(&file).unwrap(), r);
+    assert!(file.finished_unix_s.is_some());
 
     let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/hsdpa-3g");
     if traces.exists() {
@@ -187,6 +195,8 @@ fn compare_live_and_sim_print_json_with_improvements() {
             traces.to_str().unwrap(),
             "--sessions",
             "5",
+            "--output",
+            "-",
             "--json",
         ]);
         assert!(
@@ -206,6 +216,7 @@ fn compare_live_and_sim_print_json_with_improvements() {
         &["compare", "--scenarios", "meteor"][..],
         &["compare", "--mode", "sim"],
         &["compare", "--speed", "0"],
+        &["compare", "--output", "/no/such/dir/x.json"],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

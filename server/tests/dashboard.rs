@@ -208,6 +208,64 @@ async fn without_an_engine_rest_answers_503() {
     assert!(body.contains("no engine"), "{body}");
 }
 
+#[tokio::test]
+async fn saved_compare_results_are_served_or_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("compare_results.json");
+    let router =
+        app(AppState::new(options(), LiveConfig::default()).with_compare_results(path.clone()));
+    let (status, body) = get(&router, "/api/compare").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("run `vstack compare`"), "{body}");
+    std::fs::write(&path, "{\"not\": \"a comparison\"}").unwrap();
+    let (status, body) = get(&router, "/api/compare").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.contains("not a vstack compare result"), "{body}");
+    // A real (simulated) comparison round-trips.
+    let q = |strategy: vstack::sim::Strategy| {
+        let chunks = vstack::sim::load_chunks(
+            &vstack::sim::VideoSource::Synthetic {
+                bitrate_kbps: 2000.0,
+                duration: Duration::from_secs(60),
+                vbr: 0.2,
+                seed: 1,
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let manifest = vstack::engine::striped_manifest("v", &chunks, 3, 2);
+        let trace = std::sync::Arc::new(vstack::sim::Trace::constant(10.0, 20.0));
+        vstack::sim::run_experiment(&vstack::sim::Experiment {
+            base: vstack::sim::SimConfig::new(Vec::new()),
+            traces: vec![trace],
+            manifest,
+            strategies: vec![strategy],
+            sessions: 2,
+            seed: 1,
+            random_offsets: false,
+        })
+        .into_iter()
+        .map(|r| r.qoe)
+        .collect::<Vec<_>>()
+    };
+    let report = app::wire::CompareReport {
+        mode: "sim".into(),
+        video: (60, 2000.0),
+        speed: 1.0,
+        finished_unix_s: Some(1),
+        conditions: vec![vstack::compare::aggregate(
+            "constant",
+            &q(vstack::sim::Strategy::Smart),
+            &q(vstack::sim::Strategy::Naive),
+        )],
+    };
+    std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
+    let (status, body) = get(&router, "/api/compare").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let back: app::wire::CompareReport = serde_json::from_str(&body).unwrap();
+    assert_eq!(back, report);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_subscriber_that_stops_reading_is_dropped() {
     use futures::StreamExt;
@@ -266,4 +324,98 @@ async fn a_websocket_subscriber_that_stops_reading_is_dropped() {
     .await
     .expect("the server ended the connection");
     assert!(drained > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_every_phase_on_the_dashboard_clusters() {
+    let hub = Hub::start(HubConfig {
+        metrics_interval: Duration::from_millis(200),
+        speed: 10.0,
+        cluster: ClusterConfig {
+            video: Some(SyntheticVideo {
+                duration: Duration::from_secs(300),
+                bitrate_kbps: 2000.0,
+                ..SyntheticVideo::default()
+            }),
+            ..ClusterConfig::default()
+        },
+        ..HubConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut events = hub.subscribe();
+    let e = hub
+        .control(Control::StartDemo { phase_s: 5 })
+        .await
+        .unwrap_err();
+    assert!(e.contains("phase_s"), "{e}");
+    let e = hub.control(Control::StopDemo).await.unwrap_err();
+    assert!(e.contains("no demo"), "{e}");
+
+    let ok = hub
+        .control(Control::StartDemo { phase_s: 10 })
+        .await
+        .unwrap();
+    assert!(ok.contains("7 phases of 10 s"), "{ok}");
+    // 7 phases of 10 media s at ×10: about 7 s of wall time.
+    let t = std::time::Instant::now();
+    let demo = loop {
+        if let Some(d) = hub.snapshot().demo
+            && !d.running
+        {
+            break d;
+        }
+        assert!(t.elapsed() < Duration::from_secs(40), "demo never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(demo.phases.len(), 7);
+    assert_eq!(demo.phases[6].name, "chaos");
+    assert!(
+        demo.phases
+            .iter()
+            .all(|p| p.smart.is_some() && p.naive.is_some())
+    );
+    let chunks: u64 = demo
+        .phases
+        .iter()
+        .map(|p| p.smart.as_ref().unwrap().chunks + p.naive.as_ref().unwrap().chunks)
+        .sum();
+    assert!(chunks > 0, "both clients downloaded during the demo");
+    assert_eq!(demo.events.len(), 2, "{:?}", demo.events);
+    assert!(
+        demo.findings[0].starts_with("rebuffering: smart"),
+        "{:?}",
+        demo.findings
+    );
+    // Afterwards every node is up and on its base profile.
+    let s = hub.snapshot();
+    assert_eq!(s.scenario, "normal");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        hub.snapshot()
+            .smart
+            .unwrap()
+            .nodes
+            .iter()
+            .all(|n| !n.killed)
+    );
+    let mut demo_events = 0;
+    while let Ok(ev) = events.try_recv() {
+        demo_events += usize::from(matches!(ev, WsEvent::Demo(_)));
+    }
+    assert!(
+        demo_events >= 14,
+        "a frame per phase start and end: {demo_events}"
+    );
+
+    // A demo can be stopped half-way.
+    hub.control(Control::StartDemo { phase_s: 30 })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(hub.snapshot().demo.unwrap().running);
+    hub.control(Control::StopDemo).await.unwrap();
+    let d = hub.snapshot().demo.unwrap();
+    assert!(!d.running && d.current.is_none());
+    assert_eq!(hub.snapshot().scenario, "normal");
 }

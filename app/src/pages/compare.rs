@@ -2,7 +2,8 @@
 //! its own twin cluster under identical conditions. The table shows the
 //! current sessions live and the mean over every finished session, with the
 //! smart client's improvement in %; a re-run restarts both under a chosen
-//! scenario.
+//! scenario. A card shows the latest saved `vstack compare` run (server
+//! function [`crate::api::latest_compare`]).
 
 use leptos::prelude::*;
 
@@ -12,10 +13,65 @@ use super::{
     metrics::{EngineChart, load_chart},
 };
 use crate::{
+    api::latest_compare,
     live::use_live_feed,
     perf::improvement_pct,
-    wire::{ClientSnapshot, Control, SessionResult},
+    wire::{ClientSnapshot, CompareReport, Control, SessionResult},
 };
+
+fn ago(finished_unix_s: Option<u64>, now_unix_ms: Option<u64>) -> String {
+    match (finished_unix_s, now_unix_ms) {
+        (Some(t), Some(now)) => {
+            let s = (now / 1000).saturating_sub(t);
+            if s < 120 {
+                format!("{s} s ago")
+            } else if s < 7200 {
+                format!("{} min ago", s / 60)
+            } else if s < 172_800 {
+                format!("{} h ago", s / 3600)
+            } else {
+                format!("{} days ago", s / 86_400)
+            }
+        }
+        _ => "at an unknown time".into(),
+    }
+}
+
+fn saved_report(r: CompareReport, now_unix_ms: Option<u64>) -> impl IntoView {
+    let how = if r.mode == "live" {
+        format!("live twin clusters at ×{}", r.speed)
+    } else {
+        "the simulator".into()
+    };
+    view! {
+        <p class="muted small" data-testid="cmp-saved-meta">
+            {format!("Finished {} · {} · {} s video at {:.0} kbit/s", ago(r.finished_unix_s, now_unix_ms), how, r.video.0, r.video.1)}
+        </p>
+        {r.conditions.into_iter().map(|c| view! {
+            <h3>{format!("{} · {} sessions per client", c.condition, c.sessions)}</h3>
+            <div class="table-scroll">
+                <table class="cmp" data-testid="cmp-saved-table">
+                    <thead><tr><th>"metric"</th><th>"smart mean ± sd"</th><th>"naive mean ± sd"</th><th>"smart better by"</th><th>"pairs p10..p90"</th></tr></thead>
+                    <tbody>
+                        {c.metrics.into_iter().map(|m| {
+                            let class = match m.improvement_pct { Some(x) if x > 0.5 => "ok", Some(x) if x < -0.5 => "bad", _ => "" };
+                            view! {
+                                <tr>
+                                    <td>{format!("{} {}", m.metric, m.unit)}</td>
+                                    <td>{format!("{:.1} ± {:.1}", m.smart_mean, m.smart_sd)}</td>
+                                    <td>{format!("{:.1} ± {:.1}", m.naive_mean, m.naive_sd)}</td>
+                                    <td class=class>{m.improvement_pct.map(|x| format!("{x:+.1} %")).unwrap_or_else(|| "—".into())}</td>
+                                    <td>{m.improvement_p10_p90.map(|(a, b)| format!("{a:+.0} .. {b:+.0} %")).unwrap_or_else(|| "—".into())}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+            <p class="muted small">{format!("chunks per node: smart {:?}, naive {:?}", c.load_per_node.0, c.load_per_node.1)}</p>
+        }).collect_view()}
+    }
+}
 
 struct Row {
     name: &'static str,
@@ -111,6 +167,7 @@ pub fn ComparePage() -> impl IntoView {
     let feed = use_live_feed();
     let status = RwSignal::new(String::new());
     let scenario = RwSignal::new("normal".to_string());
+    let saved = LocalResource::new(latest_compare);
     view! {
         <StreamNotice/>
         <div class="page-grid wide">
@@ -139,6 +196,22 @@ pub fn ComparePage() -> impl IntoView {
             </Card>
             <Card title="Load distribution">
                 <EngineChart id="chart-cmp-load" make=load_chart/>
+            </Card>
+            <Card title="Latest vstack compare run">
+                <Suspense fallback=|| view! { <p class="muted">"Asking the server…"</p> }>
+                    {move || saved.get().map(|res| match res {
+                        Ok(Some(r)) => saved_report(r, feed.latest.get_untracked().map(|h| h.server_time_unix_ms)).into_any(),
+                        Ok(None) => view! {
+                            <p class="muted" data-testid="cmp-saved-none">
+                                "No saved comparison yet. Run " <code>"vstack compare"</code>
+                                " (live twin clusters or " <code>"--mode sim --trace …"</code>
+                                "); it saves compare_results.json, which this card shows."
+                            </p>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    })}
+                </Suspense>
+                <button class="btn" data-testid="cmp-saved-refresh" on:click=move |_| saved.refetch()>"Reload"</button>
             </Card>
             <Card title="Re-run the comparison">
                 <div class="control-row">

@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod compare;
+pub mod demo;
 pub mod engine;
 pub mod metrics;
 pub mod overview;

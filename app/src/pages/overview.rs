@@ -1,6 +1,7 @@
 //! Overview tab (`/`): both live clients side by side (buffer bar, playback and
 //! download stats, throughput meter, a card per storage node, the chunk source
-//! grid), the controls panel, and the dashboard server's own figures.
+//! grid), the controls panel, the demo panel, and the dashboard server's own
+//! figures.
 //!
 //! Engine data comes from the `/ws` stream ([`crate::live::LiveFeed::engine`]);
 //! server identity from the [`crate::api::server_info`] server function.
@@ -79,6 +80,9 @@ pub fn OverviewPage() -> impl IntoView {
         <div class="page-grid">
             <Card title="Controls">
                 <Controls/>
+            </Card>
+            <Card title="Demo">
+                <super::demo::DemoPanel/>
             </Card>
             <Card title="Dashboard server">
                 <Suspense fallback=|| view! { <p class="muted">"Asking the server…"</p> }>
