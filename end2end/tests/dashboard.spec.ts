@@ -238,6 +238,8 @@ test('the demo runs from the dashboard: phases narrated, figures measured, findi
   const chunks = await rows.evaluateAll((trs) => trs.map((tr) => Number(tr.children[1].textContent)));
   expect(chunks.every((n) => Number.isFinite(n))).toBe(true);
   expect(chunks.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  // The chaos phase's killed nodes are back once the next metrics frame lands.
+  await expect(page.locator('.node .badge', { hasText: 'killed' })).toHaveCount(0);
   await page.getByTestId('demo-findings').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(artifacts, 'overview-demo-finished.png'), fullPage: true });
 });

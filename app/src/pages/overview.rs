@@ -81,9 +81,10 @@ pub fn OverviewPage() -> impl IntoView {
             <Card title="Controls">
                 <Controls/>
             </Card>
-            <Card title="Demo">
+            <section class="card span-2" data-testid="demo-card">
+                <h2>"Demo"</h2>
                 <super::demo::DemoPanel/>
-            </Card>
+            </section>
             <Card title="Dashboard server">
                 <Suspense fallback=|| view! { <p class="muted">"Asking the server…"</p> }>
                     {move || {
