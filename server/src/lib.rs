@@ -11,6 +11,7 @@
 //!   emulator, embedded cluster, HLS ingest) and its sub-commands.
 //! - [`client`]: the live client (the engine over tokio + HTTP) and `vstack play`.
 //! - [`dashboard`], [`rest`]: the engine host behind the dashboard and its REST API.
+//! - [`consensus`]: ChunkPaxos, per-chunk consensus among storage nodes.
 //! - [`compare`]: `vstack compare`, smart vs naive on identical conditions.
 //! - [`demo`]: `vstack demo`, the seed's scenarios in sequence with narration.
 //! - [`bench`]: `vstack bench`, the seed's benchmark targets measured in one run.
@@ -24,6 +25,7 @@ pub mod client;
 pub mod cluster;
 pub mod compare;
 pub mod config;
+pub mod consensus;
 pub mod dashboard;
 pub mod demo;
 pub mod engine;

@@ -1,0 +1,610 @@
+//! An in-process ChunkPaxos run on a virtual clock, recorded message by
+//! message.
+//!
+//! [`simulate`] drives the real [`Acceptor`] / [`Proposer`] code: every
+//! message is delivered after a seeded random latency, may be lost, is lost
+//! when its acceptor is down (an outage keeps the acceptor's durable state),
+//! and a proposer that has not learned a value retries with a higher ballot
+//! after a seeded random timeout. Each delivery becomes a [`Step`] with the
+//! message, a line of narration and every node's state after it, which is
+//! what the Consensus tab replays. [`scenario`] builds the seed's three
+//! scenarios: normal operation, concurrent uploaders in conflict, node failure.
+
+use std::{cmp::Reverse, collections::BinaryHeap};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ChunkRecord,
+    paxos::{Acceptor, Ballot, Message, Outgoing, Phase, Proposer, classic_quorum, fast_quorum},
+};
+
+/// One proposer of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProposerSpec {
+    /// Name shown (`uploader-a`).
+    pub name: String,
+    /// Proposer id (≥ 1, distinct).
+    pub id: u32,
+    /// What it proposes.
+    pub value: ChunkRecord,
+    /// When it starts, ms.
+    pub start_ms: f64,
+    /// Try the fast round first.
+    pub fast: bool,
+}
+
+/// Settings of a run; every default stated in [`RunConfig::new`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Acceptor (storage node) names.
+    pub acceptors: Vec<String>,
+    /// Proposers.
+    pub proposers: Vec<ProposerSpec>,
+    /// One-way message latency range, ms. Default 5–15.
+    pub latency_ms: (f64, f64),
+    /// Probability that a message is lost. Default 0.
+    pub loss: f64,
+    /// Acceptor outages: (acceptor index, from ms, until ms).
+    pub outages: Vec<(usize, f64, f64)>,
+    /// Proposer retry timeout range, ms. Default 80–160.
+    pub retry_ms: (f64, f64),
+    /// Stop after this much virtual time, ms. Default 5000.
+    pub max_ms: f64,
+    /// Seed of latencies, losses and timeouts. Default 1.
+    pub seed: u64,
+}
+
+impl RunConfig {
+    /// Three acceptors `node-1..3`, the given proposers, defaults otherwise.
+    pub fn new(proposers: Vec<ProposerSpec>) -> Self {
+        Self {
+            acceptors: (1..=3).map(|i| format!("node-{i}")).collect(),
+            proposers,
+            latency_ms: (5.0, 15.0),
+            loss: 0.0,
+            outages: Vec::new(),
+            retry_ms: (80.0, 160.0),
+            max_ms: 5000.0,
+            seed: 1,
+        }
+    }
+}
+
+/// An acceptor's state as shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AcceptorView {
+    /// Name.
+    pub name: String,
+    /// Up (not in an outage).
+    pub up: bool,
+    /// Promised ballot (`fast`, `1.2`, …).
+    pub promised: Option<String>,
+    /// Last vote: ballot.
+    pub accepted_ballot: Option<String>,
+    /// Last vote: value label.
+    pub accepted_value: Option<String>,
+}
+
+/// A proposer's state as shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProposerView {
+    /// Name.
+    pub name: String,
+    /// `idle`, `fast`, `preparing`, `accepting` or `chosen`.
+    pub phase: String,
+    /// Current ballot, if any.
+    pub ballot: Option<String>,
+    /// The value it learned, once chosen.
+    pub chosen: Option<String>,
+}
+
+/// One recorded step: a message delivered (or lost), or a timeout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Virtual time, ms.
+    pub t_ms: f64,
+    /// Sender name.
+    pub from: String,
+    /// Receiver name.
+    pub to: String,
+    /// `prepare`, `promise`, `accept`, `accepted`, `nack` or `timeout`.
+    pub kind: String,
+    /// Ballot of the message.
+    pub ballot: String,
+    /// Value label carried, if any.
+    pub value: Option<String>,
+    /// The message was lost (loss or a down acceptor).
+    pub lost: bool,
+    /// What happened, in a sentence.
+    pub narration: String,
+    /// Every acceptor after the step.
+    pub acceptors: Vec<AcceptorView>,
+    /// Every proposer after the step.
+    pub proposers: Vec<ProposerView>,
+}
+
+/// A whole recorded run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    /// Scenario name.
+    pub scenario: String,
+    /// What the scenario shows.
+    pub description: String,
+    /// The steps, in time order.
+    pub steps: Vec<Step>,
+    /// The chosen value (label), if one was chosen.
+    pub chosen: Option<String>,
+    /// The chosen record.
+    pub chosen_record: Option<ChunkRecord>,
+    /// Every value some quorum voted for at one ballot (safety: at most one).
+    pub chosen_by_quorum: Vec<String>,
+    /// Messages sent (delivered or lost), timeouts excluded.
+    pub messages: usize,
+    /// Messages of a fast-path commit with every acceptor answering: 2·n.
+    pub fast_path_messages: usize,
+    /// Messages of a classic Paxos commit with every acceptor answering: 4·n.
+    pub classic_messages: usize,
+    /// Virtual time until every proposer learned the value, ms.
+    pub decided_ms: Option<f64>,
+}
+
+#[derive(Debug)]
+enum Event {
+    Start(usize),
+    /// (proposer, attempt number when armed)
+    Timeout(usize, u32),
+    /// (proposer, acceptor, message, lost on the way)
+    ToAcceptor(usize, usize, Message<ChunkRecord>, bool),
+    /// (proposer, acceptor, message, lost on the way)
+    ToProposer(usize, usize, Message<ChunkRecord>, bool),
+}
+
+fn ballot_str(b: Ballot) -> String {
+    b.to_string()
+}
+
+fn carried(m: &Message<ChunkRecord>) -> Option<String> {
+    match m {
+        Message::Accept { value, .. } | Message::Accepted { value, .. } => Some(value.label()),
+        Message::Promise {
+            accepted: Some((_, v)),
+            ..
+        } => Some(v.label()),
+        _ => None,
+    }
+}
+
+fn proposer_view(name: &str, p: &Proposer<ChunkRecord>) -> ProposerView {
+    let (phase, ballot) = match &p.phase {
+        Phase::Idle => ("idle", None),
+        Phase::Fast { .. } => ("fast", Some(Ballot::FAST)),
+        Phase::Preparing { ballot, .. } => ("preparing", Some(*ballot)),
+        Phase::Accepting { ballot, .. } => ("accepting", Some(*ballot)),
+        Phase::Chosen { ballot, .. } => ("chosen", Some(*ballot)),
+    };
+    ProposerView {
+        name: name.to_string(),
+        phase: phase.into(),
+        ballot: ballot.map(ballot_str),
+        chosen: p.chosen().map(ChunkRecord::label),
+    }
+}
+
+fn narrate(
+    from: &str,
+    to: &str,
+    m: &Message<ChunkRecord>,
+    lost: bool,
+    learned: Option<&ChunkRecord>,
+) -> String {
+    if lost {
+        return format!("{} from {from} to {to} is lost.", m.kind());
+    }
+    let mut s = match m {
+        Message::Prepare { ballot } => format!(
+            "{to} receives prepare({ballot}) from {from}: phase 1, asking it to ignore lower ballots."
+        ),
+        Message::Promise { ballot, accepted } => match accepted {
+            Some((b, v)) => format!(
+                "{from} promises {ballot} to {to} and reports its vote for {} at {b}.",
+                v.label()
+            ),
+            None => format!("{from} promises {ballot} to {to}; it has voted for nothing yet."),
+        },
+        Message::Accept { ballot, value } if ballot.is_fast() => format!(
+            "{to} receives a fast-round accept of {} from {from} (no phase 1: nothing is lower than the fast round).",
+            value.label()
+        ),
+        Message::Accept { ballot, value } => format!(
+            "{to} receives accept({ballot}, {}) from {from}: phase 2.",
+            value.label()
+        ),
+        Message::Accepted { ballot, value } => {
+            format!(
+                "{from} voted for {} at {ballot}; {to} counts the vote.",
+                value.label()
+            )
+        }
+        Message::Nack { ballot, .. } if ballot.is_fast() => format!(
+            "{from} refuses the fast-round accept from {to}: it has already voted in the fast round (or promised a classic ballot)."
+        ),
+        Message::Nack { ballot, promised } => {
+            format!("{from} refuses {ballot} from {to}: it has promised {promised}.")
+        }
+    };
+    if let Some(v) = learned {
+        s.push_str(&format!(" {to} learns that {} is chosen.", v.label()));
+    }
+    s
+}
+
+/// Runs `config` and records every step.
+pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> Recording {
+    let n = config.acceptors.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut acceptors: Vec<Acceptor<ChunkRecord>> = vec![Acceptor::default(); n];
+    let mut proposers: Vec<Proposer<ChunkRecord>> = config
+        .proposers
+        .iter()
+        .map(|p| Proposer::new(p.id, n, p.value.clone()))
+        .collect();
+    let mut queue: BinaryHeap<Reverse<(u64, u64, usize)>> = BinaryHeap::new();
+    let mut events: Vec<Option<Event>> = Vec::new();
+    let mut seq = 0u64;
+    let mut push = |queue: &mut BinaryHeap<Reverse<(u64, u64, usize)>>,
+                    events: &mut Vec<Option<Event>>,
+                    t_ms: f64,
+                    e: Event| {
+        events.push(Some(e));
+        seq += 1;
+        queue.push(Reverse(((t_ms * 1000.0) as u64, seq, events.len() - 1)));
+    };
+    for (i, p) in config.proposers.iter().enumerate() {
+        push(&mut queue, &mut events, p.start_ms, Event::Start(i));
+    }
+    let up = |a: usize, t: f64| {
+        !config
+            .outages
+            .iter()
+            .any(|(i, from, until)| *i == a && t >= *from && t < *until)
+    };
+    let mut steps = Vec::new();
+    let mut votes: std::collections::BTreeSet<(usize, Ballot, ChunkRecord)> = Default::default();
+    let mut messages = 0usize;
+    let mut decided_ms = None;
+    let lat = |rng: &mut ChaCha8Rng| rng.random_range(config.latency_ms.0..=config.latency_ms.1);
+    while let Some(Reverse((t_us, _, idx))) = queue.pop() {
+        let t = t_us as f64 / 1000.0;
+        if t > config.max_ms {
+            break;
+        }
+        let Some(event) = events[idx].take() else {
+            continue;
+        };
+        let mut out: Vec<(usize, Outgoing<ChunkRecord>)> = Vec::new();
+        let step = match event {
+            Event::Start(p) => {
+                let o = proposers[p].start(config.proposers[p].fast);
+                out.extend(o.into_iter().map(|o| (p, o)));
+                let arm = proposers[p].attempts;
+                let d = rng.random_range(config.retry_ms.0..=config.retry_ms.1);
+                push(&mut queue, &mut events, t + d, Event::Timeout(p, arm));
+                Some((
+                    config.proposers[p].name.clone(),
+                    "all".to_string(),
+                    "start".to_string(),
+                    if config.proposers[p].fast {
+                        "fast".to_string()
+                    } else {
+                        format!("{}.{}", proposers[p].max_round, proposers[p].id)
+                    },
+                    Some(config.proposers[p].value.label()),
+                    false,
+                    format!(
+                        "{} wants {} committed and {}.",
+                        config.proposers[p].name,
+                        config.proposers[p].value.label(),
+                        if config.proposers[p].fast {
+                            "tries the fast round: accept to every node"
+                        } else {
+                            "starts phase 1 with a classic ballot"
+                        }
+                    ),
+                ))
+            }
+            Event::Timeout(p, armed) => {
+                if proposers[p].chosen().is_some() || proposers[p].attempts != armed {
+                    None
+                } else {
+                    let o = proposers[p].retry();
+                    out.extend(o.into_iter().map(|o| (p, o)));
+                    let arm = proposers[p].attempts;
+                    let d = rng.random_range(config.retry_ms.0..=config.retry_ms.1);
+                    push(&mut queue, &mut events, t + d, Event::Timeout(p, arm));
+                    let b = format!("{}.{}", proposers[p].max_round, proposers[p].id);
+                    Some((
+                        config.proposers[p].name.clone(),
+                        "all".to_string(),
+                        "timeout".to_string(),
+                        b.clone(),
+                        None,
+                        false,
+                        format!(
+                            "{} has no answer in time and retries with ballot {b} (phase 1).",
+                            config.proposers[p].name
+                        ),
+                    ))
+                }
+            }
+            Event::ToAcceptor(p, a, m, lost_on_way) => {
+                let down = !up(a, t);
+                let lost = lost_on_way || down;
+                let from = config.proposers[p].name.clone();
+                let to = config.acceptors[a].clone();
+                if !lost && let Some(reply) = acceptors[a].handle(&m) {
+                    // Durable: the state is written before the reply leaves.
+                    if let Message::Accepted { ballot, value } = &reply {
+                        votes.insert((a, *ballot, value.clone()));
+                    }
+                    let at = t + lat(&mut rng);
+                    messages += 1;
+                    let l = rng.random_bool(config.loss.clamp(0.0, 1.0));
+                    push(
+                        &mut queue,
+                        &mut events,
+                        at,
+                        Event::ToProposer(p, a, reply, l),
+                    );
+                }
+                let narration = if down {
+                    format!("{} from {from} to {to} is lost: {to} is down.", m.kind())
+                } else {
+                    narrate(&from, &to, &m, lost, None)
+                };
+                Some((
+                    from,
+                    to,
+                    m.kind().to_string(),
+                    ballot_str(m.ballot()),
+                    carried(&m),
+                    lost,
+                    narration,
+                ))
+            }
+            Event::ToProposer(p, a, m, lost) => {
+                let from = config.acceptors[a].clone();
+                let to = config.proposers[p].name.clone();
+                let before = proposers[p].chosen().is_some();
+                if !lost {
+                    let o = proposers[p].handle(a, &m);
+                    if !o.is_empty() {
+                        let arm = proposers[p].attempts;
+                        let d = rng.random_range(config.retry_ms.0..=config.retry_ms.1);
+                        push(&mut queue, &mut events, t + d, Event::Timeout(p, arm));
+                    }
+                    out.extend(o.into_iter().map(|o| (p, o)));
+                }
+                let learned = (!before).then(|| proposers[p].chosen()).flatten();
+                Some((
+                    from.clone(),
+                    to.clone(),
+                    m.kind().to_string(),
+                    ballot_str(m.ballot()),
+                    carried(&m),
+                    lost,
+                    narrate(&from, &to, &m, lost, learned),
+                ))
+            }
+        };
+        for (p, o) in out {
+            let at = t + lat(&mut rng);
+            messages += 1;
+            let l = rng.random_bool(config.loss.clamp(0.0, 1.0));
+            push(
+                &mut queue,
+                &mut events,
+                at,
+                Event::ToAcceptor(p, o.to, o.msg, l),
+            );
+        }
+        if let Some((from, to, kind, ballot, value, lost, narration)) = step {
+            let acceptor_views = acceptors
+                .iter()
+                .enumerate()
+                .map(|(i, a)| AcceptorView {
+                    name: config.acceptors[i].clone(),
+                    up: up(i, t),
+                    promised: a.promised.map(ballot_str),
+                    accepted_ballot: a.accepted.as_ref().map(|(b, _)| ballot_str(*b)),
+                    accepted_value: a.accepted.as_ref().map(|(_, v)| v.label()),
+                })
+                .collect();
+            steps.push(Step {
+                t_ms: t,
+                from,
+                to,
+                kind,
+                ballot,
+                value,
+                lost,
+                narration,
+                acceptors: acceptor_views,
+                proposers: proposers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| proposer_view(&config.proposers[i].name, p))
+                    .collect(),
+            });
+        }
+        if decided_ms.is_none() && proposers.iter().all(|p| p.chosen().is_some()) {
+            decided_ms = Some(t);
+        }
+    }
+    let (q, f) = (classic_quorum(n), fast_quorum(n));
+    let mut chosen_by_quorum: Vec<String> = Vec::new();
+    for (_, b, v) in &votes {
+        let count = votes
+            .iter()
+            .filter(|(_, b2, v2)| b2 == b && v2 == v)
+            .count();
+        if count >= if b.is_fast() { f } else { q } && !chosen_by_quorum.contains(&v.label()) {
+            chosen_by_quorum.push(v.label());
+        }
+    }
+    let chosen_record = proposers.iter().find_map(|p| p.chosen().cloned());
+    Recording {
+        scenario: scenario.into(),
+        description: description.into(),
+        chosen: chosen_record.as_ref().map(ChunkRecord::label),
+        chosen_record,
+        chosen_by_quorum,
+        steps,
+        messages,
+        fast_path_messages: 2 * n,
+        classic_messages: 4 * n,
+        decided_ms,
+    }
+}
+
+/// The three scenarios of the seed's consensus demo.
+pub const SCENARIOS: [&str; 3] = ["normal", "conflict", "node_failure"];
+
+fn record(uploader: &str, seed: u8) -> ChunkRecord {
+    let sha: String = (0..32)
+        .map(|i| format!("{:02x}", seed.wrapping_mul(37).wrapping_add(i)))
+        .collect();
+    ChunkRecord {
+        chunk_id: "film-00003".into(),
+        sha256: sha,
+        size_bytes: 1_250_000 + u64::from(seed) * 1000,
+        replicas: vec!["node-1".into(), "node-2".into()],
+        version: 1,
+        uploader: uploader.into(),
+    }
+}
+
+/// Builds and runs a named scenario (`normal`, `conflict`, `node_failure`);
+/// `None` for an unknown name.
+pub fn scenario(name: &str, seed: u64) -> Option<Recording> {
+    let a = ProposerSpec {
+        name: "uploader-a".into(),
+        id: 1,
+        value: record("uploader-a", 1),
+        start_ms: 0.0,
+        fast: true,
+    };
+    let (config, description) = match name {
+        "normal" => (
+            RunConfig::new(vec![a]),
+            "One uploader commits chunk film-00003. Every node answers, so the fast round decides in one round trip: accept to each node, accepted back.",
+        ),
+        "conflict" => {
+            let b = ProposerSpec {
+                name: "uploader-b".into(),
+                id: 2,
+                value: record("uploader-b", 2),
+                start_ms: 2.0,
+                fast: true,
+            };
+            (
+                RunConfig::new(vec![a, b]),
+                "Two uploaders commit different bytes for the same chunk at the same time. Their fast-round votes split, so no value reaches the fast quorum; they fall back to classic ballots, and exactly one record wins. Both learn it.",
+            )
+        }
+        "node_failure" => (
+            RunConfig {
+                outages: vec![(2, 0.0, 10_000.0)],
+                ..RunConfig::new(vec![a])
+            },
+            "node-3 is down. The fast round needs all three nodes, so the uploader times out and runs a classic ballot, which needs only a majority: two of three nodes commit the chunk.",
+        ),
+        _ => return None,
+    };
+    Some(simulate(&RunConfig { seed, ..config }, name, description))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_three_scenarios_decide_with_the_expected_message_counts() {
+        let normal = scenario("normal", 1).unwrap();
+        assert_eq!(normal.messages, 6, "fast path: 3 accepts + 3 accepted");
+        assert_eq!(
+            normal.chosen.as_deref().map(|s| &s[..10]),
+            Some("uploader-a")
+        );
+        assert!(normal.steps.iter().all(|s| !s.lost));
+
+        let conflict = scenario("conflict", 1).unwrap();
+        assert!(conflict.chosen.is_some());
+        assert!(conflict.messages > 12, "{}", conflict.messages);
+        let last = conflict.steps.last().unwrap();
+        let learned: Vec<_> = last.proposers.iter().map(|p| p.chosen.clone()).collect();
+        assert_eq!(
+            learned[0], learned[1],
+            "both uploaders learn the same record"
+        );
+        assert!(learned[0].is_some());
+
+        let failure = scenario("node_failure", 1).unwrap();
+        assert_eq!(
+            failure.chosen.as_deref().map(|s| &s[..10]),
+            Some("uploader-a")
+        );
+        assert!(failure.steps.iter().any(|s| s.lost && s.to == "node-3"));
+        assert!(failure.steps.iter().any(|s| s.kind == "timeout"));
+        assert!(scenario("meteor", 1).is_none());
+    }
+
+    #[test]
+    fn randomized_runs_never_choose_two_values() {
+        for seed in 0..400u64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let k = rng.random_range(2..=3);
+            let proposers = (0..k)
+                .map(|i| ProposerSpec {
+                    name: format!("u{i}"),
+                    id: i as u32 + 1,
+                    value: record(&format!("u{i}"), i as u8),
+                    start_ms: rng.random_range(0.0..20.0),
+                    fast: rng.random_bool(0.7),
+                })
+                .collect();
+            let outage = rng.random_range(0..3usize);
+            let from = rng.random_range(0.0..100.0);
+            let config = RunConfig {
+                loss: rng.random_range(0.0..0.3),
+                latency_ms: (1.0, rng.random_range(2.0..60.0)),
+                outages: vec![(outage, from, from + rng.random_range(0.0..300.0))],
+                seed,
+                max_ms: 20_000.0,
+                ..RunConfig::new(proposers)
+            };
+            let r = simulate(&config, "random", "");
+            let learned: std::collections::BTreeSet<_> = r
+                .steps
+                .last()
+                .map(|s| {
+                    s.proposers
+                        .iter()
+                        .filter_map(|p| p.chosen.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert!(learned.len() <= 1, "seed {seed}: {learned:?}");
+            assert!(
+                r.chosen_by_quorum.len() <= 1,
+                "seed {seed}: {:?}",
+                r.chosen_by_quorum
+            );
+            if let Some(l) = learned.iter().next() {
+                assert_eq!(&r.chosen_by_quorum, &vec![l.clone()], "seed {seed}");
+            }
+        }
+    }
+}
