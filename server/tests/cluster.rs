@@ -469,3 +469,138 @@ async fn cluster_wide_scenario_over_http() {
         .unwrap();
     assert_eq!(r.status(), 422);
 }
+
+/// ChunkPaxos over real HTTP between uploaders and the embedded nodes:
+/// the fast path, concurrent uploaders, durability across a restart, a down
+/// node, and randomized conditions through the network emulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
+    use rand::{Rng, SeedableRng};
+    use vstack::consensus::{ChunkRecord, live::commit};
+    let mut cluster = Cluster::start(ClusterConfig {
+        profiles: vec![Conditions::profile(2.0, 1000.0)],
+        video: None,
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap();
+    let urls: Vec<String> = cluster.nodes().iter().map(|n| n.url()).collect();
+    let http = reqwest::Client::new();
+    let rec = |chunk: &str, who: &str| ChunkRecord {
+        chunk_id: chunk.into(),
+        sha256: vstack::cluster::sha256_hex(who.as_bytes()),
+        size_bytes: who.len() as u64,
+        replicas: vec!["node-1".into(), "node-2".into()],
+        version: 1,
+        uploader: who.into(),
+    };
+    let t = Duration::from_secs(2);
+
+    // One uploader: the fast round, 6 messages.
+    let (chosen, stats) = commit(&http, &urls, 1, rec("v-00000", "a"), t, 8)
+        .await
+        .unwrap();
+    assert_eq!(chosen, rec("v-00000", "a"));
+    assert!(stats.fast);
+    assert_eq!(stats.messages, 6);
+
+    // Three uploaders at once on one chunk: all learn the same record.
+    let (x, y, z) = tokio::join!(
+        commit(&http, &urls, 1, rec("v-00001", "a"), t, 20),
+        commit(&http, &urls, 2, rec("v-00001", "b"), t, 20),
+        commit(&http, &urls, 3, rec("v-00001", "c"), t, 20),
+    );
+    let (x, y, z) = (x.unwrap().0, y.unwrap().0, z.unwrap().0);
+    assert!(x == y && y == z, "{x:?} {y:?} {z:?}");
+    assert!(["a", "b", "c"].contains(&x.uploader.as_str()));
+
+    // Durable: a restarted node still holds its vote.
+    cluster.kill_node(0);
+    cluster.restart_node(0).await.unwrap();
+    let st: serde_json::Value = http
+        .get(format!("{}/paxos/v-00001", urls[0]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(st["accepted"][1]["uploader"], x.uploader, "{st}");
+
+    // A down node: no fast quorum, a classic majority commits.
+    let mut down = cluster.nodes()[2].emulator().base();
+    down.down = true;
+    cluster.set_conditions(2, down).unwrap();
+    let (chosen, stats) = commit(&http, &urls, 4, rec("v-00002", "d"), t, 8)
+        .await
+        .unwrap();
+    assert_eq!(chosen.uploader, "d");
+    assert!(!stats.fast && stats.attempts >= 2, "{stats:?}");
+    // Two down: no majority, a clear error.
+    let mut down1 = cluster.nodes()[1].emulator().base();
+    down1.down = true;
+    cluster.set_conditions(1, down1).unwrap();
+    let e = commit(&http, &urls, 5, rec("v-00003", "e"), t, 3)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no value chosen"), "{e}");
+    for i in 0..3 {
+        cluster
+            .set_conditions(i, Conditions::profile(2.0, 1000.0))
+            .unwrap();
+    }
+
+    // Bad input: a message acceptors do not take, a bad id.
+    let r = http
+        .post(format!("{}/paxos/v-00000", urls[0]))
+        .json(&serde_json::json!({"type": "nack", "ballot": {"round": 1, "proposer": 1}, "promised": {"round": 1, "proposer": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("error"));
+
+    // Randomized: jitter and loss on every node, 2–3 uploaders per chunk.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    for round in 0..12 {
+        for i in 0..3 {
+            let c = Conditions {
+                latency_ms: rng.random_range(0.0..20.0),
+                jitter_ms: rng.random_range(0.0..10.0),
+                loss: rng.random_range(0.0..0.3),
+                ..Conditions::default()
+            };
+            cluster.set_conditions(i, c).unwrap();
+        }
+        let chunk = format!("r-{round:05}");
+        let k = rng.random_range(2..=3);
+        let tasks: Vec<_> = (0..k)
+            .map(|u| {
+                let (http, urls, r) = (http.clone(), urls.clone(), rec(&chunk, &format!("u{u}")));
+                tokio::spawn(async move { commit(&http, &urls, u + 1, r, t, 50).await })
+            })
+            .collect();
+        let mut learned = Vec::new();
+        for task in tasks {
+            learned.push(task.await.unwrap().unwrap().0);
+        }
+        assert!(
+            learned.windows(2).all(|w| w[0] == w[1]),
+            "round {round}: {learned:?}"
+        );
+        // The acceptors' votes agree with it: a majority holds the chosen value.
+        let mut holders = 0;
+        for u in &urls {
+            let st: serde_json::Value = http
+                .get(format!("{u}/paxos/{chunk}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            holders += usize::from(st["accepted"][1]["uploader"] == learned[0].uploader);
+        }
+        assert!(holders >= 2, "round {round}: {holders} of 3 hold it");
+    }
+}

@@ -114,6 +114,7 @@ pub struct StorageNode {
     index: Arc<RwLock<HashMap<String, StoredChunk>>>,
     emulator: Emulator,
     node_index: AtomicUsize,
+    paxos: Arc<crate::consensus::store::AcceptorStore>,
 }
 
 impl StorageNode {
@@ -157,11 +158,13 @@ impl StorageNode {
                 },
             );
         }
+        let paxos = crate::consensus::store::AcceptorStore::open(dir.join("paxos")).map_err(io)?;
         Ok(Self {
             config,
             index: Arc::new(RwLock::new(index)),
             emulator,
             node_index: AtomicUsize::new(0),
+            paxos: Arc::new(paxos),
         })
     }
 
@@ -175,6 +178,7 @@ impl StorageNode {
             index: self.index.clone(),
             emulator,
             node_index: AtomicUsize::new(self.node_index()),
+            paxos: self.paxos.clone(),
         }
     }
 
@@ -349,6 +353,7 @@ pub fn router(node: Arc<StorageNode>) -> Router {
                 .put(put_chunk)
                 .delete(delete_chunk),
         )
+        .route("/paxos/{id}", get(paxos_state).post(paxos_message))
         .route("/emulator", get(get_emulator).put(put_emulator))
         .route("/emulator/scenario", put(put_scenario))
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -399,6 +404,57 @@ fn paced_body(emulator: Emulator, bytes: Bytes, cut_after: Option<u64>) -> Body 
         },
     );
     Body::from_stream(stream)
+}
+
+/// `POST /paxos/{chunk_id}`: a ChunkPaxos message from a proposer (`prepare`
+/// or `accept`, JSON tagged by `type`), through the emulator like any request
+/// (a down node answers 503, a partitioned one not at all, latency delays it,
+/// a loss draw drops the request or the reply with a 503); the reply message
+/// after the acceptor state is durable.
+async fn paxos_message(
+    State(node): State<Arc<StorageNode>>,
+    UrlPath(id): UrlPath<String>,
+    body: Result<
+        Json<crate::consensus::paxos::Message<crate::consensus::ChunkRecord>>,
+        axum::extract::rejection::JsonRejection,
+    >,
+) -> Result<Json<crate::consensus::paxos::Message<crate::consensus::ChunkRecord>>, ApiError> {
+    let Json(msg) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let e = node.emulator.clone();
+    e.wait_reachable().await;
+    // 2 bytes of "body" so a loss draw can pick the request or the reply.
+    let Plan::Serve {
+        first_byte_delay,
+        cut_after,
+    } = e.plan(2, false)
+    else {
+        return Err(down());
+    };
+    tokio::time::sleep(first_byte_delay).await;
+    let lost = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "message lost (network emulator)",
+        )
+    };
+    match cut_after {
+        // The request is lost: the acceptor never sees it.
+        Some(0) => Err(lost()),
+        // The reply is lost: the acceptor acted (and persisted) all the same.
+        Some(_) => {
+            node.paxos.handle(&id, &msg).await?;
+            Err(lost())
+        }
+        None => Ok(Json(node.paxos.handle(&id, &msg).await?)),
+    }
+}
+
+/// `GET /paxos/{chunk_id}`: the node's acceptor state for that chunk.
+async fn paxos_state(
+    State(node): State<Arc<StorageNode>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<crate::consensus::paxos::Acceptor<crate::consensus::ChunkRecord>>, ApiError> {
+    Ok(Json(node.paxos.state(&id)?))
 }
 
 /// Query of `GET /ping`.

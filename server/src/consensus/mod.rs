@@ -8,12 +8,17 @@
 //!   acceptor outages, proposer timeouts) that records every message and every
 //!   node's state after it: the Consensus tab replays such records, and the
 //!   randomized tests check safety over thousands of seeded runs.
+//! - [`live`]: the live proposer ([`live::commit`]) over HTTP.
+//! - [`store`]: a storage node's durable acceptor states (written before the
+//!   reply), served as `POST /paxos/{chunk_id}` on every node.
 //!
 //! One instance per chunk: instances share nothing, so a video's chunks commit
 //! in parallel. The value is the chunk's committed [`ChunkRecord`].
 
+pub mod live;
 pub mod paxos;
 pub mod run;
+pub mod store;
 
 use serde::{Deserialize, Serialize};
 
