@@ -7,7 +7,7 @@
 
 use leptos::prelude::*;
 
-use crate::wire::{CompareReport, Control, DashboardSnapshot, ServerInfo};
+use crate::wire::{CompareReport, ConsensusRecording, Control, DashboardSnapshot, ServerInfo};
 
 /// The server-side state a server function may read. Implemented by the `server`
 /// crate; only compiled with the `ssr` feature.
@@ -26,6 +26,10 @@ pub trait DashboardBackend: Send + Sync + 'static {
     /// The latest saved `vstack compare` result; `Ok(None)` when there is none
     /// yet, `Err` when the file is unreadable or not a comparison.
     fn latest_compare(&self) -> Result<Option<CompareReport>, String>;
+    /// Runs a ChunkPaxos scenario (`normal`, `conflict`, `node_failure`)
+    /// in-process on a virtual clock with `seed` and returns its recording;
+    /// `Err` names the known scenarios.
+    fn consensus_run(&self, scenario: &str, seed: u64) -> Result<ConsensusRecording, String>;
 }
 
 /// Handle to the [`DashboardBackend`], provided as leptos context by the server.
@@ -81,4 +85,21 @@ pub async fn control(control: Control) -> Result<String, ServerFnError> {
 #[server(name = GetLatestCompare, prefix = "/api/fn", endpoint = "latest_compare")]
 pub async fn latest_compare() -> Result<Option<CompareReport>, ServerFnError> {
     backend()?.0.latest_compare().map_err(ServerFnError::new)
+}
+
+/// Runs a ChunkPaxos scenario (`normal`, `conflict`, `node_failure`) with the
+/// real protocol code, in-process on a virtual clock seeded with `seed`, and
+/// returns every recorded step for the Consensus tab to replay.
+///
+/// Served as `POST /api/fn/consensus_run`. Errors: a `ServerFnError` naming
+/// the known scenarios for an unknown one.
+#[server(name = RunConsensus, prefix = "/api/fn", endpoint = "consensus_run")]
+pub async fn consensus_run(
+    scenario: String,
+    seed: u64,
+) -> Result<ConsensusRecording, ServerFnError> {
+    backend()?
+        .0
+        .consensus_run(&scenario, seed)
+        .map_err(ServerFnError::new)
 }

@@ -30,7 +30,8 @@ use leptos_router::{
 
 use live::{LiveFeed, use_live_feed};
 use pages::{
-    analytics::AnalyticsPage, compare::ComparePage, metrics::MetricsPage, overview::OverviewPage,
+    analytics::AnalyticsPage, compare::ComparePage, consensus::ConsensusPage, metrics::MetricsPage,
+    overview::OverviewPage,
 };
 
 /// Path of the ECharts bundle that `scripts/setup.sh` copies from the `echarts`
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("metrics") view=MetricsPage/>
                     <Route path=StaticSegment("compare") view=ComparePage/>
                     <Route path=StaticSegment("analytics") view=AnalyticsPage/>
+                    <Route path=StaticSegment("consensus") view=ConsensusPage/>
                 </Routes>
             </main>
         </Router>
@@ -86,11 +88,12 @@ pub fn App() -> impl IntoView {
 }
 
 /// The tabs, in the seed's order: (path, label).
-pub const TABS: [(&str, &str); 4] = [
+pub const TABS: [(&str, &str); 5] = [
     ("/", "Overview"),
     ("/metrics", "Performance Metrics"),
     ("/compare", "Smart vs Naive"),
     ("/analytics", "Analytics"),
+    ("/consensus", "Consensus"),
 ];
 
 #[component]
@@ -174,7 +177,7 @@ fn NotFound() -> impl IntoView {
     view! {
         <div class="empty-state">
             <p class="empty-title">"Page not found"</p>
-            <p>"The dashboard has four tabs: " <A href="/">"Overview"</A> ", metrics, compare and analytics."</p>
+            <p>"The dashboard has five tabs: " <A href="/">"Overview"</A> ", metrics, compare, analytics and consensus."</p>
         </div>
     }
 }

@@ -260,3 +260,45 @@ test('the Smart vs Naive tab shows the latest saved vstack compare run', async (
   await page.getByTestId('cmp-saved-table').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(artifacts, 'compare-saved.png'), fullPage: true });
 });
+
+test('the Consensus tab replays each ChunkPaxos scenario step by step', async ({ page }) => {
+  await page.goto(server.url + '/consensus');
+  // Normal operation: the fast round, 6 messages, uploader-a's record.
+  await expect(page.getByTestId('cons-description')).toContainText('fast round');
+  await expect(page.getByTestId('cons-position')).toContainText('step 1 of 7');
+  for (let i = 0; i < 6; i++) await page.getByTestId('cons-step').click();
+  await expect(page.getByTestId('cons-position')).toContainText('step 7 of 7');
+  await expect(page.getByTestId('cons-narration')).toContainText('learns that uploader-a');
+  await expect(page.getByTestId('cons-messages-so-far')).toHaveText('6');
+  await expect(page.getByTestId('cons-chosen')).toContainText('uploader-a');
+  await expect(page.locator('[data-testid="cons-acceptors"] tbody tr')).toHaveCount(3);
+  await expect(page.locator('[data-testid="cons-acceptors"] tbody tr').first()).toContainText('fast');
+  await page.screenshot({ path: path.join(artifacts, 'consensus-normal.png'), fullPage: true });
+
+  // Concurrent uploaders: play at 4x to the end; both learn one record.
+  await page.getByTestId('cons-scenario-conflict').click();
+  await expect(page.getByTestId('cons-description')).toContainText('Two uploaders');
+  await page.getByTestId('cons-speed').selectOption('4');
+  await page.getByTestId('cons-play').click();
+  await page.getByTestId('cons-step').click(); // pauses
+  await page.getByTestId('cons-last').click();
+  const chosen = (await page.getByTestId('cons-chosen').innerText()).trim();
+  expect(chosen).toMatch(/^uploader-[ab]/);
+  const learned = await page.locator('[data-testid="cons-proposers"] tbody tr td:nth-child(4)').allInnerTexts();
+  expect(learned).toEqual([chosen, chosen]);
+  const total = Number(await page.getByTestId('cons-messages-total').innerText());
+  expect(total).toBeGreaterThan(12);
+  await page.screenshot({ path: path.join(artifacts, 'consensus-conflict.png'), fullPage: true });
+
+  // Node failure: node-3 is down, messages to it are lost, a majority commits.
+  await page.getByTestId('cons-scenario-node_failure').click();
+  await expect(page.getByTestId('cons-description')).toContainText('node-3 is down');
+  await page.getByTestId('cons-last').click();
+  await expect(page.getByTestId('cons-chosen')).toContainText('uploader-a');
+  await expect(page.locator('[data-testid="cons-messages"] tbody')).toContainText('(lost)');
+  await expect(page.locator('[data-testid="cons-acceptors"] tbody tr[data-node="node-3"]')).toContainText('down');
+  // Scrub back to the start with the timeline.
+  await page.getByTestId('cons-timeline').fill('0');
+  await expect(page.getByTestId('cons-position')).toContainText('step 1 of');
+  await page.screenshot({ path: path.join(artifacts, 'consensus-node-failure.png'), fullPage: true });
+});

@@ -96,6 +96,14 @@ impl DashboardBackend for BackendImpl {
     fn latest_compare(&self) -> Result<Option<app::wire::CompareReport>, String> {
         crate::compare::read_results(&self.2)
     }
+
+    fn consensus_run(
+        &self,
+        scenario: &str,
+        seed: u64,
+    ) -> Result<app::wire::ConsensusRecording, String> {
+        consensus_recording(scenario, seed)
+    }
 }
 
 /// Builds the complete router.
@@ -118,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/ws", get(ws_upgrade))
         .route("/api/compare", get(latest_compare))
+        .route("/api/consensus/{scenario}", get(consensus_rest))
         .merge(crate::rest::router(state.hub.clone()))
         .leptos_routes_with_context(
             &state,
@@ -145,6 +154,39 @@ async fn latest_compare(
         ))),
         Err(e) => Err(crate::cluster::ApiError::internal(e)),
     }
+}
+
+fn consensus_recording(scenario: &str, seed: u64) -> Result<app::wire::ConsensusRecording, String> {
+    crate::consensus::run::scenario(scenario, seed).ok_or_else(|| {
+        format!(
+            "unknown scenario {scenario:?}; one of {}",
+            crate::consensus::run::SCENARIOS.join(", ")
+        )
+    })
+}
+
+/// Query of `GET /api/consensus/{scenario}`.
+#[derive(Debug, serde::Deserialize)]
+struct SeedQuery {
+    #[serde(default = "one")]
+    seed: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// `GET /api/consensus/{scenario}?seed=N`: a recorded ChunkPaxos run; 404
+/// JSON for an unknown scenario, 400 for a bad seed.
+async fn consensus_rest(
+    axum::extract::Path(scenario): axum::extract::Path<String>,
+    q: Result<axum::extract::Query<SeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<app::wire::ConsensusRecording>, crate::cluster::ApiError> {
+    let axum::extract::Query(q) =
+        q.map_err(|e| crate::cluster::ApiError::bad_request(e.body_text()))?;
+    consensus_recording(&scenario, q.seed)
+        .map(Json)
+        .map_err(crate::cluster::ApiError::not_found)
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -419,3 +419,52 @@ async fn the_demo_runs_every_phase_on_the_dashboard_clusters() {
     assert!(!d.running && d.current.is_none());
     assert_eq!(hub.snapshot().scenario, "normal");
 }
+
+#[tokio::test]
+async fn consensus_scenarios_are_recorded_runs_of_the_real_protocol() {
+    let router = app(AppState::new(options(), LiveConfig::default()));
+    let normal = json(&router, "/api/consensus/normal").await;
+    assert_eq!(normal["messages"], 6);
+    assert_eq!(normal["fast_path_messages"], 6);
+    assert_eq!(normal["classic_messages"], 12);
+    let steps = normal["steps"].as_array().unwrap();
+    // The start, then 3 accepts and 3 accepted.
+    assert_eq!(steps.len(), 7);
+    assert!(normal["chosen"].as_str().unwrap().starts_with("uploader-a"));
+    let last = steps.last().unwrap();
+    assert_eq!(last["acceptors"].as_array().unwrap().len(), 3);
+    assert_eq!(last["proposers"][0]["phase"], "chosen");
+
+    let conflict = json(&router, "/api/consensus/conflict?seed=3").await;
+    let last = conflict["steps"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let learned: Vec<_> = last["proposers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["chosen"].clone())
+        .collect();
+    assert_eq!(learned.len(), 2);
+    assert_eq!(learned[0], learned[1], "{conflict}");
+    assert_eq!(conflict["chosen_by_quorum"].as_array().unwrap().len(), 1);
+
+    let failure = json(&router, "/api/consensus/node_failure").await;
+    assert!(
+        failure["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["lost"] == true)
+    );
+    assert!(failure["chosen"].is_string());
+
+    let (status, body) = get(&router, "/api/consensus/meteor").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("normal, conflict, node_failure"), "{body}");
+    let (status, _) = get(&router, "/api/consensus/normal?seed=x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod compare;
+pub mod consensus;
 pub mod demo;
 pub mod engine;
 pub mod metrics;

@@ -73,83 +73,9 @@ impl RunConfig {
     }
 }
 
-/// An acceptor's state as shown.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AcceptorView {
-    /// Name.
-    pub name: String,
-    /// Up (not in an outage).
-    pub up: bool,
-    /// Promised ballot (`fast`, `1.2`, …).
-    pub promised: Option<String>,
-    /// Last vote: ballot.
-    pub accepted_ballot: Option<String>,
-    /// Last vote: value label.
-    pub accepted_value: Option<String>,
-}
-
-/// A proposer's state as shown.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ProposerView {
-    /// Name.
-    pub name: String,
-    /// `idle`, `fast`, `preparing`, `accepting` or `chosen`.
-    pub phase: String,
-    /// Current ballot, if any.
-    pub ballot: Option<String>,
-    /// The value it learned, once chosen.
-    pub chosen: Option<String>,
-}
-
-/// One recorded step: a message delivered (or lost), or a timeout.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Step {
-    /// Virtual time, ms.
-    pub t_ms: f64,
-    /// Sender name.
-    pub from: String,
-    /// Receiver name.
-    pub to: String,
-    /// `prepare`, `promise`, `accept`, `accepted`, `nack` or `timeout`.
-    pub kind: String,
-    /// Ballot of the message.
-    pub ballot: String,
-    /// Value label carried, if any.
-    pub value: Option<String>,
-    /// The message was lost (loss or a down acceptor).
-    pub lost: bool,
-    /// What happened, in a sentence.
-    pub narration: String,
-    /// Every acceptor after the step.
-    pub acceptors: Vec<AcceptorView>,
-    /// Every proposer after the step.
-    pub proposers: Vec<ProposerView>,
-}
-
-/// A whole recorded run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Recording {
-    /// Scenario name.
-    pub scenario: String,
-    /// What the scenario shows.
-    pub description: String,
-    /// The steps, in time order.
-    pub steps: Vec<Step>,
-    /// The chosen value (label), if one was chosen.
-    pub chosen: Option<String>,
-    /// The chosen record.
-    pub chosen_record: Option<ChunkRecord>,
-    /// Every value some quorum voted for at one ballot (safety: at most one).
-    pub chosen_by_quorum: Vec<String>,
-    /// Messages sent (delivered or lost), timeouts excluded.
-    pub messages: usize,
-    /// Messages of a fast-path commit with every acceptor answering: 2·n.
-    pub fast_path_messages: usize,
-    /// Messages of a classic Paxos commit with every acceptor answering: 4·n.
-    pub classic_messages: usize,
-    /// Virtual time until every proposer learned the value, ms.
-    pub decided_ms: Option<f64>,
-}
+pub use app::wire::{
+    AcceptorView, ConsensusRecording as Recording, ConsensusStep as Step, ProposerView,
+};
 
 #[derive(Debug)]
 enum Event {
@@ -456,10 +382,11 @@ pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> Record
     }
     let chosen_record = proposers.iter().find_map(|p| p.chosen().cloned());
     Recording {
+        acceptor_names: config.acceptors.clone(),
+        proposer_names: config.proposers.iter().map(|p| p.name.clone()).collect(),
         scenario: scenario.into(),
         description: description.into(),
         chosen: chosen_record.as_ref().map(ChunkRecord::label),
-        chosen_record,
         chosen_by_quorum,
         steps,
         messages,
