@@ -23,7 +23,7 @@ cargo clippy -p frontend -p app --target wasm32-unknown-unknown --locked -- -D w
 
 step "cargo test --workspace"
 rust_status=0
-cargo test --workspace --locked 2>&1 | tee "$logs/cargo-test.log" || rust_status=$?
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$logs/cargo-test.log" || rust_status=$?
 rust_passed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$logs/cargo-test.log")
 rust_failed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^failed;?$/) s+=$(i-1)} END {print s+0}' "$logs/cargo-test.log")
 

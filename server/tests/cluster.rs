@@ -490,6 +490,7 @@ async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
         chunk_id: chunk.into(),
         sha256: vstack::cluster::sha256_hex(who.as_bytes()),
         size_bytes: who.len() as u64,
+        duration_ms: 4000,
         replicas: vec!["node-1".into(), "node-2".into()],
         version: 1,
         uploader: who.into(),
@@ -603,4 +604,79 @@ async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
         }
         assert!(holders >= 2, "round {round}: {holders} of 3 hold it");
     }
+}
+
+/// Two uploaders ingest different encodings under the same video id at the
+/// same time: ChunkPaxos picks exactly one record per chunk, both uploaders
+/// agree on it, the catalog holds it, and the losers' bytes are removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_ingests_of_one_video_commit_one_record_per_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let (Some(pa), Some(pb)) = (
+        common::ffmpeg_hls_of(&a, 16, "testsrc"),
+        common::ffmpeg_hls_of(&b, 16, "testsrc2"),
+    ) else {
+        return;
+    };
+    let cluster = Cluster::start(ClusterConfig {
+        profiles: vec![Conditions::profile(5.0, 500.0)],
+        video: None,
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let meta = cluster.metadata_url();
+    let (ra, rb) = tokio::join!(
+        ingest(&http, &meta, &pa, Some("film"), 2),
+        ingest(&http, &meta, &pb, Some("film"), 2)
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let n = ra.consensus.chunks;
+    assert_eq!(n, rb.consensus.chunks);
+    assert!(n >= 4, "{n}");
+    // Every slot was won by exactly one of them.
+    assert_eq!(ra.consensus.lost + rb.consensus.lost, n, "{ra:?} {rb:?}");
+    let view = fetch_view(&http, &meta, "film").await.unwrap();
+    assert_eq!(view.manifest.chunks.len(), n);
+    // The winners' bytes are on their replicas; nothing else of `film` is stored.
+    let mut stored = std::collections::BTreeSet::new();
+    for node in cluster.nodes() {
+        for c in node.storage().chunks() {
+            if c.chunk_id.starts_with("film-") {
+                stored.insert((node.node_id.clone(), c.chunk_id.clone()));
+            }
+        }
+    }
+    let mut expected = std::collections::BTreeSet::new();
+    for c in &view.manifest.chunks {
+        for r in &c.replicas {
+            let node = cluster.nodes().iter().find(|x| &x.node_id == r).unwrap();
+            let (_, bytes) = node.storage().read(&c.chunk_id).await.unwrap();
+            assert_eq!(sha256_hex(&bytes), c.sha256);
+            expected.insert((r.clone(), c.chunk_id.clone()));
+        }
+    }
+    assert_eq!(stored, expected, "orphans left behind");
+    // And the video plays with every hash verified.
+    let (tx, _rx) = watch::channel(None);
+    let (ntx, _) = broadcast::channel(64);
+    let (_stop, stop_rx) = watch::channel(false);
+    let q = client::play(
+        http.clone(),
+        view,
+        LiveConfig {
+            speed: 20.0,
+            ..LiveConfig::default()
+        },
+        tx,
+        ntx,
+        stop_rx,
+    )
+    .await
+    .unwrap();
+    assert!(q.ended && q.failovers == 0, "{q:?}");
 }

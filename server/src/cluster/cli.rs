@@ -273,6 +273,15 @@ pub async fn ingest_cmd(args: IngestArgs) -> anyhow::Result<()> {
                 r.nodes.join(", "),
                 r.upload_ms
             );
+            let c = &r.consensus;
+            println!(
+                "ChunkPaxos: {} chunk records committed, {} on the fast path, {} won by another uploader; {} messages ({:.1} per chunk)",
+                c.chunks,
+                c.fast,
+                c.lost,
+                c.messages,
+                c.messages as f64 / c.chunks.max(1) as f64
+            );
             Ok(())
         }
         Err(e @ IngestError::Cluster(_)) => Err(e.into()),

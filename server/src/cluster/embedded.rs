@@ -139,17 +139,63 @@ struct Served {
     task: JoinHandle<()>,
 }
 
+/// Ports tried for storage nodes: below Linux's default ephemeral range
+/// (32768–60999), so outgoing connections (which take ephemeral local ports)
+/// can never occupy a killed node's port before it restarts there.
+const NODE_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// Binds a storage node's listener: on `addr` if its port is set (a
+/// restart, retried for up to 2 s while the old socket lets go), otherwise on
+/// a random free port of [`NODE_PORTS`] (any free port as a last resort).
+async fn bind_node(what: &str, addr: SocketAddr) -> Result<TcpListener, ClusterError> {
+    let err = |source| ClusterError::Bind {
+        what: format!("{what} on {addr}"),
+        source,
+    };
+    if addr.port() != 0 {
+        let mut tries = 0;
+        loop {
+            match TcpListener::bind(addr).await {
+                Ok(l) => return Ok(l),
+                Err(e) if tries < 40 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
+    }
+    for _ in 0..200 {
+        let port = rand::random_range(NODE_PORTS);
+        if let Ok(l) = TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            return Ok(l);
+        }
+    }
+    TcpListener::bind(addr).await.map_err(err)
+}
+
 async fn serve_router(
     what: &str,
     addr: SocketAddr,
     router: axum::Router,
 ) -> Result<Served, ClusterError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ClusterError::Bind {
-            what: format!("{what} on {addr}"),
-            source,
-        })?;
+    serve_on(
+        what,
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ClusterError::Bind {
+                what: format!("{what} on {addr}"),
+                source,
+            })?,
+        router,
+    )
+}
+
+fn serve_on(
+    what: &str,
+    listener: TcpListener,
+    router: axum::Router,
+) -> Result<Served, ClusterError> {
     let addr = listener.local_addr().map_err(|source| ClusterError::Bind {
         what: what.to_string(),
         source,
@@ -301,7 +347,8 @@ impl Cluster {
         })
     }
 
-    /// Serves `node` as node number `i` on an ephemeral port, registers it and
+    /// Serves `node` as node number `i` on a free port (see [`NODE_PORTS`]),
+    /// registers it and
     /// starts its heartbeats.
     async fn add_node(
         &mut self,
@@ -312,12 +359,8 @@ impl Cluster {
         emulator: Emulator,
     ) -> Result<(), ClusterError> {
         node.set_node_index(i);
-        let s = serve_router(
-            &node_id,
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            super::storage::router(node.clone()),
-        )
-        .await?;
+        let listener = bind_node(&node_id, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let s = serve_on(&node_id, listener, super::storage::router(node.clone()))?;
         let mut n = EmbeddedNode {
             node_id,
             data_dir,
@@ -536,7 +579,8 @@ impl Cluster {
             n.emulator.clone(),
         )?);
         node.set_node_index(i);
-        let s = serve_router(&n.node_id, n.addr, super::storage::router(node.clone())).await?;
+        let listener = bind_node(&n.node_id, n.addr).await?;
+        let s = serve_on(&n.node_id, listener, super::storage::router(node.clone()))?;
         let hb = tokio::spawn(register_and_heartbeat(
             node.clone(),
             self.metadata_url(),

@@ -20,6 +20,8 @@ use std::{
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::consensus::{ChunkRecord, live::CommitStats};
+
 use super::{
     sha256_hex,
     storage::HASH_HEADER,
@@ -229,6 +231,42 @@ pub struct IngestReport {
     pub nodes: Vec<String>,
     /// Wall time of the uploads, ms.
     pub upload_ms: f64,
+    /// The ChunkPaxos commits of the chunk records.
+    pub consensus: ConsensusReport,
+}
+
+/// What committing the chunk records through ChunkPaxos took.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsensusReport {
+    /// Chunks committed.
+    pub chunks: usize,
+    /// Decided in the fast round (2·n messages each).
+    pub fast: usize,
+    /// Chunks where another uploader's record won (ours was removed).
+    pub lost: usize,
+    /// Messages exchanged, requests plus replies.
+    pub messages: usize,
+}
+
+/// Commits `record` in the instance of `slot` (the record keeps its own
+/// content-addressed chunk id).
+async fn commit_slot(
+    http: &reqwest::Client,
+    acceptors: &[String],
+    proposer_id: u32,
+    slot: &str,
+    record: ChunkRecord,
+) -> Result<(ChunkRecord, CommitStats), crate::consensus::live::CommitError> {
+    crate::consensus::live::commit_instance(
+        http,
+        acceptors,
+        slot,
+        proposer_id,
+        record,
+        Duration::from_secs(5),
+        20,
+    )
+    .await
 }
 
 /// Ingests the playlist (or folder) at `path` into the cluster whose metadata
@@ -270,10 +308,11 @@ pub async fn ingest(
     }
     let base = metadata_url.trim_end_matches('/');
     let nodes: NodeList = get_json(http, &format!("{base}/nodes")).await?;
-    let healthy: Vec<_> = nodes
-        .nodes
-        .into_iter()
+    let all_nodes = nodes.nodes;
+    let healthy: Vec<_> = all_nodes
+        .iter()
         .filter(|n| n.health == RegistryHealth::Healthy)
+        .cloned()
         .collect();
     if healthy.is_empty() {
         return Err(IngestError::Cluster("no healthy storage node".into()));
@@ -288,8 +327,10 @@ pub async fn ingest(
     let mut chunks = Vec::with_capacity(segments.len());
     let mut uploads = Vec::new();
     for (i, (s, bytes)) in segments.iter().zip(&payloads).enumerate() {
-        let chunk_id = format!("{video_id}-{i:05}");
         let sha256 = sha256_hex(bytes);
+        // Content-addressed: a concurrent uploader of the same video stores its
+        // bytes beside ours, never over them; ChunkPaxos picks one per slot.
+        let chunk_id = format!("{video_id}-{i:05}-{}", &sha256[..8]);
         let replicas: Vec<usize> = (0..r).map(|k| (i + k) % healthy.len()).collect();
         for &n in &replicas {
             uploads.push((
@@ -340,9 +381,72 @@ pub async fn ingest(
         return Err(IngestError::Cluster(msg));
     }
     let upload_ms = started.elapsed().as_secs_f64() * 1e3;
+    // Commit every chunk's record through ChunkPaxos; the acceptors are every
+    // registered node (a fixed set: down nodes just do not answer).
+    let acceptors: Vec<String> = all_nodes.iter().map(|n| n.url.clone()).collect();
+    let proposer_id = rand::random::<u32>().max(1);
+    let commits: Vec<Result<(ChunkRecord, CommitStats), String>> =
+        futures::stream::iter(chunks.iter().enumerate())
+            .map(|(i, c)| {
+                let record = ChunkRecord {
+                    chunk_id: c.chunk_id.clone(),
+                    sha256: c.sha256.clone(),
+                    size_bytes: c.size_bytes,
+                    duration_ms: c.duration_ms,
+                    replicas: c.replicas.clone(),
+                    version: 1,
+                    uploader: format!("ingest-{proposer_id:08x}"),
+                };
+                let slot = format!("{video_id}-{i:05}");
+                let acceptors = &acceptors;
+                async move {
+                    commit_slot(http, acceptors, proposer_id, &slot, record)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .buffered(8)
+            .collect()
+            .await;
+    let mut consensus = ConsensusReport::default();
+    let mut won = Vec::with_capacity(chunks.len());
+    for (c, r) in chunks.iter().zip(commits) {
+        let (chosen, stats) = match r {
+            Ok(x) => x,
+            Err(why) => {
+                rollback(http, results.iter().filter_map(|r| r.as_ref().ok())).await;
+                return Err(IngestError::Cluster(format!("consensus: {why}")));
+            }
+        };
+        consensus.chunks += 1;
+        consensus.fast += usize::from(stats.fast);
+        consensus.messages += stats.messages;
+        if chosen.chunk_id != c.chunk_id {
+            consensus.lost += 1;
+        }
+        won.push(ChunkEntry {
+            index: c.index,
+            chunk_id: chosen.chunk_id,
+            duration_ms: chosen.duration_ms,
+            size_bytes: chosen.size_bytes,
+            sha256: chosen.sha256,
+            replicas: chosen.replicas,
+        });
+    }
+    // Our copies of chunks another uploader won are orphans: remove them.
+    let winners: std::collections::HashSet<&str> =
+        won.iter().map(|c| c.chunk_id.as_str()).collect();
+    rollback(
+        http,
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|(_, id)| !winners.contains(id.as_str())),
+    )
+    .await;
     let manifest = VideoManifest {
         video_id: video_id.clone(),
-        chunks,
+        chunks: won,
     };
     let resp = http
         .post(format!("{base}/videos"))
@@ -371,6 +475,7 @@ pub async fn ingest(
         replication: r,
         nodes: healthy.into_iter().map(|n| n.node_id).collect(),
         upload_ms,
+        consensus,
     })
 }
 

@@ -69,7 +69,35 @@ pub async fn commit(
     request_timeout: Duration,
     max_attempts: u32,
 ) -> Result<(ChunkRecord, CommitStats), CommitError> {
-    let chunk_id = record.chunk_id.clone();
+    let slot = record.chunk_id.clone();
+    commit_instance(
+        http,
+        nodes,
+        &slot,
+        proposer_id,
+        record,
+        request_timeout,
+        max_attempts,
+    )
+    .await
+}
+
+/// [`commit`] in the instance named `slot` (the chunk's position, e.g.
+/// `film-00003`), which may differ from the record's content-addressed
+/// `chunk_id`.
+///
+/// # Errors
+/// [`CommitError::NoQuorum`] after `max_attempts` attempts without a choice.
+pub async fn commit_instance(
+    http: &reqwest::Client,
+    nodes: &[String],
+    slot: &str,
+    proposer_id: u32,
+    record: ChunkRecord,
+    request_timeout: Duration,
+    max_attempts: u32,
+) -> Result<(ChunkRecord, CommitStats), CommitError> {
+    let chunk_id = slot.to_string();
     let urls: Vec<String> = nodes
         .iter()
         .map(|n| format!("{}/paxos/{chunk_id}", n.trim_end_matches('/')))

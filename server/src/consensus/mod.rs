@@ -26,12 +26,17 @@ use serde::{Deserialize, Serialize};
 /// where they live, and who committed them.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ChunkRecord {
-    /// The chunk's slot, e.g. `film-00003` (the instance key).
+    /// The stored chunk's id (`film-00003-3f2a9c1b`: slot and content hash, so
+    /// concurrent uploaders never overwrite each other's bytes). The Paxos
+    /// instance is keyed by the slot (`film-00003`).
     pub chunk_id: String,
     /// SHA-256 of the bytes, lower-case hex.
     pub sha256: String,
     /// Size, bytes.
     pub size_bytes: u64,
+    /// Media duration, ms.
+    #[serde(default)]
+    pub duration_ms: u64,
     /// Nodes holding the bytes.
     pub replicas: Vec<String>,
     /// Version: 1 for the first commit of the slot.

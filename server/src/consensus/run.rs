@@ -407,6 +407,7 @@ fn record(uploader: &str, seed: u8) -> ChunkRecord {
         chunk_id: "film-00003".into(),
         sha256: sha,
         size_bytes: 1_250_000 + u64::from(seed) * 1000,
+        duration_ms: 4000,
         replicas: vec!["node-1".into(), "node-2".into()],
         version: 1,
         uploader: uploader.into(),

@@ -108,6 +108,7 @@ mod tests {
             chunk_id: "v-00000".into(),
             sha256: "ab".repeat(32),
             size_bytes: 10,
+            duration_ms: 4000,
             replicas: vec!["node-1".into()],
             version: 1,
             uploader: "u".into(),

@@ -9,10 +9,17 @@ use std::{
 /// into `dir/index.m3u8` with ffmpeg. `None` (with a message) when ffmpeg is not
 /// installed; panics when ffmpeg runs but fails.
 pub fn ffmpeg_hls(dir: &Path, seconds: u32) -> Option<PathBuf> {
+    ffmpeg_hls_of(dir, seconds, "testsrc")
+}
+
+/// [`ffmpeg_hls`] with another lavfi source (`testsrc2`, `smptebars`, …), for
+/// different bytes of the same length.
+#[allow(dead_code)]
+pub fn ffmpeg_hls_of(dir: &Path, seconds: u32, source: &str) -> Option<PathBuf> {
     let out = dir.join("index.m3u8");
     let status = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc=duration={seconds}:size=320x240:rate=25"))
+        .arg(format!("{source}=duration={seconds}:size=320x240:rate=25"))
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "50"])
         .args(["-f", "hls", "-hls_time", "4", "-hls_playlist_type", "vod"])
         .arg(&out)
