@@ -273,6 +273,8 @@ test('the Consensus tab replays each ChunkPaxos scenario step by step', async ({
   await expect(page.getByTestId('cons-chosen')).toContainText('uploader-a');
   await expect(page.locator('[data-testid="cons-acceptors"] tbody tr')).toHaveCount(3);
   await expect(page.locator('[data-testid="cons-acceptors"] tbody tr').first()).toContainText('fast');
+  // All three nodes voted for the chosen record.
+  await expect(page.locator('[data-testid="cons-acceptors"] td.ok')).toHaveCount(3);
   await page.screenshot({ path: path.join(artifacts, 'consensus-normal.png'), fullPage: true });
 
   // Concurrent uploaders: play at 4x to the end; both learn one record.

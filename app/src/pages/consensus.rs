@@ -124,17 +124,25 @@ pub fn ConsensusPage() -> impl IntoView {
             <Card title="Nodes (acceptors) and uploaders (proposers)">
                 {move || rec.get().and_then(|r| {
                     let i = step.get().min(r.steps.len().saturating_sub(1));
-                    r.steps.get(i).map(|s| view! {
+                    r.steps.get(i).map(|s| {
+                        // Once an uploader learned the value, mark the nodes whose
+                        // last vote is for it.
+                        let chosen = s.proposers.iter().find_map(|p| p.chosen.clone());
+                        view! {
                         <table class="cmp" data-testid="cons-acceptors">
-                            <thead><tr><th>"node"</th><th>"promised"</th><th>"accepted"</th><th>"value"</th></tr></thead>
+                            <thead><tr><th>"node"</th><th>"promised"</th><th>"accepted"</th><th>"value"</th><th>"chosen"</th></tr></thead>
                             <tbody>
-                                {s.acceptors.iter().map(|a| view! {
+                                {s.acceptors.iter().map(|a| {
+                                    let holds = chosen.is_some() && a.accepted_value == chosen;
+                                    view! {
                                     <tr class:pending=!a.up data-node=a.name.clone()>
                                         <td>{a.name.clone()}{(!a.up).then_some(" (down)")}</td>
                                         <td>{a.promised.clone().unwrap_or_else(|| "—".into())}</td>
                                         <td>{a.accepted_ballot.clone().unwrap_or_else(|| "—".into())}</td>
                                         <td>{a.accepted_value.clone().unwrap_or_else(|| "—".into())}</td>
+                                        <td class:ok=holds>{if holds { "✓" } else { "" }}</td>
                                     </tr>
+                                    }
                                 }).collect_view()}
                             </tbody>
                         </table>
@@ -151,6 +159,7 @@ pub fn ConsensusPage() -> impl IntoView {
                                 }).collect_view()}
                             </tbody>
                         </table>
+                        }
                     })
                 })}
             </Card>
