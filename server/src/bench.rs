@@ -42,7 +42,7 @@ use crate::{
         storage::HASH_HEADER,
         wire::{ChunkEntry, VideoManifest},
     },
-    engine::QoeReport,
+    compare::percentile,
 };
 
 /// Options of `vstack bench`.
@@ -285,14 +285,6 @@ pub struct BenchReport {
     pub score_pct: f64,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
 fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         f64::NAN
@@ -312,24 +304,6 @@ fn bar(mp: &MultiProgress, name: &str, len: usize) -> ProgressBar {
     pb
 }
 
-/// One live session on `cluster`, returning its QoE.
-async fn session(
-    http: &reqwest::Client,
-    view: client::ClusterView,
-    kind: ClientKind,
-    speed: f64,
-) -> anyhow::Result<QoeReport> {
-    let (tx, _rx) = watch::channel(None);
-    let (ntx, _) = broadcast::channel(16);
-    let (_stop_tx, stop_rx) = watch::channel(false);
-    let cfg = LiveConfig {
-        kind,
-        speed,
-        ..LiveConfig::default()
-    };
-    Ok(client::play(http.clone(), view, cfg, tx, ntx, stop_rx).await?)
-}
-
 async fn playback(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<TargetResult>> {
     let cluster = Cluster::start(ClusterConfig {
         speed: cfg.speed,
@@ -344,7 +318,9 @@ async fn playback(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<Tar
     let view = fetch_view(&http, &cluster.metadata_url(), "test-video-001").await?;
     let mut reports = Vec::new();
     for _ in 0..cfg.playback_sessions {
-        reports.push(session(&http, view.clone(), ClientKind::Smart, cfg.speed).await?);
+        reports.push(
+            client::play_session(http.clone(), view.clone(), ClientKind::Smart, cfg.speed).await?,
+        );
         pb.inc(1);
     }
     let n = reports.len();
@@ -678,7 +654,7 @@ async fn concurrent(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<T
             let (http, view, pb, speed) =
                 (http.clone(), view.clone(), pb.clone(), cfg.concurrent_speed);
             tokio::spawn(async move {
-                let r = session(&http, view, kind, speed).await;
+                let r = client::play_session(http, view, kind, speed).await;
                 pb.inc(1);
                 r
             })

@@ -18,13 +18,12 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, watch};
 
 use app::perf::improvement_pct;
 
 use crate::{
     BadInput,
-    client::{self, ClientKind, LiveConfig, fetch_view},
+    client::{self, ClientKind, fetch_view},
     cluster::{
         embedded::{Cluster, ClusterConfig, SyntheticVideo},
         emulator::Scenario,
@@ -113,7 +112,11 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// The `p` quantile (0–1, nearest rank) of an ascending slice; NaN when empty.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
     let i = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
 }
@@ -175,15 +178,7 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
 async fn run_client(cluster: &Cluster, kind: ClientKind, speed: f64) -> anyhow::Result<QoeReport> {
     let http = reqwest::Client::new();
     let view = fetch_view(&http, &cluster.metadata_url(), "test-video-001").await?;
-    let (tx, _rx) = watch::channel(None);
-    let (ntx, _) = broadcast::channel(64);
-    let (_stop, stop_rx) = watch::channel(false);
-    let cfg = LiveConfig {
-        kind,
-        speed,
-        ..LiveConfig::default()
-    };
-    Ok(client::play(http, view, cfg, tx, ntx, stop_rx).await?)
+    Ok(client::play_session(http, view, kind, speed).await?)
 }
 
 /// Live mode: one condition per scenario, twin clusters side by side.

@@ -417,6 +417,29 @@ async fn sleep_until_opt(t: Option<Instant>) {
     }
 }
 
+/// Plays one whole session of `view` unobserved (no status or notice
+/// subscriber, no stop) and returns its QoE; what `vstack compare` and
+/// `vstack bench` need per session.
+///
+/// # Errors
+/// As [`play`].
+pub async fn play_session(
+    http: reqwest::Client,
+    view: ClusterView,
+    kind: ClientKind,
+    speed: f64,
+) -> Result<QoeReport, ClientError> {
+    let (tx, _rx) = watch::channel(None);
+    let (ntx, _) = broadcast::channel(16);
+    let (_stop, stop_rx) = watch::channel(false);
+    let cfg = LiveConfig {
+        kind,
+        speed,
+        ..LiveConfig::default()
+    };
+    play(http, view, cfg, tx, ntx, stop_rx).await
+}
+
 /// `GET …/ping?bytes=N`: the time to the response headers (the latency sample)
 /// and, with a payload, (bytes, time from headers to the last byte).
 async fn probe(http: &reqwest::Client, url: &str) -> Option<(Duration, Option<(u64, Duration)>)> {
