@@ -4,34 +4,19 @@
 //! playback sooner and keep a fuller buffer than the naive one. Prints the
 //! figures (run with `--nocapture`).
 
-use std::{path::Path, sync::Arc, time::Duration};
+mod support;
 
-use vstack::{
+use std::time::Duration;
+
+use vstack_core::{
     engine::striped_manifest,
     sim::{
-        Experiment, SimConfig, Strategy, Summary, Trace, VideoSource, load_chunks, run_experiment,
+        Experiment, SimConfig, Strategy, Summary, VideoSource, load_chunks, run_experiment,
     },
 };
 
-fn traces(dir: &str) -> Option<Vec<Arc<Trace>>> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/traces")
-        .join(dir);
-    if !p.exists() {
-        eprintln!("skipping: {} not found", p.display());
-        return None;
-    }
-    Some(
-        Trace::load_path(&p)
-            .unwrap()
-            .into_iter()
-            .map(Arc::new)
-            .collect(),
-    )
-}
-
 fn experiment(dir: &str, bitrate_kbps: f64) -> Option<Summary> {
-    let traces = traces(dir)?;
+    let traces = support::load_traces(dir)?;
     let chunks = load_chunks(
         &VideoSource::Synthetic {
             bitrate_kbps,

@@ -8,7 +8,6 @@
 //! [`Summary`] aggregates them (mean, p50, p95) with smart-vs-naive and
 //! smart-vs-oracle deltas. `vstack sim` is the command-line front end.
 
-pub mod cli;
 pub mod net;
 pub mod trace;
 pub mod video;
@@ -23,12 +22,16 @@ pub use net::{NodeLink, OracleSelector, SimConfig, SimOutcome, run_session};
 pub use trace::{Period, Trace, TraceError};
 pub use video::{VideoError, VideoSource, load_chunks};
 
-use crate::engine::{
-    Manifest, NodeSelector, QoeReport, RoundRobinSelector, SmartSelector, session::TimeStats,
+use crate::{
+    engine::{
+        Manifest, NodeSelector, QoeReport, RoundRobinSelector, SmartSelector, session::TimeStats,
+    },
+    stats::improvement_pct,
 };
 
 /// Node-selection strategies the simulator can run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Seed score + load balancing.
@@ -80,7 +83,7 @@ pub struct Experiment {
 
 /// One session's result.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SessionResult {
+pub struct SessionRun {
     /// Session number (same conditions across strategies).
     pub session: usize,
     /// Strategy.
@@ -100,7 +103,7 @@ pub struct SessionResult {
 }
 
 /// Runs every session of the experiment, strategies interleaved per session.
-pub fn run_experiment(exp: &Experiment) -> Vec<SessionResult> {
+pub fn run_experiment(exp: &Experiment) -> Vec<SessionRun> {
     let nodes = exp.manifest.node_count;
     let mut out = Vec::with_capacity(exp.sessions * exp.strategies.len());
     for k in 0..exp.sessions {
@@ -129,7 +132,7 @@ pub fn run_experiment(exp: &Experiment) -> Vec<SessionResult> {
         cfg.seed = rng.random();
         for &strategy in &exp.strategies {
             let o = run_session(&cfg, &exp.manifest, strategy.selector(&shared));
-            out.push(SessionResult {
+            out.push(SessionRun {
                 session: k,
                 strategy,
                 traces: cfg.links.iter().map(|l| l.trace.name.clone()).collect(),
@@ -219,7 +222,7 @@ pub struct Summary {
 
 impl Summary {
     /// Aggregates `results`.
-    pub fn of(results: &[SessionResult]) -> Self {
+    pub fn of(results: &[SessionRun]) -> Self {
         let mut order: Vec<Strategy> = Vec::new();
         for r in results {
             if !order.contains(&r.strategy) {
@@ -279,12 +282,14 @@ impl Summary {
     }
 }
 
+/// [`improvement_pct`] where the other strategy's value is not 0.
 fn lower_better(smart: f64, other: f64) -> Option<f64> {
-    (other != 0.0).then(|| (other - smart) / other * 100.0)
+    (other != 0.0).then(|| improvement_pct(smart, other, true)).flatten()
 }
 
+/// [`improvement_pct`] (higher is better) where the other's value is not 0.
 fn higher_better(smart: f64, other: f64) -> Option<f64> {
-    (other != 0.0).then(|| (smart - other) / other * 100.0)
+    (other != 0.0).then(|| improvement_pct(smart, other, false)).flatten()
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Model checking of ChunkPaxos with stateright: the real [`Acceptor`] and
-//! [`Proposer`] state machines of `vstack::consensus::paxos` as actors — 3
+//! [`Proposer`] state machines of `vstack_core::consensus::paxos` as actors — 3
 //! acceptors, 2 proposers with different values — on a network that loses,
 //! duplicates and reorders messages, with an acceptor crash and restart.
 //! Checked in every state: **at most one value is chosen** (some quorum voted
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use stateright::actor::{Actor, ActorModel, Id, LossyNetwork, Network, Out};
 use stateright::{Checker, Expectation, Model};
-use vstack::consensus::paxos::{Acceptor, Ballot, Message, Proposer, classic_quorum, fast_quorum};
+use vstack_core::consensus::paxos::{Acceptor, Ballot, Message, Proposer, classic_quorum, fast_quorum};
 
 const ACCEPTORS: usize = 3;
 
@@ -56,7 +56,7 @@ enum Storage {
     Proposer(u32),
 }
 
-fn send_all(o: &mut Out<Node>, out: Vec<vstack::consensus::paxos::Outgoing<u8>>) {
+fn send_all(o: &mut Out<Node>, out: Vec<vstack_core::consensus::paxos::Outgoing<u8>>) {
     for m in out {
         o.send(Id::from(m.to), m.msg);
     }

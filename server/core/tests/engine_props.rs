@@ -7,7 +7,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vstack::engine::{
+use vstack_core::engine::{
     Action, EngineConfig, Event, NodeSelector, PlaybackState, RoundRobinSelector, Session,
     SmartSelector, striped_manifest,
 };

@@ -5,7 +5,7 @@
 //! message is delivered after a seeded random latency, may be lost, is lost
 //! when its acceptor is down (an outage keeps the acceptor's durable state),
 //! and a proposer that has not learned a value retries with a higher ballot
-//! after a seeded random timeout. Each delivery becomes a [`Step`] with the
+//! after a seeded random timeout. Each delivery becomes a [`ConsensusStep`] with the
 //! message, a line of narration and every node's state after it, which is
 //! what the Consensus tab replays. [`scenario`] builds the seed's three
 //! scenarios: normal operation, concurrent uploaders in conflict, node failure.
@@ -73,9 +73,7 @@ impl RunConfig {
     }
 }
 
-pub use app::wire::{
-    AcceptorView, ConsensusRecording as Recording, ConsensusStep as Step, ProposerView,
-};
+pub use super::record::{AcceptorView, ConsensusRecording, ConsensusStep, ProposerView};
 
 #[derive(Debug)]
 enum Event {
@@ -168,7 +166,7 @@ fn narrate(
 }
 
 /// Runs `config` and records every step.
-pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> Recording {
+pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> ConsensusRecording {
     let n = config.acceptors.len();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut acceptors: Vec<Acceptor<ChunkRecord>> = vec![Acceptor::default(); n];
@@ -348,7 +346,7 @@ pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> Record
                     accepted_value: a.accepted.as_ref().map(|(_, v)| v.label()),
                 })
                 .collect();
-            steps.push(Step {
+            steps.push(ConsensusStep {
                 t_ms: t,
                 from,
                 to,
@@ -381,7 +379,7 @@ pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> Record
         }
     }
     let chosen_record = proposers.iter().find_map(|p| p.chosen().cloned());
-    Recording {
+    ConsensusRecording {
         acceptor_names: config.acceptors.clone(),
         proposer_names: config.proposers.iter().map(|p| p.name.clone()).collect(),
         scenario: scenario.into(),
@@ -416,7 +414,7 @@ fn record(uploader: &str, seed: u8) -> ChunkRecord {
 
 /// Builds and runs a named scenario (`normal`, `conflict`, `node_failure`);
 /// `None` for an unknown name.
-pub fn scenario(name: &str, seed: u64) -> Option<Recording> {
+pub fn scenario(name: &str, seed: u64) -> Option<ConsensusRecording> {
     let a = ProposerSpec {
         name: "uploader-a".into(),
         id: 1,

@@ -10,13 +10,10 @@
 //! - **Mahimahi**: one integer per line, the millisecond at which one 1500-byte
 //!   packet may be delivered; binned into 1 s periods. RTT as above.
 //!
-//! A trace loops past its end. Errors name the file and the line.
+//! A trace loops past its end. Errors name the file and the line. This module
+//! parses text; reading files is the caller's (the server's `files` module).
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use serde::Deserialize;
 
@@ -25,32 +22,25 @@ pub const DEFAULT_RTT_MS: f64 = 80.0;
 /// Mahimahi packet size in bytes.
 pub const MAHIMAHI_PACKET_BYTES: f64 = 1500.0;
 
-/// A trace file could not be used.
+/// A trace's text could not be used. `origin` is where the text came from
+/// (a file's path, as given), so messages read `path:line: what`.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
     /// A line (or JSON location) is malformed.
-    #[error("{path}:{line}: {message}")]
+    #[error("{origin}:{line}: {message}")]
     Parse {
-        /// The file.
-        path: PathBuf,
+        /// Where the text came from.
+        origin: String,
         /// 1-based line number.
         line: usize,
         /// What is wrong.
         message: String,
     },
-    /// The file holds no usable period.
-    #[error("{path}: no samples")]
+    /// The text holds no usable period.
+    #[error("{origin}: no samples")]
     Empty {
-        /// The file.
-        path: PathBuf,
+        /// Where the text came from.
+        origin: String,
     },
 }
 
@@ -145,55 +135,21 @@ impl Trace {
         (self.periods[i], loops * len + self.ends_s[i])
     }
 
-    /// Reads a trace file, detecting the format (`.json` → Sabre; otherwise two
-    /// numeric columns → Pensieve, one integer column → Mahimahi).
-    pub fn from_file(path: &Path) -> Result<Self, TraceError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let is_json =
-            path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('[');
+    /// Parses a trace from its text, detecting the format (a name ending in
+    /// `.json` or text starting with `[` → Sabre; otherwise two numeric
+    /// columns → Pensieve, one integer column → Mahimahi). `origin` is where
+    /// the text came from (a path); the trace is named after its last
+    /// component.
+    ///
+    /// # Errors
+    /// [`TraceError`] naming `origin` and the line.
+    pub fn parse(origin: &str, text: &str) -> Result<Self, TraceError> {
+        let name = origin.rsplit(['/', '\\']).next().unwrap_or(origin);
+        let is_json = name.ends_with(".json") || text.trim_start().starts_with('[');
         if is_json {
-            parse_sabre(&name, path, &text)
+            parse_sabre(name, origin, text)
         } else {
-            parse_columns(&name, path, &text)
-        }
-    }
-
-    /// [`Trace::load_path`] over several files or folders, in order, shared.
-    pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<std::sync::Arc<Self>>, TraceError> {
-        let mut out = Vec::new();
-        for p in paths {
-            out.extend(Self::load_path(p)?.into_iter().map(std::sync::Arc::new));
-        }
-        Ok(out)
-    }
-
-    /// Every trace file in a folder (sorted by name), or the file itself.
-    pub fn load_path(path: &Path) -> Result<Vec<Self>, TraceError> {
-        if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|source| TraceError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && !p
-                            .file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                })
-                .collect();
-            files.sort();
-            files.iter().map(|f| Self::from_file(f)).collect()
-        } else {
-            Ok(vec![Self::from_file(path)?])
+            parse_columns(name, origin, text)
         }
     }
 }
@@ -205,9 +161,9 @@ struct SabrePeriod {
     latency_ms: f64,
 }
 
-fn parse_sabre(name: &str, path: &Path, text: &str) -> Result<Trace, TraceError> {
+fn parse_sabre(name: &str, origin: &str, text: &str) -> Result<Trace, TraceError> {
     let periods: Vec<SabrePeriod> = serde_json::from_str(text).map_err(|e| TraceError::Parse {
-        path: path.to_path_buf(),
+        origin: origin.to_string(),
         line: e.line(),
         message: format!("not a Sabre trace: {e}"),
     })?;
@@ -216,7 +172,7 @@ fn parse_sabre(name: &str, path: &Path, text: &str) -> Result<Trace, TraceError>
         let valid = |v: f64| v.is_finite() && v >= 0.0;
         if !(valid(p.duration_ms) && valid(p.bandwidth_kbps) && valid(p.latency_ms)) {
             return Err(TraceError::Parse {
-                path: path.to_path_buf(),
+                origin: origin.to_string(),
                 line: line_of_entry(text, i),
                 message: format!("period {i}: negative or non-finite value"),
             });
@@ -228,7 +184,7 @@ fn parse_sabre(name: &str, path: &Path, text: &str) -> Result<Trace, TraceError>
         });
     }
     Trace::new(name, out).ok_or_else(|| TraceError::Empty {
-        path: path.to_path_buf(),
+        origin: origin.to_string(),
     })
 }
 
@@ -241,9 +197,9 @@ fn line_of_entry(text: &str, i: usize) -> usize {
         .unwrap_or(1)
 }
 
-fn parse_columns(name: &str, path: &Path, text: &str) -> Result<Trace, TraceError> {
+fn parse_columns(name: &str, origin: &str, text: &str) -> Result<Trace, TraceError> {
     let err = |line: usize, message: String| TraceError::Parse {
-        path: path.to_path_buf(),
+        origin: origin.to_string(),
         line,
         message,
     };
@@ -294,7 +250,7 @@ fn parse_columns(name: &str, path: &Path, text: &str) -> Result<Trace, TraceErro
     }
     if two.is_empty() && one.is_empty() {
         return Err(TraceError::Empty {
-            path: path.to_path_buf(),
+            origin: origin.to_string(),
         });
     }
     let periods = if !two.is_empty() {
@@ -329,7 +285,7 @@ fn parse_columns(name: &str, path: &Path, text: &str) -> Result<Trace, TraceErro
             .collect()
     };
     Trace::new(name, periods).ok_or_else(|| TraceError::Empty {
-        path: path.to_path_buf(),
+        origin: origin.to_string(),
     })
 }
 
@@ -340,22 +296,15 @@ pub type SharedTrace = Arc<Trace>;
 mod tests {
     use super::*;
 
-    fn write(name: &str, text: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("vstack-trace-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
     #[test]
     fn sabre_json() {
-        let p = write(
-            "a.json",
+        let t = Trace::parse(
+            "traces/a.json",
             r#"[{"duration_ms": 500, "bandwidth_kbps": 8000, "latency_ms": 20},
                 {"duration_ms": 1500, "bandwidth_kbps": 4000, "latency_ms": 40}]"#,
-        );
-        let t = Trace::from_file(&p).unwrap();
+        )
+        .unwrap();
+        assert_eq!(t.name, "a.json");
         assert_eq!(t.periods().len(), 2);
         assert_eq!(t.length_s(), 2.0);
         assert_eq!(t.at(0.2).0.bandwidth_mbps, 8.0);
@@ -367,8 +316,7 @@ mod tests {
 
     #[test]
     fn pensieve_columns() {
-        let p = write("b", "0.0\t1.5\n1.0\t2.5\n3.0\t0.5\n");
-        let t = Trace::from_file(&p).unwrap();
+        let t = Trace::parse("b", "0.0\t1.5\n1.0\t2.5\n3.0\t0.5\n").unwrap();
         let d: Vec<f64> = t
             .periods()
             .iter()
@@ -387,7 +335,7 @@ mod tests {
             }
         }
         text.push_str("1500\n");
-        let t = Trace::from_file(&write("c", &text)).unwrap();
+        let t = Trace::parse("c", &text).unwrap();
         // 500 packets × 1500 B × 8 in 1 s = 6 Mbit/s.
         assert!((t.periods()[0].bandwidth_mbps - 6.0).abs() < 1e-9);
         assert_eq!(t.periods().len(), 2);
@@ -395,47 +343,21 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_line() {
-        let e = Trace::from_file(&write("bad", "0.0 1.0\n1.0 x\n"))
+        let e = Trace::parse("dir/bad", "0.0 1.0\n1.0 x\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad:2:"), "{e}");
-        let e = Trace::from_file(&write("bad2", "0.0 1.0\n0.5 1.0 7\n"))
+        let e = Trace::parse("bad2", "0.0 1.0\n0.5 1.0 7\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad2:2:"), "{e}");
-        let e = Trace::from_file(&write("bad.json", "[{\"duration_ms\": 1}]"))
+        let e = Trace::parse("bad.json", "[{\"duration_ms\": 1}]")
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad.json:1:") && e.contains("Sabre"), "{e}");
-        let e = Trace::from_file(&write("empty", "\n"))
+        let e = Trace::parse("empty", "\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("no samples"), "{e}");
-        let e = Trace::from_file(Path::new("/nonexistent/trace"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("/nonexistent/trace"), "{e}");
-    }
-
-    #[test]
-    fn reads_the_shared_traces() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces");
-        if !root.exists() {
-            eprintln!("skipping: {} not found", root.display());
-            return;
-        }
-        for (dir, lo, hi) in [
-            ("hsdpa-3g", 0.1, 5.0),
-            ("lte-4g", 5.0, 100.0),
-            ("fcc", 1.0, 20.0),
-            ("fcc-2col", 0.05, 5.0),
-        ] {
-            let traces = Trace::load_path(&root.join(dir)).unwrap();
-            assert!(!traces.is_empty(), "{dir}");
-            for t in &traces {
-                let m = t.mean_bandwidth_mbps();
-                assert!(m > lo && m < hi, "{dir}/{}: mean {m} Mbit/s", t.name);
-            }
-        }
     }
 }

@@ -58,6 +58,10 @@ pub enum PlaybackState {
     Rebuffering,
     /// The last chunk has been played.
     Ended,
+    /// Stopped before the end by its driver (a control, a restart). The
+    /// buffer manager never enters this state; a host sets it on what it
+    /// publishes about a session it stopped.
+    Stopped,
 }
 
 /// Buffer and playback bookkeeping for one session.

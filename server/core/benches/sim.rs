@@ -3,10 +3,13 @@
 //! `shared/traces` is present. Report: simulated seconds per wall second =
 //! 600 s / the measured time per iteration. Bar: ≥ 100,000× real time.
 
-use std::{path::Path, sync::Arc, time::Duration};
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::{sync::Arc, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use vstack::{
+use vstack_core::{
     engine::striped_manifest,
     sim::{NodeLink, SimConfig, Strategy, Trace, VideoSource, load_chunks, run_session},
 };
@@ -29,11 +32,10 @@ fn bench(c: &mut Criterion) {
             .map(|m| Arc::new(Trace::constant(m, 20.0)))
             .to_vec(),
     )];
-    let lte = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/lte-4g");
-    if let Ok(t) = Trace::load_path(&lte) {
-        setups.push(("lte-4g", t.into_iter().take(3).map(Arc::new).collect()));
+    if let Some(t) = support::load_traces("lte-4g") {
+        setups.push(("lte-4g", t.into_iter().take(3).collect()));
     } else {
-        eprintln!("shared/traces/lte-4g not found: benchmarking constant links only");
+        eprintln!("benchmarking constant links only");
     }
     for (name, traces) in setups {
         let links: Vec<NodeLink> = traces.into_iter().map(NodeLink::new).collect();

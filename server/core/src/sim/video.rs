@@ -11,11 +11,10 @@
 //! Regrouping: consecutive segments are merged until their summed duration
 //! reaches the chunk duration (the last chunk may be shorter), so a 3 s source
 //! gives 12 s chunks for a 10 s setting (4 segments), and a 4 s source 12 s.
+//!
+//! File-based sources carry the file's text; reading it is the caller's.
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -24,19 +23,11 @@ use serde::Deserialize;
 /// A video could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum VideoError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
     /// The content is malformed.
-    #[error("{path}:{line}: {message}")]
+    #[error("{origin}:{line}: {message}")]
     Parse {
-        /// The file.
-        path: PathBuf,
+        /// Where the text came from (a file's path).
+        origin: String,
         /// 1-based line.
         line: usize,
         /// What is wrong.
@@ -64,16 +55,20 @@ pub enum VideoSource {
     },
     /// A Sabre JSON manifest and the bitrate level to use (0 = lowest).
     Sabre {
-        /// The file.
-        path: PathBuf,
+        /// Where the text came from (a file's path), for messages.
+        origin: String,
+        /// The manifest's text.
+        text: String,
         /// Level index.
         level: usize,
     },
     /// A Pensieve/Envivio chunk-size file (bytes per line) with its segment
     /// duration (4 s for Envivio-Dash3).
     SizeFile {
-        /// The file.
-        path: PathBuf,
+        /// Where the text came from (a file's path), for messages.
+        origin: String,
+        /// The file's text.
+        text: String,
         /// Segment duration.
         segment: Duration,
     },
@@ -117,12 +112,20 @@ pub fn load_chunks(
             }
             Ok(out)
         }
-        VideoSource::Sabre { path, level } => {
-            let segments = read_sabre(path, *level)?;
+        VideoSource::Sabre {
+            origin,
+            text,
+            level,
+        } => {
+            let segments = parse_sabre(origin, text, *level)?;
             Ok(regroup(&segments, chunk_duration))
         }
-        VideoSource::SizeFile { path, segment } => {
-            let segments = read_size_file(path, *segment)?;
+        VideoSource::SizeFile {
+            origin,
+            text,
+            segment,
+        } => {
+            let segments = parse_size_file(origin, text, *segment)?;
             Ok(regroup(&segments, chunk_duration))
         }
     }
@@ -135,20 +138,16 @@ struct SabreVideo {
     segment_sizes_bits: Vec<Vec<f64>>,
 }
 
-fn read_sabre(path: &Path, level: usize) -> Result<Vec<(Duration, u64)>, VideoError> {
-    let text = std::fs::read_to_string(path).map_err(|source| VideoError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let v: SabreVideo = serde_json::from_str(&text).map_err(|e| VideoError::Parse {
-        path: path.into(),
+fn parse_sabre(origin: &str, text: &str, level: usize) -> Result<Vec<(Duration, u64)>, VideoError> {
+    let v: SabreVideo = serde_json::from_str(text).map_err(|e| VideoError::Parse {
+        origin: origin.to_string(),
         line: e.line(),
         message: format!("not a Sabre video manifest: {e}"),
     })?;
     if level >= v.bitrates_kbps.len() {
         return Err(VideoError::Invalid(format!(
             "{}: level {level} out of range (the file has {} levels: {:?} kbit/s)",
-            path.display(),
+            origin,
             v.bitrates_kbps.len(),
             v.bitrates_kbps
         )));
@@ -156,7 +155,7 @@ fn read_sabre(path: &Path, level: usize) -> Result<Vec<(Duration, u64)>, VideoEr
     if v.segment_duration_ms.is_nan() || v.segment_duration_ms <= 0.0 {
         return Err(VideoError::Invalid(format!(
             "{}: segment_duration_ms must be positive",
-            path.display()
+            origin
         )));
     }
     let seg = Duration::from_secs_f64(v.segment_duration_ms / 1e3);
@@ -166,7 +165,7 @@ fn read_sabre(path: &Path, level: usize) -> Result<Vec<(Duration, u64)>, VideoEr
         .map(|(i, sizes)| match sizes.get(level) {
             Some(bits) if bits.is_finite() && *bits > 0.0 => Ok((seg, (bits / 8.0).round() as u64)),
             _ => Err(VideoError::Parse {
-                path: path.into(),
+                origin: origin.to_string(),
                 line: 1,
                 message: format!("segment {i} has no positive size for level {level}"),
             }),
@@ -174,11 +173,11 @@ fn read_sabre(path: &Path, level: usize) -> Result<Vec<(Duration, u64)>, VideoEr
         .collect()
 }
 
-fn read_size_file(path: &Path, segment: Duration) -> Result<Vec<(Duration, u64)>, VideoError> {
-    let text = std::fs::read_to_string(path).map_err(|source| VideoError::Io {
-        path: path.into(),
-        source,
-    })?;
+fn parse_size_file(
+    origin: &str,
+    text: &str,
+    segment: Duration,
+) -> Result<Vec<(Duration, u64)>, VideoError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -186,7 +185,7 @@ fn read_size_file(path: &Path, segment: Duration) -> Result<Vec<(Duration, u64)>
             continue;
         }
         let bytes: u64 = line.parse().map_err(|_| VideoError::Parse {
-            path: path.into(),
+            origin: origin.to_string(),
             line: i + 1,
             message: format!("expected a chunk size in bytes, found {line:?}"),
         })?;
@@ -194,7 +193,7 @@ fn read_size_file(path: &Path, segment: Duration) -> Result<Vec<(Duration, u64)>
     }
     if out.is_empty() {
         return Err(VideoError::Parse {
-            path: path.into(),
+            origin: origin.to_string(),
             line: 1,
             message: "no chunk sizes".into(),
         });
@@ -268,53 +267,11 @@ mod tests {
     }
 
     #[test]
-    fn real_videos() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/videos");
-        if !root.exists() {
-            eprintln!("skipping: {} not found", root.display());
-            return;
-        }
-        let bbb = load_chunks(
-            &VideoSource::Sabre {
-                path: root.join("bbb.json"),
-                level: 9,
-            },
-            s(10),
-        )
-        .unwrap();
-        assert_eq!(bbb.len(), 50, "199 × 3 s regrouped into 12 s chunks");
-        let total_s: f64 = bbb.iter().map(|c| c.0.as_secs_f64()).sum();
-        assert_eq!(total_s, 597.0);
-        let mbps = bbb.iter().map(|c| c.1).sum::<u64>() as f64 * 8.0 / total_s / 1e6;
-        assert!((mbps - 6.0).abs() < 1.0, "level 9 is ~6 Mbit/s: {mbps}");
-        let env = load_chunks(
-            &VideoSource::SizeFile {
-                path: root.join("envivio/video_size_5"),
-                segment: s(4),
-            },
-            s(10),
-        )
-        .unwrap();
-        assert_eq!(env.len(), 17, "49 × 4 s into 12 s chunks");
-        let e = load_chunks(
-            &VideoSource::Sabre {
-                path: root.join("bbb.json"),
-                level: 10,
-            },
-            s(10),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("level 10 out of range"), "{e}");
-    }
-
-    #[test]
     fn bad_size_file_names_the_line() {
-        let p = std::env::temp_dir().join(format!("vstack-video-{}", std::process::id()));
-        std::fs::write(&p, "100\n200\nabc\n").unwrap();
         let e = load_chunks(
             &VideoSource::SizeFile {
-                path: p.clone(),
+                origin: "sizes".into(),
+                text: "100\n200\nabc\n".into(),
                 segment: s(4),
             },
             s(10),

@@ -293,7 +293,7 @@ pub struct QoeReport {
 
 /// Record of one chunk download, for "which node served chunk i".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ChunkRecord {
+pub struct DownloadRecord {
     /// Chunk index.
     pub chunk: u32,
     /// Node that served it.
@@ -327,7 +327,7 @@ pub struct Session {
     last_state: PlaybackState,
     actions: VecDeque<Action>,
     notices: VecDeque<Notice>,
-    records: Vec<ChunkRecord>,
+    records: Vec<DownloadRecord>,
     loads: Vec<NodeLoad>,
     download_ms: Vec<f64>,
     failovers: u64,
@@ -420,7 +420,7 @@ impl Session {
                     let load = &mut self.loads[f.node.index()];
                     load.chunks += 1;
                     load.bytes += bytes;
-                    self.records.push(ChunkRecord {
+                    self.records.push(DownloadRecord {
                         chunk: f.chunk as u32,
                         node: f.node,
                         bytes,
@@ -514,7 +514,7 @@ impl Session {
     }
 
     /// Every successful chunk download so far, in completion order.
-    pub fn records(&self) -> &[ChunkRecord] {
+    pub fn records(&self) -> &[DownloadRecord] {
         &self.records
     }
 

@@ -14,22 +14,29 @@
 //! - [`session`]: the chunk scheduler (in-flight cap, timeouts, failover,
 //!   statistics) tying them together, and the QoE report;
 //! - [`NodeSelector`]: the only difference between the smart client
-//!   ([`SmartSelector`]) and the naive one ([`RoundRobinSelector`]).
+//!   ([`SmartSelector`]) and the naive one ([`RoundRobinSelector`]);
+//!   [`ClientKind`] names the two and [`PerClient`] holds a value for each;
+//! - [`snapshot`]: [`ClientSnapshot`], what a live client publishes (and what
+//!   the dashboard shows, unchanged).
 
 pub mod buffer;
+pub mod kind;
 pub mod monitor;
 pub mod session;
+pub mod snapshot;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 pub use buffer::{BufferConfig, BufferManager, PlaybackState};
+pub use kind::{ClientKind, PerClient};
 pub use monitor::{MonitorConfig, NetworkMonitor, NodeHealth, NodeStats, score};
 pub use session::{
-    Action, ChunkRecord, DownloadId, EngineConfig, Event, NodeLoad, Notice, QoeReport,
+    Action, DownloadId, DownloadRecord, EngineConfig, Event, NodeLoad, Notice, QoeReport,
     SchedulerConfig, Session, TimeStats,
 };
+pub use snapshot::{ChunkSnapshot, ClientSnapshot, NodeSnapshot};
 
 /// Index of a storage node within a session (`0..node_count`).
 #[derive(

@@ -7,18 +7,19 @@
 //! - [`run`]: an in-process run on a virtual clock (message latency, loss,
 //!   acceptor outages, proposer timeouts) that records every message and every
 //!   node's state after it: the Consensus tab replays such records, and the
-//!   randomized tests check safety over thousands of seeded runs.
-//! - [`live`]: the live proposer ([`live::commit`]) over HTTP.
-//! - [`store`]: a storage node's durable acceptor states (written before the
-//!   reply), served as `POST /paxos/{chunk_id}` on every node.
+//!   randomized tests check safety over thousands of seeded runs;
+//!   [`record`] holds what such a run records.
+//!
+//! The network and the disk are the server's: its storage nodes keep durable
+//! acceptor states and serve them over HTTP, and its ingest drives a
+//! [`paxos::Proposer`] over HTTP.
 //!
 //! One instance per chunk: instances share nothing, so a video's chunks commit
 //! in parallel. The value is the chunk's committed [`ChunkRecord`].
 
-pub mod live;
 pub mod paxos;
+pub mod record;
 pub mod run;
-pub mod store;
 
 use serde::{Deserialize, Serialize};
 

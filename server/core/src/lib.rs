@@ -1,0 +1,28 @@
+//! vstack's pure core: everything that decides, and nothing that waits.
+//!
+//! The crate has no async runtime, no sockets, no clock and no files. Its
+//! state machines take `now` and events and return actions (the quinn-proto
+//! shape), so the live driver (tokio + HTTP, in the `server` crate) and the
+//! simulator here (a virtual clock over recorded traces) run the very same
+//! code, and so does the dashboard's WASM build for the data it shows.
+//!
+//! - [`engine`]: the smart streaming client, sans-IO (seed `002_*`): network
+//!   monitor, buffer manager, chunk scheduler, the smart and naive node
+//!   selectors, and [`engine::ClientSnapshot`], what a client publishes.
+//! - [`sim`]: the trace-driven simulator: simulated links, trace and video
+//!   parsers (text in, values out), experiments and their summaries.
+//! - [`consensus`]: ChunkPaxos, one sans-IO Paxos instance per chunk, and its
+//!   recorded virtual-clock runs.
+//! - [`conditions`]: network conditions as data: the emulator's
+//!   [`conditions::Conditions`], the seed's named scenarios, the fault
+//!   catalogue.
+//! - [`stats`]: mean, standard deviation, percentiles, improvement in %.
+//!
+//! Feature `clap` (off by default) derives `clap::ValueEnum` on the enums the
+//! command line takes.
+
+pub mod conditions;
+pub mod consensus;
+pub mod engine;
+pub mod sim;
+pub mod stats;

@@ -1,0 +1,40 @@
+//! Test and benchmark support: the recorded traces of `shared/traces`, read
+//! from disk here (the core itself reads no files).
+
+use std::{path::PathBuf, sync::Arc};
+
+use vstack_core::sim::Trace;
+
+/// `shared/traces/<dir>` (next to the checkout), if present.
+pub fn shared_traces(dir: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/traces")
+        .join(dir);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} not found", p.display());
+        None
+    }
+}
+
+/// Every trace in `shared/traces/<dir>`, by file name; `None` (with a
+/// message) when the folder is absent.
+pub fn load_traces(dir: &str) -> Option<Vec<Arc<Trace>>> {
+    let dir = shared_traces(dir)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    Some(
+        files
+            .iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(f).unwrap();
+                Arc::new(Trace::parse(&f.to_string_lossy(), &text).unwrap())
+            })
+            .collect(),
+    )
+}
