@@ -8,7 +8,7 @@
 //!
 //! - [`wire`]: JSON types on the wire (server functions, WebSocket frames).
 //! - [`api`]: server functions and the [`api::DashboardBackend`] seam to the engine.
-//! - [`live`]: the browser's WebSocket connection and its reconnect loop.
+//! - [`feed`]: the browser's WebSocket connection and its reconnect loop.
 //! - [`chart`]: charming/ECharts charts that update in place.
 //! - [`pages`]: one module per tab.
 
@@ -16,7 +16,7 @@
 
 pub mod api;
 pub mod chart;
-pub mod live;
+pub mod feed;
 pub mod pages;
 pub mod perf;
 pub mod wire;
@@ -28,7 +28,7 @@ use leptos_router::{
     components::{A, Route, Router, Routes},
 };
 
-use live::{LiveFeed, use_live_feed};
+use feed::{LiveFeed, use_live_feed};
 use pages::{
     analytics::AnalyticsPage, compare::ComparePage, consensus::ConsensusPage, metrics::MetricsPage,
     overview::OverviewPage,
@@ -67,7 +67,7 @@ pub fn App() -> impl IntoView {
     let feed = LiveFeed::new();
     provide_context(feed);
     #[cfg(feature = "hydrate")]
-    leptos::task::spawn_local(live::connect(feed));
+    leptos::task::spawn_local(feed::connect(feed));
 
     view! {
         <Stylesheet id="leptos" href="/pkg/vstack.css"/>

@@ -3,9 +3,24 @@
 //! Everything here is plain serde data: the server serialises it as JSON (server
 //! function responses, WebSocket frames) and the WASM front end deserialises the
 //! same structs, so the two sides cannot disagree about a field's name or unit.
+//! What the engine, the comparison, the demo and ChunkPaxos produce is the
+//! core's own types, re-exported here unchanged (a client publishes its
+//! [`ClientSnapshot`] and the browser receives that very struct); enums cross
+//! the wire as their snake_case names (`"smart"`, `"healthy"`, `"degraded"`).
 //! Units are part of every field name (`_ms`, `_bytes`, ...).
 
 use serde::{Deserialize, Serialize};
+
+pub use vstack_core::{
+    compare::{CompareMode, CompareReport, ConditionResult, MetricRow},
+    conditions::{Override, Scenario, ScenarioInForce},
+    consensus::record::{AcceptorView, ConsensusRecording, ConsensusStep, ProposerView},
+    demo::PhaseFigures,
+    engine::{
+        ChunkSnapshot, ClientKind, ClientSnapshot, NodeHealth, NodeSnapshot, PerClient,
+        PlaybackState,
+    },
+};
 
 /// Identity and liveness of the dashboard server, returned by the
 /// [`crate::api::server_info`] server function.
@@ -44,99 +59,6 @@ pub struct Heartbeat {
     pub tick_lag_ms: f64,
 }
 
-/// One storage node as a live client sees it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NodeSnapshot {
-    /// Node id, e.g. `node-1`.
-    pub node_id: String,
-    /// Seed score `(bandwidth_mbps × reliability) / (1 + latency_ms × 0.1)`.
-    pub score: f64,
-    /// Latency EWMA, ms; `None` before the first probe (naive never probes).
-    pub latency_ms: Option<f64>,
-    /// Bandwidth EWMA, Mbit/s; `None` before the first sample.
-    pub bandwidth_mbps: Option<f64>,
-    /// Success ratio of the recent samples, 0–1.
-    pub success_rate: f64,
-    /// `healthy`, `degraded` or `down` (the client's monitor).
-    pub health: String,
-    /// Downloads in flight on this node.
-    pub in_flight: u32,
-    /// Chunks served this session.
-    pub chunks: u64,
-    /// Bytes served this session.
-    pub bytes: u64,
-    /// Failed attempts this session.
-    pub failures: u64,
-    /// Whether the node's server is killed (from the controls).
-    pub killed: bool,
-}
-
-/// One finished chunk download.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ChunkSnapshot {
-    /// Chunk index.
-    pub chunk: u32,
-    /// Node that served it.
-    pub node_id: String,
-    /// Bytes.
-    pub bytes: u64,
-    /// Download time, ms (media time).
-    pub download_ms: f64,
-}
-
-/// One live client (smart or naive) at a point in time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ClientSnapshot {
-    /// `smart` or `naive`.
-    pub kind: String,
-    /// Video being played.
-    pub video_id: String,
-    /// `startup`, `playing`, `rebuffering`, `ended` or `stopped`.
-    pub state: String,
-    /// Sessions started by this client since the server started (1-based).
-    pub session: u32,
-    /// Media time since this session's play request, ms.
-    pub elapsed_ms: f64,
-    /// Buffered media ahead of the playhead, s.
-    pub buffer_level_s: f64,
-    /// Buffer target, s (default 30).
-    pub buffer_target_s: f64,
-    /// Low-water mark, s (default 15).
-    pub low_water_mark_s: f64,
-    /// Playhead, s.
-    pub playhead_s: f64,
-    /// Video length, s.
-    pub video_duration_s: f64,
-    /// Play request → playback start, ms; `None` until playback starts.
-    pub startup_latency_ms: Option<f64>,
-    /// Rebuffering events this session.
-    pub rebuffer_count: u32,
-    /// Total stall time this session, ms.
-    pub rebuffer_time_ms: f64,
-    /// Chunks played.
-    pub chunks_played: u32,
-    /// Chunks in the video.
-    pub chunk_count: u32,
-    /// Successful downloads.
-    pub downloads: u64,
-    /// Failed attempts that moved to another replica.
-    pub failovers: u64,
-    /// downloads / attempts, 0–1.
-    pub success_rate: f64,
-    /// Bytes downloaded this session.
-    pub bytes_total: u64,
-    /// Bytes over busy download time, Mbit/s.
-    pub avg_throughput_mbps: f64,
-    /// Mean download time, ms.
-    pub avg_download_ms: f64,
-    /// Time-weighted mean buffer level, s.
-    pub avg_buffer_s: f64,
-    /// Per-node view, in node order.
-    pub nodes: Vec<NodeSnapshot>,
-    /// The last 50 downloads, oldest first.
-    pub recent_chunks: Vec<ChunkSnapshot>,
-}
-
 /// One metrics-collector sample of one client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClientSample {
@@ -152,7 +74,7 @@ pub struct ClientSample {
     /// Bytes received since the server started.
     pub bytes_transferred: u64,
     /// Playback state.
-    pub state: String,
+    pub state: PlaybackState,
 }
 
 /// One metrics-collector tick (every 2 s by default).
@@ -160,21 +82,21 @@ pub struct ClientSample {
 pub struct MetricsSample {
     /// Server uptime at the sample, ms.
     pub uptime_ms: u64,
-    /// The smart client, when running.
-    pub smart: Option<ClientSample>,
-    /// The naive client, when running.
-    pub naive: Option<ClientSample>,
+    /// Each client's sample, when it runs (`"smart"`, `"naive"` beside
+    /// `uptime_ms` on the wire).
+    #[serde(flatten)]
+    pub clients: PerClient<Option<ClientSample>>,
 }
 
 /// QoE of one finished session (the Smart vs Naive tab aggregates these).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionResult {
     /// `smart` or `naive`.
-    pub kind: String,
+    pub kind: ClientKind,
     /// Session number of that client.
     pub session: u32,
     /// Scenario in force when the session ended.
-    pub scenario: String,
+    pub scenario: ScenarioInForce,
     /// Startup latency, ms.
     pub startup_latency_ms: Option<f64>,
     /// Rebuffering events.
@@ -199,8 +121,8 @@ pub struct DashboardSnapshot {
     pub video_id: String,
     /// Every video in the cluster's catalog.
     pub videos: Vec<String>,
-    /// Scenario in force (`normal`, … or `custom`).
-    pub scenario: String,
+    /// Scenario in force (`normal`, …, `custom` or `chaos`).
+    pub scenario: ScenarioInForce,
     /// Where the conditions come from: the embedded twin clusters' profiles,
     /// traces or an external cluster.
     pub conditions: String,
@@ -210,10 +132,9 @@ pub struct DashboardSnapshot {
     pub metrics_interval_ms: u64,
     /// Storage node ids, in node order.
     pub node_ids: Vec<String>,
-    /// The smart client.
-    pub smart: Option<ClientSnapshot>,
-    /// The naive client.
-    pub naive: Option<ClientSnapshot>,
+    /// Both clients, when running (`"smart"`, `"naive"` on the wire).
+    #[serde(flatten)]
+    pub clients: PerClient<Option<ClientSnapshot>>,
     /// The last samples (at most 100 by default), oldest first.
     pub history: Vec<MetricsSample>,
     /// Finished sessions, oldest first (at most 200).
@@ -242,7 +163,7 @@ pub enum Control {
     Scenario {
         /// `normal`, `high_latency`, `low_bandwidth`, `packet_loss`,
         /// `node_failure`, `degraded` or `recovery`.
-        name: String,
+        name: Scenario,
     },
     /// Set one node's conditions on both clusters.
     NodeConditions {
@@ -312,11 +233,10 @@ pub struct MetricsUpdate {
     /// The new sample.
     pub sample: MetricsSample,
     /// Scenario in force.
-    pub scenario: String,
-    /// The smart client now.
-    pub smart: Option<ClientSnapshot>,
-    /// The naive client now.
-    pub naive: Option<ClientSnapshot>,
+    pub scenario: ScenarioInForce,
+    /// Both clients now (`"smart"`, `"naive"` on the wire).
+    #[serde(flatten)]
+    pub clients: PerClient<Option<ClientSnapshot>>,
     /// A session finished since the last tick, if any.
     pub finished: Vec<SessionResult>,
 }
@@ -325,7 +245,7 @@ pub struct MetricsUpdate {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChunkEvent {
     /// `smart` or `naive`.
-    pub client: String,
+    pub client: ClientKind,
     /// Chunk index.
     pub chunk: u32,
     /// Serving node.
@@ -340,93 +260,20 @@ pub struct ChunkEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeStatusEvent {
     /// `smart` or `naive`.
-    pub client: String,
+    pub client: ClientKind,
     /// The node.
     pub node_id: String,
     /// `healthy`, `degraded` or `down`.
-    pub health: String,
+    pub health: NodeHealth,
 }
 
 /// Payload of [`WsEvent::PlaybackState`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlaybackStateEvent {
     /// `smart` or `naive`.
-    pub client: String,
+    pub client: ClientKind,
     /// `startup`, `playing`, `rebuffering` or `ended`.
-    pub state: String,
-}
-
-/// One metric of one condition of a `vstack compare` run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MetricRow {
-    /// Metric name (`startup latency`, …).
-    pub metric: String,
-    /// Unit (`ms`, `s`, `Mbit/s` or empty for counts).
-    pub unit: String,
-    /// Smart client: mean over its sessions.
-    pub smart_mean: f64,
-    /// Smart client: standard deviation.
-    pub smart_sd: f64,
-    /// Naive client: mean.
-    pub naive_mean: f64,
-    /// Naive client: standard deviation.
-    pub naive_sd: f64,
-    /// Improvement of the means, % (positive = smart better); `None` when the
-    /// naive mean is 0 and the smart one is not.
-    pub improvement_pct: Option<f64>,
-    /// 10th and 90th percentile of the per-session-pair improvements, %.
-    pub improvement_p10_p90: Option<(f64, f64)>,
-}
-
-/// One condition (scenario or trace folder) of a `vstack compare` run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ConditionResult {
-    /// Scenario name or trace path.
-    pub condition: String,
-    /// Sessions per client.
-    pub sessions: usize,
-    /// The metrics.
-    pub metrics: Vec<MetricRow>,
-    /// Chunks per node summed over the sessions: smart, naive.
-    pub load_per_node: (Vec<u64>, Vec<u64>),
-}
-
-/// A `vstack compare` run: its `--json` output and the `compare_results.json`
-/// file the dashboard's Smart vs Naive tab shows.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CompareReport {
-    /// `live` (twin clusters) or `sim` (simulator).
-    pub mode: String,
-    /// Video: duration s, bitrate kbit/s.
-    pub video: (u64, f64),
-    /// Live mode: time compression factor (1 in sim mode).
-    pub speed: f64,
-    /// When the run finished, seconds since the Unix epoch (absent in older
-    /// files).
-    #[serde(default)]
-    pub finished_unix_s: Option<u64>,
-    /// One entry per condition.
-    pub conditions: Vec<ConditionResult>,
-}
-
-/// One client's figures over one demo phase: differences of its counters
-/// across the phase.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PhaseFigures {
-    /// Chunks downloaded in the phase.
-    pub chunks: u64,
-    /// Rebuffering events that started in the phase.
-    pub rebuffers: u32,
-    /// Stall time in the phase, ms.
-    pub stall_ms: f64,
-    /// Failovers in the phase.
-    pub failovers: u64,
-    /// Bytes in the phase × 8 / phase length (media time), Mbit/s.
-    pub goodput_mbps: f64,
-    /// Buffer level at the phase's end, s.
-    pub buffer_end_s: f64,
-    /// Chunks per node in the phase.
-    pub per_node: Vec<u64>,
+    pub state: PlaybackState,
 }
 
 /// One phase of the demo as the dashboard shows it.

@@ -11,7 +11,7 @@ use super::{
     format_bytes, format_duration_ms,
     metrics::{EngineChart, load_chart},
 };
-use crate::{live::use_live_feed, perf};
+use crate::{feed::use_live_feed, perf};
 
 /// The Analytics tab.
 #[component]
@@ -23,10 +23,9 @@ pub fn AnalyticsPage() -> impl IntoView {
             <Card title="System health">
                 {move || feed.engine.with(|e| e.as_ref().map(|e| {
                     let bytes: u64 = e.history.last().map(|m| {
-                        m.smart.as_ref().map(|c| c.bytes_transferred).unwrap_or(0)
-                            + m.naive.as_ref().map(|c| c.bytes_transferred).unwrap_or(0)
+                        m.clients.iter().filter_map(|(_, c)| c.as_ref()).map(|c| c.bytes_transferred).sum()
                     }).unwrap_or(0);
-                    let clients: Vec<_> = [&e.smart, &e.naive].into_iter().flatten().collect();
+                    let clients: Vec<_> = e.clients.iter().filter_map(|(_, c)| c.as_ref()).collect();
                     let downloads: u64 = clients.iter().map(|c| c.downloads).sum();
                     let failovers: u64 = clients.iter().map(|c| c.failovers).sum();
                     let avg_dl = if downloads > 0 {
@@ -46,7 +45,7 @@ pub fn AnalyticsPage() -> impl IntoView {
             </Card>
             <Card title="Targets vs actual (smart client, current session)">
                 {move || feed.engine.with(|e| e.as_ref().map(|e| {
-                    let t = perf::targets(e.smart.as_ref());
+                    let t = perf::targets(e.clients.smart.as_ref());
                     let score = perf::score_pct(&t);
                     view! {
                         <table class="cmp" data-testid="targets">
@@ -71,14 +70,14 @@ pub fn AnalyticsPage() -> impl IntoView {
             </Card>
             <Card title="Detailed metrics">
                 {move || feed.engine.with(|e| e.as_ref().map(|e| {
-                    let clients: Vec<_> = [e.smart.clone(), e.naive.clone()].into_iter().flatten().collect();
+                    let clients: Vec<_> = e.clients.clone().into_iter().filter_map(|(_, c)| c).collect();
                     view! {
                         <table class="cmp">
                             <thead><tr><th>"client"</th><th>"downloads"</th><th>"bytes"</th><th>"avg download"</th><th>"avg buffer"</th><th>"success"</th></tr></thead>
                             <tbody>
                                 {clients.into_iter().map(|c| view! {
                                     <tr>
-                                        <td>{c.kind.clone()}</td>
+                                        <td>{c.kind.name()}</td>
                                         <td>{c.downloads.to_string()}</td>
                                         <td>{format_bytes(c.bytes_total)}</td>
                                         <td>{format!("{:.0} ms", c.avg_download_ms)}</td>

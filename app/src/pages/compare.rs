@@ -14,9 +14,9 @@ use super::{
 };
 use crate::{
     api::latest_compare,
-    live::use_live_feed,
+    feed::use_live_feed,
     perf::improvement_pct,
-    wire::{ClientSnapshot, CompareReport, Control, SessionResult},
+    wire::{ClientKind, ClientSnapshot, CompareMode, CompareReport, Control, Scenario, SessionResult},
 };
 
 fn ago(finished_unix_s: Option<u64>, now_unix_ms: Option<u64>) -> String {
@@ -38,7 +38,7 @@ fn ago(finished_unix_s: Option<u64>, now_unix_ms: Option<u64>) -> String {
 }
 
 fn saved_report(r: CompareReport, now_unix_ms: Option<u64>) -> impl IntoView {
-    let how = if r.mode == "live" {
+    let how = if r.mode == CompareMode::Live {
         format!("live twin clusters at ×{}", r.speed)
     } else {
         "the simulator".into()
@@ -109,8 +109,8 @@ fn live_rows(s: Option<&ClientSnapshot>, n: Option<&ClientSnapshot>) -> Vec<Row>
 }
 
 fn session_rows(sessions: &[SessionResult]) -> Vec<Row> {
-    let smart: Vec<&SessionResult> = sessions.iter().filter(|r| r.kind == "smart").collect();
-    let naive: Vec<&SessionResult> = sessions.iter().filter(|r| r.kind == "naive").collect();
+    let of = |kind| sessions.iter().filter(|r| r.kind == kind).collect::<Vec<_>>();
+    let (smart, naive) = (of(ClientKind::Smart), of(ClientKind::Naive));
     let row = |name, unit, lower, f: fn(&SessionResult) -> Option<f64>| Row {
         name,
         unit,
@@ -166,7 +166,7 @@ fn table(rows: Vec<Row>, testid: &'static str) -> impl IntoView {
 pub fn ComparePage() -> impl IntoView {
     let feed = use_live_feed();
     let status = RwSignal::new(String::new());
-    let scenario = RwSignal::new("normal".to_string());
+    let scenario = RwSignal::new(Scenario::Normal);
     let saved = LocalResource::new(latest_compare);
     view! {
         <StreamNotice/>
@@ -177,14 +177,14 @@ pub fn ComparePage() -> impl IntoView {
                         <p class="muted small" data-testid="cmp-conditions">
                             {format!("Conditions: {} · scenario {} · speed ×{}", e.conditions, e.scenario, e.speed)}
                         </p>
-                        {table(live_rows(e.smart.as_ref(), e.naive.as_ref()), "cmp-live")}
+                        {table(live_rows(e.clients.smart.as_ref(), e.clients.naive.as_ref()), "cmp-live")}
                     }
                 }))}
             </Card>
             <Card title="Finished sessions (mean)">
                 {move || feed.engine.with(|e| e.as_ref().map(|e| {
-                    let ns = e.sessions.iter().filter(|r| r.kind == "smart").count();
-                    let nn = e.sessions.iter().filter(|r| r.kind == "naive").count();
+                    let count = |kind| e.sessions.iter().filter(|r| r.kind == kind).count();
+                    let (ns, nn) = (count(ClientKind::Smart), count(ClientKind::Naive));
                     view! {
                         <p class="muted small" data-testid="cmp-sessions">
                             {format!("Covers {ns} smart and {nn} naive sessions since the last re-run (each a full playback of {}).", e.video_id)}

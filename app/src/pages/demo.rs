@@ -8,7 +8,7 @@ use leptos::prelude::*;
 
 use super::engine::send_control;
 use crate::{
-    live::use_live_feed,
+    feed::use_live_feed,
     wire::{Control, DemoStatus, PhaseFigures},
 };
 

@@ -1,14 +1,14 @@
 //! Building blocks of the engine views: the buffer bar, playback and download
 //! stats, node cards, the chunk source grid, the throughput meter and the
 //! controls panel. All read the live engine state from
-//! [`crate::live::LiveFeed::engine`].
+//! [`crate::feed::LiveFeed::engine`].
 
 use leptos::prelude::*;
 
 use crate::{
     api::control,
-    live::{ConnectionState, use_live_feed},
-    wire::{ClientSnapshot, Control, DashboardSnapshot},
+    feed::{ConnectionState, use_live_feed},
+    wire::{ClientKind, ClientSnapshot, Control, DashboardSnapshot, Scenario},
 };
 
 /// Colours of nodes 1, 2, 3, … (chunk grid, load bars, node series).
@@ -22,24 +22,18 @@ pub fn node_color(node_ids: &[String], node_id: &str) -> &'static str {
     NODE_COLORS[i % NODE_COLORS.len()]
 }
 
-/// The seed's named scenarios, as the server's `scenario` control takes them.
-pub const SCENARIOS: [&str; 7] = [
-    "normal",
-    "high_latency",
-    "low_bandwidth",
-    "packet_loss",
-    "node_failure",
-    "degraded",
-    "recovery",
-];
-
-/// A scenario picker writing the chosen name into `value`.
+/// A picker of the seed's named scenarios writing the choice into `value`.
 #[component]
-pub fn ScenarioSelect(value: RwSignal<String>, testid: &'static str) -> impl IntoView {
+pub fn ScenarioSelect(value: RwSignal<Scenario>, testid: &'static str) -> impl IntoView {
+    let pick = move |ev| {
+        if let Some(s) = Scenario::from_name(&event_target_value(&ev)) {
+            value.set(s);
+        }
+    };
     view! {
         <label>"Scenario "
-            <select data-testid=testid on:change=move |ev| value.set(event_target_value(&ev))>
-                {SCENARIOS.into_iter().map(|s| view! { <option value=s>{s.replace('_', " ")}</option> }).collect_view()}
+            <select data-testid=testid on:change=pick>
+                {Scenario::ALL.into_iter().map(|s| view! { <option value=s.name()>{s.name().replace('_', " ")}</option> }).collect_view()}
             </select>
         </label>
     }
@@ -55,12 +49,8 @@ pub fn engine() -> Signal<Option<DashboardSnapshot>> {
 }
 
 /// One client of the snapshot by kind.
-pub fn client_of(e: &DashboardSnapshot, kind: &str) -> Option<ClientSnapshot> {
-    if kind == "smart" {
-        e.smart.clone()
-    } else {
-        e.naive.clone()
-    }
+pub fn client_of(e: &DashboardSnapshot, kind: ClientKind) -> Option<ClientSnapshot> {
+    e.clients.get(kind).clone()
 }
 
 /// "no data yet" / "stale" banner: shown when the stream is down or no engine
@@ -107,7 +97,7 @@ pub fn buffer_class(level: f64, low: f64, target: f64) -> &'static str {
 
 /// The buffer bar of one client, with target and low-water marks.
 #[component]
-pub fn BufferBar(kind: &'static str) -> impl IntoView {
+pub fn BufferBar(kind: ClientKind) -> impl IntoView {
     let e = engine();
     let c = move || e.with(|e| e.as_ref().and_then(|e| client_of(e, kind)));
     view! {
@@ -137,14 +127,14 @@ pub fn BufferBar(kind: &'static str) -> impl IntoView {
 
 /// Playback and download statistics of one client.
 #[component]
-pub fn ClientStats(kind: &'static str) -> impl IntoView {
+pub fn ClientStats(kind: ClientKind) -> impl IntoView {
     let e = engine();
     let c = move || e.with(|e| e.as_ref().and_then(|e| client_of(e, kind)));
     view! {
         {move || c().map(|c| view! {
             <div class="stats">
                 <div class="stat"><span class="stat-label">"state"</span>
-                    <span class=format!("stat-value state-{}", c.state) data-testid=format!("state-{kind}")>{c.state.clone()}</span></div>
+                    <span class=format!("stat-value state-{}", c.state.name()) data-testid=format!("state-{kind}")>{c.state.name()}</span></div>
                 <div class="stat"><span class="stat-label">"startup latency"</span>
                     <span class="stat-value" data-testid=format!("startup-{kind}")>{fmt_opt(c.startup_latency_ms, 0, "ms")}</span></div>
                 <div class="stat"><span class="stat-label">"rebuffering"</span>
@@ -167,7 +157,7 @@ pub fn ClientStats(kind: &'static str) -> impl IntoView {
 /// Throughput meter: current (last collector interval), session average and
 /// the 40 Mbit/s target.
 #[component]
-pub fn ThroughputMeter(kind: &'static str) -> impl IntoView {
+pub fn ThroughputMeter(kind: ClientKind) -> impl IntoView {
     let e = engine();
     let data = move || {
         e.with(|e| {
@@ -176,13 +166,7 @@ pub fn ThroughputMeter(kind: &'static str) -> impl IntoView {
             let current = e
                 .history
                 .last()
-                .and_then(|m| {
-                    if kind == "smart" {
-                        m.smart.clone()
-                    } else {
-                        m.naive.clone()
-                    }
-                })
+                .and_then(|m| m.clients.get(kind).as_ref())
                 .map(|s| s.throughput_mbps)
                 .unwrap_or(0.0);
             Some((current, c.avg_throughput_mbps))
@@ -212,7 +196,7 @@ pub fn ThroughputMeter(kind: &'static str) -> impl IntoView {
 
 /// One card per storage node as this client sees it.
 #[component]
-pub fn NodeCards(kind: &'static str) -> impl IntoView {
+pub fn NodeCards(kind: ClientKind) -> impl IntoView {
     let e = engine();
     let data = move || {
         e.with(|e| {
@@ -225,15 +209,15 @@ pub fn NodeCards(kind: &'static str) -> impl IntoView {
         {move || data().map(|(c, ids)| {
             let total: u64 = c.nodes.iter().map(|n| n.chunks).sum::<u64>().max(1);
             c.nodes.iter().map(|n| {
-                let health = if n.killed { "down".to_string() } else { n.health.clone() };
+                let health = if n.killed { "down" } else { n.health.name() };
                 let load = n.chunks as f64 / total as f64 * 100.0;
                 let color = node_color(&ids, &n.node_id);
                 view! {
-                    <div class=format!("node health-{health}") data-testid=format!("node-{kind}-{}", n.node_id) data-health=health.clone()>
+                    <div class=format!("node health-{health}") data-testid=format!("node-{kind}-{}", n.node_id) data-health=health>
                         <div class="node-head">
                             <span class="dot" style=format!("background:{color}")></span>
                             <strong>{n.node_id.clone()}</strong>
-                            <span class=format!("badge health-{health}")>{if n.killed { "killed".to_string() } else { health.clone() }}</span>
+                            <span class=format!("badge health-{health}")>{if n.killed { "killed" } else { health }}</span>
                         </div>
                         <div class="node-figs">
                             <span>"score " <b>{format!("{:.2}", n.score)}</b></span>
@@ -256,7 +240,7 @@ pub fn NodeCards(kind: &'static str) -> impl IntoView {
 
 /// The last 50 chunks, coloured by the node that served them.
 #[component]
-pub fn ChunkGrid(kind: &'static str) -> impl IntoView {
+pub fn ChunkGrid(kind: ClientKind) -> impl IntoView {
     let e = engine();
     let data = move || {
         e.with(|e| {
@@ -302,7 +286,7 @@ pub fn send_control(c: Control, status: RwSignal<String>) {
 pub fn Controls() -> impl IntoView {
     let e = engine();
     let status = RwSignal::new(String::new());
-    let scenario = RwSignal::new("normal".to_string());
+    let scenario = RwSignal::new(Scenario::Normal);
     let video = RwSignal::new(String::new());
     let node = RwSignal::new(0usize);
     let latency = RwSignal::new(0.0f64);
@@ -313,7 +297,7 @@ pub fn Controls() -> impl IntoView {
     let killed = move |i: usize| {
         e.with(|e| {
             e.as_ref()
-                .and_then(|e| e.smart.as_ref())
+                .and_then(|e| e.clients.smart.as_ref())
                 .and_then(|c| c.nodes.get(i))
                 .is_some_and(|n| n.killed)
         })

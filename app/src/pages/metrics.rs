@@ -18,7 +18,11 @@ use super::{
     Card,
     engine::{NODE_COLORS, StreamNotice},
 };
-use crate::{chart::EChart, live::use_live_feed, wire::DashboardSnapshot};
+use crate::{
+    chart::EChart,
+    feed::use_live_feed,
+    wire::{ClientKind, DashboardSnapshot},
+};
 
 /// A grey readable on light and dark backgrounds (legend text).
 pub const MUTED: &str = "#8a91ab";
@@ -73,17 +77,26 @@ fn dashed(name: &str, color: &str, points: Vec<Vec<f64>>) -> Line {
 
 fn series(
     e: &DashboardSnapshot,
-    kind: &str,
+    kind: ClientKind,
     f: impl Fn(&crate::wire::ClientSample) -> f64,
 ) -> Vec<Vec<f64>> {
     e.history
         .iter()
         .filter_map(|m| {
-            let c = if kind == "smart" { &m.smart } else { &m.naive };
-            c.as_ref()
+            m.clients
+                .get(kind)
+                .as_ref()
                 .map(|c| vec![m.uptime_ms as f64 / 1e3, (f(c) * 100.0).round() / 100.0])
         })
         .collect()
+}
+
+/// Each client's colour in the charts.
+pub fn client_color(kind: ClientKind) -> &'static str {
+    match kind {
+        ClientKind::Smart => "#667eea",
+        ClientKind::Naive => "#ed8936",
+    }
 }
 
 /// Adds the smart and the naive client's series of `f` to `chart`.
@@ -92,17 +105,15 @@ fn client_lines(
     e: &DashboardSnapshot,
     f: fn(&crate::wire::ClientSample) -> f64,
 ) -> Chart {
-    [("smart", "#667eea"), ("naive", "#ed8936")]
-        .into_iter()
-        .fold(chart, |c, (kind, color)| {
-            c.series(
-                Line::new()
-                    .name(kind)
-                    .show_symbol(false)
-                    .item_style(ItemStyle::new().color(color))
-                    .data(series(e, kind, f)),
-            )
-        })
+    ClientKind::ALL.into_iter().fold(chart, |c, kind| {
+        c.series(
+            Line::new()
+                .name(kind.name())
+                .show_symbol(false)
+                .item_style(ItemStyle::new().color(client_color(kind)))
+                .data(series(e, kind, f)),
+        )
+    })
 }
 
 /// Buffer history chart option.
@@ -113,6 +124,7 @@ pub fn buffer_chart(e: &DashboardSnapshot) -> Chart {
         .map(|m| m.uptime_ms as f64 / 1e3)
         .collect();
     let (target, low) = e
+        .clients
         .smart
         .as_ref()
         .map(|c| (c.buffer_target_s, c.low_water_mark_s))
@@ -131,7 +143,7 @@ fn scores_chart(e: &DashboardSnapshot) -> Chart {
                 .name(id.as_str())
                 .show_symbol(false)
                 .item_style(ItemStyle::new().color(NODE_COLORS[i % NODE_COLORS.len()]))
-                .data(series(e, "smart", |s| {
+                .data(series(e, ClientKind::Smart, |s| {
                     s.node_scores.get(i).copied().unwrap_or(0.0)
                 })),
         );
@@ -156,7 +168,7 @@ pub fn load_chart(e: &DashboardSnapshot) -> Chart {
             })
             .collect()
     };
-    frame()
+    let chart = frame()
         .x_axis(
             Axis::new()
                 .type_(AxisType::Category)
@@ -166,19 +178,15 @@ pub fn load_chart(e: &DashboardSnapshot) -> Chart {
             Axis::new()
                 .type_(AxisType::Value)
                 .name("chunks this session"),
-        )
-        .series(
+        );
+    e.clients.iter().fold(chart, |chart, (kind, c)| {
+        chart.series(
             Bar::new()
-                .name("smart")
-                .item_style(ItemStyle::new().color("#667eea"))
-                .data(per(&e.smart)),
+                .name(kind.name())
+                .item_style(ItemStyle::new().color(client_color(kind)))
+                .data(per(c)),
         )
-        .series(
-            Bar::new()
-                .name("naive")
-                .item_style(ItemStyle::new().color("#ed8936"))
-                .data(per(&e.naive)),
-        )
+    })
 }
 
 /// An engine chart, or "no data yet" while the engine state is missing.

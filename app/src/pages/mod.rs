@@ -1,5 +1,5 @@
 //! One module per dashboard tab. Each tab is a router route and reads the live
-//! data it shows from context ([`crate::live::LiveFeed`]) or from server functions.
+//! data it shows from context ([`crate::feed::LiveFeed`]) or from server functions.
 
 pub mod analytics;
 pub mod compare;

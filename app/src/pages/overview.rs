@@ -3,7 +3,7 @@
 //! grid), the controls panel, the demo panel, and the dashboard server's own
 //! figures.
 //!
-//! Engine data comes from the `/ws` stream ([`crate::live::LiveFeed::engine`]);
+//! Engine data comes from the `/ws` stream ([`crate::feed::LiveFeed::engine`]);
 //! server identity from the [`crate::api::server_info`] server function.
 
 use leptos::prelude::*;
@@ -18,11 +18,11 @@ use super::{
 use charming::{Chart, component::Axis, element::AxisType, series::Line};
 
 use super::metrics::{base, faint};
-use crate::{api::server_info, chart::EChart, live::use_live_feed};
+use crate::{api::server_info, chart::EChart, feed::use_live_feed, wire::ClientKind};
 
 /// One client's column.
 #[component]
-fn ClientColumn(kind: &'static str, title: &'static str) -> impl IntoView {
+fn ClientColumn(kind: ClientKind, title: &'static str) -> impl IntoView {
     view! {
         <section class="card client" data-testid=format!("engine-{kind}")>
             <h2>{title}</h2>
@@ -74,8 +74,8 @@ pub fn OverviewPage() -> impl IntoView {
     view! {
         <StreamNotice/>
         <div class="two-col">
-            <ClientColumn kind="smart" title="Smart client"/>
-            <ClientColumn kind="naive" title="Naive client (round robin)"/>
+            <ClientColumn kind=ClientKind::Smart title="Smart client"/>
+            <ClientColumn kind=ClientKind::Naive title="Naive client (round robin)"/>
         </div>
         <div class="page-grid">
             <Card title="Controls">
@@ -133,7 +133,7 @@ pub fn OverviewPage() -> impl IntoView {
     }
 }
 
-fn server_chart(feed: crate::live::LiveFeed) -> Chart {
+fn server_chart(feed: crate::feed::LiveFeed) -> Chart {
     let (rss, lag): (Vec<Vec<f64>>, Vec<Vec<f64>>) = feed.history.with(|h| {
         h.iter()
             .map(|hb| {

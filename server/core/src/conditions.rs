@@ -77,7 +77,10 @@ impl Conditions {
 
 /// The seed's named scenarios (001, "Network Emulator"), applied to each node
 /// relative to its base profile by [`Scenario::apply`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// On the wire: the snake_case name (`"high_latency"`); an unknown name is
+/// refused with a message listing the known ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Scenario {
@@ -127,6 +130,17 @@ impl Scenario {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// Parses a snake_case name.
+    ///
+    /// # Errors
+    /// `unknown scenario "x"; one of normal, …` for any other name.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::from_name(name).ok_or_else(|| {
+            let all: Vec<&str> = Self::ALL.iter().map(|s| s.name()).collect();
+            format!("unknown scenario {name:?}; one of {}", all.join(", "))
+        })
+    }
+
     /// Conditions of node number `node_index` (registration order) under this
     /// scenario, given its base profile.
     pub fn apply(self, node_index: usize, base: &Conditions) -> Conditions {
@@ -154,6 +168,13 @@ impl Scenario {
             },
         }
         c
+    }
+}
+
+impl<'de> Deserialize<'de> for Scenario {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Scenario::parse(&name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -398,5 +419,7 @@ mod tests {
             assert_eq!(format!("\"{v}\""), json);
         }
         assert!(serde_json::from_str::<ScenarioInForce>("\"storm\"").is_err());
+        let e = serde_json::from_str::<Scenario>("\"storm\"").unwrap_err().to_string();
+        assert!(e.contains("unknown scenario") && e.contains("high_latency"), "{e}");
     }
 }

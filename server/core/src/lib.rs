@@ -13,16 +13,22 @@
 //!   parsers (text in, values out), experiments and their summaries.
 //! - [`consensus`]: ChunkPaxos, one sans-IO Paxos instance per chunk, and its
 //!   recorded virtual-clock runs.
+//! - [`demo`]: the seed's demonstration phases and the figures and findings
+//!   measured over them.
 //! - [`conditions`]: network conditions as data: the emulator's
 //!   [`conditions::Conditions`], the seed's named scenarios, the fault
 //!   catalogue.
+//! - [`compare`]: smart vs naive over paired sessions, as `vstack compare`
+//!   reports it.
 //! - [`stats`]: mean, standard deviation, percentiles, improvement in %.
 //!
 //! Feature `clap` (off by default) derives `clap::ValueEnum` on the enums the
 //! command line takes.
 
+pub mod compare;
 pub mod conditions;
 pub mod consensus;
+pub mod demo;
 pub mod engine;
 pub mod sim;
 pub mod stats;

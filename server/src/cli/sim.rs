@@ -1,17 +1,22 @@
 //! `vstack sim`: run the simulator from the command line and print a table (or
 //! JSON) per strategy, with smart-vs-naive and smart-vs-oracle deltas.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
-use super::{
-    Experiment, SessionResult, SimConfig, Strategy, Summary, Trace, VideoSource, load_chunks,
-    run_experiment,
+use vstack_core::{
+    engine::striped_manifest,
+    sim::{
+        Experiment, NodeLink, SessionRun, SimConfig, Strategy, Summary, VideoSource, load_chunks,
+        run_experiment,
+    },
 };
-use crate::{BadInput, engine::striped_manifest};
+
+use super::BadInput;
+use crate::files;
 
 /// Options of `vstack sim`.
 #[derive(Debug, Clone, Args)]
@@ -90,12 +95,7 @@ impl SimArgs {
         if self.sessions == 0 || self.strategies.is_empty() {
             return Err(bad("need at least one session and one strategy".into()));
         }
-        let mut traces = Vec::new();
-        for p in &self.traces {
-            for t in Trace::load_path(p).map_err(|e| bad(e.to_string()))? {
-                traces.push(Arc::new(t));
-            }
-        }
+        let traces = files::trace_paths(&self.traces).map_err(|e| bad(e.to_string()))?;
         if traces.is_empty() {
             return Err(bad("no trace files found".into()));
         }
@@ -107,11 +107,13 @@ impl SimArgs {
                 seed: self.seed,
             },
             path if path.ends_with(".json") => VideoSource::Sabre {
-                path: path.into(),
+                origin: path.into(),
+                text: files::read_text(path.as_ref()).map_err(|e| bad(e.to_string()))?,
                 level: self.level,
             },
             path => VideoSource::SizeFile {
-                path: path.into(),
+                origin: path.into(),
+                text: files::read_text(path.as_ref()).map_err(|e| bad(e.to_string()))?,
                 segment: Duration::from_secs_f64(self.segment_s),
             },
         };
@@ -124,9 +126,9 @@ impl SimArgs {
         let manifest = striped_manifest(&name, &chunks, self.nodes as usize, self.replication);
         let mut base = SimConfig::new(
             (0..self.nodes)
-                .map(|_| super::NodeLink {
+                .map(|_| NodeLink {
                     loss: self.loss,
-                    ..super::NodeLink::new(traces[0].clone())
+                    ..NodeLink::new(traces[0].clone())
                 })
                 .collect(),
         );
@@ -151,7 +153,7 @@ struct JsonOut<'a> {
     video_duration_s: f64,
     video_mbps: f64,
     nodes: usize,
-    sessions: &'a [SessionResult],
+    sessions: &'a [SessionRun],
     summary: &'a Summary,
 }
 

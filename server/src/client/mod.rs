@@ -10,16 +10,15 @@
 //! fails over and re-fetches it elsewhere.
 //!
 //! Time: `now` given to the core is media time, `elapsed wall time × speed`
-//! ([`LiveConfig::speed`], default 1), and measured durations are scaled the
+//! ([`ClientConfig::speed`], default 1), and measured durations are scaled the
 //! same way, so a cluster whose emulators run at the same speed looks to the
 //! core exactly like a real-time one. Built on `tokio::time::Instant`, so tests
 //! can pause the clock.
 //!
-//! Status: a [`ClientStatus`] snapshot is published on a `watch` channel after
-//! every turn, and the core's notices go out on a `broadcast` channel; the
-//! dashboard subscribes to both, and a slow subscriber never blocks playback.
-
-pub mod play;
+//! Status: a [`ClientSnapshot`] (the very type the dashboard shows) is
+//! published on a `watch` channel after every turn, and the core's notices go
+//! out on a `broadcast` channel; the dashboard subscribes to both, and a slow
+//! subscriber never blocks playback.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -31,38 +30,19 @@ use tokio::{
     task::AbortHandle,
     time::Instant,
 };
+use vstack_core::engine::{
+    Action, ClientKind, ClientSnapshot, DownloadId, EngineConfig, Event, NodeId, Notice,
+    QoeReport, Session,
+};
 
 use crate::{
     cluster::wire::{NodeList, NodeRecord, VideoManifest},
-    engine::{
-        Action, ChunkRecord, DownloadId, EngineConfig, Event, NodeHealth, NodeId, Notice,
-        PlaybackState, QoeReport, RoundRobinSelector, Session, SmartSelector,
-    },
+    http::ErrorBody,
 };
-
-/// Which node selection the live client uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientKind {
-    /// Seed score + load balancing, with probes.
-    Smart,
-    /// Round robin, no probes (the naive client).
-    Naive,
-}
-
-impl ClientKind {
-    /// Lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ClientKind::Smart => "smart",
-            ClientKind::Naive => "naive",
-        }
-    }
-}
 
 /// Live client settings; every default stated.
 #[derive(Clone, Debug)]
-pub struct LiveConfig {
+pub struct ClientConfig {
     /// Engine settings (monitor, buffer, scheduler). Default: the seed's.
     pub engine: EngineConfig,
     /// Node selection. Default smart.
@@ -75,7 +55,7 @@ pub struct LiveConfig {
     pub probe_timeout: Duration,
 }
 
-impl Default for LiveConfig {
+impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             engine: EngineConfig::default(),
@@ -158,7 +138,7 @@ async fn get_json<T: for<'de> Deserialize<'de>>(
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<crate::cluster::wire::ErrorBody>(&body)
+        let message = serde_json::from_str::<ErrorBody>(&body)
             .map(|b| b.error)
             .unwrap_or(body);
         return Err(ClientError::Metadata {
@@ -170,62 +150,6 @@ async fn get_json<T: for<'de> Deserialize<'de>>(
         url: url.to_string(),
         message: e.to_string(),
     })
-}
-
-/// One node as the live client sees it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NodeView {
-    /// Node id.
-    pub node_id: String,
-    /// Base URL.
-    pub url: String,
-    /// Seed score (see [`crate::engine::score`]).
-    pub score: f64,
-    /// Latency EWMA, ms (`None` before the first probe).
-    pub latency_ms: Option<f64>,
-    /// Bandwidth EWMA, Mbit/s (`None` before the first sample).
-    pub bandwidth_mbps: Option<f64>,
-    /// Success ratio of the recent samples.
-    pub reliability: f64,
-    /// Health from the monitor.
-    pub health: NodeHealth,
-    /// Downloads in flight.
-    pub in_flight: usize,
-    /// Chunks served.
-    pub chunks: u64,
-    /// Bytes served.
-    pub bytes: u64,
-    /// Failed attempts.
-    pub failures: u64,
-}
-
-/// A snapshot of one live client.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ClientStatus {
-    /// Smart or naive.
-    pub kind: ClientKind,
-    /// Video being played.
-    pub video_id: String,
-    /// Playback state.
-    pub state: PlaybackState,
-    /// Media time since the play request, ms.
-    pub elapsed_ms: f64,
-    /// Buffered media ahead of the playhead, s.
-    pub buffer_level_s: f64,
-    /// Playhead position, s.
-    pub playhead_s: f64,
-    /// Buffer target, s.
-    pub buffer_target_s: f64,
-    /// Low-water mark, s.
-    pub low_water_mark_s: f64,
-    /// Video length, s.
-    pub video_duration_s: f64,
-    /// QoE so far.
-    pub qoe: QoeReport,
-    /// Per-node view.
-    pub nodes: Vec<NodeView>,
-    /// The last 50 chunk downloads, oldest first.
-    pub recent_chunks: Vec<ChunkRecord>,
 }
 
 /// A notice with the node's id resolved.
@@ -250,9 +174,173 @@ enum Outcome {
     },
 }
 
-/// Plays `view.manifest` to the end with the engine, publishing a status after
-/// every turn on `status` and the core's notices on `notices`. Stops early with
-/// [`ClientError::Stopped`] when `stop` becomes true.
+/// What a driven session needs to reach the nodes and check the bytes.
+struct Driver {
+    http: reqwest::Client,
+    config: ClientConfig,
+    speed: f64,
+    node_ids: Vec<String>,
+    urls: Vec<String>,
+    chunk_ids: Vec<String>,
+    hashes: Vec<String>,
+    sizes: Vec<u64>,
+    tx: mpsc::UnboundedSender<Outcome>,
+    downloads: HashMap<DownloadId, AbortHandle>,
+    probes: Vec<AbortHandle>,
+}
+
+impl Driver {
+    /// Checks that `view` can be played and builds the driver and the core.
+    fn new(
+        http: reqwest::Client,
+        view: ClusterView,
+        config: ClientConfig,
+        tx: mpsc::UnboundedSender<Outcome>,
+    ) -> Result<(Self, Session), ClientError> {
+        let node_ids: Vec<String> = view.nodes.iter().map(|n| n.node_id.clone()).collect();
+        let manifest = view.manifest.to_engine(&node_ids);
+        if manifest.chunks.is_empty() {
+            return Err(ClientError::Unplayable(format!(
+                "{} has no chunks",
+                manifest.video_id
+            )));
+        }
+        if let Some(c) = manifest.chunks.iter().find(|c| c.replicas.is_empty()) {
+            return Err(ClientError::Unplayable(format!(
+                "{}: chunk {} has no replica on a registered node",
+                manifest.video_id, c.index
+            )));
+        }
+        let chunks = &view.manifest.chunks;
+        let speed = if config.speed.is_finite() && config.speed >= 1.0 {
+            config.speed
+        } else {
+            1.0
+        };
+        let session = Session::new(
+            config.engine.clone(),
+            manifest,
+            config.kind.selector(),
+            Duration::ZERO,
+        );
+        let driver = Self {
+            http,
+            speed,
+            urls: view.nodes.iter().map(|n| n.url.clone()).collect(),
+            node_ids,
+            chunk_ids: chunks.iter().map(|c| c.chunk_id.clone()).collect(),
+            hashes: chunks.iter().map(|c| c.sha256.clone()).collect(),
+            sizes: chunks.iter().map(|c| c.size_bytes).collect(),
+            config,
+            tx,
+            downloads: HashMap::new(),
+            probes: Vec::new(),
+        };
+        Ok((driver, session))
+    }
+
+    /// Carries out one of the core's actions.
+    fn execute(&mut self, action: Action) {
+        let speed = self.speed;
+        match action {
+            Action::Probe { node } => {
+                let url = format!(
+                    "{}/ping?bytes={}",
+                    self.urls[node.index()],
+                    self.config.probe_bytes
+                );
+                let (http, tx) = (self.http.clone(), self.tx.clone());
+                let timeout = self.config.probe_timeout.div_f64(speed);
+                self.probes.retain(|h| !h.is_finished());
+                let task = tokio::spawn(async move {
+                    let result = tokio::time::timeout(timeout, probe(&http, &url))
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|(rtt, payload)| {
+                            (
+                                rtt.mul_f64(speed),
+                                payload.map(|(b, d)| (b, d.mul_f64(speed))),
+                            )
+                        });
+                    let _ = tx.send(Outcome::Probe { node, result });
+                });
+                self.probes.push(task.abort_handle());
+            }
+            Action::Download {
+                id, chunk, node, ..
+            } => {
+                let i = chunk as usize;
+                let url = format!("{}/chunks/{}", self.urls[node.index()], self.chunk_ids[i]);
+                let (http, tx) = (self.http.clone(), self.tx.clone());
+                let (sha, size) = (self.hashes[i].clone(), self.sizes[i]);
+                let task = tokio::spawn(async move {
+                    let result = download(&http, &url, &sha, size).await;
+                    let _ = tx.send(Outcome::Download { id, result });
+                });
+                self.downloads.insert(id, task.abort_handle());
+            }
+            Action::Cancel { id } => {
+                if let Some(h) = self.downloads.remove(&id) {
+                    h.abort();
+                }
+            }
+        }
+    }
+
+    /// The core's notice with its node id resolved.
+    fn notice(&self, notice: Notice) -> ClientNotice {
+        let node_id = match &notice {
+            Notice::ChunkDownloaded { node, .. }
+            | Notice::Failover { node, .. }
+            | Notice::NodeStatus { node, .. } => self.node_ids.get(node.index()).cloned(),
+            Notice::PlaybackState { .. } => None,
+        };
+        ClientNotice {
+            kind: self.config.kind,
+            node_id,
+            notice,
+        }
+    }
+
+    /// The event an outcome means for the core.
+    fn event(&mut self, outcome: Outcome) -> Event {
+        match outcome {
+            Outcome::Probe {
+                node,
+                result: Some((rtt, payload)),
+            } => Event::ProbeOk { node, rtt, payload },
+            Outcome::Probe { node, result: None } => Event::ProbeFailed { node },
+            Outcome::Download { id, result } => {
+                self.downloads.remove(&id);
+                match result {
+                    Ok(bytes) => Event::DownloadDone { id, bytes },
+                    Err(why) => {
+                        tracing::debug!(?id, "download failed: {why}");
+                        Event::DownloadFailed { id }
+                    }
+                }
+            }
+        }
+    }
+
+    fn snapshot(&self, session: &Session) -> ClientSnapshot {
+        ClientSnapshot::of(session, self.config.kind, &self.node_ids)
+    }
+}
+
+impl Drop for Driver {
+    /// Nothing outlives the session: every download and probe is aborted.
+    fn drop(&mut self) {
+        for h in self.downloads.values().chain(self.probes.iter()) {
+            h.abort();
+        }
+    }
+}
+
+/// Plays `view.manifest` to the end with the engine, publishing a snapshot
+/// after every turn on `status` and the core's notices on `notices`. Stops
+/// early with [`ClientError::Stopped`] when `stop` becomes true.
 ///
 /// # Errors
 /// [`ClientError::Unplayable`] for an empty manifest or a chunk without a
@@ -260,114 +348,25 @@ enum Outcome {
 pub async fn play(
     http: reqwest::Client,
     view: ClusterView,
-    config: LiveConfig,
-    status: watch::Sender<Option<ClientStatus>>,
+    config: ClientConfig,
+    status: watch::Sender<Option<ClientSnapshot>>,
     notices: broadcast::Sender<ClientNotice>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<QoeReport, ClientError> {
-    let node_ids: Vec<String> = view.nodes.iter().map(|n| n.node_id.clone()).collect();
-    let urls: Vec<String> = view.nodes.iter().map(|n| n.url.clone()).collect();
-    let manifest = view.manifest.to_engine(&node_ids);
-    if manifest.chunks.is_empty() {
-        return Err(ClientError::Unplayable(format!(
-            "{} has no chunks",
-            manifest.video_id
-        )));
-    }
-    if let Some(c) = manifest.chunks.iter().find(|c| c.replicas.is_empty()) {
-        return Err(ClientError::Unplayable(format!(
-            "{}: chunk {} has no replica on a registered node",
-            manifest.video_id, c.index
-        )));
-    }
-    let chunk_ids: Vec<String> = view
-        .manifest
-        .chunks
-        .iter()
-        .map(|c| c.chunk_id.clone())
-        .collect();
-    let hashes: Vec<String> = view
-        .manifest
-        .chunks
-        .iter()
-        .map(|c| c.sha256.clone())
-        .collect();
-    let sizes: Vec<u64> = view.manifest.chunks.iter().map(|c| c.size_bytes).collect();
-    let speed = if config.speed.is_finite() && config.speed >= 1.0 {
-        config.speed
-    } else {
-        1.0
-    };
-    let selector: Box<dyn crate::engine::NodeSelector> = match config.kind {
-        ClientKind::Smart => Box::new(SmartSelector),
-        ClientKind::Naive => Box::new(RoundRobinSelector::default()),
-    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
+    let (mut driver, mut session) = Driver::new(http, view, config, tx)?;
     let t0 = Instant::now();
+    let speed = driver.speed;
     let media_now = move || t0.elapsed().mul_f64(speed);
     let to_wall = move |media: Duration| t0 + media.div_f64(speed);
-    let mut session = Session::new(config.engine.clone(), manifest, selector, Duration::ZERO);
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
-    let mut tasks: HashMap<DownloadId, AbortHandle> = HashMap::new();
-    let mut probe_tasks: Vec<AbortHandle> = Vec::new();
     let result = loop {
         while let Some(action) = session.poll_action() {
-            match action {
-                Action::Probe { node } => {
-                    let url = format!("{}/ping?bytes={}", urls[node.index()], config.probe_bytes);
-                    let (http, tx) = (http.clone(), tx.clone());
-                    let timeout = config.probe_timeout.div_f64(speed);
-                    probe_tasks.retain(|h| !h.is_finished());
-                    probe_tasks.push(
-                        tokio::spawn(async move {
-                            let result = tokio::time::timeout(timeout, probe(&http, &url))
-                                .await
-                                .ok()
-                                .flatten()
-                                .map(|(rtt, payload)| {
-                                    (
-                                        rtt.mul_f64(speed),
-                                        payload.map(|(b, d)| (b, d.mul_f64(speed))),
-                                    )
-                                });
-                            let _ = tx.send(Outcome::Probe { node, result });
-                        })
-                        .abort_handle(),
-                    );
-                }
-                Action::Download {
-                    id, chunk, node, ..
-                } => {
-                    let i = chunk as usize;
-                    let url = format!("{}/chunks/{}", urls[node.index()], chunk_ids[i]);
-                    let (http, tx) = (http.clone(), tx.clone());
-                    let (sha, size) = (hashes[i].clone(), sizes[i]);
-                    let h = tokio::spawn(async move {
-                        let result = download(&http, &url, &sha, size).await;
-                        let _ = tx.send(Outcome::Download { id, result });
-                    });
-                    tasks.insert(id, h.abort_handle());
-                }
-                Action::Cancel { id } => {
-                    if let Some(h) = tasks.remove(&id) {
-                        h.abort();
-                    }
-                }
-            }
+            driver.execute(action);
         }
         while let Some(n) = session.poll_notice() {
-            let node_id = match &n {
-                Notice::ChunkDownloaded { node, .. }
-                | Notice::Failover { node, .. }
-                | Notice::NodeStatus { node, .. } => node_ids.get(node.index()).cloned(),
-                Notice::PlaybackState { .. } => None,
-            };
-            let _ = notices.send(ClientNotice {
-                kind: config.kind,
-                node_id,
-                notice: n,
-            });
+            let _ = notices.send(driver.notice(n));
         }
-        status.send_replace(Some(snapshot(&session, config.kind, &node_ids, &urls)));
+        status.send_replace(Some(driver.snapshot(&session)));
         if session.is_finished() {
             break Ok(session.report());
         }
@@ -380,33 +379,13 @@ pub async fn play(
                 }
             }
             Some(outcome) = rx.recv() => {
-                let now = media_now();
-                match outcome {
-                    Outcome::Probe { node, result: Some((rtt, payload)) } => {
-                        session.handle(now, Event::ProbeOk { node, rtt, payload })
-                    }
-                    Outcome::Probe { node, result: None } => {
-                        session.handle(now, Event::ProbeFailed { node })
-                    }
-                    Outcome::Download { id, result } => {
-                        tasks.remove(&id);
-                        match result {
-                            Ok(bytes) => session.handle(now, Event::DownloadDone { id, bytes }),
-                            Err(why) => {
-                                tracing::debug!(?id, "download failed: {why}");
-                                session.handle(now, Event::DownloadFailed { id })
-                            }
-                        }
-                    }
-                }
+                let event = driver.event(outcome);
+                session.handle(media_now(), event);
             }
             _ = sleep_until_opt(wake) => session.handle_timeout(media_now()),
         }
     };
-    for h in tasks.values().chain(probe_tasks.iter()) {
-        h.abort();
-    }
-    status.send_replace(Some(snapshot(&session, config.kind, &node_ids, &urls)));
+    status.send_replace(Some(driver.snapshot(&session)));
     result
 }
 
@@ -432,10 +411,10 @@ pub async fn play_session(
     let (tx, _rx) = watch::channel(None);
     let (ntx, _) = broadcast::channel(16);
     let (_stop, stop_rx) = watch::channel(false);
-    let cfg = LiveConfig {
+    let cfg = ClientConfig {
         kind,
         speed,
-        ..LiveConfig::default()
+        ..ClientConfig::default()
     };
     play(http, view, cfg, tx, ntx, stop_rx).await
 }
@@ -492,54 +471,4 @@ async fn download(
         return Err(format!("hash mismatch: {got}"));
     }
     Ok(n)
-}
-
-/// The status snapshot of a session.
-pub fn snapshot(
-    session: &Session,
-    kind: ClientKind,
-    node_ids: &[String],
-    urls: &[String],
-) -> ClientStatus {
-    let b = session.buffer();
-    let cfg = b.config();
-    let m = session.monitor();
-    let qoe = session.report();
-    let records = session.records();
-    let recent = records[records.len().saturating_sub(50)..].to_vec();
-    ClientStatus {
-        kind,
-        video_id: session.manifest().video_id.clone(),
-        state: b.state(),
-        elapsed_ms: qoe.session_ms,
-        buffer_level_s: b.level().as_secs_f64(),
-        playhead_s: b.playhead().as_secs_f64(),
-        buffer_target_s: cfg.target.as_secs_f64(),
-        low_water_mark_s: cfg.low_water_mark.as_secs_f64(),
-        video_duration_s: b.video_duration().as_secs_f64(),
-        nodes: node_ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| {
-                let n = NodeId(i as u16);
-                let s = m.stats(n);
-                let load = &qoe.per_node[i];
-                NodeView {
-                    node_id: id.clone(),
-                    url: urls[i].clone(),
-                    score: m.score(n),
-                    latency_ms: s.latency_ms,
-                    bandwidth_mbps: s.bandwidth_mbps,
-                    reliability: s.reliability(),
-                    health: m.health(n),
-                    in_flight: session.in_flight_per_node()[i],
-                    chunks: load.chunks,
-                    bytes: load.bytes,
-                    failures: load.failures,
-                }
-            })
-            .collect(),
-        recent_chunks: recent,
-        qoe,
-    }
 }

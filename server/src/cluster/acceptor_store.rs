@@ -6,8 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ChunkRecord, paxos::Acceptor, paxos::Message};
-use crate::cluster::{ApiError, validate_id};
+use vstack_core::consensus::{
+    ChunkRecord,
+    paxos::{Acceptor, Message},
+};
+
+use crate::http::{ApiError, validate_id};
 
 /// The acceptor states of one node.
 #[derive(Debug)]
@@ -101,7 +105,7 @@ impl AcceptorStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::paxos::Ballot;
+    use vstack_core::consensus::paxos::Ballot;
 
     fn rec() -> ChunkRecord {
         ChunkRecord {

@@ -16,18 +16,18 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use super::{
-    ApiError,
-    emulator::{Conditions, Emulator, Scenario},
-    metadata::{MetadataConfig, MetadataService},
-    sha256_hex,
-    storage::{StorageConfig, StorageNode, register_and_heartbeat},
-    wire::{ChunkEntry, RegisterNode, VideoManifest},
-};
-use crate::{
+use vstack_core::{
     engine::striped_replicas,
     sim::{Trace, VideoSource, load_chunks},
 };
+
+use super::{
+    emulator::{Conditions, Emulator, Scenario},
+    metadata::{MetadataConfig, MetadataService},
+    storage::{StorageConfig, StorageNode, register_and_heartbeat},
+    wire::{ChunkEntry, RegisterNode, VideoManifest},
+};
+use crate::http::{ApiError, sha256_hex};
 
 /// Base profiles of the embedded nodes, in node order (latency ms, Mbit/s):
 /// `node-1` 5 ms / 100 Mbit/s, `node-2` 20 ms / 40 Mbit/s, `node-3` 50 ms /

@@ -22,6 +22,7 @@
 //! being the added latency). A speed factor `k` (default 1) compresses time
 //! consistently: latency ÷ k, bandwidth × k, trace time × k, disk delay ÷ k.
 
+use crate::sync::LockExt;
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
@@ -29,10 +30,11 @@ use std::{
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::sim::Trace;
+use vstack_core::sim::Trace;
+
+pub use vstack_core::conditions::{Conditions, DEMO_TIMELINE, Scenario};
 
 /// Plays a scenario timeline on `nodes` (node *i* gets index *i*): each entry
 /// `(start in media seconds, scenario)` is applied at `start / speed` wall
@@ -126,7 +128,7 @@ impl Emulator {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.locked()
     }
 
     /// Generation of the node's transfers; bumped by [`Emulator::abort_in_flight`].

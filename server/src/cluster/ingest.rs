@@ -20,14 +20,14 @@ use std::{
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::consensus::{ChunkRecord, live::CommitStats};
+use vstack_core::consensus::ChunkRecord;
 
 use super::{
-    sha256_hex,
+    proposer::{self, CommitStats},
     storage::HASH_HEADER,
-    validate_id,
     wire::{ChunkEntry, NodeList, RegistryHealth, VideoManifest, VideoSummary},
 };
+use crate::http::{sha256_hex, validate_id};
 
 /// One segment of a parsed playlist.
 #[derive(Clone, Debug, PartialEq)]
@@ -256,8 +256,8 @@ async fn commit_slot(
     proposer_id: u32,
     slot: &str,
     record: ChunkRecord,
-) -> Result<(ChunkRecord, CommitStats), crate::consensus::live::CommitError> {
-    crate::consensus::live::commit_instance(
+) -> Result<(ChunkRecord, CommitStats), proposer::CommitError> {
+    proposer::commit_instance(
         http,
         acceptors,
         slot,

@@ -17,6 +17,7 @@
 //!   network control; forwards the scenario to every registered node with its
 //!   index and answers each node's outcome.
 
+use crate::sync::RwLockExt;
 use std::{
     collections::BTreeMap,
     sync::{Arc, RwLock},
@@ -33,14 +34,13 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{
-    ApiError,
     emulator::Scenario,
-    validate_id,
     wire::{
         NodeHeartbeat, NodeList, NodeRecord, RegisterNode, RegistryHealth, VideoManifest,
         VideoSummary,
     },
 };
+use crate::http::{ApiError, validate_id};
 
 /// Default port of a standalone metadata service (the seed's 8080).
 pub const DEFAULT_PORT: u16 = 8080;
@@ -125,7 +125,7 @@ impl MetadataService {
                 r.url
             )));
         }
-        let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
+        let mut nodes = self.nodes.write_locked();
         let url = r.url.trim_end_matches('/').to_string();
         if let Some(i) = nodes.iter().position(|n| n.node_id == r.node_id) {
             nodes[i].url = url;
@@ -146,7 +146,7 @@ impl MetadataService {
     /// # Errors
     /// 404 for an unknown node.
     pub fn heartbeat(&self, node_id: &str, usage: NodeHeartbeat) -> Result<(), ApiError> {
-        let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
+        let mut nodes = self.nodes.write_locked();
         let n = nodes
             .iter_mut()
             .find(|n| n.node_id == node_id)
@@ -159,7 +159,7 @@ impl MetadataService {
     /// Every registered node, in registration order.
     pub fn nodes(&self) -> NodeList {
         let now = Instant::now();
-        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
+        let nodes = self.nodes.read_locked();
         NodeList {
             nodes: nodes
                 .iter()
@@ -194,8 +194,7 @@ impl MetadataService {
         }
         let known: Vec<String> = self
             .nodes
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_locked()
             .iter()
             .map(|n| n.node_id.clone())
             .collect();
@@ -222,8 +221,7 @@ impl MetadataService {
             }
         }
         self.videos
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+            .write_locked()
             .insert(m.video_id.clone(), m);
         Ok(())
     }
@@ -234,8 +232,7 @@ impl MetadataService {
     /// 404 for an unknown video.
     pub fn video(&self, id: &str) -> Result<VideoManifest, ApiError> {
         self.videos
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_locked()
             .get(id)
             .cloned()
             .ok_or_else(|| ApiError::not_found(format!("unknown video {id:?}")))
@@ -244,8 +241,7 @@ impl MetadataService {
     /// The catalog.
     pub fn videos(&self) -> Vec<VideoSummary> {
         self.videos
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_locked()
             .values()
             .map(|m| VideoSummary {
                 video_id: m.video_id.clone(),
@@ -279,8 +275,8 @@ fn json_body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 async fn health(State(s): State<Arc<MetadataService>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "status": "ok",
-        "nodes": s.nodes.read().unwrap_or_else(|e| e.into_inner()).len(),
-        "videos": s.videos.read().unwrap_or_else(|e| e.into_inner()).len(),
+        "nodes": s.nodes.read_locked().len(),
+        "videos": s.videos.read_locked().len(),
     }))
 }
 
@@ -352,8 +348,7 @@ async fn delete_video(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     s.videos
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
+        .write_locked()
         .remove(&id)
         .map(|_| StatusCode::NO_CONTENT)
         .ok_or_else(|| ApiError::not_found(format!("unknown video {id:?}")))

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::{StreamExt, stream::FuturesUnordered};
 use rand::Rng;
 
-use super::{
+use vstack_core::consensus::{
     ChunkRecord,
     paxos::{Message, Outgoing, Proposer},
 };

@@ -24,6 +24,7 @@
 //! are removed and every chunk's hash is computed, so the index is always what
 //! is on disk.
 
+use crate::sync::RwLockExt;
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -45,11 +46,10 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApiError,
     emulator::{Conditions, Emulator, Plan, Scenario},
-    sha256_hex, validate_id,
     wire::{NodeHeartbeat, StorageHealth},
 };
+use crate::http::{ApiError, sha256_hex, validate_id};
 
 /// Header carrying a chunk's hex SHA-256.
 pub const HASH_HEADER: &str = "x-content-sha256";
@@ -114,7 +114,7 @@ pub struct StorageNode {
     index: Arc<RwLock<HashMap<String, StoredChunk>>>,
     emulator: Emulator,
     node_index: AtomicUsize,
-    paxos: Arc<crate::consensus::store::AcceptorStore>,
+    paxos: Arc<super::acceptor_store::AcceptorStore>,
 }
 
 impl StorageNode {
@@ -158,7 +158,7 @@ impl StorageNode {
                 },
             );
         }
-        let paxos = crate::consensus::store::AcceptorStore::open(dir.join("paxos")).map_err(io)?;
+        let paxos = super::acceptor_store::AcceptorStore::open(dir.join("paxos")).map_err(io)?;
         Ok(Self {
             config,
             index: Arc::new(RwLock::new(index)),
@@ -204,7 +204,7 @@ impl StorageNode {
 
     /// Chunk count and bytes stored.
     pub fn usage(&self) -> NodeHeartbeat {
-        let idx = self.index.read().unwrap_or_else(|e| e.into_inner());
+        let idx = self.index.read_locked();
         NodeHeartbeat {
             chunk_count: idx.len() as u64,
             bytes_stored: idx.values().map(|c| c.size_bytes).sum(),
@@ -213,7 +213,7 @@ impl StorageNode {
 
     /// Every stored chunk, sorted by id.
     pub fn chunks(&self) -> Vec<StoredChunk> {
-        let idx = self.index.read().unwrap_or_else(|e| e.into_inner());
+        let idx = self.index.read_locked();
         let mut v: Vec<_> = idx.values().cloned().collect();
         v.sort_by(|a, b| a.chunk_id.cmp(&b.chunk_id));
         v
@@ -221,8 +221,7 @@ impl StorageNode {
 
     fn lookup(&self, id: &str) -> Option<StoredChunk> {
         self.index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_locked()
             .get(id)
             .cloned()
     }
@@ -271,8 +270,7 @@ impl StorageNode {
             .map_err(|e| ApiError::internal(format!("write failed: {e}")))?;
         let new = self
             .index
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+            .write_locked()
             .insert(
                 id.to_string(),
                 StoredChunk {
@@ -308,8 +306,7 @@ impl StorageNode {
         validate_id("chunk", id)?;
         if self
             .index
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+            .write_locked()
             .remove(id)
             .is_none()
         {
@@ -415,10 +412,10 @@ async fn paxos_message(
     State(node): State<Arc<StorageNode>>,
     UrlPath(id): UrlPath<String>,
     body: Result<
-        Json<crate::consensus::paxos::Message<crate::consensus::ChunkRecord>>,
+        Json<vstack_core::consensus::paxos::Message<vstack_core::consensus::ChunkRecord>>,
         axum::extract::rejection::JsonRejection,
     >,
-) -> Result<Json<crate::consensus::paxos::Message<crate::consensus::ChunkRecord>>, ApiError> {
+) -> Result<Json<vstack_core::consensus::paxos::Message<vstack_core::consensus::ChunkRecord>>, ApiError> {
     let Json(msg) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let e = node.emulator.clone();
     e.wait_reachable().await;
@@ -453,7 +450,7 @@ async fn paxos_message(
 async fn paxos_state(
     State(node): State<Arc<StorageNode>>,
     UrlPath(id): UrlPath<String>,
-) -> Result<Json<crate::consensus::paxos::Acceptor<crate::consensus::ChunkRecord>>, ApiError> {
+) -> Result<Json<vstack_core::consensus::paxos::Acceptor<vstack_core::consensus::ChunkRecord>>, ApiError> {
     Ok(Json(node.paxos.state(&id)?))
 }
 

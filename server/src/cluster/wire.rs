@@ -5,14 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ChunkMeta, Manifest, NodeId};
-
-/// Body of every error response.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// What went wrong.
-    pub error: String,
-}
+use vstack_core::engine::{ChunkMeta, Manifest, NodeId};
 
 /// `POST /nodes/register` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

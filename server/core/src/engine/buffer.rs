@@ -64,6 +64,19 @@ pub enum PlaybackState {
     Stopped,
 }
 
+impl PlaybackState {
+    /// snake_case name, as on the wire (`rebuffering`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PlaybackState::Startup => "startup",
+            PlaybackState::Playing => "playing",
+            PlaybackState::Rebuffering => "rebuffering",
+            PlaybackState::Ended => "ended",
+            PlaybackState::Stopped => "stopped",
+        }
+    }
+}
+
 /// Buffer and playback bookkeeping for one session.
 #[derive(Clone, Debug)]
 pub struct BufferManager {

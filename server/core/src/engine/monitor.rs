@@ -67,6 +67,17 @@ pub enum NodeHealth {
     Down,
 }
 
+impl NodeHealth {
+    /// snake_case name, as on the wire (`degraded`).
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeHealth::Healthy => "healthy",
+            NodeHealth::Degraded => "degraded",
+            NodeHealth::Down => "down",
+        }
+    }
+}
+
 /// Measurements of one node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeStats {

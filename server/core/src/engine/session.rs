@@ -255,7 +255,7 @@ pub struct NodeLoad {
 }
 
 /// Quality of experience of a session, all measured by the core.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct QoeReport {
     /// Selector name (`smart`, `naive`, `oracle`).
     pub strategy: String,

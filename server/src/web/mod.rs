@@ -1,8 +1,14 @@
 //! The axum application: pages (leptos SSR), server functions, the `/ws` live
-//! stream, `/healthz`, and the built site's static files.
+//! stream, `/healthz`, the REST API ([`rest`]) and the built site's static
+//! files.
 //!
 //! [`app`] builds the [`Router`] from an [`AppState`] without binding a port, so
 //! integration tests drive it with `tower::ServiceExt::oneshot`.
+//! [`server_stats`] holds the server's own figures (uptime, dashboards
+//! connected, memory, timer lag) that every `/ws` subscriber gets.
+
+pub mod rest;
+pub mod server_stats;
 
 use std::sync::Arc;
 
@@ -25,18 +31,17 @@ use leptos::{config::LeptosOptions, prelude::provide_context};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use serde_json::json;
 
-use crate::{
-    dashboard::Hub,
-    live::{LiveConfig, LiveServer},
-};
+use crate::{dashboard::Hub, http::ApiError, tools::compare::read_saved};
+
+pub use server_stats::{ServerStats, ServerStatsConfig};
 
 /// Everything a request handler may need. Cheap to clone.
 #[derive(Clone, axum::extract::FromRef)]
 pub struct AppState {
     /// Where the site is built and which address it serves on.
     pub leptos_options: LeptosOptions,
-    /// The server's live figures.
-    pub live: Arc<LiveServer>,
+    /// The server's own live figures.
+    pub stats: Arc<ServerStats>,
     /// The live engine (clusters, clients, collector); `None` serves the shell
     /// alone (REST answers 503).
     pub hub: Option<Arc<Hub>>,
@@ -47,10 +52,10 @@ pub struct AppState {
 
 impl AppState {
     /// A fresh state; the uptime clock starts now.
-    pub fn new(leptos_options: LeptosOptions, live: LiveConfig) -> Self {
+    pub fn new(leptos_options: LeptosOptions, stats: ServerStatsConfig) -> Self {
         Self {
             leptos_options,
-            live: LiveServer::new(live),
+            stats: ServerStats::new(stats),
             hub: None,
             compare_results: "compare_results.json".into(),
         }
@@ -69,7 +74,7 @@ impl AppState {
     }
 }
 
-struct BackendImpl(Arc<LiveServer>, Option<Arc<Hub>>, std::path::PathBuf);
+struct BackendImpl(Arc<ServerStats>, Option<Arc<Hub>>, std::path::PathBuf);
 
 impl DashboardBackend for BackendImpl {
     fn server_info(&self) -> ServerInfo {
@@ -94,7 +99,7 @@ impl DashboardBackend for BackendImpl {
     }
 
     fn latest_compare(&self) -> Result<Option<app::wire::CompareReport>, String> {
-        crate::compare::read_results(&self.2)
+        read_saved(&self.2)
     }
 
     fn consensus_run(
@@ -112,12 +117,12 @@ impl DashboardBackend for BackendImpl {
 /// server-rendered), server functions under `/api/fn/`, `GET /ws` (WebSocket of
 /// [`WsEvent`] JSON frames), `GET /healthz` (200 `{"status":"ok"}`), `GET
 /// /api/compare` (the latest saved `vstack compare` result), the REST API of
-/// [`crate::rest`], and static
+/// [`rest`], and static
 /// files from the site root; anything else renders the 404 page.
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let backend = Backend(Arc::new(BackendImpl(
-        state.live.clone(),
+        state.stats.clone(),
         state.hub.clone(),
         state.compare_results.clone(),
     )));
@@ -127,7 +132,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws", get(ws_upgrade))
         .route("/api/compare", get(latest_compare))
         .route("/api/consensus/{scenario}", get(consensus_rest))
-        .merge(crate::rest::router(state.hub.clone()))
+        .merge(rest::router(state.hub.clone()))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -145,22 +150,23 @@ pub fn app(state: AppState) -> Router {
 /// JSON error when none was saved, 500 when the file is not a comparison.
 async fn latest_compare(
     State(state): State<AppState>,
-) -> Result<Json<app::wire::CompareReport>, crate::cluster::ApiError> {
-    match crate::compare::read_results(&state.compare_results) {
+) -> Result<Json<app::wire::CompareReport>, ApiError> {
+    match read_saved(&state.compare_results) {
         Ok(Some(r)) => Ok(Json(r)),
-        Ok(None) => Err(crate::cluster::ApiError::not_found(format!(
+        Ok(None) => Err(ApiError::not_found(format!(
             "no comparison saved at {}: run `vstack compare`",
             state.compare_results.display()
         ))),
-        Err(e) => Err(crate::cluster::ApiError::internal(e)),
+        Err(e) => Err(ApiError::internal(e)),
     }
 }
 
 fn consensus_recording(scenario: &str, seed: u64) -> Result<app::wire::ConsensusRecording, String> {
-    crate::consensus::run::scenario(scenario, seed).ok_or_else(|| {
+    use vstack_core::consensus::run;
+    run::scenario(scenario, seed).ok_or_else(|| {
         format!(
             "unknown scenario {scenario:?}; one of {}",
-            crate::consensus::run::SCENARIOS.join(", ")
+            run::SCENARIOS.join(", ")
         )
     })
 }
@@ -181,12 +187,11 @@ fn one() -> u64 {
 async fn consensus_rest(
     axum::extract::Path(scenario): axum::extract::Path<String>,
     q: Result<axum::extract::Query<SeedQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<app::wire::ConsensusRecording>, crate::cluster::ApiError> {
-    let axum::extract::Query(q) =
-        q.map_err(|e| crate::cluster::ApiError::bad_request(e.body_text()))?;
+) -> Result<Json<app::wire::ConsensusRecording>, ApiError> {
+    let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     consensus_recording(&scenario, q.seed)
         .map(Json)
-        .map_err(crate::cluster::ApiError::not_found)
+        .map_err(ApiError::not_found)
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -194,7 +199,7 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn ws_upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> impl IntoResponse {
-    ws.on_upgrade(move |socket| push_loop(socket, state.live, state.hub))
+    ws.on_upgrade(move |socket| push_loop(socket, state.stats, state.hub))
 }
 
 async fn send(socket: &mut WebSocket, ev: &WsEvent) -> bool {
@@ -221,9 +226,9 @@ async fn next_event(
 /// goes away. A subscriber more than [`crate::dashboard::EVENT_QUEUE`] events
 /// behind is dropped (the connection is closed; the dashboard reconnects and
 /// gets a fresh snapshot). Incoming frames are read only to notice a close.
-async fn push_loop(mut socket: WebSocket, live: Arc<LiveServer>, hub: Option<Arc<Hub>>) {
-    let _guard = live.subscribe();
-    let mut beats = live.heartbeats();
+async fn push_loop(mut socket: WebSocket, stats: Arc<ServerStats>, hub: Option<Arc<Hub>>) {
+    let _guard = stats.subscribe();
+    let mut beats = stats.heartbeats();
     let mut events = hub.as_ref().map(|h| h.subscribe());
     if let Some(h) = &hub
         && !send(&mut socket, &WsEvent::Snapshot(Box::new(h.snapshot()))).await

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use app::{
     perf::{Target, targets},
-    wire::{ClientSnapshot, MetricsSample, NodeSnapshot},
+    wire::{ClientKind, ClientSnapshot, MetricsSample, NodeSnapshot, PerClient, ScenarioInForce},
 };
 use axum::{
     Json, Router,
@@ -29,7 +29,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{cluster::ApiError, dashboard::Hub};
+use crate::{dashboard::Hub, http::ApiError};
 
 /// `GET /api/status`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -39,13 +39,12 @@ pub struct StatusResponse {
     /// Video being played.
     pub video_id: String,
     /// Scenario in force.
-    pub scenario: String,
+    pub scenario: ScenarioInForce,
     /// Where the network conditions come from.
     pub conditions: String,
-    /// The smart client.
-    pub smart: Option<ClientSnapshot>,
-    /// The naive client.
-    pub naive: Option<ClientSnapshot>,
+    /// Both clients (`"smart"`, `"naive"` on the wire).
+    #[serde(flatten)]
+    pub clients: PerClient<Option<ClientSnapshot>>,
 }
 
 /// One point of the buffer history.
@@ -82,18 +81,9 @@ pub struct StatsResponse {
     /// Buffer levels per collector tick, oldest first.
     pub buffer_history: Vec<BufferPoint>,
     /// Scheduler statistics per client.
-    pub scheduler: PerClient<SchedulerStats>,
+    pub scheduler: PerClient<Option<SchedulerStats>>,
     /// Per-node network statistics per client.
-    pub network: PerClient<Vec<NodeSnapshot>>,
-}
-
-/// A value per client.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PerClient<T> {
-    /// The smart client's.
-    pub smart: Option<T>,
-    /// The naive client's.
-    pub naive: Option<T>,
+    pub network: PerClient<Option<Vec<NodeSnapshot>>>,
 }
 
 /// Averages over the kept history of one client.
@@ -130,9 +120,9 @@ pub struct MetricsResponse {
     /// Samples in `history`.
     pub samples: usize,
     /// Averages over `history`.
-    pub averages: PerClient<Averages>,
+    pub averages: PerClient<Option<Averages>>,
     /// Totals.
-    pub totals: PerClient<Totals>,
+    pub totals: PerClient<Option<Totals>>,
     /// The kept samples, oldest first.
     pub history: Vec<MetricsSample>,
 }
@@ -141,7 +131,7 @@ pub struct MetricsResponse {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PerformanceResponse {
     /// Whose figures (`smart`).
-    pub client: String,
+    pub client: ClientKind,
     /// The targets.
     pub targets: Vec<Target>,
     /// Targets met / targets, in %.
@@ -176,8 +166,7 @@ async fn status(State(h): HubState) -> Result<Json<StatusResponse>, ApiError> {
         video_id: s.video_id,
         scenario: s.scenario,
         conditions: s.conditions,
-        smart: s.smart,
-        naive: s.naive,
+        clients: s.clients,
     }))
 }
 
@@ -200,18 +189,12 @@ async fn stats(State(h): HubState) -> Result<Json<StatsResponse>, ApiError> {
             .iter()
             .map(|m| BufferPoint {
                 uptime_ms: m.uptime_ms,
-                smart_buffer_s: m.smart.as_ref().map(|c| c.buffer_level_s),
-                naive_buffer_s: m.naive.as_ref().map(|c| c.buffer_level_s),
+                smart_buffer_s: m.clients.smart.as_ref().map(|c| c.buffer_level_s),
+                naive_buffer_s: m.clients.naive.as_ref().map(|c| c.buffer_level_s),
             })
             .collect(),
-        scheduler: PerClient {
-            smart: s.smart.as_ref().map(scheduler),
-            naive: s.naive.as_ref().map(scheduler),
-        },
-        network: PerClient {
-            smart: s.smart.map(|c| c.nodes),
-            naive: s.naive.map(|c| c.nodes),
-        },
+        scheduler: s.clients.as_ref().map(|_, c| c.as_ref().map(scheduler)),
+        network: s.clients.map(|_, c| c.map(|c| c.nodes)),
     }))
 }
 
@@ -223,16 +206,10 @@ pub struct MetricsQuery {
     pub format: Option<String>,
 }
 
-fn averages(history: &[MetricsSample], smart: bool) -> Option<Averages> {
+fn averages(history: &[MetricsSample], kind: ClientKind) -> Option<Averages> {
     let v: Vec<_> = history
         .iter()
-        .filter_map(|m| {
-            if smart {
-                m.smart.as_ref()
-            } else {
-                m.naive.as_ref()
-            }
-        })
+        .filter_map(|m| m.clients.get(kind).as_ref())
         .collect();
     if v.is_empty() {
         return None;
@@ -251,13 +228,13 @@ pub fn history_csv(history: &[MetricsSample]) -> String {
         "uptime_ms,client,state,buffer_level_s,throughput_mbps,avg_download_ms,bytes_transferred,node_scores\n",
     );
     for m in history {
-        for (name, c) in [("smart", &m.smart), ("naive", &m.naive)] {
+        for (name, c) in m.clients.iter() {
             if let Some(c) = c {
                 let scores: Vec<String> = c.node_scores.iter().map(|s| format!("{s:.4}")).collect();
                 out.push_str(&format!(
                     "{},{name},{},{:.3},{:.3},{:.1},{},{}\n",
                     m.uptime_ms,
-                    c.state,
+                    c.state.name(),
                     c.buffer_level_s,
                     c.throughput_mbps,
                     c.avg_download_ms,
@@ -297,36 +274,24 @@ async fn metrics(
             )));
         }
     }
-    let totals = |kind: &str, last: Option<u64>| {
+    let last = s.history.last();
+    let totals = |kind: ClientKind| {
         let mine: Vec<_> = s.sessions.iter().filter(|r| r.kind == kind).collect();
         Totals {
-            bytes_transferred: last.unwrap_or(0),
+            bytes_transferred: last
+                .and_then(|m| m.clients.get(kind).as_ref())
+                .map_or(0, |c| c.bytes_transferred),
             sessions_finished: mine.len() as u64,
             rebuffer_events: mine.iter().map(|r| u64::from(r.rebuffer_count)).sum(),
             failovers: mine.iter().map(|r| r.failovers).sum(),
         }
     };
-    let last = s.history.last();
     Ok(Json(MetricsResponse {
         uptime_s: s.uptime_ms as f64 / 1e3,
         metrics_interval_ms: s.metrics_interval_ms,
         samples: s.history.len(),
-        averages: PerClient {
-            smart: averages(&s.history, true),
-            naive: averages(&s.history, false),
-        },
-        totals: PerClient {
-            smart: Some(totals(
-                "smart",
-                last.and_then(|m| m.smart.as_ref())
-                    .map(|c| c.bytes_transferred),
-            )),
-            naive: Some(totals(
-                "naive",
-                last.and_then(|m| m.naive.as_ref())
-                    .map(|c| c.bytes_transferred),
-            )),
-        },
+        averages: PerClient::from_fn(|kind| averages(&s.history, kind)),
+        totals: PerClient::from_fn(|kind| Some(totals(kind))),
         history: s.history,
     })
     .into_response())
@@ -334,9 +299,9 @@ async fn metrics(
 
 async fn performance(State(h): HubState) -> Result<Json<PerformanceResponse>, ApiError> {
     let s = hub(&h)?.snapshot();
-    let targets = targets(s.smart.as_ref());
+    let targets = targets(s.clients.smart.as_ref());
     Ok(Json(PerformanceResponse {
-        client: "smart".into(),
+        client: ClientKind::Smart,
         overall_score_pct: app::perf::score_pct(&targets),
         targets,
     }))

@@ -1,73 +1,21 @@
-//! The `vstack` command line.
-//!
-//! Every flag has a default, stated in its help text; `vstack --help` and
-//! `vstack <command> --help` list them. Environment variables named in the help
-//! override the defaults and are overridden by flags.
+//! `vstack serve` (the default command): the dashboard over the live engine.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use anyhow::Context;
+use clap::Args;
 use leptos::config::LeptosOptions;
 
-use crate::live::LiveConfig;
-
-/// Value parser of every `--speed` flag: a time compression factor in
-/// [1, 1000] (a bad value is a usage error, exit code 2).
-pub fn parse_speed(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
-    if v.is_finite() && (1.0..=1000.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("speed must be in [1, 1000], got {v}"))
-    }
-}
+use super::{BadInput, parse_speed};
+use crate::{
+    client,
+    dashboard::{self, HubConfig},
+    files,
+    web::{self, ServerStatsConfig},
+};
 
 /// Default dashboard address: the original V-Stack dashboard's port (seed 000).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8888";
-
-/// vstack: V-Stack's smart streaming client, storage cluster and live dashboard.
-#[derive(Debug, Parser)]
-#[command(name = "vstack", version, about, long_about = None)]
-pub struct Cli {
-    /// Log filter (tracing `EnvFilter` syntax), overridden by `RUST_LOG`.
-    #[arg(long, global = true, default_value = "info,leptos=warn")]
-    pub log: String,
-
-    /// What to run; `serve` when omitted.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-
-    /// Options of `serve`, also accepted without the sub-command.
-    #[command(flatten)]
-    pub serve: ServeArgs,
-}
-
-/// Sub-commands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve the live dashboard (the default).
-    Serve(ServeArgs),
-    /// Simulate smart, naive and oracle clients on recorded traces.
-    Sim(crate::sim::cli::SimArgs),
-    /// Play a video headless with the live client, printing status and QoE.
-    Play(crate::client::play::PlayArgs),
-    /// Run the metadata service (node registry and video catalog).
-    Metadata(crate::cluster::cli::MetadataArgs),
-    /// Run one storage node with its network emulator.
-    Node(crate::cluster::cli::NodeArgs),
-    /// Run the embedded cluster (metadata + nodes + test-video-001) as a process.
-    Cluster(crate::cluster::cli::ClusterArgs),
-    /// Upload an HLS VOD (playlist + segments) into the cluster as a video.
-    Ingest(crate::cluster::cli::IngestArgs),
-    /// Smart vs naive on identical conditions (live twin clusters or simulator).
-    Compare(crate::compare::CompareArgs),
-    /// The seed's demo: normal, degradation, node failure, recovery, chaos.
-    Demo(crate::demo::DemoArgs),
-    /// Seeded random failures while clients play; checks and reports invariants.
-    Chaos(crate::chaos::ChaosArgs),
-    /// Measure the seed's benchmark targets; writes benchmark_results.json.
-    Bench(crate::bench::BenchArgs),
-}
 
 /// Options of `vstack serve`.
 #[derive(Debug, Clone, Args)]
@@ -167,10 +115,10 @@ impl ServeArgs {
     ///
     /// # Errors
     /// A message for an unreadable trace.
-    pub fn hub_config(&self) -> Result<crate::dashboard::HubConfig, String> {
+    pub fn hub_config(&self) -> Result<HubConfig, String> {
         use crate::cluster::embedded::{ClusterConfig, SyntheticVideo};
-        let traces = crate::sim::Trace::load_paths(&self.trace).map_err(|e| e.to_string())?;
-        Ok(crate::dashboard::HubConfig {
+        let traces = files::trace_paths(&self.trace).map_err(|e| e.to_string())?;
+        Ok(HubConfig {
             metrics_interval: Duration::from_millis(self.metrics_interval_ms),
             history: self.history as usize,
             speed: self.speed,
@@ -185,40 +133,42 @@ impl ServeArgs {
             },
             video: self.video.clone(),
             metadata_url: self.metadata_url.clone(),
-            ..crate::dashboard::HubConfig::default()
+            ..HubConfig::default()
         })
     }
 
-    /// Settings of the live `/ws` stream.
-    pub fn live_config(&self) -> LiveConfig {
-        LiveConfig {
+    /// Settings of the server's own figures on `/ws`.
+    pub fn server_stats_config(&self) -> ServerStatsConfig {
+        ServerStatsConfig {
             push_interval: Duration::from_millis(self.ws_push_interval_ms),
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
+/// Serves the dashboard until the process is stopped (Ctrl-C / SIGTERM).
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let options = args.leptos_options();
+    let addr: SocketAddr = options.site_addr;
+    let mut state = web::AppState::new(options, args.server_stats_config())
+        .with_compare_results(args.compare_results.clone());
+    if !args.no_engine {
+        let config = args.hub_config().map_err(BadInput)?;
+        tracing::info!("starting the engine: embedded clusters and the smart and naive clients");
+        let hub = dashboard::Hub::start(config).await.map_err(|e| match e {
+            dashboard::HubError::Ingest(e) if e.is_bad_input() => BadInput(e.to_string()).into(),
+            dashboard::HubError::Client(e @ client::ClientError::Metadata { status: 404, .. }) => {
+                BadInput(e.to_string()).into()
+            }
+            e => anyhow::Error::from(e),
+        })?;
+        state = state.with_hub(hub);
     }
-
-    #[test]
-    fn serve_is_the_default_and_flags_parse() {
-        let cli = Cli::try_parse_from(["vstack", "--addr", "127.0.0.1:9999"]).unwrap();
-        assert!(cli.command.is_none());
-        assert_eq!(cli.serve.leptos_options().site_addr.port(), 9999);
-    }
-
-    #[test]
-    fn bad_flags_are_usage_errors() {
-        let err = Cli::try_parse_from(["vstack", "--addr", "not-an-address"]).unwrap_err();
-        assert_eq!(err.exit_code(), 2);
-        let err = Cli::try_parse_from(["vstack", "--ws-push-interval-ms", "0"]).unwrap_err();
-        assert_eq!(err.exit_code(), 2);
-    }
+    let router = web::app(state);
+    let listener = super::bind(addr).await?;
+    tracing::info!("vstack dashboard on http://{}", listener.local_addr()?);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(super::shutdown_signal())
+        .await
+        .context("server error")
 }
+

@@ -13,7 +13,9 @@ use std::collections::VecDeque;
 
 use leptos::prelude::*;
 
-use crate::wire::{ChunkSnapshot, ClientSnapshot, DashboardSnapshot, Heartbeat, WsEvent};
+use crate::wire::{
+    ChunkSnapshot, ClientKind, ClientSnapshot, DashboardSnapshot, Heartbeat, WsEvent,
+};
 
 /// Heartbeats kept for charts: 120 samples, two minutes at the default 1 s push.
 pub const HISTORY_LEN: usize = 120;
@@ -110,9 +112,8 @@ impl LiveFeed {
                             e.history.drain(..excess);
                         }
                         e.uptime_ms = u.sample.uptime_ms;
-                        e.scenario = u.scenario.clone();
-                        e.smart = u.smart.clone();
-                        e.naive = u.naive.clone();
+                        e.scenario = u.scenario;
+                        e.clients = u.clients.clone();
                         e.sessions.extend(u.finished.iter().cloned());
                         if e.sessions.len() > 200 {
                             let excess = e.sessions.len() - 200;
@@ -123,7 +124,7 @@ impl LiveFeed {
                 self.engine_frames.update(|n| *n += 1);
             }
             WsEvent::ChunkDownloaded(c) => {
-                self.with_client(&c.client, |cl| {
+                self.with_client(c.client, |cl| {
                     if cl.recent_chunks.len() >= 50 {
                         cl.recent_chunks.remove(0);
                     }
@@ -136,14 +137,14 @@ impl LiveFeed {
                 });
             }
             WsEvent::NodeStatus(n) => {
-                self.with_client(&n.client, |cl| {
+                self.with_client(n.client, |cl| {
                     if let Some(node) = cl.nodes.iter_mut().find(|x| x.node_id == n.node_id) {
-                        node.health = n.health.clone();
+                        node.health = n.health;
                     }
                 });
             }
             WsEvent::PlaybackState(p) => {
-                self.with_client(&p.client, |cl| cl.state = p.state.clone());
+                self.with_client(p.client, |cl| cl.state = p.state);
             }
             WsEvent::Demo(d) => {
                 self.engine.update(|e| {
@@ -157,17 +158,10 @@ impl LiveFeed {
         self.frames_received.update(|n| *n += 1);
     }
 
-    fn with_client(&self, kind: &str, f: impl FnOnce(&mut ClientSnapshot)) {
+    fn with_client(&self, kind: ClientKind, f: impl FnOnce(&mut ClientSnapshot)) {
         self.engine.update(|e| {
-            if let Some(e) = e {
-                let c = if kind == "smart" {
-                    e.smart.as_mut()
-                } else {
-                    e.naive.as_mut()
-                };
-                if let Some(c) = c {
-                    f(c);
-                }
+            if let Some(c) = e.as_mut().and_then(|e| e.clients.get_mut(kind).as_mut()) {
+                f(c);
             }
         });
         self.engine_frames.update(|n| *n += 1);

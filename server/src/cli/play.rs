@@ -9,15 +9,16 @@ use anyhow::Context;
 use clap::Args;
 use tokio::sync::{broadcast, watch};
 
-use super::{ClientError, ClientKind, ClientStatus, LiveConfig, fetch_view};
+use vstack_core::{
+    conditions::Scenario,
+    engine::{ClientKind, ClientSnapshot, QoeReport},
+};
+
+use super::{BadInput, parse_speed};
 use crate::{
-    BadInput,
-    cluster::{
-        embedded::{Cluster, ClusterConfig, SyntheticVideo},
-        emulator::Scenario,
-    },
-    engine::QoeReport,
-    sim::Trace,
+    client::{self, ClientConfig, ClientError, fetch_view},
+    cluster::embedded::{Cluster, ClusterConfig, SyntheticVideo},
+    files,
 };
 
 /// Options of `vstack play`.
@@ -39,7 +40,7 @@ pub struct PlayArgs {
     /// Time compression factor k ≥ 1: playback runs k× faster and the embedded
     /// cluster's emulators divide latency by k and multiply bandwidth by k.
     /// With `--metadata-url` the nodes must run with the same `--speed`.
-    #[arg(long, default_value_t = 1.0, value_parser = crate::config::parse_speed)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
     pub speed: f64,
 
     /// Seconds of media time between two status blocks.
@@ -84,7 +85,7 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     let metadata_url = match &args.metadata_url {
         Some(u) => u.clone(),
         None => {
-            let traces = Trace::load_paths(&args.trace).map_err(|e| BadInput(e.to_string()))?;
+            let traces = files::trace_paths(&args.trace).map_err(|e| BadInput(e.to_string()))?;
             eprintln!(
                 "starting the embedded cluster (3 nodes, seeding {})…",
                 args.video_id
@@ -124,12 +125,12 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     let (status_tx, mut status_rx) = watch::channel(None);
     let (notice_tx, _) = broadcast::channel(256);
     let (_stop_tx, stop_rx) = watch::channel(false);
-    let config = LiveConfig {
+    let config = ClientConfig {
         kind,
         speed: args.speed,
-        ..LiveConfig::default()
+        ..ClientConfig::default()
     };
-    let mut playing = tokio::spawn(super::play(
+    let mut playing = tokio::spawn(client::play(
         http, view, config, status_tx, notice_tx, stop_rx,
     ));
     let period = Duration::from_secs_f64(args.status_interval_s / args.speed);
@@ -162,10 +163,9 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 }
 
 /// The status block (seed 002's `print_status()` sections).
-pub fn format_status(s: &ClientStatus) -> String {
+pub fn format_status(s: &ClientSnapshot) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let q = &s.qoe;
     let pct = if s.buffer_target_s > 0.0 {
         (s.buffer_level_s / s.buffer_target_s * 100.0).min(100.0)
     } else {
@@ -186,11 +186,11 @@ pub fn format_status(s: &ClientStatus) -> String {
     let _ = writeln!(
         o,
         "Playback:  startup {} ms, rebuffering {} events / {:.0} ms, chunks played {}/{}",
-        opt(q.startup_latency_ms, 0),
-        q.rebuffer_count,
-        q.rebuffer_time_ms,
-        q.chunks_played,
-        q.chunk_count
+        opt(s.startup_latency_ms, 0),
+        s.rebuffer_count,
+        s.rebuffer_time_ms,
+        s.chunks_played,
+        s.chunk_count
     );
     for n in &s.nodes {
         let _ = writeln!(
@@ -200,7 +200,7 @@ pub fn format_status(s: &ClientStatus) -> String {
             n.score,
             opt(n.latency_ms, 1),
             opt(n.bandwidth_mbps, 1),
-            n.reliability * 100.0,
+            n.success_rate * 100.0,
             n.health,
             n.in_flight,
             n.chunks
@@ -209,11 +209,11 @@ pub fn format_status(s: &ClientStatus) -> String {
     let _ = writeln!(
         o,
         "Downloads: {} ok, success {:.1} %, failovers {}, {:.1} MB, {:.1} Mbit/s avg",
-        q.downloads,
-        q.success_rate * 100.0,
-        q.failovers,
-        q.bytes_total as f64 / 1e6,
-        q.avg_throughput_mbps
+        s.downloads,
+        s.success_rate * 100.0,
+        s.failovers,
+        s.bytes_total as f64 / 1e6,
+        s.avg_throughput_mbps
     );
     o
 }

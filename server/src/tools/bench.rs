@@ -1,4 +1,4 @@
-//! `vstack bench`: every target of the seed's benchmark table (001, "Performance
+//! The benchmark behind `vstack bench`: every target of the seed's benchmark table (001, "Performance
 //! Targets") measured in one run against embedded clusters over real HTTP, plus
 //! load distribution and failover time; results to `benchmark_results.json`.
 //!
@@ -22,43 +22,32 @@
 //! JSON records the machine, the build profile and every step's configuration.
 
 use std::{
-    path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::Context;
-use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
+use vstack_core::{
+    conditions::Conditions,
+    engine::{ClientKind, ClientSnapshot},
+    stats::{mean, percentile, sorted},
+};
+
+use super::{failover_time_ms, testbed::Testbed};
 use crate::{
-    client::{self, ClientKind, ClientNotice, ClientStatus, LiveConfig, fetch_view},
+    client::{self, ClientConfig, ClientNotice, fetch_view},
     cluster::{
         embedded::{Cluster, ClusterConfig, SyntheticVideo},
-        emulator::Conditions,
-        sha256_hex,
         storage::HASH_HEADER,
         wire::{ChunkEntry, VideoManifest},
     },
-    compare::percentile,
+    http::sha256_hex,
+    sync::LockExt,
 };
-
-/// Options of `vstack bench`.
-#[derive(Debug, Clone, Args)]
-pub struct BenchArgs {
-    /// A short CI-sized run (about a minute): fewer sessions, requests,
-    /// uploaders and repetitions, shorter videos.
-    #[arg(long)]
-    pub quick: bool,
-    /// Where to write the results.
-    #[arg(long, default_value = "benchmark_results.json")]
-    pub output: PathBuf,
-    /// Also print the results as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// How a measured value is compared with its target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +74,8 @@ impl Comparison {
         }
     }
 
-    fn symbol(self) -> &'static str {
+    /// The comparison as a symbol (`<`, `≤`, `>`, `≥`).
+    pub fn symbol(self) -> &'static str {
         match self {
             Comparison::Below => "<",
             Comparison::AtMost => "≤",
@@ -285,14 +275,6 @@ pub struct BenchReport {
     pub score_pct: f64,
 }
 
-fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
-}
-
 fn bar(mp: &MultiProgress, name: &str, len: usize) -> ProgressBar {
     let pb = mp.add(ProgressBar::new(len as u64));
     pb.set_style(
@@ -305,7 +287,7 @@ fn bar(mp: &MultiProgress, name: &str, len: usize) -> ProgressBar {
 }
 
 async fn playback(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<TargetResult>> {
-    let cluster = Cluster::start(ClusterConfig {
+    let bed = Testbed::start(ClusterConfig {
         speed: cfg.speed,
         video: Some(SyntheticVideo {
             duration: Duration::from_secs(cfg.playback_video_s),
@@ -314,13 +296,9 @@ async fn playback(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<Tar
         ..ClusterConfig::default()
     })
     .await?;
-    let http = reqwest::Client::new();
-    let view = fetch_view(&http, &cluster.metadata_url(), "test-video-001").await?;
     let mut reports = Vec::new();
     for _ in 0..cfg.playback_sessions {
-        reports.push(
-            client::play_session(http.clone(), view.clone(), ClientKind::Smart, cfg.speed).await?,
-        );
+        reports.push(bed.play_session(ClientKind::Smart, cfg.speed).await?);
         pb.inc(1);
     }
     let n = reports.len();
@@ -592,25 +570,15 @@ async fn uploads(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<TargetRe
     ))
 }
 
-async fn concurrent(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<TargetResult>> {
-    let cluster = Cluster::start(ClusterConfig {
-        speed: cfg.concurrent_speed,
-        ..unshaped(
-            3,
-            Some(SyntheticVideo {
-                duration: Duration::from_secs(cfg.concurrent_video_s),
-                chunk_duration: Duration::from_secs(4),
-                ..SyntheticVideo::default()
-            }),
-        )
-    })
-    .await?;
-    let http = reqwest::Client::new();
-    let view = fetch_view(&http, &cluster.metadata_url(), "test-video-001").await?;
-    // Node response time under load: /ping every 50 ms on every node.
-    let (stop_tx, stop_rx) = watch::channel(false);
+/// Pings every node of `cluster` every 50 ms until `stop`, recording each
+/// round trip in ms (a failed ping counts as infinitely long).
+fn ping_nodes(
+    cluster: &Cluster,
+    http: &reqwest::Client,
+    stop: &watch::Receiver<bool>,
+) -> (Arc<Mutex<Vec<f64>>>, Vec<tokio::task::JoinHandle<()>>) {
     let rtts = Arc::new(Mutex::new(Vec::<f64>::new()));
-    let probers: Vec<_> = cluster
+    let probers = cluster
         .nodes()
         .iter()
         .map(|n| {
@@ -618,7 +586,7 @@ async fn concurrent(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<T
                 http.clone(),
                 format!("{}/ping", n.url()),
                 rtts.clone(),
-                stop_rx.clone(),
+                stop.clone(),
             );
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -632,27 +600,45 @@ async fn concurrent(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<T
                         Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                         Err(_) => false,
                     };
-                    // A failed ping counts as a timeout-long response.
                     let ms = if ok {
                         t.elapsed().as_secs_f64() * 1e3
                     } else {
                         f64::INFINITY
                     };
-                    rtts.lock().unwrap_or_else(|e| e.into_inner()).push(ms);
+                    rtts.locked().push(ms);
                 }
             })
         })
         .collect();
+    (rtts, probers)
+}
+
+async fn concurrent(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<TargetResult>> {
+    let bed = Testbed::start(ClusterConfig {
+        speed: cfg.concurrent_speed,
+        ..unshaped(
+            3,
+            Some(SyntheticVideo {
+                duration: Duration::from_secs(cfg.concurrent_video_s),
+                chunk_duration: Duration::from_secs(4),
+                ..SyntheticVideo::default()
+            }),
+        )
+    })
+    .await?;
+    // Node response time under load: /ping every 50 ms on every node.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (rtts, probers) = ping_nodes(&bed.cluster, &bed.http, &stop_rx);
     let t = Instant::now();
     let tasks: Vec<_> = (0..cfg.concurrent_clients)
         .map(|i| {
-            let kind = if i % 2 == 0 {
-                ClientKind::Smart
-            } else {
-                ClientKind::Naive
-            };
-            let (http, view, pb, speed) =
-                (http.clone(), view.clone(), pb.clone(), cfg.concurrent_speed);
+            let kind = ClientKind::ALL[i % 2];
+            let (http, view, pb, speed) = (
+                bed.http.clone(),
+                bed.view.clone(),
+                pb.clone(),
+                cfg.concurrent_speed,
+            );
             tokio::spawn(async move {
                 let r = client::play_session(http, view, kind, speed).await;
                 pb.inc(1);
@@ -678,14 +664,14 @@ async fn concurrent(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<T
         .filter(|q| q.ended && q.rebuffer_count <= 1)
         .count();
     let stalled = reports.iter().filter(|q| q.rebuffer_count > 0).count();
-    let mut startup: Vec<f64> = reports
-        .iter()
-        .filter_map(|q| q.startup_latency_ms)
-        .collect();
-    startup.sort_by(f64::total_cmp);
-    let mut rtt = rtts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    rtt.sort_by(f64::total_cmp);
-    let nodes = view.nodes.len();
+    let startup = sorted(
+        &reports
+            .iter()
+            .filter_map(|q| q.startup_latency_ms)
+            .collect::<Vec<_>>(),
+    );
+    let rtt = sorted(&rtts.locked());
+    let nodes = bed.view.nodes.len();
     let per_node: Vec<u64> = (0..nodes)
         .map(|i| reports.iter().map(|q| q.per_node[i].chunks).sum())
         .collect();
@@ -741,8 +727,67 @@ async fn concurrent(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<T
     ])
 }
 
+/// One failover measurement: a smart client plays; the first node seen
+/// serving one of its downloads is killed; the time (media) from the kill to
+/// that chunk's delivery from another replica. `None` when no download was
+/// caught in flight or no failover followed within a minute of media time.
+async fn failover_once(bed: &mut Testbed, speed: f64) -> anyhow::Result<Option<f64>> {
+    let (tx, mut rx) = watch::channel::<Option<ClientSnapshot>>(None);
+    let (ntx, mut nrx) = broadcast::channel::<ClientNotice>(1 << 12);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let t0 = tokio::time::Instant::now();
+    let player = tokio::spawn(client::play(
+        bed.http.clone(),
+        bed.view.clone(),
+        ClientConfig {
+            kind: ClientKind::Smart,
+            speed,
+            ..ClientConfig::default()
+        },
+        tx,
+        ntx,
+        stop_rx,
+    ));
+    let media = move || t0.elapsed().as_secs_f64() * speed;
+    // Wait until some node has a download in flight, then kill that node.
+    let mut killed = None;
+    let limit = tokio::time::Instant::now() + Duration::from_secs(20);
+    while killed.is_none() && tokio::time::Instant::now() < limit {
+        if tokio::time::timeout_at(limit, rx.changed()).await.is_err() {
+            break;
+        }
+        let busy = rx
+            .borrow_and_update()
+            .as_ref()
+            .and_then(|s| s.nodes.iter().position(|n| n.in_flight > 0));
+        if let Some(i) = busy {
+            bed.cluster.kill_node(i);
+            killed = Some((i, media()));
+        }
+    }
+    let mut measured = None;
+    if let Some((i, at)) = killed {
+        let node_id = bed.cluster.nodes()[i].node_id.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(60.0 / speed);
+        let mut log = Vec::new();
+        while measured.is_none() {
+            match tokio::time::timeout_at(deadline, nrx.recv()).await {
+                Ok(Ok(n)) => {
+                    log.push((media(), n));
+                    measured = failover_time_ms(&log, &node_id, at, f64::MAX);
+                }
+                _ => break,
+            }
+        }
+        bed.cluster.restart_node(i).await?;
+    }
+    let _ = stop_tx.send(true);
+    let _ = player.await;
+    Ok(measured)
+}
+
 async fn failover(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<TargetResult> {
-    let mut cluster = Cluster::start(ClusterConfig {
+    let mut bed = Testbed::start(ClusterConfig {
         speed: cfg.speed,
         video: Some(SyntheticVideo {
             duration: Duration::from_secs(120),
@@ -751,67 +796,14 @@ async fn failover(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<TargetR
         ..ClusterConfig::default()
     })
     .await?;
-    let http = reqwest::Client::new();
-    let view = fetch_view(&http, &cluster.metadata_url(), "test-video-001").await?;
     let speed = cfg.speed;
     let mut times = Vec::new();
     let mut misses = 0;
     for _ in 0..cfg.failover_reps {
-        let (tx, mut rx) = watch::channel::<Option<ClientStatus>>(None);
-        let (ntx, mut nrx) = broadcast::channel::<ClientNotice>(1 << 12);
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let t0 = tokio::time::Instant::now();
-        let player = tokio::spawn(client::play(
-            http.clone(),
-            view.clone(),
-            LiveConfig {
-                kind: ClientKind::Smart,
-                speed,
-                ..LiveConfig::default()
-            },
-            tx,
-            ntx,
-            stop_rx,
-        ));
-        let media = move || t0.elapsed().as_secs_f64() * speed;
-        // Wait until some node has a download in flight, then kill that node.
-        let mut killed = None;
-        let limit = tokio::time::Instant::now() + Duration::from_secs(20);
-        while killed.is_none() && tokio::time::Instant::now() < limit {
-            if tokio::time::timeout_at(limit, rx.changed()).await.is_err() {
-                break;
-            }
-            let busy = rx
-                .borrow_and_update()
-                .as_ref()
-                .and_then(|s| s.nodes.iter().position(|n| n.in_flight > 0));
-            if let Some(i) = busy {
-                cluster.kill_node(i);
-                killed = Some((i, media()));
-            }
-        }
-        let mut log = Vec::new();
-        let mut measured = None;
-        if let Some((i, at)) = killed {
-            let node_id = cluster.nodes()[i].node_id.clone();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(60.0 / speed);
-            while measured.is_none() {
-                match tokio::time::timeout_at(deadline, nrx.recv()).await {
-                    Ok(Ok(n)) => {
-                        log.push((media(), n));
-                        measured = crate::chaos::failover_time_ms(&log, &node_id, at, f64::MAX);
-                    }
-                    _ => break,
-                }
-            }
-            cluster.restart_node(i).await?;
-        }
-        match measured {
+        match failover_once(&mut bed, speed).await? {
             Some(ms) => times.push(ms),
             None => misses += 1,
         }
-        let _ = stop_tx.send(true);
-        let _ = player.await;
         pb.inc(1);
     }
     let worst = times.iter().copied().fold(f64::NAN, f64::max) / 1e3;
@@ -873,67 +865,6 @@ pub async fn execute(quick: bool, mp: &MultiProgress) -> anyhow::Result<BenchRep
         score_pct: passed as f64 / total as f64 * 100.0,
         results,
     })
-}
-
-fn print_report(r: &BenchReport) {
-    use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(["target", "req.", "measured", "target", "result"]);
-    for x in &r.results {
-        t.add_row([
-            x.name.clone(),
-            x.requirement.clone().unwrap_or_else(|| "—".into()),
-            format!("{:.2} {}", x.measured, x.unit),
-            format!("{} {} {}", x.comparison.symbol(), x.target, x.unit),
-            if x.passed { "PASS" } else { "FAIL" }.into(),
-        ]);
-    }
-    println!("{t}");
-    for x in &r.results {
-        println!("  {}: {}", x.name, x.detail);
-    }
-    println!(
-        "\nscore: {} of {} targets met ({:.0} %) in {:.1} s on {} × {} ({} build){}",
-        r.passed,
-        r.total,
-        r.score_pct,
-        r.wall_s,
-        r.machine.cpus,
-        r.machine.cpu_model.as_deref().unwrap_or(&r.machine.arch),
-        r.machine.build,
-        if r.quick { ", --quick" } else { "" }
-    );
-}
-
-/// Runs `vstack bench`.
-///
-/// # Errors
-/// [`crate::BadInput`] when the output's directory does not exist; an error
-/// when a step cannot run or the results file cannot be written.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if let Some(dir) = args.output.parent()
-        && !dir.as_os_str().is_empty()
-        && !dir.is_dir()
-    {
-        return Err(crate::BadInput(format!(
-            "--output: directory {} does not exist",
-            dir.display()
-        ))
-        .into());
-    }
-    let mp = MultiProgress::new();
-    let report = execute(args.quick, &mp).await?;
-    let json = serde_json::to_string_pretty(&report)?;
-    std::fs::write(&args.output, &json)
-        .with_context(|| format!("writing {}", args.output.display()))?;
-    if args.json {
-        println!("{json}");
-    } else {
-        print_report(&report);
-        println!("results written to {}", args.output.display());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! The server's own live figures, pushed to every dashboard over `/ws`.
 //!
-//! [`LiveServer`] holds what the dashboard shell shows before any engine runs:
+//! [`ServerStats`] holds what the dashboard shell shows before any engine runs:
 //! uptime (tokio's monotonic clock, so a paused test clock controls it), the
 //! number of connected dashboards, the process's resident memory and the lag of
-//! the push timer. [`LiveServer::heartbeats`] is the per-subscriber push loop's
+//! the push timer. [`ServerStats::heartbeats`] is the per-subscriber push loop's
 //! source: one [`Heartbeat`] per tick of a `tokio::time::interval`.
 
 use std::{
@@ -17,14 +17,14 @@ use std::{
 use app::wire::{Heartbeat, ServerInfo};
 use tokio::time::{Instant, MissedTickBehavior};
 
-/// Settings of the live stream.
+/// Settings of the server's own figures on `/ws`.
 #[derive(Clone, Debug)]
-pub struct LiveConfig {
+pub struct ServerStatsConfig {
     /// Interval between two heartbeats on `/ws`. Default: 1 s.
     pub push_interval: Duration,
 }
 
-impl Default for LiveConfig {
+impl Default for ServerStatsConfig {
     fn default() -> Self {
         Self {
             push_interval: Duration::from_secs(1),
@@ -32,18 +32,18 @@ impl Default for LiveConfig {
     }
 }
 
-/// Shared live state of the server process.
+/// The server process's own live figures, shared.
 #[derive(Debug)]
-pub struct LiveServer {
-    config: LiveConfig,
+pub struct ServerStats {
+    config: ServerStatsConfig,
     started: Instant,
     started_unix_ms: u64,
     dashboards: AtomicU32,
 }
 
-impl LiveServer {
+impl ServerStats {
     /// Starts the clock now.
-    pub fn new(config: LiveConfig) -> Arc<Self> {
+    pub fn new(config: ServerStatsConfig) -> Arc<Self> {
         Arc::new(Self {
             config,
             started: Instant::now(),
@@ -53,7 +53,7 @@ impl LiveServer {
     }
 
     /// The settings this server runs with.
-    pub fn config(&self) -> &LiveConfig {
+    pub fn config(&self) -> &ServerStatsConfig {
         &self.config
     }
 
@@ -90,16 +90,16 @@ impl LiveServer {
         let mut interval = tokio::time::interval(self.config.push_interval);
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Heartbeats {
-            live: self.clone(),
+            stats: self.clone(),
             interval,
             seq: 0,
         }
     }
 }
 
-/// Keeps one dashboard counted in [`LiveServer::dashboards_connected`].
+/// Keeps one dashboard counted in [`ServerStats::dashboards_connected`].
 #[derive(Debug)]
-pub struct SubscriberGuard(Arc<LiveServer>);
+pub struct SubscriberGuard(Arc<ServerStats>);
 
 impl Drop for SubscriberGuard {
     fn drop(&mut self) {
@@ -107,10 +107,10 @@ impl Drop for SubscriberGuard {
     }
 }
 
-/// See [`LiveServer::heartbeats`].
+/// See [`ServerStats::heartbeats`].
 #[derive(Debug)]
 pub struct Heartbeats {
-    live: Arc<LiveServer>,
+    stats: Arc<ServerStats>,
     interval: tokio::time::Interval,
     seq: u64,
 }
@@ -125,9 +125,9 @@ impl Heartbeats {
             * 1e3;
         let hb = Heartbeat {
             seq: self.seq,
-            uptime_ms: self.live.uptime_ms(),
+            uptime_ms: self.stats.uptime_ms(),
             server_time_unix_ms: unix_ms(),
-            dashboards_connected: self.live.dashboards_connected(),
+            dashboards_connected: self.stats.dashboards_connected(),
             rss_bytes: memory_stats::memory_stats().map(|m| m.physical_mem as u64),
             tick_lag_ms,
         };
@@ -149,10 +149,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn heartbeats_follow_the_push_interval() {
-        let live = LiveServer::new(LiveConfig {
+        let live = ServerStats::new(ServerStatsConfig {
             push_interval: Duration::from_millis(500),
         });
-        let mut beats = live.heartbeats();
+        let mut beats = stats.heartbeats();
         let a = beats.next().await;
         let b = beats.next().await;
         let c = beats.next().await;
@@ -168,15 +168,15 @@ mod tests {
 
     #[tokio::test]
     async fn subscriber_guard_counts_dashboards() {
-        let live = LiveServer::new(LiveConfig::default());
-        let g1 = live.subscribe();
-        let g2 = live.subscribe();
-        assert_eq!(live.dashboards_connected(), 2);
-        assert_eq!(live.info().dashboards_connected, 2);
+        let live = ServerStats::new(ServerStatsConfig::default());
+        let g1 = stats.subscribe();
+        let g2 = stats.subscribe();
+        assert_eq!(stats.dashboards_connected(), 2);
+        assert_eq!(stats.info().dashboards_connected, 2);
         drop(g1);
-        assert_eq!(live.dashboards_connected(), 1);
+        assert_eq!(stats.dashboards_connected(), 1);
         drop(g2);
-        assert_eq!(live.dashboards_connected(), 0);
+        assert_eq!(stats.dashboards_connected(), 0);
     }
 
     #[test]

@@ -1,0 +1,180 @@
+//! `vstack compare`: the smart and the naive client on identical conditions,
+//! over N sessions per condition, with the improvement in % and its spread.
+//!
+//! - `--mode live` (default): per scenario, the embedded cluster and its twin
+//!   (same profiles, seeds and traces) run side by side; the smart client plays
+//!   on one, the naive client on the other, N sessions each, over real HTTP.
+//! - `--mode sim`: per trace folder, the deterministic simulator runs both
+//!   clients on the same traces.
+//!
+//! For every metric the table shows each client's mean ± standard deviation over
+//! its sessions and the improvement of the means in % (positive = smart better);
+//! the spread of the improvement is the range of the per-session-pair
+//! improvements (session *k* of smart against session *k* of naive, which ran
+//! under the same conditions), shown as p10..p90.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use vstack_core::{
+    compare::{CompareMode, CompareReport},
+    conditions::Scenario,
+};
+
+use super::{BadInput, check_output_dir, parse_speed};
+use crate::{
+    files,
+    tools::compare::{self, CompareConfig, compare_live, compare_sim},
+};
+
+/// Options of `vstack compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Live twin clusters or the simulator.
+    #[arg(long, value_enum, default_value_t = CompareMode::Live)]
+    pub mode: CompareMode,
+    /// Live mode: scenarios, comma-separated (normal, high_latency,
+    /// low_bandwidth, packet_loss, node_failure, degraded, recovery).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "normal,degraded")]
+    pub scenarios: Vec<Scenario>,
+    /// Trace files or folders: in sim mode one condition per path; in live mode
+    /// replayed on the nodes' links (all paths together).
+    #[arg(long)]
+    pub trace: Vec<PathBuf>,
+    /// Sessions per client and condition.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub sessions: u64,
+    /// Live mode: time compression factor.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_speed)]
+    pub speed: f64,
+    /// Length of the synthetic video, seconds.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub video_duration_s: u64,
+    /// Average bitrate of the synthetic video, kbit/s.
+    #[arg(long, default_value_t = 5000.0)]
+    pub bitrate_kbps: f64,
+    /// Seed (emulators' jitter and loss, simulator offsets).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to save the result (JSON) for the dashboard's Smart vs Naive tab
+    /// (`vstack serve --compare-results`); `-` saves nothing.
+    #[arg(long, default_value = "compare_results.json")]
+    pub output: PathBuf,
+}
+
+/// Renders the report as tables.
+pub fn format_report(r: &CompareReport) -> String {
+    use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+    let mut out = format!(
+        "smart vs naive · {} · video {} s at {:.0} kbit/s{}\n",
+        if r.mode == CompareMode::Live {
+            "live twin clusters"
+        } else {
+            "simulator"
+        },
+        r.video.0,
+        r.video.1,
+        if r.mode == CompareMode::Live {
+            format!(" · speed ×{}", r.speed)
+        } else {
+            String::new()
+        }
+    );
+    for c in &r.conditions {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+            "metric",
+            "smart mean ± sd",
+            "naive mean ± sd",
+            "smart better by",
+            "pairs p10..p90",
+        ]);
+        for m in &c.metrics {
+            t.add_row(vec![
+                format!(
+                    "{} {}",
+                    m.metric,
+                    if m.unit.is_empty() { "" } else { &m.unit }
+                ),
+                format!("{:.1} ± {:.1}", m.smart_mean, m.smart_sd),
+                format!("{:.1} ± {:.1}", m.naive_mean, m.naive_sd),
+                m.improvement_pct
+                    .map(|x| format!("{x:+.1} %"))
+                    .unwrap_or_else(|| "—".into()),
+                m.improvement_p10_p90
+                    .map(|(a, b)| format!("{a:+.0} .. {b:+.0} %"))
+                    .unwrap_or_else(|| "—".into()),
+            ]);
+        }
+        out.push_str(&format!(
+            "\n{} ({} sessions per client; chunks per node smart {:?}, naive {:?})\n{t}\n",
+            c.condition, c.sessions, c.load_per_node.0, c.load_per_node.1
+        ));
+    }
+    out
+}
+
+/// Runs `vstack compare`.
+///
+/// # Errors
+/// [`BadInput`] for bad flags; others when a run fails.
+pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
+    if !(args.bitrate_kbps.is_finite() && args.bitrate_kbps > 0.0) {
+        return Err(BadInput("--bitrate-kbps must be positive".into()).into());
+    }
+    let save = args.output != std::path::Path::new("-");
+    if save {
+        check_output_dir(&args.output)?;
+    }
+    let cfg = CompareConfig {
+        scenarios: args.scenarios.clone(),
+        sessions: usize::try_from(args.sessions).unwrap_or(usize::MAX),
+        speed: args.speed,
+        video_duration_s: args.video_duration_s,
+        bitrate_kbps: args.bitrate_kbps,
+        seed: args.seed,
+    };
+    let report = match args.mode {
+        CompareMode::Live => {
+            let traces = files::trace_paths(&args.trace).map_err(|e| BadInput(e.to_string()))?;
+            compare_live(&cfg, &traces, |scenario, k, n| {
+                if !args.json {
+                    eprintln!(
+                        "{}: session {k}/{n} (smart and naive side by side)…",
+                        scenario.name()
+                    );
+                }
+            })
+            .await?
+        }
+        CompareMode::Sim => {
+            if args.trace.is_empty() {
+                return Err(
+                    BadInput("--mode sim needs at least one --trace file or folder".into()).into(),
+                );
+            }
+            let mut sets = Vec::new();
+            for path in &args.trace {
+                let traces = files::trace_paths(std::slice::from_ref(path))
+                    .map_err(|e| BadInput(e.to_string()))?;
+                sets.push((path.display().to_string(), traces));
+            }
+            compare_sim(&cfg, sets).map_err(|e| BadInput(e.to_string()))?
+        }
+    };
+    if save {
+        compare::save(&report, &args.output)
+            .with_context(|| format!("writing {}", args.output.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", format_report(&report));
+    }
+    Ok(())
+}
+

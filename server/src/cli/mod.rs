@@ -1,0 +1,176 @@
+//! The `vstack` command line: one file per command, each a thin front end
+//! (its clap options, a `run` that calls the library and prints), and here the
+//! [`Cli`] and [`Command`] types, the shared value parsers and the dispatch.
+//!
+//! Every flag has a default, stated in its help text; `vstack --help` and
+//! `vstack <command> --help` list them. Environment variables named in the help
+//! override the defaults and are overridden by flags. Commands never import
+//! each other: what two of them share lives in the library.
+
+pub mod bench;
+pub mod chaos;
+pub mod cluster;
+pub mod compare;
+pub mod demo;
+pub mod ingest;
+pub mod metadata;
+pub mod node;
+pub mod play;
+pub mod serve;
+pub mod sim;
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Value parser of every `--speed` flag: a time compression factor in
+/// [1, 1000] (a bad value is a usage error, exit code 2).
+pub fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
+    if v.is_finite() && (1.0..=1000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("speed must be in [1, 1000], got {v}"))
+    }
+}
+
+/// vstack: V-Stack's smart streaming client, storage cluster and live dashboard.
+#[derive(Debug, Parser)]
+#[command(name = "vstack", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), overridden by `RUST_LOG`.
+    #[arg(long, global = true, default_value = "info,leptos=warn")]
+    pub log: String,
+
+    /// What to run; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Options of `serve`, also accepted without the sub-command.
+    #[command(flatten)]
+    pub serve: serve::ServeArgs,
+}
+
+/// Sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the live dashboard (the default).
+    Serve(serve::ServeArgs),
+    /// Simulate smart, naive and oracle clients on recorded traces.
+    Sim(sim::SimArgs),
+    /// Play a video headless with the live client, printing status and QoE.
+    Play(play::PlayArgs),
+    /// Run the metadata service (node registry and video catalog).
+    Metadata(metadata::MetadataArgs),
+    /// Run one storage node with its network emulator.
+    Node(node::NodeArgs),
+    /// Run the embedded cluster (metadata + nodes + test-video-001) as a process.
+    Cluster(cluster::ClusterArgs),
+    /// Upload an HLS VOD (playlist + segments) into the cluster as a video.
+    Ingest(ingest::IngestArgs),
+    /// Smart vs naive on identical conditions (live twin clusters or simulator).
+    Compare(compare::CompareArgs),
+    /// The seed's demo: normal, degradation, node failure, recovery, chaos.
+    Demo(demo::DemoArgs),
+    /// Seeded random failures while clients play; checks and reports invariants.
+    Chaos(chaos::ChaosArgs),
+    /// Measure the seed's benchmark targets; writes benchmark_results.json.
+    Bench(bench::BenchArgs),
+}
+
+/// Runs the command selected on the command line. With no sub-command this is
+/// `serve`. Errors are reported by `main` with a non-zero exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cli.log)),
+        )
+        .init();
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Sim(args) => sim::run(args),
+        Command::Play(args) => play::run(args).await,
+        Command::Metadata(args) => metadata::run(args).await,
+        Command::Node(args) => node::run(args).await,
+        Command::Cluster(args) => cluster::run(args).await,
+        Command::Ingest(args) => ingest::run(args).await,
+        Command::Compare(args) => compare::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Chaos(args) => chaos::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}
+
+/// An error caused by the user's input (a bad file, an out-of-range value):
+/// `main` reports it and exits with code 2, like a usage error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// Refuses an output file whose directory does not exist, before a long run
+/// that would only fail when it writes.
+///
+/// # Errors
+/// [`BadInput`] naming the directory.
+fn check_output_dir(path: &std::path::Path) -> Result<(), BadInput> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(BadInput(format!(
+            "--output: directory {} does not exist",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Binds a TCP listener, naming the address on failure.
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_is_the_default_and_flags_parse() {
+        let cli = Cli::try_parse_from(["vstack", "--addr", "127.0.0.1:9999"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.leptos_options().site_addr.port(), 9999);
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        let err = Cli::try_parse_from(["vstack", "--addr", "not-an-address"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let err = Cli::try_parse_from(["vstack", "--ws-push-interval-ms", "0"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+}

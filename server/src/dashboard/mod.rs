@@ -1,0 +1,396 @@
+//! The dashboard's engine host ([`Hub`]): the embedded cluster and its twin, a
+//! smart client on one and a naive client on the other (same profiles, traces
+//! and seeds, so the comparison is measured on identical conditions), sessions
+//! that loop so the dashboard never goes idle, the metrics collector, and the
+//! event stream `/ws` forwards.
+//!
+//! - Start-up (here): the clusters, the catalog, both client loops and the
+//!   collector; [`Hub::snapshot`] is the whole state a dashboard needs.
+//! - [`loops`]: each client's session loop, its finished sessions and its
+//!   notices turned into `/ws` events.
+//! - [`collector`]: every [`HubConfig::metrics_interval`] (2 s) one
+//!   [`MetricsSample`] per tick (buffer level, throughput over the interval, node
+//!   scores, mean download time, bytes transferred, uptime), the last
+//!   [`HubConfig::history`] (100) kept.
+//! - [`controls`]: the dashboard's controls ([`Control`]), acting on both
+//!   clusters alike, and the seed's demo run on them.
+//! - Events: a `tokio::sync::broadcast` channel of [`WsEvent`]s (capacity
+//!   [`EVENT_QUEUE`]); the engine's send never waits, and a subscriber that
+//!   falls more than the capacity behind is dropped by `/ws`.
+
+mod collector;
+mod controls;
+mod loops;
+
+use std::{
+    collections::VecDeque,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use app::wire::{DashboardSnapshot, DemoStatus, MetricsSample, SessionResult, WsEvent};
+use tokio::{
+    sync::broadcast,
+    task::JoinHandle,
+    time::Instant,
+};
+use vstack_core::{
+    conditions::ScenarioInForce,
+    engine::{ClientKind, ClientSnapshot, PerClient, PlaybackState},
+};
+
+use crate::{
+    client::{self, fetch_view},
+    cluster::{
+        embedded::{Cluster, ClusterConfig, SyntheticVideo},
+        wire::VideoSummary,
+    },
+    sync::LockExt,
+};
+
+pub use app::wire::Control;
+
+/// Capacity of the event queue: a `/ws` subscriber this many events behind is
+/// dropped.
+pub const EVENT_QUEUE: usize = 1024;
+
+/// Finished sessions kept for the Smart vs Naive tab.
+pub const MAX_SESSIONS: usize = 200;
+
+/// Hub settings; every default stated.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Metrics collector period. Default 2 s.
+    pub metrics_interval: Duration,
+    /// Samples kept. Default 100.
+    pub history: usize,
+    /// Time compression of clusters and clients. Default 1.
+    pub speed: f64,
+    /// Embedded cluster settings (video, profiles, traces, …). Default: the
+    /// embedded default (3 nodes, `test-video-001`, replication 2).
+    pub cluster: ClusterConfig,
+    /// An HLS playlist (or folder) to ingest into the embedded cluster and play
+    /// instead of the synthetic video. Default none.
+    pub video: Option<PathBuf>,
+    /// A running cluster to play from instead of the embedded one (both
+    /// clients then share it). Default none.
+    pub metadata_url: Option<String>,
+    /// Video id to play. Default `test-video-001` (or the ingested video's).
+    pub video_id: String,
+    /// Pause between two sessions of one client, media time. Default 2 s.
+    pub session_gap: Duration,
+    /// Event queue capacity: a subscriber this many events behind is dropped.
+    /// Default [`EVENT_QUEUE`] (1024).
+    pub event_queue: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            metrics_interval: Duration::from_secs(2),
+            history: 100,
+            speed: 1.0,
+            cluster: ClusterConfig::default(),
+            video: None,
+            metadata_url: None,
+            video_id: "test-video-001".into(),
+            session_gap: Duration::from_secs(2),
+            event_queue: EVENT_QUEUE,
+        }
+    }
+}
+
+/// Errors starting the hub.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The embedded cluster did not start.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::embedded::ClusterError),
+    /// The video could not be ingested.
+    #[error("ingest: {0}")]
+    Ingest(#[from] crate::cluster::ingest::IngestError),
+    /// The video is not in the cluster.
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
+}
+
+/// What the hub's tasks share: the history, the finished sessions, the
+/// conditions in force, the catalog and the demo's status.
+#[derive(Default)]
+struct Shared {
+    history: VecDeque<MetricsSample>,
+    sessions: Vec<SessionResult>,
+    /// Sessions finished since the last collector tick.
+    pending: Vec<SessionResult>,
+    scenario: ScenarioInForce,
+    /// Per node: killed from the controls (or the demo).
+    killed: Vec<bool>,
+    /// Each client's bytes at the last collector tick.
+    bytes_before: PerClient<u64>,
+    /// The video both clients play (changed by `pick_video`).
+    video_id: String,
+    /// The catalog (video ids), refreshed on start and by `pick_video`.
+    videos: Vec<String>,
+    /// The demo started from the dashboard, if any.
+    demo: Option<DemoStatus>,
+}
+
+/// The engine host; share as `Arc<Hub>`.
+pub struct Hub {
+    config: HubConfig,
+    started: Instant,
+    /// The smart client's cluster and the naive client's twin; empty when
+    /// playing from an external cluster.
+    clusters: Arc<tokio::sync::Mutex<Vec<Cluster>>>,
+    node_ids: Vec<String>,
+    metadata_url: String,
+    conditions: String,
+    clients: PerClient<loops::ClientLoop>,
+    shared: Arc<Mutex<Shared>>,
+    events: broadcast::Sender<WsEvent>,
+    collector: Mutex<Option<JoinHandle<()>>>,
+    demo_task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("metadata_url", &self.metadata_url)
+            .field("node_ids", &self.node_ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        for (_, c) in self.clients.iter() {
+            c.task.abort();
+        }
+        for task in [&self.collector, &self.demo_task] {
+            if let Some(t) = task.locked().take() {
+                t.abort();
+            }
+        }
+    }
+}
+
+/// Where the clients play: the clusters (none for an external one), each
+/// client's metadata service, and the conditions in words.
+struct Clusters {
+    clusters: Vec<Cluster>,
+    urls: PerClient<String>,
+    conditions: String,
+    video_id: String,
+}
+
+/// Starts the embedded cluster (ingesting `config.video` if given) and its
+/// twin, or points both clients at `config.metadata_url`.
+async fn start_clusters(config: &mut HubConfig) -> Result<Clusters, HubError> {
+    if let Some(url) = &config.metadata_url {
+        return Ok(Clusters {
+            clusters: Vec::new(),
+            urls: PerClient::from_fn(|_| url.clone()),
+            conditions: format!("external cluster at {url} (both clients share it)"),
+            video_id: config.video_id.clone(),
+        });
+    }
+    config.cluster.speed = config.speed;
+    if config.video.is_some() {
+        config.cluster.video = None;
+    } else if let Some(v) = &mut config.cluster.video {
+        v.video_id = config.video_id.clone();
+    } else {
+        config.cluster.video = Some(SyntheticVideo::default());
+    }
+    let smart = Cluster::start(config.cluster.clone()).await?;
+    let mut video_id = config.video_id.clone();
+    if let Some(path) = &config.video {
+        let r = crate::cluster::ingest::ingest(
+            &reqwest::Client::new(),
+            &smart.metadata_url(),
+            path,
+            None,
+            config.cluster.replication,
+        )
+        .await?;
+        video_id = r.video.video_id;
+    }
+    let naive = smart.start_twin().await?;
+    Ok(Clusters {
+        conditions: describe_conditions(&smart, &config.cluster),
+        urls: PerClient {
+            smart: smart.metadata_url(),
+            naive: naive.metadata_url(),
+        },
+        clusters: vec![smart, naive],
+        video_id,
+    })
+}
+
+/// The twin clusters' conditions in words: each node's base profile or the
+/// trace it replays.
+fn describe_conditions(c: &Cluster, config: &ClusterConfig) -> String {
+    if config.traces.is_empty() {
+        let profiles: Vec<String> = c
+            .nodes()
+            .iter()
+            .map(|n| {
+                let b = n.emulator().base();
+                format!(
+                    "{} {:.0} ms / {}",
+                    n.node_id,
+                    b.latency_ms,
+                    b.bandwidth_mbps
+                        .map(|b| format!("{b:.0} Mbit/s"))
+                        .unwrap_or_else(|| "unshaped".into())
+                )
+            })
+            .collect();
+        format!(
+            "twin embedded clusters, base profiles: {}",
+            profiles.join(", ")
+        )
+    } else {
+        let traces = &config.traces;
+        let names: Vec<String> = c
+            .nodes()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{} {}", n.node_id, traces[i % traces.len()].name))
+            .collect();
+        format!(
+            "twin embedded clusters replaying traces {}",
+            names.join(", ")
+        )
+    }
+}
+
+impl Hub {
+    /// Starts the clusters (embedded + twin, unless `metadata_url` is set),
+    /// ingests `video` if given, and both client loops and the collector.
+    ///
+    /// # Errors
+    /// [`HubError`] when a cluster cannot start, the video cannot be ingested,
+    /// or the video is unknown to the cluster.
+    pub async fn start(mut config: HubConfig) -> Result<Arc<Self>, HubError> {
+        let http = reqwest::Client::new();
+        let started = start_clusters(&mut config).await?;
+        config.video_id = started.video_id.clone();
+        let view = fetch_view(&http, &started.urls.smart, &config.video_id).await?;
+        let node_ids: Vec<String> = view.nodes.iter().map(|n| n.node_id.clone()).collect();
+        let (events, _) = broadcast::channel(config.event_queue.max(1));
+        let videos = list_videos(&http, &started.urls.smart).await;
+        let shared = Arc::new(Mutex::new(Shared {
+            video_id: config.video_id.clone(),
+            videos,
+            killed: vec![false; node_ids.len()],
+            ..Shared::default()
+        }));
+        let metadata_url = started.urls.smart.clone();
+        let clients = started.urls.map(|kind, url| {
+            loops::spawn(
+                kind,
+                http.clone(),
+                url,
+                config.clone(),
+                events.clone(),
+                shared.clone(),
+            )
+        });
+        let hub = Arc::new(Hub {
+            started: Instant::now(),
+            clusters: Arc::new(tokio::sync::Mutex::new(started.clusters)),
+            node_ids,
+            metadata_url,
+            conditions: started.conditions,
+            clients,
+            shared,
+            events,
+            collector: Mutex::new(None),
+            demo_task: Mutex::new(None),
+            config,
+        });
+        *hub.collector.locked() = Some(collector::spawn(&hub));
+        Ok(hub)
+    }
+
+    /// Subscribes to the event stream.
+    pub fn subscribe(&self) -> broadcast::Receiver<WsEvent> {
+        self.events.subscribe()
+    }
+
+    /// Server uptime, ms.
+    pub fn uptime_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The hub's settings.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// A client's latest snapshot as the dashboard shows it: its session
+    /// number, `stopped` when the controls stopped it, and the nodes killed
+    /// from the controls.
+    fn client_snapshot(&self, kind: ClientKind) -> Option<ClientSnapshot> {
+        let c = self.clients.get(kind);
+        let mut s = c.status.borrow().clone()?;
+        s.session = *c.session.locked();
+        if *c.stopped.borrow() && s.state != PlaybackState::Ended {
+            s.state = PlaybackState::Stopped;
+        }
+        let killed = self.shared.locked().killed.clone();
+        for (n, k) in s.nodes.iter_mut().zip(killed) {
+            n.killed = k;
+        }
+        Some(s)
+    }
+
+    /// Both clients' snapshots.
+    fn client_snapshots(&self) -> PerClient<Option<ClientSnapshot>> {
+        PerClient::from_fn(|kind| self.client_snapshot(kind))
+    }
+
+    /// The full state.
+    pub fn snapshot(&self) -> DashboardSnapshot {
+        let sh = self.shared.locked();
+        let (history, sessions, scenario, video_id, videos, demo) = (
+            sh.history.iter().cloned().collect(),
+            sh.sessions.clone(),
+            sh.scenario,
+            sh.video_id.clone(),
+            sh.videos.clone(),
+            sh.demo.clone(),
+        );
+        drop(sh);
+        DashboardSnapshot {
+            uptime_ms: self.uptime_ms(),
+            video_id,
+            videos,
+            scenario,
+            conditions: self.conditions.clone(),
+            speed: self.config.speed,
+            metrics_interval_ms: u64::try_from(self.config.metrics_interval.as_millis())
+                .unwrap_or(u64::MAX),
+            node_ids: self.node_ids.clone(),
+            clients: self.client_snapshots(),
+            history,
+            sessions,
+            demo,
+        }
+    }
+}
+
+/// The catalog's video ids (empty when the metadata service does not answer).
+async fn list_videos(http: &reqwest::Client, metadata_url: &str) -> Vec<String> {
+    let url = format!("{}/videos", metadata_url.trim_end_matches('/'));
+    match http.get(&url).timeout(Duration::from_secs(5)).send().await {
+        Ok(r) => r
+            .json::<Vec<VideoSummary>>()
+            .await
+            .map(|v| v.into_iter().map(|v| v.video_id).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}

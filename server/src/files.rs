@@ -1,0 +1,167 @@
+//! The files vstack reads as input: recorded traces, video chunk-size files
+//! and saved comparison results. The core parses text; this module reads it
+//! from disk and names the path in every error.
+//!
+//! These reads are blocking `std::fs` calls made while a command or the
+//! server starts, and by the dashboard's compare-results request (one small
+//! JSON file).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use vstack_core::sim::{Trace, TraceError};
+
+/// An input file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The trace in it is malformed (the message names the file and line).
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+}
+
+/// The whole text of `path`.
+///
+/// # Errors
+/// [`FileError::Io`] naming the path.
+pub fn read_text(path: &Path) -> Result<String, FileError> {
+    std::fs::read_to_string(path).map_err(|source| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// One trace file, in any format of [`Trace::parse`].
+///
+/// # Errors
+/// [`FileError`] naming the file (and the line for a malformed one).
+pub fn trace_file(path: &Path) -> Result<Trace, FileError> {
+    let text = read_text(path)?;
+    Ok(Trace::parse(&path.to_string_lossy(), &text)?)
+}
+
+/// Every trace file in a folder (sorted by name, hidden files skipped), or
+/// the file itself.
+///
+/// # Errors
+/// As [`trace_file`], for the folder or the first bad file.
+pub fn trace_path(path: &Path) -> Result<Vec<Trace>, FileError> {
+    if !path.is_dir() {
+        return Ok(vec![trace_file(path)?]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    files.iter().map(|f| trace_file(f)).collect()
+}
+
+/// [`trace_path`] over several files or folders, in order, shared.
+///
+/// # Errors
+/// As [`trace_path`].
+pub fn trace_paths(paths: &[PathBuf]) -> Result<Vec<Arc<Trace>>, FileError> {
+    let mut out = Vec::new();
+    for p in paths {
+        out.extend(trace_path(p)?.into_iter().map(Arc::new));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use vstack_core::sim::{VideoSource, load_chunks};
+
+    use super::*;
+
+    fn shared(dir: &str) -> Option<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared").join(dir);
+        if root.exists() {
+            Some(root)
+        } else {
+            eprintln!("skipping: {} not found", root.display());
+            None
+        }
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let e = trace_file(Path::new("/nonexistent/trace"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/trace"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad");
+        std::fs::write(&p, "0.0 1.0\n1.0 x\n").unwrap();
+        let e = trace_path(dir.path()).unwrap_err().to_string();
+        assert!(e.contains(&format!("{}:2:", p.display())), "{e}");
+    }
+
+    #[test]
+    fn reads_the_shared_traces() {
+        let Some(root) = shared("traces") else { return };
+        for (dir, lo, hi) in [
+            ("hsdpa-3g", 0.1, 5.0),
+            ("lte-4g", 5.0, 100.0),
+            ("fcc", 1.0, 20.0),
+            ("fcc-2col", 0.05, 5.0),
+        ] {
+            let traces = trace_path(&root.join(dir)).unwrap();
+            assert!(!traces.is_empty(), "{dir}");
+            for t in &traces {
+                let m = t.mean_bandwidth_mbps();
+                assert!(m > lo && m < hi, "{dir}/{}: mean {m} Mbit/s", t.name);
+            }
+        }
+    }
+
+    #[test]
+    fn real_videos() {
+        let Some(root) = shared("videos") else { return };
+        let s = Duration::from_secs;
+        let sabre = |level| VideoSource::Sabre {
+            origin: "bbb.json".into(),
+            text: read_text(&root.join("bbb.json")).unwrap(),
+            level,
+        };
+        let bbb = load_chunks(&sabre(9), s(10)).unwrap();
+        assert_eq!(bbb.len(), 50, "199 × 3 s regrouped into 12 s chunks");
+        let total_s: f64 = bbb.iter().map(|c| c.0.as_secs_f64()).sum();
+        assert_eq!(total_s, 597.0);
+        let mbps = bbb.iter().map(|c| c.1).sum::<u64>() as f64 * 8.0 / total_s / 1e6;
+        assert!((mbps - 6.0).abs() < 1.0, "level 9 is ~6 Mbit/s: {mbps}");
+        let env = load_chunks(
+            &VideoSource::SizeFile {
+                origin: "video_size_5".into(),
+                text: read_text(&root.join("envivio/video_size_5")).unwrap(),
+                segment: s(4),
+            },
+            s(10),
+        )
+        .unwrap();
+        assert_eq!(env.len(), 17, "49 × 4 s into 12 s chunks");
+        let e = load_chunks(&sabre(10), s(10)).unwrap_err().to_string();
+        assert!(e.contains("level 10 out of range"), "{e}");
+    }
+}

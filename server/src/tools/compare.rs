@@ -1,0 +1,198 @@
+//! Smart vs naive on identical conditions, run for real: [`compare_live`]
+//! plays both clients side by side on twin embedded clusters (same profiles,
+//! seeds and traces) over HTTP, one condition per scenario; [`compare_sim`]
+//! runs both in the simulator, one condition per trace set. The figures are
+//! aggregated by [`vstack_core::compare::aggregate`]; [`save`] and
+//! [`read_saved`] keep the latest run for the dashboard.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use vstack_core::{
+    compare::{CompareMode, CompareReport, aggregate},
+    conditions::Scenario,
+    engine::{ClientKind, QoeReport, striped_manifest},
+    sim::{Experiment, SimConfig, Strategy, Trace, VideoSource, load_chunks, run_experiment},
+};
+
+use super::testbed::{Testbed, TestbedError};
+use crate::{
+    client::ClientError,
+    cluster::embedded::{ClusterConfig, SyntheticVideo},
+};
+
+/// Settings of a comparison; every default stated.
+#[derive(Clone, Debug)]
+pub struct CompareConfig {
+    /// Live mode: the scenarios, one condition each. Default normal, degraded.
+    pub scenarios: Vec<Scenario>,
+    /// Sessions per client and condition. Default 3.
+    pub sessions: usize,
+    /// Live mode: time compression. Default 10.
+    pub speed: f64,
+    /// Length of the synthetic video, s. Default 120.
+    pub video_duration_s: u64,
+    /// Average bitrate of the synthetic video, kbit/s. Default 5000.
+    pub bitrate_kbps: f64,
+    /// Seed (emulators' jitter and loss, simulator offsets). Default 1.
+    pub seed: u64,
+}
+
+impl Default for CompareConfig {
+    fn default() -> Self {
+        Self {
+            scenarios: vec![Scenario::Normal, Scenario::Degraded],
+            sessions: 3,
+            speed: 10.0,
+            video_duration_s: 120,
+            bitrate_kbps: 5000.0,
+            seed: 1,
+        }
+    }
+}
+
+/// A comparison could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// A cluster did not start.
+    #[error(transparent)]
+    Testbed(#[from] TestbedError),
+    /// A session failed.
+    #[error("session: {0}")]
+    Session(#[from] ClientError),
+    /// The synthetic video's settings are out of range.
+    #[error("{0}")]
+    Video(String),
+}
+
+fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Live mode: one condition per scenario, twin clusters side by side, every
+/// session of the smart client paired with the naive one's that ran at the
+/// same time. `traces` are replayed on the nodes' links. `progress` is told
+/// (scenario, session k of n) as each pair starts.
+///
+/// # Errors
+/// [`CompareError`] when a cluster cannot start or a session fails.
+pub async fn compare_live(
+    cfg: &CompareConfig,
+    traces: &[Arc<Trace>],
+    mut progress: impl FnMut(Scenario, usize, usize),
+) -> Result<CompareReport, CompareError> {
+    let mut conditions = Vec::new();
+    for &scenario in &cfg.scenarios {
+        let smart_bed = Testbed::start(ClusterConfig {
+            speed: cfg.speed,
+            seed: cfg.seed,
+            traces: traces.to_vec(),
+            video: Some(SyntheticVideo {
+                duration: Duration::from_secs(cfg.video_duration_s),
+                bitrate_kbps: cfg.bitrate_kbps,
+                ..SyntheticVideo::default()
+            }),
+            ..ClusterConfig::default()
+        })
+        .await?;
+        let naive_bed = smart_bed.twin().await?;
+        smart_bed.cluster.apply_scenario(scenario);
+        naive_bed.cluster.apply_scenario(scenario);
+        let (mut smart, mut naive) = (Vec::new(), Vec::new());
+        for k in 0..cfg.sessions {
+            progress(scenario, k + 1, cfg.sessions);
+            let (s, n) = tokio::join!(
+                smart_bed.play_session(ClientKind::Smart, cfg.speed),
+                naive_bed.play_session(ClientKind::Naive, cfg.speed)
+            );
+            smart.push(s?);
+            naive.push(n?);
+        }
+        conditions.push(aggregate(scenario.name(), &smart, &naive));
+    }
+    Ok(CompareReport {
+        mode: CompareMode::Live,
+        finished_unix_s: Some(unix_now_s()),
+        video: (cfg.video_duration_s, cfg.bitrate_kbps),
+        speed: cfg.speed,
+        conditions,
+    })
+}
+
+/// Sim mode: one condition per named trace set, both clients in the
+/// simulator on the same traces, offsets and seeds.
+///
+/// # Errors
+/// [`CompareError::Video`] for a bad bitrate.
+pub fn compare_sim(
+    cfg: &CompareConfig,
+    trace_sets: Vec<(String, Vec<Arc<Trace>>)>,
+) -> Result<CompareReport, CompareError> {
+    let chunks = load_chunks(
+        &VideoSource::Synthetic {
+            bitrate_kbps: cfg.bitrate_kbps,
+            duration: Duration::from_secs(cfg.video_duration_s),
+            vbr: 0.2,
+            seed: cfg.seed,
+        },
+        Duration::from_secs(10),
+    )
+    .map_err(|e| CompareError::Video(e.to_string()))?;
+    let manifest = striped_manifest("test-video-001", &chunks, 3, 2);
+    let mut conditions = Vec::new();
+    for (name, traces) in trace_sets {
+        let results = run_experiment(&Experiment {
+            base: SimConfig::new(Vec::new()),
+            traces,
+            manifest: manifest.clone(),
+            strategies: vec![Strategy::Smart, Strategy::Naive],
+            sessions: cfg.sessions,
+            seed: cfg.seed,
+            random_offsets: true,
+        });
+        let pick = |s: Strategy| -> Vec<QoeReport> {
+            results
+                .iter()
+                .filter(|r| r.strategy == s)
+                .map(|r| r.qoe.clone())
+                .collect()
+        };
+        conditions.push(aggregate(
+            &name,
+            &pick(Strategy::Smart),
+            &pick(Strategy::Naive),
+        ));
+    }
+    Ok(CompareReport {
+        mode: CompareMode::Sim,
+        finished_unix_s: Some(unix_now_s()),
+        video: (cfg.video_duration_s, cfg.bitrate_kbps),
+        speed: 1.0,
+        conditions,
+    })
+}
+
+/// Saves `report` as pretty JSON at `path` (what the dashboard reads).
+///
+/// # Errors
+/// The I/O error.
+pub fn save(report: &CompareReport, path: &Path) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(path, json)
+}
+
+/// Reads a saved comparison ([`save`], `vstack compare --output`).
+///
+/// # Errors
+/// A message when the file exists but cannot be read or is not a comparison.
+/// A missing file is `Ok(None)`.
+pub fn read_saved(path: &Path) -> Result<Option<CompareReport>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{} is not a vstack compare result: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}

@@ -1,0 +1,91 @@
+//! The sequence every tool starts with: bring up an embedded cluster (and,
+//! for a side-by-side comparison, its twin) and fetch its synthetic video's
+//! manifest over HTTP, as a client would.
+
+use std::time::Duration;
+
+use crate::{
+    client::{self, ClientError, ClusterView, fetch_view},
+    cluster::embedded::{Cluster, ClusterConfig, ClusterError, SyntheticVideo},
+};
+
+/// A testbed could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TestbedError {
+    /// The embedded cluster (or its twin) did not start.
+    #[error("embedded cluster: {0}")]
+    Cluster(#[from] ClusterError),
+    /// The seeded video's manifest could not be fetched.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// An embedded cluster with its seeded synthetic video.
+#[derive(Debug)]
+pub struct Testbed {
+    /// The cluster.
+    pub cluster: Cluster,
+    /// Its nodes and the seeded video's manifest, as fetched over HTTP.
+    pub view: ClusterView,
+    /// One HTTP client for everything played on it.
+    pub http: reqwest::Client,
+}
+
+impl Testbed {
+    /// Starts `config`'s cluster (which must seed a video: `config.video`,
+    /// default `test-video-001`) and fetches that video's manifest.
+    ///
+    /// # Errors
+    /// [`TestbedError`].
+    pub async fn start(config: ClusterConfig) -> Result<Self, TestbedError> {
+        let video_id = config
+            .video
+            .as_ref()
+            .map_or_else(|| SyntheticVideo::default().video_id, |v| v.video_id.clone());
+        let cluster = Cluster::start(config).await?;
+        Self::over(cluster, &video_id).await
+    }
+
+    /// Its twin: a second cluster with the same profiles, traces, seeds and
+    /// data, and the same video.
+    ///
+    /// # Errors
+    /// [`TestbedError`].
+    pub async fn twin(&self) -> Result<Self, TestbedError> {
+        let cluster = self.cluster.start_twin().await?;
+        Self::over(cluster, &self.view.manifest.video_id).await
+    }
+
+    async fn over(cluster: Cluster, video_id: &str) -> Result<Self, TestbedError> {
+        let http = reqwest::Client::new();
+        let view = fetch_view(&http, &cluster.metadata_url(), video_id).await?;
+        Ok(Self {
+            cluster,
+            view,
+            http,
+        })
+    }
+
+    /// Plays one whole session of the video with a `kind` client at `speed`
+    /// (see [`client::play_session`]).
+    ///
+    /// # Errors
+    /// As [`client::play`].
+    pub async fn play_session(
+        &self,
+        kind: vstack_core::engine::ClientKind,
+        speed: f64,
+    ) -> Result<vstack_core::engine::QoeReport, ClientError> {
+        client::play_session(self.http.clone(), self.view.clone(), kind, speed).await
+    }
+}
+
+/// A synthetic video of `duration_s` seconds (5 Mbit/s VBR, 10 s chunks
+/// unless `chunk_s` says otherwise): the usual testbed video.
+pub fn video(duration_s: u64, chunk_s: u64) -> SyntheticVideo {
+    SyntheticVideo {
+        duration: Duration::from_secs(duration_s),
+        chunk_duration: Duration::from_secs(chunk_s),
+        ..SyntheticVideo::default()
+    }
+}
