@@ -13,14 +13,15 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
 use vstack::{
-    client::{self, ClientKind, LiveConfig, fetch_view},
+    client::{self, ClientConfig, fetch_view},
     cluster::{
         embedded::{Cluster, ClusterConfig, SyntheticVideo},
         emulator::Conditions,
-        sha256_hex,
         storage::HASH_HEADER,
     },
+    http::sha256_hex,
 };
+use vstack_core::engine::ClientKind;
 
 async fn put(url: &str, id: &str, bytes: Vec<u8>) {
     let r = reqwest::Client::new()
@@ -116,13 +117,13 @@ async fn sessions(counts: &[usize]) {
             let (tx, _rx) = watch::channel(None);
             let (ntx, _) = broadcast::channel(16);
             let (_stop, stop_rx) = watch::channel(false);
-            let cfg = LiveConfig {
+            let cfg = ClientConfig {
                 kind: if i % 2 == 0 {
                     ClientKind::Smart
                 } else {
                     ClientKind::Naive
                 },
-                ..LiveConfig::default()
+                ..ClientConfig::default()
             };
             let (http, view) = (http.clone(), view.clone());
             tasks.push(tokio::spawn(async move {

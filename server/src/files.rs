@@ -96,7 +96,9 @@ mod tests {
     use super::*;
 
     fn shared(dir: &str) -> Option<PathBuf> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared").join(dir);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared")
+            .join(dir);
         if root.exists() {
             Some(root)
         } else {

@@ -9,6 +9,10 @@ async fn main() {
     let cli = vstack::cli::Cli::parse();
     if let Err(e) = vstack::cli::run(cli).await {
         eprintln!("error: {e:#}");
-        std::process::exit(if e.is::<vstack::cli::BadInput>() { 2 } else { 1 });
+        std::process::exit(if e.is::<vstack::cli::BadInput>() {
+            2
+        } else {
+            1
+        });
     }
 }

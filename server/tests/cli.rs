@@ -181,7 +181,7 @@ fn compare_live_and_sim_print_json_with_improvements() {
     assert_eq!(c["metrics"].as_array().unwrap().len(), 6);
     assert!(c["metrics"][4]["smart_mean"].as_f64().unwrap() > 0.0, "{c}");
     // The same result is saved for the dashboard, which serves it.
-    let file = vstack::compare::read_results(&saved).unwrap().unwrap();
+    let file = vstack::tools::compare::read_saved(&saved).unwrap().unwrap();
     assert_eq!(serde_json::to_value(&file).unwrap(), r);
     assert!(file.finished_unix_s.is_some());
 

@@ -11,17 +11,16 @@ use common::ffmpeg_hls;
 
 use tokio::sync::{broadcast, watch};
 use vstack::{
-    client::{self, ClientKind, LiveConfig, fetch_view},
+    client::{self, ClientConfig, fetch_view},
     cluster::{
         embedded::{Cluster, ClusterConfig, SyntheticVideo},
         emulator::{Conditions, Scenario},
         ingest::{IngestError, ingest},
-        sha256_hex,
         storage::HASH_HEADER,
-        wire::ErrorBody,
     },
-    engine::{PlaybackState, QoeReport},
+    http::{ErrorBody, sha256_hex},
 };
+use vstack_core::engine::{ClientKind, ClientSnapshot, PlaybackState, QoeReport};
 
 fn small_video(seconds: u64, kbps: f64) -> SyntheticVideo {
     SyntheticVideo {
@@ -40,7 +39,7 @@ async fn play(
     video: &str,
     kind: ClientKind,
     speed: f64,
-) -> (QoeReport, watch::Receiver<Option<client::ClientStatus>>) {
+) -> (QoeReport, watch::Receiver<Option<ClientSnapshot>>) {
     let http = reqwest::Client::new();
     let view = fetch_view(&http, &cluster.metadata_url(), video)
         .await
@@ -48,10 +47,10 @@ async fn play(
     let (tx, rx) = watch::channel(None);
     let (ntx, _) = broadcast::channel(64);
     let (_stop, stop_rx) = watch::channel(false);
-    let cfg = LiveConfig {
+    let cfg = ClientConfig {
         kind,
         speed,
-        ..LiveConfig::default()
+        ..ClientConfig::default()
     };
     let q = client::play(http, view, cfg, tx, ntx, stop_rx)
         .await
@@ -241,10 +240,10 @@ async fn failover_when_a_node_is_killed_mid_download() {
     let (tx, mut rx) = watch::channel(None);
     let (ntx, _) = broadcast::channel(64);
     let (_stop, stop_rx) = watch::channel(false);
-    let cfg = LiveConfig {
+    let cfg = ClientConfig {
         kind: ClientKind::Naive,
         speed: 5.0,
-        ..LiveConfig::default()
+        ..ClientConfig::default()
     };
     let task = tokio::spawn(client::play(http, view, cfg, tx, ntx, stop_rx));
     // Wait until node-2 is serving a download, then kill it.
@@ -253,7 +252,7 @@ async fn failover_when_a_node_is_killed_mid_download() {
         let busy = rx
             .borrow()
             .as_ref()
-            .is_some_and(|s| s.nodes[1].in_flight > 0 && s.qoe.downloads >= 1);
+            .is_some_and(|s| s.nodes[1].in_flight > 0 && s.downloads >= 1);
         if busy {
             break;
         }
@@ -476,7 +475,8 @@ async fn cluster_wide_scenario_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
     use rand::{Rng, SeedableRng};
-    use vstack::consensus::{ChunkRecord, live::commit};
+    use vstack::cluster::proposer::commit;
+    use vstack_core::consensus::ChunkRecord;
     let mut cluster = Cluster::start(ClusterConfig {
         profiles: vec![Conditions::profile(2.0, 1000.0)],
         video: None,
@@ -488,7 +488,7 @@ async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
     let http = reqwest::Client::new();
     let rec = |chunk: &str, who: &str| ChunkRecord {
         chunk_id: chunk.into(),
-        sha256: vstack::cluster::sha256_hex(who.as_bytes()),
+        sha256: sha256_hex(who.as_bytes()),
         size_bytes: who.len() as u64,
         duration_ms: 4000,
         replicas: vec!["node-1".into(), "node-2".into()],
@@ -668,9 +668,9 @@ async fn concurrent_ingests_of_one_video_commit_one_record_per_chunk() {
     let q = client::play(
         http.clone(),
         view,
-        LiveConfig {
+        ClientConfig {
             speed: 20.0,
-            ..LiveConfig::default()
+            ..ClientConfig::default()
         },
         tx,
         ntx,

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use app::wire::{Control, WsEvent};
+use app::wire::{Control, Scenario, WsEvent};
 use axum::{
     body::Body,
     http::{Request, StatusCode},
@@ -16,7 +16,7 @@ use tower::ServiceExt;
 use vstack::{
     cluster::embedded::{ClusterConfig, SyntheticVideo},
     dashboard::{Hub, HubConfig},
-    live::LiveConfig,
+    web::ServerStatsConfig,
     web::{AppState, app},
 };
 
@@ -67,7 +67,7 @@ async fn json(router: &axum::Router, uri: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_endpoints_report_the_live_engine() {
     let hub = hub(1024).await;
-    let router = app(AppState::new(options(), LiveConfig::default()).with_hub(hub.clone()));
+    let router = app(AppState::new(options(), ServerStatsConfig::default()).with_hub(hub.clone()));
     // Let both clients play and the collector sample a few times.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
@@ -116,12 +116,13 @@ async fn rest_endpoints_report_the_live_engine() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controls_validate_and_act_on_both_clusters() {
     let hub = hub(1024).await;
-    let e = hub
-        .control(Control::Scenario {
-            name: "meteor".into(),
-        })
-        .await
-        .unwrap_err();
+    // A scenario is typed: an unknown name never reaches the hub, the control
+    // itself does not decode.
+    let e = serde_json::from_value::<Control>(
+        serde_json::json!({"action": "scenario", "name": "meteor"}),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("unknown scenario"), "{e}");
     let e = hub
         .control(Control::KillNode { node: 7 })
@@ -158,22 +159,25 @@ async fn controls_validate_and_act_on_both_clusters() {
     .unwrap();
 
     hub.control(Control::Scenario {
-        name: "degraded".into(),
+        name: Scenario::Degraded,
     })
     .await
     .unwrap();
-    assert_eq!(hub.snapshot().scenario, "degraded");
+    assert_eq!(hub.snapshot().scenario.name(), "degraded");
     hub.control(Control::KillNode { node: 0 }).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let s = hub.snapshot();
-    for c in [s.smart.unwrap(), s.naive.unwrap()] {
+    for c in [s.clients.smart.unwrap(), s.clients.naive.unwrap()] {
         assert!(c.nodes[0].killed);
     }
     hub.control(Control::ReviveNode { node: 0 }).await.unwrap();
-    assert!(!hub.snapshot().smart.unwrap().nodes[0].killed);
+    assert!(!hub.snapshot().clients.smart.unwrap().nodes[0].killed);
     hub.control(Control::Stop).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(hub.snapshot().smart.unwrap().state, "stopped");
+    assert_eq!(
+        hub.snapshot().clients.smart.unwrap().state.name(),
+        "stopped"
+    );
     hub.control(Control::Play).await.unwrap();
 }
 
@@ -186,7 +190,9 @@ async fn a_slow_subscriber_lags_and_the_engine_does_not_wait() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let after = hub.snapshot();
     // The engine kept playing and the collector kept sampling.
-    let dl = |s: &app::wire::DashboardSnapshot| s.smart.as_ref().map(|c| c.downloads).unwrap_or(0);
+    let dl = |s: &app::wire::DashboardSnapshot| {
+        s.clients.smart.as_ref().map(|c| c.downloads).unwrap_or(0)
+    };
     assert!(dl(&after) > dl(&before), "{} → {}", dl(&before), dl(&after));
     assert!(after.history.len() > before.history.len());
     // The subscriber fell behind: `/ws` drops a subscriber on exactly this.
@@ -202,7 +208,7 @@ async fn a_slow_subscriber_lags_and_the_engine_does_not_wait() {
 
 #[tokio::test]
 async fn without_an_engine_rest_answers_503() {
-    let router = app(AppState::new(options(), LiveConfig::default()));
+    let router = app(AppState::new(options(), ServerStatsConfig::default()));
     let (status, body) = get(&router, "/api/status").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("no engine"), "{body}");
@@ -213,7 +219,8 @@ async fn saved_compare_results_are_served_or_explained() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("compare_results.json");
     let router =
-        app(AppState::new(options(), LiveConfig::default()).with_compare_results(path.clone()));
+        app(AppState::new(options(), ServerStatsConfig::default())
+            .with_compare_results(path.clone()));
     let (status, body) = get(&router, "/api/compare").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("run `vstack compare`"), "{body}");
@@ -222,9 +229,9 @@ async fn saved_compare_results_are_served_or_explained() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(body.contains("not a vstack compare result"), "{body}");
     // A real (simulated) comparison round-trips.
-    let q = |strategy: vstack::sim::Strategy| {
-        let chunks = vstack::sim::load_chunks(
-            &vstack::sim::VideoSource::Synthetic {
+    let q = |strategy: vstack_core::sim::Strategy| {
+        let chunks = vstack_core::sim::load_chunks(
+            &vstack_core::sim::VideoSource::Synthetic {
                 bitrate_kbps: 2000.0,
                 duration: Duration::from_secs(60),
                 vbr: 0.2,
@@ -233,10 +240,10 @@ async fn saved_compare_results_are_served_or_explained() {
             Duration::from_secs(10),
         )
         .unwrap();
-        let manifest = vstack::engine::striped_manifest("v", &chunks, 3, 2);
-        let trace = std::sync::Arc::new(vstack::sim::Trace::constant(10.0, 20.0));
-        vstack::sim::run_experiment(&vstack::sim::Experiment {
-            base: vstack::sim::SimConfig::new(Vec::new()),
+        let manifest = vstack_core::engine::striped_manifest("v", &chunks, 3, 2);
+        let trace = std::sync::Arc::new(vstack_core::sim::Trace::constant(10.0, 20.0));
+        vstack_core::sim::run_experiment(&vstack_core::sim::Experiment {
+            base: vstack_core::sim::SimConfig::new(Vec::new()),
             traces: vec![trace],
             manifest,
             strategies: vec![strategy],
@@ -249,14 +256,14 @@ async fn saved_compare_results_are_served_or_explained() {
         .collect::<Vec<_>>()
     };
     let report = app::wire::CompareReport {
-        mode: "sim".into(),
+        mode: vstack_core::compare::CompareMode::Sim,
         video: (60, 2000.0),
         speed: 1.0,
         finished_unix_s: Some(1),
-        conditions: vec![vstack::compare::aggregate(
+        conditions: vec![vstack_core::compare::aggregate(
             "constant",
-            &q(vstack::sim::Strategy::Smart),
-            &q(vstack::sim::Strategy::Naive),
+            &q(vstack_core::sim::Strategy::Smart),
+            &q(vstack_core::sim::Strategy::Naive),
         )],
     };
     std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
@@ -288,7 +295,7 @@ async fn a_websocket_subscriber_that_stops_reading_is_dropped() {
     })
     .await
     .unwrap();
-    let router = app(AppState::new(options(), LiveConfig::default()).with_hub(hub.clone()));
+    let router = app(AppState::new(options(), ServerStatsConfig::default()).with_hub(hub.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -303,9 +310,19 @@ async fn a_websocket_subscriber_that_stops_reading_is_dropped() {
             .unwrap()
             .starts_with("{\"type\":\"snapshot\"")
     );
-    let before = hub.snapshot().smart.map(|c| c.downloads).unwrap_or(0);
+    let before = hub
+        .snapshot()
+        .clients
+        .smart
+        .map(|c| c.downloads)
+        .unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let after = hub.snapshot().smart.map(|c| c.downloads).unwrap_or(0);
+    let after = hub
+        .snapshot()
+        .clients
+        .smart
+        .map(|c| c.downloads)
+        .unwrap_or(0);
     assert!(
         after > before,
         "the engine kept downloading: {before} → {after}"
@@ -389,10 +406,11 @@ async fn the_demo_runs_every_phase_on_the_dashboard_clusters() {
     );
     // Afterwards every node is up and on its base profile.
     let s = hub.snapshot();
-    assert_eq!(s.scenario, "normal");
+    assert_eq!(s.scenario.name(), "normal");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         hub.snapshot()
+            .clients
             .smart
             .unwrap()
             .nodes
@@ -417,12 +435,12 @@ async fn the_demo_runs_every_phase_on_the_dashboard_clusters() {
     hub.control(Control::StopDemo).await.unwrap();
     let d = hub.snapshot().demo.unwrap();
     assert!(!d.running && d.current.is_none());
-    assert_eq!(hub.snapshot().scenario, "normal");
+    assert_eq!(hub.snapshot().scenario.name(), "normal");
 }
 
 #[tokio::test]
 async fn consensus_scenarios_are_recorded_runs_of_the_real_protocol() {
-    let router = app(AppState::new(options(), LiveConfig::default()));
+    let router = app(AppState::new(options(), ServerStatsConfig::default()));
     let normal = json(&router, "/api/consensus/normal").await;
     assert_eq!(normal["messages"], 6);
     assert_eq!(normal["fast_path_messages"], 6);

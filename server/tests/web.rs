@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
 use tower::ServiceExt;
 use vstack::{
-    live::LiveConfig,
+    web::ServerStatsConfig,
     web::{AppState, app},
 };
 
@@ -25,7 +25,7 @@ fn state(push_ms: u64) -> AppState {
         .build();
     AppState::new(
         options,
-        LiveConfig {
+        ServerStatsConfig {
             push_interval: Duration::from_millis(push_ms),
         },
     )
@@ -112,7 +112,7 @@ async fn server_info_server_function_reports_the_live_server() {
 #[tokio::test]
 async fn ws_pushes_heartbeats_on_a_real_port() {
     let st = state(50);
-    let live = st.live.clone();
+    let live = st.stats.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app(st)).await });

@@ -16,7 +16,9 @@ use crate::{
     api::latest_compare,
     feed::use_live_feed,
     perf::improvement_pct,
-    wire::{ClientKind, ClientSnapshot, CompareMode, CompareReport, Control, Scenario, SessionResult},
+    wire::{
+        ClientKind, ClientSnapshot, CompareMode, CompareReport, Control, Scenario, SessionResult,
+    },
 };
 
 fn ago(finished_unix_s: Option<u64>, now_unix_ms: Option<u64>) -> String {
@@ -109,7 +111,12 @@ fn live_rows(s: Option<&ClientSnapshot>, n: Option<&ClientSnapshot>) -> Vec<Row>
 }
 
 fn session_rows(sessions: &[SessionResult]) -> Vec<Row> {
-    let of = |kind| sessions.iter().filter(|r| r.kind == kind).collect::<Vec<_>>();
+    let of = |kind| {
+        sessions
+            .iter()
+            .filter(|r| r.kind == kind)
+            .collect::<Vec<_>>()
+    };
     let (smart, naive) = (of(ClientKind::Smart), of(ClientKind::Naive));
     let row = |name, unit, lower, f: fn(&SessionResult) -> Option<f64>| Row {
         name,

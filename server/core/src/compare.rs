@@ -141,7 +141,11 @@ mod tests {
             rebuffer_time_ms: stall_ms,
             ..QoeReport::default()
         };
-        let r = aggregate("normal", &[q(1000.0, 0.0), q(3000.0, 0.0)], &[q(2000.0, 0.0), q(4000.0, 0.0)]);
+        let r = aggregate(
+            "normal",
+            &[q(1000.0, 0.0), q(3000.0, 0.0)],
+            &[q(2000.0, 0.0), q(4000.0, 0.0)],
+        );
         let startup = &r.metrics[0];
         assert_eq!((startup.smart_mean, startup.naive_mean), (2000.0, 3000.0));
         assert_eq!(startup.smart_sd, 1000.0);

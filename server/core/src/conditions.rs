@@ -191,7 +191,6 @@ pub const DEMO_TIMELINE: [(u64, Scenario); 7] = [
     (140, Scenario::Recovery),
 ];
 
-
 /// What a dashboard shows as "the scenario in force": one of the seed's named
 /// [`Scenario`]s, per-node settings from the controls (`custom`) or the
 /// demo's chaos phase (`chaos`). On the wire it is the bare snake_case name
@@ -337,10 +336,7 @@ impl Fault {
         match self {
             Fault::Kill => format!("{node_id} killed"),
             Fault::LatencySpike => format!("{node_id} latency spike (+{LATENCY_SPIKE_MS:.0} ms)"),
-            Fault::Loss => format!(
-                "{node_id} loses {:.0} % of transfers",
-                FAULT_LOSS * 100.0
-            ),
+            Fault::Loss => format!("{node_id} loses {:.0} % of transfers", FAULT_LOSS * 100.0),
             Fault::SlowDisk => format!("{node_id} slow disk (+{SLOW_DISK_MS:.0} ms per read)"),
             Fault::Partition => format!("{node_id} partitioned"),
             Fault::MemoryPressure => format!("memory pressure while {node_id} serves"),
@@ -392,7 +388,10 @@ mod tests {
         assert_eq!(spike.latency_ms, 420.0);
         assert_eq!(spike.bandwidth_mbps, Some(40.0));
         assert_eq!(Fault::Loss.conditions(&base).unwrap().loss, 0.3);
-        assert_eq!(Fault::SlowDisk.conditions(&base).unwrap().disk_delay_ms, 500.0);
+        assert_eq!(
+            Fault::SlowDisk.conditions(&base).unwrap().disk_delay_ms,
+            500.0
+        );
         assert!(Fault::Partition.conditions(&base).unwrap().partitioned);
         assert!(Fault::Kill.conditions(&base).is_none());
         for f in Fault::ALL {
@@ -400,7 +399,10 @@ mod tests {
                 assert!(c.validate().is_ok(), "{f:?}");
             }
         }
-        assert_eq!(Fault::Loss.describe("node-1"), "node-1 loses 30 % of transfers");
+        assert_eq!(
+            Fault::Loss.describe("node-1"),
+            "node-1 loses 30 % of transfers"
+        );
         assert_eq!(
             Fault::LatencySpike.describe("node-2"),
             "node-2 latency spike (+400 ms)"
@@ -419,7 +421,12 @@ mod tests {
             assert_eq!(format!("\"{v}\""), json);
         }
         assert!(serde_json::from_str::<ScenarioInForce>("\"storm\"").is_err());
-        let e = serde_json::from_str::<Scenario>("\"storm\"").unwrap_err().to_string();
-        assert!(e.contains("unknown scenario") && e.contains("high_latency"), "{e}");
+        let e = serde_json::from_str::<Scenario>("\"storm\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown scenario") && e.contains("high_latency"),
+            "{e}"
+        );
     }
 }

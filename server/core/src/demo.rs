@@ -117,7 +117,6 @@ pub fn figures(
     }
 }
 
-
 /// The counters of `s` at its session's start: what a phase that saw the
 /// session begin counts from.
 pub fn session_start(s: &ClientSnapshot) -> ClientSnapshot {
@@ -234,7 +233,11 @@ mod tests {
 
     #[test]
     fn a_phase_counts_from_the_session_it_saw_begin() {
-        let f = phase_figures(Some(&snap(1, 3, 1_000_000)), Some(&snap(1, 5, 4_750_000)), 30.0);
+        let f = phase_figures(
+            Some(&snap(1, 3, 1_000_000)),
+            Some(&snap(1, 5, 4_750_000)),
+            30.0,
+        );
         assert_eq!(f.chunks, 2);
         assert!((f.goodput_mbps - 1.0).abs() < 1e-12, "3.75 MB in 30 s");
         let f = phase_figures(Some(&snap(1, 50, 9)), Some(&snap(2, 4, 3_750_000)), 30.0);

@@ -67,7 +67,10 @@ mod tests {
 
     #[test]
     fn mean_and_standard_deviation() {
-        assert_eq!(mean_sd(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]), (5.0, 2.0));
+        assert_eq!(
+            mean_sd(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]),
+            (5.0, 2.0)
+        );
         assert_eq!(mean_sd(&[]), (0.0, 0.0));
         assert!(mean(&[]).is_nan());
         assert_eq!(mean_sd(&[1.0, 3.0]), (2.0, 1.0));

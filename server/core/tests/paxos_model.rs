@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use stateright::actor::{Actor, ActorModel, Id, LossyNetwork, Network, Out};
 use stateright::{Checker, Expectation, Model};
-use vstack_core::consensus::paxos::{Acceptor, Ballot, Message, Proposer, classic_quorum, fast_quorum};
+use vstack_core::consensus::paxos::{
+    Acceptor, Ballot, Message, Proposer, classic_quorum, fast_quorum,
+};
 
 const ACCEPTORS: usize = 3;
 

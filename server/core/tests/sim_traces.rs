@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use vstack_core::{
     engine::striped_manifest,
-    sim::{
-        Experiment, SimConfig, Strategy, Summary, VideoSource, load_chunks, run_experiment,
-    },
+    sim::{Experiment, SimConfig, Strategy, Summary, VideoSource, load_chunks, run_experiment},
 };
 
 fn experiment(dir: &str, bitrate_kbps: f64) -> Option<Summary> {

@@ -212,4 +212,3 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         )
     }
 }
-

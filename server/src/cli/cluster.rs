@@ -80,4 +80,3 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     super::shutdown_signal().await;
     Ok(())
 }
-

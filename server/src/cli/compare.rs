@@ -36,7 +36,12 @@ pub struct CompareArgs {
     pub mode: CompareMode,
     /// Live mode: scenarios, comma-separated (normal, high_latency,
     /// low_bandwidth, packet_loss, node_failure, degraded, recovery).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "normal,degraded")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "normal,degraded"
+    )]
     pub scenarios: Vec<Scenario>,
     /// Trace files or folders: in sim mode one condition per path; in live mode
     /// replayed on the nodes' links (all paths together).
@@ -153,9 +158,10 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         }
         CompareMode::Sim => {
             if args.trace.is_empty() {
-                return Err(
-                    BadInput("--mode sim needs at least one --trace file or folder".into()).into(),
-                );
+                return Err(BadInput(
+                    "--mode sim needs at least one --trace file or folder".into(),
+                )
+                .into());
             }
             let mut sets = Vec::new();
             for path in &args.trace {
@@ -177,4 +183,3 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

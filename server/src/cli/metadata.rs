@@ -34,4 +34,3 @@ pub async fn run(args: MetadataArgs) -> anyhow::Result<()> {
         .await
         .context("metadata service")
 }
-

@@ -123,4 +123,3 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
     hb.abort();
     r
 }
-

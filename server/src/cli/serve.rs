@@ -171,4 +171,3 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("server error")
 }
-

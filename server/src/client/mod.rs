@@ -31,8 +31,8 @@ use tokio::{
     time::Instant,
 };
 use vstack_core::engine::{
-    Action, ClientKind, ClientSnapshot, DownloadId, EngineConfig, Event, NodeId, Notice,
-    QoeReport, Session,
+    Action, ClientKind, ClientSnapshot, DownloadId, EngineConfig, Event, NodeId, Notice, QoeReport,
+    Session,
 };
 
 use crate::{

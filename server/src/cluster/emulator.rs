@@ -381,10 +381,9 @@ mod tests {
         }
     }
 
-
     #[tokio::test(start_paused = true)]
     async fn trace_replay_changes_bandwidth_over_time() {
-        use crate::sim::Period;
+        use vstack_core::sim::Period;
         let trace = Trace::new(
             "t",
             vec![
@@ -436,5 +435,4 @@ mod tests {
         }
         assert_eq!(nodes[0].conditions(), Conditions::profile(5.0, 100.0));
     }
-
 }

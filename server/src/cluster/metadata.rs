@@ -220,9 +220,7 @@ impl MetadataService {
                 )));
             }
         }
-        self.videos
-            .write_locked()
-            .insert(m.video_id.clone(), m);
+        self.videos.write_locked().insert(m.video_id.clone(), m);
         Ok(())
     }
 

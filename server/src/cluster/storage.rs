@@ -220,10 +220,7 @@ impl StorageNode {
     }
 
     fn lookup(&self, id: &str) -> Option<StoredChunk> {
-        self.index
-            .read_locked()
-            .get(id)
-            .cloned()
+        self.index.read_locked().get(id).cloned()
     }
 
     fn path_of(&self, id: &str) -> PathBuf {
@@ -304,12 +301,7 @@ impl StorageNode {
     /// 400 bad id, 404 unknown, 500 disk errors.
     pub async fn delete(&self, id: &str) -> Result<(), ApiError> {
         validate_id("chunk", id)?;
-        if self
-            .index
-            .write_locked()
-            .remove(id)
-            .is_none()
-        {
+        if self.index.write_locked().remove(id).is_none() {
             return Err(ApiError::not_found(format!("no chunk {id:?} on this node")));
         }
         tokio::fs::remove_file(self.path_of(id))
@@ -415,7 +407,10 @@ async fn paxos_message(
         Json<vstack_core::consensus::paxos::Message<vstack_core::consensus::ChunkRecord>>,
         axum::extract::rejection::JsonRejection,
     >,
-) -> Result<Json<vstack_core::consensus::paxos::Message<vstack_core::consensus::ChunkRecord>>, ApiError> {
+) -> Result<
+    Json<vstack_core::consensus::paxos::Message<vstack_core::consensus::ChunkRecord>>,
+    ApiError,
+> {
     let Json(msg) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let e = node.emulator.clone();
     e.wait_reachable().await;
@@ -450,7 +445,10 @@ async fn paxos_message(
 async fn paxos_state(
     State(node): State<Arc<StorageNode>>,
     UrlPath(id): UrlPath<String>,
-) -> Result<Json<vstack_core::consensus::paxos::Acceptor<vstack_core::consensus::ChunkRecord>>, ApiError> {
+) -> Result<
+    Json<vstack_core::consensus::paxos::Acceptor<vstack_core::consensus::ChunkRecord>>,
+    ApiError,
+> {
     Ok(Json(node.paxos.state(&id)?))
 }
 

@@ -197,7 +197,11 @@ impl Hub {
             findings: Vec::new(),
         });
         self.restart_clients();
-        let task = tokio::spawn(run_demo(Arc::downgrade(self), self.clusters.clone(), phase_s));
+        let task = tokio::spawn(run_demo(
+            Arc::downgrade(self),
+            self.clusters.clone(),
+            phase_s,
+        ));
         *self.demo_task.locked() = Some(task);
         Ok(format!(
             "demo started: {} phases of {phase_s} s",

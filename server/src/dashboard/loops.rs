@@ -8,9 +8,7 @@ use std::{
     time::Duration,
 };
 
-use app::wire::{
-    ChunkEvent, NodeStatusEvent, PlaybackStateEvent, SessionResult, WsEvent,
-};
+use app::wire::{ChunkEvent, NodeStatusEvent, PlaybackStateEvent, SessionResult, WsEvent};
 use tokio::{
     sync::{broadcast, watch},
     task::JoinHandle,

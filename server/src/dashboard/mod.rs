@@ -30,11 +30,7 @@ use std::{
 };
 
 use app::wire::{DashboardSnapshot, DemoStatus, MetricsSample, SessionResult, WsEvent};
-use tokio::{
-    sync::broadcast,
-    task::JoinHandle,
-    time::Instant,
-};
+use tokio::{sync::broadcast, task::JoinHandle, time::Instant};
 use vstack_core::{
     conditions::ScenarioInForce,
     engine::{ClientKind, ClientSnapshot, PerClient, PlaybackState},

@@ -38,10 +38,10 @@ impl Testbed {
     /// # Errors
     /// [`TestbedError`].
     pub async fn start(config: ClusterConfig) -> Result<Self, TestbedError> {
-        let video_id = config
-            .video
-            .as_ref()
-            .map_or_else(|| SyntheticVideo::default().video_id, |v| v.video_id.clone());
+        let video_id = config.video.as_ref().map_or_else(
+            || SyntheticVideo::default().video_id,
+            |v| v.video_id.clone(),
+        );
         let cluster = Cluster::start(config).await?;
         Self::over(cluster, &video_id).await
     }

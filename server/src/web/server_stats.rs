@@ -149,7 +149,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn heartbeats_follow_the_push_interval() {
-        let live = ServerStats::new(ServerStatsConfig {
+        let stats = ServerStats::new(ServerStatsConfig {
             push_interval: Duration::from_millis(500),
         });
         let mut beats = stats.heartbeats();
@@ -168,7 +168,7 @@ mod tests {
 
     #[tokio::test]
     async fn subscriber_guard_counts_dashboards() {
-        let live = ServerStats::new(ServerStatsConfig::default());
+        let stats = ServerStats::new(ServerStatsConfig::default());
         let g1 = stats.subscribe();
         let g2 = stats.subscribe();
         assert_eq!(stats.dashboards_connected(), 2);

@@ -165,220 +165,322 @@ fn narrate(
     s
 }
 
-/// Runs `config` and records every step.
-pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> ConsensusRecording {
-    let n = config.acceptors.len();
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut acceptors: Vec<Acceptor<ChunkRecord>> = vec![Acceptor::default(); n];
-    let mut proposers: Vec<Proposer<ChunkRecord>> = config
-        .proposers
-        .iter()
-        .map(|p| Proposer::new(p.id, n, p.value.clone()))
-        .collect();
-    let mut queue: BinaryHeap<Reverse<(u64, u64, usize)>> = BinaryHeap::new();
-    let mut events: Vec<Option<Event>> = Vec::new();
-    let mut seq = 0u64;
-    let mut push = |queue: &mut BinaryHeap<Reverse<(u64, u64, usize)>>,
-                    events: &mut Vec<Option<Event>>,
-                    t_ms: f64,
-                    e: Event| {
-        events.push(Some(e));
-        seq += 1;
-        queue.push(Reverse(((t_ms * 1000.0) as u64, seq, events.len() - 1)));
-    };
-    for (i, p) in config.proposers.iter().enumerate() {
-        push(&mut queue, &mut events, p.start_ms, Event::Start(i));
+/// What a recorded step says about its message (the nodes' states are added
+/// when it is recorded).
+struct StepHead {
+    from: String,
+    to: String,
+    kind: String,
+    ballot: String,
+    value: Option<String>,
+    lost: bool,
+    narration: String,
+}
+
+/// A run in progress: the nodes, the event queue (virtual time in µs, then
+/// insertion order) and what has been recorded so far.
+struct Run<'a> {
+    config: &'a RunConfig,
+    rng: ChaCha8Rng,
+    acceptors: Vec<Acceptor<ChunkRecord>>,
+    proposers: Vec<Proposer<ChunkRecord>>,
+    queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
+    events: Vec<Option<Event>>,
+    seq: u64,
+    steps: Vec<ConsensusStep>,
+    /// Every vote cast: (acceptor, ballot, value).
+    votes: std::collections::BTreeSet<(usize, Ballot, ChunkRecord)>,
+    messages: usize,
+    decided_ms: Option<f64>,
+}
+
+impl<'a> Run<'a> {
+    fn new(config: &'a RunConfig) -> Self {
+        let n = config.acceptors.len();
+        let mut run = Self {
+            config,
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            acceptors: vec![Acceptor::default(); n],
+            proposers: config
+                .proposers
+                .iter()
+                .map(|p| Proposer::new(p.id, n, p.value.clone()))
+                .collect(),
+            queue: BinaryHeap::new(),
+            events: Vec::new(),
+            seq: 0,
+            steps: Vec::new(),
+            votes: Default::default(),
+            messages: 0,
+            decided_ms: None,
+        };
+        for (i, p) in config.proposers.iter().enumerate() {
+            run.push(p.start_ms, Event::Start(i));
+        }
+        run
     }
-    let up = |a: usize, t: f64| {
-        !config
+
+    fn push(&mut self, t_ms: f64, e: Event) {
+        self.events.push(Some(e));
+        self.seq += 1;
+        let at_us = (t_ms * 1000.0) as u64;
+        self.queue
+            .push(Reverse((at_us, self.seq, self.events.len() - 1)));
+    }
+
+    /// Whether acceptor `a` is up at `t` ms.
+    fn up(&self, a: usize, t: f64) -> bool {
+        !self
+            .config
             .outages
             .iter()
             .any(|(i, from, until)| *i == a && t >= *from && t < *until)
-    };
-    let mut steps = Vec::new();
-    let mut votes: std::collections::BTreeSet<(usize, Ballot, ChunkRecord)> = Default::default();
-    let mut messages = 0usize;
-    let mut decided_ms = None;
-    let lat = |rng: &mut ChaCha8Rng| rng.random_range(config.latency_ms.0..=config.latency_ms.1);
-    while let Some(Reverse((t_us, _, idx))) = queue.pop() {
-        let t = t_us as f64 / 1000.0;
-        if t > config.max_ms {
-            break;
+    }
+
+    /// Arms proposer `p`'s retry timer for its current attempt.
+    fn arm_retry(&mut self, p: usize, t: f64) {
+        let arm = self.proposers[p].attempts;
+        let d = self
+            .rng
+            .random_range(self.config.retry_ms.0..=self.config.retry_ms.1);
+        self.push(t + d, Event::Timeout(p, arm));
+    }
+
+    /// Sends a message after a random latency; it may be lost on the way.
+    fn send(&mut self, t: f64, event: impl FnOnce(bool) -> Event) {
+        let at = t + self
+            .rng
+            .random_range(self.config.latency_ms.0..=self.config.latency_ms.1);
+        self.messages += 1;
+        let lost = self.rng.random_bool(self.config.loss.clamp(0.0, 1.0));
+        self.push(at, event(lost));
+    }
+
+    fn ballot_of(&self, p: usize) -> String {
+        format!("{}.{}", self.proposers[p].max_round, self.proposers[p].id)
+    }
+
+    fn on_start(
+        &mut self,
+        p: usize,
+        t: f64,
+        out: &mut Vec<(usize, Outgoing<ChunkRecord>)>,
+    ) -> StepHead {
+        let spec = &self.config.proposers[p];
+        let o = self.proposers[p].start(spec.fast);
+        out.extend(o.into_iter().map(|o| (p, o)));
+        self.arm_retry(p, t);
+        StepHead {
+            from: spec.name.clone(),
+            to: "all".into(),
+            kind: "start".into(),
+            ballot: if spec.fast {
+                "fast".into()
+            } else {
+                self.ballot_of(p)
+            },
+            value: Some(spec.value.label()),
+            lost: false,
+            narration: format!(
+                "{} wants {} committed and {}.",
+                spec.name,
+                spec.value.label(),
+                if spec.fast {
+                    "tries the fast round: accept to every node"
+                } else {
+                    "starts phase 1 with a classic ballot"
+                }
+            ),
         }
-        let Some(event) = events[idx].take() else {
-            continue;
+    }
+
+    fn on_timeout(
+        &mut self,
+        p: usize,
+        armed: u32,
+        t: f64,
+        out: &mut Vec<(usize, Outgoing<ChunkRecord>)>,
+    ) -> Option<StepHead> {
+        if self.proposers[p].chosen().is_some() || self.proposers[p].attempts != armed {
+            return None;
+        }
+        let o = self.proposers[p].retry();
+        out.extend(o.into_iter().map(|o| (p, o)));
+        self.arm_retry(p, t);
+        let b = self.ballot_of(p);
+        let name = self.config.proposers[p].name.clone();
+        Some(StepHead {
+            narration: format!(
+                "{name} has no answer in time and retries with ballot {b} (phase 1)."
+            ),
+            from: name,
+            to: "all".into(),
+            kind: "timeout".into(),
+            ballot: b,
+            value: None,
+            lost: false,
+        })
+    }
+
+    fn on_to_acceptor(
+        &mut self,
+        p: usize,
+        a: usize,
+        m: Message<ChunkRecord>,
+        lost_on_way: bool,
+        t: f64,
+    ) -> StepHead {
+        let down = !self.up(a, t);
+        let lost = lost_on_way || down;
+        let from = self.config.proposers[p].name.clone();
+        let to = self.config.acceptors[a].clone();
+        if !lost && let Some(reply) = self.acceptors[a].handle(&m) {
+            // Durable: the state is written before the reply leaves.
+            if let Message::Accepted { ballot, value } = &reply {
+                self.votes.insert((a, *ballot, value.clone()));
+            }
+            self.send(t, |l| Event::ToProposer(p, a, reply, l));
+        }
+        let narration = if down {
+            format!("{} from {from} to {to} is lost: {to} is down.", m.kind())
+        } else {
+            narrate(&from, &to, &m, lost, None)
         };
-        let mut out: Vec<(usize, Outgoing<ChunkRecord>)> = Vec::new();
-        let step = match event {
-            Event::Start(p) => {
-                let o = proposers[p].start(config.proposers[p].fast);
-                out.extend(o.into_iter().map(|o| (p, o)));
-                let arm = proposers[p].attempts;
-                let d = rng.random_range(config.retry_ms.0..=config.retry_ms.1);
-                push(&mut queue, &mut events, t + d, Event::Timeout(p, arm));
-                Some((
-                    config.proposers[p].name.clone(),
-                    "all".to_string(),
-                    "start".to_string(),
-                    if config.proposers[p].fast {
-                        "fast".to_string()
-                    } else {
-                        format!("{}.{}", proposers[p].max_round, proposers[p].id)
-                    },
-                    Some(config.proposers[p].value.label()),
-                    false,
-                    format!(
-                        "{} wants {} committed and {}.",
-                        config.proposers[p].name,
-                        config.proposers[p].value.label(),
-                        if config.proposers[p].fast {
-                            "tries the fast round: accept to every node"
-                        } else {
-                            "starts phase 1 with a classic ballot"
-                        }
-                    ),
-                ))
+        StepHead {
+            from,
+            to,
+            kind: m.kind().to_string(),
+            ballot: ballot_str(m.ballot()),
+            value: carried(&m),
+            lost,
+            narration,
+        }
+    }
+
+    fn on_to_proposer(
+        &mut self,
+        p: usize,
+        a: usize,
+        m: Message<ChunkRecord>,
+        lost: bool,
+        t: f64,
+        out: &mut Vec<(usize, Outgoing<ChunkRecord>)>,
+    ) -> StepHead {
+        let from = self.config.acceptors[a].clone();
+        let to = self.config.proposers[p].name.clone();
+        let before = self.proposers[p].chosen().is_some();
+        if !lost {
+            let o = self.proposers[p].handle(a, &m);
+            if !o.is_empty() {
+                self.arm_retry(p, t);
             }
-            Event::Timeout(p, armed) => {
-                if proposers[p].chosen().is_some() || proposers[p].attempts != armed {
-                    None
-                } else {
-                    let o = proposers[p].retry();
-                    out.extend(o.into_iter().map(|o| (p, o)));
-                    let arm = proposers[p].attempts;
-                    let d = rng.random_range(config.retry_ms.0..=config.retry_ms.1);
-                    push(&mut queue, &mut events, t + d, Event::Timeout(p, arm));
-                    let b = format!("{}.{}", proposers[p].max_round, proposers[p].id);
-                    Some((
-                        config.proposers[p].name.clone(),
-                        "all".to_string(),
-                        "timeout".to_string(),
-                        b.clone(),
-                        None,
-                        false,
-                        format!(
-                            "{} has no answer in time and retries with ballot {b} (phase 1).",
-                            config.proposers[p].name
-                        ),
-                    ))
-                }
-            }
-            Event::ToAcceptor(p, a, m, lost_on_way) => {
-                let down = !up(a, t);
-                let lost = lost_on_way || down;
-                let from = config.proposers[p].name.clone();
-                let to = config.acceptors[a].clone();
-                if !lost && let Some(reply) = acceptors[a].handle(&m) {
-                    // Durable: the state is written before the reply leaves.
-                    if let Message::Accepted { ballot, value } = &reply {
-                        votes.insert((a, *ballot, value.clone()));
-                    }
-                    let at = t + lat(&mut rng);
-                    messages += 1;
-                    let l = rng.random_bool(config.loss.clamp(0.0, 1.0));
-                    push(
-                        &mut queue,
-                        &mut events,
-                        at,
-                        Event::ToProposer(p, a, reply, l),
-                    );
-                }
-                let narration = if down {
-                    format!("{} from {from} to {to} is lost: {to} is down.", m.kind())
-                } else {
-                    narrate(&from, &to, &m, lost, None)
-                };
-                Some((
-                    from,
-                    to,
-                    m.kind().to_string(),
-                    ballot_str(m.ballot()),
-                    carried(&m),
-                    lost,
-                    narration,
-                ))
-            }
+            out.extend(o.into_iter().map(|o| (p, o)));
+        }
+        let learned = (!before).then(|| self.proposers[p].chosen()).flatten();
+        StepHead {
+            narration: narrate(&from, &to, &m, lost, learned),
+            from,
+            to,
+            kind: m.kind().to_string(),
+            ballot: ballot_str(m.ballot()),
+            value: carried(&m),
+            lost,
+        }
+    }
+
+    /// Records a step with every node's state after it.
+    fn record(&mut self, h: StepHead, t: f64) {
+        let acceptors = self
+            .acceptors
+            .iter()
+            .enumerate()
+            .map(|(i, a)| AcceptorView {
+                name: self.config.acceptors[i].clone(),
+                up: self.up(i, t),
+                promised: a.promised.map(ballot_str),
+                accepted_ballot: a.accepted.as_ref().map(|(b, _)| ballot_str(*b)),
+                accepted_value: a.accepted.as_ref().map(|(_, v)| v.label()),
+            })
+            .collect();
+        let proposers = self
+            .proposers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| proposer_view(&self.config.proposers[i].name, p))
+            .collect();
+        self.steps.push(ConsensusStep {
+            t_ms: t,
+            from: h.from,
+            to: h.to,
+            kind: h.kind,
+            ballot: h.ballot,
+            value: h.value,
+            lost: h.lost,
+            narration: h.narration,
+            acceptors,
+            proposers,
+        });
+    }
+
+    /// Handles the next event; `false` when the run is over.
+    fn step(&mut self) -> bool {
+        let Some(Reverse((t_us, _, idx))) = self.queue.pop() else {
+            return false;
+        };
+        let t = t_us as f64 / 1000.0;
+        if t > self.config.max_ms {
+            return false;
+        }
+        let Some(event) = self.events[idx].take() else {
+            return true;
+        };
+        let mut out = Vec::new();
+        let head = match event {
+            Event::Start(p) => Some(self.on_start(p, t, &mut out)),
+            Event::Timeout(p, armed) => self.on_timeout(p, armed, t, &mut out),
+            Event::ToAcceptor(p, a, m, lost) => Some(self.on_to_acceptor(p, a, m, lost, t)),
             Event::ToProposer(p, a, m, lost) => {
-                let from = config.acceptors[a].clone();
-                let to = config.proposers[p].name.clone();
-                let before = proposers[p].chosen().is_some();
-                if !lost {
-                    let o = proposers[p].handle(a, &m);
-                    if !o.is_empty() {
-                        let arm = proposers[p].attempts;
-                        let d = rng.random_range(config.retry_ms.0..=config.retry_ms.1);
-                        push(&mut queue, &mut events, t + d, Event::Timeout(p, arm));
-                    }
-                    out.extend(o.into_iter().map(|o| (p, o)));
-                }
-                let learned = (!before).then(|| proposers[p].chosen()).flatten();
-                Some((
-                    from.clone(),
-                    to.clone(),
-                    m.kind().to_string(),
-                    ballot_str(m.ballot()),
-                    carried(&m),
-                    lost,
-                    narrate(&from, &to, &m, lost, learned),
-                ))
+                Some(self.on_to_proposer(p, a, m, lost, t, &mut out))
             }
         };
         for (p, o) in out {
-            let at = t + lat(&mut rng);
-            messages += 1;
-            let l = rng.random_bool(config.loss.clamp(0.0, 1.0));
-            push(
-                &mut queue,
-                &mut events,
-                at,
-                Event::ToAcceptor(p, o.to, o.msg, l),
-            );
+            self.send(t, |l| Event::ToAcceptor(p, o.to, o.msg, l));
         }
-        if let Some((from, to, kind, ballot, value, lost, narration)) = step {
-            let acceptor_views = acceptors
+        if let Some(h) = head {
+            self.record(h, t);
+        }
+        if self.decided_ms.is_none() && self.proposers.iter().all(|p| p.chosen().is_some()) {
+            self.decided_ms = Some(t);
+        }
+        true
+    }
+
+    /// Every value some quorum voted for at one ballot (safety: at most one).
+    fn chosen_by_quorum(&self) -> Vec<String> {
+        let n = self.acceptors.len();
+        let (q, f) = (classic_quorum(n), fast_quorum(n));
+        let mut out: Vec<String> = Vec::new();
+        for (_, b, v) in &self.votes {
+            let count = self
+                .votes
                 .iter()
-                .enumerate()
-                .map(|(i, a)| AcceptorView {
-                    name: config.acceptors[i].clone(),
-                    up: up(i, t),
-                    promised: a.promised.map(ballot_str),
-                    accepted_ballot: a.accepted.as_ref().map(|(b, _)| ballot_str(*b)),
-                    accepted_value: a.accepted.as_ref().map(|(_, v)| v.label()),
-                })
-                .collect();
-            steps.push(ConsensusStep {
-                t_ms: t,
-                from,
-                to,
-                kind,
-                ballot,
-                value,
-                lost,
-                narration,
-                acceptors: acceptor_views,
-                proposers: proposers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| proposer_view(&config.proposers[i].name, p))
-                    .collect(),
-            });
+                .filter(|(_, b2, v2)| b2 == b && v2 == v)
+                .count();
+            if count >= if b.is_fast() { f } else { q } && !out.contains(&v.label()) {
+                out.push(v.label());
+            }
         }
-        if decided_ms.is_none() && proposers.iter().all(|p| p.chosen().is_some()) {
-            decided_ms = Some(t);
-        }
+        out
     }
-    let (q, f) = (classic_quorum(n), fast_quorum(n));
-    let mut chosen_by_quorum: Vec<String> = Vec::new();
-    for (_, b, v) in &votes {
-        let count = votes
-            .iter()
-            .filter(|(_, b2, v2)| b2 == b && v2 == v)
-            .count();
-        if count >= if b.is_fast() { f } else { q } && !chosen_by_quorum.contains(&v.label()) {
-            chosen_by_quorum.push(v.label());
-        }
-    }
-    let chosen_record = proposers.iter().find_map(|p| p.chosen().cloned());
+}
+
+/// Runs `config` and records every step.
+pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> ConsensusRecording {
+    let mut run = Run::new(config);
+    while run.step() {}
+    let n = config.acceptors.len();
+    let chosen_by_quorum = run.chosen_by_quorum();
+    let chosen_record = run.proposers.iter().find_map(|p| p.chosen().cloned());
     ConsensusRecording {
         acceptor_names: config.acceptors.clone(),
         proposer_names: config.proposers.iter().map(|p| p.name.clone()).collect(),
@@ -386,11 +488,11 @@ pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> Consen
         description: description.into(),
         chosen: chosen_record.as_ref().map(ChunkRecord::label),
         chosen_by_quorum,
-        steps,
-        messages,
+        steps: run.steps,
+        messages: run.messages,
         fast_path_messages: 2 * n,
         classic_messages: 4 * n,
-        decided_ms,
+        decided_ms: run.decided_ms,
     }
 }
 

@@ -104,7 +104,11 @@ impl<T> PerClient<T> {
 
     /// `(kind, &value)`, smart first.
     pub fn iter(&self) -> impl Iterator<Item = (ClientKind, &T)> {
-        [(ClientKind::Smart, &self.smart), (ClientKind::Naive, &self.naive)].into_iter()
+        [
+            (ClientKind::Smart, &self.smart),
+            (ClientKind::Naive, &self.naive),
+        ]
+        .into_iter()
     }
 
     /// `(kind, &mut value)`, smart first.
@@ -123,7 +127,11 @@ impl<T> IntoIterator for PerClient<T> {
 
     /// `(kind, value)`, smart first.
     fn into_iter(self) -> Self::IntoIter {
-        [(ClientKind::Smart, self.smart), (ClientKind::Naive, self.naive)].into_iter()
+        [
+            (ClientKind::Smart, self.smart),
+            (ClientKind::Naive, self.naive),
+        ]
+        .into_iter()
     }
 }
 
@@ -133,7 +141,10 @@ mod tests {
 
     #[test]
     fn kinds_and_pairs() {
-        assert_eq!(serde_json::to_string(&ClientKind::Naive).unwrap(), "\"naive\"");
+        assert_eq!(
+            serde_json::to_string(&ClientKind::Naive).unwrap(),
+            "\"naive\""
+        );
         let p = PerClient::from_fn(|k| k.name().len());
         assert_eq!(*p.get(ClientKind::Smart), 5);
         let json = serde_json::to_value(PerClient { smart: 1, naive: 2 }).unwrap();

@@ -284,12 +284,16 @@ impl Summary {
 
 /// [`improvement_pct`] where the other strategy's value is not 0.
 fn lower_better(smart: f64, other: f64) -> Option<f64> {
-    (other != 0.0).then(|| improvement_pct(smart, other, true)).flatten()
+    (other != 0.0)
+        .then(|| improvement_pct(smart, other, true))
+        .flatten()
 }
 
 /// [`improvement_pct`] (higher is better) where the other's value is not 0.
 fn higher_better(smart: f64, other: f64) -> Option<f64> {
-    (other != 0.0).then(|| improvement_pct(smart, other, false)).flatten()
+    (other != 0.0)
+        .then(|| improvement_pct(smart, other, false))
+        .flatten()
 }
 
 #[cfg(test)]

@@ -224,106 +224,109 @@ pub struct SimOutcome {
 
 const EPS: f64 = 1e-9;
 
-/// Runs one session of `manifest` with `selector` on `config`'s links.
-pub fn run_session(
-    config: &SimConfig,
-    manifest: &Manifest,
-    selector: Box<dyn NodeSelector>,
-) -> SimOutcome {
-    assert_eq!(config.links.len(), manifest.node_count, "one link per node");
-    let max_time = config
-        .max_time
-        .unwrap_or(manifest.duration() * 10 + Duration::from_secs(600))
-        .as_secs_f64();
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut session = Session::new(
-        config.engine.clone(),
-        manifest.clone(),
-        selector,
-        Duration::ZERO,
-    );
-    let mut flows: Vec<Flow> = Vec::with_capacity(16);
-    let mut now = 0.0f64;
-    let mut steps = 0u64;
-    let mut events: Vec<(Flow, bool)> = Vec::with_capacity(16);
-    let probe_timeout = config.probe_timeout.as_secs_f64();
-    let mut abandoned = false;
-    // Transfers in progress per node, recomputed every step.
-    let mut counts = vec![0usize; config.links.len()];
-    loop {
-        // 1. Actions from the engine.
-        while let Some(a) = session.poll_action() {
-            let (kind, node, bytes) = match a {
-                Action::Probe { node } => (Kind::Probe, node, config.probe_bytes),
-                Action::Download {
-                    id,
-                    node,
-                    size_bytes,
-                    ..
-                } => (Kind::Download(id), node, size_bytes),
-                Action::Cancel { id } => {
-                    flows.retain(|f| f.kind != Kind::Download(id));
-                    continue;
-                }
-            };
-            let link = &config.links[node.index()];
-            let (_, rtt_ms, _) = link.at(now);
-            let first_byte = now + rtt_ms / 1e3;
-            let lost = link.loss > 0.0 && rng.random::<f64>() < link.loss;
-            let phase = if lost || link.is_down(now) {
-                Phase::Failing(first_byte)
-            } else {
-                Phase::Waiting(first_byte)
-            };
-            flows.push(Flow {
-                kind,
+/// The links' side of a session in progress: the flows on the simulated
+/// network and the virtual clock.
+struct Network<'a> {
+    config: &'a SimConfig,
+    rng: ChaCha8Rng,
+    flows: Vec<Flow>,
+    /// Virtual time, s.
+    now: f64,
+    probe_timeout: f64,
+    /// Transfers in progress per node, recomputed every step.
+    counts: Vec<usize>,
+}
+
+impl<'a> Network<'a> {
+    fn new(config: &'a SimConfig) -> Self {
+        Self {
+            config,
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            flows: Vec::with_capacity(16),
+            now: 0.0,
+            probe_timeout: config.probe_timeout.as_secs_f64(),
+            counts: vec![0; config.links.len()],
+        }
+    }
+
+    /// Starts (or cancels) the flows the engine asks for: the first byte
+    /// arrives one RTT later, unless the request is lost or the node is down.
+    fn execute(&mut self, a: Action) {
+        let (kind, node, bytes) = match a {
+            Action::Probe { node } => (Kind::Probe, node, self.config.probe_bytes),
+            Action::Download {
+                id,
                 node,
-                bits: bytes as f64 * 8.0,
-                requested: now,
-                phase,
-                rate: 0.0,
-            });
-        }
-        if session.is_finished() {
-            break;
-        }
-        if now > max_time {
-            abandoned = true;
-            break;
-        }
-        // 2. Rates of transferring flows.
-        counts.iter_mut().for_each(|c| *c = 0);
-        for f in &flows {
+                size_bytes,
+                ..
+            } => (Kind::Download(id), node, size_bytes),
+            Action::Cancel { id } => {
+                self.flows.retain(|f| f.kind != Kind::Download(id));
+                return;
+            }
+        };
+        let now = self.now;
+        let link = &self.config.links[node.index()];
+        let (_, rtt_ms, _) = link.at(now);
+        let first_byte = now + rtt_ms / 1e3;
+        let lost = link.loss > 0.0 && self.rng.random::<f64>() < link.loss;
+        let phase = if lost || link.is_down(now) {
+            Phase::Failing(first_byte)
+        } else {
+            Phase::Waiting(first_byte)
+        };
+        self.flows.push(Flow {
+            kind,
+            node,
+            bits: bytes as f64 * 8.0,
+            requested: now,
+            phase,
+            rate: 0.0,
+        });
+    }
+
+    /// Rates of the transferring flows: each node's bandwidth shared equally
+    /// by its transfers, all of them scaled down to the client's cap.
+    fn set_rates(&mut self) {
+        let now = self.now;
+        self.counts.iter_mut().for_each(|c| *c = 0);
+        for f in &self.flows {
             if matches!(f.phase, Phase::Transfer { .. }) {
-                counts[f.node.index()] += 1;
+                self.counts[f.node.index()] += 1;
             }
         }
         let mut total = 0.0;
-        for f in flows.iter_mut() {
+        for f in self.flows.iter_mut() {
             if matches!(f.phase, Phase::Transfer { .. }) {
-                let (bw, _, _) = config.links[f.node.index()].at(now);
-                f.rate = bw * 1e6 / counts[f.node.index()] as f64;
+                let (bw, _, _) = self.config.links[f.node.index()].at(now);
+                f.rate = bw * 1e6 / self.counts[f.node.index()] as f64;
                 total += f.rate;
             } else {
                 f.rate = 0.0;
             }
         }
-        if let Some(cap) = config.client_cap_mbps
+        if let Some(cap) = self.config.client_cap_mbps
             && total > cap * 1e6
         {
             let k = cap * 1e6 / total;
-            flows.iter_mut().for_each(|f| f.rate *= k);
+            self.flows.iter_mut().for_each(|f| f.rate *= k);
         }
-        // 3. Next event.
+    }
+
+    /// The next time anything happens: the engine's timeout, a first byte, a
+    /// failure, a transfer's end, a trace period's end, a node going down or
+    /// a probe timing out.
+    fn next_event(&self, session: &Session) -> f64 {
+        let now = self.now;
         let mut next = session
             .poll_timeout()
             .map(|d| d.as_secs_f64())
             .unwrap_or(f64::INFINITY);
-        for f in &flows {
+        for f in &self.flows {
             let t = match f.phase {
                 Phase::Waiting(t) | Phase::Failing(t) => t,
                 Phase::Transfer { remaining_bits, .. } => {
-                    let link = &config.links[f.node.index()];
+                    let link = &self.config.links[f.node.index()];
                     let (_, _, end) = link.at(now);
                     let done = if f.rate > 0.0 {
                         now + remaining_bits / f.rate
@@ -334,34 +337,34 @@ pub fn run_session(
                 }
             };
             let t = if f.kind == Kind::Probe {
-                t.min(f.requested + probe_timeout)
+                t.min(f.requested + self.probe_timeout)
             } else {
                 t
             };
             next = next.min(t);
         }
-        if !next.is_finite() {
-            abandoned = true;
-            break;
-        }
-        // Time always moves forward by at least 1 ns: an event time that rounds to
-        // `now` (period ends, completions) must not stall the loop.
-        let next = next.max(now + 1e-9);
-        // 4. Advance transfers.
-        let dt = next - now;
-        for f in flows.iter_mut() {
+        next
+    }
+
+    /// Moves the clock to `next`, transferring at the current rates.
+    fn advance(&mut self, next: f64) {
+        let dt = next - self.now;
+        for f in self.flows.iter_mut() {
             if let Phase::Transfer { remaining_bits, .. } = &mut f.phase {
                 *remaining_bits -= f.rate * dt;
             }
         }
-        now = next;
-        steps += 1;
-        // 5. Flow events at `now`, in creation order.
-        events.clear();
+        self.now = next;
+    }
+
+    /// Flows whose first byte arrived start transferring; the flows that
+    /// ended now (done or failed) are removed and returned, in creation order.
+    fn ended(&mut self, out: &mut Vec<(Flow, bool)>) {
+        let now = self.now;
         let mut i = 0;
-        while i < flows.len() {
-            let f = &mut flows[i];
-            let link = &config.links[f.node.index()];
+        while i < self.flows.len() {
+            let f = &mut self.flows[i];
+            let link = &self.config.links[f.node.index()];
             let mut outcome: Option<bool> = None;
             match f.phase {
                 Phase::Waiting(t) if t <= now + EPS => {
@@ -386,41 +389,89 @@ pub fn run_session(
             }
             if outcome.is_none()
                 && f.kind == Kind::Probe
-                && now >= f.requested + probe_timeout - EPS
+                && now >= f.requested + self.probe_timeout - EPS
             {
                 outcome = Some(false);
             }
             if let Some(ok) = outcome {
-                events.push((flows.swap_remove(i), ok));
+                out.push((self.flows.swap_remove(i), ok));
             } else {
                 i += 1;
             }
         }
+    }
+}
+
+/// The engine event of a flow that ended at `now` (`ok`: it completed).
+fn flow_event(f: &Flow, ok: bool, now: f64) -> Event {
+    match (f.kind, ok) {
+        (Kind::Download(id), true) => Event::DownloadDone {
+            id,
+            bytes: (f.bits / 8.0).round() as u64,
+        },
+        (Kind::Download(id), false) => Event::DownloadFailed { id },
+        (Kind::Probe, true) => {
+            let since = match f.phase {
+                Phase::Transfer { since, .. } => since,
+                _ => now,
+            };
+            Event::ProbeOk {
+                node: f.node,
+                rtt: Duration::from_secs_f64(since - f.requested),
+                payload: Some(((f.bits / 8.0) as u64, Duration::from_secs_f64(now - since))),
+            }
+        }
+        (Kind::Probe, false) => Event::ProbeFailed { node: f.node },
+    }
+}
+
+/// Runs one session of `manifest` with `selector` on `config`'s links.
+pub fn run_session(
+    config: &SimConfig,
+    manifest: &Manifest,
+    selector: Box<dyn NodeSelector>,
+) -> SimOutcome {
+    assert_eq!(config.links.len(), manifest.node_count, "one link per node");
+    let max_time = config
+        .max_time
+        .unwrap_or(manifest.duration() * 10 + Duration::from_secs(600))
+        .as_secs_f64();
+    let mut session = Session::new(
+        config.engine.clone(),
+        manifest.clone(),
+        selector,
+        Duration::ZERO,
+    );
+    let mut net = Network::new(config);
+    let mut steps = 0u64;
+    let mut events: Vec<(Flow, bool)> = Vec::with_capacity(16);
+    let mut abandoned = false;
+    loop {
+        while let Some(a) = session.poll_action() {
+            net.execute(a);
+        }
+        if session.is_finished() {
+            break;
+        }
+        if net.now > max_time {
+            abandoned = true;
+            break;
+        }
+        net.set_rates();
+        let next = net.next_event(&session);
+        if !next.is_finite() {
+            abandoned = true;
+            break;
+        }
+        // Time always moves forward by at least 1 ns: an event time that rounds to
+        // `now` (period ends, completions) must not stall the loop.
+        net.advance(next.max(net.now + 1e-9));
+        steps += 1;
+        net.ended(&mut events);
+        let now = net.now;
         let now_d = Duration::from_secs_f64(now);
         for (f, ok) in events.drain(..) {
-            let ev = match (f.kind, ok) {
-                (Kind::Download(id), true) => Event::DownloadDone {
-                    id,
-                    bytes: (f.bits / 8.0).round() as u64,
-                },
-                (Kind::Download(id), false) => Event::DownloadFailed { id },
-                (Kind::Probe, true) => {
-                    let since = match f.phase {
-                        Phase::Transfer { since, .. } => since,
-                        _ => now,
-                    };
-                    Event::ProbeOk {
-                        node: f.node,
-                        rtt: Duration::from_secs_f64(since - f.requested),
-                        payload: Some((
-                            (f.bits / 8.0) as u64,
-                            Duration::from_secs_f64(now - since),
-                        )),
-                    }
-                }
-                (Kind::Probe, false) => Event::ProbeFailed { node: f.node },
-            };
-            session.handle(now_d, ev);
+            session.handle(now_d, flow_event(&f, ok, now));
         }
         if let Some(dl) = session.poll_timeout()
             && dl.as_secs_f64() <= now + EPS
@@ -434,7 +485,7 @@ pub fn run_session(
     }
     SimOutcome {
         qoe: session.report(),
-        sim_time_s: now,
+        sim_time_s: net.now,
         steps,
         abandoned,
     }

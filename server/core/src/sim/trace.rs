@@ -355,9 +355,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad.json:1:") && e.contains("Sabre"), "{e}");
-        let e = Trace::parse("empty", "\n")
-            .unwrap_err()
-            .to_string();
+        let e = Trace::parse("empty", "\n").unwrap_err().to_string();
         assert!(e.contains("no samples"), "{e}");
     }
 }
