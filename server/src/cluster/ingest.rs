@@ -25,7 +25,7 @@ use vstack_core::consensus::ChunkRecord;
 use super::{
     proposer::{self, CommitStats},
     storage::HASH_HEADER,
-    wire::{ChunkEntry, NodeList, RegistryHealth, VideoManifest, VideoSummary},
+    wire::{ChunkEntry, NodeList, NodeRecord, RegistryHealth, VideoManifest, VideoSummary},
 };
 use crate::http::{sha256_hex, validate_id};
 
@@ -269,6 +269,180 @@ async fn commit_slot(
     .await
 }
 
+/// A segment read from disk: its playlist entry and its bytes.
+struct Payload {
+    duration: Duration,
+    bytes: bytes::Bytes,
+}
+
+/// Reads and checks every segment first, so a missing or empty one uploads
+/// nothing.
+fn read_segments(segments: &[Segment]) -> Result<Vec<Payload>, IngestError> {
+    segments
+        .iter()
+        .map(|s| {
+            let bytes = std::fs::read(&s.path).map_err(|e| IngestError::Input {
+                path: s.path.clone(),
+                message: format!("segment unreadable: {e}"),
+            })?;
+            if bytes.is_empty() {
+                return Err(IngestError::Input {
+                    path: s.path.clone(),
+                    message: "segment is empty".into(),
+                });
+            }
+            Ok(Payload {
+                duration: s.duration,
+                bytes: bytes::Bytes::from(bytes),
+            })
+        })
+        .collect()
+}
+
+/// One upload: (node URL, chunk id, SHA-256, bytes).
+type Upload = (String, String, String, bytes::Bytes);
+
+/// Places chunk `i` on `r` healthy nodes from `i` on, under a
+/// content-addressed id: a concurrent uploader of the same video stores its
+/// bytes beside ours, never over them; ChunkPaxos picks one per slot.
+fn plan(
+    video_id: &str,
+    payloads: &[Payload],
+    healthy: &[NodeRecord],
+    r: usize,
+) -> (Vec<ChunkEntry>, Vec<Upload>) {
+    let mut chunks = Vec::with_capacity(payloads.len());
+    let mut uploads = Vec::new();
+    for (i, p) in payloads.iter().enumerate() {
+        let sha256 = sha256_hex(&p.bytes);
+        let chunk_id = format!("{video_id}-{i:05}-{}", &sha256[..8]);
+        let replicas: Vec<usize> = (0..r).map(|k| (i + k) % healthy.len()).collect();
+        for &n in &replicas {
+            uploads.push((
+                healthy[n].url.clone(),
+                chunk_id.clone(),
+                sha256.clone(),
+                p.bytes.clone(),
+            ));
+        }
+        chunks.push(ChunkEntry {
+            index: i as u32,
+            chunk_id,
+            duration_ms: p.duration.as_millis() as u64,
+            size_bytes: p.bytes.len() as u64,
+            sha256,
+            replicas: replicas
+                .iter()
+                .map(|&n| healthy[n].node_id.clone())
+                .collect(),
+        });
+    }
+    (chunks, uploads)
+}
+
+/// PUTs every replica, 8 at a time.
+async fn upload_all(http: &reqwest::Client, uploads: Vec<Upload>) -> Vec<UploadResult> {
+    futures::stream::iter(uploads)
+        .map(|(url, id, sha, bytes)| async move {
+            let r = http
+                .put(format!("{url}/chunks/{id}"))
+                .header(HASH_HEADER, &sha)
+                .body(bytes)
+                .timeout(Duration::from_secs(120))
+                .send()
+                .await;
+            match r {
+                Ok(resp) if resp.status().is_success() => Ok((url, id)),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let body = resp.text().await.unwrap_or_default();
+                    Err((url, id, format!("{status}: {body}")))
+                }
+                Err(e) => Err((url, id, e.to_string())),
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await
+}
+
+/// Commits every chunk's record through its slot's ChunkPaxos instance (8 at
+/// a time); the acceptors are every registered node (a fixed set: down nodes
+/// just do not answer). Returns the chosen records, in chunk order.
+async fn commit_all(
+    http: &reqwest::Client,
+    acceptors: &[String],
+    video_id: &str,
+    chunks: &[ChunkEntry],
+) -> Result<(Vec<ChunkEntry>, ConsensusReport), String> {
+    let proposer_id = rand::random::<u32>().max(1);
+    let commits: Vec<Result<(ChunkRecord, CommitStats), String>> =
+        futures::stream::iter(chunks.iter().enumerate())
+            .map(|(i, c)| {
+                let record = ChunkRecord {
+                    chunk_id: c.chunk_id.clone(),
+                    sha256: c.sha256.clone(),
+                    size_bytes: c.size_bytes,
+                    duration_ms: c.duration_ms,
+                    replicas: c.replicas.clone(),
+                    version: 1,
+                    uploader: format!("ingest-{proposer_id:08x}"),
+                };
+                let slot = format!("{video_id}-{i:05}");
+                async move {
+                    commit_slot(http, acceptors, proposer_id, &slot, record)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .buffered(8)
+            .collect()
+            .await;
+    let mut consensus = ConsensusReport::default();
+    let mut won = Vec::with_capacity(chunks.len());
+    for (c, r) in chunks.iter().zip(commits) {
+        let (chosen, stats) = r?;
+        consensus.chunks += 1;
+        consensus.fast += usize::from(stats.fast);
+        consensus.messages += stats.messages;
+        if chosen.chunk_id != c.chunk_id {
+            consensus.lost += 1;
+        }
+        won.push(ChunkEntry {
+            index: c.index,
+            chunk_id: chosen.chunk_id,
+            duration_ms: chosen.duration_ms,
+            size_bytes: chosen.size_bytes,
+            sha256: chosen.sha256,
+            replicas: chosen.replicas,
+        });
+    }
+    Ok((won, consensus))
+}
+
+/// Registers the manifest with the metadata service.
+async fn register(
+    http: &reqwest::Client,
+    base: &str,
+    manifest: &VideoManifest,
+) -> Result<VideoSummary, String> {
+    let r = http
+        .post(format!("{base}/videos"))
+        .json(manifest)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if r.status().is_success() {
+        r.json::<VideoSummary>().await.map_err(|e| e.to_string())
+    } else {
+        Err(format!(
+            "{}: {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        ))
+    }
+}
+
 /// Ingests the playlist (or folder) at `path` into the cluster whose metadata
 /// service is at `metadata_url`.
 ///
@@ -291,24 +465,11 @@ pub async fn ingest(
         path: playlist.clone(),
         message: e.message,
     })?;
-    // Read and hash everything first: a missing segment uploads nothing.
-    let mut payloads = Vec::with_capacity(segments.len());
-    for s in &segments {
-        let bytes = std::fs::read(&s.path).map_err(|e| IngestError::Input {
-            path: s.path.clone(),
-            message: format!("segment unreadable: {e}"),
-        })?;
-        if bytes.is_empty() {
-            return Err(IngestError::Input {
-                path: s.path.clone(),
-                message: "segment is empty".into(),
-            });
-        }
-        payloads.push(bytes::Bytes::from(bytes));
-    }
+    let payloads = read_segments(&segments)?;
     let base = metadata_url.trim_end_matches('/');
-    let nodes: NodeList = get_json(http, &format!("{base}/nodes")).await?;
-    let all_nodes = nodes.nodes;
+    let all_nodes = get_json::<NodeList>(http, &format!("{base}/nodes"))
+        .await?
+        .nodes;
     let healthy: Vec<_> = all_nodes
         .iter()
         .filter(|n| n.health == RegistryHealth::Healthy)
@@ -324,147 +485,40 @@ pub async fn ingest(
         });
     }
     let r = replication.min(healthy.len());
-    let mut chunks = Vec::with_capacity(segments.len());
-    let mut uploads = Vec::new();
-    for (i, (s, bytes)) in segments.iter().zip(&payloads).enumerate() {
-        let sha256 = sha256_hex(bytes);
-        // Content-addressed: a concurrent uploader of the same video stores its
-        // bytes beside ours, never over them; ChunkPaxos picks one per slot.
-        let chunk_id = format!("{video_id}-{i:05}-{}", &sha256[..8]);
-        let replicas: Vec<usize> = (0..r).map(|k| (i + k) % healthy.len()).collect();
-        for &n in &replicas {
-            uploads.push((
-                healthy[n].url.clone(),
-                chunk_id.clone(),
-                sha256.clone(),
-                bytes.clone(),
-            ));
-        }
-        chunks.push(ChunkEntry {
-            index: i as u32,
-            chunk_id,
-            duration_ms: s.duration.as_millis() as u64,
-            size_bytes: bytes.len() as u64,
-            sha256,
-            replicas: replicas
-                .iter()
-                .map(|&n| healthy[n].node_id.clone())
-                .collect(),
-        });
-    }
+    let (chunks, uploads) = plan(&video_id, &payloads, &healthy, r);
     let started = std::time::Instant::now();
-    let results: Vec<UploadResult> = futures::stream::iter(uploads)
-        .map(|(url, id, sha, bytes)| async move {
-            let r = http
-                .put(format!("{url}/chunks/{id}"))
-                .header(HASH_HEADER, &sha)
-                .body(bytes)
-                .timeout(Duration::from_secs(120))
-                .send()
-                .await;
-            match r {
-                Ok(resp) if resp.status().is_success() => Ok((url, id)),
-                Ok(resp) => {
-                    let status = resp.status();
-                    let body = resp.text().await.unwrap_or_default();
-                    Err((url, id, format!("{status}: {body}")))
-                }
-                Err(e) => Err((url, id, e.to_string())),
-            }
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
+    let results = upload_all(http, uploads).await;
+    let stored = || results.iter().filter_map(|r| r.as_ref().ok());
     if let Some(Err((url, id, why))) = results.iter().find(|r| r.is_err()) {
         let msg = format!("upload of {id} to {url} failed: {why}");
-        rollback(http, results.iter().filter_map(|r| r.as_ref().ok())).await;
+        rollback(http, stored()).await;
         return Err(IngestError::Cluster(msg));
     }
     let upload_ms = started.elapsed().as_secs_f64() * 1e3;
-    // Commit every chunk's record through ChunkPaxos; the acceptors are every
-    // registered node (a fixed set: down nodes just do not answer).
     let acceptors: Vec<String> = all_nodes.iter().map(|n| n.url.clone()).collect();
-    let proposer_id = rand::random::<u32>().max(1);
-    let commits: Vec<Result<(ChunkRecord, CommitStats), String>> =
-        futures::stream::iter(chunks.iter().enumerate())
-            .map(|(i, c)| {
-                let record = ChunkRecord {
-                    chunk_id: c.chunk_id.clone(),
-                    sha256: c.sha256.clone(),
-                    size_bytes: c.size_bytes,
-                    duration_ms: c.duration_ms,
-                    replicas: c.replicas.clone(),
-                    version: 1,
-                    uploader: format!("ingest-{proposer_id:08x}"),
-                };
-                let slot = format!("{video_id}-{i:05}");
-                let acceptors = &acceptors;
-                async move {
-                    commit_slot(http, acceptors, proposer_id, &slot, record)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            })
-            .buffered(8)
-            .collect()
-            .await;
-    let mut consensus = ConsensusReport::default();
-    let mut won = Vec::with_capacity(chunks.len());
-    for (c, r) in chunks.iter().zip(commits) {
-        let (chosen, stats) = match r {
-            Ok(x) => x,
-            Err(why) => {
-                rollback(http, results.iter().filter_map(|r| r.as_ref().ok())).await;
-                return Err(IngestError::Cluster(format!("consensus: {why}")));
-            }
-        };
-        consensus.chunks += 1;
-        consensus.fast += usize::from(stats.fast);
-        consensus.messages += stats.messages;
-        if chosen.chunk_id != c.chunk_id {
-            consensus.lost += 1;
+    let (won, consensus) = match commit_all(http, &acceptors, &video_id, &chunks).await {
+        Ok(x) => x,
+        Err(why) => {
+            rollback(http, stored()).await;
+            return Err(IngestError::Cluster(format!("consensus: {why}")));
         }
-        won.push(ChunkEntry {
-            index: c.index,
-            chunk_id: chosen.chunk_id,
-            duration_ms: chosen.duration_ms,
-            size_bytes: chosen.size_bytes,
-            sha256: chosen.sha256,
-            replicas: chosen.replicas,
-        });
-    }
+    };
     // Our copies of chunks another uploader won are orphans: remove them.
     let winners: std::collections::HashSet<&str> =
         won.iter().map(|c| c.chunk_id.as_str()).collect();
     rollback(
         http,
-        results
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .filter(|(_, id)| !winners.contains(id.as_str())),
+        stored().filter(|(_, id)| !winners.contains(id.as_str())),
     )
     .await;
     let manifest = VideoManifest {
         video_id: video_id.clone(),
         chunks: won,
     };
-    let resp = http
-        .post(format!("{base}/videos"))
-        .json(&manifest)
-        .send()
-        .await
-        .map_err(|e| IngestError::Cluster(e.to_string()));
-    let summary = match resp {
-        Ok(r) if r.status().is_success() => r
-            .json::<VideoSummary>()
-            .await
-            .map_err(|e| IngestError::Cluster(e.to_string()))?,
-        other => {
-            let why = match other {
-                Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
-                Err(e) => e.to_string(),
-            };
-            rollback(http, results.iter().filter_map(|r| r.as_ref().ok())).await;
+    let summary = match register(http, base, &manifest).await {
+        Ok(s) => s,
+        Err(why) => {
+            rollback(http, stored()).await;
             return Err(IngestError::Cluster(format!(
                 "registering the manifest: {why}"
             )));
