@@ -15,6 +15,13 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "the core stays pure (no runtime, web or I/O crates)"
+forbidden='^(tokio|axum|hyper|reqwest|leptos|leptos_axum|tower|tower-http|mio|socket2) '
+if cargo tree -p vstack-core -e normal --prefix none --locked | grep -E "$forbidden"; then
+  echo "vstack-core depends on the crates above; see ARCHITECTURE.md" >&2
+  exit 1
+fi
+
 step "clippy: server build (host)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

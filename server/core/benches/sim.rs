@@ -3,6 +3,8 @@
 //! `shared/traces` is present. Report: simulated seconds per wall second =
 //! 600 s / the measured time per iteration. Bar: ≥ 100,000× real time.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // a test may time itself and read files; the rule is for the core's code
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

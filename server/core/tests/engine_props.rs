@@ -2,6 +2,8 @@
 //! (random delays, failures, silence) and the invariants are checked after
 //! every step.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // a test may time itself and read files; the rule is for the core's code
+
 use std::time::Duration;
 
 use proptest::prelude::*;

@@ -36,8 +36,8 @@ use tokio::time::Instant;
 use super::{
     emulator::Scenario,
     wire::{
-        NodeHeartbeat, NodeList, NodeRecord, RegisterNode, RegistryHealth, VideoManifest,
-        VideoSummary,
+        NodeHeartbeat, NodeList, NodeRecord, RegisterNode, Registered, RegistryHealth,
+        ScenarioRequest, VideoManifest, VideoSummary,
     },
 };
 use crate::http::{ApiError, validate_id};
@@ -75,15 +75,6 @@ pub struct MetadataService {
     nodes: RwLock<Vec<NodeEntry>>,
     videos: RwLock<BTreeMap<String, VideoManifest>>,
     http: reqwest::Client,
-}
-
-/// Answer of `POST /nodes/register`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Registered {
-    /// The node's id.
-    pub node_id: String,
-    /// Its position in the registry (0-based, stable).
-    pub node_index: usize,
 }
 
 /// Body of `POST /cluster/scenario`.
@@ -361,7 +352,7 @@ async fn cluster_scenario(
     let calls = nodes.iter().enumerate().map(|(i, n)| {
         let http = s.http.clone();
         let url = format!("{}/emulator/scenario", n.url);
-        let body = super::storage::ScenarioRequest {
+        let body = ScenarioRequest {
             scenario: req.scenario,
             node_index: Some(i),
         };
@@ -382,36 +373,6 @@ async fn cluster_scenario(
         }
     });
     Ok(Json(futures::future::join_all(calls).await))
-}
-
-/// Client side of `POST /nodes/register`: returns the node's index.
-///
-/// # Errors
-/// The HTTP or status error, as text.
-pub async fn register(
-    http: &reqwest::Client,
-    base: &str,
-    node_id: &str,
-    url: &str,
-) -> Result<usize, String> {
-    let r = http
-        .post(format!("{base}/nodes/register"))
-        .json(&RegisterNode {
-            node_id: node_id.to_string(),
-            url: url.to_string(),
-        })
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !r.status().is_success() {
-        let status = r.status();
-        return Err(format!("{status}: {}", r.text().await.unwrap_or_default()));
-    }
-    r.json::<Registered>()
-        .await
-        .map(|r| r.node_index)
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -46,8 +46,8 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    emulator::{Conditions, Emulator, Plan, Scenario},
-    wire::{NodeHeartbeat, StorageHealth},
+    emulator::{Conditions, Emulator, Plan},
+    wire::{NodeHeartbeat, RegisterNode, Registered, ScenarioRequest, StorageHealth},
 };
 use crate::http::{ApiError, sha256_hex, validate_id};
 
@@ -687,16 +687,6 @@ async fn put_emulator(
     Ok(Json(node.emulator.conditions()))
 }
 
-/// Body of `PUT /emulator/scenario`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScenarioRequest {
-    /// The scenario.
-    pub scenario: Scenario,
-    /// The node's position in the cluster (default: its registry position).
-    #[serde(default)]
-    pub node_index: Option<usize>,
-}
-
 async fn put_scenario(
     State(node): State<Arc<StorageNode>>,
     body: Result<Json<ScenarioRequest>, axum::extract::rejection::JsonRejection>,
@@ -727,7 +717,7 @@ pub async fn register_and_heartbeat(
             continue;
         }
         if !registered {
-            match super::metadata::register(&http, &base, node.node_id(), &public_url).await {
+            match register(&http, &base, node.node_id(), &public_url).await {
                 Ok(i) => {
                     node.set_node_index(i);
                     registered = true;
@@ -746,6 +736,36 @@ pub async fn register_and_heartbeat(
             Err(e) => tracing::debug!(node = node.node_id(), "heartbeat failed: {e}"),
         }
     }
+}
+
+/// Client side of `POST /nodes/register`: returns the node's index.
+///
+/// # Errors
+/// The HTTP or status error, as text.
+pub async fn register(
+    http: &reqwest::Client,
+    base: &str,
+    node_id: &str,
+    url: &str,
+) -> Result<usize, String> {
+    let r = http
+        .post(format!("{base}/nodes/register"))
+        .json(&RegisterNode {
+            node_id: node_id.to_string(),
+            url: url.to_string(),
+        })
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        let status = r.status();
+        return Err(format!("{status}: {}", r.text().await.unwrap_or_default()));
+    }
+    r.json::<Registered>()
+        .await
+        .map(|r| r.node_index)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use vstack_core::engine::{ChunkMeta, Manifest, NodeId};
+use vstack_core::{
+    conditions::Scenario,
+    engine::{ChunkMeta, Manifest, NodeId},
+};
 
 /// `POST /nodes/register` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,4 +148,23 @@ pub struct StorageHealth {
     pub bytes_stored: u64,
     /// Network conditions the emulator applies now.
     pub conditions: super::emulator::Conditions,
+}
+
+/// Answer of `POST /nodes/register`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// The node's id.
+    pub node_id: String,
+    /// Its position in the registry (0-based, stable).
+    pub node_index: usize,
+}
+
+/// Body of `PUT /emulator/scenario`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioRequest {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The node's position in the cluster (default: its registry position).
+    #[serde(default)]
+    pub node_index: Option<usize>,
 }

@@ -1,6 +1,8 @@
 //! Test and benchmark support: the recorded traces of `shared/traces`, read
 //! from disk here (the core itself reads no files).
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // a test may time itself and read files; the rule is for the core's code
+
 use std::{path::PathBuf, sync::Arc};
 
 use vstack_core::sim::Trace;
