@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use vstack_core::stats::improvement_pct;
+
 use crate::wire::ClientSnapshot;
 
 /// One target of the seed's benchmark table.
@@ -78,38 +80,10 @@ pub fn targets(c: Option<&ClientSnapshot>) -> Vec<Target> {
     ]
 }
 
-/// Improvement of smart over naive in %, positive = smart better;
-/// `lower_is_better` for latencies, stalls and counts. `None` when the naive
-/// value is 0 and the smart one is not (no meaningful ratio).
-pub fn improvement_pct(smart: f64, naive: f64, lower_is_better: bool) -> Option<f64> {
-    if naive.abs() < 1e-12 {
-        return (smart.abs() < 1e-12).then_some(0.0);
-    }
-    Some(if lower_is_better {
-        (naive - smart) / naive * 100.0
-    } else {
-        (smart - naive) / naive * 100.0
-    })
-}
-
 /// Targets met / targets, in %.
 pub fn score_pct(targets: &[Target]) -> f64 {
     if targets.is_empty() {
         return 0.0;
     }
     targets.iter().filter(|t| t.met).count() as f64 * 100.0 / targets.len() as f64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn improvements() {
-        assert_eq!(improvement_pct(50.0, 100.0, true), Some(50.0));
-        assert_eq!(improvement_pct(120.0, 100.0, false), Some(20.0));
-        assert_eq!(improvement_pct(150.0, 100.0, false), Some(50.0));
-        assert_eq!(improvement_pct(0.0, 0.0, true), Some(0.0));
-        assert_eq!(improvement_pct(1.0, 0.0, true), None);
-    }
 }

@@ -474,7 +474,6 @@ async fn cluster_wide_scenario_over_http() {
 /// node, and randomized conditions through the network emulator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
-    use rand::{Rng, SeedableRng};
     use vstack::cluster::proposer::commit;
     use vstack_core::consensus::ChunkRecord;
     let mut cluster = Cluster::start(ClusterConfig {
@@ -561,6 +560,21 @@ async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("error"));
 
+    randomized_rounds(&cluster, &http, &urls, rec, t).await;
+}
+
+/// ChunkPaxos over HTTP under jitter and loss on every node, 2–3 uploaders
+/// per chunk, 12 rounds: the uploaders agree, and a majority of acceptors
+/// holds the chosen value.
+async fn randomized_rounds(
+    cluster: &Cluster,
+    http: &reqwest::Client,
+    urls: &[String],
+    rec: impl Fn(&str, &str) -> vstack_core::consensus::ChunkRecord,
+    t: Duration,
+) {
+    use rand::{Rng, SeedableRng};
+    use vstack::cluster::proposer::commit;
     // Randomized: jitter and loss on every node, 2–3 uploaders per chunk.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     for round in 0..12 {
@@ -577,7 +591,7 @@ async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
         let k = rng.random_range(2..=3);
         let tasks: Vec<_> = (0..k)
             .map(|u| {
-                let (http, urls, r) = (http.clone(), urls.clone(), rec(&chunk, &format!("u{u}")));
+                let (http, urls, r) = (http.clone(), urls.to_vec(), rec(&chunk, &format!("u{u}")));
                 tokio::spawn(async move { commit(&http, &urls, u + 1, r, t, 50).await })
             })
             .collect();
@@ -591,7 +605,7 @@ async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
         );
         // The acceptors' votes agree with it: a majority holds the chosen value.
         let mut holders = 0;
-        for u in &urls {
+        for u in urls {
             let st: serde_json::Value = http
                 .get(format!("{u}/paxos/{chunk}"))
                 .send()

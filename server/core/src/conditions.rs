@@ -130,12 +130,12 @@ impl Scenario {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    /// Parses a snake_case name.
+    /// Parses a snake_case name (a kebab-case one, `high-latency`, too).
     ///
     /// # Errors
     /// `unknown scenario "x"; one of normal, …` for any other name.
     pub fn parse(name: &str) -> Result<Self, String> {
-        Self::from_name(name).ok_or_else(|| {
+        Self::from_name(&name.replace('-', "_")).ok_or_else(|| {
             let all: Vec<&str> = Self::ALL.iter().map(|s| s.name()).collect();
             format!("unknown scenario {name:?}; one of {}", all.join(", "))
         })
@@ -253,24 +253,25 @@ pub const SLOW_DISK_MS: f64 = 500.0;
 
 /// The faults `vstack chaos` and the demo's chaos phase inject on one node,
 /// defined once: the link faults as [`Conditions`] relative to the node's base
-/// profile ([`Fault::conditions`]), the process faults (kill, memory pressure)
-/// carried out by whoever owns the process.
+/// profile ([`Fault::conditions`]: +[`LATENCY_SPIKE_MS`], [`FAULT_LOSS`],
+/// +[`SLOW_DISK_MS`], a partition), the process faults (kill, memory
+/// pressure) carried out by whoever owns the process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
     /// The node is killed (listener closed, transfers reset, heartbeats
-    /// stopped) and restarted on the same port and data when the fault heals.
+    /// stopped) and restarted on the same port and data when the failure heals.
     Kill,
-    /// +[`LATENCY_SPIKE_MS`] (400 ms) on the node's latency.
+    /// +400 ms on the node's latency.
     LatencySpike,
-    /// [`FAULT_LOSS`] (30 %) of the node's transfers are cut.
+    /// 30 % of the node's transfers are cut.
     Loss,
-    /// +[`SLOW_DISK_MS`] (500 ms) before every chunk read (slow disk).
+    /// +500 ms before every chunk read (slow disk).
     SlowDisk,
     /// The node is partitioned: requests hang, heartbeats stop.
     Partition,
-    /// A ballast of touched memory pages held in the process.
+    /// A ballast of `--memory-mib` touched pages held in the process.
     MemoryPressure,
 }
 

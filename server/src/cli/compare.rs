@@ -36,12 +36,7 @@ pub struct CompareArgs {
     pub mode: CompareMode,
     /// Live mode: scenarios, comma-separated (normal, high_latency,
     /// low_bandwidth, packet_loss, node_failure, degraded, recovery).
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "normal,degraded"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "normal,degraded", value_parser = Scenario::parse)]
     pub scenarios: Vec<Scenario>,
     /// Trace files or folders: in sim mode one condition per path; in live mode
     /// replayed on the nodes' links (all paths together).

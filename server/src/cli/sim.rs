@@ -157,71 +157,42 @@ struct JsonOut<'a> {
     summary: &'a Summary,
 }
 
-/// Runs `vstack sim`.
-pub fn run(args: SimArgs) -> anyhow::Result<()> {
-    let exp = args.experiment()?;
-    let started = std::time::Instant::now();
-    let results = run_experiment(&exp);
-    let wall = started.elapsed();
-    let summary = Summary::of(&results);
-    let m = &exp.manifest;
-    let video_mbps = m.size_bytes() as f64 * 8.0 / m.duration().as_secs_f64().max(1e-9) / 1e6;
-    if args.json {
-        let out = JsonOut {
-            video: &m.video_id,
-            chunks: m.chunks.len(),
-            video_duration_s: m.duration().as_secs_f64(),
-            video_mbps,
-            nodes: m.node_count,
-            sessions: &results,
-            summary: &summary,
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
-    }
-    println!(
-        "video {} · {} chunks · {:.0} s · {:.2} Mbit/s · {} nodes, replication {} · {} traces · {} sessions per strategy",
-        m.video_id,
-        m.chunks.len(),
-        m.duration().as_secs_f64(),
-        video_mbps,
-        m.node_count,
-        args.replication,
-        exp.traces.len(),
-        exp.sessions
-    );
-    if args.per_session {
-        let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-            "session",
-            "strategy",
-            "traces",
-            "startup ms",
-            "rebuffers",
-            "stall ms",
-            "avg buffer s",
-            "Mbit/s",
-            "failovers",
+/// A row per session (`--per-session`).
+fn print_sessions(results: &[SessionRun]) {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "session",
+        "strategy",
+        "traces",
+        "startup ms",
+        "rebuffers",
+        "stall ms",
+        "avg buffer s",
+        "Mbit/s",
+        "failovers",
+    ]);
+    for r in results {
+        t.add_row(vec![
+            r.session.to_string(),
+            r.strategy.name().to_string(),
+            r.traces.join(", "),
+            r.qoe
+                .startup_latency_ms
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "never".into()),
+            r.qoe.rebuffer_count.to_string(),
+            format!("{:.0}", r.qoe.rebuffer_time_ms),
+            format!("{:.1}", r.qoe.avg_buffer_s),
+            format!("{:.2}", r.qoe.avg_throughput_mbps),
+            r.qoe.failovers.to_string(),
+            r.steps.to_string(),
         ]);
-        for r in &results {
-            t.add_row(vec![
-                r.session.to_string(),
-                r.strategy.name().to_string(),
-                r.traces.join(", "),
-                r.qoe
-                    .startup_latency_ms
-                    .map(|v| format!("{v:.0}"))
-                    .unwrap_or_else(|| "never".into()),
-                r.qoe.rebuffer_count.to_string(),
-                format!("{:.0}", r.qoe.rebuffer_time_ms),
-                format!("{:.1}", r.qoe.avg_buffer_s),
-                format!("{:.2}", r.qoe.avg_throughput_mbps),
-                r.qoe.failovers.to_string(),
-                r.steps.to_string(),
-            ]);
-        }
-        println!("{t}");
     }
+    println!("{t}");
+}
+
+/// A row per strategy and the smart-vs-naive and smart-vs-oracle deltas.
+fn print_summary(summary: &Summary) {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "strategy",
@@ -269,6 +240,45 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             );
         }
     }
+}
+
+/// Runs `vstack sim`.
+pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    let exp = args.experiment()?;
+    let started = std::time::Instant::now();
+    let results = run_experiment(&exp);
+    let wall = started.elapsed();
+    let summary = Summary::of(&results);
+    let m = &exp.manifest;
+    let video_mbps = m.size_bytes() as f64 * 8.0 / m.duration().as_secs_f64().max(1e-9) / 1e6;
+    if args.json {
+        let out = JsonOut {
+            video: &m.video_id,
+            chunks: m.chunks.len(),
+            video_duration_s: m.duration().as_secs_f64(),
+            video_mbps,
+            nodes: m.node_count,
+            sessions: &results,
+            summary: &summary,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "video {} · {} chunks · {:.0} s · {:.2} Mbit/s · {} nodes, replication {} · {} traces · {} sessions per strategy",
+        m.video_id,
+        m.chunks.len(),
+        m.duration().as_secs_f64(),
+        video_mbps,
+        m.node_count,
+        args.replication,
+        exp.traces.len(),
+        exp.sessions
+    );
+    if args.per_session {
+        print_sessions(&results);
+    }
+    print_summary(&summary);
     let simulated: f64 = results.iter().map(|r| r.sim_time_s).sum();
     println!(
         "simulated {:.0} s in {:.3} s wall ({:.0}× real time)",

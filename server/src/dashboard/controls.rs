@@ -272,8 +272,12 @@ impl Hub {
                 }
                 self.update_demo(|d| d.events.push(format!("{at_s:>3} s: {what}")));
             }
-            DemoEvent::PhaseEnded { index, result } => {
-                if result.phase == "chaos" {
+            DemoEvent::PhaseEnded {
+                index,
+                phase,
+                result,
+            } => {
+                if phase == Phase::Chaos {
                     for j in 0..self.node_ids.len() {
                         self.set_killed(j, false);
                     }

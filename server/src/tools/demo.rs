@@ -49,6 +49,8 @@ pub enum DemoEvent<'a> {
     PhaseEnded {
         /// Its index.
         index: usize,
+        /// The phase.
+        phase: Phase,
         /// Both clients' figures.
         result: &'a PhaseResult,
     },
@@ -137,6 +139,7 @@ pub async fn run_phases(
         };
         progress(DemoEvent::PhaseEnded {
             index,
+            phase,
             result: &result,
         });
         results.push(result);

@@ -177,6 +177,27 @@ struct StepHead {
     narration: String,
 }
 
+impl StepHead {
+    /// The step of delivering (or losing) message `m` from `from` to `to`.
+    fn message(
+        from: String,
+        to: String,
+        m: &Message<ChunkRecord>,
+        lost: bool,
+        narration: String,
+    ) -> Self {
+        Self {
+            from,
+            to,
+            kind: m.kind().to_string(),
+            ballot: ballot_str(m.ballot()),
+            value: carried(m),
+            lost,
+            narration,
+        }
+    }
+}
+
 /// A run in progress: the nodes, the event queue (virtual time in µs, then
 /// insertion order) and what has been recorded so far.
 struct Run<'a> {
@@ -346,15 +367,7 @@ impl<'a> Run<'a> {
         } else {
             narrate(&from, &to, &m, lost, None)
         };
-        StepHead {
-            from,
-            to,
-            kind: m.kind().to_string(),
-            ballot: ballot_str(m.ballot()),
-            value: carried(&m),
-            lost,
-            narration,
-        }
+        StepHead::message(from, to, &m, lost, narration)
     }
 
     fn on_to_proposer(
@@ -377,15 +390,8 @@ impl<'a> Run<'a> {
             out.extend(o.into_iter().map(|o| (p, o)));
         }
         let learned = (!before).then(|| self.proposers[p].chosen()).flatten();
-        StepHead {
-            narration: narrate(&from, &to, &m, lost, learned),
-            from,
-            to,
-            kind: m.kind().to_string(),
-            ballot: ballot_str(m.ballot()),
-            value: carried(&m),
-            lost,
-        }
+        let narration = narrate(&from, &to, &m, lost, learned);
+        StepHead::message(from, to, &m, lost, narration)
     }
 
     /// Records a step with every node's state after it.
