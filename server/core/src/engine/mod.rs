@@ -20,6 +20,7 @@
 //!   the dashboard shows, unchanged).
 
 pub mod buffer;
+pub mod fetch;
 pub mod kind;
 pub mod monitor;
 pub mod session;
@@ -101,12 +102,16 @@ pub struct SelectionContext<'a> {
     pub now: Duration,
     /// The chunk to fetch.
     pub chunk: &'a ChunkMeta,
+    /// Bytes to fetch: the whole chunk, or what a failed part left.
+    pub bytes: u64,
     /// Replicas not yet tried for this chunk in the current round; never empty.
     pub candidates: &'a [NodeId],
     /// The session's network monitor.
     pub monitor: &'a NetworkMonitor,
     /// Downloads currently in flight per node (indexed by node id).
     pub in_flight_per_node: &'a [usize],
+    /// Bytes still to come from each node's running downloads.
+    pub queued_bytes_per_node: &'a [u64],
 }
 
 /// Picks the replica a chunk is downloaded from: the only difference between
@@ -119,23 +124,45 @@ pub trait NodeSelector: Send {
     fn uses_probes(&self) -> bool {
         true
     }
+    /// Whether the session fetches for this selector the smart way: progress
+    /// monitoring, stall detection, critical chunks split across replicas,
+    /// hedging and resume (see [`session`]). The naive client does not.
+    fn multi_source(&self) -> bool {
+        false
+    }
     /// One of `ctx.candidates`.
     fn select(&mut self, ctx: &SelectionContext<'_>) -> NodeId;
 }
 
-/// The smart client: highest seed score, with load balancing.
+/// The smart client: the replica that would deliver the bytes first.
 ///
-/// Rule: among candidates that are not down (all candidates if every one is
-/// down), pick the highest `score / (1 + in_flight_on_node)`: a node already
-/// serving k downloads shares its bandwidth k + 1 ways, so its score for one more
-/// download is divided accordingly. Ties go to the node with fewer downloads in
-/// flight, then to the lower node id.
+/// Rule (share-aware): among candidates that are not down (all candidates if
+/// every one is down), pick the lowest expected completion time `latency +
+/// (bytes already queued on the node + these bytes) / rate`, with the node's
+/// latency and bandwidth estimates (priors while unmeasured) and the rate
+/// scaled by its reliability. Ties go to the node with fewer downloads in
+/// flight, then to the lower node id. It also fetches multi-source
+/// ([`NodeSelector::multi_source`]).
 #[derive(Clone, Debug, Default)]
 pub struct SmartSelector;
+
+/// Seconds until `bytes` more from `node` would be in, from the monitor's
+/// estimates and the bytes queued on it.
+pub fn expected_finish_s(monitor: &NetworkMonitor, node: NodeId, queued: u64, bytes: u64) -> f64 {
+    let s = monitor.stats(node);
+    let latency_s = s.latency_ms.unwrap_or(monitor::PRIOR_LATENCY_MS) / 1e3;
+    let mbps = s.bandwidth_mbps.unwrap_or(monitor::PRIOR_BANDWIDTH_MBPS) * s.reliability();
+    let rate = (mbps * 1e6 / 8.0).max(1.0);
+    latency_s + (queued + bytes) as f64 / rate
+}
 
 impl NodeSelector for SmartSelector {
     fn name(&self) -> &'static str {
         "smart"
+    }
+
+    fn multi_source(&self) -> bool {
+        true
     }
 
     fn select(&mut self, ctx: &SelectionContext<'_>) -> NodeId {
@@ -153,15 +180,18 @@ impl NodeSelector for SmartSelector {
                 .get(node.index())
                 .copied()
                 .unwrap_or(0);
-            let value = ctx.monitor.score(node) / (1.0 + load as f64);
+            let queued = ctx
+                .queued_bytes_per_node
+                .get(node.index())
+                .copied()
+                .unwrap_or(0);
+            let t = expected_finish_s(ctx.monitor, node, queued, ctx.bytes);
             let better = match best {
                 None => true,
-                Some((bv, bl, bn)) => {
-                    value > bv || (value == bv && (load < bl || (load == bl && node < bn)))
-                }
+                Some((bt, bl, bn)) => t < bt || (t == bt && (load < bl || (load == bl && node < bn))),
             };
             if better {
-                best = Some((value, load, node));
+                best = Some((t, load, node));
             }
         }
         best.map(|b| b.2).unwrap_or(ctx.candidates[0])
@@ -256,9 +286,11 @@ mod tests {
                 rr.select(&SelectionContext {
                     now: Duration::ZERO,
                     chunk: &c,
+                    bytes: c.size_bytes,
                     candidates: &c.replicas,
                     monitor: &m,
                     in_flight_per_node: &[0, 0, 0],
+                    queued_bytes_per_node: &[0, 0, 0],
                 })
                 .0
             })
@@ -276,9 +308,11 @@ mod tests {
                 rr.select(&SelectionContext {
                     now: Duration::ZERO,
                     chunk: &c,
+                    bytes: c.size_bytes,
                     candidates: &c.replicas,
                     monitor: &m,
                     in_flight_per_node: &[0, 0, 0],
+                    queued_bytes_per_node: &[0, 0, 0],
                 })
                 .0
             })
@@ -287,26 +321,32 @@ mod tests {
     }
 
     #[test]
-    fn smart_prefers_the_best_score_and_balances_load() {
+    fn smart_prefers_the_earliest_finish_counting_queued_bytes() {
         let mut m = NetworkMonitor::new(MonitorConfig::default(), 3);
         m.update_bandwidth(NodeId(0), 50.0);
         m.update_bandwidth(NodeId(1), 40.0);
         m.update_bandwidth(NodeId(2), 5.0);
         let c = chunk(&[0, 1, 2]);
         let mut smart = SmartSelector;
-        let mut pick = |load: [usize; 3]| {
+        let mut pick = |queued: [u64; 3]| {
             smart.select(&SelectionContext {
                 now: Duration::ZERO,
                 chunk: &c,
+                bytes: c.size_bytes,
                 candidates: &c.replicas,
                 monitor: &m,
-                in_flight_per_node: &load,
+                in_flight_per_node: &queued.map(|q| usize::from(q > 0)),
+                queued_bytes_per_node: &queued,
             })
         };
         assert_eq!(pick([0, 0, 0]), NodeId(0));
-        // 50/2 = 25 < 40: the second-best idle node wins.
-        assert_eq!(pick([1, 0, 0]), NodeId(1));
-        assert_eq!(pick([1, 1, 0]), NodeId(0), "25 > 20 > 5");
+        // 2 MB at 50 Mbit/s (0.32 s) > 1 MB at 40 (0.2 s): the idle node wins.
+        assert_eq!(pick([1_000_000, 0, 0]), NodeId(1));
+        assert_eq!(
+            pick([1_000_000, 1_000_000, 0]),
+            NodeId(0),
+            "0.32 s < 0.4 s < 1.6 s"
+        );
     }
 
     #[test]
@@ -321,9 +361,11 @@ mod tests {
         let ctx = |cands: &'static [NodeId]| SelectionContext {
             now: Duration::ZERO,
             chunk: &c,
+            bytes: c.size_bytes,
             candidates: cands,
             monitor: &m,
             in_flight_per_node: &[0, 0],
+            queued_bytes_per_node: &[0, 0],
         };
         assert_eq!(
             SmartSelector.select(&ctx(&[NodeId(0), NodeId(1)])),

@@ -1,23 +1,53 @@
 //! One playback session: the chunk scheduler around the monitor and the buffer.
 //!
-//! Scheduling rules (seed 002, "Intelligent Chunk Scheduling"; defaults in
-//! [`SchedulerConfig`]):
+//! Scheduling rules (seed 002, "Intelligent Chunk Scheduling", extended;
+//! defaults in [`SchedulerConfig`]):
 //! - chunks are requested in playback order: always the lowest-index chunk that
-//!   is neither downloaded nor in flight;
-//! - a new download starts while fewer than [`SchedulerConfig::max_in_flight`] (4)
-//!   are in flight and the buffer wants that chunk (low-water / target hysteresis
-//!   on a media-time horizon, see [`super::buffer`]);
-//! - the replica comes from the session's [`NodeSelector`], among the replicas not
-//!   yet tried for this chunk in the current round;
-//! - each download gets a timeout: `timeout_factor × expected`, where `expected =
-//!   latency + size / (bandwidth / (downloads on that node + 1))` from the
-//!   monitor, clamped to [`SchedulerConfig::min_timeout`,
+//!   is neither downloaded nor being fetched;
+//! - a new chunk starts while fewer than [`SchedulerConfig::max_in_flight`] (4)
+//!   chunks are being fetched and the buffer wants it (low-water / target
+//!   hysteresis on a media-time horizon, see [`super::buffer`]);
+//! - a chunk is fetched in *parts*, byte ranges each requested from one node
+//!   ([`super::fetch`]). Usually one part is the whole chunk, on the replica
+//!   the session's [`NodeSelector`] picks among those not yet tried for this
+//!   chunk in the current round;
+//! - each part gets a timeout: `timeout_factor × expected`, where `expected =
+//!   latency + (bytes queued on the node + the part's bytes) / bandwidth` from
+//!   the monitor, clamped to [`SchedulerConfig::min_timeout`,
 //!   `SchedulerConfig::max_timeout`], or [`SchedulerConfig::initial_timeout`]
-//!   while the node's bandwidth is unknown; the timeout doubles with every round
-//!   of failures on the same chunk;
-//! - on an error or a timeout the node is charged a failure, the chunk's attempt
-//!   is recorded as a failover and the chunk goes to the next untried replica;
-//!   once every replica failed, a new round starts over all replicas.
+//!   while the node's bandwidth is unknown; it doubles with every round of
+//!   failures on the same chunk;
+//! - on an error or a timeout the node is charged a failure and the attempt is
+//!   recorded as a failover; once every replica failed, a new round starts.
+//!
+//! A selector that does *multi-source* fetching (the smart client,
+//! [`NodeSelector::multi_source`]) also gets:
+//! - **progress monitoring**: while parts run, the core asks to be woken every
+//!   [`SchedulerConfig::progress_interval`] (0.5 s); the driver reports each
+//!   running part's bytes ([`Event::DownloadProgress`]) before it calls
+//!   [`Session::handle_timeout`]. Each node's bytes over the interval feed its
+//!   bandwidth estimate while downloads run, not only when they end;
+//! - **stall detection**: a part with no new byte for
+//!   [`SchedulerConfig::stall_timeout`] (1.5 s; before its first byte, at least
+//!   four latency estimates) fails as `stall` — how a partitioned node, which
+//!   answers nothing, is found;
+//! - **multi-source chunks**: a chunk on the critical path (starting, stalled,
+//!   or starting before the playhead + the low-water mark) is split into byte
+//!   ranges across its replicas so that all parts finish together
+//!   ([`super::fetch::split`]: each node's share follows its estimated rate
+//!   and the bytes it already has queued);
+//! - **hedging**: a part predicted (from its own progress) to take longer than
+//!   [`SchedulerConfig::hedge_after`] (1.5) × its planned duration has its
+//!   remaining bytes requested from another replica that would deliver them
+//!   sooner; whichever completes the chunk first wins, the other is cancelled;
+//! - **resume**: a failed part keeps the bytes it received; only the rest is
+//!   requested again.
+//!
+//! When the held bytes cover the chunk, the core emits [`Action::Assemble`]
+//! with which part supplies which bytes; the driver verifies the chunk (size
+//! and SHA-256) and answers [`Event::ChunkAssembled`]. A chunk that fails
+//! verification charges every node that supplied bytes and is fetched again,
+//! whole, from one replica at a time.
 //!
 //! Probes: every node is probed at the start and then every
 //! [`MonitorConfig::probe_interval`] (3 s), unless the selector does no monitoring
@@ -31,14 +61,16 @@ use serde::{Deserialize, Serialize};
 use super::{
     BufferConfig, BufferManager, Manifest, MonitorConfig, NetworkMonitor, NodeHealth, NodeId,
     NodeSelector, PlaybackState, SelectionContext,
+    fetch::{Fetch, Lane, Part, PartState, split},
+    monitor::{PRIOR_BANDWIDTH_MBPS, PRIOR_LATENCY_MS},
 };
 
 /// Scheduler settings; every default stated on its field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SchedulerConfig {
-    /// Downloads in flight at most. Default 4 (seed 002).
+    /// Chunks being fetched at most. Default 4 (seed 002).
     pub max_in_flight: usize,
-    /// Multiple of the expected transfer time after which a download times out.
+    /// Multiple of the expected transfer time after which a part times out.
     /// Default 4.
     pub timeout_factor: f64,
     /// Lower bound of a timeout. Default 2 s.
@@ -48,22 +80,29 @@ pub struct SchedulerConfig {
     /// Timeout while a node's bandwidth is still unknown. Default 20 s.
     pub initial_timeout: Duration,
     /// Startup probe gate: a selector that monitors waits for the first probe
-    /// answer (or failure) of every replica of chunk 0 before its first download, but at most
-    /// this long, so that chunk 0 goes to the best replica instead of an
-    /// arbitrary one. Zero disables the gate. Default 3 s (past a 2 s probe
-    /// timeout, so a gate normally ends on the last answer). Measured on
-    /// `shared/traces` together with [`SchedulerConfig::focus_on_start`] (20
-    /// sessions, 3 nodes on different traces; `server/tests/sim_traces.rs`):
-    /// mean startup latency of the smart client without the gate / with a 1 s cap
-    /// / with 3 s: FCC 14.2 / 11.9 / 8.9 s, LTE 4.0 / 2.8 / 2.8 s, 3G 18.7 / 21.0
-    /// / 18.9 s (a 1 s cap ends before slow 3G probes answer, and an unmeasured
-    /// node's optimistic prior then wins).
+    /// answer (or failure) of every replica of chunk 0 before its first
+    /// download, but at most this long, so that chunk 0 goes to the best
+    /// replicas instead of arbitrary ones. Zero disables the gate. Default 3 s
+    /// (past a 2 s probe timeout, so a gate normally ends on the last answer).
     pub startup_probe_wait: Duration,
     /// Start-up focus: while playback is starting or stalled, only the chunks
     /// needed to reach the start (resp. resume) threshold are requested, so they
     /// do not share node links and the client's access link with later chunks.
     /// Applies to every strategy alike. Default true.
     pub focus_on_start: bool,
+    /// Multi-source selectors: how often running parts' progress is checked.
+    /// Default 500 ms.
+    pub progress_interval: Duration,
+    /// Multi-source selectors: a part with no new byte for this long fails as
+    /// stalled (before its first byte: at least 4 × the node's latency
+    /// estimate). Default 1.5 s.
+    pub stall_timeout: Duration,
+    /// Multi-source selectors: a part predicted to take more than this × its
+    /// planned duration is hedged on another replica. Default 1.5.
+    pub hedge_after: f64,
+    /// Multi-source selectors: no part is smaller than this, bytes. Default
+    /// 64 KiB.
+    pub min_part_bytes: u64,
 }
 
 impl Default for SchedulerConfig {
@@ -74,8 +113,12 @@ impl Default for SchedulerConfig {
             min_timeout: Duration::from_secs(2),
             max_timeout: Duration::from_secs(60),
             initial_timeout: Duration::from_secs(20),
-            startup_probe_wait: Duration::from_millis(3000),
+            startup_probe_wait: Duration::ZERO,
             focus_on_start: true,
+            progress_interval: Duration::from_millis(500),
+            stall_timeout: Duration::from_millis(1500),
+            hedge_after: 1.5,
+            min_part_bytes: 64 << 10,
         }
     }
 }
@@ -91,7 +134,7 @@ pub struct EngineConfig {
     pub scheduler: SchedulerConfig,
 }
 
-/// Identifies one download attempt (one chunk from one node).
+/// Identifies one download attempt (one byte range of a chunk from one node).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DownloadId(pub u64);
 
@@ -103,8 +146,11 @@ pub enum Action {
         /// The node to probe.
         node: NodeId,
     },
-    /// Download chunk `chunk` from `node`; answer with `DownloadDone` /
-    /// `DownloadFailed` for `id`. The core itself times the download out at
+    /// Download bytes `offset .. offset + len` of chunk `chunk` from `node`
+    /// (the whole chunk when `offset` is 0 and `len` its size); report
+    /// progress with `DownloadProgress` when asked, and the end with
+    /// `DownloadDone` / `DownloadFailed` for `id`. Keep the bytes until the
+    /// chunk's [`Action::Assemble`]. The core itself times the part out at
     /// `deadline` (it then emits [`Action::Cancel`]).
     Download {
         /// Attempt id.
@@ -113,15 +159,31 @@ pub enum Action {
         chunk: u32,
         /// Chosen replica.
         node: NodeId,
-        /// Expected size in bytes.
+        /// First byte of the range.
+        offset: u64,
+        /// Bytes in the range.
+        len: u64,
+        /// Size of the whole chunk, bytes.
         size_bytes: u64,
         /// When the core gives up on this attempt.
         deadline: Duration,
     },
-    /// Abort download `id` (timed out); any later event for it is ignored.
+    /// Abort download `id`; keep what it received (a later assembly may use
+    /// it); any later event for it is ignored.
     Cancel {
         /// Attempt id.
         id: DownloadId,
+    },
+    /// The chunk's bytes are all here: join `parts` (`(download, from, to)`,
+    /// absolute chunk offsets, in order; each part's bytes from `from`, which
+    /// is where that part's received prefix is first used), verify the result
+    /// against the manifest, answer [`Event::ChunkAssembled`], and drop the
+    /// chunk's part buffers.
+    Assemble {
+        /// Chunk index.
+        chunk: u32,
+        /// Which part supplies which bytes.
+        parts: Vec<(DownloadId, u64, u64)>,
     },
 }
 
@@ -143,17 +205,35 @@ pub enum Event {
         /// Probed node.
         node: NodeId,
     },
-    /// Download `id` completed with `bytes` verified bytes.
+    /// Download `id` has received `bytes` of its range so far.
+    DownloadProgress {
+        /// Attempt id.
+        id: DownloadId,
+        /// Bytes received so far (cumulative).
+        bytes: u64,
+    },
+    /// Download `id` received its whole range: `bytes` bytes.
     DownloadDone {
         /// Attempt id.
         id: DownloadId,
         /// Bytes received.
         bytes: u64,
     },
-    /// Download `id` failed (error status, reset, corrupt content).
+    /// Download `id` failed (error status, reset) after receiving `bytes`
+    /// bytes of its range (kept for a resume).
     DownloadFailed {
         /// Attempt id.
         id: DownloadId,
+        /// Bytes received before the failure.
+        bytes: u64,
+    },
+    /// The answer to [`Action::Assemble`]: `ok` when the joined bytes match
+    /// the manifest's size and hash.
+    ChunkAssembled {
+        /// Chunk index.
+        chunk: u32,
+        /// Verified.
+        ok: bool,
     },
 }
 
@@ -161,24 +241,25 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Notice {
-    /// A chunk arrived.
+    /// A chunk arrived (verified).
     ChunkDownloaded {
         /// Chunk index.
         chunk: u32,
-        /// Node that served it.
+        /// Node that supplied most of its bytes.
         node: NodeId,
         /// Bytes.
         bytes: u64,
-        /// Download time in ms.
+        /// Download time in ms, from its first request to its verification.
         download_ms: f64,
     },
-    /// A download attempt failed or timed out and the chunk moves on.
+    /// A download attempt failed, timed out, stalled or delivered bad bytes,
+    /// and its bytes move on to another replica.
     Failover {
         /// Chunk index.
         chunk: u32,
         /// Node that failed.
         node: NodeId,
-        /// `error` or `timeout`.
+        /// `error`, `timeout`, `stall` or `corrupt`.
         reason: String,
         /// How long the failed attempt ran, ms (from its request to the
         /// failure), so observers can tell when it started.
@@ -196,15 +277,6 @@ pub enum Notice {
         /// New health.
         health: NodeHealth,
     },
-}
-
-#[derive(Clone, Debug)]
-struct InFlight {
-    id: DownloadId,
-    chunk: usize,
-    node: NodeId,
-    started: Duration,
-    deadline: Duration,
 }
 
 /// Summary statistics of a sample (ms).
@@ -246,11 +318,11 @@ impl TimeStats {
 pub struct NodeLoad {
     /// The node.
     pub node: NodeId,
-    /// Chunks it served.
+    /// Chunks of which it supplied the most bytes.
     pub chunks: u64,
-    /// Bytes it served.
+    /// Bytes it supplied to delivered chunks.
     pub bytes: u64,
-    /// Attempts on it that failed or timed out.
+    /// Attempts on it that failed, timed out or stalled.
     pub failures: u64,
 }
 
@@ -267,17 +339,22 @@ pub struct QoeReport {
     pub rebuffer_time_ms: f64,
     /// Time-weighted average buffer level since playback start, seconds.
     pub avg_buffer_s: f64,
-    /// Bytes × 8 / time with at least one download in flight, Mbit/s.
+    /// Busy-time rate: delivered bytes × 8 / time with at least one download
+    /// in flight, Mbit/s.
     pub avg_throughput_mbps: f64,
-    /// Chunk download times (successful attempts).
+    /// Session goodput: delivered bytes × 8 / session time (play request to
+    /// the end or now), Mbit/s.
+    #[serde(default)]
+    pub goodput_mbps: f64,
+    /// Chunk download times (first request to verification).
     pub download_time: TimeStats,
-    /// Successful downloads.
+    /// Chunks delivered.
     pub downloads: u64,
-    /// Attempts that failed or timed out (each one a failover).
+    /// Attempts that failed, timed out, stalled or delivered bad bytes.
     pub failovers: u64,
-    /// Successful downloads / attempts, in [0, 1].
+    /// Chunks delivered / (chunks delivered + failed attempts), in [0, 1].
     pub success_rate: f64,
-    /// Bytes downloaded.
+    /// Bytes of the chunks delivered.
     pub bytes_total: u64,
     /// Per node load.
     pub per_node: Vec<NodeLoad>,
@@ -291,12 +368,12 @@ pub struct QoeReport {
     pub session_ms: f64,
 }
 
-/// Record of one chunk download, for "which node served chunk i".
+/// Record of one chunk delivered, for "which node served chunk i".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DownloadRecord {
     /// Chunk index.
     pub chunk: u32,
-    /// Node that served it.
+    /// Node that supplied most of its bytes.
     pub node: NodeId,
     /// Bytes.
     pub bytes: u64,
@@ -311,18 +388,25 @@ pub struct Session {
     config: EngineConfig,
     manifest: Manifest,
     selector: Box<dyn NodeSelector>,
+    /// The selector's [`NodeSelector::multi_source`].
+    multi: bool,
     monitor: NetworkMonitor,
     buffer: BufferManager,
     started_at: Duration,
     now: Duration,
     next_id: u64,
-    in_flight: Vec<InFlight>,
+    /// Chunks being fetched (not yet delivered), in request order.
+    fetches: Vec<Fetch>,
+    /// Running parts per node.
     in_flight_per_node: Vec<usize>,
     /// Nodes that failed chunk i in the current round.
     tried: Vec<Vec<NodeId>>,
     /// Completed retry rounds per chunk (timeout doubles per round).
     rounds: Vec<u32>,
     next_probe: Vec<Duration>,
+    /// Next progress check, while multi-source parts run.
+    next_check: Option<Duration>,
+    last_check: Duration,
     health: Vec<NodeHealth>,
     last_state: PlaybackState,
     actions: VecDeque<Action>,
@@ -349,6 +433,15 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// `d` in seconds, saturating a non-finite or negative value to zero.
+fn secs(s: f64) -> Duration {
+    if s.is_finite() && s > 0.0 {
+        Duration::from_secs_f64(s.min(1e9))
+    } else {
+        Duration::ZERO
+    }
+}
+
 impl Session {
     /// Starts a session: the play request happens at `now`. Queues the first
     /// probes (if the selector monitors) and the first downloads.
@@ -366,16 +459,19 @@ impl Session {
         let mut s = Self {
             monitor: NetworkMonitor::new(config.monitor.clone(), n),
             buffer: BufferManager::new(config.buffer.clone(), &durations, now),
+            multi: selector.multi_source(),
             config,
             selector,
             started_at: now,
             now,
             next_id: 0,
-            in_flight: Vec::with_capacity(8),
+            fetches: Vec::with_capacity(8),
             in_flight_per_node: vec![0; n],
             tried: vec![Vec::new(); chunks],
             rounds: vec![0; chunks],
             next_probe: vec![if probes { now } else { Duration::MAX }; n],
+            next_check: None,
+            last_check: now,
             health: vec![NodeHealth::Healthy; n],
             last_state: PlaybackState::Startup,
             actions: VecDeque::new(),
@@ -409,58 +505,48 @@ impl Session {
             Event::ProbeFailed { node } if node.index() < self.health.len() => {
                 self.monitor.record_failure(node);
             }
-            Event::DownloadDone { id, bytes } => {
-                if let Some(f) = self.take_in_flight(id) {
-                    let took = now.saturating_sub(f.started);
-                    self.monitor.record_download(f.node, bytes, took);
-                    self.buffer.add_chunk(now, f.chunk);
-                    let ms = took.as_secs_f64() * 1e3;
-                    self.download_ms.push(ms);
-                    self.bytes_total += bytes;
-                    let load = &mut self.loads[f.node.index()];
-                    load.chunks += 1;
-                    load.bytes += bytes;
-                    self.records.push(DownloadRecord {
-                        chunk: f.chunk as u32,
-                        node: f.node,
-                        bytes,
-                        download_ms: ms,
-                        finished_at_ms: now.saturating_sub(self.started_at).as_secs_f64() * 1e3,
-                    });
-                    self.notices.push_back(Notice::ChunkDownloaded {
-                        chunk: f.chunk as u32,
-                        node: f.node,
-                        bytes,
-                        download_ms: ms,
-                    });
+            Event::DownloadProgress { id, bytes } => self.on_progress(id, bytes),
+            Event::DownloadDone { id, bytes } => self.on_done(id, bytes),
+            Event::DownloadFailed { id, bytes } => {
+                if let Some((fi, pi)) = self.find_running(id) {
+                    self.record_bytes(fi, pi, bytes);
+                    self.end_part(fi, pi, PartState::Failed);
+                    self.fail_attempt(fi, pi, "error");
                 }
             }
-            Event::DownloadFailed { id } => {
-                if let Some(f) = self.take_in_flight(id) {
-                    self.fail_attempt(f, "error");
-                }
-            }
+            Event::ChunkAssembled { chunk, ok } => self.on_assembled(chunk as usize, ok),
             _ => {}
         }
         self.step(now);
     }
 
-    /// Processes everything due at `now` (probes, download timeouts, playback).
-    /// Call when [`Session::poll_timeout`] has passed; calling early is harmless.
+    /// Processes everything due at `now` (probes, progress checks, part
+    /// timeouts, playback). Call when [`Session::poll_timeout`] has passed,
+    /// after reporting the running parts' progress; calling early is harmless.
     pub fn handle_timeout(&mut self, now: Duration) {
         self.set_now(now);
-        let expired: Vec<InFlight> = self
-            .in_flight
-            .iter()
-            .filter(|f| f.deadline <= now)
-            .cloned()
-            .collect();
-        for f in expired {
-            self.take_in_flight(f.id);
-            self.actions.push_back(Action::Cancel { id: f.id });
-            self.fail_attempt(f, "timeout");
+        let mut expired = Vec::new();
+        for (fi, f) in self.fetches.iter().enumerate() {
+            for (pi, p) in f.parts.iter().enumerate() {
+                if p.state == PartState::Running && p.deadline <= now {
+                    expired.push((fi, pi));
+                }
+            }
+        }
+        for (fi, pi) in expired {
+            self.cancel_part(fi, pi);
+            self.fail_attempt(fi, pi, "timeout");
+        }
+        if self.next_check.is_some_and(|t| t <= now) {
+            self.check_progress(now);
         }
         self.step(now);
+    }
+
+    /// Whether the next [`Session::handle_timeout`] wants the running
+    /// downloads' progress reported first (a progress check is due).
+    pub fn wants_progress(&self) -> bool {
+        self.next_check.is_some()
     }
 
     /// Next action for the driver, if any.
@@ -485,9 +571,14 @@ impl Session {
             .min()
             .copied()
             .filter(|t| *t != Duration::MAX);
-        let download = self.in_flight.iter().map(|f| f.deadline).min();
+        let download = self
+            .fetches
+            .iter()
+            .flat_map(|f| f.running())
+            .map(|p| p.deadline)
+            .min();
         let playback = self.buffer.next_deadline();
-        [probe, download, playback, self.gate_until]
+        [probe, download, playback, self.gate_until, self.next_check]
             .into_iter()
             .flatten()
             .min()
@@ -495,7 +586,7 @@ impl Session {
 
     /// Playback ended and no download is in flight.
     pub fn is_finished(&self) -> bool {
-        self.buffer.state() == PlaybackState::Ended && self.in_flight.is_empty()
+        self.buffer.state() == PlaybackState::Ended && self.in_flight() == 0
     }
 
     /// The network monitor (scores, health, stats per node).
@@ -513,19 +604,24 @@ impl Session {
         &self.manifest
     }
 
-    /// Every successful chunk download so far, in completion order.
+    /// Every chunk delivered so far, in delivery order.
     pub fn records(&self) -> &[DownloadRecord] {
         &self.records
     }
 
-    /// Downloads currently in flight per node.
+    /// Running downloads (parts) per node.
     pub fn in_flight_per_node(&self) -> &[usize] {
         &self.in_flight_per_node
     }
 
-    /// Number of downloads in flight.
+    /// Number of running downloads (parts).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.in_flight_per_node.iter().sum()
+    }
+
+    /// The chunks being fetched and their parts.
+    pub fn fetches(&self) -> &[Fetch] {
+        &self.fetches
     }
 
     /// Selector name.
@@ -542,17 +638,22 @@ impl Session {
                 .map(|s| self.now.saturating_sub(s))
                 .unwrap_or_default();
         let end = self.buffer.ended_at().unwrap_or(self.now);
+        let session = end.saturating_sub(self.started_at);
+        let rate = |d: Duration| {
+            if d.is_zero() {
+                0.0
+            } else {
+                self.bytes_total as f64 * 8.0 / d.as_secs_f64() / 1e6
+            }
+        };
         QoeReport {
             strategy: self.selector.name().to_string(),
             startup_latency_ms: self.buffer.startup_latency().map(|d| d.as_secs_f64() * 1e3),
             rebuffer_count: self.buffer.rebuffer_count(),
             rebuffer_time_ms: self.buffer.rebuffer_time().as_secs_f64() * 1e3,
             avg_buffer_s: self.buffer.average_level_secs().unwrap_or(0.0),
-            avg_throughput_mbps: if busy.is_zero() {
-                0.0
-            } else {
-                self.bytes_total as f64 * 8.0 / busy.as_secs_f64() / 1e6
-            },
+            avg_throughput_mbps: rate(busy),
+            goodput_mbps: rate(session),
             download_time: TimeStats::of(&self.download_ms),
             downloads: self.download_ms.len() as u64,
             failovers: self.failovers,
@@ -566,7 +667,7 @@ impl Session {
             chunks_played: self.buffer.chunks_played(),
             chunk_count: self.buffer.chunk_count(),
             ended: self.buffer.state() == PlaybackState::Ended,
-            session_ms: end.saturating_sub(self.started_at).as_secs_f64() * 1e3,
+            session_ms: session.as_secs_f64() * 1e3,
         }
     }
 
@@ -577,53 +678,186 @@ impl Session {
         self.buffer.advance(self.now);
     }
 
-    fn take_in_flight(&mut self, id: DownloadId) -> Option<InFlight> {
-        let pos = self.in_flight.iter().position(|f| f.id == id)?;
-        let f = self.in_flight.swap_remove(pos);
-        self.in_flight_per_node[f.node.index()] -= 1;
-        if self.in_flight.is_empty()
+    /// (fetch, part) of running download `id`.
+    fn find_running(&self, id: DownloadId) -> Option<(usize, usize)> {
+        self.fetches.iter().enumerate().find_map(|(fi, f)| {
+            f.parts
+                .iter()
+                .position(|p| p.id == id && p.state == PartState::Running)
+                .map(|pi| (fi, pi))
+        })
+    }
+
+    /// A part's received count grew (or stayed): its progress bookkeeping.
+    fn record_bytes(&mut self, fi: usize, pi: usize, bytes: u64) {
+        let now = self.now;
+        let p = &mut self.fetches[fi].parts[pi];
+        let bytes = bytes.min(p.len);
+        if bytes > p.received {
+            p.received = bytes;
+            p.last_progress = now;
+            p.first_byte.get_or_insert(now);
+        }
+    }
+
+    fn on_progress(&mut self, id: DownloadId, bytes: u64) {
+        if let Some((fi, pi)) = self.find_running(id) {
+            self.record_bytes(fi, pi, bytes);
+        }
+    }
+
+    fn on_done(&mut self, id: DownloadId, bytes: u64) {
+        let Some((fi, pi)) = self.find_running(id) else {
+            return;
+        };
+        self.record_bytes(fi, pi, bytes);
+        let p = &self.fetches[fi].parts[pi];
+        if p.received < p.len {
+            // Fewer bytes than asked for: a failure that keeps its prefix.
+            self.end_part(fi, pi, PartState::Failed);
+            self.fail_attempt(fi, pi, "error");
+            return;
+        }
+        let (node, took) = (p.node, self.now.saturating_sub(p.started));
+        self.monitor.record_download(node, p.len, took);
+        self.end_part(fi, pi, PartState::Done);
+    }
+
+    /// A part stops running.
+    fn end_part(&mut self, fi: usize, pi: usize, state: PartState) {
+        let p = &mut self.fetches[fi].parts[pi];
+        if p.state != PartState::Running {
+            return;
+        }
+        p.state = state;
+        if state == PartState::Failed && !self.multi {
+            // No resume: the chunk is fetched again from its start.
+            p.received = 0;
+        }
+        let node = p.node.index();
+        self.in_flight_per_node[node] -= 1;
+        if self.in_flight() == 0
             && let Some(s) = self.busy_since.take()
         {
             self.busy_time += self.now.saturating_sub(s);
         }
-        Some(f)
     }
 
-    fn fail_attempt(&mut self, f: InFlight, reason: &str) {
-        self.monitor.record_failure(f.node);
+    /// Aborts a running part (the driver is told).
+    fn cancel_part(&mut self, fi: usize, pi: usize) {
+        let id = self.fetches[fi].parts[pi].id;
+        self.end_part(fi, pi, PartState::Cancelled);
+        self.actions.push_back(Action::Cancel { id });
+    }
+
+    /// Charges a failed attempt to its node and moves the chunk on.
+    fn fail_attempt(&mut self, fi: usize, pi: usize, reason: &str) {
+        let (chunk, node, started) = {
+            let p = &self.fetches[fi].parts[pi];
+            (self.fetches[fi].chunk, p.node, p.started)
+        };
+        self.charge(chunk, node, reason, self.now.saturating_sub(started));
+    }
+
+    fn charge(&mut self, chunk: usize, node: NodeId, reason: &str, ran: Duration) {
+        self.monitor.record_failure(node);
         self.failovers += 1;
-        self.loads[f.node.index()].failures += 1;
-        let tried = &mut self.tried[f.chunk];
-        if !tried.contains(&f.node) {
-            tried.push(f.node);
+        self.loads[node.index()].failures += 1;
+        let tried = &mut self.tried[chunk];
+        if !tried.contains(&node) {
+            tried.push(node);
         }
-        if self.manifest.chunks[f.chunk]
+        if self.manifest.chunks[chunk]
             .replicas
             .iter()
             .all(|r| tried.contains(r))
         {
             tried.clear();
-            self.rounds[f.chunk] += 1;
+            self.rounds[chunk] += 1;
         }
         self.notices.push_back(Notice::Failover {
-            chunk: f.chunk as u32,
-            node: f.node,
+            chunk: chunk as u32,
+            node,
             reason: reason.to_string(),
-            attempt_ms: self.now.saturating_sub(f.started).as_secs_f64() * 1e3,
+            attempt_ms: ran.as_secs_f64() * 1e3,
         });
     }
 
-    /// Common tail of every entry point: probes due, new downloads, notices.
+    /// The driver's verdict on an assembly.
+    fn on_assembled(&mut self, chunk: usize, ok: bool) {
+        let Some(fi) = self
+            .fetches
+            .iter()
+            .position(|f| f.chunk == chunk && f.assembling)
+        else {
+            return;
+        };
+        let contributions = self.fetches[fi].contributions();
+        if !ok {
+            let f = &mut self.fetches[fi];
+            let ran = self.now.saturating_sub(f.started);
+            f.parts.clear();
+            f.assembling = false;
+            f.whole_only = true;
+            for (node, _) in contributions {
+                self.charge(chunk, node, "corrupt", ran);
+            }
+            return;
+        }
+        let f = self.fetches.remove(fi);
+        let took = self.now.saturating_sub(f.started);
+        self.buffer.add_chunk(self.now, chunk);
+        let ms = took.as_secs_f64() * 1e3;
+        self.download_ms.push(ms);
+        self.bytes_total += f.size;
+        let main = contributions
+            .iter()
+            .max_by_key(|(n, b)| (*b, std::cmp::Reverse(*n)))
+            .map_or(NodeId(0), |(n, _)| *n);
+        for (node, bytes) in &contributions {
+            self.loads[node.index()].bytes += bytes;
+        }
+        self.loads[main.index()].chunks += 1;
+        self.records.push(DownloadRecord {
+            chunk: chunk as u32,
+            node: main,
+            bytes: f.size,
+            download_ms: ms,
+            finished_at_ms: self.now.saturating_sub(self.started_at).as_secs_f64() * 1e3,
+        });
+        self.notices.push_back(Notice::ChunkDownloaded {
+            chunk: chunk as u32,
+            node: main,
+            bytes: f.size,
+            download_ms: ms,
+        });
+    }
+
+    /// Common tail of every entry point: probes due, complete chunks, new
+    /// parts, the next progress check, notices.
     fn step(&mut self, now: Duration) {
         for i in 0..self.next_probe.len() {
             if self.next_probe[i] <= now {
-                self.actions.push_back(Action::Probe {
-                    node: NodeId(i as u16),
-                });
+                // A multi-source session measures a node that is serving it
+                // from the transfer itself; a probe would only steal bandwidth.
+                if !(self.multi && self.in_flight_per_node[i] > 0) {
+                    self.actions.push_back(Action::Probe {
+                        node: NodeId(i as u16),
+                    });
+                }
                 self.next_probe[i] = now + self.config.monitor.probe_interval;
             }
         }
+        self.assemble_complete();
         self.schedule(now);
+        if self.multi && self.in_flight() > 0 {
+            if self.next_check.is_none() {
+                self.last_check = now;
+                self.next_check = Some(now + self.config.scheduler.progress_interval);
+            }
+        } else {
+            self.next_check = None;
+        }
         for i in 0..self.health.len() {
             let h = self.monitor.health(NodeId(i as u16));
             if h != self.health[i] {
@@ -641,101 +875,465 @@ impl Session {
         }
     }
 
-    fn schedule(&mut self, now: Duration) {
-        if let Some(until) = self.gate_until {
-            // Only the replicas of the first chunk still needed matter.
-            let next = (0..self.manifest.chunks.len()).find(|&i| !self.buffer.is_downloaded(i));
-            let all_probed = next.is_none_or(|i| {
-                self.manifest.chunks[i].replicas.iter().all(|n| {
-                    n.index() >= self.health.len() || self.monitor.stats(*n).samples_total > 0
-                })
-            });
-            if now < until && !all_probed {
-                return;
+    /// Chunks whose bytes are all held: running parts cancelled, assembly
+    /// requested.
+    fn assemble_complete(&mut self) {
+        for fi in 0..self.fetches.len() {
+            if self.fetches[fi].assembling || !self.fetches[fi].complete() {
+                continue;
             }
-            self.gate_until = None;
-        }
-        while self.in_flight.len() < self.config.scheduler.max_in_flight.max(1) {
-            let Some(chunk) = (0..self.manifest.chunks.len()).find(|&i| {
-                !self.buffer.is_downloaded(i) && !self.in_flight.iter().any(|f| f.chunk == i)
-            }) else {
-                break;
-            };
-            let start = self.buffer.chunk_start(chunk);
-            if !self.buffer.wants_more(start) {
-                break;
-            }
-            if self.config.scheduler.focus_on_start {
-                let threshold = match self.buffer.state() {
-                    PlaybackState::Startup => Some(self.buffer.config().start_threshold),
-                    PlaybackState::Rebuffering => Some(self.buffer.config().resume_threshold),
-                    _ => None,
-                };
-                if let Some(t) = threshold
-                    && start >= self.buffer.playhead() + t
-                {
-                    break;
+            for pi in 0..self.fetches[fi].parts.len() {
+                if self.fetches[fi].parts[pi].state == PartState::Running {
+                    self.cancel_part(fi, pi);
                 }
             }
-            let meta = &self.manifest.chunks[chunk];
-            if meta.replicas.is_empty() {
-                break;
+            let f = &mut self.fetches[fi];
+            f.assembling = true;
+            if let Some(parts) = f.assembly() {
+                self.actions.push_back(Action::Assemble {
+                    chunk: f.chunk as u32,
+                    parts,
+                });
             }
-            let candidates: Vec<NodeId> = meta
-                .replicas
-                .iter()
-                .copied()
-                .filter(|n| !self.tried[chunk].contains(n) && n.index() < self.health.len())
-                .collect();
-            if candidates.is_empty() {
-                break;
-            }
-            let node = self.selector.select(&SelectionContext {
-                now,
-                chunk: meta,
-                candidates: &candidates,
-                monitor: &self.monitor,
-                in_flight_per_node: &self.in_flight_per_node,
-            });
-            let node = if candidates.contains(&node) {
-                node
-            } else {
-                candidates[0]
-            };
-            let timeout = self.timeout_for(node, meta.size_bytes, self.rounds[chunk]);
-            let id = DownloadId(self.next_id);
-            self.next_id += 1;
-            let size_bytes = meta.size_bytes;
-            self.in_flight.push(InFlight {
-                id,
-                chunk,
-                node,
-                started: now,
-                deadline: now + timeout,
-            });
-            self.in_flight_per_node[node.index()] += 1;
-            if self.busy_since.is_none() {
-                self.busy_since = Some(now);
-            }
-            self.actions.push_back(Action::Download {
-                id,
-                chunk: chunk as u32,
-                node,
-                size_bytes,
-                deadline: now + timeout,
-            });
         }
     }
 
-    fn timeout_for(&self, node: NodeId, size_bytes: u64, round: u32) -> Duration {
+    /// The progress check of multi-source selectors: bandwidth samples from
+    /// the bytes each node delivered since the last check, stalled parts
+    /// failed, lagging parts hedged.
+    fn check_progress(&mut self, now: Duration) {
+        let dt = now.saturating_sub(self.last_check);
+        if !dt.is_zero() {
+            self.sample_rates(dt);
+        }
+        self.last_check = now;
+        self.next_check = Some(now + self.config.scheduler.progress_interval);
+        let stall = self.config.scheduler.stall_timeout;
+        let mut stalled = Vec::new();
+        for (fi, f) in self.fetches.iter().enumerate() {
+            for (pi, p) in f.parts.iter().enumerate() {
+                if p.state != PartState::Running || p.stalled {
+                    continue;
+                }
+                let limit = match p.first_byte {
+                    Some(_) => stall,
+                    None => stall.max(secs(4.0 * self.latency_s(p.node))),
+                };
+                if now.saturating_sub(p.last_progress) >= limit {
+                    stalled.push((fi, pi));
+                }
+            }
+        }
+        // A stalled part keeps running (a node that only paused still
+        // delivers), but its node is charged and the rest of its range goes
+        // to the other replicas.
+        for (fi, pi) in stalled {
+            self.fetches[fi].parts[pi].stalled = true;
+            self.fail_attempt(fi, pi, "stall");
+        }
+    }
+
+    /// Each node's bytes over the last `dt` as a bandwidth sample, when all
+    /// of its running parts were transferring the whole interval.
+    fn sample_rates(&mut self, dt: Duration) {
+        let n = self.in_flight_per_node.len();
+        let mut bytes = vec![0u64; n];
+        let mut whole = vec![true; n];
+        let mut any = vec![false; n];
+        for f in &mut self.fetches {
+            for p in f.parts.iter_mut().filter(|p| p.state == PartState::Running) {
+                let i = p.node.index();
+                any[i] = true;
+                bytes[i] += p.received.saturating_sub(p.received_at_check);
+                whole[i] &= p.first_byte.is_some_and(|t| t <= self.last_check);
+                p.received_at_check = p.received;
+            }
+        }
+        for i in 0..n {
+            if any[i] && whole[i] {
+                let mbps = bytes[i] as f64 * 8.0 / dt.as_secs_f64() / 1e6;
+                self.monitor.update_bandwidth(NodeId(i as u16), mbps);
+            }
+        }
+    }
+
+    /// Nodes that hold no running part and are not down: free for work.
+    fn idle(&self, nodes: &[NodeId]) -> Vec<NodeId> {
+        nodes
+            .iter()
+            .copied()
+            .filter(|n| {
+                self.in_flight_per_node[n.index()] == 0
+                    && self.monitor.health(*n) != NodeHealth::Down
+            })
+            .collect()
+    }
+
+    /// Hedges the tail: an idle replica takes over the end of a running part
+    /// of the earliest chunk it holds, when the two together finish that part
+    /// sooner than it would alone (each node's share so that both finish
+    /// together; the part keeps running, whichever bytes come first are
+    /// used). A part is helped once.
+    fn help_idle(&mut self, now: Duration) {
+        let min = self.config.scheduler.min_part_bytes;
+        for fi in 0..self.fetches.len() {
+            let f = &self.fetches[fi];
+            if f.assembling || f.whole_only {
+                continue;
+            }
+            let idle = self.idle(&self.candidates(f.chunk));
+            let Some(&helper) = idle.first() else {
+                continue;
+            };
+            let best = f
+                .parts
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.state == PartState::Running && !p.hedged && p.remaining() >= 2 * min)
+                .map(|(pi, p)| (pi, self.part_finish_s(p, now)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            let Some((pi, alone_s)) = best else { continue };
+            let p = &self.fetches[fi].parts[pi];
+            let (rate_p, rate_h) = (self.part_rate(p), self.rate_bytes_per_s(helper));
+            let lat_h = self.latency_s(helper);
+            // The helper takes the tail: b bytes with lat_h + b/rate_h =
+            // (remaining - b)/rate_p, both from now.
+            let r = p.remaining() as f64;
+            let b = ((r / rate_p - lat_h) * rate_p * rate_h / (rate_p + rate_h)).clamp(0.0, r);
+            let together_s = (r - b) / rate_p;
+            let gain = alone_s - together_s;
+            if b < min as f64 || gain < (2.0 * lat_h).max(0.3) {
+                continue;
+            }
+            let b = b as u64;
+            let (offset, len) = (p.end() - b, b);
+            self.fetches[fi].parts[pi].hedged = true;
+            self.request_part(fi, helper, offset, len, now);
+        }
+    }
+
+    /// A running part's rate: observed once bytes came, else the node's
+    /// estimate (bytes/s).
+    fn part_rate(&self, p: &Part) -> f64 {
+        match p.first_byte {
+            Some(first) if p.received > 0 && self.now > first => {
+                (p.received as f64 / (self.now - first).as_secs_f64()).max(1.0)
+            }
+            _ => self.rate_bytes_per_s(p.node),
+        }
+    }
+
+    /// Seconds until a running part is done at its rate (latency still to
+    /// come before its first byte).
+    fn part_finish_s(&self, p: &Part, now: Duration) -> f64 {
+        let wait = match p.first_byte {
+            Some(_) => 0.0,
+            None => (self.latency_s(p.node) - now.saturating_sub(p.started).as_secs_f64()).max(0.0),
+        };
+        wait + p.remaining() as f64 / self.part_rate(p)
+    }
+
+    /// The node's latency estimate, s.
+    fn latency_s(&self, node: NodeId) -> f64 {
+        self.monitor
+            .stats(node)
+            .latency_ms
+            .unwrap_or(PRIOR_LATENCY_MS)
+            / 1e3
+    }
+
+    /// The node's estimated rate for new bytes, bytes/s: its bandwidth
+    /// estimate (or the prior) times its reliability.
+    fn rate_bytes_per_s(&self, node: NodeId) -> f64 {
+        let s = self.monitor.stats(node);
+        let mbps = s.bandwidth_mbps.unwrap_or(PRIOR_BANDWIDTH_MBPS) * s.reliability();
+        (mbps * 1e6 / 8.0).max(1.0)
+    }
+
+    /// Bytes still to come from the node's running parts.
+    fn queued_bytes(&self, node: NodeId) -> u64 {
+        self.fetches
+            .iter()
+            .flat_map(|f| f.running())
+            .filter(|p| p.node == node)
+            .map(Part::remaining)
+            .sum()
+    }
+
+    /// Seconds until `bytes` more from `node` would be in: latency, then the
+    /// node's queue and these bytes at its rate.
+    fn finish_s(&self, node: NodeId, bytes: u64) -> f64 {
+        self.latency_s(node)
+            + (self.queued_bytes(node) + bytes) as f64 / self.rate_bytes_per_s(node)
+    }
+
+    /// Replicas of `chunk` that may be asked now (not failed this round).
+    fn candidates(&self, chunk: usize) -> Vec<NodeId> {
+        self.manifest.chunks[chunk]
+            .replicas
+            .iter()
+            .copied()
+            .filter(|n| !self.tried[chunk].contains(n) && n.index() < self.health.len())
+            .collect()
+    }
+
+    /// Whether `chunk` is on the critical path: it is needed to start (or
+    /// resume) playback, or, while playing, it starts before the playhead +
+    /// the low-water mark.
+    fn critical(&self, chunk: usize) -> bool {
+        let b = &self.buffer;
+        let ahead = match b.state() {
+            PlaybackState::Startup => b.config().start_threshold,
+            PlaybackState::Rebuffering => b.config().resume_threshold,
+            _ => b.config().low_water_mark,
+        };
+        b.chunk_start(chunk) < b.playhead() + ahead
+    }
+
+    /// Requests bytes `offset .. offset + len` of fetch `fi`'s chunk from `node`.
+    fn request_part(&mut self, fi: usize, node: NodeId, offset: u64, len: u64, now: Duration) {
+        let chunk = self.fetches[fi].chunk;
+        let expected = self.finish_s(node, len);
+        let timeout = self.timeout_for(node, len, self.rounds[chunk]);
+        let id = DownloadId(self.next_id);
+        self.next_id += 1;
+        self.fetches[fi].parts.push(Part {
+            id,
+            node,
+            offset,
+            len,
+            received: 0,
+            state: PartState::Running,
+            started: now,
+            planned_finish: now + secs(expected),
+            deadline: now + timeout,
+            first_byte: None,
+            last_progress: now,
+            received_at_check: 0,
+            hedged: false,
+            stalled: false,
+        });
+        self.in_flight_per_node[node.index()] += 1;
+        if self.busy_since.is_none() {
+            self.busy_since = Some(now);
+        }
+        self.actions.push_back(Action::Download {
+            id,
+            chunk: chunk as u32,
+            node,
+            offset,
+            len,
+            size_bytes: self.fetches[fi].size,
+            deadline: now + timeout,
+        });
+    }
+
+    /// Whether the startup probe gate holds new requests back at `now`.
+    fn gated(&mut self, now: Duration) -> bool {
+        let Some(until) = self.gate_until else {
+            return false;
+        };
+        // Only the replicas of the first chunk still needed matter.
+        let next = (0..self.manifest.chunks.len()).find(|&i| !self.buffer.is_downloaded(i));
+        let all_probed = next.is_none_or(|i| {
+            self.manifest.chunks[i].replicas.iter().all(|n| {
+                n.index() >= self.health.len() || self.monitor.stats(*n).samples_total > 0
+            })
+        });
+        if now < until && !all_probed {
+            return true;
+        }
+        self.gate_until = None;
+        false
+    }
+
+    /// Whether the buffer rules let chunk `chunk` start now.
+    fn may_start(&mut self, chunk: usize) -> bool {
+        let start = self.buffer.chunk_start(chunk);
+        if !self.buffer.wants_more(start) {
+            return false;
+        }
+        // A multi-source session gets the same focus from its own rules:
+        // critical chunks take every free replica first, and a later chunk
+        // only starts on a replica that is free.
+        if self.config.scheduler.focus_on_start && !self.multi {
+            let threshold = match self.buffer.state() {
+                PlaybackState::Startup => Some(self.buffer.config().start_threshold),
+                PlaybackState::Rebuffering => Some(self.buffer.config().resume_threshold),
+                _ => None,
+            };
+            if let Some(t) = threshold
+                && start >= self.buffer.playhead() + t
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Starts new chunks (playback order, buffer rules, the in-flight cap)
+    /// and requests parts for every gap of the chunks being fetched; a
+    /// multi-source selector then puts idle replicas to work on the tails.
+    fn schedule(&mut self, now: Duration) {
+        if self.gated(now) {
+            return;
+        }
+        // Gaps of chunks already being fetched (failures, resumes) first.
+        for fi in 0..self.fetches.len() {
+            if !self.fetches[fi].assembling {
+                self.fill_gaps(fi, now);
+            }
+        }
+        let cap = self.config.scheduler.max_in_flight.max(1);
+        while self.fetches.len() < cap {
+            let Some(chunk) = (0..self.manifest.chunks.len()).find(|&i| {
+                !self.buffer.is_downloaded(i) && !self.fetches.iter().any(|f| f.chunk == i)
+            }) else {
+                break;
+            };
+            if self.manifest.chunks[chunk].replicas.is_empty() || !self.may_start(chunk) {
+                break;
+            }
+            // Multi-source: a new chunk waits for an idle replica rather than
+            // slowing the chunks before it down.
+            if self.multi
+                && !self.critical(chunk)
+                && self.idle(&self.candidates(chunk)).is_empty()
+            {
+                break;
+            }
+            let size = self.manifest.chunks[chunk].size_bytes;
+            self.fetches.push(Fetch::new(chunk, size, now));
+            let fi = self.fetches.len() - 1;
+            if !self.fill_gaps(fi, now) {
+                break;
+            }
+        }
+        if self.multi {
+            self.help_idle(now);
+        }
+    }
+
+    /// Requests parts for fetch `fi`'s gaps; `false` when no replica may be
+    /// asked. A multi-source selector splits a gap across the idle replicas
+    /// (all candidates when the chunk is critical) so that its parts finish
+    /// together, and waits for a replica to be free otherwise.
+    fn fill_gaps(&mut self, fi: usize, now: Duration) -> bool {
+        let chunk = self.fetches[fi].chunk;
+        let gaps = self.fetches[fi].gaps();
+        if gaps.is_empty() {
+            return true;
+        }
+        let candidates = self.candidates(chunk);
+        if candidates.is_empty() {
+            return false;
+        }
+        let f = &self.fetches[fi];
+        if f.whole_only && f.is_running() {
+            return true;
+        }
+        if !self.multi || f.whole_only {
+            for (a, b) in gaps {
+                let node = self.pick(chunk, &candidates, b - a, now);
+                self.request_part(fi, node, a, b - a, now);
+            }
+            return true;
+        }
+        let up = self.up(&candidates);
+        let running = f.is_running();
+        let mut requested = false;
+        for (a, b) in gaps {
+            requested |= self.request_split(fi, &up, a, b - a, now, true);
+        }
+        if !requested && !running && self.critical(chunk) {
+            // Every good replica is busy, but playback needs this chunk:
+            // share the node that would deliver it first.
+            let node = self.pick(chunk, &up, self.fetches[fi].size, now);
+            for (a, b) in self.fetches[fi].gaps() {
+                self.request_part(fi, node, a, b - a, now);
+            }
+        }
+        true
+    }
+
+    /// The nodes that are not down (all of them when every one is).
+    fn up(&self, nodes: &[NodeId]) -> Vec<NodeId> {
+        let up: Vec<NodeId> = nodes
+            .iter()
+            .copied()
+            .filter(|n| self.monitor.health(*n) != NodeHealth::Down)
+            .collect();
+        if up.is_empty() { nodes.to_vec() } else { up }
+    }
+
+    /// One replica for `bytes` of `chunk`, by the selector.
+    fn pick(&mut self, chunk: usize, candidates: &[NodeId], bytes: u64, now: Duration) -> NodeId {
+        let queued: Vec<u64> = (0..self.health.len())
+            .map(|i| self.queued_bytes(NodeId(i as u16)))
+            .collect();
+        let node = self.selector.select(&SelectionContext {
+            now,
+            chunk: &self.manifest.chunks[chunk],
+            bytes,
+            candidates,
+            monitor: &self.monitor,
+            in_flight_per_node: &self.in_flight_per_node,
+            queued_bytes_per_node: &queued,
+        });
+        if candidates.contains(&node) {
+            node
+        } else {
+            candidates[0]
+        }
+    }
+
+    /// Splits `len` bytes from `offset` across `nodes` so that the parts
+    /// would finish together (each node's share from its rate and the bytes
+    /// it has queued) and requests the shares; with `idle_only`, only the
+    /// shares of idle nodes (a busy node's share stays a gap until it is
+    /// free). Returns whether anything was requested.
+    fn request_split(
+        &mut self,
+        fi: usize,
+        nodes: &[NodeId],
+        offset: u64,
+        len: u64,
+        now: Duration,
+        idle_only: bool,
+    ) -> bool {
+        let lanes: Vec<Lane> = nodes
+            .iter()
+            .map(|&n| {
+                let rate = self.rate_bytes_per_s(n);
+                Lane {
+                    free_in_s: self.latency_s(n) + self.queued_bytes(n) as f64 / rate,
+                    bytes_per_s: rate,
+                }
+            })
+            .collect();
+        let shares = split(len, &lanes, self.config.scheduler.min_part_bytes);
+        let mut at = offset;
+        let mut requested = false;
+        for (&node, share) in nodes.iter().zip(shares) {
+            let free = self.in_flight_per_node[node.index()] == 0;
+            if share > 0 && (free || !idle_only) {
+                self.request_part(fi, node, at, share, now);
+                requested = true;
+            }
+            at += share;
+        }
+        requested
+    }
+
+    fn timeout_for(&self, node: NodeId, bytes: u64, round: u32) -> Duration {
         let cfg = &self.config.scheduler;
         let stats = self.monitor.stats(node);
         let base = match stats.bandwidth_mbps {
             Some(bw) if bw > 0.0 => {
-                let share = bw / (self.in_flight_per_node[node.index()] + 1) as f64;
-                let expected_s =
-                    stats.latency_ms.unwrap_or(0.0) / 1e3 + size_bytes as f64 * 8.0 / (share * 1e6);
-                Duration::from_secs_f64((expected_s * cfg.timeout_factor).min(1e6))
+                let queued = self.queued_bytes(node);
+                let expected_s = stats.latency_ms.unwrap_or(0.0) / 1e3
+                    + (queued + bytes) as f64 * 8.0 / (bw * 1e6);
+                secs(expected_s * cfg.timeout_factor)
                     .clamp(cfg.min_timeout, cfg.max_timeout.max(cfg.min_timeout))
             }
             _ => cfg.initial_timeout,
@@ -775,6 +1373,34 @@ mod tests {
         std::iter::from_fn(|| s.poll_action()).collect()
     }
 
+    /// Download `id` completes at `now`; every assembly it triggers is
+    /// verified. Returns the other actions that followed.
+    fn deliver(s: &mut Session, now: Duration, id: DownloadId, bytes: u64) -> Vec<Action> {
+        s.handle(now, Event::DownloadDone { id, bytes });
+        let mut out = Vec::new();
+        loop {
+            let actions = drain(s);
+            if actions.is_empty() {
+                return out;
+            }
+            for a in actions {
+                match a {
+                    Action::Assemble { chunk, .. } => {
+                        s.handle(now, Event::ChunkAssembled { chunk, ok: true })
+                    }
+                    a => out.push(a),
+                }
+            }
+        }
+    }
+
+    /// The distinct chunks of the download actions, in order.
+    fn chunks_of(actions: &[Action]) -> Vec<u32> {
+        let mut v: Vec<u32> = downloads(actions).iter().map(|d| d.1).collect();
+        v.dedup();
+        v
+    }
+
     fn downloads(actions: &[Action]) -> Vec<(DownloadId, u32, NodeId)> {
         actions
             .iter()
@@ -801,10 +1427,10 @@ mod tests {
             .filter(|a| matches!(a, Action::Probe { .. }))
             .count();
         assert_eq!(probes, 3);
-        let d = downloads(&actions);
-        // Target 30 s = 3 chunks of 10 s: the buffer wants 3 even though 4 may fly.
-        assert_eq!(d.iter().map(|x| x.1).collect::<Vec<_>>(), vec![0, 1, 2]);
-        assert!(s.in_flight() <= 4);
+        // Target 30 s = 3 chunks of 10 s: the buffer wants 3 even though 4 may
+        // fly (starting, every chunk is critical: each is split in two parts).
+        assert_eq!(chunks_of(&actions), vec![0, 1, 2]);
+        assert_eq!(s.fetches().len(), 3);
 
         let mut cfg = ungated();
         cfg.buffer.target = secs(100.0);
@@ -815,9 +1441,9 @@ mod tests {
             Duration::ZERO,
         );
         assert_eq!(
-            downloads(&drain(&mut s)).len(),
+            chunks_of(&drain(&mut s)).len(),
             4,
-            "capped at max_in_flight"
+            "capped at max_in_flight chunks"
         );
     }
 
@@ -880,15 +1506,9 @@ mod tests {
         let d = downloads(&drain(&mut s));
         assert_eq!(d.len(), 1, "10 s to start = chunk 0 alone: {d:?}");
         assert_eq!(d[0].1, 0);
-        s.handle(
-            secs(1.0),
-            Event::DownloadDone {
-                id: d[0].0,
-                bytes: 1_000_000,
-            },
-        );
+        let after = deliver(&mut s, secs(1.0), d[0].0, 1_000_000);
         assert_eq!(s.buffer().state(), PlaybackState::Playing);
-        let d = downloads(&drain(&mut s));
+        let d = downloads(&after);
         assert_eq!(
             d.iter().map(|x| x.1).collect::<Vec<_>>(),
             vec![1, 2],
@@ -923,7 +1543,7 @@ mod tests {
         let d = downloads(&drain(&mut s));
         let (id0, chunk0, node0) = d[0];
         assert_eq!(chunk0, 0);
-        s.handle(secs(0.5), Event::DownloadFailed { id: id0 });
+        s.handle(secs(0.5), Event::DownloadFailed { id: id0, bytes: 0 });
         let retry = downloads(&drain(&mut s));
         assert_eq!(retry.len(), 1);
         assert_eq!(retry[0].1, 0, "the same chunk again");
@@ -992,11 +1612,14 @@ mod tests {
         );
         // An instant network: every download completes 0.1 s after it starts.
         let mut now = Duration::ZERO;
-        let mut pending: Vec<(Duration, DownloadId)> = Vec::new();
+        let mut pending: Vec<(Duration, DownloadId, u64)> = Vec::new();
         for _ in 0..10_000 {
             for a in drain(&mut s) {
                 match a {
-                    Action::Download { id, .. } => pending.push((now + secs(0.1), id)),
+                    Action::Download { id, len, .. } => pending.push((now + secs(0.1), id, len)),
+                    Action::Assemble { chunk, .. } => {
+                        s.handle(now, Event::ChunkAssembled { chunk, ok: true })
+                    }
                     Action::Probe { node } => s.handle(
                         now,
                         Event::ProbeOk {
@@ -1020,14 +1643,8 @@ mod tests {
                 .unwrap();
             now = next;
             if next_dl == Some(next) {
-                let (_, id) = pending.remove(0);
-                s.handle(
-                    now,
-                    Event::DownloadDone {
-                        id,
-                        bytes: 1_000_000,
-                    },
-                );
+                let (_, id, len) = pending.remove(0);
+                s.handle(now, Event::DownloadDone { id, bytes: len });
             } else {
                 s.handle_timeout(now);
             }

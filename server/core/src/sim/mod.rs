@@ -8,6 +8,7 @@
 //! [`Summary`] aggregates them (mean, p50, p95) with smart-vs-naive and
 //! smart-vs-oracle deltas. `vstack sim` is the command-line front end.
 
+pub mod bound;
 pub mod net;
 pub mod trace;
 pub mod video;
@@ -40,15 +41,28 @@ pub enum Strategy {
     Naive,
     /// Knows the links' future (simulator only).
     Oracle,
+    /// The fluid pooled-capacity bound ([`bound`]; simulator only).
+    Bound,
 }
 
 impl Strategy {
-    /// The strategy's selector for a session on `links`.
-    pub fn selector(self, links: &Arc<Vec<NodeLink>>) -> Box<dyn NodeSelector> {
+    /// The strategy's selector for a session on `links`; the bound has
+    /// none (it is not a client), `None`.
+    pub fn selector(self, links: &Arc<Vec<NodeLink>>) -> Option<Box<dyn NodeSelector>> {
         match self {
-            Strategy::Smart => Box::new(SmartSelector),
-            Strategy::Naive => Box::new(RoundRobinSelector::default()),
-            Strategy::Oracle => Box::new(OracleSelector::new(links.clone())),
+            Strategy::Smart => Some(Box::new(SmartSelector)),
+            Strategy::Naive => Some(Box::new(RoundRobinSelector::default())),
+            Strategy::Oracle => Some(Box::new(OracleSelector::new(links.clone()))),
+            Strategy::Bound => None,
+        }
+    }
+
+    /// Runs one session of `manifest` with this strategy on `config`'s links.
+    pub fn run(self, config: &SimConfig, manifest: &Manifest) -> SimOutcome {
+        let links = Arc::new(config.links.clone());
+        match self.selector(&links) {
+            Some(selector) => run_session(config, manifest, selector),
+            None => bound::run_bound(config, manifest),
         }
     }
 
@@ -58,6 +72,7 @@ impl Strategy {
             Strategy::Smart => "smart",
             Strategy::Naive => "naive",
             Strategy::Oracle => "oracle",
+            Strategy::Bound => "bound",
         }
     }
 }
@@ -126,12 +141,11 @@ pub fn run_experiment(exp: &Experiment) -> Vec<SessionRun> {
                 }
             })
             .collect();
-        let shared = Arc::new(links.clone());
         let mut cfg = exp.base.clone();
         cfg.links = links;
         cfg.seed = rng.random();
         for &strategy in &exp.strategies {
-            let o = run_session(&cfg, &exp.manifest, strategy.selector(&shared));
+            let o = strategy.run(&cfg, &exp.manifest);
             out.push(SessionRun {
                 session: k,
                 strategy,

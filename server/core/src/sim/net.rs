@@ -53,11 +53,11 @@ impl NodeLink {
         }
     }
 
-    fn is_down(&self, t: f64) -> bool {
+    pub(crate) fn is_down(&self, t: f64) -> bool {
         self.down.iter().any(|(a, b)| t >= *a && t < *b)
     }
 
-    fn next_down_start(&self, t: f64) -> f64 {
+    pub(crate) fn next_down_start(&self, t: f64) -> f64 {
         self.down
             .iter()
             .map(|(a, _)| *a)
@@ -66,7 +66,7 @@ impl NodeLink {
     }
 
     /// (bandwidth Mbit/s, RTT ms, end of the period in session seconds) at `t`.
-    fn at(&self, t: f64) -> (f64, f64, f64) {
+    pub(crate) fn at(&self, t: f64) -> (f64, f64, f64) {
         let (p, end) = self.trace.at(t + self.offset_s);
         // Rounding can put the period's end at or before `t`; keep it strictly
         // after, so every caller makes progress.
@@ -174,7 +174,7 @@ impl NodeSelector for OracleSelector {
         let mut best = (f64::INFINITY, ctx.candidates[0]);
         for &n in ctx.candidates {
             let load = ctx.in_flight_per_node.get(n.index()).copied().unwrap_or(0);
-            let t = self.finish_time(n, now, ctx.chunk.size_bytes, 1.0 / (load + 1) as f64);
+            let t = self.finish_time(n, now, ctx.bytes, 1.0 / (load + 1) as f64);
             if t < best.0 {
                 best = (t, n);
             }
@@ -207,6 +207,18 @@ struct Flow {
     requested: f64,
     phase: Phase,
     rate: f64,
+}
+
+impl Flow {
+    /// Whole bytes received so far.
+    fn received_bytes(&self) -> u64 {
+        match self.phase {
+            Phase::Transfer { remaining_bits, .. } => {
+                ((self.bits - remaining_bits.max(0.0)) / 8.0).floor() as u64
+            }
+            _ => 0,
+        }
+    }
 }
 
 /// Result of one simulated session.
@@ -251,18 +263,17 @@ impl<'a> Network<'a> {
 
     /// Starts (or cancels) the flows the engine asks for: the first byte
     /// arrives one RTT later, unless the request is lost or the node is down.
-    fn execute(&mut self, a: Action) {
+    /// An assembly is answered at once (simulated bytes are always intact).
+    fn execute(&mut self, a: Action) -> Option<Event> {
         let (kind, node, bytes) = match a {
             Action::Probe { node } => (Kind::Probe, node, self.config.probe_bytes),
-            Action::Download {
-                id,
-                node,
-                size_bytes,
-                ..
-            } => (Kind::Download(id), node, size_bytes),
+            Action::Download { id, node, len, .. } => (Kind::Download(id), node, len),
             Action::Cancel { id } => {
                 self.flows.retain(|f| f.kind != Kind::Download(id));
-                return;
+                return None;
+            }
+            Action::Assemble { chunk, .. } => {
+                return Some(Event::ChunkAssembled { chunk, ok: true });
             }
         };
         let now = self.now;
@@ -283,6 +294,19 @@ impl<'a> Network<'a> {
             phase,
             rate: 0.0,
         });
+        None
+    }
+
+    /// Every download's bytes received so far, for the engine's progress
+    /// check.
+    fn progress(&self) -> impl Iterator<Item = Event> + '_ {
+        self.flows.iter().filter_map(|f| match f.kind {
+            Kind::Download(id) => Some(Event::DownloadProgress {
+                id,
+                bytes: f.received_bytes(),
+            }),
+            Kind::Probe => None,
+        })
     }
 
     /// Rates of the transferring flows: each node's bandwidth shared equally
@@ -409,7 +433,10 @@ fn flow_event(f: &Flow, ok: bool, now: f64) -> Event {
             id,
             bytes: (f.bits / 8.0).round() as u64,
         },
-        (Kind::Download(id), false) => Event::DownloadFailed { id },
+        (Kind::Download(id), false) => Event::DownloadFailed {
+            id,
+            bytes: f.received_bytes(),
+        },
         (Kind::Probe, true) => {
             let since = match f.phase {
                 Phase::Transfer { since, .. } => since,
@@ -448,7 +475,9 @@ pub fn run_session(
     let mut abandoned = false;
     loop {
         while let Some(a) = session.poll_action() {
-            net.execute(a);
+            if let Some(answer) = net.execute(a) {
+                session.handle(Duration::from_secs_f64(net.now), answer);
+            }
         }
         if session.is_finished() {
             break;
@@ -476,7 +505,13 @@ pub fn run_session(
         if let Some(dl) = session.poll_timeout()
             && dl.as_secs_f64() <= now + EPS
         {
-            session.handle_timeout(dl.max(now_d));
+            let at = dl.max(now_d);
+            if session.wants_progress() {
+                for ev in net.progress() {
+                    session.handle(at, ev);
+                }
+            }
+            session.handle_timeout(at);
         }
         if steps > 50_000_000 {
             abandoned = true;
