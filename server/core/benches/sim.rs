@@ -13,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 use criterion::{Criterion, criterion_group, criterion_main};
 use vstack_core::{
     engine::striped_manifest,
-    sim::{NodeLink, SimConfig, Strategy, Trace, VideoSource, load_chunks, run_session},
+    sim::{NodeLink, SimConfig, Strategy, Trace, VideoSource, load_chunks},
 };
 
 fn bench(c: &mut Criterion) {
@@ -41,10 +41,9 @@ fn bench(c: &mut Criterion) {
     }
     for (name, traces) in setups {
         let links: Vec<NodeLink> = traces.into_iter().map(NodeLink::new).collect();
-        let shared = Arc::new(links.clone());
         let cfg = SimConfig::new(links);
         for strategy in [Strategy::Smart, Strategy::Naive] {
-            let out = run_session(&cfg, &manifest, strategy.selector(&shared));
+            let out = strategy.run(&cfg, &manifest);
             assert!(
                 out.qoe.ended,
                 "{name}/{}: session did not end",
@@ -52,7 +51,7 @@ fn bench(c: &mut Criterion) {
             );
             c.bench_function(
                 &format!("sim_10min_3node_{name}_{}", strategy.name()),
-                |b| b.iter(|| run_session(&cfg, &manifest, strategy.selector(&shared))),
+                |b| b.iter(|| strategy.run(&cfg, &manifest)),
             );
         }
     }

@@ -1,6 +1,11 @@
 //! Property tests of the sans-IO engine: a random network answers every action
-//! (random delays, failures, silence) and the invariants are checked after
-//! every step.
+//! (random delays, progress, failures part-way, silence, corrupt assemblies)
+//! and the invariants are checked after every step: the buffer and the
+//! playhead stay in range, chunks are played only once downloaded, at most
+//! `max_in_flight` chunks are fetched at once, every assembly covers its
+//! chunk exactly once from bytes the parts really received (so a hedge never
+//! delivers a byte twice), no chunk is delivered twice, and every session
+//! ends with every chunk played.
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // a test may time itself and read files; the rule is for the core's code
 
@@ -10,8 +15,8 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use vstack_core::engine::{
-    Action, EngineConfig, Event, NodeSelector, PlaybackState, RoundRobinSelector, Session,
-    SmartSelector, striped_manifest,
+    Action, DownloadId, EngineConfig, Event, NodeSelector, PlaybackState, RoundRobinSelector,
+    Session, SmartSelector, striped_manifest,
 };
 
 #[derive(Debug, Clone)]
@@ -79,9 +84,11 @@ fn run(case: &Case) -> (String, Vec<u32>) {
     let mut rng = ChaCha8Rng::seed_from_u64(case.seed);
     // (time, event) answers still to deliver.
     let mut pending: Vec<(Duration, Event)> = Vec::new();
+    // Every part requested: (chunk, offset, len, bytes delivered so far).
+    let mut parts: std::collections::HashMap<DownloadId, (u32, u64, u64, u64)> = Default::default();
     let mut now = Duration::ZERO;
     let mut last_played = 0usize;
-    let mut delivered_chunks: Vec<u32> = Vec::new();
+    let mut assembled_ok: Vec<u32> = Vec::new();
     for _ in 0..200_000 {
         while let Some(a) = s.poll_action() {
             match a {
@@ -94,31 +101,55 @@ fn run(case: &Case) -> (String, Vec<u32>) {
                     };
                     pending.push((at, ev));
                 }
-                Action::Download { id, chunk, node, size_bytes, .. } => {
+                Action::Download { id, chunk, node, offset, len, size_bytes, .. } => {
                     let meta = &manifest.chunks[chunk as usize];
                     assert!(meta.replicas.contains(&node), "chunk {chunk} requested from {node}, which lacks it");
                     assert_eq!(size_bytes, meta.size_bytes);
+                    assert!(len > 0 && offset + len <= size_bytes, "part {offset}+{len} outside the chunk");
+                    parts.insert(id, (chunk, offset, len, 0));
                     let r: f64 = rng.random();
                     if r < case.silent_prob {
                         continue; // never answered: the engine must time it out
                     }
                     let at = now + Duration::from_millis(rng.random_range(10..30_000));
+                    // Some progress half-way.
+                    let half = len / 2;
+                    pending.push((now + (at - now) / 2, Event::DownloadProgress { id, bytes: half }));
                     let ev = if r < case.silent_prob + case.fail_prob {
-                        Event::DownloadFailed { id }
+                        Event::DownloadFailed { id, bytes: rng.random_range(0..=len) }
                     } else {
-                        Event::DownloadDone { id, bytes: size_bytes }
+                        Event::DownloadDone { id, bytes: len }
                     };
                     pending.push((at, ev));
                 }
                 Action::Cancel { id } => pending.retain(|(_, e)| {
-                    !matches!(e, Event::DownloadDone { id: i, .. } | Event::DownloadFailed { id: i } if *i == id)
+                    !matches!(e, Event::DownloadDone { id: i, .. } | Event::DownloadFailed { id: i, .. } | Event::DownloadProgress { id: i, .. } if *i == id)
                 }),
+                Action::Assemble { chunk, parts: segments } => {
+                    // The parts cover the chunk exactly once, each from bytes
+                    // it really received.
+                    let size = manifest.chunks[chunk as usize].size_bytes;
+                    let mut x = 0;
+                    for (id, from, to) in &segments {
+                        assert_eq!(*from, x, "chunk {chunk}: gap or overlap at {x}");
+                        assert!(to > from);
+                        let (c, off, len, got) = parts[id];
+                        assert_eq!(c, chunk);
+                        assert!(*from >= off && *to <= off + len.min(got), "chunk {chunk}: {id:?} used beyond what it received");
+                        x = *to;
+                    }
+                    assert_eq!(x, size, "chunk {chunk} not covered");
+                    // Now and then the bytes turn out corrupt.
+                    let ok = rng.random::<f64>() >= case.fail_prob / 4.0;
+                    if ok {
+                        assert!(!assembled_ok.contains(&chunk), "chunk {chunk} delivered twice");
+                        assembled_ok.push(chunk);
+                    }
+                    pending.push((now, Event::ChunkAssembled { chunk, ok }));
+                }
             }
-            assert!(
-                s.in_flight() <= case.max_in_flight,
-                "in flight {} > cap",
-                s.in_flight()
-            );
+            let active = s.fetches().len();
+            assert!(active <= case.max_in_flight, "chunks in flight {active} > cap");
         }
         // Invariants after every step.
         let b = s.buffer();
@@ -144,8 +175,13 @@ fn run(case: &Case) -> (String, Vec<u32>) {
         now = next.max(now);
         if next_answer == Some(next) {
             let (_, ev) = pending.remove(0);
-            if let Event::DownloadDone { .. } = ev {
-                delivered_chunks.push(0);
+            match &ev {
+                Event::DownloadProgress { id, bytes } | Event::DownloadDone { id, bytes } | Event::DownloadFailed { id, bytes } => {
+                    if let Some(p) = parts.get_mut(id) {
+                        p.3 = p.3.max(*bytes);
+                    }
+                }
+                _ => {}
             }
             s.handle(now, ev);
         } else {

@@ -122,6 +122,8 @@ pub const PRIOR_LATENCY_MS: f64 = 20.0;
 pub struct NetworkMonitor {
     config: MonitorConfig,
     nodes: Vec<NodeStats>,
+    /// Each node's health, recomputed whenever its samples change.
+    health: Vec<NodeHealth>,
 }
 
 impl NetworkMonitor {
@@ -130,7 +132,11 @@ impl NetworkMonitor {
         let nodes = (0..node_count)
             .map(|_| NodeStats::new(config.history_size))
             .collect();
-        Self { config, nodes }
+        Self {
+            config,
+            nodes,
+            health: vec![NodeHealth::Healthy; node_count],
+        }
     }
 
     /// The settings in force.
@@ -163,6 +169,7 @@ impl NetworkMonitor {
         }
         s.recent.push_back(ok);
         s.samples_total += 1;
+        self.health[node.index()] = self.compute_health(node);
     }
 
     /// A probe answered after `rtt`; `payload` is `Some((bytes, transfer_time))`
@@ -176,6 +183,7 @@ impl NetworkMonitor {
         let latency = rtt.as_secs_f64() * 1e3;
         let new_latency = self.ewma(self.nodes[node.index()].latency_ms, latency);
         self.nodes[node.index()].latency_ms = Some(new_latency);
+        self.health[node.index()] = self.compute_health(node);
         if let Some((bytes, took)) = payload {
             self.update_bandwidth_sample(node, bytes, took);
         }
@@ -228,6 +236,10 @@ impl NetworkMonitor {
 
     /// Health of `node` by the rules in the module docs.
     pub fn health(&self, node: NodeId) -> NodeHealth {
+        self.health[node.index()]
+    }
+
+    fn compute_health(&self, node: NodeId) -> NodeHealth {
         let s = self.stats(node);
         let k = self.config.down_after_failures.max(1);
         if s.recent.len() >= k && s.recent.iter().rev().take(k).all(|ok| !ok) {

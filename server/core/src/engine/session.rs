@@ -498,6 +498,11 @@ impl Session {
     /// Feeds one event observed at `now`.
     pub fn handle(&mut self, now: Duration, event: Event) {
         self.set_now(now);
+        if let Event::DownloadProgress { id, bytes } = event {
+            // Bookkeeping only: the next progress check acts on it.
+            self.on_progress(id, bytes);
+            return;
+        }
         match event {
             Event::ProbeOk { node, rtt, payload } if node.index() < self.health.len() => {
                 self.monitor.record_probe_success(node, rtt, payload);
@@ -505,7 +510,6 @@ impl Session {
             Event::ProbeFailed { node } if node.index() < self.health.len() => {
                 self.monitor.record_failure(node);
             }
-            Event::DownloadProgress { id, bytes } => self.on_progress(id, bytes),
             Event::DownloadDone { id, bytes } => self.on_done(id, bytes),
             Event::DownloadFailed { id, bytes } => {
                 if let Some((fi, pi)) = self.find_running(id) {
@@ -543,10 +547,10 @@ impl Session {
         self.step(now);
     }
 
-    /// Whether the next [`Session::handle_timeout`] wants the running
+    /// Whether a [`Session::handle_timeout`] at `now` wants the running
     /// downloads' progress reported first (a progress check is due).
-    pub fn wants_progress(&self) -> bool {
-        self.next_check.is_some()
+    pub fn wants_progress(&self, now: Duration) -> bool {
+        self.next_check.is_some_and(|t| t <= now)
     }
 
     /// Next action for the driver, if any.
@@ -928,13 +932,13 @@ impl Session {
         // delivers), but its node is charged and the rest of its range goes
         // to the other replicas.
         for (fi, pi) in stalled {
-            self.fetches[fi].parts[pi].stalled = true;
+                self.fetches[fi].parts[pi].stalled = true;
             self.fail_attempt(fi, pi, "stall");
         }
     }
 
     /// Each node's bytes over the last `dt` as a bandwidth sample, when all
-    /// of its running parts were transferring the whole interval.
+    /// of its running parts were requested before the interval began.
     fn sample_rates(&mut self, dt: Duration) {
         let n = self.in_flight_per_node.len();
         let mut bytes = vec![0u64; n];
@@ -945,7 +949,7 @@ impl Session {
                 let i = p.node.index();
                 any[i] = true;
                 bytes[i] += p.received.saturating_sub(p.received_at_check);
-                whole[i] &= p.first_byte.is_some_and(|t| t <= self.last_check);
+                whole[i] &= p.started <= self.last_check;
                 p.received_at_check = p.received;
             }
         }
@@ -973,7 +977,7 @@ impl Session {
     /// of the earliest chunk it holds, when the two together finish that part
     /// sooner than it would alone (each node's share so that both finish
     /// together; the part keeps running, whichever bytes come first are
-    /// used). A part is helped once.
+    /// used). A part is helped again once its helper is done.
     fn help_idle(&mut self, now: Duration) {
         let min = self.config.scheduler.min_part_bytes;
         for fi in 0..self.fetches.len() {
@@ -985,11 +989,17 @@ impl Session {
             let Some(&helper) = idle.first() else {
                 continue;
             };
+            // A part already being helped (a running part starts inside its
+            // remaining range) waits for that help to end.
+            let helped = |p: &Part| {
+                f.running()
+                    .any(|q| q.id != p.id && q.offset > p.reach() && q.offset < p.end())
+            };
             let best = f
                 .parts
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| p.state == PartState::Running && !p.hedged && p.remaining() >= 2 * min)
+                .filter(|(_, p)| p.state == PartState::Running && p.remaining() >= 2 * min && !helped(p))
                 .map(|(pi, p)| (pi, self.part_finish_s(p, now)))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             let Some((pi, alone_s)) = best else { continue };
@@ -1015,11 +1025,13 @@ impl Session {
     /// A running part's rate: observed once bytes came, else the node's
     /// estimate (bytes/s).
     fn part_rate(&self, p: &Part) -> f64 {
-        match p.first_byte {
-            Some(first) if p.received > 0 && self.now > first => {
-                (p.received as f64 / (self.now - first).as_secs_f64()).max(1.0)
-            }
-            _ => self.rate_bytes_per_s(p.node),
+        // Progress is reported at checks, so the first byte's time is known
+        // only to a check interval; count from the expected first byte.
+        let since = self.now.saturating_sub(p.started).as_secs_f64() - self.latency_s(p.node);
+        if p.received > 0 && since > 0.0 {
+            (p.received as f64 / since).max(1.0)
+        } else {
+            self.rate_bytes_per_s(p.node)
         }
     }
 
@@ -1184,6 +1196,11 @@ impl Session {
                 self.fill_gaps(fi, now);
             }
         }
+        // Idle replicas help the chunks already under way (earliest first)
+        // before they take new chunks.
+        if self.multi && self.in_flight_per_node.contains(&0) {
+            self.help_idle(now);
+        }
         let cap = self.config.scheduler.max_in_flight.max(1);
         while self.fetches.len() < cap {
             let Some(chunk) = (0..self.manifest.chunks.len()).find(|&i| {
@@ -1208,9 +1225,6 @@ impl Session {
             if !self.fill_gaps(fi, now) {
                 break;
             }
-        }
-        if self.multi {
-            self.help_idle(now);
         }
     }
 
@@ -1245,12 +1259,44 @@ impl Session {
         for (a, b) in gaps {
             requested |= self.request_split(fi, &up, a, b - a, now, true);
         }
+        if !requested && self.critical(chunk) && self.preempt(fi, &up) {
+            for (a, b) in self.fetches[fi].gaps() {
+                requested |= self.request_split(fi, &up, a, b - a, now, true);
+            }
+        }
         if !requested && !running && self.critical(chunk) {
             // Every good replica is busy, but playback needs this chunk:
             // share the node that would deliver it first.
             let node = self.pick(chunk, &up, self.fetches[fi].size, now);
             for (a, b) in self.fetches[fi].gaps() {
                 self.request_part(fi, node, a, b - a, now);
+            }
+        }
+        true
+    }
+
+    /// Frees a replica for critical fetch `fi` by cancelling its parts of
+    /// later, non-critical chunks (they keep their bytes and resume later):
+    /// a node always works on the earliest chunk it can. Returns whether a
+    /// node was freed.
+    fn preempt(&mut self, fi: usize, nodes: &[NodeId]) -> bool {
+        let chunk = self.fetches[fi].chunk;
+        let victim = nodes.iter().copied().find(|n| {
+            let mut parts = self
+                .fetches
+                .iter()
+                .flat_map(|f| f.running().map(move |p| (f.chunk, p.node)))
+                .filter(|(_, node)| node == n)
+                .peekable();
+            parts.peek().is_some() && parts.all(|(c, _)| c > chunk && !self.critical(c))
+        });
+        let Some(victim) = victim else { return false };
+        for gi in 0..self.fetches.len() {
+            for pi in 0..self.fetches[gi].parts.len() {
+                let p = &self.fetches[gi].parts[pi];
+                if p.state == PartState::Running && p.node == victim {
+                    self.cancel_part(gi, pi);
+                }
             }
         }
         true
@@ -1415,6 +1461,31 @@ mod tests {
 
     #[test]
     fn start_probes_every_node_and_caps_in_flight_at_four() {
+        // The hysteresis and the cap, on round robin (one part per chunk).
+        let mut cfg = ungated();
+        let mut s = Session::new(
+            cfg.clone(),
+            manifest(20, 3, 2),
+            Box::new(RoundRobinSelector::default()),
+            Duration::ZERO,
+        );
+        // Target 30 s = 3 chunks of 10 s: the buffer wants 3 even though 4 may fly.
+        assert_eq!(chunks_of(&drain(&mut s)), vec![0, 1, 2]);
+        cfg.buffer.target = secs(100.0);
+        let mut s = Session::new(
+            cfg,
+            manifest(20, 3, 2),
+            Box::new(RoundRobinSelector::default()),
+            Duration::ZERO,
+        );
+        assert_eq!(
+            chunks_of(&drain(&mut s)).len(),
+            4,
+            "capped at max_in_flight chunks"
+        );
+        // The smart client probes every node, splits the chunk it needs to
+        // start across both replicas, and starts the next chunk only on a
+        // free replica (node 2; chunk 2's replicas 2 and 0 are then busy).
         let mut s = Session::new(
             ungated(),
             manifest(20, 3, 2),
@@ -1427,24 +1498,16 @@ mod tests {
             .filter(|a| matches!(a, Action::Probe { .. }))
             .count();
         assert_eq!(probes, 3);
-        // Target 30 s = 3 chunks of 10 s: the buffer wants 3 even though 4 may
-        // fly (starting, every chunk is critical: each is split in two parts).
-        assert_eq!(chunks_of(&actions), vec![0, 1, 2]);
-        assert_eq!(s.fetches().len(), 3);
-
-        let mut cfg = ungated();
-        cfg.buffer.target = secs(100.0);
-        let mut s = Session::new(
-            cfg,
-            manifest(20, 3, 2),
-            Box::new(SmartSelector),
-            Duration::ZERO,
-        );
-        assert_eq!(
-            chunks_of(&drain(&mut s)).len(),
-            4,
-            "capped at max_in_flight chunks"
-        );
+        let d = downloads(&actions);
+        let nodes_of = |c: u32| {
+            d.iter()
+                .filter(|x| x.1 == c)
+                .map(|x| x.2.0)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(nodes_of(0), vec![0, 1]);
+        assert_eq!(nodes_of(1), vec![2]);
+        assert!(nodes_of(2).is_empty());
     }
 
     #[test]
@@ -1474,12 +1537,15 @@ mod tests {
         // Node 2 holds no replica of chunk 0: the gate does not wait for it.
         s.handle(secs(0.06), Event::ProbeFailed { node: NodeId(1) });
         let d = downloads(&drain(&mut s));
-        assert_eq!(d.len(), 1, "start-up focus: only chunk 0");
-        assert_eq!(d[0].1, 0);
+        let chunk0: Vec<NodeId> = d.iter().filter(|x| x.1 == 0).map(|x| x.2).collect();
         assert_eq!(
-            d[0].2,
-            NodeId(0),
-            "chunk 0 on the healthier of its replicas (0, 1)"
+            chunk0,
+            vec![NodeId(0)],
+            "chunk 0 all on the healthier of its replicas (0, 1)"
+        );
+        assert!(
+            d.iter().all(|x| x.1 == 0 || x.2 == NodeId(2)),
+            "a later chunk only on the free node 2: {d:?}"
         );
         // Without answers the gate opens after 500 ms.
         let mut s = Session::new(
