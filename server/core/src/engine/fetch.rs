@@ -98,6 +98,9 @@ pub struct Fetch {
     pub whole_only: bool,
     /// Waiting for the driver's verdict on an assembly.
     pub assembling: bool,
+    /// Its gaps may have changed since they were last filled (a part ended
+    /// short, stalled, or a gap could not be requested yet).
+    pub dirty: bool,
 }
 
 /// Sorted, merged union of half-open intervals.
@@ -124,6 +127,7 @@ impl Fetch {
             started: now,
             whole_only: false,
             assembling: false,
+            dirty: true,
         }
     }
 
@@ -173,7 +177,10 @@ impl Fetch {
 
     /// Whether the held bytes cover the whole chunk.
     pub fn complete(&self) -> bool {
-        matches!(self.held().as_slice(), [(0, b)] if *b >= self.size)
+        // Cheap rejection first: prefixes shorter in total than the chunk
+        // cannot cover it.
+        let held: u64 = self.parts.iter().map(|p| p.reach() - p.offset).sum();
+        held >= self.size && matches!(self.held().as_slice(), [(0, b)] if *b >= self.size)
     }
 
     /// Which part supplies which bytes, `(part, from, to)` in order: from

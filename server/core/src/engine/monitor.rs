@@ -89,6 +89,9 @@ pub struct NodeStats {
     pub recent: VecDeque<bool>,
     /// Samples ever recorded (successes and failures).
     pub samples_total: u64,
+    /// Successes among `recent` (kept with it).
+    #[serde(skip)]
+    ok_count: usize,
 }
 
 impl NodeStats {
@@ -98,6 +101,7 @@ impl NodeStats {
             bandwidth_mbps: None,
             recent: VecDeque::with_capacity(history),
             samples_total: 0,
+            ok_count: 0,
         }
     }
 
@@ -106,7 +110,7 @@ impl NodeStats {
         if self.recent.is_empty() {
             1.0
         } else {
-            self.recent.iter().filter(|ok| **ok).count() as f64 / self.recent.len() as f64
+            self.ok_count as f64 / self.recent.len() as f64
         }
     }
 }
@@ -164,10 +168,11 @@ impl NetworkMonitor {
     fn push_outcome(&mut self, node: NodeId, ok: bool) {
         let cap = self.config.history_size.max(1);
         let s = &mut self.nodes[node.index()];
-        if s.recent.len() == cap {
-            s.recent.pop_front();
+        if s.recent.len() == cap && s.recent.pop_front() == Some(true) {
+            s.ok_count -= 1;
         }
         s.recent.push_back(ok);
+        s.ok_count += usize::from(ok);
         s.samples_total += 1;
         self.health[node.index()] = self.compute_health(node);
     }

@@ -420,6 +420,8 @@ pub struct Session {
     busy_time: Duration,
     /// End of the startup probe gate, while it is closed.
     gate_until: Option<Duration>,
+    /// The answer of [`Session::poll_timeout`], kept current by `step`.
+    next_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Session {
@@ -489,6 +491,7 @@ impl Session {
             busy_since: None,
             busy_time: Duration::ZERO,
             gate_until: (probes && !gate.is_zero()).then(|| now + gate),
+            next_timeout: None,
             manifest,
         };
         s.step(now);
@@ -566,6 +569,11 @@ impl Session {
     /// The earliest instant at which [`Session::handle_timeout`] must be called;
     /// `None` once playback has ended and nothing is in flight.
     pub fn poll_timeout(&self) -> Option<Duration> {
+        self.next_timeout
+    }
+
+    /// Recomputes [`Session::poll_timeout`]'s answer (after every change).
+    fn compute_timeout(&self) -> Option<Duration> {
         if self.is_finished() {
             return None;
         }
@@ -734,6 +742,10 @@ impl Session {
             return;
         }
         p.state = state;
+        if state != PartState::Done {
+            self.fetches[fi].dirty = true;
+        }
+        let p = &mut self.fetches[fi].parts[pi];
         if state == PartState::Failed && !self.multi {
             // No resume: the chunk is fetched again from its start.
             p.received = 0;
@@ -803,6 +815,7 @@ impl Session {
             f.parts.clear();
             f.assembling = false;
             f.whole_only = true;
+            f.dirty = true;
             for (node, _) in contributions {
                 self.charge(chunk, node, "corrupt", ran);
             }
@@ -877,6 +890,7 @@ impl Session {
             self.last_state = state;
             self.notices.push_back(Notice::PlaybackState { state });
         }
+        self.next_timeout = self.compute_timeout();
     }
 
     /// Chunks whose bytes are all held: running parts cancelled, assembly
@@ -932,7 +946,8 @@ impl Session {
         // delivers), but its node is charged and the rest of its range goes
         // to the other replicas.
         for (fi, pi) in stalled {
-                self.fetches[fi].parts[pi].stalled = true;
+            self.fetches[fi].parts[pi].stalled = true;
+            self.fetches[fi].dirty = true;
             self.fail_attempt(fi, pi, "stall");
         }
     }
@@ -985,8 +1000,12 @@ impl Session {
             if f.assembling || f.whole_only {
                 continue;
             }
-            let idle = self.idle(&self.candidates(f.chunk));
-            let Some(&helper) = idle.first() else {
+            let Some(helper) = self.manifest.chunks[f.chunk].replicas.iter().copied().find(|&n| {
+                n.index() < self.health.len()
+                    && self.in_flight_per_node[n.index()] == 0
+                    && !self.tried[f.chunk].contains(&n)
+                    && self.monitor.health(n) != NodeHealth::Down
+            }) else {
                 continue;
             };
             // A part already being helped (a running part starts inside its
@@ -1191,8 +1210,10 @@ impl Session {
             return;
         }
         // Gaps of chunks already being fetched (failures, resumes) first.
+        // A fetch keeps its dirty mark while a gap waits for a free node.
         for fi in 0..self.fetches.len() {
-            if !self.fetches[fi].assembling {
+            let f = &self.fetches[fi];
+            if !f.assembling && f.dirty {
                 self.fill_gaps(fi, now);
             }
         }
@@ -1234,8 +1255,19 @@ impl Session {
     /// together, and waits for a replica to be free otherwise.
     fn fill_gaps(&mut self, fi: usize, now: Duration) -> bool {
         let chunk = self.fetches[fi].chunk;
+        if self.multi && !self.fetches[fi].whole_only && !self.critical(chunk) {
+            // A multi-source gap of a non-critical chunk only goes to a free
+            // replica: nothing to do (and nothing to compute) while none is.
+            let free = self.manifest.chunks[chunk].replicas.iter().any(|n| {
+                n.index() < self.health.len() && self.in_flight_per_node[n.index()] == 0
+            });
+            if !free {
+                return true;
+            }
+        }
         let gaps = self.fetches[fi].gaps();
         if gaps.is_empty() {
+            self.fetches[fi].dirty = false;
             return true;
         }
         let candidates = self.candidates(chunk);
