@@ -149,7 +149,10 @@ fn run(case: &Case) -> (String, Vec<u32>) {
                 }
             }
             let active = s.fetches().len();
-            assert!(active <= case.max_in_flight, "chunks in flight {active} > cap");
+            assert!(
+                active <= case.max_in_flight,
+                "chunks in flight {active} > cap"
+            );
         }
         // Invariants after every step.
         let b = s.buffer();
@@ -176,7 +179,9 @@ fn run(case: &Case) -> (String, Vec<u32>) {
         if next_answer == Some(next) {
             let (_, ev) = pending.remove(0);
             match &ev {
-                Event::DownloadProgress { id, bytes } | Event::DownloadDone { id, bytes } | Event::DownloadFailed { id, bytes } => {
+                Event::DownloadProgress { id, bytes }
+                | Event::DownloadDone { id, bytes }
+                | Event::DownloadFailed { id, bytes } => {
                     if let Some(p) = parts.get_mut(id) {
                         p.3 = p.3.max(*bytes);
                     }

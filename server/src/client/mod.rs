@@ -1,13 +1,13 @@
-//! The live client: the sans-IO engine core ([`crate::engine::Session`]) driven
-//! by tokio over real HTTP.
+//! The live client: the sans-IO engine core ([`vstack_core::engine::Session`])
+//! driven by tokio over real HTTP.
 //!
 //! The driver owns the clock and the sockets; the core decides. Each loop turn
 //! it executes the core's actions (probe = `GET {node}/ping?bytes=…`, download =
-//! streamed `GET {node}/chunks/{id}` with the bytes counted and hashed as they
-//! arrive, cancel = abort that task), feeds back what happened as events, and
-//! sleeps until the next event or the core's next timeout. A chunk whose size or
-//! SHA-256 differs from the manifest counts as a failed download, so the core
-//! fails over and re-fetches it elsewhere.
+//! streamed `GET {node}/chunks/{id}` of a byte range, cancel = abort that
+//! task, assemble = join and verify a chunk), feeds back what happened as
+//! events, and sleeps until the next event or the core's next timeout. A chunk
+//! whose size or SHA-256 differs from the manifest fails its assembly, so the
+//! core fetches it again from one replica at a time.
 //!
 //! Time: `now` given to the core is media time, `elapsed wall time × speed`
 //! ([`ClientConfig::speed`], default 1), and measured durations are scaled the
@@ -19,12 +19,18 @@
 //! published on a `watch` channel after every turn, and the core's notices go
 //! out on a `broadcast` channel; the dashboard subscribes to both, and a slow
 //! subscriber never blocks playback.
+//!
+//! Downloads are byte ranges of chunks ([`transfer`]): the driver reports
+//! their progress when the core asks, keeps their bytes (or, from offset 0,
+//! their hash state) and joins and verifies a chunk when the core says it is
+//! all there.
+
+pub mod transfer;
 
 use std::{collections::HashMap, time::Duration};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use tokio::{
     sync::{broadcast, mpsc, watch},
     task::AbortHandle,
@@ -38,6 +44,7 @@ use vstack_core::engine::{
 use crate::{
     cluster::wire::{NodeList, NodeRecord, VideoManifest},
     http::ErrorBody,
+    sync::LockExt,
 };
 
 /// Live client settings; every default stated.
@@ -172,6 +179,10 @@ enum Outcome {
         id: DownloadId,
         result: Result<u64, String>,
     },
+    Assembled {
+        chunk: u32,
+        ok: bool,
+    },
 }
 
 /// What a driven session needs to reach the nodes and check the bytes.
@@ -185,7 +196,10 @@ struct Driver {
     hashes: Vec<String>,
     sizes: Vec<u64>,
     tx: mpsc::UnboundedSender<Outcome>,
+    /// Running downloads.
     downloads: HashMap<DownloadId, AbortHandle>,
+    /// Every part's buffer, until its chunk is assembled.
+    parts: HashMap<DownloadId, transfer::Part>,
     probes: Vec<AbortHandle>,
 }
 
@@ -234,6 +248,7 @@ impl Driver {
             config,
             tx,
             downloads: HashMap::new(),
+            parts: HashMap::new(),
             probes: Vec::new(),
         };
         Ok((driver, session))
@@ -241,49 +256,101 @@ impl Driver {
 
     /// Carries out one of the core's actions.
     fn execute(&mut self, action: Action) {
-        let speed = self.speed;
         match action {
-            Action::Probe { node } => {
-                let url = format!(
-                    "{}/ping?bytes={}",
-                    self.urls[node.index()],
-                    self.config.probe_bytes
-                );
-                let (http, tx) = (self.http.clone(), self.tx.clone());
-                let timeout = self.config.probe_timeout.div_f64(speed);
-                self.probes.retain(|h| !h.is_finished());
-                let task = tokio::spawn(async move {
-                    let result = tokio::time::timeout(timeout, probe(&http, &url))
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|(rtt, payload)| {
-                            (
-                                rtt.mul_f64(speed),
-                                payload.map(|(b, d)| (b, d.mul_f64(speed))),
-                            )
-                        });
-                    let _ = tx.send(Outcome::Probe { node, result });
-                });
-                self.probes.push(task.abort_handle());
-            }
+            Action::Probe { node } => self.probe(node),
             Action::Download {
-                id, chunk, node, ..
+                id,
+                chunk,
+                node,
+                offset,
+                len,
+                size_bytes,
+                ..
             } => {
                 let i = chunk as usize;
                 let url = format!("{}/chunks/{}", self.urls[node.index()], self.chunk_ids[i]);
+                let part = transfer::Part::new(chunk, offset);
+                let buf = part.buf.clone();
+                self.parts.insert(id, part);
                 let (http, tx) = (self.http.clone(), self.tx.clone());
-                let (sha, size) = (self.hashes[i].clone(), self.sizes[i]);
+                let whole = offset == 0 && len == size_bytes;
                 let task = tokio::spawn(async move {
-                    let result = download(&http, &url, &sha, size).await;
+                    let result = transfer::download(&http, &url, offset, len, whole, &buf).await;
                     let _ = tx.send(Outcome::Download { id, result });
                 });
                 self.downloads.insert(id, task.abort_handle());
             }
             Action::Cancel { id } => {
+                // The bytes stay for a later assembly; the count stays the
+                // one last reported.
                 if let Some(h) = self.downloads.remove(&id) {
                     h.abort();
                 }
+            }
+            Action::Assemble { chunk, parts } => self.assemble(chunk, parts),
+        }
+    }
+
+    fn probe(&mut self, node: NodeId) {
+        let speed = self.speed;
+        let url = format!(
+            "{}/ping?bytes={}",
+            self.urls[node.index()],
+            self.config.probe_bytes
+        );
+        let (http, tx) = (self.http.clone(), self.tx.clone());
+        let timeout = self.config.probe_timeout.div_f64(speed);
+        self.probes.retain(|h| !h.is_finished());
+        let task = tokio::spawn(async move {
+            let result = tokio::time::timeout(timeout, probe(&http, &url))
+                .await
+                .ok()
+                .flatten()
+                .map(|(rtt, payload)| {
+                    (
+                        rtt.mul_f64(speed),
+                        payload.map(|(b, d)| (b, d.mul_f64(speed))),
+                    )
+                });
+            let _ = tx.send(Outcome::Probe { node, result });
+        });
+        self.probes.push(task.abort_handle());
+    }
+
+    /// Joins and verifies a chunk on the blocking pool (it hashes), then
+    /// drops the chunk's part buffers.
+    fn assemble(&mut self, chunk: u32, segments: Vec<(DownloadId, u64, u64)>) {
+        let ids: Vec<DownloadId> = self
+            .parts
+            .iter()
+            .filter(|(_, p)| p.chunk == chunk)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut held = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(p) = self.parts.remove(&id) {
+                if let Some(h) = self.downloads.remove(&id) {
+                    h.abort();
+                }
+                let bytes = std::mem::take(&mut p.buf.locked().bytes);
+                held.push((id, p.offset, p.reported, bytes));
+            }
+        }
+        let i = chunk as usize;
+        let (size, sha) = (self.sizes[i], self.hashes[i].clone());
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let ok = transfer::assemble(&segments, &held, size, &sha);
+            let _ = tx.send(Outcome::Assembled { chunk, ok });
+        });
+    }
+
+    /// Reports every running download's bytes to the core.
+    fn report_progress(&mut self, session: &mut Session, now: Duration) {
+        for id in self.downloads.keys() {
+            if let Some(p) = self.parts.get_mut(id) {
+                let bytes = p.report();
+                session.handle(now, Event::DownloadProgress { id: *id, bytes });
             }
         }
     }
@@ -312,15 +379,22 @@ impl Driver {
             } => Event::ProbeOk { node, rtt, payload },
             Outcome::Probe { node, result: None } => Event::ProbeFailed { node },
             Outcome::Download { id, result } => {
-                self.downloads.remove(&id);
+                // A part cancelled meanwhile keeps the count last reported.
+                let running = self.downloads.remove(&id).is_some();
+                let bytes = match self.parts.get_mut(&id) {
+                    Some(p) if running => p.report(),
+                    Some(p) => p.reported.0,
+                    None => 0,
+                };
                 match result {
-                    Ok(bytes) => Event::DownloadDone { id, bytes },
+                    Ok(_) => Event::DownloadDone { id, bytes },
                     Err(why) => {
-                        tracing::debug!(?id, "download failed: {why}");
-                        Event::DownloadFailed { id }
+                        tracing::debug!(?id, "download failed after {bytes} bytes: {why}");
+                        Event::DownloadFailed { id, bytes }
                     }
                 }
             }
+            Outcome::Assembled { chunk, ok } => Event::ChunkAssembled { chunk, ok },
         }
     }
 
@@ -382,7 +456,13 @@ pub async fn play(
                 let event = driver.event(outcome);
                 session.handle(media_now(), event);
             }
-            _ = sleep_until_opt(wake) => session.handle_timeout(media_now()),
+            _ = sleep_until_opt(wake) => {
+                let now = media_now();
+                if session.wants_progress(now) {
+                    driver.report_progress(&mut session, now);
+                }
+                session.handle_timeout(now);
+            }
         }
     };
     status.send_replace(Some(driver.snapshot(&session)));
@@ -439,36 +519,4 @@ async fn probe(http: &reqwest::Client, url: &str) -> Option<(Duration, Option<(u
         return None;
     }
     Some((rtt, (n > 0).then(|| (n, t1.elapsed()))))
-}
-
-/// Streams a chunk, counting and hashing as it arrives; checks size and hash.
-async fn download(
-    http: &reqwest::Client,
-    url: &str,
-    sha256: &str,
-    size: u64,
-) -> Result<u64, String> {
-    let resp = http.get(url).send().await.map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("{}", resp.status()));
-    }
-    let mut hasher = sha2::Sha256::new();
-    let mut n = 0u64;
-    let mut stream = resp.bytes_stream();
-    while let Some(b) = stream.next().await {
-        let b = b.map_err(|e| e.to_string())?;
-        n += b.len() as u64;
-        if n > size {
-            return Err(format!("more than the {size} bytes expected"));
-        }
-        hasher.update(&b);
-    }
-    if n != size {
-        return Err(format!("{n} bytes, expected {size}"));
-    }
-    let got = hex::encode(hasher.finalize());
-    if !got.eq_ignore_ascii_case(sha256) {
-        return Err(format!("hash mismatch: {got}"));
-    }
-    Ok(n)
 }

@@ -188,7 +188,9 @@ impl NodeSelector for SmartSelector {
             let t = expected_finish_s(ctx.monitor, node, queued, ctx.bytes);
             let better = match best {
                 None => true,
-                Some((bt, bl, bn)) => t < bt || (t == bt && (load < bl || (load == bl && node < bn))),
+                Some((bt, bl, bn)) => {
+                    t < bt || (t == bt && (load < bl || (load == bl && node < bn)))
+                }
             };
             if better {
                 best = Some((t, load, node));

@@ -1000,12 +1000,17 @@ impl Session {
             if f.assembling || f.whole_only {
                 continue;
             }
-            let Some(helper) = self.manifest.chunks[f.chunk].replicas.iter().copied().find(|&n| {
-                n.index() < self.health.len()
-                    && self.in_flight_per_node[n.index()] == 0
-                    && !self.tried[f.chunk].contains(&n)
-                    && self.monitor.health(n) != NodeHealth::Down
-            }) else {
+            let Some(helper) = self.manifest.chunks[f.chunk]
+                .replicas
+                .iter()
+                .copied()
+                .find(|&n| {
+                    n.index() < self.health.len()
+                        && self.in_flight_per_node[n.index()] == 0
+                        && !self.tried[f.chunk].contains(&n)
+                        && self.monitor.health(n) != NodeHealth::Down
+                })
+            else {
                 continue;
             };
             // A part already being helped (a running part starts inside its
@@ -1018,7 +1023,9 @@ impl Session {
                 .parts
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| p.state == PartState::Running && p.remaining() >= 2 * min && !helped(p))
+                .filter(|(_, p)| {
+                    p.state == PartState::Running && p.remaining() >= 2 * min && !helped(p)
+                })
                 .map(|(pi, p)| (pi, self.part_finish_s(p, now)))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             let Some((pi, alone_s)) = best else { continue };
@@ -1167,9 +1174,10 @@ impl Session {
         // Only the replicas of the first chunk still needed matter.
         let next = (0..self.manifest.chunks.len()).find(|&i| !self.buffer.is_downloaded(i));
         let all_probed = next.is_none_or(|i| {
-            self.manifest.chunks[i].replicas.iter().all(|n| {
-                n.index() >= self.health.len() || self.monitor.stats(*n).samples_total > 0
-            })
+            self.manifest.chunks[i]
+                .replicas
+                .iter()
+                .all(|n| n.index() >= self.health.len() || self.monitor.stats(*n).samples_total > 0)
         });
         if now < until && !all_probed {
             return true;
@@ -1234,9 +1242,7 @@ impl Session {
             }
             // Multi-source: a new chunk waits for an idle replica rather than
             // slowing the chunks before it down.
-            if self.multi
-                && !self.critical(chunk)
-                && self.idle(&self.candidates(chunk)).is_empty()
+            if self.multi && !self.critical(chunk) && self.idle(&self.candidates(chunk)).is_empty()
             {
                 break;
             }
@@ -1258,9 +1264,10 @@ impl Session {
         if self.multi && !self.fetches[fi].whole_only && !self.critical(chunk) {
             // A multi-source gap of a non-critical chunk only goes to a free
             // replica: nothing to do (and nothing to compute) while none is.
-            let free = self.manifest.chunks[chunk].replicas.iter().any(|n| {
-                n.index() < self.health.len() && self.in_flight_per_node[n.index()] == 0
-            });
+            let free = self.manifest.chunks[chunk]
+                .replicas
+                .iter()
+                .any(|n| n.index() < self.health.len() && self.in_flight_per_node[n.index()] == 0);
             if !free {
                 return true;
             }

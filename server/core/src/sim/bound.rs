@@ -160,7 +160,13 @@ fn report(
 ) -> QoeReport {
     let bytes: u64 = manifest.size_bytes();
     let end = buffer.ended_at().map_or(now, |d| d.as_secs_f64());
-    let rate = |s: f64| if s > 0.0 { bytes as f64 * 8.0 / s / 1e6 } else { 0.0 };
+    let rate = |s: f64| {
+        if s > 0.0 {
+            bytes as f64 * 8.0 / s / 1e6
+        } else {
+            0.0
+        }
+    };
     QoeReport {
         strategy: "bound".into(),
         startup_latency_ms: buffer.startup_latency().map(|d| d.as_secs_f64() * 1e3),
