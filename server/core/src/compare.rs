@@ -56,6 +56,10 @@ pub struct ConditionResult {
     pub metrics: Vec<MetricRow>,
     /// Chunks per node summed over the sessions: smart, naive.
     pub load_per_node: (Vec<u64>, Vec<u64>),
+    /// Simulator mode: each client's gap to the fluid bound on the same
+    /// conditions (empty in live mode).
+    #[serde(default)]
+    pub vs_bound: Vec<crate::sim::BoundGap>,
 }
 
 /// A `vstack compare` run: its `--json` output and the `compare_results.json`
@@ -127,6 +131,7 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
         sessions: smart.len().min(naive.len()),
         metrics: rows,
         load_per_node: (load(smart), load(naive)),
+        vs_bound: Vec::new(),
     }
 }
 

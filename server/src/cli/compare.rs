@@ -114,6 +114,18 @@ pub fn format_report(r: &CompareReport) -> String {
             "\n{} ({} sessions per client; chunks per node smart {:?}, naive {:?})\n{t}\n",
             c.condition, c.sessions, c.load_per_node.0, c.load_per_node.1
         ));
+        for g in &c.vs_bound {
+            let x =
+                |v: Option<f64>| v.map_or_else(|| "n/a (bound 0)".into(), |v| format!("×{v:.2}"));
+            out.push_str(&format!(
+                "{} vs the fluid bound: startup {} ({:+.0} ms), stall time {} ({:+.0} ms)\n",
+                g.strategy.name(),
+                x(g.startup_x),
+                g.startup_ms,
+                x(g.stall_x),
+                g.stall_ms
+            ));
+        }
     }
     out
 }

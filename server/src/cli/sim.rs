@@ -54,7 +54,11 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 2)]
     pub replication: usize,
     /// Strategies to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "smart,naive,oracle")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "smart,naive,oracle,bound"
+    )]
     pub strategies: Vec<Strategy>,
     /// Sessions per strategy.
     #[arg(long, default_value_t = 10)]
@@ -239,6 +243,17 @@ fn print_summary(summary: &Summary) {
                 pct(d.throughput_pct)
             );
         }
+    }
+    let times = |x: Option<f64>| x.map_or_else(|| "n/a (bound 0)".into(), |x| format!("×{x:.2}"));
+    for g in &summary.vs_bound {
+        println!(
+            "{} vs bound: startup {} ({:+.0} ms) · stall time {} ({:+.0} ms)",
+            g.strategy.name(),
+            times(g.startup_x),
+            g.startup_ms,
+            times(g.stall_x),
+            g.stall_ms
+        );
     }
 }
 

@@ -56,7 +56,9 @@ pub struct ClientConfig {
     pub kind: ClientKind,
     /// Time compression (must match the cluster's emulators). Default 1.
     pub speed: f64,
-    /// Payload of a probe, bytes, for bandwidth samples. Default 64 KiB.
+    /// Payload of a probe, bytes, for bandwidth samples. Default 16 KiB
+    /// (small enough to answer within the probe timeout on a 0.1 Mbit/s link;
+    /// a node serving downloads is measured by them instead).
     pub probe_bytes: u64,
     /// A probe unanswered after this long (media time) fails. Default 2 s.
     pub probe_timeout: Duration,
@@ -68,7 +70,7 @@ impl Default for ClientConfig {
             engine: EngineConfig::default(),
             kind: ClientKind::Smart,
             speed: 1.0,
-            probe_bytes: 64 << 10,
+            probe_bytes: 16 << 10,
             probe_timeout: Duration::from_secs(2),
         }
     }

@@ -1,7 +1,8 @@
 //! Smart vs naive on identical conditions, run for real: [`compare_live`]
 //! plays both clients side by side on twin embedded clusters (same profiles,
 //! seeds and traces) over HTTP, one condition per scenario; [`compare_sim`]
-//! runs both in the simulator, one condition per trace set. The figures are
+//! runs both in the simulator, one condition per trace set, with each
+//! client's gap to the fluid bound on the same traces. The figures are
 //! aggregated by [`vstack_core::compare::aggregate`]; [`save`] and
 //! [`read_saved`] keep the latest run for the dashboard.
 
@@ -11,7 +12,9 @@ use vstack_core::{
     compare::{CompareMode, CompareReport, aggregate},
     conditions::Scenario,
     engine::{ClientKind, QoeReport, striped_manifest},
-    sim::{Experiment, SimConfig, Strategy, Trace, VideoSource, load_chunks, run_experiment},
+    sim::{
+        Experiment, SimConfig, Strategy, Summary, Trace, VideoSource, load_chunks, run_experiment,
+    },
 };
 
 use super::testbed::{Testbed, TestbedError};
@@ -146,11 +149,12 @@ pub fn compare_sim(
             base: SimConfig::new(Vec::new()),
             traces,
             manifest: manifest.clone(),
-            strategies: vec![Strategy::Smart, Strategy::Naive],
+            strategies: vec![Strategy::Smart, Strategy::Naive, Strategy::Bound],
             sessions: cfg.sessions,
             seed: cfg.seed,
             random_offsets: true,
         });
+        let vs_bound = Summary::of(&results).vs_bound;
         let pick = |s: Strategy| -> Vec<QoeReport> {
             results
                 .iter()
@@ -158,11 +162,9 @@ pub fn compare_sim(
                 .map(|r| r.qoe.clone())
                 .collect()
         };
-        conditions.push(aggregate(
-            &name,
-            &pick(Strategy::Smart),
-            &pick(Strategy::Naive),
-        ));
+        let mut c = aggregate(&name, &pick(Strategy::Smart), &pick(Strategy::Naive));
+        c.vs_bound = vs_bound;
+        conditions.push(c);
     }
     Ok(CompareReport {
         mode: CompareMode::Sim,

@@ -853,6 +853,9 @@ impl Session {
     /// Common tail of every entry point: probes due, complete chunks, new
     /// parts, the next progress check, notices.
     fn step(&mut self, now: Duration) {
+        self.assemble_complete();
+        self.schedule(now);
+        // Probes after scheduling: a node that just got work is measured by it.
         for i in 0..self.next_probe.len() {
             if self.next_probe[i] <= now {
                 // A multi-source session measures a node that is serving it
@@ -865,8 +868,7 @@ impl Session {
                 self.next_probe[i] = now + self.config.monitor.probe_interval;
             }
         }
-        self.assemble_complete();
-        self.schedule(now);
+
         if self.multi && self.in_flight() > 0 {
             if self.next_check.is_none() {
                 self.last_check = now;

@@ -31,11 +31,12 @@ use crate::{
 };
 
 /// Node-selection strategies the simulator can run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
-    /// Seed score + load balancing.
+    /// Multi-source, share-aware, progress-monitoring client (the smart one).
+    #[default]
     Smart,
     /// Round robin, no monitoring.
     Naive,
@@ -223,11 +224,30 @@ pub struct Deltas {
     pub throughput_pct: Option<f64>,
 }
 
+/// How far a strategy's means are from the bound's ([`bound`]): the ratio
+/// (`None` when the bound's mean is 0) and the difference.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BoundGap {
+    /// Strategy.
+    pub strategy: Strategy,
+    /// Mean startup latency ÷ the bound's.
+    pub startup_x: Option<f64>,
+    /// Mean startup latency − the bound's, ms.
+    pub startup_ms: f64,
+    /// Mean stall time ÷ the bound's.
+    pub stall_x: Option<f64>,
+    /// Mean stall time − the bound's, ms.
+    pub stall_ms: f64,
+}
+
 /// The experiment's summary.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
     /// One entry per strategy, in the order run.
     pub strategies: Vec<StrategySummary>,
+    /// Each other strategy's gap to the bound, when the bound ran.
+    #[serde(default)]
+    pub vs_bound: Vec<BoundGap>,
     /// Smart vs naive, when both ran.
     pub smart_vs_naive: Option<Deltas>,
     /// Smart vs oracle, when both ran (negative numbers: how far smart is from the bound).
@@ -288,9 +308,26 @@ impl Summary {
                 ),
             })
         };
+        let vs_bound = find(Strategy::Bound)
+            .map(|b| {
+                let ratio = |x: f64, y: f64| (y > 0.0).then(|| x / y);
+                strategies
+                    .iter()
+                    .filter(|s| s.strategy != Strategy::Bound)
+                    .map(|s| BoundGap {
+                        strategy: s.strategy,
+                        startup_x: ratio(s.startup_latency_ms.mean, b.startup_latency_ms.mean),
+                        startup_ms: s.startup_latency_ms.mean - b.startup_latency_ms.mean,
+                        stall_x: ratio(s.rebuffer_time_ms.mean, b.rebuffer_time_ms.mean),
+                        stall_ms: s.rebuffer_time_ms.mean - b.rebuffer_time_ms.mean,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Self {
             smart_vs_naive: deltas(Strategy::Naive),
             smart_vs_oracle: deltas(Strategy::Oracle),
+            vs_bound,
             strategies,
         }
     }

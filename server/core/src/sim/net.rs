@@ -105,7 +105,7 @@ impl SimConfig {
             engine: EngineConfig::default(),
             links,
             client_cap_mbps: None,
-            probe_bytes: 64 * 1024,
+            probe_bytes: 16 * 1024,
             probe_timeout: Duration::from_secs(2),
             seed: 1,
             max_time: None,
