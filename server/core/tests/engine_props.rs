@@ -9,14 +9,14 @@
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // a test may time itself and read files; the rule is for the core's code
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use vstack_core::engine::{
-    Action, DownloadId, EngineConfig, Event, NodeSelector, PlaybackState, RoundRobinSelector,
-    Session, SmartSelector, striped_manifest,
+    Action, DownloadId, EngineConfig, Event, Manifest, NodeSelector, PlaybackState,
+    RoundRobinSelector, Session, SmartSelector, striped_manifest,
 };
 
 #[derive(Debug, Clone)]
@@ -64,6 +64,123 @@ fn cases() -> impl Strategy<Value = Case> {
         )
 }
 
+/// A random network answering the engine: delays, progress half-way,
+/// failures part-way, silence, and now and then a corrupt assembly. It
+/// checks every action it answers.
+struct Net<'a> {
+    case: &'a Case,
+    manifest: &'a Manifest,
+    rng: ChaCha8Rng,
+    /// (time, event) answers still to deliver.
+    pending: Vec<(Duration, Event)>,
+    /// Every part requested: (chunk, offset, len, bytes delivered so far).
+    parts: HashMap<DownloadId, (u32, u64, u64, u64)>,
+    assembled_ok: Vec<u32>,
+}
+
+impl Net<'_> {
+    fn answer(&mut self, a: Action, now: Duration) {
+        match a {
+            Action::Probe { node } => {
+                let at = now + Duration::from_millis(self.rng.random_range(1..200));
+                let ev = if self.rng.random::<f64>() < self.case.fail_prob {
+                    Event::ProbeFailed { node }
+                } else {
+                    let rtt = Duration::from_millis(self.rng.random_range(1..200));
+                    Event::ProbeOk { node, rtt, payload: None }
+                };
+                self.pending.push((at, ev));
+            }
+            Action::Download { id, chunk, node, offset, len, size_bytes, .. } => {
+                let meta = &self.manifest.chunks[chunk as usize];
+                assert!(meta.replicas.contains(&node), "chunk {chunk} requested from {node}, which lacks it");
+                assert_eq!(size_bytes, meta.size_bytes);
+                assert!(len > 0 && offset + len <= size_bytes, "part {offset}+{len} outside the chunk");
+                self.parts.insert(id, (chunk, offset, len, 0));
+                let r: f64 = self.rng.random();
+                if r < self.case.silent_prob {
+                    return; // never answered: the engine must time it out
+                }
+                let at = now + Duration::from_millis(self.rng.random_range(10..30_000));
+                // Some progress half-way.
+                self.pending.push((now + (at - now) / 2, Event::DownloadProgress { id, bytes: len / 2 }));
+                let ev = if r < self.case.silent_prob + self.case.fail_prob {
+                    Event::DownloadFailed { id, bytes: self.rng.random_range(0..=len) }
+                } else {
+                    Event::DownloadDone { id, bytes: len }
+                };
+                self.pending.push((at, ev));
+            }
+            Action::Cancel { id } => self.pending.retain(|(_, e)| {
+                !matches!(e, Event::DownloadDone { id: i, .. } | Event::DownloadFailed { id: i, .. } | Event::DownloadProgress { id: i, .. } if *i == id)
+            }),
+            Action::Assemble { chunk, parts } => self.check_assembly(chunk, &parts, now),
+        }
+    }
+
+    /// The parts cover the chunk exactly once, each from bytes it really
+    /// received; no chunk is delivered twice.
+    fn check_assembly(&mut self, chunk: u32, segments: &[(DownloadId, u64, u64)], now: Duration) {
+        let size = self.manifest.chunks[chunk as usize].size_bytes;
+        let mut x = 0;
+        for (id, from, to) in segments {
+            assert_eq!(*from, x, "chunk {chunk}: gap or overlap at {x}");
+            assert!(to > from);
+            let (c, off, len, got) = self.parts[id];
+            assert_eq!(c, chunk);
+            assert!(
+                *from >= off && *to <= off + len.min(got),
+                "chunk {chunk}: {id:?} used beyond what it received"
+            );
+            x = *to;
+        }
+        assert_eq!(x, size, "chunk {chunk} not covered");
+        // Now and then the bytes turn out corrupt.
+        let ok = self.rng.random::<f64>() >= self.case.fail_prob / 4.0;
+        if ok {
+            assert!(
+                !self.assembled_ok.contains(&chunk),
+                "chunk {chunk} delivered twice"
+            );
+            self.assembled_ok.push(chunk);
+        }
+        self.pending
+            .push((now, Event::ChunkAssembled { chunk, ok }));
+    }
+
+    /// The next answer due at `now`, if any, with the bytes it reports noted.
+    fn deliver(&mut self) -> Event {
+        let (_, ev) = self.pending.remove(0);
+        match &ev {
+            Event::DownloadProgress { id, bytes }
+            | Event::DownloadDone { id, bytes }
+            | Event::DownloadFailed { id, bytes } => {
+                if let Some(p) = self.parts.get_mut(id) {
+                    p.3 = p.3.max(*bytes);
+                }
+            }
+            _ => {}
+        }
+        ev
+    }
+}
+
+/// The buffer's invariants after a step; returns the chunks played.
+fn check_buffer(s: &Session, last_played: usize) -> usize {
+    let b = s.buffer();
+    assert!(b.level() <= b.video_duration());
+    assert!(b.playhead() <= b.video_duration());
+    let played = b.chunks_played();
+    assert!(played >= last_played, "played count went backwards");
+    for i in last_played..played {
+        assert!(
+            b.is_downloaded(i),
+            "chunk {i} played before it was downloaded"
+        );
+    }
+    played
+}
+
 /// Runs a session against a random network; returns (report debug, chunks played in order).
 fn run(case: &Case) -> (String, Vec<u32>) {
     let chunks: Vec<(Duration, u64)> = case
@@ -81,113 +198,37 @@ fn run(case: &Case) -> (String, Vec<u32>) {
         Box::new(RoundRobinSelector::default())
     };
     let mut s = Session::new(cfg.clone(), manifest.clone(), selector, Duration::ZERO);
-    let mut rng = ChaCha8Rng::seed_from_u64(case.seed);
-    // (time, event) answers still to deliver.
-    let mut pending: Vec<(Duration, Event)> = Vec::new();
-    // Every part requested: (chunk, offset, len, bytes delivered so far).
-    let mut parts: std::collections::HashMap<DownloadId, (u32, u64, u64, u64)> = Default::default();
+    let mut net = Net {
+        case,
+        manifest: &manifest,
+        rng: ChaCha8Rng::seed_from_u64(case.seed),
+        pending: Vec::new(),
+        parts: HashMap::new(),
+        assembled_ok: Vec::new(),
+    };
     let mut now = Duration::ZERO;
     let mut last_played = 0usize;
-    let mut assembled_ok: Vec<u32> = Vec::new();
     for _ in 0..200_000 {
         while let Some(a) = s.poll_action() {
-            match a {
-                Action::Probe { node } => {
-                    let at = now + Duration::from_millis(rng.random_range(1..200));
-                    let ev = if rng.random::<f64>() < case.fail_prob {
-                        Event::ProbeFailed { node }
-                    } else {
-                        Event::ProbeOk { node, rtt: Duration::from_millis(rng.random_range(1..200)), payload: None }
-                    };
-                    pending.push((at, ev));
-                }
-                Action::Download { id, chunk, node, offset, len, size_bytes, .. } => {
-                    let meta = &manifest.chunks[chunk as usize];
-                    assert!(meta.replicas.contains(&node), "chunk {chunk} requested from {node}, which lacks it");
-                    assert_eq!(size_bytes, meta.size_bytes);
-                    assert!(len > 0 && offset + len <= size_bytes, "part {offset}+{len} outside the chunk");
-                    parts.insert(id, (chunk, offset, len, 0));
-                    let r: f64 = rng.random();
-                    if r < case.silent_prob {
-                        continue; // never answered: the engine must time it out
-                    }
-                    let at = now + Duration::from_millis(rng.random_range(10..30_000));
-                    // Some progress half-way.
-                    let half = len / 2;
-                    pending.push((now + (at - now) / 2, Event::DownloadProgress { id, bytes: half }));
-                    let ev = if r < case.silent_prob + case.fail_prob {
-                        Event::DownloadFailed { id, bytes: rng.random_range(0..=len) }
-                    } else {
-                        Event::DownloadDone { id, bytes: len }
-                    };
-                    pending.push((at, ev));
-                }
-                Action::Cancel { id } => pending.retain(|(_, e)| {
-                    !matches!(e, Event::DownloadDone { id: i, .. } | Event::DownloadFailed { id: i, .. } | Event::DownloadProgress { id: i, .. } if *i == id)
-                }),
-                Action::Assemble { chunk, parts: segments } => {
-                    // The parts cover the chunk exactly once, each from bytes
-                    // it really received.
-                    let size = manifest.chunks[chunk as usize].size_bytes;
-                    let mut x = 0;
-                    for (id, from, to) in &segments {
-                        assert_eq!(*from, x, "chunk {chunk}: gap or overlap at {x}");
-                        assert!(to > from);
-                        let (c, off, len, got) = parts[id];
-                        assert_eq!(c, chunk);
-                        assert!(*from >= off && *to <= off + len.min(got), "chunk {chunk}: {id:?} used beyond what it received");
-                        x = *to;
-                    }
-                    assert_eq!(x, size, "chunk {chunk} not covered");
-                    // Now and then the bytes turn out corrupt.
-                    let ok = rng.random::<f64>() >= case.fail_prob / 4.0;
-                    if ok {
-                        assert!(!assembled_ok.contains(&chunk), "chunk {chunk} delivered twice");
-                        assembled_ok.push(chunk);
-                    }
-                    pending.push((now, Event::ChunkAssembled { chunk, ok }));
-                }
-            }
+            net.answer(a, now);
             let active = s.fetches().len();
             assert!(
                 active <= case.max_in_flight,
                 "chunks in flight {active} > cap"
             );
         }
-        // Invariants after every step.
-        let b = s.buffer();
-        assert!(b.level() <= b.video_duration());
-        assert!(b.playhead() <= b.video_duration());
-        let played = b.chunks_played();
-        assert!(played >= last_played, "played count went backwards");
-        for i in last_played..played {
-            assert!(
-                b.is_downloaded(i),
-                "chunk {i} played before it was downloaded"
-            );
-        }
-        last_played = played;
+        last_played = check_buffer(&s, last_played);
         if s.is_finished() {
             break;
         }
-        pending.sort_by_key(|p| p.0);
-        let next_answer = pending.first().map(|p| p.0);
+        net.pending.sort_by_key(|p| p.0);
+        let next_answer = net.pending.first().map(|p| p.0);
         let Some(next) = [next_answer, s.poll_timeout()].into_iter().flatten().min() else {
             break;
         };
         now = next.max(now);
         if next_answer == Some(next) {
-            let (_, ev) = pending.remove(0);
-            match &ev {
-                Event::DownloadProgress { id, bytes }
-                | Event::DownloadDone { id, bytes }
-                | Event::DownloadFailed { id, bytes } => {
-                    if let Some(p) = parts.get_mut(id) {
-                        p.3 = p.3.max(*bytes);
-                    }
-                }
-                _ => {}
-            }
+            let ev = net.deliver();
             s.handle(now, ev);
         } else {
             s.handle_timeout(now);

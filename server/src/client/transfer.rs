@@ -124,12 +124,16 @@ pub async fn download(
     }
 }
 
+/// A part handed to [`assemble`]: its id, offset, the count and hash state
+/// last reported to the core, and its bytes (parts not from offset 0).
+pub type HeldPart = (DownloadId, u64, (u64, Option<Sha256>), Vec<Bytes>);
+
 /// Joins the assembly `(part, from, to)` (absolute offsets, in order) from
 /// `parts` and checks the result against `size` and `sha256`. Blocking (it
 /// hashes): call it on the blocking pool.
 pub fn assemble(
     segments: &[(DownloadId, u64, u64)],
-    parts: &[(DownloadId, u64, (u64, Option<Sha256>), Vec<Bytes>)],
+    parts: &[HeldPart],
     size: u64,
     sha256: &str,
 ) -> bool {
