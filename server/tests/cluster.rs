@@ -517,7 +517,9 @@ async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
     // Durable: a restarted node still holds its vote.
     cluster.kill_node(0);
     cluster.restart_node(0).await.unwrap();
-    let st: serde_json::Value = http
+    // A fresh client: the pooled keep-alive connection to the killed node
+    // is dead, and reusing it fails with an incomplete message.
+    let st: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/paxos/v-00001", urls[0]))
         .send()
         .await
