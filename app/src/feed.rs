@@ -114,6 +114,7 @@ impl LiveFeed {
                         e.uptime_ms = u.sample.uptime_ms;
                         e.scenario = u.scenario;
                         e.clients = u.clients.clone();
+                        e.totals = u.totals.clone();
                         e.sessions.extend(u.finished.iter().cloned());
                         if e.sessions.len() > 200 {
                             let excess = e.sessions.len() - 200;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use vstack_core::stats::improvement_pct;
+pub use vstack_core::stats::{improvement_label, improvement_pct};
 
 use crate::wire::ClientSnapshot;
 

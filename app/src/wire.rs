@@ -93,10 +93,17 @@ pub struct MetricsSample {
 pub struct SessionResult {
     /// `smart` or `naive`.
     pub kind: ClientKind,
-    /// Session number of that client.
+    /// Session number. The twin clients start each session together, so
+    /// smart's session `n` and naive's session `n` form a pair played under
+    /// the same conditions from the same moment.
     pub session: u32,
     /// Scenario in force when the session ended.
     pub scenario: ScenarioInForce,
+    /// Nothing changed the conditions while the session played (no scenario,
+    /// slider, kill or revive) and no demo ran: only such sessions enter the
+    /// finished-session means, grouped by `scenario`.
+    #[serde(default)]
+    pub steady: bool,
     /// Startup latency, ms.
     pub startup_latency_ms: Option<f64>,
     /// Rebuffering events.
@@ -105,10 +112,57 @@ pub struct SessionResult {
     pub rebuffer_time_ms: f64,
     /// Time-weighted mean buffer, s.
     pub avg_buffer_s: f64,
-    /// Throughput, Mbit/s.
+    /// Busy-time rate: bytes × 8 over the time with a download in flight,
+    /// Mbit/s.
     pub avg_throughput_mbps: f64,
+    /// Session goodput: bytes × 8 over the session time, Mbit/s.
+    #[serde(default)]
+    pub goodput_mbps: f64,
     /// Failovers.
     pub failovers: u64,
+}
+
+/// One client's counters summed over every session since the server
+/// started: finished, stopped and restarted ones plus the one playing now.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CumulativeTotals {
+    /// Sessions that ended (finished, stopped or restarted).
+    pub sessions_ended: u64,
+    /// Sessions that played to their end.
+    pub sessions_finished: u64,
+    /// Bytes of verified chunks received.
+    pub bytes_transferred: u64,
+    /// Chunks downloaded.
+    pub downloads: u64,
+    /// Failed attempts moved to another replica.
+    pub failovers: u64,
+    /// Rebuffering events.
+    pub rebuffer_events: u64,
+    /// Stall time, ms.
+    pub stall_ms: f64,
+}
+
+impl CumulativeTotals {
+    /// Adds one session's counters (its latest snapshot).
+    pub fn add(&mut self, c: &ClientSnapshot) {
+        self.bytes_transferred = self.bytes_transferred.saturating_add(c.bytes_total);
+        self.downloads = self.downloads.saturating_add(c.downloads);
+        self.failovers = self.failovers.saturating_add(c.failovers);
+        self.rebuffer_events = self
+            .rebuffer_events
+            .saturating_add(u64::from(c.rebuffer_count));
+        self.stall_ms += c.rebuffer_time_ms;
+    }
+
+    /// Failovers ÷ attempts (downloads + failovers), in %; 0 without any.
+    pub fn failover_rate_pct(&self) -> f64 {
+        let attempts = self.downloads.saturating_add(self.failovers);
+        if attempts == 0 {
+            0.0
+        } else {
+            self.failovers as f64 * 100.0 / attempts as f64
+        }
+    }
 }
 
 /// Everything a dashboard needs at once: sent first on `/ws`, and by the
@@ -139,6 +193,9 @@ pub struct DashboardSnapshot {
     pub history: Vec<MetricsSample>,
     /// Finished sessions, oldest first (at most 200).
     pub sessions: Vec<SessionResult>,
+    /// Each client's counters since the server started.
+    #[serde(default)]
+    pub totals: PerClient<CumulativeTotals>,
     /// The demo's progress, once one was started from the dashboard.
     #[serde(default)]
     pub demo: Option<DemoStatus>,
@@ -188,9 +245,15 @@ pub enum Control {
         /// Node position.
         node: usize,
     },
-    /// Clear the session results and restart both clients (re-run the
-    /// comparison under the current conditions).
-    RerunComparison,
+    /// Clear the session results and restart both clients: re-run the
+    /// comparison, under `scenario` when given (applied first, on both
+    /// clusters), else under the current conditions. Every open dashboard
+    /// receives the cleared state.
+    RerunComparison {
+        /// Scenario to apply before the re-run; `None` keeps the conditions.
+        #[serde(default)]
+        scenario: Option<Scenario>,
+    },
     /// Run the seed's demo (normal → degradation → node failure → recovery →
     /// chaos) on the dashboard's clusters; both clients restart first.
     StartDemo {
@@ -239,6 +302,9 @@ pub struct MetricsUpdate {
     pub clients: PerClient<Option<ClientSnapshot>>,
     /// A session finished since the last tick, if any.
     pub finished: Vec<SessionResult>,
+    /// Each client's counters since the server started.
+    #[serde(default)]
+    pub totals: PerClient<CumulativeTotals>,
 }
 
 /// Payload of [`WsEvent::ChunkDownloaded`].
@@ -281,8 +347,12 @@ pub struct PlaybackStateEvent {
 pub struct DemoPhase {
     /// `normal`, `high_latency`, …, `chaos`.
     pub name: String,
-    /// What to look for.
+    /// The conditions the phase applies (stated before it runs).
     pub narration: String,
+    /// What the clients did in the phase, measured at its end
+    /// (`vstack_core::demo::narrate`); `None` until then.
+    #[serde(default)]
+    pub measured: Option<String>,
     /// Smart client's figures, once the phase is over.
     pub smart: Option<PhaseFigures>,
     /// Naive client's figures, once the phase is over.

@@ -117,8 +117,10 @@ test('each tab shows live, changing data from the real engine', async ({ page })
   // Compare: the conditions and a live table from both clients.
   await page.getByRole('link', { name: 'Smart vs Naive', exact: true }).click();
   await expect(page.getByTestId('cmp-conditions')).toContainText('twin embedded clusters');
-  await expect(page.getByTestId('cmp-live')).toContainText('throughput');
-  await expect(page.getByTestId('cmp-sessions')).toContainText(/Covers \d+ smart and \d+ naive sessions/);
+  await expect(page.getByTestId('cmp-live')).toContainText('session goodput (bytes ÷ session time)');
+  await expect(page.getByTestId('cmp-live')).toContainText('busy-time rate (bytes ÷ time downloading)');
+  await expect(page.getByTestId('cmp-live-sessions')).toContainText(/smart session \d+ at \d+ s, naive session \d+ at \d+ s/);
+  await expect(page.getByTestId('cmp-sessions')).toContainText(/\d+ pairs since the last re-run/);
   // Analytics: targets judged on measured values; data transferred grows.
   await page.getByRole('link', { name: 'Analytics', exact: true }).click();
   await expect(page.getByTestId('targets')).toContainText('startup latency');
@@ -128,6 +130,35 @@ test('each tab shows live, changing data from the real engine', async ({ page })
   const csv = await page.request.get(server.url + '/api/metrics?format=csv');
   expect(csv.status()).toBe(200);
   expect(await csv.text()).toContain('uptime_ms,client,state,buffer_level_s');
+});
+
+test('a re-run applies its scenario first and refreshes every open dashboard', async ({ browser }) => {
+  const a = await browser.newPage();
+  const b = await browser.newPage();
+  for (const p of [a, b]) {
+    await p.goto(server.url + '/compare');
+    await expectLive(p);
+  }
+  // The naive client's node cards show only what round robin measures.
+  await b.goto(server.url + '/');
+  await expectLive(b);
+  await expect(b.getByTestId('node-naive-node-1')).toContainText('download rate');
+  await expect(b.getByTestId('node-naive-node-1')).not.toContainText('score');
+  await expect(b.getByTestId('node-smart-node-1')).toContainText('score');
+  await b.goto(server.url + '/compare');
+  await expectLive(b);
+  await a.getByTestId('cmp-scenario').selectOption('high_latency');
+  await a.getByTestId('cmp-rerun').click();
+  await expect(a.getByText('comparison restarted under scenario high_latency')).toBeVisible();
+  // The other browser sees the new scenario and the cleared sessions.
+  await expect(b.getByTestId('cmp-conditions')).toContainText('scenario high_latency');
+  await expect(b.getByTestId('cmp-sessions')).toContainText(/^0 pairs since the last re-run/);
+  await b.screenshot({ path: path.join(artifacts, 'compare-after-rerun.png'), fullPage: true });
+  await a.getByTestId('cmp-scenario').selectOption('normal');
+  await a.getByTestId('cmp-rerun').click();
+  await expect(b.getByTestId('cmp-conditions')).toContainText('scenario normal');
+  await a.close();
+  await b.close();
 });
 
 test('killing a node from the controls marks it down and moves chunks to other nodes', async ({ page }) => {
@@ -224,13 +255,15 @@ test('the demo runs from the dashboard: phases narrated, figures measured, findi
   await page.getByTestId('demo-start').click();
   await expect(page.getByTestId('demo-msg')).toContainText('demo started: 7 phases of 10 s');
   await expect(page.getByTestId('demo-state')).toHaveAttribute('data-running', 'true');
-  await expect(page.getByTestId('demo-narration')).toContainText(/Normal operation|Degradation/);
+  await expect(page.getByTestId('demo-narration')).toContainText(/Normal operation|Degradation|Node failure|Recovery|Chaos/);
   await page.getByTestId('demo-phases').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(artifacts, 'overview-demo-running.png'), fullPage: true });
   // 7 phases of 10 media s at ×4: about 20 s.
   await expect(page.getByTestId('demo-state')).toHaveAttribute('data-running', 'false', { timeout: 45_000 });
   await expect(page.getByTestId('demo-state')).toContainText('Finished');
   await expect(page.getByTestId('demo-findings')).toContainText('rebuffering: smart');
+  await expect(page.getByTestId('demo-measured').locator('li')).toHaveCount(7);
+  await expect(page.getByTestId('demo-measured')).toContainText('smart fetched');
   await expect(page.getByTestId('demo-events')).toContainText('node-');
   const rows = page.locator('[data-testid="demo-phases"] tbody tr');
   await expect(rows).toHaveCount(7);
@@ -252,7 +285,7 @@ test('the Smart vs Naive tab shows the latest saved vstack compare run', async (
   await page.getByTestId('cmp-saved-refresh').click();
   await expect(page.getByTestId('cmp-saved-meta')).toContainText('live twin clusters at ×20');
   const rows = page.locator('[data-testid="cmp-saved-table"] tbody tr');
-  await expect(rows).toHaveCount(6);
+  await expect(rows).toHaveCount(7);
   await expect(rows.first()).toContainText('startup latency');
   const saved = JSON.parse(fs.readFileSync(compareResults, 'utf8'));
   const startup = saved.conditions[0].metrics[0].smart_mean as number;

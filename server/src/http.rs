@@ -91,6 +91,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// Pending connections a listener queues before the kernel drops SYNs (the
+/// kernel caps it at `net.core.somaxconn`). The default of 1024 overflowed
+/// when a thousand sessions opened their first connections at once, and
+/// every dropped SYN cost a client a 1 s retransmission.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a TCP listener on `addr` with [`LISTEN_BACKLOG`] (address reuse as
+/// `TcpListener::bind` does).
+///
+/// # Errors
+/// The OS error of creating, binding or listening.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

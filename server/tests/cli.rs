@@ -178,8 +178,24 @@ fn compare_live_and_sim_print_json_with_improvements() {
     assert_eq!(r["mode"], "live");
     let c = &r["conditions"][0];
     assert_eq!(c["condition"], "normal");
-    assert_eq!(c["metrics"].as_array().unwrap().len(), 6);
-    assert!(c["metrics"][4]["smart_mean"].as_f64().unwrap() > 0.0, "{c}");
+    assert_eq!(c["metrics"].as_array().unwrap().len(), 7);
+    for m in 4..6 {
+        assert!(c["metrics"][m]["smart_mean"].as_f64().unwrap() > 0.0, "{c}");
+    }
+    assert!(
+        c["metrics"][4]["metric"]
+            .as_str()
+            .unwrap()
+            .starts_with("session goodput")
+    );
+    assert!(
+        c["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| !m["improvement"].as_str().unwrap().is_empty()),
+        "{c}"
+    );
     // The same result is saved for the dashboard, which serves it.
     let file = vstack::tools::compare::read_saved(&saved).unwrap().unwrap();
     assert_eq!(serde_json::to_value(&file).unwrap(), r);
@@ -247,6 +263,16 @@ fn demo_runs_every_phase_and_reports_measured_findings() {
         );
     }
     assert!(stdout.contains("Key findings (measured in this run)"));
+    assert_eq!(
+        stdout.matches("    measured: smart fetched ").count(),
+        7,
+        "each phase ends with its measured narration:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("the largest stall gap was in ")
+            || stdout.contains("no phase separated the clients on stall time"),
+        "{stdout}"
+    );
     let json = &stdout[stdout.find("\n[").unwrap() + 1..];
     let phases: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(phases.as_array().unwrap().len(), 7);
@@ -329,7 +355,17 @@ fn chaos_fails_and_names_the_seed_when_an_invariant_breaks() {
 fn bench_quick_measures_every_target_and_writes_the_results_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("benchmark_results.json");
-    let out = run(&["bench", "--quick", "--output", path.to_str().unwrap()]);
+    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/fcc");
+    let mut args = vec!["bench", "--quick", "--output", path.to_str().unwrap()];
+    if traces.exists() {
+        args.extend(["--trace", traces.to_str().unwrap()]);
+    } else {
+        eprintln!(
+            "skipping the trace condition: {} not found",
+            traces.display()
+        );
+    }
+    let out = run(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -339,43 +375,89 @@ fn bench_quick_measures_every_target_and_writes_the_results_file() {
     assert!(stdout.contains("score: "), "{stdout}");
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let results = r["results"].as_array().unwrap();
-    let names: Vec<&str> = results
-        .iter()
-        .map(|x| x["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "startup latency",
-            "rebuffering events",
-            "average buffer",
-            "average throughput",
-            "storage node latency",
-            "concurrent uploads",
-            "concurrent playback",
-            "node response time",
-            "load distribution",
-            "failover time",
-        ]
-    );
+    let find = |name: &str, client: Option<&str>| -> Vec<&serde_json::Value> {
+        results
+            .iter()
+            .filter(|x| x["name"] == name && client.is_none_or(|c| x["client"] == c))
+            .collect()
+    };
+    // The QoE targets for both clients under each condition.
+    let conditions = if traces.exists() { 3 } else { 2 };
+    for name in [
+        "startup latency",
+        "rebuffering events",
+        "average buffer",
+        "average throughput",
+    ] {
+        for client in ["smart", "naive"] {
+            let v = find(name, Some(client));
+            assert_eq!(v.len(), conditions, "{name} {client}");
+            assert!(v[1]["conditions"].as_str().unwrap().contains("degraded"));
+        }
+    }
+    if traces.exists() {
+        assert!(
+            find("startup latency", Some("smart"))[2]["conditions"]
+                .as_str()
+                .unwrap()
+                .contains("trace set fcc")
+        );
+    } else {
+        assert!(!r["skipped"].as_array().unwrap().is_empty());
+    }
     for x in results {
         assert!(x["measured"].is_number(), "{x}");
         assert!(x["passed"].is_boolean() && x["target"].is_number(), "{x}");
+        assert!(!x["conditions"].as_str().unwrap().is_empty(), "{x}");
     }
     let passed = results.iter().filter(|x| x["passed"] == true).count();
     assert_eq!(r["passed"].as_u64().unwrap() as usize, passed);
-    assert_eq!(r["total"], 10);
+    assert_eq!(r["total"].as_u64().unwrap() as usize, results.len());
+    assert_eq!(results.len(), conditions * 8 + 8);
     assert!(r["quick"].as_bool().unwrap());
     assert!(r["machine"]["cpus"].as_u64().unwrap() >= 1);
     assert!(r["config"]["uploaders"].as_u64().unwrap() >= 10);
     // Functional figures that do not depend on the machine's speed.
-    assert_eq!(results[5]["measured"], 10.0, "every uploader succeeded");
-    assert!(
-        results[9]["measured"].as_f64().unwrap() < 30.0,
-        "failover happened"
+    assert_eq!(
+        find("concurrent uploads", None)[0]["measured"],
+        10.0,
+        "every uploader succeeded"
     );
+    let scale = r["scale"].as_array().unwrap();
+    assert_eq!(scale.len(), 1);
+    assert_eq!(scale[0]["sessions"], 100);
+    assert!(scale[0]["peak_rss_mib"].as_f64().unwrap() > 1.0);
+    // Load is judged against capacity: round robin on unequal nodes cannot
+    // pass by construction.
+    let naive_load = find("load distribution", Some("naive"))[0];
+    assert!(
+        naive_load["measured"].as_f64().unwrap() > 2.0,
+        "{naive_load}"
+    );
+    for name in [
+        "failover time (killed node)",
+        "failover time (silent partition)",
+    ] {
+        let f = find(name, Some("smart"))[0];
+        assert!(
+            f["measured"].as_f64().unwrap() < 30.0,
+            "failover happened: {f}"
+        );
+    }
     assert_eq!(
         run(&["bench", "--quick", "--output", "/no/such/dir/x.json"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["bench", "--quick", "--trace", "/no/such/traces"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["bench", "--quick", "--scale-sessions", "0"])
             .status
             .code(),
         Some(2)

@@ -399,6 +399,13 @@ async fn the_demo_runs_every_phase_on_the_dashboard_clusters() {
         .sum();
     assert!(chunks > 0, "both clients downloaded during the demo");
     assert_eq!(demo.events.len(), 2, "{:?}", demo.events);
+    for p in &demo.phases {
+        let m = p.measured.as_deref().unwrap_or_default();
+        assert!(
+            m.starts_with("smart fetched ") && m.contains("; naive fetched "),
+            "{m}"
+        );
+    }
     assert!(
         demo.findings[0].starts_with("rebuffering: smart"),
         "{:?}",
@@ -485,4 +492,111 @@ async fn consensus_scenarios_are_recorded_runs_of_the_real_protocol() {
     assert!(body.contains("normal, conflict, node_failure"), "{body}");
     let (status, _) = get(&router, "/api/consensus/normal?seed=x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twins_play_paired_sessions_and_totals_add_up_across_them() {
+    let hub = Hub::start(HubConfig {
+        metrics_interval: Duration::from_millis(100),
+        speed: 20.0,
+        session_gap: Duration::from_millis(200),
+        cluster: ClusterConfig {
+            video: Some(SyntheticVideo {
+                duration: Duration::from_secs(20),
+                bitrate_kbps: 1000.0,
+                ..SyntheticVideo::default()
+            }),
+            ..ClusterConfig::default()
+        },
+        ..HubConfig::default()
+    })
+    .await
+    .unwrap();
+    let wait_for = |pred: &dyn Fn(&app::wire::DashboardSnapshot) -> bool| {
+        let t = std::time::Instant::now();
+        loop {
+            let s = hub.snapshot();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "timed out: {:?}",
+                s.sessions
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Two sessions of each twin under steady conditions: paired by number.
+    let s = tokio::task::block_in_place(|| wait_for(&|s| s.sessions.len() >= 4));
+    for r in &s.sessions {
+        assert!(r.steady, "{r:?}");
+        assert!(
+            s.sessions
+                .iter()
+                .any(|t| t.kind != r.kind && t.session == r.session),
+            "session {} of {:?} has no twin: {:?}",
+            r.session,
+            r.kind,
+            s.sessions
+        );
+        assert!(
+            r.goodput_mbps > 0.0 && r.goodput_mbps < r.avg_throughput_mbps,
+            "{r:?}"
+        );
+    }
+    // Totals cover every ended session plus the current one.
+    let smart_sessions: Vec<_> = s
+        .sessions
+        .iter()
+        .filter(|r| r.kind == app::wire::ClientKind::Smart)
+        .collect();
+    let t = &s.totals.smart;
+    assert!(t.sessions_ended >= smart_sessions.len() as u64, "{t:?}");
+    assert!(t.sessions_finished >= smart_sessions.len() as u64, "{t:?}");
+    let current = s.clients.smart.as_ref().unwrap();
+    assert!(
+        t.bytes_transferred > current.bytes_total,
+        "cumulative, not the current session: {t:?} vs {}",
+        current.bytes_total
+    );
+    assert!(
+        t.downloads >= u64::from(current.chunk_count) * smart_sessions.len() as u64,
+        "every chunk of every finished session: {t:?}"
+    );
+
+    // A scenario change mid-session: those sessions are not steady.
+    let before = s.sessions.len();
+    hub.control(Control::Scenario {
+        name: Scenario::HighLatency,
+    })
+    .await
+    .unwrap();
+    let s = tokio::task::block_in_place(|| wait_for(&|s| s.sessions.len() >= before + 2));
+    let changed: Vec<_> = s.sessions[before..].iter().take(2).collect();
+    assert!(changed.iter().all(|r| !r.steady), "{changed:?}");
+
+    // Re-run under a scenario: applied first, then every dashboard gets the
+    // cleared state.
+    let mut events = hub.subscribe();
+    let ok = hub
+        .control(Control::RerunComparison {
+            scenario: Some(Scenario::LowBandwidth),
+        })
+        .await
+        .unwrap();
+    assert!(ok.contains("scenario low_bandwidth"), "{ok}");
+    let snap = loop {
+        match events.recv().await.unwrap() {
+            WsEvent::Snapshot(s) => break s,
+            _ => continue,
+        }
+    };
+    assert!(snap.sessions.is_empty());
+    assert_eq!(snap.scenario.name(), "low_bandwidth");
+    let e = hub
+        .control(Control::RerunComparison { scenario: None })
+        .await
+        .unwrap();
+    assert!(e.contains("current conditions"), "{e}");
 }

@@ -1,5 +1,6 @@
-//! Analytics tab (`/analytics`): system health (uptime, data transferred,
-//! average download time, failover rate), the seed's targets vs the smart
+//! Analytics tab (`/analytics`): system health since the server started
+//! (uptime, data transferred, failover rate, sessions, per-client totals over
+//! every session), the seed's targets vs the smart
 //! client's actual figures, the load distribution, detailed metrics of both
 //! clients, and export of the metrics history as CSV or JSON.
 
@@ -20,26 +21,43 @@ pub fn AnalyticsPage() -> impl IntoView {
     view! {
         <StreamNotice/>
         <div class="page-grid wide">
-            <Card title="System health">
+            <Card title="System health (both clients, since the server started)">
                 {move || feed.engine.with(|e| e.as_ref().map(|e| {
-                    let bytes: u64 = e.history.last().map(|m| {
-                        m.clients.iter().filter_map(|(_, c)| c.as_ref()).map(|c| c.bytes_transferred).sum()
-                    }).unwrap_or(0);
+                    let t = &e.totals;
+                    let all = |f: fn(&crate::wire::CumulativeTotals) -> u64| f(&t.smart) + f(&t.naive);
+                    let bytes = all(|t| t.bytes_transferred);
+                    let mut both = t.smart.clone();
+                    both.downloads += t.naive.downloads;
+                    both.failovers += t.naive.failovers;
                     let clients: Vec<_> = e.clients.iter().filter_map(|(_, c)| c.as_ref()).collect();
                     let downloads: u64 = clients.iter().map(|c| c.downloads).sum();
-                    let failovers: u64 = clients.iter().map(|c| c.failovers).sum();
                     let avg_dl = if downloads > 0 {
                         clients.iter().map(|c| c.avg_download_ms * c.downloads as f64).sum::<f64>() / downloads as f64
                     } else { 0.0 };
-                    let rate = if downloads + failovers > 0 { failovers as f64 / (downloads + failovers) as f64 * 100.0 } else { 0.0 };
                     view! {
                         <div class="stats" data-testid="health">
                             <div class="stat"><span class="stat-label">"uptime"</span><span class="stat-value">{format_duration_ms(e.uptime_ms)}</span></div>
-                            <div class="stat"><span class="stat-label">"data transferred"</span><span class="stat-value" data-testid="health-bytes">{format_bytes(bytes)}</span></div>
-                            <div class="stat"><span class="stat-label">"avg download time"</span><span class="stat-value">{format!("{avg_dl:.0} ms")}</span></div>
-                            <div class="stat"><span class="stat-label">"failover rate"</span><span class="stat-value">{format!("{rate:.1} %")}</span></div>
-                            <div class="stat"><span class="stat-label">"sessions finished"</span><span class="stat-value">{e.sessions.len().to_string()}</span></div>
+                            <div class="stat"><span class="stat-label">"data transferred since start"</span><span class="stat-value" data-testid="health-bytes">{format_bytes(bytes)}</span></div>
+                            <div class="stat"><span class="stat-label">"failover rate since start (failovers ÷ attempts)"</span><span class="stat-value" data-testid="health-failover-rate">{format!("{:.1} %", both.failover_rate_pct())}</span></div>
+                            <div class="stat"><span class="stat-label">"sessions ended since start"</span><span class="stat-value" data-testid="health-sessions">{all(|t| t.sessions_ended).to_string()}</span></div>
+                            <div class="stat"><span class="stat-label">"avg download time (current sessions)"</span><span class="stat-value">{format!("{avg_dl:.0} ms")}</span></div>
                         </div>
+                        <table class="cmp" data-testid="totals">
+                            <thead><tr><th>"since start"</th><th>"sessions ended / finished"</th><th>"downloads"</th><th>"data"</th><th>"failovers"</th><th>"rebuffers"</th><th>"stall time"</th></tr></thead>
+                            <tbody>
+                                {t.iter().map(|(kind, t)| view! {
+                                    <tr>
+                                        <td>{kind.name()}</td>
+                                        <td>{format!("{} / {}", t.sessions_ended, t.sessions_finished)}</td>
+                                        <td>{t.downloads.to_string()}</td>
+                                        <td>{format_bytes(t.bytes_transferred)}</td>
+                                        <td>{format!("{} ({:.1} %)", t.failovers, t.failover_rate_pct())}</td>
+                                        <td>{t.rebuffer_events.to_string()}</td>
+                                        <td>{format!("{:.1} s", t.stall_ms / 1e3)}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
                     }
                 }))}
             </Card>
@@ -68,7 +86,7 @@ pub fn AnalyticsPage() -> impl IntoView {
             <Card title="Load distribution">
                 <EngineChart id="chart-an-load" make=load_chart/>
             </Card>
-            <Card title="Detailed metrics">
+            <Card title="Detailed metrics (current sessions)">
                 {move || feed.engine.with(|e| e.as_ref().map(|e| {
                     let clients: Vec<_> = e.clients.clone().into_iter().filter_map(|(_, c)| c).collect();
                     view! {

@@ -1,9 +1,12 @@
 //! Smart vs Naive tab (`/compare`): the two real clients side by side, each on
-//! its own twin cluster under identical conditions. The table shows the
-//! current sessions live and the mean over every finished session, with the
-//! smart client's improvement in %; a re-run restarts both under a chosen
-//! scenario. A card shows the latest saved `vstack compare` run (server
-//! function [`crate::api::latest_compare`]).
+//! its own twin cluster under identical conditions. The twins start every
+//! session together, so the live table compares session `n` of both at the
+//! same moment. Finished sessions are compared in pairs (smart's and naive's
+//! session `n`), grouped by scenario; sessions during which the conditions
+//! changed or a demo ran are left out and counted. A regression is shown as
+//! one ("+2 events, worse"), never hidden behind a dash. A re-run applies the
+//! chosen scenario and restarts both in one control. A card shows the latest
+//! saved `vstack compare` run (server function [`crate::api::latest_compare`]).
 
 use leptos::prelude::*;
 
@@ -15,7 +18,7 @@ use super::{
 use crate::{
     api::latest_compare,
     feed::use_live_feed,
-    perf::improvement_pct,
+    perf::improvement_label,
     wire::{
         ClientKind, ClientSnapshot, CompareMode, CompareReport, Control, Scenario, SessionResult,
     },
@@ -56,14 +59,19 @@ fn saved_report(r: CompareReport, now_unix_ms: Option<u64>) -> impl IntoView {
                     <thead><tr><th>"metric"</th><th>"smart mean ± sd"</th><th>"naive mean ± sd"</th><th>"smart better by"</th><th>"pairs p10..p90"</th></tr></thead>
                     <tbody>
                         {c.metrics.into_iter().map(|m| {
-                            let class = match m.improvement_pct { Some(x) if x > 0.5 => "ok", Some(x) if x < -0.5 => "bad", _ => "" };
+                            let label = if m.improvement.is_empty() {
+                                m.improvement_pct.map(|x| format!("{x:+.1} %")).unwrap_or_else(|| "no ratio (naive 0)".into())
+                            } else {
+                                m.improvement.clone()
+                            };
+                            let class = verdict_class(&label);
                             view! {
                                 <tr>
                                     <td>{format!("{} {}", m.metric, m.unit)}</td>
                                     <td>{format!("{:.1} ± {:.1}", m.smart_mean, m.smart_sd)}</td>
                                     <td>{format!("{:.1} ± {:.1}", m.naive_mean, m.naive_sd)}</td>
-                                    <td class=class>{m.improvement_pct.map(|x| format!("{x:+.1} %")).unwrap_or_else(|| "—".into())}</td>
-                                    <td>{m.improvement_p10_p90.map(|(a, b)| format!("{a:+.0} .. {b:+.0} %")).unwrap_or_else(|| "—".into())}</td>
+                                    <td class=class>{label}</td>
+                                    <td>{m.improvement_p10_p90.map(|(a, b)| format!("{a:+.0} .. {b:+.0} %")).unwrap_or_else(|| "no ratio (naive 0 in every pair)".into())}</td>
                                 </tr>
                             }
                         }).collect_view()}
@@ -75,91 +83,177 @@ fn saved_report(r: CompareReport, now_unix_ms: Option<u64>) -> impl IntoView {
     }
 }
 
+/// `ok` for a gain, `bad` for a loss, nothing for a tie (±0.5 %).
+fn verdict_class(label: &str) -> &'static str {
+    if label.ends_with("worse") {
+        return "bad";
+    }
+    if label.ends_with("better") {
+        return "ok";
+    }
+    match label.trim_end_matches(" %").parse::<f64>() {
+        Ok(x) if x > 0.5 => "ok",
+        Ok(x) if x < -0.5 => "bad",
+        _ => "",
+    }
+}
+
 struct Row {
     name: &'static str,
     unit: &'static str,
+    decimals: usize,
     lower_is_better: bool,
     smart: Option<f64>,
     naive: Option<f64>,
 }
 
-fn mean(v: &[&SessionResult], f: impl Fn(&SessionResult) -> Option<f64>) -> Option<f64> {
+/// A metric of a client's figures: name, unit, decimals, lower is better,
+/// and how to read it.
+type Metric<T> = (
+    &'static str,
+    &'static str,
+    usize,
+    bool,
+    fn(&T) -> Option<f64>,
+);
+
+const LIVE: [Metric<ClientSnapshot>; 7] = [
+    ("startup latency", "ms", 0, true, |c| c.startup_latency_ms),
+    ("rebuffering events", "events", 0, true, |c| {
+        Some(f64::from(c.rebuffer_count))
+    }),
+    ("stall time", "ms", 0, true, |c| Some(c.rebuffer_time_ms)),
+    ("average buffer", "s", 1, false, |c| Some(c.avg_buffer_s)),
+    (
+        "session goodput (bytes ÷ session time)",
+        "Mbit/s",
+        2,
+        false,
+        |c| Some(c.goodput_mbps),
+    ),
+    (
+        "busy-time rate (bytes ÷ time downloading)",
+        "Mbit/s",
+        1,
+        false,
+        |c| Some(c.avg_throughput_mbps),
+    ),
+    ("failovers", "", 0, true, |c| Some(c.failovers as f64)),
+];
+
+const FINISHED: [Metric<SessionResult>; 7] = [
+    ("startup latency", "ms", 0, true, |r| r.startup_latency_ms),
+    ("rebuffering events", "events", 1, true, |r| {
+        Some(f64::from(r.rebuffer_count))
+    }),
+    ("stall time", "ms", 0, true, |r| Some(r.rebuffer_time_ms)),
+    ("average buffer", "s", 1, false, |r| Some(r.avg_buffer_s)),
+    (
+        "session goodput (bytes ÷ session time)",
+        "Mbit/s",
+        2,
+        false,
+        |r| Some(r.goodput_mbps),
+    ),
+    (
+        "busy-time rate (bytes ÷ time downloading)",
+        "Mbit/s",
+        1,
+        false,
+        |r| Some(r.avg_throughput_mbps),
+    ),
+    ("failovers", "", 1, true, |r| Some(r.failovers as f64)),
+];
+
+fn mean(v: &[&SessionResult], f: fn(&SessionResult) -> Option<f64>) -> Option<f64> {
     let xs: Vec<f64> = v.iter().filter_map(|r| f(r)).collect();
     (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
 }
 
 fn live_rows(s: Option<&ClientSnapshot>, n: Option<&ClientSnapshot>) -> Vec<Row> {
-    let row = |name, unit, lower, f: fn(&ClientSnapshot) -> Option<f64>| Row {
-        name,
-        unit,
-        lower_is_better: lower,
-        smart: s.and_then(f),
-        naive: n.and_then(f),
-    };
-    vec![
-        row("startup latency", "ms", true, |c| c.startup_latency_ms),
-        row("rebuffering events", "", true, |c| {
-            Some(f64::from(c.rebuffer_count))
-        }),
-        row("stall time", "ms", true, |c| Some(c.rebuffer_time_ms)),
-        row("average buffer", "s", false, |c| Some(c.avg_buffer_s)),
-        row("throughput", "Mbit/s", false, |c| {
-            Some(c.avg_throughput_mbps)
-        }),
-        row("failovers", "", true, |c| Some(c.failovers as f64)),
-    ]
+    LIVE.iter()
+        .map(|&(name, unit, decimals, lower_is_better, f)| Row {
+            name,
+            unit,
+            decimals,
+            lower_is_better,
+            smart: s.and_then(f),
+            naive: n.and_then(f),
+        })
+        .collect()
 }
 
-fn session_rows(sessions: &[SessionResult]) -> Vec<Row> {
-    let of = |kind| {
-        sessions
-            .iter()
-            .filter(|r| r.kind == kind)
-            .collect::<Vec<_>>()
-    };
-    let (smart, naive) = (of(ClientKind::Smart), of(ClientKind::Naive));
-    let row = |name, unit, lower, f: fn(&SessionResult) -> Option<f64>| Row {
-        name,
-        unit,
-        lower_is_better: lower,
-        smart: mean(&smart, f),
-        naive: mean(&naive, f),
-    };
-    vec![
-        row("startup latency", "ms", true, |r| r.startup_latency_ms),
-        row("rebuffering events", "", true, |r| {
-            Some(f64::from(r.rebuffer_count))
-        }),
-        row("stall time", "ms", true, |r| Some(r.rebuffer_time_ms)),
-        row("average buffer", "s", false, |r| Some(r.avg_buffer_s)),
-        row("throughput", "Mbit/s", false, |r| {
-            Some(r.avg_throughput_mbps)
-        }),
-        row("failovers", "", true, |r| Some(r.failovers as f64)),
-    ]
+/// Smart's and naive's session `n`.
+type Pair<'a> = (&'a SessionResult, &'a SessionResult);
+
+/// Pairs by scenario name.
+type Groups<'a> = Vec<(String, Vec<Pair<'a>>)>;
+
+/// Finished sessions in pairs: smart's and naive's session `n`, both steady
+/// and under the same scenario; grouped by scenario name (in order of
+/// first appearance). Returns the groups and how many sessions were left out.
+pub fn paired_groups(sessions: &[SessionResult]) -> (Groups<'_>, usize) {
+    let mut groups: Groups<'_> = Vec::new();
+    let mut used = 0;
+    for s in sessions
+        .iter()
+        .filter(|r| r.kind == ClientKind::Smart && r.steady)
+    {
+        let twin = sessions.iter().find(|r| {
+            r.kind == ClientKind::Naive
+                && r.session == s.session
+                && r.steady
+                && r.scenario == s.scenario
+        });
+        if let Some(n) = twin {
+            used += 2;
+            let name = s.scenario.name().to_string();
+            match groups.iter_mut().find(|(g, _)| *g == name) {
+                Some((_, v)) => v.push((s, n)),
+                None => groups.push((name, vec![(s, n)])),
+            }
+        }
+    }
+    (groups, sessions.len() - used)
+}
+
+fn pair_rows(pairs: &[Pair<'_>]) -> Vec<Row> {
+    let smart: Vec<_> = pairs.iter().map(|p| p.0).collect();
+    let naive: Vec<_> = pairs.iter().map(|p| p.1).collect();
+    FINISHED
+        .iter()
+        .map(|&(name, unit, decimals, lower_is_better, f)| Row {
+            name,
+            unit,
+            decimals,
+            lower_is_better,
+            smart: mean(&smart, f),
+            naive: mean(&naive, f),
+        })
+        .collect()
 }
 
 fn table(rows: Vec<Row>, testid: &'static str) -> impl IntoView {
-    let f = |v: Option<f64>, unit: &str| {
-        v.map(|x| format!("{x:.1} {unit}"))
-            .unwrap_or_else(|| "—".into())
+    let f = |v: Option<f64>, unit: &str, d: usize| {
+        v.map(|x| format!("{x:.d$} {unit}"))
+            .unwrap_or_else(|| "no data yet".into())
     };
     view! {
         <table class="cmp" data-testid=testid>
             <thead><tr><th>"metric"</th><th>"smart"</th><th>"naive"</th><th>"smart better by"</th></tr></thead>
             <tbody>
                 {rows.into_iter().map(|r| {
-                    let imp = match (r.smart, r.naive) {
-                        (Some(s), Some(n)) => improvement_pct(s, n, r.lower_is_better),
-                        _ => None,
+                    let label = match (r.smart, r.naive) {
+                        (Some(s), Some(n)) => improvement_label(s, n, r.lower_is_better, r.unit, r.decimals),
+                        _ => "no data yet".into(),
                     };
-                    let class = match imp { Some(x) if x > 0.5 => "ok", Some(x) if x < -0.5 => "bad", _ => "" };
+                    let class = verdict_class(&label);
                     view! {
                         <tr>
                             <td>{r.name}</td>
-                            <td>{f(r.smart, r.unit)}</td>
-                            <td>{f(r.naive, r.unit)}</td>
-                            <td class=class>{imp.map(|x| format!("{x:+.1} %")).unwrap_or_else(|| "—".into())}</td>
+                            <td>{f(r.smart, r.unit, r.decimals)}</td>
+                            <td>{f(r.naive, r.unit, r.decimals)}</td>
+                            <td class=class>{label}</td>
                         </tr>
                     }
                 }).collect_view()}
@@ -180,24 +274,31 @@ pub fn ComparePage() -> impl IntoView {
         <div class="page-grid wide">
             <Card title="Current sessions, live">
                 {move || feed.engine.with(|e| e.as_ref().map(|e| {
+                    let session = |c: Option<&ClientSnapshot>| c.map(|c| format!("session {} at {:.0} s", c.session, c.elapsed_ms / 1e3)).unwrap_or_else(|| "not started".into());
                     view! {
                         <p class="muted small" data-testid="cmp-conditions">
                             {format!("Conditions: {} · scenario {} · speed ×{}", e.conditions, e.scenario, e.speed)}
+                        </p>
+                        <p class="muted small" data-testid="cmp-live-sessions">
+                            {format!("The twins start each session together: smart {}, naive {} (media time since the play request).", session(e.clients.smart.as_ref()), session(e.clients.naive.as_ref()))}
                         </p>
                         {table(live_rows(e.clients.smart.as_ref(), e.clients.naive.as_ref()), "cmp-live")}
                     }
                 }))}
             </Card>
-            <Card title="Finished sessions (mean)">
+            <Card title="Finished sessions (paired means by scenario)">
                 {move || feed.engine.with(|e| e.as_ref().map(|e| {
-                    let count = |kind| e.sessions.iter().filter(|r| r.kind == kind).count();
-                    let (ns, nn) = (count(ClientKind::Smart), count(ClientKind::Naive));
+                    let (groups, left_out) = paired_groups(&e.sessions);
+                    let pairs: usize = groups.iter().map(|(_, v)| v.len()).sum();
                     view! {
                         <p class="muted small" data-testid="cmp-sessions">
-                            {format!("Covers {ns} smart and {nn} naive sessions since the last re-run (each a full playback of {}).", e.video_id)}
+                            {format!("{pairs} pairs since the last re-run (smart's and naive's session n, each a full playback of {}); {left_out} sessions left out: the conditions changed while they played, a demo ran, or the twin's session is missing.", e.video_id)}
                         </p>
-                        {(ns + nn == 0).then(|| view! { <p class="muted">"No session has finished yet; the table fills when the first playbacks end."</p> })}
-                        {table(session_rows(&e.sessions), "cmp-sessions-table")}
+                        {groups.is_empty().then(|| view! { <p class="muted">"No pair has finished under steady conditions yet; the table fills when both twins end a session."</p> })}
+                        {groups.into_iter().map(|(name, pairs)| view! {
+                            <h3 data-testid="cmp-group">{format!("{name} · {} pairs", pairs.len())}</h3>
+                            {table(pair_rows(&pairs), "cmp-sessions-table")}
+                        }).collect_view()}
                     }
                 }))}
             </Card>
@@ -225,12 +326,61 @@ pub fn ComparePage() -> impl IntoView {
                     <ScenarioSelect value=scenario testid="cmp-scenario"/>
                     <button class="btn" data-testid="cmp-rerun" on:click=move |_| {
                         let name = scenario.get_untracked();
-                        send_control(Control::Scenario { name }, status);
-                        send_control(Control::RerunComparison, status);
-                    }>"Re-run both clients"</button>
+                        send_control(Control::RerunComparison { scenario: Some(name) }, status);
+                    }>"Apply and re-run both clients"</button>
                 </div>
                 <p class="muted small">{move || status.get()}</p>
             </Card>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Scenario, ScenarioInForce};
+
+    fn session(kind: ClientKind, n: u32, scenario: Scenario, steady: bool) -> SessionResult {
+        SessionResult {
+            kind,
+            session: n,
+            scenario: ScenarioInForce::from(scenario),
+            steady,
+            startup_latency_ms: Some(1000.0),
+            rebuffer_count: 0,
+            rebuffer_time_ms: 0.0,
+            avg_buffer_s: 20.0,
+            avg_throughput_mbps: 10.0,
+            goodput_mbps: 2.0,
+            failovers: 0,
+        }
+    }
+
+    #[test]
+    fn only_steady_twins_of_one_scenario_pair_up() {
+        use ClientKind::{Naive, Smart};
+        let v = vec![
+            session(Smart, 1, Scenario::Normal, true),
+            session(Naive, 1, Scenario::Normal, true),
+            session(Smart, 2, Scenario::Normal, false),
+            session(Naive, 2, Scenario::Normal, true),
+            session(Smart, 3, Scenario::LowBandwidth, true),
+            session(Naive, 3, Scenario::LowBandwidth, true),
+            session(Smart, 4, Scenario::LowBandwidth, true),
+        ];
+        let (groups, left_out) = paired_groups(&v);
+        assert_eq!(left_out, 3, "session 2 (not steady, both) and 4 (no twin)");
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].0, "normal");
+        assert_eq!(groups[1].0, "low_bandwidth");
+        assert_eq!(groups[1].1.len(), 1);
+    }
+
+    #[test]
+    fn a_regression_gets_the_bad_class() {
+        assert_eq!(verdict_class("+2 events, worse"), "bad");
+        assert_eq!(verdict_class("+0.4 Mbit/s, better"), "ok");
+        assert_eq!(verdict_class("-12.0 %"), "bad");
+        assert_eq!(verdict_class("+0.2 %"), "");
     }
 }

@@ -80,7 +80,7 @@ pub fn DemoPanel() -> impl IntoView {
         {move || match demo() {
             None => view! {
                 <p class="muted" data-testid="demo-idle">
-                    "The seed's demo on these clusters: normal → +200 ms latency → 3 Mbit/s → 10 % loss → node-1 down → recovery → chaos. Both clients restart, each phase is narrated here and its figures measured; watch the clients above while it runs."
+                    "The seed's demo on these clusters: normal → +200 ms latency → 3 Mbit/s → 10 % loss → node-1 down → recovery → chaos. Both clients restart; each phase's conditions are stated as it starts, and what each client did is measured at its end. Watch the clients above while it runs."
                 </p>
             }.into_any(),
             Some(d) => {
@@ -120,6 +120,11 @@ pub fn DemoPanel() -> impl IntoView {
                             </tbody>
                         </table>
                     </div>
+                    <ul class="small" data-testid="demo-measured">
+                        {d.phases.iter().filter_map(|p| p.measured.clone().map(|m| (p.name.clone(), m))).map(|(name, m)| view! {
+                            <li><strong>{name}</strong>{format!(": {m}")}</li>
+                        }).collect_view()}
+                    </ul>
                     {(!d.events.is_empty()).then(|| view! {
                         <p class="muted small" data-testid="demo-events">{format!("chaos: {}", d.events.join(" · "))}</p>
                     })}

@@ -169,11 +169,11 @@ pub fn ThroughputMeter(kind: ClientKind) -> impl IntoView {
                 .and_then(|m| m.clients.get(kind).as_ref())
                 .map(|s| s.throughput_mbps)
                 .unwrap_or(0.0);
-            Some((current, c.avg_throughput_mbps))
+            Some((current, c.avg_throughput_mbps, c.goodput_mbps))
         })
     };
     view! {
-        {move || data().map(|(current, avg)| {
+        {move || data().map(|(current, avg, goodput)| {
             let scale = (THROUGHPUT_TARGET_MBPS * 2.5).max(current).max(avg);
             let w = |v: f64| (v / scale * 100.0).min(100.0);
             let met = avg >= THROUGHPUT_TARGET_MBPS;
@@ -181,12 +181,13 @@ pub fn ThroughputMeter(kind: ClientKind) -> impl IntoView {
                 <div class="meter" data-testid=format!("throughput-{kind}")>
                     <div class="meter-bar">
                         <div class="meter-fill" style=format!("width:{:.1}%", w(current))></div>
-                        <div class="meter-avg" style=format!("left:{:.1}%", w(avg)) title="session average"></div>
+                        <div class="meter-avg" style=format!("left:{:.1}%", w(avg)) title="busy-time rate: bytes ÷ time with a download in flight"></div>
                         <div class="meter-target" style=format!("left:{:.1}%", w(THROUGHPUT_TARGET_MBPS)) title="target 40 Mbit/s"></div>
                     </div>
                     <div class="meter-text">
-                        {format!("current {current:.1} Mbit/s · average {avg:.1} Mbit/s · target {THROUGHPUT_TARGET_MBPS:.0} Mbit/s ")}
+                        {format!("last interval {current:.1} Mbit/s · busy-time rate {avg:.1} Mbit/s (bytes ÷ time downloading; target {THROUGHPUT_TARGET_MBPS:.0} Mbit/s) ")}
                         <span class=if met { "ok" } else { "bad" }>{if met { "met" } else { "not met" }}</span>
+                        {format!(" · session goodput {goodput:.2} Mbit/s (bytes ÷ session time)")}
                     </div>
                 </div>
             }
@@ -210,6 +211,7 @@ pub fn NodeCards(kind: ClientKind) -> impl IntoView {
             let total: u64 = c.nodes.iter().map(|n| n.chunks).sum::<u64>().max(1);
             c.nodes.iter().map(|n| {
                 let health = if n.killed { "down" } else { n.health.name() };
+                let smart = kind == ClientKind::Smart;
                 let load = n.chunks as f64 / total as f64 * 100.0;
                 let color = node_color(&ids, &n.node_id);
                 view! {
@@ -217,15 +219,31 @@ pub fn NodeCards(kind: ClientKind) -> impl IntoView {
                         <div class="node-head">
                             <span class="dot" style=format!("background:{color}")></span>
                             <strong>{n.node_id.clone()}</strong>
-                            <span class=format!("badge health-{health}")>{if n.killed { "killed" } else { health }}</span>
+                            {(smart || n.killed).then(|| view! {
+                                <span class=format!("badge health-{health}")>{if n.killed { "killed" } else { health }}</span>
+                            })}
                         </div>
-                        <div class="node-figs">
-                            <span>"score " <b>{format!("{:.2}", n.score)}</b></span>
-                            <span>"latency " <b>{fmt_opt(n.latency_ms, 1, "ms")}</b></span>
-                            <span>"bandwidth " <b>{fmt_opt(n.bandwidth_mbps, 1, "Mbit/s")}</b></span>
-                            <span>"success " <b>{format!("{:.0} %", n.success_rate * 100.0)}</b></span>
-                            <span>"in flight " <b>{n.in_flight.to_string()}</b></span>
-                        </div>
+                        {if smart {
+                            view! {
+                                <div class="node-figs">
+                                    <span>"score " <b>{format!("{:.2}", n.score)}</b></span>
+                                    <span>"latency " <b>{fmt_opt(n.latency_ms, 1, "ms")}</b></span>
+                                    <span>"bandwidth " <b>{fmt_opt(n.bandwidth_mbps, 1, "Mbit/s")}</b></span>
+                                    <span>"success " <b>{format!("{:.0} %", n.success_rate * 100.0)}</b></span>
+                                    <span>"in flight " <b>{n.in_flight.to_string()}</b></span>
+                                </div>
+                            }.into_any()
+                        } else {
+                            // Round robin neither scores nor probes: show only what its
+                            // own downloads measured.
+                            view! {
+                                <div class="node-figs" data-testid="naive-node-figs">
+                                    <span title="EWMA of this client's own download rates from this node">"download rate " <b>{fmt_opt(n.bandwidth_mbps, 1, "Mbit/s")}</b></span>
+                                    <span>"success " <b>{format!("{:.0} %", n.success_rate * 100.0)}</b></span>
+                                    <span>"in flight " <b>{n.in_flight.to_string()}</b></span>
+                                </div>
+                            }.into_any()
+                        }}
                         <div class="load" title="share of this session's chunks">
                             <div class="load-fill" style=format!("width:{load:.1}%;background:{color}")></div>
                         </div>

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     engine::QoeReport,
-    stats::{improvement_pct, mean_sd, percentile, sorted},
+    stats::{improvement_label, improvement_pct, mean_sd, percentile, sorted},
 };
 
 /// Where a comparison ran. On the wire: `"live"`, `"sim"`.
@@ -41,6 +41,12 @@ pub struct MetricRow {
     /// Improvement of the means, % (positive = smart better); `None` when the
     /// naive mean is 0 and the smart one is not.
     pub improvement_pct: Option<f64>,
+    /// The improvement as shown: `+12.5 %`, or when naive's mean is 0 the
+    /// difference and its direction (`+0.4 events, worse`)
+    /// ([`crate::stats::improvement_label`]). Empty in files written before
+    /// it existed.
+    #[serde(default)]
+    pub improvement: String,
     /// 10th and 90th percentile of the per-session-pair improvements, %.
     pub improvement_p10_p90: Option<(f64, f64)>,
 }
@@ -83,16 +89,27 @@ pub struct CompareReport {
 /// Aggregates paired sessions of one condition.
 pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> ConditionResult {
     type Get = fn(&QoeReport) -> f64;
-    let metrics: [(&str, &str, bool, Get); 6] = [
+    let metrics: [(&str, &str, bool, Get); 7] = [
         ("startup latency", "ms", true, |q| {
             q.startup_latency_ms.unwrap_or(q.session_ms)
         }),
-        ("rebuffering events", "", true, |q| {
+        ("rebuffering events", "events", true, |q| {
             f64::from(q.rebuffer_count)
         }),
         ("stall time", "ms", true, |q| q.rebuffer_time_ms),
         ("average buffer", "s", false, |q| q.avg_buffer_s),
-        ("throughput", "Mbit/s", false, |q| q.avg_throughput_mbps),
+        (
+            "session goodput (bytes ÷ session time)",
+            "Mbit/s",
+            false,
+            |q| q.goodput_mbps,
+        ),
+        (
+            "busy-time rate (bytes ÷ time downloading)",
+            "Mbit/s",
+            false,
+            |q| q.avg_throughput_mbps,
+        ),
         ("failovers", "", true, |q| q.failovers as f64),
     ];
     let rows = metrics
@@ -115,6 +132,7 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
                 naive_mean: nm,
                 naive_sd: nsd,
                 improvement_pct: improvement_pct(sm, nm, *lower),
+                improvement: improvement_label(sm, nm, *lower, unit, 1),
                 improvement_p10_p90: (!pairs.is_empty())
                     .then(|| (percentile(&pairs, 0.1), percentile(&pairs, 0.9))),
             }

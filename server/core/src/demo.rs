@@ -19,35 +19,37 @@ pub enum Phase {
     Chaos,
 }
 
-/// The demo's phases and what to watch in each.
+/// The demo's phases and the conditions each applies. The text states only
+/// what is done to the nodes; what the clients made of it is measured at the
+/// phase's end ([`narrate`]), never written in advance.
 pub const PHASES: [(Phase, &str); 7] = [
     (
         Phase::Scenario(Scenario::Normal),
-        "Normal operation: all nodes healthy. The smart client's scores rank node-1 (100 Mbit/s, 5 ms) first and it takes most chunks there; the naive client spreads chunks evenly.",
+        "Normal operation: every node on its own base profile.",
     ),
     (
         Phase::Scenario(Scenario::HighLatency),
-        "Degradation 1, latency: +200 ms ± 50 ms on every node. Scores fall for all nodes alike; both clients keep playing from their buffers.",
+        "Degradation 1, latency: +200 ms ± 50 ms on every node.",
     ),
     (
         Phase::Scenario(Scenario::LowBandwidth),
-        "Degradation 2, bandwidth: every node capped at 3 Mbit/s. Buffers drain; watch which client stalls first.",
+        "Degradation 2, bandwidth: every node capped at 3 Mbit/s.",
     ),
     (
         Phase::Scenario(Scenario::PacketLoss),
-        "Degradation 3, loss: 10 % of transfers are cut. Failovers rise; reliability enters the smart client's scores.",
+        "Degradation 3, loss: 10 % of transfers are cut on every node.",
     ),
     (
         Phase::Scenario(Scenario::NodeFailure),
-        "Node failure: node-1 is down. Both clients fail over; the smart client stops asking node-1 once its health turns down.",
+        "Node failure: node-1 is down (connections refused).",
     ),
     (
         Phase::Scenario(Scenario::Recovery),
-        "Recovery: every node back on its profile. The smart client's probes notice node-1 again and its scores climb back.",
+        "Recovery: every node back on its base profile.",
     ),
     (
         Phase::Chaos,
-        "Chaos: every 5 s a random failure (a node killed and revived, a latency spike, loss) on the same seed for both clusters.",
+        "Chaos: every 5 s one random failure (a node killed and revived, a latency spike, loss), the same seeded sequence on both clusters.",
     ),
 ];
 
@@ -67,8 +69,16 @@ pub struct PhaseFigures {
     pub goodput_mbps: f64,
     /// Buffer level at the phase's end, s.
     pub buffer_end_s: f64,
-    /// Chunks per node in the phase.
+    /// Chunks per node in the phase (each chunk counted once, on the node
+    /// that delivered most of its bytes), in the order of `node_ids`.
     pub per_node: Vec<u64>,
+    /// Bytes each node delivered in the phase (every part of a split chunk
+    /// counted on its own node), in the order of `node_ids`.
+    #[serde(default)]
+    pub per_node_bytes: Vec<u64>,
+    /// The nodes' ids (`node-1`, …).
+    #[serde(default)]
+    pub node_ids: Vec<String>,
 }
 
 /// One phase's result.
@@ -114,6 +124,13 @@ pub fn figures(
             .zip(&a.nodes)
             .map(|(y, x)| y.chunks.saturating_sub(x.chunks))
             .collect(),
+        per_node_bytes: b
+            .nodes
+            .iter()
+            .zip(&a.nodes)
+            .map(|(y, x)| y.bytes.saturating_sub(x.bytes))
+            .collect(),
+        node_ids: b.nodes.iter().map(|n| n.node_id.clone()).collect(),
     }
 }
 
@@ -128,6 +145,7 @@ pub fn session_start(s: &ClientSnapshot) -> ClientSnapshot {
     z.bytes_total = 0;
     for n in &mut z.nodes {
         n.chunks = 0;
+        n.bytes = 0;
     }
     z
 }
@@ -145,6 +163,69 @@ pub fn phase_figures(
         (_, Some(a)) => figures(&session_start(a), a, phase_media_s),
         _ => PhaseFigures::default(),
     }
+}
+
+/// Stall-time gaps smaller than this are ties, ms: they print as 0.0 s at
+/// the 0.1 s precision the findings use.
+pub const STALL_TIE_MS: f64 = 50.0;
+
+/// Smart's stall time minus naive's in a phase, ms: negative when smart
+/// stalled less; 0 for a gap under [`STALL_TIE_MS`].
+fn stall_gap_ms(r: &PhaseResult) -> f64 {
+    let d = r.smart.stall_ms - r.naive.stall_ms;
+    if d.abs() < STALL_TIE_MS { 0.0 } else { d }
+}
+
+/// One client's phase in a sentence, every figure measured: chunks, the
+/// node that delivered the largest share of bytes and that share,
+/// rebuffers, stall time and failovers.
+fn narrate_client(name: &str, f: &PhaseFigures) -> String {
+    let total: u64 = f.per_node_bytes.iter().sum();
+    let top = f
+        .per_node_bytes
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, b)| (**b, std::cmp::Reverse(*i)))
+        .filter(|_| total > 0)
+        .map(|(i, b)| {
+            let id = f
+                .node_ids
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("node-{}", i + 1));
+            format!(
+                ", {id} delivered {:.0} % of the bytes",
+                *b as f64 * 100.0 / total as f64
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "{name} fetched {} chunks{top}, {} rebuffers ({:.1} s stalled), {} failovers",
+        f.chunks,
+        f.rebuffers,
+        f.stall_ms / 1e3,
+        f.failovers
+    )
+}
+
+/// What happened in a phase, measured: each client's sentence
+/// ([`PhaseFigures`]) and which one stalled less.
+pub fn narrate(r: &PhaseResult) -> String {
+    let d = stall_gap_ms(r);
+    let verdict = if d < 0.0 {
+        format!("smart stalled {:.1} s less", -d / 1e3)
+    } else if d > 0.0 {
+        format!("smart stalled {:.1} s more", d / 1e3)
+    } else if r.smart.stall_ms < STALL_TIE_MS && r.naive.stall_ms < STALL_TIE_MS {
+        "neither stalled".into()
+    } else {
+        "both stalled alike".into()
+    };
+    format!(
+        "{}; {}; {verdict}.",
+        narrate_client("smart", &r.smart),
+        narrate_client("naive", &r.naive)
+    )
 }
 
 /// Key findings over the phases, one sentence each, from the measured figures.
@@ -183,16 +264,23 @@ pub fn findings(results: &[PhaseResult]) -> Vec<String> {
         sg / results.len() as f64,
         ng / results.len() as f64
     ));
-    if let Some(worst) = results.iter().max_by(|x, y| {
-        (x.naive.stall_ms - x.smart.stall_ms).total_cmp(&(y.naive.stall_ms - y.smart.stall_ms))
-    }) && worst.naive.stall_ms > worst.smart.stall_ms
+    if let Some(gap) = results
+        .iter()
+        .max_by(|x, y| stall_gap_ms(x).abs().total_cmp(&stall_gap_ms(y).abs()))
     {
-        out.push(format!(
-            "the largest gap was in {}: naive stalled {:.1} s, smart {:.1} s",
-            worst.phase,
-            worst.naive.stall_ms / 1e3,
-            worst.smart.stall_ms / 1e3
-        ));
+        let d = stall_gap_ms(gap);
+        out.push(if d == 0.0 {
+            "no phase separated the clients on stall time".into()
+        } else {
+            format!(
+                "the largest stall gap was in {}: smart stalled {:.1} s, naive {:.1} s ({} by {:.1} s)",
+                gap.phase,
+                gap.smart.stall_ms / 1e3,
+                gap.naive.stall_ms / 1e3,
+                if d < 0.0 { "smart better" } else { "smart worse" },
+                d.abs() / 1e3
+            )
+        });
     }
     out
 }
@@ -224,6 +312,7 @@ mod tests {
             success_rate: 1.0,
             bytes_total,
             avg_throughput_mbps: 0.0,
+            goodput_mbps: 0.0,
             avg_download_ms: 0.0,
             avg_buffer_s: 0.0,
             nodes: Vec::new(),
@@ -244,5 +333,55 @@ mod tests {
         assert_eq!(f.chunks, 4, "new session: from its start");
         assert_eq!(f.buffer_end_s, 12.0);
         assert_eq!(phase_figures(None, None, 30.0), PhaseFigures::default());
+    }
+
+    fn result(phase: &str, smart_stall_ms: f64, naive_stall_ms: f64) -> PhaseResult {
+        let f = |stall_ms| PhaseFigures {
+            chunks: 10,
+            stall_ms,
+            rebuffers: u32::from(stall_ms > 0.0),
+            per_node: vec![7, 3],
+            per_node_bytes: vec![710, 290],
+            node_ids: vec!["node-1".into(), "node-2".into()],
+            ..PhaseFigures::default()
+        };
+        PhaseResult {
+            phase: phase.into(),
+            smart: f(smart_stall_ms),
+            naive: f(naive_stall_ms),
+        }
+    }
+
+    #[test]
+    fn the_largest_gap_is_reported_whichever_client_it_favours() {
+        let rs = [
+            result("packet_loss", 0.0, 200.0),
+            result("low_bandwidth", 9300.0, 0.0),
+        ];
+        let f = findings(&rs);
+        let gap = f.last().unwrap();
+        assert!(gap.contains("low_bandwidth"), "{gap}");
+        assert!(gap.contains("smart worse by 9.3 s"), "{gap}");
+        let f = findings(&[result("normal", 0.0, 0.0)]);
+        assert_eq!(
+            f.last().unwrap(),
+            "no phase separated the clients on stall time"
+        );
+    }
+
+    #[test]
+    fn narration_states_measured_shares_and_the_verdict() {
+        let n = narrate(&result("normal", 0.0, 1500.0));
+        assert!(n.contains("node-1 delivered 71 % of the bytes"), "{n}");
+        assert!(n.contains("smart stalled 1.5 s less"), "{n}");
+        assert!(narrate(&result("x", 0.0, 0.0)).ends_with("neither stalled."));
+        assert!(narrate(&result("x", 0.0, 20.0)).ends_with("neither stalled."));
+        assert!(narrate(&result("x", 900.0, 920.0)).ends_with("both stalled alike."));
+        let mut r = result("x", 0.0, 0.0);
+        r.smart.per_node_bytes = vec![0, 0];
+        assert!(
+            !narrate_client("smart", &r.smart).contains("delivered"),
+            "no bytes, no share"
+        );
     }
 }

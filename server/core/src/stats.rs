@@ -52,9 +52,51 @@ pub fn improvement_pct(smart: f64, naive: f64, lower_is_better: bool) -> Option<
     })
 }
 
+/// The "smart better by" cell for `smart` vs `naive` (in `unit`): the
+/// [`improvement_pct`] as `+12.5 %` when there is a ratio; when naive is 0
+/// and smart is not, the plain difference and whether it is better or worse
+/// (`+2 events, worse`), so a regression is never hidden behind a dash.
+/// Values are rounded to `decimals` places.
+pub fn improvement_label(
+    smart: f64,
+    naive: f64,
+    lower_is_better: bool,
+    unit: &str,
+    decimals: usize,
+) -> String {
+    if let Some(x) = improvement_pct(smart, naive, lower_is_better) {
+        return format!("{x:+.1} %");
+    }
+    let d = smart - naive;
+    let worse = if lower_is_better { d > 0.0 } else { d < 0.0 };
+    let sep = if unit.is_empty() { "" } else { " " };
+    format!(
+        "{d:+.decimals$}{sep}{unit}, {}",
+        if worse { "worse" } else { "better" }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_regression_from_zero_is_named() {
+        assert_eq!(
+            improvement_label(2.0, 0.0, true, "events", 0),
+            "+2 events, worse"
+        );
+        assert_eq!(
+            improvement_label(1.5, 0.0, false, "Mbit/s", 1),
+            "+1.5 Mbit/s, better"
+        );
+        assert_eq!(
+            improvement_label(300.0, 0.0, true, "ms", 0),
+            "+300 ms, worse"
+        );
+        assert_eq!(improvement_label(50.0, 100.0, true, "ms", 0), "+50.0 %");
+        assert_eq!(improvement_label(0.0, 0.0, true, "", 0), "+0.0 %");
+    }
 
     #[test]
     fn improvements() {

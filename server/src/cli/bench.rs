@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::MultiProgress;
 
 use super::check_output_dir;
-use crate::tools::bench::{BenchReport, execute};
+use crate::tools::bench::{BenchPlan, BenchReport, Step, execute};
 
 /// Options of `vstack bench`.
 #[derive(Debug, Clone, Args)]
@@ -24,17 +24,33 @@ pub struct BenchArgs {
     /// Also print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Run only these steps (comma-separated). Default: all.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Step>,
+    /// The trace set (a folder or file of recorded traces) of the QoE step's
+    /// trace condition. Default `../shared/traces/fcc` when it exists; without
+    /// one that condition is left out and the report says so.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Session counts of the scale step (comma-separated, 1–5000 each),
+    /// instead of 100,250,500,1000 (`--quick`: 100).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=5000))]
+    pub scale_sessions: Vec<u16>,
 }
+
+/// Default trace set of the QoE step, relative to the working directory.
+pub const DEFAULT_TRACE_SET: &str = "../shared/traces/fcc";
 
 fn print_report(r: &BenchReport) {
     use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(["target", "req.", "measured", "target", "result"]);
+    t.set_header(["target", "req.", "client", "measured", "target", "result"]);
     for x in &r.results {
         t.add_row([
             x.name.clone(),
-            x.requirement.clone().unwrap_or_else(|| "—".into()),
+            x.requirement.clone().unwrap_or_default(),
+            x.client.map(|c| c.name().to_string()).unwrap_or_default(),
             format!("{:.2} {}", x.measured, x.unit),
             format!("{} {} {}", x.comparison.symbol(), x.target, x.unit),
             if x.passed { "PASS" } else { "FAIL" }.into(),
@@ -42,7 +58,17 @@ fn print_report(r: &BenchReport) {
     }
     println!("{t}");
     for x in &r.results {
-        println!("  {}: {}", x.name, x.detail);
+        let who = x
+            .client
+            .map(|c| format!(" ({})", c.name()))
+            .unwrap_or_default();
+        println!(
+            "  {}{who}: {} [conditions: {}]",
+            x.name, x.detail, x.conditions
+        );
+    }
+    for s in &r.skipped {
+        println!("  skipped: {s}");
     }
     println!(
         "\nscore: {} of {} targets met ({:.0} %) in {:.1} s on {} × {} ({} build){}",
@@ -64,8 +90,28 @@ fn print_report(r: &BenchReport) {
 /// when a step cannot run or the results file cannot be written.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     check_output_dir(&args.output)?;
+    let (traces, traces_missing) = load_traces(args.trace.clone()).await?;
+    let plan = BenchPlan {
+        quick: args.quick,
+        steps: if args.only.is_empty() {
+            Step::ALL.to_vec()
+        } else {
+            Step::ALL
+                .into_iter()
+                .filter(|s| args.only.contains(s))
+                .collect()
+        },
+        traces,
+        traces_missing,
+        scale_sessions: (!args.scale_sessions.is_empty()).then(|| {
+            args.scale_sessions
+                .iter()
+                .map(|&n| usize::from(n))
+                .collect()
+        }),
+    };
     let mp = MultiProgress::new();
-    let report = execute(args.quick, &mp).await?;
+    let report = execute(plan, &mp).await?;
     let json = serde_json::to_string_pretty(&report)?;
     std::fs::write(&args.output, &json)
         .with_context(|| format!("writing {}", args.output.display()))?;
@@ -76,4 +122,47 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("results written to {}", args.output.display());
     }
     Ok(())
+}
+
+/// The QoE step's trace set: `--trace` (an error when it cannot be read) or
+/// [`DEFAULT_TRACE_SET`] when it exists (else left out, with the reason).
+async fn load_traces(
+    given: Option<PathBuf>,
+) -> anyhow::Result<(
+    Option<(String, Vec<std::sync::Arc<vstack_core::sim::Trace>>)>,
+    Option<String>,
+)> {
+    let explicit = given.is_some();
+    let path = given.unwrap_or_else(|| PathBuf::from(DEFAULT_TRACE_SET));
+    let p = path.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        p.exists()
+            .then(|| crate::files::trace_paths(std::slice::from_ref(&p)))
+    })
+    .await?;
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
+    match read {
+        Some(Ok(t)) if !t.is_empty() => Ok((Some((name, t)), None)),
+        Some(Ok(_)) if explicit => {
+            Err(super::BadInput(format!("--trace {}: no trace in it", path.display())).into())
+        }
+        Some(Err(e)) if explicit => Err(super::BadInput(format!("--trace: {e}")).into()),
+        None if explicit => Err(super::BadInput(format!(
+            "--trace {}: no such file or folder",
+            path.display()
+        ))
+        .into()),
+        Some(Ok(_)) => Ok((None, Some(format!("{} holds no trace", path.display())))),
+        Some(Err(e)) => Ok((None, Some(e.to_string()))),
+        None => Ok((
+            None,
+            Some(format!(
+                "{} not found (pass --trace to name a trace set)",
+                path.display()
+            )),
+        )),
+    }
 }

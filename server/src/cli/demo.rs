@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio::sync::{Mutex, broadcast, watch};
 use vstack_core::{
-    demo::{PHASES, PhaseFigures, findings, phase_name},
+    demo::{PHASES, PhaseFigures, findings, narrate, phase_name},
     engine::{ClientSnapshot, PerClient},
 };
 
@@ -66,6 +66,7 @@ fn print_event(ev: DemoEvent<'_>) {
         DemoEvent::PhaseEnded { result, .. } => {
             print_figures("smart", &result.smart);
             print_figures("naive", &result.naive);
+            println!("    measured: {}", narrate(result));
         }
     }
 }

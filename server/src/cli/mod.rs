@@ -126,9 +126,7 @@ fn check_output_dir(path: &std::path::Path) -> Result<(), BadInput> {
 
 /// Binds a TCP listener, naming the address on failure.
 async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))
+    crate::http::listen(addr).with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

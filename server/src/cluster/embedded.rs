@@ -155,7 +155,7 @@ async fn bind_node(what: &str, addr: SocketAddr) -> Result<TcpListener, ClusterE
     if addr.port() != 0 {
         let mut tries = 0;
         loop {
-            match TcpListener::bind(addr).await {
+            match crate::http::listen(addr) {
                 Ok(l) => return Ok(l),
                 Err(e) if tries < 40 && e.kind() == std::io::ErrorKind::AddrInUse => {
                     tries += 1;
@@ -167,11 +167,11 @@ async fn bind_node(what: &str, addr: SocketAddr) -> Result<TcpListener, ClusterE
     }
     for _ in 0..200 {
         let port = rand::random_range(NODE_PORTS);
-        if let Ok(l) = TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+        if let Ok(l) = crate::http::listen(SocketAddr::new(addr.ip(), port)) {
             return Ok(l);
         }
     }
-    TcpListener::bind(addr).await.map_err(err)
+    crate::http::listen(addr).map_err(err)
 }
 
 async fn serve_router(
@@ -181,12 +181,10 @@ async fn serve_router(
 ) -> Result<Served, ClusterError> {
     serve_on(
         what,
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| ClusterError::Bind {
-                what: format!("{what} on {addr}"),
-                source,
-            })?,
+        crate::http::listen(addr).map_err(|source| ClusterError::Bind {
+            what: format!("{what} on {addr}"),
+            source,
+        })?,
         router,
     )
 }
@@ -506,6 +504,17 @@ impl Cluster {
     /// The configuration the cluster was started with.
     pub fn config(&self) -> &ClusterConfig {
         &self.config
+    }
+
+    /// Replays `traces` from now on: node `i` gets trace `(first + i) mod
+    /// len`, each from its start (what the simulator gives session `k` with
+    /// `first = k × nodes`). Twin clusters set in the same breath replay in
+    /// step. An empty `traces` stops every replay.
+    pub fn set_traces(&self, traces: &[Arc<Trace>], first: usize) {
+        for (i, n) in self.nodes().iter().enumerate() {
+            let t = (!traces.is_empty()).then(|| traces[(first + i) % traces.len()].clone());
+            n.emulator().set_trace(t);
+        }
     }
 
     /// Applies a named scenario on every node (each relative to its profile).

@@ -19,7 +19,9 @@
 //! Conditions change at run time ([`Emulator::set_conditions`], a named
 //! [`Scenario`] relative to the node's base profile, or a recorded
 //! [`Trace`] replayed as time-varying bandwidth and latency, the trace's RTT
-//! being the added latency). A speed factor `k` (default 1) compresses time
+//! being the added latency). Scenarios and sliders compose with a trace: what
+//! they change from the base profile applies on top of the trace's link
+//! ([`compose_with_trace`]). A speed factor `k` (default 1) compresses time
 //! consistently: latency ÷ k, bandwidth × k, trace time × k, disk delay ÷ k.
 
 use crate::sync::LockExt;
@@ -59,6 +61,35 @@ pub async fn run_timeline(
         }
         on_change(scenario);
     }
+}
+
+/// The conditions of a node replaying a trace whose point now is
+/// `trace_bandwidth_mbps` / `trace_rtt_ms`, under `current` (a scenario or
+/// the sliders) relative to its `base` profile: the trace gives the link, and
+/// what `current` changes from `base` applies on top of it.
+///
+/// - latency: the trace's RTT plus the latency `current` adds over `base`
+///   (`high_latency`: +200 ms);
+/// - bandwidth: the trace's, capped at `current`'s limit when `current`
+///   lowers it below `base`'s (`low_bandwidth`: at most 3 Mbit/s), never
+///   below 0.001 Mbit/s;
+/// - jitter, loss, down, partition and disk delay: `current`'s.
+pub fn compose_with_trace(
+    base: &Conditions,
+    current: &Conditions,
+    trace_bandwidth_mbps: f64,
+    trace_rtt_ms: f64,
+) -> Conditions {
+    let mut c = current.clone();
+    c.latency_ms = trace_rtt_ms + (current.latency_ms - base.latency_ms).max(0.0);
+    let lowered = match (current.bandwidth_mbps, base.bandwidth_mbps) {
+        (Some(cap), Some(b)) if cap < b => Some(cap),
+        (Some(cap), None) => Some(cap),
+        _ => None,
+    };
+    let bw = trace_bandwidth_mbps.max(0.001);
+    c.bandwidth_mbps = Some(lowered.map_or(bw, |cap| bw.min(cap)).max(0.001));
+    c
 }
 
 /// How late a reservation may start behind the previous one's end and still
@@ -159,22 +190,23 @@ impl Emulator {
         g.base = base;
     }
 
-    /// The conditions in force now, in real (uncompressed) units; with a trace,
-    /// its current bandwidth and RTT replace `bandwidth_mbps` and `latency_ms`.
+    /// The conditions in force now, in real (uncompressed) units. With a
+    /// trace, the scenario or slider settings compose with it
+    /// ([`compose_with_trace`]).
     pub fn conditions(&self) -> Conditions {
         let g = self.lock();
         self.effective(&g, Instant::now())
     }
 
     fn effective(&self, g: &Inner, now: Instant) -> Conditions {
-        let mut c = g.current.clone();
-        if let Some((trace, started)) = &g.trace {
-            let t = now.saturating_duration_since(*started).as_secs_f64() * self.speed;
-            let (p, _) = trace.at(t);
-            c.bandwidth_mbps = Some(p.bandwidth_mbps.max(0.001));
-            c.latency_ms = p.rtt_ms;
+        match &g.trace {
+            None => g.current.clone(),
+            Some((trace, started)) => {
+                let t = now.saturating_duration_since(*started).as_secs_f64() * self.speed;
+                let (p, _) = trace.at(t);
+                compose_with_trace(&g.base, &g.current, p.bandwidth_mbps, p.rtt_ms)
+            }
         }
-        c
     }
 
     /// Sets the current conditions (the base profile is kept).
@@ -379,6 +411,61 @@ mod tests {
             let ms = first_byte_delay.as_secs_f64() * 1e3;
             assert!((45.0..=65.0).contains(&ms), "{ms}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scenarios_compose_with_a_trace() {
+        use vstack_core::sim::Period;
+        let flat = |bandwidth_mbps| {
+            Trace::new(
+                "flat",
+                vec![Period {
+                    duration: Duration::from_secs(60),
+                    bandwidth_mbps,
+                    rtt_ms: 40.0,
+                }],
+            )
+            .unwrap()
+        };
+        let e = Emulator::new(Conditions::profile(5.0, 100.0), 1.0, 1);
+        e.set_trace(Some(Arc::new(flat(8.0))));
+        let c = e.conditions();
+        assert_eq!(
+            (c.bandwidth_mbps, c.latency_ms),
+            (Some(8.0), 40.0),
+            "normal: the trace"
+        );
+        e.apply_scenario(Scenario::HighLatency, 0);
+        let c = e.conditions();
+        assert_eq!(
+            (c.bandwidth_mbps, c.latency_ms),
+            (Some(8.0), 240.0),
+            "+200 ms on the trace"
+        );
+        assert_eq!(c.jitter_ms, 50.0);
+        e.apply_scenario(Scenario::LowBandwidth, 0);
+        assert_eq!(
+            e.conditions().bandwidth_mbps,
+            Some(3.0),
+            "capped at 3 Mbit/s"
+        );
+        e.set_trace(Some(Arc::new(flat(1.5))));
+        assert_eq!(
+            e.conditions().bandwidth_mbps,
+            Some(1.5),
+            "a cap above the trace"
+        );
+        e.apply_scenario(Scenario::PacketLoss, 0);
+        assert_eq!(e.conditions().loss, 0.10);
+        e.apply_scenario(Scenario::NodeFailure, 0);
+        assert!(e.conditions().down);
+        assert_eq!(e.plan(1000, true), Plan::Refuse);
+        e.apply_scenario(Scenario::Recovery, 0);
+        let c = e.conditions();
+        assert_eq!(
+            (c.bandwidth_mbps, c.latency_ms, c.down),
+            (Some(1.5), 40.0, false)
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,7 +2,8 @@
 //! [`MetricsSample`] (buffer level, throughput over the interval, node
 //! scores, mean download time, bytes transferred), the last
 //! [`super::HubConfig::history`] kept, and a `metrics_update` event with both
-//! clients' snapshots and the sessions finished since the last tick.
+//! clients' snapshots, the sessions finished since the last tick and the
+//! cumulative totals.
 
 use std::sync::Arc;
 
@@ -69,6 +70,7 @@ impl Hub {
         }
         let finished = std::mem::take(&mut sh.pending);
         let scenario = sh.scenario;
+        let totals = sh.totals(&clients);
         drop(sh);
         let _ = self
             .events
@@ -77,6 +79,7 @@ impl Hub {
                 scenario,
                 clients,
                 finished,
+                totals,
             })));
     }
 }

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use app::wire::{Control, DemoPhase, DemoStatus, WsEvent};
 use vstack_core::{
     conditions::{Conditions, Override, Scenario, ScenarioInForce},
-    demo::{PHASES, Phase, findings, phase_name},
+    demo::{PHASES, Phase, findings, narrate, phase_name},
 };
 
 use super::{Hub, list_videos};
@@ -45,14 +45,30 @@ impl Hub {
                 self.restart_clients();
                 Ok("restarted".into())
             }
-            Control::RerunComparison => {
+            Control::RerunComparison { scenario } => {
+                let under = match scenario {
+                    Some(name) => {
+                        let clusters = self.embedded().await?;
+                        for c in clusters.iter() {
+                            c.apply_scenario(name);
+                        }
+                        drop(clusters);
+                        self.set_scenario(name.into());
+                        format!("scenario {}", name.name())
+                    }
+                    None => "the current conditions".into(),
+                };
                 {
                     let mut sh = self.shared.locked();
                     sh.sessions.clear();
                     sh.pending.clear();
                 }
                 self.restart_clients();
-                Ok("comparison restarted under the current conditions".into())
+                // Every open dashboard drops the old sessions at once.
+                let _ = self
+                    .events
+                    .send(WsEvent::Snapshot(Box::new(self.snapshot())));
+                Ok(format!("comparison restarted under {under}"))
             }
             Control::PickVideo { video_id } => self.pick_video(video_id).await,
             Control::Scenario { name } => {
@@ -159,13 +175,23 @@ impl Hub {
         }
     }
 
+    /// Sets the scenario in force; sessions playing now are no longer
+    /// steady.
     fn set_scenario(&self, scenario: ScenarioInForce) {
-        self.shared.locked().scenario = scenario;
+        let mut sh = self.shared.locked();
+        sh.scenario = scenario;
+        sh.conditions_epoch += 1;
     }
 
+    /// Marks a node killed or revived; sessions playing now are no longer
+    /// steady.
     fn set_killed(&self, node: usize, killed: bool) {
-        if let Some(k) = self.shared.locked().killed.get_mut(node) {
+        let mut sh = self.shared.locked();
+        if let Some(k) = sh.killed.get_mut(node)
+            && *k != killed
+        {
             *k = killed;
+            sh.conditions_epoch += 1;
         }
     }
 
@@ -189,6 +215,7 @@ impl Hub {
                 .map(|(p, narration)| DemoPhase {
                     name: phase_name(*p).into(),
                     narration: (*narration).into(),
+                    measured: None,
                     smart: None,
                     naive: None,
                 })
@@ -284,6 +311,7 @@ impl Hub {
                     self.set_scenario(Scenario::Normal.into());
                 }
                 self.update_demo(|d| {
+                    d.phases[index].measured = Some(narrate(result));
                     d.phases[index].smart = Some(result.smart.clone());
                     d.phases[index].naive = Some(result.naive.clone());
                 });

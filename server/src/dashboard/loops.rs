@@ -1,7 +1,8 @@
 //! Each client's loop: fetch the manifest of the video the dashboard plays,
-//! play a session, record its QoE, pause, play again — until the controls
-//! stop it, restarting at once when they say so. The client's notices become
-//! `/ws` events on the way.
+//! meet the twin client ([`Pairing`]) so both start session `n` together,
+//! play it, record its QoE (steady or not) and fold its counters into the
+//! totals, pause, play again — until the controls stop it, restarting at once
+//! when they say so. The client's notices become `/ws` events on the way.
 
 use std::{
     sync::{Arc, Mutex},
@@ -13,9 +14,51 @@ use tokio::{
     sync::{broadcast, watch},
     task::JoinHandle,
 };
-use vstack_core::engine::{ClientKind, ClientSnapshot, Notice, QoeReport};
+use vstack_core::engine::{ClientKind, ClientSnapshot, Notice, PerClient, QoeReport};
 
 use super::{HubConfig, MAX_SESSIONS, Shared};
+
+/// How long a client waits for its twin at the start of a session before it
+/// starts alone (the twin's manifest fetch keeps failing), wall time.
+pub const PAIR_WAIT: Duration = Duration::from_secs(30);
+
+/// The twin clients' meeting point: each client counts the sessions it is
+/// ready to start, and session `n` starts when both have reached `n`. Shared
+/// by both loops (`Clone` shares it).
+#[derive(Clone)]
+pub(super) struct Pairing {
+    ready: Arc<watch::Sender<PerClient<u32>>>,
+}
+
+impl Pairing {
+    pub fn new() -> Self {
+        Self {
+            ready: Arc::new(watch::Sender::new(PerClient::default())),
+        }
+    }
+
+    /// `kind` is ready for its next session: returns its number once the
+    /// twin is ready for it too (or after [`PAIR_WAIT`]). `None` when
+    /// `stopped` turned true meanwhile (the readiness is withdrawn).
+    async fn meet(&self, kind: ClientKind, stopped: &mut watch::Receiver<bool>) -> Option<u32> {
+        let mut n = 0;
+        self.ready.send_modify(|r| {
+            let mine = r.get_mut(kind);
+            *mine = mine.saturating_add(1);
+            n = *mine;
+        });
+        let mut rx = self.ready.subscribe();
+        let twin = kind.other();
+        tokio::select! {
+            _ = rx.wait_for(|r| *r.get(twin) >= n) => Some(n),
+            _ = tokio::time::sleep(PAIR_WAIT) => Some(n),
+            _ = stopped.wait_for(|s| *s) => {
+                self.ready.send_modify(|r| *r.get_mut(kind) -= 1);
+                None
+            }
+        }
+    }
+}
 use crate::{
     client::{self, ClientConfig, ClientNotice, fetch_view},
     sync::LockExt,
@@ -29,8 +72,6 @@ pub(super) struct ClientLoop {
     pub stopped: watch::Sender<bool>,
     /// Bumped to restart the current session.
     pub restart: watch::Sender<u64>,
-    /// Sessions started (1-based).
-    pub session: Arc<Mutex<u32>>,
     pub task: JoinHandle<()>,
 }
 
@@ -50,18 +91,18 @@ pub(super) fn spawn(
     config: HubConfig,
     events: broadcast::Sender<WsEvent>,
     shared: Arc<Mutex<Shared>>,
+    pairing: Pairing,
 ) -> ClientLoop {
     let (status_tx, status_rx) = watch::channel(None);
     let (stopped_tx, stopped_rx) = watch::channel(false);
     let (restart_tx, restart_rx) = watch::channel(0u64);
-    let session = Arc::new(Mutex::new(0u32));
     let run = Run {
         kind,
         http,
         metadata_url,
         config,
         shared,
-        session: session.clone(),
+        pairing,
         status: status_tx,
     };
     let task = tokio::spawn(run.forever(events, stopped_rx, restart_rx));
@@ -69,7 +110,6 @@ pub(super) fn spawn(
         status: status_rx,
         stopped: stopped_tx,
         restart: restart_tx,
-        session,
         task,
     }
 }
@@ -81,8 +121,15 @@ struct Run {
     metadata_url: String,
     config: HubConfig,
     shared: Arc<Mutex<Shared>>,
-    session: Arc<Mutex<u32>>,
+    pairing: Pairing,
     status: watch::Sender<Option<ClientSnapshot>>,
+}
+
+/// The conditions at a session's start, to tell whether they held.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Epoch {
+    conditions: u64,
+    demo_running: bool,
 }
 
 impl Run {
@@ -111,15 +158,15 @@ impl Run {
                     continue;
                 }
             };
-            let n = {
-                let mut s = self.session.locked();
-                *s += 1;
-                *s
+            let Some(n) = self.pairing.meet(self.kind, &mut stopped).await else {
+                continue;
             };
+            let start = self.epoch();
             let (stop_tx, stop_rx) = watch::channel(false);
             let cfg = ClientConfig {
                 kind: self.kind,
                 speed: self.config.speed,
+                session: n,
                 ..ClientConfig::default()
             };
             restart.borrow_and_update();
@@ -141,27 +188,56 @@ impl Run {
                     _ = restart.changed() => { let _ = stop_tx.send(true); }
                 }
             };
+            let steady = !start.demo_running && self.epoch() == start;
+            self.fold(n, result.is_ok());
             if let Ok(q) = result {
-                self.record(n, &q);
+                self.record(n, steady, &q);
                 let gap = self.config.session_gap.div_f64(self.config.speed.max(1.0));
                 tokio::time::sleep(gap).await;
             }
         }
     }
 
+    fn epoch(&self) -> Epoch {
+        let sh = self.shared.locked();
+        Epoch {
+            conditions: sh.conditions_epoch,
+            demo_running: sh.demo.as_ref().is_some_and(|d| d.running),
+        }
+    }
+
+    /// Adds session `n`'s last snapshot to the client's totals (once).
+    fn fold(&self, n: u32, finished: bool) {
+        let last = self.status.borrow().clone();
+        let mut sh = self.shared.locked();
+        let kind = self.kind;
+        if *sh.folded_session.get(kind) >= n {
+            return;
+        }
+        *sh.folded_session.get_mut(kind) = n;
+        let t = sh.ended.get_mut(kind);
+        t.sessions_ended += 1;
+        t.sessions_finished += u64::from(finished);
+        if let Some(c) = last.filter(|c| c.session == n) {
+            t.add(&c);
+        }
+    }
+
     /// Keeps a finished session's QoE (the last [`MAX_SESSIONS`]) and queues
     /// it for the next collector tick.
-    fn record(&self, session: u32, q: &QoeReport) {
+    fn record(&self, session: u32, steady: bool, q: &QoeReport) {
         let mut sh = self.shared.locked();
         let r = SessionResult {
             kind: self.kind,
             session,
             scenario: sh.scenario,
+            steady,
             startup_latency_ms: q.startup_latency_ms,
             rebuffer_count: q.rebuffer_count,
             rebuffer_time_ms: q.rebuffer_time_ms,
             avg_buffer_s: q.avg_buffer_s,
             avg_throughput_mbps: q.avg_throughput_mbps,
+            goodput_mbps: q.goodput_mbps,
             failovers: q.failovers,
         };
         sh.sessions.push(r.clone());

@@ -29,7 +29,9 @@ use std::{
     time::Duration,
 };
 
-use app::wire::{DashboardSnapshot, DemoStatus, MetricsSample, SessionResult, WsEvent};
+use app::wire::{
+    CumulativeTotals, DashboardSnapshot, DemoStatus, MetricsSample, SessionResult, WsEvent,
+};
 use tokio::{sync::broadcast, task::JoinHandle, time::Instant};
 use vstack_core::{
     conditions::ScenarioInForce,
@@ -130,6 +132,29 @@ struct Shared {
     videos: Vec<String>,
     /// The demo started from the dashboard, if any.
     demo: Option<DemoStatus>,
+    /// Bumped by every change of the conditions (scenario, slider, kill,
+    /// revive): a session that saw it change is not steady.
+    conditions_epoch: u64,
+    /// Each client's counters over the sessions that ended.
+    ended: PerClient<CumulativeTotals>,
+    /// Each client's last session folded into `ended`.
+    folded_session: PerClient<u32>,
+}
+
+impl Shared {
+    /// Each client's counters since the start: the ended sessions plus the
+    /// session in `clients` when it is not folded in yet.
+    fn totals(&self, clients: &PerClient<Option<ClientSnapshot>>) -> PerClient<CumulativeTotals> {
+        PerClient::from_fn(|kind| {
+            let mut t = self.ended.get(kind).clone();
+            if let Some(c) = clients.get(kind)
+                && c.session > *self.folded_session.get(kind)
+            {
+                t.add(c);
+            }
+            t
+        })
+    }
 }
 
 /// The engine host; share as `Arc<Hub>`.
@@ -284,6 +309,7 @@ impl Hub {
             ..Shared::default()
         }));
         let metadata_url = started.urls.smart.clone();
+        let pairing = loops::Pairing::new();
         let clients = started.urls.map(|kind, url| {
             loops::spawn(
                 kind,
@@ -292,6 +318,7 @@ impl Hub {
                 config.clone(),
                 events.clone(),
                 shared.clone(),
+                pairing.clone(),
             )
         });
         let hub = Arc::new(Hub {
@@ -326,13 +353,11 @@ impl Hub {
         &self.config
     }
 
-    /// A client's latest snapshot as the dashboard shows it: its session
-    /// number, `stopped` when the controls stopped it, and the nodes killed
-    /// from the controls.
+    /// A client's latest snapshot as the dashboard shows it: `stopped` when
+    /// the controls stopped it, and the nodes killed from the controls.
     fn client_snapshot(&self, kind: ClientKind) -> Option<ClientSnapshot> {
         let c = self.clients.get(kind);
         let mut s = c.status.borrow().clone()?;
-        s.session = *c.session.locked();
         if *c.stopped.borrow() && s.state != PlaybackState::Ended {
             s.state = PlaybackState::Stopped;
         }
@@ -350,7 +375,9 @@ impl Hub {
 
     /// The full state.
     pub fn snapshot(&self) -> DashboardSnapshot {
+        let clients = self.client_snapshots();
         let sh = self.shared.locked();
+        let totals = sh.totals(&clients);
         let (history, sessions, scenario, video_id, videos, demo) = (
             sh.history.iter().cloned().collect(),
             sh.sessions.clone(),
@@ -370,9 +397,10 @@ impl Hub {
             metrics_interval_ms: u64::try_from(self.config.metrics_interval.as_millis())
                 .unwrap_or(u64::MAX),
             node_ids: self.node_ids.clone(),
-            clients: self.client_snapshots(),
+            clients,
             history,
             sessions,
+            totals,
             demo,
         }
     }

@@ -6,8 +6,9 @@
 //! - `GET /api/stats`: [`StatsResponse`]: buffer history, scheduler stats and
 //!   per-node network stats of both clients.
 //! - `GET /api/metrics` (`?format=csv` for the history as CSV):
-//!   [`MetricsResponse`]: averages and totals over the kept history, uptime, the
-//!   history series.
+//!   [`MetricsResponse`]: averages over the kept history, each client's totals
+//!   since the server started (every session, not only the current one),
+//!   uptime, the history series.
 //! - `GET /api/performance`: [`PerformanceResponse`]: each seed target, the
 //!   smart client's measured value, met or not, and the overall score.
 //!
@@ -18,7 +19,10 @@ use std::sync::Arc;
 
 use app::{
     perf::{Target, targets},
-    wire::{ClientKind, ClientSnapshot, MetricsSample, NodeSnapshot, PerClient, ScenarioInForce},
+    wire::{
+        ClientKind, ClientSnapshot, CumulativeTotals, MetricsSample, NodeSnapshot, PerClient,
+        ScenarioInForce,
+    },
 };
 use axum::{
     Json, Router,
@@ -97,19 +101,6 @@ pub struct Averages {
     pub download_ms: f64,
 }
 
-/// Totals of one client since the server started.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Totals {
-    /// Bytes received (from the last sample).
-    pub bytes_transferred: u64,
-    /// Sessions finished.
-    pub sessions_finished: u64,
-    /// Rebuffering events over finished sessions.
-    pub rebuffer_events: u64,
-    /// Failovers over finished sessions.
-    pub failovers: u64,
-}
-
 /// `GET /api/metrics`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MetricsResponse {
@@ -121,8 +112,9 @@ pub struct MetricsResponse {
     pub samples: usize,
     /// Averages over `history`.
     pub averages: PerClient<Option<Averages>>,
-    /// Totals.
-    pub totals: PerClient<Option<Totals>>,
+    /// Each client's counters summed over every session since the server
+    /// started (finished, stopped and restarted ones and the current one).
+    pub totals: PerClient<CumulativeTotals>,
     /// The kept samples, oldest first.
     pub history: Vec<MetricsSample>,
 }
@@ -274,24 +266,12 @@ async fn metrics(
             )));
         }
     }
-    let last = s.history.last();
-    let totals = |kind: ClientKind| {
-        let mine: Vec<_> = s.sessions.iter().filter(|r| r.kind == kind).collect();
-        Totals {
-            bytes_transferred: last
-                .and_then(|m| m.clients.get(kind).as_ref())
-                .map_or(0, |c| c.bytes_transferred),
-            sessions_finished: mine.len() as u64,
-            rebuffer_events: mine.iter().map(|r| u64::from(r.rebuffer_count)).sum(),
-            failovers: mine.iter().map(|r| r.failovers).sum(),
-        }
-    };
     Ok(Json(MetricsResponse {
         uptime_s: s.uptime_ms as f64 / 1e3,
         metrics_interval_ms: s.metrics_interval_ms,
         samples: s.history.len(),
         averages: PerClient::from_fn(|kind| averages(&s.history, kind)),
-        totals: PerClient::from_fn(|kind| Some(totals(kind))),
+        totals: s.totals,
         history: s.history,
     })
     .into_response())

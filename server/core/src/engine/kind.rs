@@ -28,6 +28,14 @@ impl ClientKind {
         }
     }
 
+    /// The twin: naive for smart and smart for naive.
+    pub fn other(self) -> Self {
+        match self {
+            ClientKind::Smart => ClientKind::Naive,
+            ClientKind::Naive => ClientKind::Smart,
+        }
+    }
+
     /// A fresh node selector of this kind.
     pub fn selector(self) -> Box<dyn NodeSelector> {
         match self {

@@ -1196,7 +1196,8 @@ impl Session {
         }
         // A multi-source session gets the same focus from its own rules:
         // critical chunks take every free replica first, and a later chunk
-        // only starts on a replica that is free.
+        // only starts on a replica that is free. (Applying this rule to it
+        // as well left a stall on the fcc-2col traces.)
         if self.config.scheduler.focus_on_start && !self.multi {
             let threshold = match self.buffer.state() {
                 PlaybackState::Startup => Some(self.buffer.config().start_threshold),

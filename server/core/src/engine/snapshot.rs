@@ -94,8 +94,13 @@ pub struct ClientSnapshot {
     pub success_rate: f64,
     /// Bytes downloaded this session.
     pub bytes_total: u64,
-    /// Bytes over busy download time, Mbit/s.
+    /// Busy-time rate: bytes × 8 over the time with at least one download
+    /// in flight, Mbit/s ([`crate::engine::QoeReport::avg_throughput_mbps`]).
     pub avg_throughput_mbps: f64,
+    /// Session goodput: bytes × 8 over the session time so far (play request
+    /// to now or the end), Mbit/s.
+    #[serde(default)]
+    pub goodput_mbps: f64,
     /// Mean download time, ms.
     pub avg_download_ms: f64,
     /// Time-weighted mean buffer level, s.
@@ -138,6 +143,7 @@ impl ClientSnapshot {
             success_rate: q.success_rate,
             bytes_total: q.bytes_total,
             avg_throughput_mbps: q.avg_throughput_mbps,
+            goodput_mbps: q.goodput_mbps,
             avg_download_ms: q.download_time.mean_ms,
             avg_buffer_s: q.avg_buffer_s,
             nodes: (0..node_ids.len())
