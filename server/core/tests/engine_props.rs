@@ -81,7 +81,7 @@ struct Net<'a> {
 impl Net<'_> {
     fn answer(&mut self, a: Action, now: Duration) {
         match a {
-            Action::Probe { node } => {
+            Action::Probe { node, .. } => {
                 let at = now + Duration::from_millis(self.rng.random_range(1..200));
                 let ev = if self.rng.random::<f64>() < self.case.fail_prob {
                     Event::ProbeFailed { node }

@@ -7,10 +7,9 @@
 //! The bars, on every set: the smart client's mean startup and mean stall
 //! time are no worse than the per-chunk oracle's, its startup within 1.5× the
 //! fluid bound's, at least 30 % faster startup than naive and at least 50 %
-//! fewer rebuffering events where naive rebuffers. Its stall time is also
-//! held within 1.5× the bound's where that is met today (LTE, FCC two-column;
-//! on FCC and 3G it is printed, not asserted). Every strategy plays every
-//! session to its end. Run with `--nocapture` for the figures.
+//! fewer rebuffering events where naive rebuffers, and its mean stall time
+//! within 1.5× the bound's. Every strategy plays every session to its end.
+//! Run with `--nocapture` for the figures.
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // a test may time itself and read files; the rule is for the core's code
 
@@ -82,7 +81,7 @@ fn get(s: &Summary, x: Strategy) -> &StrategySummary {
     s.strategies.iter().find(|a| a.strategy == x).unwrap()
 }
 
-fn check(s: &Summary, stall_within_bound: bool) {
+fn check(s: &Summary) {
     let (smart, naive, oracle, bound) = (
         get(s, Strategy::Smart),
         get(s, Strategy::Naive),
@@ -103,12 +102,11 @@ fn check(s: &Summary, stall_within_bound: bool) {
         startup(smart) <= 1.5 * startup(bound),
         "startup vs bound: {smart:?} {bound:?}"
     );
-    if stall_within_bound {
-        assert!(
-            stall(smart) <= 1.5 * stall(bound) + 1.0,
-            "stall vs bound: {smart:?} {bound:?}"
-        );
-    }
+    // + 1 ms: on sets where the bound never stalls, smart may not either.
+    assert!(
+        stall(smart) <= 1.5 * stall(bound) + 1.0,
+        "stall vs bound: {smart:?} {bound:?}"
+    );
     assert!(
         startup(smart) <= 0.7 * startup(naive),
         "startup vs naive: {smart:?} {naive:?}"
@@ -123,27 +121,27 @@ fn check(s: &Summary, stall_within_bound: bool) {
 #[test]
 fn smart_meets_its_bars_on_fcc_broadband_traces() {
     if let Some(s) = experiment("fcc", 2000.0) {
-        check(&s, false);
+        check(&s);
     }
 }
 
 #[test]
 fn smart_meets_its_bars_on_3g_traces() {
     if let Some(s) = experiment("hsdpa-3g", 600.0) {
-        check(&s, false);
+        check(&s);
     }
 }
 
 #[test]
 fn smart_meets_its_bars_on_lte_traces() {
     if let Some(s) = experiment("lte-4g", 8000.0) {
-        check(&s, true);
+        check(&s);
     }
 }
 
 #[test]
 fn smart_meets_its_bars_on_fcc_two_column_traces() {
     if let Some(s) = experiment("fcc-2col", 1000.0) {
-        check(&s, true);
+        check(&s);
     }
 }

@@ -56,10 +56,6 @@ pub struct ClientConfig {
     pub kind: ClientKind,
     /// Time compression (must match the cluster's emulators). Default 1.
     pub speed: f64,
-    /// Payload of a probe, bytes, for bandwidth samples. Default 16 KiB
-    /// (small enough to answer within the probe timeout on a 0.1 Mbit/s link;
-    /// a node serving downloads is measured by them instead).
-    pub probe_bytes: u64,
     /// A probe unanswered after this long (media time) fails. Default 2 s.
     pub probe_timeout: Duration,
     /// Session number stamped on every published snapshot (a host playing
@@ -79,7 +75,6 @@ impl Default for ClientConfig {
             engine: EngineConfig::default(),
             kind: ClientKind::Smart,
             speed: 1.0,
-            probe_bytes: 16 << 10,
             probe_timeout: Duration::from_secs(2),
             session: 1,
             status_interval: Duration::from_millis(50),
@@ -270,7 +265,7 @@ impl Driver {
     /// Carries out one of the core's actions.
     fn execute(&mut self, action: Action) {
         match action {
-            Action::Probe { node } => self.probe(node),
+            Action::Probe { node, bytes } => self.probe(node, bytes),
             Action::Download {
                 id,
                 chunk,
@@ -304,13 +299,11 @@ impl Driver {
         }
     }
 
-    fn probe(&mut self, node: NodeId) {
+    /// Probes `node` with a `bytes` payload (the core sizes it to the node's
+    /// estimated bandwidth).
+    fn probe(&mut self, node: NodeId, bytes: u64) {
         let speed = self.speed;
-        let url = format!(
-            "{}/ping?bytes={}",
-            self.urls[node.index()],
-            self.config.probe_bytes
-        );
+        let url = format!("{}/ping?bytes={bytes}", self.urls[node.index()]);
         let (http, tx) = (self.http.clone(), self.tx.clone());
         let timeout = self.config.probe_timeout.div_f64(speed);
         self.probes.retain(|h| !h.is_finished());

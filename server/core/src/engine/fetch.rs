@@ -63,6 +63,10 @@ pub struct Part {
     /// It went silent for the stall timeout: it keeps running (its bytes
     /// still count if they come), but its remaining range is up for grabs.
     pub stalled: bool,
+    /// Its range was cut short (`len` shrunk) after it ran late, so that
+    /// other replicas take the tail: it ends, and the driver's transfer is
+    /// cancelled, once it holds its shortened range.
+    pub trimmed: bool,
 }
 
 impl Part {
@@ -257,7 +261,18 @@ pub fn split(len: u64, lanes: &[Lane], min_part: u64) -> Vec<u64> {
             .min_by(|a, b| a.1.total_cmp(b.1))
             .map(|(i, _)| i);
         match small {
-            Some(i) if use_lane.iter().filter(|u| **u).count() > 1 => use_lane[i] = false,
+            // Only while another lane gets bytes: a small share that is the
+            // only one stays where the water-filling put it.
+            Some(i)
+                if shares
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, s)| use_lane[*j] && **s > 0.0)
+                    .count()
+                    > 1 =>
+            {
+                use_lane[i] = false
+            }
             _ => {
                 let mut total = 0;
                 for (i, s) in shares.iter().enumerate() {
@@ -330,6 +345,7 @@ mod tests {
             received_at_check: 0,
             hedged: false,
             stalled: false,
+            trimmed: false,
         }
     }
 

@@ -40,6 +40,19 @@ pub struct MonitorConfig {
     pub degraded_reliability: f64,
     /// Latency EWMA (ms) over which a node is degraded. Default 200 ms.
     pub degraded_latency_ms: f64,
+    /// How long a probe's payload should take on the node's estimated
+    /// bandwidth: the payload is `bandwidth × probe_airtime`, within
+    /// [`MonitorConfig::probe_bytes_min`, `MonitorConfig::probe_bytes_max`],
+    /// so that a probe costs a slow link little and still takes long enough
+    /// on a fast one to be timed. Default 40 ms.
+    pub probe_airtime: Duration,
+    /// Smallest probe payload, bytes. Default 4 KiB.
+    pub probe_bytes_min: u64,
+    /// Largest probe payload, bytes. Default 64 KiB.
+    pub probe_bytes_max: u64,
+    /// Probe payload while a node's bandwidth is unknown, bytes. Default
+    /// 16 KiB.
+    pub probe_bytes_initial: u64,
 }
 
 impl Default for MonitorConfig {
@@ -51,6 +64,10 @@ impl Default for MonitorConfig {
             down_after_failures: 3,
             degraded_reliability: 0.8,
             degraded_latency_ms: 200.0,
+            probe_airtime: Duration::from_millis(40),
+            probe_bytes_min: 4 << 10,
+            probe_bytes_max: 64 << 10,
+            probe_bytes_initial: 16 << 10,
         }
     }
 }
@@ -156,6 +173,21 @@ impl NetworkMonitor {
     /// Statistics of `node`. Panics if `node` is out of range (a caller bug).
     pub fn stats(&self, node: NodeId) -> &NodeStats {
         &self.nodes[node.index()]
+    }
+
+    /// The payload of the next probe of `node`, bytes: its bandwidth
+    /// estimate × [`MonitorConfig::probe_airtime`], clamped to
+    /// [`MonitorConfig::probe_bytes_min`, `MonitorConfig::probe_bytes_max`];
+    /// [`MonitorConfig::probe_bytes_initial`] while the bandwidth is unknown.
+    pub fn probe_bytes(&self, node: NodeId) -> u64 {
+        let c = &self.config;
+        match self.stats(node).bandwidth_mbps {
+            Some(mbps) if mbps.is_finite() && mbps >= 0.0 => {
+                let bytes = mbps * 1e6 / 8.0 * c.probe_airtime.as_secs_f64();
+                (bytes as u64).clamp(c.probe_bytes_min, c.probe_bytes_max.max(c.probe_bytes_min))
+            }
+            _ => c.probe_bytes_initial,
+        }
     }
 
     fn ewma(&self, old: Option<f64>, sample: f64) -> f64 {

@@ -36,10 +36,19 @@
 //!   ranges across its replicas so that all parts finish together
 //!   ([`super::fetch::split`]: each node's share follows its estimated rate
 //!   and the bytes it already has queued);
-//! - **hedging**: a part predicted (from its own progress) to take longer than
-//!   [`SchedulerConfig::hedge_after`] (1.5) × its planned duration has its
-//!   remaining bytes requested from another replica that would deliver them
-//!   sooner; whichever completes the chunk first wins, the other is cancelled;
+//! - **late parts**: a part past its timeout that still delivers (a byte
+//!   within the stall timeout) is not cancelled: its node is charged, and the
+//!   rest of its range is split between it (at its observed rate) and the
+//!   other replicas, which take the tail; it is *trimmed* to where they meet;
+//! - **hedging the tail**: an idle replica takes over the end of the open
+//!   range of a running part (up to the first byte another part already
+//!   brought) of the earliest chunk it holds, when the two together finish
+//!   sooner, each share sized so that both end together; the helped part is
+//!   trimmed there, so whichever node finishes first can in turn help the
+//!   other. A trimmed part that already delivered past its new end keeps
+//!   those bytes;
+//! - **earliest chunk first**: gaps of critical chunks are filled first, then
+//!   idle replicas help chunks under way, then later chunks' gaps;
 //! - **resume**: a failed part keeps the bytes it received; only the rest is
 //!   requested again.
 //!
@@ -51,7 +60,10 @@
 //!
 //! Probes: every node is probed at the start and then every
 //! [`MonitorConfig::probe_interval`] (3 s), unless the selector does no monitoring
-//! (the naive client). The driver must answer every probe with
+//! (the naive client); a multi-source session skips nodes that are serving
+//! it. Each probe asks for a payload sized to the node's estimated bandwidth
+//! ([`NetworkMonitor::probe_bytes`], about 40 ms of transfer), so that on a
+//! slow 3G link it does not take a second away from the downloads. The driver must answer every probe with
 //! [`Event::ProbeOk`] or [`Event::ProbeFailed`] (applying its own probe timeout).
 
 use std::{collections::VecDeque, time::Duration};
@@ -97,11 +109,9 @@ pub struct SchedulerConfig {
     /// stalled (before its first byte: at least 4 × the node's latency
     /// estimate). Default 1.5 s.
     pub stall_timeout: Duration,
-    /// Multi-source selectors: a part predicted to take more than this × its
-    /// planned duration is hedged on another replica. Default 1.5.
-    pub hedge_after: f64,
     /// Multi-source selectors: no part is smaller than this, bytes. Default
-    /// 64 KiB.
+    /// 16 KiB (0.1 s at 1.3 Mbit/s: on a 3G link a 64 KiB floor left up to
+    /// 10 s of a slow node's tail that no idle replica could take).
     pub min_part_bytes: u64,
 }
 
@@ -117,8 +127,7 @@ impl Default for SchedulerConfig {
             focus_on_start: true,
             progress_interval: Duration::from_millis(500),
             stall_timeout: Duration::from_millis(1500),
-            hedge_after: 1.5,
-            min_part_bytes: 64 << 10,
+            min_part_bytes: 16 << 10,
         }
     }
 }
@@ -145,6 +154,10 @@ pub enum Action {
     Probe {
         /// The node to probe.
         node: NodeId,
+        /// Payload to ask for, bytes ([`NetworkMonitor::probe_bytes`]: the
+        /// node's estimated bandwidth × [`MonitorConfig::probe_airtime`],
+        /// within the configured bounds).
+        bytes: u64,
     },
     /// Download bytes `offset .. offset + len` of chunk `chunk` from `node`
     /// (the whole chunk when `offset` is 0 and `len` its size); report
@@ -540,8 +553,20 @@ impl Session {
                 }
             }
         }
+        let stall = self.config.scheduler.stall_timeout;
         for (fi, pi) in expired {
-            self.cancel_part(fi, pi);
+            let p = &mut self.fetches[fi].parts[pi];
+            if self.multi && !p.stalled && now.saturating_sub(p.last_progress) < stall {
+                // A late part that still delivers keeps running, as a
+                // stalled one does: its node is charged and the rest of its
+                // range goes to the other replicas, which take its tail
+                // (`request_split` trims it at the meeting point).
+                p.stalled = true;
+                p.deadline = Duration::MAX;
+                self.fetches[fi].dirty = true;
+            } else {
+                self.cancel_part(fi, pi);
+            }
             self.fail_attempt(fi, pi, "timeout");
         }
         if self.next_check.is_some_and(|t| t <= now) {
@@ -704,6 +729,13 @@ impl Session {
     fn record_bytes(&mut self, fi: usize, pi: usize, bytes: u64) {
         let now = self.now;
         let p = &mut self.fetches[fi].parts[pi];
+        if p.trimmed && bytes > p.len {
+            // It delivered past the point it was trimmed to before it heard
+            // (the driver still streams the range it was asked for): those
+            // bytes are held too, and an offset-0 part's hash state covers
+            // all of them, so its range grows back to what it holds.
+            p.len = bytes;
+        }
         let bytes = bytes.min(p.len);
         if bytes > p.received {
             p.received = bytes;
@@ -715,6 +747,13 @@ impl Session {
     fn on_progress(&mut self, id: DownloadId, bytes: u64) {
         if let Some((fi, pi)) = self.find_running(id) {
             self.record_bytes(fi, pi, bytes);
+            let p = &self.fetches[fi].parts[pi];
+            if p.trimmed && p.received >= p.len {
+                // It holds its shortened range: done; the rest of its
+                // transfer is not needed.
+                self.end_part(fi, pi, PartState::Done);
+                self.actions.push_back(Action::Cancel { id });
+            }
         }
     }
 
@@ -861,8 +900,10 @@ impl Session {
                 // A multi-source session measures a node that is serving it
                 // from the transfer itself; a probe would only steal bandwidth.
                 if !(self.multi && self.in_flight_per_node[i] > 0) {
+                    let node = NodeId(i as u16);
                     self.actions.push_back(Action::Probe {
-                        node: NodeId(i as u16),
+                        node,
+                        bytes: self.monitor.probe_bytes(node),
                     });
                 }
                 self.next_probe[i] = now + self.config.monitor.probe_interval;
@@ -1021,22 +1062,46 @@ impl Session {
                 f.running()
                     .any(|q| q.id != p.id && q.offset > p.reach() && q.offset < p.end())
             };
+            // What a part still has to deliver that nothing else holds: from
+            // its reach to the first byte another part already brought.
+            let open_end = |p: &Part| {
+                f.parts
+                    .iter()
+                    .filter(|q| {
+                        q.id != p.id
+                            && q.state == PartState::Done
+                            && q.offset > p.reach()
+                            && q.offset < p.end()
+                    })
+                    .map(|q| q.offset)
+                    .min()
+                    .unwrap_or(p.end())
+            };
             let best = f
                 .parts
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| {
-                    p.state == PartState::Running && p.remaining() >= 2 * min && !helped(p)
+                    p.state == PartState::Running
+                        && open_end(p).saturating_sub(p.reach()) >= 2 * min
+                        && !helped(p)
                 })
-                .map(|(pi, p)| (pi, self.part_finish_s(p, now)))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            let Some((pi, alone_s)) = best else { continue };
+                .map(|(pi, p)| {
+                    let e = open_end(p);
+                    let wait =
+                        self.part_finish_s(p, now) - p.remaining() as f64 / self.part_rate(p);
+                    (pi, e, wait + (e - p.reach()) as f64 / self.part_rate(p))
+                })
+                .max_by(|a, b| a.2.total_cmp(&b.2));
+            let Some((pi, e, alone_s)) = best else {
+                continue;
+            };
             let p = &self.fetches[fi].parts[pi];
             let (rate_p, rate_h) = (self.part_rate(p), self.rate_bytes_per_s(helper));
             let lat_h = self.latency_s(helper);
             // The helper takes the tail: b bytes with lat_h + b/rate_h =
-            // (remaining - b)/rate_p, both from now.
-            let r = p.remaining() as f64;
+            // (open - b)/rate_p, both from now.
+            let r = (e - p.reach()) as f64;
             let b = ((r / rate_p - lat_h) * rate_p * rate_h / (rate_p + rate_h)).clamp(0.0, r);
             let together_s = (r - b) / rate_p;
             let gain = alone_s - together_s;
@@ -1044,8 +1109,14 @@ impl Session {
                 continue;
             }
             let b = b as u64;
-            let (offset, len) = (p.end() - b, b);
-            self.fetches[fi].parts[pi].hedged = true;
+            let (offset, len) = (e - b, b);
+            // The helped part ends where the helper starts: once it holds
+            // its shortened range its node is free for other work (and may
+            // in turn help the helper).
+            let p = &mut self.fetches[fi].parts[pi];
+            p.hedged = true;
+            p.len = offset - p.offset;
+            p.trimmed = true;
             self.request_part(fi, helper, offset, len, now);
         }
     }
@@ -1152,6 +1223,7 @@ impl Session {
             received_at_check: 0,
             hedged: false,
             stalled: false,
+            trimmed: false,
         });
         self.in_flight_per_node[node.index()] += 1;
         if self.busy_since.is_none() {
@@ -1222,16 +1294,19 @@ impl Session {
         }
         // Gaps of chunks already being fetched (failures, resumes) first.
         // A fetch keeps its dirty mark while a gap waits for a free node.
-        for fi in 0..self.fetches.len() {
-            let f = &self.fetches[fi];
-            if !f.assembling && f.dirty {
-                self.fill_gaps(fi, now);
+        // Critical chunks' gaps, then idle replicas help the chunks already
+        // under way (earliest first), then later chunks' gaps: a free node
+        // works on the earliest chunk it can.
+        for critical in [true, false] {
+            for fi in 0..self.fetches.len() {
+                let f = &self.fetches[fi];
+                if !f.assembling && f.dirty && (!self.multi || self.critical(f.chunk) == critical) {
+                    self.fill_gaps(fi, now);
+                }
             }
-        }
-        // Idle replicas help the chunks already under way (earliest first)
-        // before they take new chunks.
-        if self.multi && self.in_flight_per_node.contains(&0) {
-            self.help_idle(now);
+            if critical && self.multi && self.in_flight_per_node.contains(&0) {
+                self.help_idle(now);
+            }
         }
         let cap = self.config.scheduler.max_in_flight.max(1);
         while self.fetches.len() < cap {
@@ -1399,8 +1474,42 @@ impl Session {
                 }
             })
             .collect();
-        let shares = split(len, &lanes, self.config.scheduler.min_part_bytes);
+        let min = self.config.scheduler.min_part_bytes;
+        // A late part still delivering from `offset` on (`stalled` with
+        // recent progress) is the first lane: the new parts take the tail
+        // and it is trimmed to where they meet.
+        let stall = self.config.scheduler.stall_timeout;
+        let lead = self.fetches[fi].parts.iter().position(|p| {
+            p.state == PartState::Running
+                && p.stalled
+                && p.reach() == offset
+                && p.end() > offset
+                && self.now.saturating_sub(p.last_progress) < stall
+        });
         let mut at = offset;
+        let mut len = len;
+        if let Some(li) = lead {
+            let p = &self.fetches[fi].parts[li];
+            let mut with_lead = Vec::with_capacity(lanes.len() + 1);
+            with_lead.push(Lane {
+                free_in_s: 0.0,
+                bytes_per_s: self.part_rate(p),
+            });
+            with_lead.extend_from_slice(&lanes);
+            let lead_share = split(len, &with_lead, min)[0].min(p.end() - offset);
+            let any_new = nodes
+                .iter()
+                .any(|n| !idle_only || self.in_flight_per_node[n.index()] == 0);
+            if lead_share > 0 && lead_share < len && any_new {
+                let p = &mut self.fetches[fi].parts[li];
+                p.len = offset + lead_share - p.offset;
+                p.stalled = false;
+                p.trimmed = true;
+                at += lead_share;
+                len -= lead_share;
+            }
+        }
+        let shares = split(len, &lanes, min);
         let mut requested = false;
         for (&node, share) in nodes.iter().zip(shares) {
             let free = self.in_flight_per_node[node.index()] == 0;
@@ -1729,7 +1838,7 @@ mod tests {
                     Action::Assemble { chunk, .. } => {
                         s.handle(now, Event::ChunkAssembled { chunk, ok: true })
                     }
-                    Action::Probe { node } => s.handle(
+                    Action::Probe { node, .. } => s.handle(
                         now,
                         Event::ProbeOk {
                             node,

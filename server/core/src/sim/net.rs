@@ -13,7 +13,7 @@
 //! - down intervals: a request to a down node fails after one RTT (connection
 //!   refused); a transfer in progress when the node goes down fails then.
 //!
-//! Probes are real transfers of [`SimConfig::probe_bytes`] on the same links; the
+//! Probes are real transfers of the payload the core asks for ([`crate::engine::Action::Probe`]) on the same links; the
 //! RTT sample is the time to first byte and the bandwidth sample the transfer
 //! time of the payload. A probe not answered within
 //! [`SimConfig::probe_timeout`] fails. Everything is deterministic for a seed.
@@ -87,8 +87,6 @@ pub struct SimConfig {
     pub links: Vec<NodeLink>,
     /// Client access-link cap, Mbit/s; `None` = unlimited (default).
     pub client_cap_mbps: Option<f64>,
-    /// Probe payload, bytes. Default 64 KiB.
-    pub probe_bytes: u64,
     /// Probe timeout. Default 2 s.
     pub probe_timeout: Duration,
     /// RNG seed for loss draws. Default 1.
@@ -105,7 +103,6 @@ impl SimConfig {
             engine: EngineConfig::default(),
             links,
             client_cap_mbps: None,
-            probe_bytes: 16 * 1024,
             probe_timeout: Duration::from_secs(2),
             seed: 1,
             max_time: None,
@@ -266,7 +263,7 @@ impl<'a> Network<'a> {
     /// An assembly is answered at once (simulated bytes are always intact).
     fn execute(&mut self, a: Action) -> Option<Event> {
         let (kind, node, bytes) = match a {
-            Action::Probe { node } => (Kind::Probe, node, self.config.probe_bytes),
+            Action::Probe { node, bytes } => (Kind::Probe, node, bytes),
             Action::Download { id, node, len, .. } => (Kind::Download(id), node, len),
             Action::Cancel { id } => {
                 self.flows.retain(|f| f.kind != Kind::Download(id));
@@ -544,8 +541,7 @@ mod tests {
     #[test]
     fn transfer_time_matches_bandwidth() {
         // One chunk of 5 MB on 10 Mbit/s: 4 s + 20 ms RTT.
-        let mut cfg = SimConfig::new(links([10.0, 10.0, 10.0]));
-        cfg.probe_bytes = 0;
+        let cfg = SimConfig::new(links([10.0, 10.0, 10.0]));
         let m = striped_manifest("t", &[(Duration::from_secs(10), 5_000_000)], 3, 1);
         let out = run_session(&cfg, &m, Box::new(RoundRobinSelector::default()));
         assert!(out.qoe.ended);
