@@ -350,6 +350,23 @@ mod tests {
     }
 
     #[test]
+    fn a_small_share_that_is_the_only_one_is_kept() {
+        // The busy lane would take none of 4 kB: the free lane keeps it all
+        // even though it is under the minimum part.
+        let lanes = [
+            Lane {
+                free_in_s: 0.0,
+                bytes_per_s: 1e6,
+            },
+            Lane {
+                free_in_s: 10.0,
+                bytes_per_s: 1e6,
+            },
+        ];
+        assert_eq!(split(4000, &lanes, 16 << 10), vec![4000, 0]);
+    }
+
+    #[test]
     fn gaps_and_completion() {
         let mut f = Fetch::new(0, 100, Duration::ZERO);
         assert_eq!(f.gaps(), vec![(0, 100)]);

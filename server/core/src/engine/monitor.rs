@@ -307,6 +307,19 @@ mod tests {
     }
 
     #[test]
+    fn probe_payload_follows_the_bandwidth_estimate() {
+        let mut m = NetworkMonitor::new(MonitorConfig::default(), 2);
+        assert_eq!(m.probe_bytes(NodeId(0)), 16 << 10, "unknown: initial");
+        m.update_bandwidth(NodeId(0), 0.1);
+        assert_eq!(m.probe_bytes(NodeId(0)), 4 << 10, "3G: the floor");
+        m.update_bandwidth(NodeId(1), 4.0);
+        assert_eq!(m.probe_bytes(NodeId(1)), 20_000, "4 Mbit/s x 40 ms");
+        m.update_bandwidth(NodeId(1), 1000.0);
+        m.update_bandwidth(NodeId(1), 1000.0);
+        assert_eq!(m.probe_bytes(NodeId(1)), 64 << 10, "the cap");
+    }
+
+    #[test]
     fn score_is_the_seed_formula() {
         assert_eq!(score(100.0, 1.0, 0.0), 100.0);
         assert_eq!(score(100.0, 0.5, 10.0), 25.0);

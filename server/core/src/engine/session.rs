@@ -1773,6 +1773,99 @@ mod tests {
         ));
     }
 
+    /// Download actions with their ranges and deadlines.
+    fn ranges(actions: &[Action]) -> Vec<(DownloadId, u32, NodeId, u64, u64, Duration)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Download {
+                    id,
+                    chunk,
+                    node,
+                    offset,
+                    len,
+                    deadline,
+                    ..
+                } => Some((*id, *chunk, *node, *offset, *len, *deadline)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn cancels(actions: &[Action], id: DownloadId) -> bool {
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Cancel { id: x } if *x == id))
+    }
+
+    #[test]
+    fn a_late_part_that_still_delivers_runs_on_and_shares_its_tail() {
+        let mut s = Session::new(
+            ungated(),
+            manifest(20, 3, 2),
+            Box::new(SmartSelector),
+            Duration::ZERO,
+        );
+        let r = ranges(&drain(&mut s));
+        let (a, b) = (r[0], r[1]);
+        assert_eq!((a.1, b.1, a.2, b.2), (0, 0, NodeId(0), NodeId(1)));
+        // Both parts of chunk 0 creep along (1 kB per progress check) past
+        // their deadlines: they are charged, not cancelled.
+        let (mut t, mut got) = (0.5, 0);
+        let mut seen = Vec::new();
+        while secs(t) <= a.5.max(b.5) + secs(1.0) {
+            got += 1000;
+            for id in [a.0, b.0] {
+                s.handle(secs(t), Event::DownloadProgress { id, bytes: got });
+            }
+            s.handle_timeout(secs(t));
+            seen.extend(drain(&mut s));
+            t += 0.5;
+        }
+        assert!(!cancels(&seen, a.0) && !cancels(&seen, b.0), "{seen:?}");
+        assert!(s.report().failovers >= 2, "both late parts charged");
+        // Node 0's part ends: node 0 takes the tail of node 1's range, past
+        // what node 1 holds, and node 1's part runs on, trimmed.
+        let next = ranges(&deliver(&mut s, secs(t), a.0, a.4));
+        let help = next
+            .iter()
+            .find(|x| x.1 == 0 && x.2 == NodeId(0))
+            .expect("node 0 helps");
+        assert!(
+            help.3 > b.3 + got,
+            "{help:?} starts past node 1's {got} bytes"
+        );
+        assert_eq!(
+            help.3 + help.4,
+            b.3 + b.4,
+            "up to the end of node 1's range"
+        );
+        // Node 1 reaching the meeting point ends its part: its transfer is
+        // cancelled, and node 1 is not charged for it.
+        while s.poll_notice().is_some() {}
+        t += 0.5;
+        s.handle(
+            secs(t),
+            Event::DownloadProgress {
+                id: b.0,
+                bytes: help.3 - b.3,
+            },
+        );
+        s.handle_timeout(secs(t));
+        assert!(cancels(&drain(&mut s), b.0));
+        let notices: Vec<Notice> = std::iter::from_fn(|| s.poll_notice()).collect();
+        assert!(
+            !notices.iter().any(|n| matches!(
+                n,
+                Notice::Failover {
+                    node: NodeId(1),
+                    ..
+                }
+            )),
+            "{notices:?}"
+        );
+    }
+
     #[test]
     fn timeout_cancels_and_fails_over() {
         let mut s = Session::new(
