@@ -1833,7 +1833,7 @@ mod tests {
     }
 
     /// Download actions with their ranges and deadlines.
-    fn ranges(actions: &[Action]) -> Vec<(DownloadId, u32, NodeId, u64, u64, Duration)> {
+    fn ranges(actions: &[Action]) -> Vec<Range> {
         actions
             .iter()
             .filter_map(|a| match a {
@@ -1851,6 +1851,21 @@ mod tests {
             .collect()
     }
 
+    type Range = (DownloadId, u32, NodeId, u64, u64, Duration);
+
+    /// A smart session on 20 chunks, 3 nodes, replication 2, and the two
+    /// parts of chunk 0 it starts with (nodes 0 and 1).
+    fn smart_start() -> (Session, Range, Range) {
+        let mut s = Session::new(
+            ungated(),
+            manifest(20, 3, 2),
+            Box::new(SmartSelector),
+            Duration::ZERO,
+        );
+        let r = ranges(&drain(&mut s));
+        (s, r[0], r[1])
+    }
+
     fn cancels(actions: &[Action], id: DownloadId) -> bool {
         actions
             .iter()
@@ -1859,14 +1874,7 @@ mod tests {
 
     #[test]
     fn a_late_part_that_still_delivers_runs_on_and_shares_its_tail() {
-        let mut s = Session::new(
-            ungated(),
-            manifest(20, 3, 2),
-            Box::new(SmartSelector),
-            Duration::ZERO,
-        );
-        let r = ranges(&drain(&mut s));
-        let (a, b) = (r[0], r[1]);
+        let (mut s, a, b) = smart_start();
         assert_eq!((a.1, b.1, a.2, b.2), (0, 0, NodeId(0), NodeId(1)));
         // Both parts of chunk 0 creep along (1 kB per progress check) past
         // their deadlines: they are charged, not cancelled.
@@ -1927,14 +1935,7 @@ mod tests {
 
     #[test]
     fn an_idle_replica_asks_for_progress_before_it_helps() {
-        let mut s = Session::new(
-            ungated(),
-            manifest(20, 3, 2),
-            Box::new(SmartSelector),
-            Duration::ZERO,
-        );
-        let r = ranges(&drain(&mut s));
-        let (a, b) = (r[0], r[1]);
+        let (mut s, a, b) = smart_start();
         // Node 0's half of chunk 0 is in; node 1's is unknown since t=0: the
         // core asks for a report at once and gives node 0 nothing else yet.
         let t = secs(0.25);
