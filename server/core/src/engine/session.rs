@@ -46,9 +46,8 @@
 //!   sooner (by at least 50 ms and twice the helper's latency), decided on a
 //!   fresh progress report (the core asks for one first, and idle nodes wait
 //!   for it before taking later chunks), each share sized so that both end
-//!   together; the helped part is
-//!   trimmed there, so whichever node finishes first can in turn help the
-//!   other. A trimmed part that already delivered past its new end keeps
+//!   together; the helped part is trimmed there, so whichever node finishes
+//!   first can in turn help the other. A trimmed part that already delivered past its new end keeps
 //!   those bytes; an extra progress check is asked for when a trimmed part
 //!   should hold its range, so the chunk completes without waiting for the
 //!   next regular check;
@@ -68,7 +67,8 @@
 //! (the naive client); a multi-source session skips nodes that are serving
 //! it. Each probe asks for a payload sized to the node's estimated bandwidth
 //! ([`NetworkMonitor::probe_bytes`], about 40 ms of transfer), so that on a
-//! slow 3G link it does not take a second away from the downloads. The driver must answer every probe with
+//! slow 3G link it does not take a second away from the downloads. The
+//! driver must answer every probe with
 //! [`Event::ProbeOk`] or [`Event::ProbeFailed`] (applying its own probe timeout).
 
 use std::{collections::VecDeque, time::Duration};
