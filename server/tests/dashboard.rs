@@ -140,6 +140,19 @@ async fn controls_validate_and_act_on_both_clusters() {
         .await
         .unwrap_err();
     assert!(e.contains("bandwidth_mbps"), "{e}");
+    // A positive but vanishing bandwidth (it overflowed the pacer and
+    // panicked workers) is refused as well.
+    let e = hub
+        .control(Control::NodeConditions {
+            node: 0,
+            latency_ms: 0.0,
+            bandwidth_mbps: Some(1e-300),
+            loss: 0.0,
+            down: false,
+        })
+        .await
+        .unwrap_err();
+    assert!(e.contains("bandwidth_mbps"), "{e}");
 
     let e = hub
         .control(Control::PickVideo {

@@ -9,6 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The lowest bandwidth a node may be set to, Mbit/s: 0.01 (10 kbit/s). Below
+/// it a 256 KiB body would take hours, and a value like 1e-300 overflowed the
+/// emulator's pacing arithmetic.
+pub const MIN_BANDWIDTH_MBPS: f64 = 0.01;
+
 /// Network conditions of one node. Defaults: no added latency, no jitter,
 /// unshaped bandwidth, no loss, up, reachable, no disk delay.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -48,8 +53,8 @@ impl Conditions {
     ///
     /// # Errors
     /// A message naming the first bad field: latency, jitter and disk delay must
-    /// be finite and in [0, 600 000] ms; bandwidth finite and in (0, 100 000]
-    /// Mbit/s; loss in [0, 1].
+    /// be finite and in [0, 600 000] ms; bandwidth finite and in
+    /// [[`MIN_BANDWIDTH_MBPS`], 100 000] Mbit/s; loss in [0, 1].
     pub fn validate(&self) -> Result<(), String> {
         let ms = |name: &str, v: f64| {
             if v.is_finite() && (0.0..=600_000.0).contains(&v) {
@@ -62,10 +67,10 @@ impl Conditions {
         ms("jitter_ms", self.jitter_ms)?;
         ms("disk_delay_ms", self.disk_delay_ms)?;
         if let Some(bw) = self.bandwidth_mbps
-            && !(bw.is_finite() && bw > 0.0 && bw <= 100_000.0)
+            && !(bw.is_finite() && (MIN_BANDWIDTH_MBPS..=100_000.0).contains(&bw))
         {
             return Err(format!(
-                "bandwidth_mbps must be in (0, 100000] Mbit/s, got {bw}"
+                "bandwidth_mbps must be in [{MIN_BANDWIDTH_MBPS}, 100000] Mbit/s, got {bw}"
             ));
         }
         if !(0.0..=1.0).contains(&self.loss) {
@@ -380,6 +385,10 @@ mod tests {
             ..Conditions::default()
         };
         assert!(c.validate().unwrap_err().contains("bandwidth_mbps"));
+        for (bw, ok) in [(1e-300, false), (0.009, false), (0.01, true), (1e5, true)] {
+            let c = Conditions::profile(0.0, bw);
+            assert_eq!(c.validate().is_ok(), ok, "{bw}");
+        }
     }
 
     #[test]

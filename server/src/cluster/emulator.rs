@@ -97,6 +97,10 @@ pub fn compose_with_trace(
 /// of data after a late wake-up.
 pub const PACING_SLACK: Duration = Duration::from_millis(5);
 
+/// The longest one pacing reservation may be: an hour. Reached only by a
+/// degenerate rate; it keeps the arithmetic finite.
+const MAX_SLOT: Duration = Duration::from_secs(3600);
+
 /// What the emulator decided for one response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Plan {
@@ -117,6 +121,9 @@ struct Inner {
     current: Conditions,
     trace: Option<(Arc<Trace>, Instant)>,
     rng: ChaCha8Rng,
+    /// When the link is free for the next bytes. Cleared whenever the
+    /// conditions change, so a slot reserved at a tiny rate never holds the
+    /// link after the rate is raised.
     next_free: Option<Instant>,
 }
 
@@ -188,6 +195,7 @@ impl Emulator {
         let mut g = self.lock();
         g.current = base.clone();
         g.base = base;
+        g.next_free = None;
     }
 
     /// The conditions in force now, in real (uncompressed) units. With a
@@ -211,7 +219,9 @@ impl Emulator {
 
     /// Sets the current conditions (the base profile is kept).
     pub fn set_conditions(&self, c: Conditions) {
-        self.lock().current = c;
+        let mut g = self.lock();
+        g.current = c;
+        g.next_free = None;
     }
 
     /// Applies a named scenario to this node (`node_index` in registration
@@ -219,11 +229,14 @@ impl Emulator {
     pub fn apply_scenario(&self, scenario: Scenario, node_index: usize) {
         let mut g = self.lock();
         g.current = scenario.apply(node_index, &g.base);
+        g.next_free = None;
     }
 
     /// Replays `trace` from now on (looping), or stops replaying with `None`.
     pub fn set_trace(&self, trace: Option<Arc<Trace>>) {
-        self.lock().trace = trace.map(|t| (t, Instant::now()));
+        let mut g = self.lock();
+        g.trace = trace.map(|t| (t, Instant::now()));
+        g.next_free = None;
     }
 
     /// Whether a partition cuts the node off now.
@@ -297,7 +310,13 @@ impl Emulator {
                 Some(t) if t + PACING_SLACK >= now => t,
                 _ => now,
             };
-            let end = start + Duration::from_secs_f64(bytes as f64 / rate);
+            // Conditions are validated (bandwidth ≥ 0.01 Mbit/s), but a
+            // slot that cannot be represented must never panic a worker:
+            // cap one reservation at an hour.
+            let slot = Duration::try_from_secs_f64(bytes as f64 / rate)
+                .unwrap_or(MAX_SLOT)
+                .min(MAX_SLOT);
+            let end = start + slot;
             g.next_free = Some(end);
             end
         };
@@ -308,6 +327,27 @@ impl Emulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn new_conditions_free_a_link_reserved_at_a_crawl() {
+        // A slider puts the node at 0.01 Mbit/s: 16 KiB reserves the link for
+        // ~13 s. `scenario normal` (back to the 100 Mbit/s base) must not
+        // leave later bytes queued behind that slot.
+        let e = Emulator::new(Conditions::profile(0.0, 100.0), 1.0, 1);
+        e.set_conditions(Conditions::profile(0.0, 0.01));
+        let slow = e.clone();
+        let crawl = tokio::spawn(async move { slow.pace(16 << 10).await });
+        tokio::task::yield_now().await;
+        e.apply_scenario(Scenario::Normal, 0);
+        let t0 = Instant::now();
+        e.pace(16 << 10).await;
+        assert!(
+            t0.elapsed() < Duration::from_millis(10),
+            "{:?}",
+            t0.elapsed()
+        );
+        crawl.abort();
+    }
 
     #[tokio::test(start_paused = true)]
     async fn pacing_is_exact_under_a_paused_clock() {
