@@ -350,7 +350,9 @@ impl<V: Clone + PartialEq> Proposer<V> {
     }
 
     fn prepare(&mut self) -> Vec<Outgoing<V>> {
-        self.max_round += 1;
+        // Saturates: a (forged) promise at round `u32::MAX` must not wrap
+        // the next ballot round to 0 (or panic).
+        self.max_round = self.max_round.saturating_add(1);
         let ballot = Ballot {
             round: self.max_round,
             proposer: self.id,
@@ -516,6 +518,29 @@ mod tests {
             let (q, f) = (classic_quorum(n), fast_quorum(n));
             assert!(2 * f + q > 2 * n && f <= n && 2 * f > n, "n={n}");
         }
+    }
+
+    #[test]
+    fn a_nack_at_the_top_round_saturates_instead_of_wrapping() {
+        let mut p = Proposer::new(1, 3, 7u8);
+        p.start(false);
+        let top = Ballot {
+            round: u32::MAX,
+            proposer: 9,
+        };
+        let nack = Message::Nack {
+            ballot: Ballot {
+                round: 1,
+                proposer: 1,
+            },
+            promised: top,
+        };
+        p.handle(0, &nack);
+        let out = p.retry();
+        let Message::Prepare { ballot } = &out[0].msg else {
+            panic!("{:?}", out[0].msg)
+        };
+        assert_eq!(ballot.round, u32::MAX);
     }
 
     #[test]
