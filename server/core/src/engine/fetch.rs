@@ -48,8 +48,6 @@ pub struct Part {
     pub state: PartState,
     /// When it was requested.
     pub started: Duration,
-    /// When it was expected to finish, from the estimates at request time.
-    pub planned_finish: Duration,
     /// When the core gives up on it.
     pub deadline: Duration,
     /// When its first byte was seen (a progress report or its end).
@@ -58,8 +56,6 @@ pub struct Part {
     pub last_progress: Duration,
     /// `received` at the previous progress check (for rate samples).
     pub received_at_check: u64,
-    /// Another part was requested for its remaining bytes.
-    pub hedged: bool,
     /// It went silent for the stall timeout: it keeps running (its bytes
     /// still count if they come), but its remaining range is up for grabs.
     pub stalled: bool,
@@ -338,12 +334,10 @@ mod tests {
             received,
             state,
             started: Duration::ZERO,
-            planned_finish: Duration::ZERO,
             deadline: Duration::ZERO,
             first_byte: None,
             last_progress: Duration::ZERO,
             received_at_check: 0,
-            hedged: false,
             stalled: false,
             trimmed: false,
         }

@@ -993,7 +993,7 @@ impl Session {
 
     /// The progress check of multi-source selectors: bandwidth samples from
     /// the bytes each node delivered since the last check, stalled parts
-    /// failed, lagging parts hedged.
+    /// failed.
     fn check_progress(&mut self, now: Duration) {
         let interval = self.config.scheduler.progress_interval;
         let dt = now.saturating_sub(self.last_check);
@@ -1168,7 +1168,6 @@ impl Session {
             // its shortened range its node is free for other work (and may
             // in turn help the helper).
             let p = &mut self.fetches[fi].parts[pi];
-            p.hedged = true;
             p.len = offset - p.offset;
             p.trimmed = true;
             self.request_part(fi, helper, offset, len, now);
@@ -1225,13 +1224,6 @@ impl Session {
             .sum()
     }
 
-    /// Seconds until `bytes` more from `node` would be in: latency, then the
-    /// node's queue and these bytes at its rate.
-    fn finish_s(&self, node: NodeId, bytes: u64) -> f64 {
-        self.latency_s(node)
-            + (self.queued_bytes(node) + bytes) as f64 / self.rate_bytes_per_s(node)
-    }
-
     /// Replicas of `chunk` that may be asked now (not failed this round).
     fn candidates(&self, chunk: usize) -> Vec<NodeId> {
         self.manifest.chunks[chunk]
@@ -1258,7 +1250,6 @@ impl Session {
     /// Requests bytes `offset .. offset + len` of fetch `fi`'s chunk from `node`.
     fn request_part(&mut self, fi: usize, node: NodeId, offset: u64, len: u64, now: Duration) {
         let chunk = self.fetches[fi].chunk;
-        let expected = self.finish_s(node, len);
         let timeout = self.timeout_for(node, len, self.rounds[chunk]);
         let id = DownloadId(self.next_id);
         self.next_id += 1;
@@ -1270,12 +1261,10 @@ impl Session {
             received: 0,
             state: PartState::Running,
             started: now,
-            planned_finish: now + secs(expected),
             deadline: now + timeout,
             first_byte: None,
             last_progress: now,
             received_at_check: 0,
-            hedged: false,
             stalled: false,
             trimmed: false,
         });
