@@ -10,7 +10,10 @@
 //! - **Mahimahi**: one integer per line, the millisecond at which one 1500-byte
 //!   packet may be delivered; binned into 1 s periods. RTT as above.
 //!
-//! A trace loops past its end. Errors name the file and the line. This module
+//! A trace loops past its end. Errors name the file and the line. Values are
+//! bounded ([`MAX_TRACE_S`], [`MAX_TRACE_BANDWIDTH_MBPS`],
+//! [`MAX_TRACE_RTT_MS`]): no input makes a parser panic or allocate beyond
+//! the text's own size plus one 1 s bin per second of a 7-day trace. This module
 //! parses text; reading files is the caller's (the server's `files` module).
 
 use std::{sync::Arc, time::Duration};
@@ -21,6 +24,14 @@ use serde::Deserialize;
 pub const DEFAULT_RTT_MS: f64 = 80.0;
 /// Mahimahi packet size in bytes.
 pub const MAHIMAHI_PACKET_BYTES: f64 = 1500.0;
+/// Longest trace accepted, seconds: 7 days. Longer (or a time like 1e300)
+/// is refused: it overflowed durations or, in Mahimahi, allocated a bin per
+/// second up to the last timestamp.
+pub const MAX_TRACE_S: f64 = 7.0 * 86_400.0;
+/// Highest bandwidth a trace may give, Mbit/s (as for node conditions).
+pub const MAX_TRACE_BANDWIDTH_MBPS: f64 = 100_000.0;
+/// Highest round-trip latency a trace may give, ms.
+pub const MAX_TRACE_RTT_MS: f64 = 600_000.0;
 
 /// A trace's text could not be used. `origin` is where the text came from
 /// (a file's path, as given), so messages read `path:line: what`.
@@ -168,14 +179,27 @@ fn parse_sabre(name: &str, origin: &str, text: &str) -> Result<Trace, TraceError
         message: format!("not a Sabre trace: {e}"),
     })?;
     let mut out = Vec::with_capacity(periods.len());
+    let mut total_ms = 0.0;
     for (i, p) in periods.iter().enumerate() {
         let valid = |v: f64| v.is_finite() && v >= 0.0;
+        let bad = |message: String| TraceError::Parse {
+            origin: origin.to_string(),
+            line: line_of_entry(text, i),
+            message: format!("period {i}: {message}"),
+        };
         if !(valid(p.duration_ms) && valid(p.bandwidth_kbps) && valid(p.latency_ms)) {
-            return Err(TraceError::Parse {
-                origin: origin.to_string(),
-                line: line_of_entry(text, i),
-                message: format!("period {i}: negative or non-finite value"),
-            });
+            return Err(bad("negative or non-finite value".into()));
+        }
+        total_ms += p.duration_ms;
+        if total_ms > MAX_TRACE_S * 1e3 {
+            return Err(bad(format!(
+                "the trace would last more than {MAX_TRACE_S} s"
+            )));
+        }
+        if p.bandwidth_kbps > MAX_TRACE_BANDWIDTH_MBPS * 1e3 || p.latency_ms > MAX_TRACE_RTT_MS {
+            return Err(bad(format!(
+                "bandwidth above {MAX_TRACE_BANDWIDTH_MBPS} Mbit/s or latency above {MAX_TRACE_RTT_MS} ms"
+            )));
         }
         out.push(Period {
             duration: Duration::from_secs_f64(p.duration_ms / 1e3),
@@ -222,6 +246,20 @@ fn parse_columns(name: &str, origin: &str, text: &str) -> Result<Trace, TraceErr
                 if !(t.is_finite() && bw.is_finite() && bw >= 0.0) {
                     return Err(err(i + 1, "negative or non-finite value".into()));
                 }
+                if bw > MAX_TRACE_BANDWIDTH_MBPS {
+                    return Err(err(
+                        i + 1,
+                        format!("bandwidth above {MAX_TRACE_BANDWIDTH_MBPS} Mbit/s"),
+                    ));
+                }
+                if let Some((first, _)) = two.first()
+                    && t - first > MAX_TRACE_S
+                {
+                    return Err(err(
+                        i + 1,
+                        format!("time {t} is more than {MAX_TRACE_S} s after the first"),
+                    ));
+                }
                 if let Some((prev, _)) = two.last()
                     && t <= *prev
                 {
@@ -237,6 +275,12 @@ fn parse_columns(name: &str, origin: &str, text: &str) -> Result<Trace, TraceErr
                     && ms < *prev
                 {
                     return Err(err(i + 1, format!("timestamp {ms} goes backwards")));
+                }
+                if ms as f64 > MAX_TRACE_S * 1e3 {
+                    return Err(err(
+                        i + 1,
+                        format!("timestamp {ms} ms is past {MAX_TRACE_S} s"),
+                    ));
                 }
                 one.push(ms);
             }
@@ -357,5 +401,30 @@ mod tests {
         assert!(e.contains("bad.json:1:") && e.contains("Sabre"), "{e}");
         let e = Trace::parse("empty", "\n").unwrap_err().to_string();
         assert!(e.contains("no samples"), "{e}");
+    }
+
+    #[test]
+    fn absurd_values_are_refused_not_panicked_on() {
+        for (name, text, what) in [
+            (
+                "long.json",
+                r#"[{"duration_ms": 1e300, "bandwidth_kbps": 1000, "latency_ms": 20}]"#,
+                "more than",
+            ),
+            (
+                "fat.json",
+                r#"[{"duration_ms": 1000, "bandwidth_kbps": 1e300, "latency_ms": 20}]"#,
+                "bandwidth above",
+            ),
+            ("pensieve", "0 1.0\n1e300 2.0\n", "more than"),
+            ("pensieve-fat", "0 1e12\n", "bandwidth above"),
+            ("mahimahi", "0\n10000000000000000000\n", "past"),
+        ] {
+            let e = Trace::parse(name, text).unwrap_err().to_string();
+            assert!(e.contains(what), "{name}: {e}");
+        }
+        // The longest accepted trace still parses.
+        let t = Trace::parse("week", &format!("0\n{}\n", (MAX_TRACE_S * 1e3) as u64)).unwrap();
+        assert!((t.length_s() - (MAX_TRACE_S + 1.0)).abs() < 1.0);
     }
 }

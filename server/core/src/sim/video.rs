@@ -131,6 +131,12 @@ pub fn load_chunks(
     }
 }
 
+/// Longest segment a video manifest may declare, ms: 10 minutes. (A value
+/// like 1e300 overflowed the segment's `Duration`.)
+pub const MAX_SEGMENT_DURATION_MS: f64 = 600_000.0;
+/// Largest segment size a video file may give, bytes: 1 GiB.
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+
 #[derive(Deserialize)]
 struct SabreVideo {
     segment_duration_ms: f64,
@@ -152,10 +158,10 @@ fn parse_sabre(origin: &str, text: &str, level: usize) -> Result<Vec<(Duration, 
             v.bitrates_kbps
         )));
     }
-    if v.segment_duration_ms.is_nan() || v.segment_duration_ms <= 0.0 {
+    if !(v.segment_duration_ms > 0.0 && v.segment_duration_ms <= MAX_SEGMENT_DURATION_MS) {
         return Err(VideoError::Invalid(format!(
-            "{}: segment_duration_ms must be positive",
-            origin
+            "{}: segment_duration_ms must be in (0, {MAX_SEGMENT_DURATION_MS}], got {}",
+            origin, v.segment_duration_ms
         )));
     }
     let seg = Duration::from_secs_f64(v.segment_duration_ms / 1e3);
@@ -163,11 +169,15 @@ fn parse_sabre(origin: &str, text: &str, level: usize) -> Result<Vec<(Duration, 
         .iter()
         .enumerate()
         .map(|(i, sizes)| match sizes.get(level) {
-            Some(bits) if bits.is_finite() && *bits > 0.0 => Ok((seg, (bits / 8.0).round() as u64)),
+            Some(bits) if *bits > 0.0 && bits / 8.0 <= MAX_SEGMENT_BYTES as f64 => {
+                Ok((seg, (bits / 8.0).round() as u64))
+            }
             _ => Err(VideoError::Parse {
                 origin: origin.to_string(),
                 line: 1,
-                message: format!("segment {i} has no positive size for level {level}"),
+                message: format!(
+                    "segment {i} has no size in (0, {MAX_SEGMENT_BYTES}] bytes for level {level}"
+                ),
             }),
         })
         .collect()
@@ -189,6 +199,13 @@ fn parse_size_file(
             line: i + 1,
             message: format!("expected a chunk size in bytes, found {line:?}"),
         })?;
+        if bytes > MAX_SEGMENT_BYTES {
+            return Err(VideoError::Parse {
+                origin: origin.to_string(),
+                line: i + 1,
+                message: format!("chunk size {bytes} is above {MAX_SEGMENT_BYTES} bytes"),
+            });
+        }
         out.push((segment, bytes));
     }
     if out.is_empty() {
@@ -206,8 +223,8 @@ pub fn regroup(segments: &[(Duration, u64)], chunk: Duration) -> Vec<(Duration, 
     let mut out = Vec::new();
     let (mut d, mut b) = (Duration::ZERO, 0u64);
     for (sd, sb) in segments {
-        d += *sd;
-        b += *sb;
+        d = d.saturating_add(*sd);
+        b = b.saturating_add(*sb);
         if d >= chunk {
             out.push((d, b));
             (d, b) = (Duration::ZERO, 0);
@@ -279,5 +296,44 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains(":3:"), "{e}");
+    }
+
+    #[test]
+    fn absurd_manifests_are_refused_not_panicked_on() {
+        let sabre = |seg_ms: &str, bits: &str| VideoSource::Sabre {
+            origin: "m.json".into(),
+            text: format!(
+                r#"{{"segment_duration_ms": {seg_ms}, "bitrates_kbps": [1000], "segment_sizes_bits": [[{bits}]]}}"#
+            ),
+            level: 0,
+        };
+        let e = load_chunks(&sabre("1e300", "8000"), s(10))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("segment_duration_ms"), "{e}");
+        let e = load_chunks(&sabre("4000", "1e300"), s(10))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("segment 0"), "{e}");
+        assert_eq!(
+            load_chunks(&sabre("4000", "8000"), s(10)).unwrap(),
+            vec![(s(4), 1000)]
+        );
+        let e = load_chunks(
+            &VideoSource::SizeFile {
+                origin: "sizes".into(),
+                text: format!("{}\n{}\n", u64::MAX, u64::MAX),
+                segment: s(4),
+            },
+            s(10),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(":1:") && e.contains("above"), "{e}");
+        // Sums saturate rather than overflow.
+        assert_eq!(
+            regroup(&[(s(4), u64::MAX), (s(4), 1)], s(10)),
+            vec![(s(8), u64::MAX)]
+        );
     }
 }
