@@ -1129,17 +1129,10 @@ impl Session {
                 .parts
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| {
-                    p.state == PartState::Running
-                        && open_end(p).saturating_sub(p.reach()) >= 2 * min
-                        && !helped(p)
-                })
-                .map(|(pi, p)| {
-                    let e = open_end(p);
-                    let wait =
-                        self.part_finish_s(p, now) - p.remaining() as f64 / self.part_rate(p);
-                    (pi, e, wait + (e - p.reach()) as f64 / self.part_rate(p))
-                })
+                .filter(|(_, p)| p.state == PartState::Running && !helped(p))
+                .map(|(pi, p)| (pi, p, open_end(p)))
+                .filter(|(_, p, e)| e.saturating_sub(p.reach()) >= 2 * min)
+                .map(|(pi, p, e)| (pi, e, self.part_eta_s(p, e - p.reach(), now)))
                 .max_by(|a, b| a.2.total_cmp(&b.2));
             let Some((pi, e, alone_s)) = best else {
                 continue;
@@ -1187,14 +1180,19 @@ impl Session {
         }
     }
 
-    /// Seconds until a running part is done at its rate (latency still to
-    /// come before its first byte).
-    fn part_finish_s(&self, p: &Part, now: Duration) -> f64 {
+    /// Seconds until a running part has `bytes` more at its rate (latency
+    /// still to come before its first byte).
+    fn part_eta_s(&self, p: &Part, bytes: u64, now: Duration) -> f64 {
         let wait = match p.first_byte {
             Some(_) => 0.0,
             None => (self.latency_s(p.node) - now.saturating_sub(p.started).as_secs_f64()).max(0.0),
         };
-        wait + p.remaining() as f64 / self.part_rate(p)
+        wait + bytes as f64 / self.part_rate(p)
+    }
+
+    /// Seconds until a running part is done at its rate.
+    fn part_finish_s(&self, p: &Part, now: Duration) -> f64 {
+        self.part_eta_s(p, p.remaining(), now)
     }
 
     /// The node's latency estimate, s.
