@@ -7,6 +7,7 @@
 //! the `/ws` WebSocket. Layout:
 //!
 //! - [`wire`]: JSON types on the wire (server functions, WebSocket frames).
+//! - [`access`]: the caller's access (public mode), the read-only gate and sign-in.
 //! - [`api`]: server functions and the [`api::DashboardBackend`] seam to the engine.
 //! - [`feed`]: the browser's WebSocket connection and its reconnect loop.
 //! - [`chart`]: charming/ECharts charts that update in place.
@@ -14,6 +15,7 @@
 
 #![recursion_limit = "512"]
 
+pub mod access;
 pub mod api;
 pub mod chart;
 pub mod feed;
@@ -42,7 +44,7 @@ pub const ECHARTS_PATH: &str = "/vendor/echarts.min.js";
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang="en" data-access=access::access_attr(access::initial_access())>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -66,6 +68,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let feed = LiveFeed::new();
     provide_context(feed);
+    provide_context(access::AccessState(RwSignal::new(access::initial_access())));
     #[cfg(feature = "hydrate")]
     leptos::task::spawn_local(feed::connect(feed));
 
@@ -81,6 +84,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("compare") view=ComparePage/>
                     <Route path=StaticSegment("analytics") view=AnalyticsPage/>
                     <Route path=StaticSegment("consensus") view=ConsensusPage/>
+                    <Route path=StaticSegment("signin") view=access::SignInPage/>
                 </Routes>
             </main>
         </Router>
@@ -112,6 +116,7 @@ fn Header() -> impl IntoView {
                     })
                     .collect_view()}
             </nav>
+            <access::AccessBadge/>
             <ThemeToggle/>
             <ConnectionIndicator/>
         </header>

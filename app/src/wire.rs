@@ -40,6 +40,19 @@ pub struct ServerInfo {
     pub ws_push_interval_ms: u64,
 }
 
+/// What the caller of a request may do on this dashboard server.
+///
+/// Outside public mode every (same-origin) caller is the admin. In public
+/// mode (`vstack serve --public`) viewers see everything live and only the
+/// admin (Bearer token or signed-in session) changes state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// The server runs in public mode.
+    pub public: bool,
+    /// The caller may use the controls.
+    pub admin: bool,
+}
+
 /// One live sample of the server itself, pushed on `/ws` every
 /// [`ServerInfo::ws_push_interval_ms`] (default 1000 ms).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

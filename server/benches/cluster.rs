@@ -23,8 +23,9 @@ use vstack::{
 };
 use vstack_core::engine::ClientKind;
 
-async fn put(url: &str, id: &str, bytes: Vec<u8>) {
-    let r = reqwest::Client::new()
+async fn put(c: &Cluster, url: &str, id: &str, bytes: Vec<u8>) {
+    let r = c
+        .http()
         .put(format!("{url}/chunks/{id}"))
         .header(HASH_HEADER, sha256_hex(&bytes))
         .body(bytes)
@@ -55,7 +56,7 @@ async fn accuracy() {
         .unwrap();
         let url = c.nodes()[0].url();
         let bytes = (rate * 1e6 / 8.0 * 2.0) as usize;
-        put(&url, "x", vec![3u8; bytes]).await;
+        put(&c, &url, "x", vec![3u8; bytes]).await;
         let (secs, n) = get_secs(&http, &format!("{url}/chunks/x")).await;
         assert_eq!(n, bytes);
         let achieved = n as f64 * 8.0 / secs / 1e6;
@@ -77,7 +78,7 @@ async fn loopback() {
     .unwrap();
     let url = c.nodes()[0].url();
     let size = 50_000_000;
-    put(&url, "big", vec![9u8; size]).await;
+    put(&c, &url, "big", vec![9u8; size]).await;
     let http = reqwest::Client::new();
     let mut best = f64::MAX;
     for _ in 0..3 {

@@ -30,11 +30,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The cluster token every process of a test cluster shares.
+const CLUSTER_TOKEN: &str = "cli-test-cluster-token-0123";
+
 fn spawn(args: &[&str]) -> Proc {
     Proc(
         Command::new(BIN)
             .args(args)
             .env("RUST_LOG", "warn")
+            .env("VSTACK_CLUSTER_TOKEN", CLUSTER_TOKEN)
             .spawn()
             .expect("vstack runs"),
     )
@@ -44,6 +48,7 @@ fn run(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env("RUST_LOG", "warn")
+        .env("VSTACK_CLUSTER_TOKEN", CLUSTER_TOKEN)
         .env_remove("METADATA_SERVICE_URL")
         .output()
         .expect("vstack runs")
@@ -91,6 +96,19 @@ async fn standalone_metadata_node_ingest_and_play() {
     ]);
     wait_for(&format!("{meta}/nodes"), |b| b.contains("\"healthy\"")).await;
 
+    // Without the cluster's token nothing is uploaded.
+    let out = Command::new(BIN)
+        .args(["ingest", video.to_str().unwrap(), "--metadata-url", &meta])
+        .args(["--cluster-token", "not-this-clusters-token"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(&[
         "ingest",
         video.to_str().unwrap(),

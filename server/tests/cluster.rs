@@ -58,8 +58,8 @@ async fn play(
     (q, rx)
 }
 
-async fn put_chunk(url: &str, id: &str, bytes: Vec<u8>) -> reqwest::Response {
-    reqwest::Client::new()
+async fn put_chunk(c: &Cluster, url: &str, id: &str, bytes: Vec<u8>) -> reqwest::Response {
+    c.http()
         .put(format!("{url}/chunks/{id}"))
         .header(HASH_HEADER, sha256_hex(&bytes))
         .body(bytes)
@@ -92,7 +92,9 @@ async fn emulator_paces_bandwidth_and_adds_latency() {
     let (shaped, unshaped) = (c.nodes()[0].url(), c.nodes()[1].url());
     let data = vec![7u8; 5_000_000];
     assert_eq!(
-        put_chunk(&shaped, "five-mb", data.clone()).await.status(),
+        put_chunk(&c, &shaped, "five-mb", data.clone())
+            .await
+            .status(),
         201
     );
     // 5 MB at 10 Mbit/s: 4 s ± 10 %.
@@ -166,7 +168,7 @@ async fn speed_factor_compresses_transfer_time() {
     })
     .await;
     let url = c.nodes()[0].url();
-    put_chunk(&url, "c", vec![1u8; 12_500_000]).await;
+    put_chunk(&c, &url, "c", vec![1u8; 12_500_000]).await;
     // 10 s of transfer at ×10: 1 s ± 10 %.
     let (secs, _) = timed_get(&url, "c").await;
     assert!((0.9..=1.1).contains(&secs), "took {secs:.3} s at ×10");
@@ -182,8 +184,8 @@ async fn concurrent_downloads_share_a_node() {
     })
     .await;
     let url = c.nodes()[0].url();
-    put_chunk(&url, "a", vec![1u8; 1_250_000]).await;
-    put_chunk(&url, "b", vec![2u8; 1_250_000]).await;
+    put_chunk(&c, &url, "a", vec![1u8; 1_250_000]).await;
+    put_chunk(&c, &url, "b", vec![2u8; 1_250_000]).await;
     // Two 1.25 MB bodies on 20 Mbit/s: 1 s together (0.5 s each if alone).
     let t = std::time::Instant::now();
     let (a, b) = tokio::join!(timed_get(&url, "a"), timed_get(&url, "b"));
@@ -286,7 +288,7 @@ async fn ingest_real_hls_and_play_it_with_every_hash_verified() {
         ..ClusterConfig::default()
     })
     .await;
-    let http = reqwest::Client::new();
+    let http = c.http();
     let r = ingest(&http, &c.metadata_url(), d.path(), Some("ffmpeg-clip"), 2)
         .await
         .unwrap();
@@ -339,7 +341,7 @@ async fn bad_input_gets_the_documented_errors() {
         ..ClusterConfig::default()
     })
     .await;
-    let http = reqwest::Client::new();
+    let http = c.http();
     let meta = c.metadata_url();
     let node = c.nodes()[0].url();
 
@@ -384,7 +386,7 @@ async fn bad_input_gets_the_documented_errors() {
 
     // Oversized upload: 413 with a JSON error; nothing stored.
     let before = c.nodes()[0].storage().usage();
-    let r = put_chunk(&node, "big", vec![0u8; 1_000_001]).await;
+    let r = put_chunk(&c, &node, "big", vec![0u8; 1_000_001]).await;
     assert_eq!(r.status(), 413);
     assert!(r.json::<ErrorBody>().await.unwrap().error.contains("limit"));
     // Wrong hash: 422.
@@ -449,7 +451,8 @@ async fn cluster_wide_scenario_over_http() {
         ..ClusterConfig::default()
     })
     .await;
-    let r = reqwest::Client::new()
+    let r = c
+        .http()
         .post(format!("{}/cluster/scenario", c.metadata_url()))
         .json(&serde_json::json!({"scenario": "node_failure"}))
         .send()
@@ -460,7 +463,8 @@ async fn cluster_wide_scenario_over_http() {
     assert_eq!(out.len(), 3);
     assert!(c.nodes()[0].emulator().conditions().down);
     assert!(!c.nodes()[1].emulator().conditions().down);
-    let r = reqwest::Client::new()
+    let r = c
+        .http()
         .post(format!("{}/cluster/scenario", c.metadata_url()))
         .json(&serde_json::json!({"scenario": "meteor_strike"}))
         .send()
@@ -484,7 +488,7 @@ async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
     .await
     .unwrap();
     let urls: Vec<String> = cluster.nodes().iter().map(|n| n.url()).collect();
-    let http = reqwest::Client::new();
+    let http = cluster.http();
     let rec = |chunk: &str, who: &str| ChunkRecord {
         chunk_id: chunk.into(),
         sha256: sha256_hex(who.as_bytes()),
@@ -644,7 +648,7 @@ async fn concurrent_ingests_of_one_video_commit_one_record_per_chunk() {
     })
     .await
     .unwrap();
-    let http = reqwest::Client::new();
+    let http = cluster.http();
     let meta = cluster.metadata_url();
     let (ra, rb) = tokio::join!(
         ingest(&http, &meta, &pa, Some("film"), 2),

@@ -322,6 +322,7 @@ pub fn ComparePage() -> impl IntoView {
                 <button class="btn" data-testid="cmp-saved-refresh" on:click=move |_| saved.refetch()>"Reload"</button>
             </Card>
             <Card title="Re-run the comparison">
+                <crate::access::AdminGate>
                 <div class="control-row">
                     <ScenarioSelect value=scenario testid="cmp-scenario"/>
                     <button class="btn" data-testid="cmp-rerun" on:click=move |_| {
@@ -329,6 +330,7 @@ pub fn ComparePage() -> impl IntoView {
                         send_control(Control::RerunComparison { scenario: Some(name) }, status);
                     }>"Apply and re-run both clients"</button>
                 </div>
+                </crate::access::AdminGate>
                 <p class="muted small">{move || status.get()}</p>
             </Card>
         </div>

@@ -59,6 +59,7 @@ pub fn DemoPanel() -> impl IntoView {
         Some((done / d.phase_wall_ms.max(1) as f64).clamp(0.0, 1.0))
     };
     view! {
+        <crate::access::AdminGate>
         <div class="control-row">
             <label class="small">"media s per phase "
                 <input type="number" min="10" max="600" step="5" class="num" data-testid="demo-phase-s"
@@ -76,6 +77,7 @@ pub fn DemoPanel() -> impl IntoView {
                 "Stop"
             </button>
         </div>
+        </crate::access::AdminGate>
         <p class="muted small" data-testid="demo-msg">{move || status.get()}</p>
         {move || match demo() {
             None => view! {

@@ -321,6 +321,7 @@ pub fn Controls() -> impl IntoView {
         })
     };
     view! {
+        <crate::access::AdminGate>
         <div class="controls" data-testid="controls">
             <div class="control-row">
                 <button class="btn" data-testid="ctl-play" on:click=move |_| send_control(Control::Play, status)>"Play"</button>
@@ -395,5 +396,6 @@ pub fn Controls() -> impl IntoView {
             <div class="muted small" data-testid="ctl-status">{move || status.get()}</div>
             <div class="muted small">{move || e.with(|e| e.as_ref().map(|e| format!("scenario: {} · {} · speed ×{}", e.scenario, e.conditions, e.speed)))}</div>
         </div>
+        </crate::access::AdminGate>
     }
 }

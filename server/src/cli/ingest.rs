@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::BadInput;
-use crate::cluster::ingest::{IngestError, ingest};
+use crate::cluster::ingest::{IngestError, PlaylistRules, ingest_with};
 
 /// Options of `vstack ingest`.
 #[derive(Debug, Clone, Args)]
@@ -27,6 +27,16 @@ pub struct IngestArgs {
     /// Replicas per chunk (capped at the healthy node count).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub replication: u64,
+    /// Allow segments outside the playlist's folder (`../x.ts`, absolute
+    /// paths, symlinks leading out). Off by default.
+    #[arg(long)]
+    pub allow_outside: bool,
+    /// The cluster's shared token, required on every state-changing request
+    /// between its processes (16–256 visible ASCII characters; e.g. `openssl
+    /// rand -hex 32`). Give every process of the cluster the same one.
+    #[arg(long, env = "VSTACK_CLUSTER_TOKEN", hide_env_values = true,
+          value_parser = super::parse_cluster_token)]
+    pub cluster_token: crate::cluster::auth::ClusterToken,
 }
 
 /// Runs `vstack ingest`.
@@ -35,13 +45,16 @@ pub struct IngestArgs {
 /// [`BadInput`] for a bad playlist (nothing uploaded); others for cluster
 /// failures (partial uploads removed).
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    match ingest(
+    let http = args.cluster_token.client();
+    match ingest_with(
         &http,
         &args.metadata_url,
         &args.path,
         args.video_id.as_deref(),
         args.replication as usize,
+        PlaylistRules {
+            allow_outside: args.allow_outside,
+        },
     )
     .await
     {

@@ -17,6 +17,12 @@ pub struct MetadataArgs {
     /// A node without a heartbeat for this many seconds is reported down.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_timeout_s: u64,
+    /// The cluster's shared token, required on every state-changing request
+    /// between its processes (16–256 visible ASCII characters; e.g. `openssl
+    /// rand -hex 32`). Give every process of the cluster the same one.
+    #[arg(long, env = "VSTACK_CLUSTER_TOKEN", hide_env_values = true,
+          value_parser = super::parse_cluster_token)]
+    pub cluster_token: crate::cluster::auth::ClusterToken,
 }
 
 /// Runs `vstack metadata` until stopped.
@@ -26,11 +32,16 @@ pub struct MetadataArgs {
 pub async fn run(args: MetadataArgs) -> anyhow::Result<()> {
     let svc = Arc::new(MetadataService::new(MetadataConfig {
         heartbeat_timeout: Duration::from_secs(args.heartbeat_timeout_s),
+        cluster_token: args.cluster_token.clone(),
     }));
     let listener = super::bind(args.addr).await?;
     tracing::info!("metadata service on http://{}", listener.local_addr()?);
-    axum::serve(listener, crate::cluster::metadata::router(svc))
-        .with_graceful_shutdown(super::shutdown_signal())
-        .await
-        .context("metadata service")
+    crate::http::serve(
+        listener,
+        crate::cluster::metadata::router(svc),
+        crate::http::ServeLimits::default(),
+        super::shutdown_signal(),
+    )
+    .await
+    .context("metadata service")
 }

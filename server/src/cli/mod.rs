@@ -36,6 +36,12 @@ pub fn parse_speed(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Value parser of every `--cluster-token` flag (16–256 visible ASCII
+/// characters; a bad value is a usage error, exit code 2).
+pub fn parse_cluster_token(s: &str) -> Result<crate::cluster::auth::ClusterToken, String> {
+    crate::cluster::auth::ClusterToken::new(s).map_err(|e| e.to_string())
+}
+
 /// vstack: V-Stack's smart streaming client, storage cluster and live dashboard.
 #[derive(Debug, Parser)]
 #[command(name = "vstack", version, about, long_about = None)]

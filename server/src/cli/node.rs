@@ -41,6 +41,12 @@ pub struct NodeArgs {
     /// Upload size limit, MiB.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_chunk_mib: u64,
+    /// The cluster's shared token, required on every state-changing request
+    /// between its processes (16–256 visible ASCII characters; e.g. `openssl
+    /// rand -hex 32`). Give every process of the cluster the same one.
+    #[arg(long, env = "VSTACK_CLUSTER_TOKEN", hide_env_values = true,
+          value_parser = super::parse_cluster_token)]
+    pub cluster_token: crate::cluster::auth::ClusterToken,
     /// Emulated latency before the first byte, ms.
     #[arg(long, default_value_t = 0.0)]
     pub latency_ms: f64,
@@ -94,6 +100,7 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         StorageNode::open(
             StorageConfig {
                 max_chunk_bytes: args.max_chunk_mib << 20,
+                cluster_token: args.cluster_token.clone(),
                 ..StorageConfig::new(node_id.clone(), data_dir)
             },
             emulator,
@@ -116,10 +123,14 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         public,
         Duration::from_secs(args.heartbeat_s),
     ));
-    let r = axum::serve(listener, crate::cluster::storage::router(node))
-        .with_graceful_shutdown(super::shutdown_signal())
-        .await
-        .context("storage node");
+    let r = crate::http::serve(
+        listener,
+        crate::cluster::storage::router(node),
+        crate::http::ServeLimits::default(),
+        super::shutdown_signal(),
+    )
+    .await
+    .context("storage node");
     hb.abort();
     r
 }

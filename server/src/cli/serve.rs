@@ -21,9 +21,45 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8888";
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on. Default: `LEPTOS_SITE_ADDR` (set by cargo-leptos
-    /// from Cargo.toml) or 127.0.0.1:8888.
+    /// from Cargo.toml) or 127.0.0.1:8888; with `--public`, 0.0.0.0:8888.
     #[arg(long, env = "VSTACK_ADDR")]
     pub addr: Option<SocketAddr>,
+
+    /// Public mode: anyone may watch, only the admin changes anything (every
+    /// control answers 401 to viewers).
+    #[arg(long, env = "VSTACK_PUBLIC")]
+    pub public: bool,
+
+    /// The admin token of public mode (at least 16 characters). Default: a
+    /// random one, printed once at start.
+    #[arg(long, env = "VSTACK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// The URL users reach the dashboard at, e.g. `https://vstack.example`
+    /// behind a reverse proxy: its host is served and its origin trusted.
+    #[arg(long, env = "VSTACK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// A further host name to serve (repeatable); others get 421. Loopback
+    /// names are always served.
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
+
+    /// Server-function calls per second per client IP (then 429).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub fn_rate_per_s: u32,
+
+    /// `/ws` subscribers at most (then 503).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_dashboards: u32,
+
+    /// Seconds a request may take until its response starts (then 408).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_s: u64,
+
+    /// Seconds a client has to send a request's headers (slowloris guard).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_read_timeout_s: u64,
 
     /// Folder with the built site (`pkg/` and static assets). Default:
     /// `LEPTOS_SITE_ROOT` or `target/site`.
@@ -104,6 +140,8 @@ impl ServeArgs {
             });
         if let Some(addr) = self.addr {
             options.site_addr = addr;
+        } else if self.public {
+            options.site_addr.set_ip([0, 0, 0, 0].into());
         }
         if let Some(root) = &self.site_root {
             options.site_root = root.to_string_lossy().as_ref().into();
@@ -137,6 +175,33 @@ impl ServeArgs {
         })
     }
 
+    /// Access rules; `admin_token` is the one to use in public mode.
+    pub fn access_config(
+        &self,
+        bind: SocketAddr,
+        admin_token: Option<String>,
+    ) -> web::AccessConfig {
+        web::AccessConfig {
+            public: self.public,
+            admin_token,
+            public_url: self.public_url.clone(),
+            allowed_hosts: self.allow_hosts.clone(),
+            bind,
+            fn_rate_per_s: self.fn_rate_per_s,
+            fn_burst: self.fn_rate_per_s.saturating_mul(5),
+            ..web::AccessConfig::default()
+        }
+    }
+
+    /// Route bounds.
+    pub fn web_limits(&self) -> web::WebLimits {
+        web::WebLimits {
+            request_timeout: Duration::from_secs(self.request_timeout_s),
+            max_dashboards: self.max_dashboards,
+            ..web::WebLimits::default()
+        }
+    }
+
     /// Settings of the server's own figures on `/ws`.
     pub fn server_stats_config(&self) -> ServerStatsConfig {
         ServerStatsConfig {
@@ -149,8 +214,28 @@ impl ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let options = args.leptos_options();
     let addr: SocketAddr = options.site_addr;
+    let admin_token = match (&args.admin_token, args.public) {
+        (Some(t), _) => Some(t.clone()),
+        (None, true) => {
+            use rand::Rng;
+            let t = hex::encode(rand::rng().random::<[u8; 24]>());
+            // Printed once, on purpose: the operator needs it to sign in.
+            println!("admin token (pass --admin-token or VSTACK_ADMIN_TOKEN to choose one): {t}");
+            Some(t)
+        }
+        (None, false) => None,
+    };
+    let access = web::AccessControl::new(args.access_config(addr, admin_token))
+        .map_err(|e| BadInput(e.to_string()))?;
+    if args.public && args.public_url.is_none() && args.allow_hosts.is_empty() {
+        tracing::warn!(
+            "public mode without --public-url or --allow-host: any Host header is served"
+        );
+    }
     let mut state = web::AppState::new(options, args.server_stats_config())
-        .with_compare_results(args.compare_results.clone());
+        .with_compare_results(args.compare_results.clone())
+        .with_access(access)
+        .with_limits(args.web_limits());
     if !args.no_engine {
         let config = args.hub_config().map_err(BadInput)?;
         tracing::info!("starting the engine: embedded clusters and the smart and naive clients");
@@ -165,9 +250,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let router = web::app(state);
     let listener = super::bind(addr).await?;
-    tracing::info!("vstack dashboard on http://{}", listener.local_addr()?);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(super::shutdown_signal())
+    tracing::info!(
+        "vstack dashboard on http://{}{}",
+        listener.local_addr()?,
+        if args.public {
+            " (public, read-only for viewers)"
+        } else {
+            ""
+        }
+    );
+    let limits = crate::http::ServeLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_s),
+        ..crate::http::ServeLimits::default()
+    };
+    crate::http::serve(listener, router, limits, super::shutdown_signal())
         .await
         .context("server error")
 }

@@ -3,8 +3,17 @@
 //! rename) before the reply leaves, so a promise or a vote survives a crash
 //! and restart — the property the model checker's forgetful variant shows is
 //! needed.
+//!
+//! Messages of one instance are handled one at a time (a lock per stripe of
+//! [`LOCK_STRIPES`], chosen by the chunk id's hash), so instances of
+//! different chunks proceed in parallel; the file work (read, write, two
+//! fsyncs) runs on the blocking pool, never on an async worker.
 
-use std::path::{Path, PathBuf};
+use std::{
+    hash::{Hash, Hasher},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use vstack_core::consensus::{
     ChunkRecord,
@@ -13,11 +22,15 @@ use vstack_core::consensus::{
 
 use crate::http::{ApiError, validate_id};
 
+/// Locks serialising the instances' messages (instances in one stripe
+/// wait for each other; memory stays fixed however many chunks there are).
+pub const LOCK_STRIPES: usize = 64;
+
 /// The acceptor states of one node.
 #[derive(Debug)]
 pub struct AcceptorStore {
-    dir: PathBuf,
-    lock: tokio::sync::Mutex<()>,
+    dir: Arc<PathBuf>,
+    locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl AcceptorStore {
@@ -35,13 +48,21 @@ impl AcceptorStore {
             }
         }
         Ok(Self {
-            dir,
-            lock: tokio::sync::Mutex::new(()),
+            dir: Arc::new(dir),
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         })
     }
 
     fn path(&self, chunk_id: &str) -> PathBuf {
         self.dir.join(format!("{chunk_id}.json"))
+    }
+
+    fn lock_of(&self, chunk_id: &str) -> &tokio::sync::Mutex<()> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        chunk_id.hash(&mut h);
+        &self.locks[(h.finish() % LOCK_STRIPES as u64) as usize]
     }
 
     fn load(path: &Path) -> Result<Acceptor<ChunkRecord>, ApiError> {
@@ -74,30 +95,38 @@ impl AcceptorStore {
         msg: &Message<ChunkRecord>,
     ) -> Result<Message<ChunkRecord>, ApiError> {
         validate_id("chunk", chunk_id)?;
-        let _g = self.lock.lock().await;
+        let _g = self.lock_of(chunk_id).lock().await;
         let path = self.path(chunk_id);
-        let mut acc = Self::load(&path)?;
-        let before = acc.clone();
-        let reply = acc.handle(msg).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "an acceptor takes prepare and accept, not {}",
-                msg.kind()
-            ))
-        })?;
-        if acc != before {
-            let bytes = serde_json::to_vec(&acc)
-                .map_err(|e| ApiError::internal(format!("acceptor state: {e}")))?;
-            let tmp = self.dir.join(format!(".tmp-{chunk_id}"));
-            let write = || -> std::io::Result<()> {
-                use std::io::Write;
-                let mut f = std::fs::File::create(&tmp)?;
-                f.write_all(&bytes)?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, &path)?;
-                std::fs::File::open(&self.dir)?.sync_all()
-            };
-            write().map_err(|e| ApiError::internal(format!("acceptor state not saved: {e}")))?;
-        }
+        let dir = self.dir.clone();
+        let tmp = self.dir.join(format!(".tmp-{chunk_id}"));
+        let msg = msg.clone();
+        let reply = tokio::task::spawn_blocking(move || {
+            let mut acc = Self::load(&path)?;
+            let before = acc.clone();
+            let reply = acc.handle(&msg).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "an acceptor takes prepare and accept, not {}",
+                    msg.kind()
+                ))
+            })?;
+            if acc != before {
+                let bytes = serde_json::to_vec(&acc)
+                    .map_err(|e| ApiError::internal(format!("acceptor state: {e}")))?;
+                let write = || -> std::io::Result<()> {
+                    use std::io::Write;
+                    let mut f = std::fs::File::create(&tmp)?;
+                    f.write_all(&bytes)?;
+                    f.sync_all()?;
+                    std::fs::rename(&tmp, &path)?;
+                    std::fs::File::open(dir.as_path())?.sync_all()
+                };
+                write()
+                    .map_err(|e| ApiError::internal(format!("acceptor state not saved: {e}")))?;
+            }
+            Ok::<_, ApiError>(reply)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("acceptor task: {e}")))??;
         Ok(reply)
     }
 }

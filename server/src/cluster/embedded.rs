@@ -90,6 +90,9 @@ pub struct ClusterConfig {
     pub heartbeat_interval: Duration,
     /// Upload size limit of the nodes, bytes. Default 64 MiB.
     pub max_chunk_bytes: u64,
+    /// The token the metadata service and every node require on
+    /// state-changing requests ([`super::auth`]). Default: a random one.
+    pub cluster_token: super::auth::ClusterToken,
 }
 
 impl Default for ClusterConfig {
@@ -108,6 +111,7 @@ impl Default for ClusterConfig {
             traces: Vec::new(),
             heartbeat_interval: Duration::from_secs(2),
             max_chunk_bytes: 64 << 20,
+            cluster_token: super::auth::ClusterToken::random(),
         }
     }
 }
@@ -189,6 +193,18 @@ async fn serve_router(
     )
 }
 
+/// Opens a storage node (reading and re-hashing every chunk on disk) on the
+/// blocking pool, off the async workers.
+async fn open_node(
+    config: StorageConfig,
+    emulator: Emulator,
+) -> Result<Arc<StorageNode>, ClusterError> {
+    let node = tokio::task::spawn_blocking(move || StorageNode::open(config, emulator))
+        .await
+        .map_err(|e| ClusterError::Config(format!("opening a node: {e}")))??;
+    Ok(Arc::new(node))
+}
+
 fn serve_on(
     what: &str,
     listener: TcpListener,
@@ -199,7 +215,13 @@ fn serve_on(
         source,
     })?;
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let _ = crate::http::serve(
+            listener,
+            router,
+            crate::http::ServeLimits::default(),
+            std::future::pending(),
+        )
+        .await;
     });
     Ok(Served { addr, task })
 }
@@ -306,13 +328,15 @@ impl Cluster {
             let data_dir = root.join(&node_id);
             let profile = config.profiles[i % config.profiles.len()].clone();
             let emulator = node_emulator(&config, i, profile);
-            let node = Arc::new(StorageNode::open(
+            let node = open_node(
                 StorageConfig {
                     max_chunk_bytes: config.max_chunk_bytes,
+                    cluster_token: config.cluster_token.clone(),
                     ..StorageConfig::new(node_id.clone(), &data_dir)
                 },
                 emulator.clone(),
-            )?);
+            )
+            .await?;
             cluster
                 .add_node(i, node_id, data_dir, node, emulator)
                 .await?;
@@ -328,7 +352,10 @@ impl Cluster {
         config: ClusterConfig,
         tmp: Option<tempfile::TempDir>,
     ) -> Result<Self, ClusterError> {
-        let metadata = Arc::new(MetadataService::new(MetadataConfig::default()));
+        let metadata = Arc::new(MetadataService::new(MetadataConfig {
+            cluster_token: config.cluster_token.clone(),
+            ..MetadataConfig::default()
+        }));
         let m = serve_router(
             "metadata service",
             SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -486,6 +513,12 @@ impl Cluster {
         Ok(())
     }
 
+    /// An HTTP client that sends this cluster's token (for ingest, chunk
+    /// uploads and other state-changing calls).
+    pub fn http(&self) -> reqwest::Client {
+        self.config.cluster_token.client()
+    }
+
     /// Base URL of the metadata service.
     pub fn metadata_url(&self) -> String {
         format!("http://{}", self.metadata_addr)
@@ -580,13 +613,15 @@ impl Cluster {
         if n.server.is_some() {
             return Ok(());
         }
-        let node = Arc::new(StorageNode::open(
+        let node = open_node(
             StorageConfig {
                 max_chunk_bytes: self.config.max_chunk_bytes,
+                cluster_token: self.config.cluster_token.clone(),
                 ..StorageConfig::new(n.node_id.clone(), &n.data_dir)
             },
             n.emulator.clone(),
-        )?);
+        )
+        .await?;
         node.set_node_index(i);
         let listener = bind_node(&n.node_id, n.addr).await?;
         let s = serve_on(&n.node_id, listener, super::storage::router(node.clone()))?;

@@ -100,16 +100,55 @@ pub fn find_playlist(path: &Path) -> Result<PathBuf, IngestError> {
     }
 }
 
-/// Parses a media playlist; segment paths are resolved against its folder.
+/// Largest playlist file read, bytes (16 MiB: ~200 000 segment lines).
+pub const MAX_PLAYLIST_BYTES: u64 = 16 << 20;
+/// Most segments a playlist may list.
+pub const MAX_SEGMENTS: usize = 100_000;
+/// Largest segment file, bytes: a storage node's default upload bound.
+pub const MAX_SEGMENT_BYTES: u64 = 64 << 20;
+/// Largest sum of a playlist's segments, bytes (they are held in memory
+/// while uploading): 8 GiB.
+pub const MAX_VIDEO_BYTES: u64 = 8 << 30;
+
+/// What a playlist may point at. [`PlaylistRules::default`] is the safe one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlaylistRules {
+    /// Allow segments outside the playlist's folder (`../x.ts`, absolute
+    /// paths, symlinks leading out). Default `false`: such a playlist is
+    /// refused, so a playlist cannot upload `/etc/passwd` into the cluster.
+    pub allow_outside: bool,
+}
+
+/// Parses a media playlist with [`PlaylistRules::default`]; segment paths are
+/// resolved against its folder and must stay inside it.
+///
+/// # Errors
+/// See [`parse_playlist_with`].
+pub fn parse_playlist(path: &Path) -> Result<Vec<Segment>, IngestError> {
+    parse_playlist_with(path, PlaylistRules::default())
+}
+
+/// Parses a media playlist (at most [`MAX_PLAYLIST_BYTES`], [`MAX_SEGMENTS`]
+/// segments); segment paths are resolved against its folder.
 ///
 /// # Errors
 /// [`IngestError::Playlist`] naming the line for malformed or unsupported
-/// content; [`IngestError::Input`] when unreadable or without segments.
-pub fn parse_playlist(path: &Path) -> Result<Vec<Segment>, IngestError> {
-    let text = std::fs::read_to_string(path).map_err(|e| IngestError::Input {
+/// content or a segment outside the folder (unless `rules.allow_outside`);
+/// [`IngestError::Input`] when unreadable, too large or without segments.
+pub fn parse_playlist_with(path: &Path, rules: PlaylistRules) -> Result<Vec<Segment>, IngestError> {
+    let input = |message: String| IngestError::Input {
         path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+        message,
+    };
+    let len = std::fs::metadata(path)
+        .map_err(|e| input(e.to_string()))?
+        .len();
+    if len > MAX_PLAYLIST_BYTES {
+        return Err(input(format!(
+            "playlist of {len} bytes is over the {MAX_PLAYLIST_BYTES} byte bound"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| input(e.to_string()))?;
     let err = |line: usize, message: &str| IngestError::Playlist {
         path: path.to_path_buf(),
         line,
@@ -168,8 +207,20 @@ pub fn parse_playlist(path: &Path) -> Result<Vec<Segment>, IngestError> {
                     "remote segment URLs are not supported; download first",
                 ));
             }
+            let seg = dir.join(line);
+            if !rules.allow_outside && !inside(dir, &seg) {
+                return Err(err(
+                    n,
+                    &format!(
+                        "segment {line:?} is outside the playlist's folder (pass --allow-outside to allow it)"
+                    ),
+                ));
+            }
+            if segments.len() >= MAX_SEGMENTS {
+                return Err(err(n, &format!("more than {MAX_SEGMENTS} segments")));
+            }
             segments.push(Segment {
-                path: dir.join(line),
+                path: seg,
                 duration,
             });
         }
@@ -184,6 +235,19 @@ pub fn parse_playlist(path: &Path) -> Result<Vec<Segment>, IngestError> {
         });
     }
     Ok(segments)
+}
+
+/// Whether `path` lies inside `dir` once both are resolved (`..`, absolute
+/// paths and symlinks followed). A path that does not exist yet is judged by
+/// its components: no `..`, not absolute.
+fn inside(dir: &Path, path: &Path) -> bool {
+    match (dir.canonicalize(), path.canonicalize()) {
+        (Ok(d), Ok(p)) => p.starts_with(d),
+        _ => path.strip_prefix(dir).is_ok_and(|rel| {
+            rel.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        }),
+    }
 }
 
 /// A video id from a playlist path: the folder name for `index.m3u8` /
@@ -278,13 +342,30 @@ struct Payload {
 /// Reads and checks every segment first, so a missing or empty one uploads
 /// nothing.
 fn read_segments(segments: &[Segment]) -> Result<Vec<Payload>, IngestError> {
+    let mut total: u64 = 0;
     segments
         .iter()
         .map(|s| {
-            let bytes = std::fs::read(&s.path).map_err(|e| IngestError::Input {
+            let bad = |message: String| IngestError::Input {
                 path: s.path.clone(),
-                message: format!("segment unreadable: {e}"),
-            })?;
+                message,
+            };
+            let len = std::fs::metadata(&s.path)
+                .map_err(|e| bad(format!("segment unreadable: {e}")))?
+                .len();
+            if len > MAX_SEGMENT_BYTES {
+                return Err(bad(format!(
+                    "segment of {len} bytes is over the {MAX_SEGMENT_BYTES} byte bound"
+                )));
+            }
+            total = total.saturating_add(len);
+            if total > MAX_VIDEO_BYTES {
+                return Err(bad(format!(
+                    "the segments add up to over {MAX_VIDEO_BYTES} bytes"
+                )));
+            }
+            let bytes =
+                std::fs::read(&s.path).map_err(|e| bad(format!("segment unreadable: {e}")))?;
             if bytes.is_empty() {
                 return Err(IngestError::Input {
                     path: s.path.clone(),
@@ -456,8 +537,39 @@ pub async fn ingest(
     video_id: Option<&str>,
     replication: usize,
 ) -> Result<IngestReport, IngestError> {
-    let playlist = find_playlist(path)?;
-    let segments = parse_playlist(&playlist)?;
+    ingest_with(
+        http,
+        metadata_url,
+        path,
+        video_id,
+        replication,
+        PlaylistRules::default(),
+    )
+    .await
+}
+
+/// [`ingest`] with explicit [`PlaylistRules`].
+///
+/// # Errors
+/// As [`ingest`].
+pub async fn ingest_with(
+    http: &reqwest::Client,
+    metadata_url: &str,
+    path: &Path,
+    video_id: Option<&str>,
+    replication: usize,
+    rules: PlaylistRules,
+) -> Result<IngestReport, IngestError> {
+    // The playlist and segment files are read off the async workers.
+    let path_owned = path.to_path_buf();
+    let (playlist, payloads) = tokio::task::spawn_blocking(move || {
+        let playlist = find_playlist(&path_owned)?;
+        let segments = parse_playlist_with(&playlist, rules)?;
+        let payloads = read_segments(&segments)?;
+        Ok::<_, IngestError>((playlist, payloads))
+    })
+    .await
+    .map_err(|e| IngestError::Cluster(format!("reading the playlist: {e}")))??;
     let video_id = video_id
         .map(str::to_string)
         .unwrap_or_else(|| default_video_id(&playlist));
@@ -465,7 +577,6 @@ pub async fn ingest(
         path: playlist.clone(),
         message: e.message,
     })?;
-    let payloads = read_segments(&segments)?;
     let base = metadata_url.trim_end_matches('/');
     let all_nodes = get_json::<NodeList>(http, &format!("{base}/nodes"))
         .await?
@@ -620,5 +731,45 @@ mod tests {
         }
         let e = find_playlist(&d.path().join("missing.m3u8")).unwrap_err();
         assert!(e.is_bad_input());
+    }
+
+    #[test]
+    fn segments_outside_the_playlist_folder_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("clip");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(root.path().join("secret.ts"), b"secret").unwrap();
+        std::fs::write(dir.join("a.ts"), b"ok").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.path().join("secret.ts"), dir.join("link.ts")).unwrap();
+        let secret = root.path().join("secret.ts");
+        let mut outside = vec!["../secret.ts".to_string(), secret.display().to_string()];
+        if cfg!(unix) {
+            outside.push("link.ts".into());
+        }
+        for seg in outside {
+            let p = dir.join("index.m3u8");
+            std::fs::write(
+                &p,
+                format!("#EXTM3U\n#EXTINF:2,\na.ts\n#EXTINF:2,\n{seg}\n"),
+            )
+            .unwrap();
+            let e = parse_playlist(&p).unwrap_err();
+            assert!(
+                e.to_string().contains("outside the playlist's folder"),
+                "{seg}: {e}"
+            );
+            let ok = parse_playlist_with(
+                &p,
+                PlaylistRules {
+                    allow_outside: true,
+                },
+            )
+            .unwrap();
+            assert_eq!(ok.len(), 2, "{seg}");
+        }
+        let p = dir.join("index.m3u8");
+        std::fs::write(&p, "#EXTM3U\n#EXTINF:2,\na.ts\n").unwrap();
+        assert_eq!(parse_playlist(&p).unwrap().len(), 1);
     }
 }

@@ -40,7 +40,10 @@ use super::{
         ScenarioRequest, VideoManifest, VideoSummary,
     },
 };
-use crate::http::{ApiError, validate_id};
+use crate::{
+    cluster::auth::ClusterToken,
+    http::{ApiError, validate_id},
+};
 
 /// Default port of a standalone metadata service (the seed's 8080).
 pub const DEFAULT_PORT: u16 = 8080;
@@ -50,15 +53,36 @@ pub const DEFAULT_PORT: u16 = 8080;
 pub struct MetadataConfig {
     /// A node without a heartbeat for this long is reported down. Default 10 s.
     pub heartbeat_timeout: Duration,
+    /// The cluster token state-changing routes require (and the service
+    /// sends to nodes). Default: a random one.
+    pub cluster_token: ClusterToken,
 }
 
 impl Default for MetadataConfig {
     fn default() -> Self {
         Self {
             heartbeat_timeout: Duration::from_secs(10),
+            cluster_token: ClusterToken::random(),
         }
     }
 }
+
+/// Nodes the registry holds at most (then 507).
+pub const MAX_NODES: usize = 1024;
+/// Videos the catalog holds at most (then 507).
+pub const MAX_VIDEOS: usize = 100_000;
+/// Chunks a video may have at most.
+pub const MAX_CHUNKS_PER_VIDEO: usize = 100_000;
+/// Longest chunk, ms (10 min, as the core's video parser bounds segments).
+pub const MAX_CHUNK_DURATION_MS: u64 = 600_000;
+/// Largest chunk, bytes (1 GiB).
+pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
+/// Replicas a chunk may list at most.
+pub const MAX_REPLICAS: usize = 64;
+
+/// Largest request body the metadata service reads (a manifest of a day of
+/// 2 s segments is ~15 MB): 32 MiB, enforced while it streams in.
+pub const MAX_BODY_BYTES: usize = 32 << 20;
 
 #[derive(Debug)]
 struct NodeEntry {
@@ -99,6 +123,7 @@ impl MetadataService {
     /// An empty registry and catalog.
     pub fn new(config: MetadataConfig) -> Self {
         Self {
+            http: config.cluster_token.client(),
             config,
             ..Self::default()
         }
@@ -116,12 +141,21 @@ impl MetadataService {
                 r.url
             )));
         }
+        if r.url.len() > 2048 {
+            return Err(ApiError::bad_request("node url over 2048 characters"));
+        }
         let mut nodes = self.nodes.write_locked();
         let url = r.url.trim_end_matches('/').to_string();
         if let Some(i) = nodes.iter().position(|n| n.node_id == r.node_id) {
             nodes[i].url = url;
             nodes[i].last_seen = Instant::now();
             return Ok(i);
+        }
+        if nodes.len() >= MAX_NODES {
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("the registry holds {MAX_NODES} nodes, its bound"),
+            ));
         }
         nodes.push(NodeEntry {
             node_id: r.node_id.clone(),
@@ -183,6 +217,12 @@ impl MetadataService {
         if m.chunks.is_empty() {
             return Err(ApiError::bad_request("a video needs at least one chunk"));
         }
+        if m.chunks.len() > MAX_CHUNKS_PER_VIDEO {
+            return Err(ApiError::bad_request(format!(
+                "{} chunks; a video has at most {MAX_CHUNKS_PER_VIDEO}",
+                m.chunks.len()
+            )));
+        }
         let known: Vec<String> = self
             .nodes
             .read_locked()
@@ -202,8 +242,25 @@ impl MetadataService {
                     "chunk {i}: sha256 must be 64 hex digits"
                 )));
             }
+            if c.duration_ms == 0 || c.duration_ms > MAX_CHUNK_DURATION_MS {
+                return Err(ApiError::bad_request(format!(
+                    "chunk {i}: duration_ms {} out of range 1..={MAX_CHUNK_DURATION_MS}",
+                    c.duration_ms
+                )));
+            }
+            if c.size_bytes == 0 || c.size_bytes > MAX_CHUNK_BYTES {
+                return Err(ApiError::bad_request(format!(
+                    "chunk {i}: size_bytes {} out of range 1..={MAX_CHUNK_BYTES}",
+                    c.size_bytes
+                )));
+            }
             if c.replicas.is_empty() {
                 return Err(ApiError::bad_request(format!("chunk {i} has no replica")));
+            }
+            if c.replicas.len() > MAX_REPLICAS {
+                return Err(ApiError::bad_request(format!(
+                    "chunk {i}: over {MAX_REPLICAS} replicas"
+                )));
             }
             if let Some(r) = c.replicas.iter().find(|r| !known.contains(r)) {
                 return Err(ApiError::bad_request(format!(
@@ -211,7 +268,14 @@ impl MetadataService {
                 )));
             }
         }
-        self.videos.write_locked().insert(m.video_id.clone(), m);
+        let mut videos = self.videos.write_locked();
+        if videos.len() >= MAX_VIDEOS && !videos.contains_key(&m.video_id) {
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("the catalog holds {MAX_VIDEOS} videos, its bound"),
+            ));
+        }
+        videos.insert(m.video_id.clone(), m);
         Ok(())
     }
 
@@ -253,6 +317,11 @@ pub fn router(svc: Arc<MetadataService>) -> Router {
         .route("/videos", get(list_videos).post(post_video))
         .route("/videos/{id}", get(get_video).delete(delete_video))
         .route("/cluster/scenario", post(cluster_scenario))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            svc.config.cluster_token.clone(),
+            crate::cluster::auth::require_token,
+        ))
         .with_state(svc)
 }
 
@@ -328,6 +397,7 @@ async fn post_video(
         duration_ms: m.duration_ms(),
         size_bytes: m.size_bytes(),
     };
+    // Validated before anything is kept; the sums above saturate.
     s.put_video(m)?;
     Ok((StatusCode::CREATED, Json(summary)))
 }

@@ -19,10 +19,13 @@
 //! - [`proposer`]: the ChunkPaxos proposer over HTTP that ingest commits
 //!   chunk records with.
 //!
+//! - [`auth`]: the cluster token every state-changing request carries.
+//!
 //! Every HTTP error answers with a JSON body `{"error": "..."}`
 //! ([`crate::http::ApiError`]).
 
 pub mod acceptor_store;
+pub mod auth;
 pub mod embedded;
 pub mod emulator;
 pub mod ingest;

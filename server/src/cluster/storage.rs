@@ -65,17 +65,26 @@ pub struct StorageConfig {
     /// Where chunks live. No default here; `vstack node` defaults to
     /// `./vstack-data/{node_id}` and the embedded cluster to a temporary dir.
     pub data_dir: PathBuf,
-    /// Upload size limit, bytes. Default 64 MiB.
+    /// Upload size limit, bytes, enforced while the body streams in (413).
+    /// Default 64 MiB.
     pub max_chunk_bytes: u64,
+    /// The cluster token state-changing routes require (and the node sends
+    /// with its registration and heartbeats). Default: a random one.
+    pub cluster_token: crate::cluster::auth::ClusterToken,
 }
 
+/// Largest body of the node's other state-changing routes (`/paxos`,
+/// `/emulator`): 1 MiB.
+pub const MAX_CONTROL_BODY_BYTES: usize = 1 << 20;
+
 impl StorageConfig {
-    /// Settings with the default upload limit.
+    /// Settings with the default upload limit and a random cluster token.
     pub fn new(node_id: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
         Self {
             node_id: node_id.into(),
             data_dir: data_dir.into(),
             max_chunk_bytes: 64 << 20,
+            cluster_token: crate::cluster::auth::ClusterToken::random(),
         }
     }
 }
@@ -292,6 +301,9 @@ impl StorageNode {
         let bytes = tokio::fs::read(self.path_of(id))
             .await
             .map_err(|e| ApiError::internal(format!("read failed: {e}")))?;
+        if bytes.len() as u64 != meta.size_bytes {
+            return Err(changed_while_read());
+        }
         Ok((meta, Bytes::from(bytes)))
     }
 
@@ -317,20 +329,25 @@ impl StorageNode {
         let path = self.path_of(id);
         let len = usize::try_from(end - start).map_err(|_| ApiError::internal("range too long"))?;
         let size = meta.size_bytes;
-        let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Vec<u8>>> {
             use std::io::{Read, Seek, SeekFrom};
             let mut f = std::fs::File::open(path)?;
             if f.metadata()?.len() != size {
-                return Err(std::io::Error::other("chunk changed while being read"));
+                return Ok(None);
             }
             f.seek(SeekFrom::Start(start))?;
             let mut v = vec![0u8; len];
-            f.read_exact(&mut v)?;
-            Ok(v)
+            match f.read_exact(&mut v) {
+                Ok(()) => Ok(Some(v)),
+                // Shrunk by an overwrite after the length check.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+                Err(e) => Err(e),
+            }
         })
         .await
         .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
-        .map_err(|e| ApiError::internal(format!("read failed: {e}")))?;
+        .map_err(|e| ApiError::internal(format!("read failed: {e}")))?
+        .ok_or_else(changed_while_read)?;
         Ok((meta, Bytes::from(bytes)))
     }
 
@@ -347,6 +364,15 @@ impl StorageNode {
             .await
             .map_err(|e| ApiError::internal(format!("delete failed: {e}")))
     }
+}
+
+/// 503: the chunk was overwritten between its lookup and its read (the
+/// client retries or fails over).
+fn changed_while_read() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the chunk changed while being read; retry",
+    )
 }
 
 fn write_atomically(dir: &Path, tmp: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -379,12 +405,31 @@ pub fn router(node: Arc<StorageNode>) -> Router {
             get(get_chunk)
                 .head(head_chunk)
                 .put(put_chunk)
-                .delete(delete_chunk),
+                .delete(delete_chunk)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    usize::try_from(node.config.max_chunk_bytes).unwrap_or(usize::MAX),
+                )),
         )
-        .route("/paxos/{id}", get(paxos_state).post(paxos_message))
-        .route("/emulator", get(get_emulator).put(put_emulator))
-        .route("/emulator/scenario", put(put_scenario))
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        .route(
+            "/paxos/{id}",
+            get(paxos_state)
+                .post(paxos_message)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_CONTROL_BODY_BYTES)),
+        )
+        .route(
+            "/emulator",
+            get(get_emulator)
+                .put(put_emulator)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_CONTROL_BODY_BYTES)),
+        )
+        .route(
+            "/emulator/scenario",
+            put(put_scenario).layer(axum::extract::DefaultBodyLimit::max(MAX_CONTROL_BODY_BYTES)),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            node.config.cluster_token.clone(),
+            crate::cluster::auth::require_token,
+        ))
         .with_state(node)
 }
 
@@ -488,7 +533,10 @@ async fn paxos_state(
     Json<vstack_core::consensus::paxos::Acceptor<vstack_core::consensus::ChunkRecord>>,
     ApiError,
 > {
-    Ok(Json(node.paxos.state(&id)?))
+    let state = tokio::task::spawn_blocking(move || node.paxos.state(&id))
+        .await
+        .map_err(|e| ApiError::internal(format!("acceptor task: {e}")))??;
+    Ok(Json(state))
 }
 
 /// Query of `GET /ping`.
@@ -743,7 +791,7 @@ pub async fn register_and_heartbeat(
     public_url: String,
     interval: Duration,
 ) {
-    let http = reqwest::Client::new();
+    let http = node.config.cluster_token.client();
     let base = metadata_url.trim_end_matches('/').to_string();
     let mut registered = false;
     let mut tick = tokio::time::interval(interval);

@@ -91,12 +91,16 @@ pub struct VideoManifest {
 impl VideoManifest {
     /// Total media duration, ms.
     pub fn duration_ms(&self) -> u64 {
-        self.chunks.iter().map(|c| c.duration_ms).sum()
+        self.chunks
+            .iter()
+            .fold(0u64, |a, c| a.saturating_add(c.duration_ms))
     }
 
     /// Total payload, bytes.
     pub fn size_bytes(&self) -> u64 {
-        self.chunks.iter().map(|c| c.size_bytes).sum()
+        self.chunks
+            .iter()
+            .fold(0u64, |a, c| a.saturating_add(c.size_bytes))
     }
 
     /// The engine's view: chunks with replicas as indices into `nodes` (replicas

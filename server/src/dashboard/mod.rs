@@ -228,7 +228,7 @@ async fn start_clusters(config: &mut HubConfig) -> Result<Clusters, HubError> {
     let mut video_id = config.video_id.clone();
     if let Some(path) = &config.video {
         let r = crate::cluster::ingest::ingest(
-            &reqwest::Client::new(),
+            &smart.http(),
             &smart.metadata_url(),
             path,
             None,

@@ -529,7 +529,7 @@ fn unshaped(nodes: usize, video: Option<SyntheticVideo>) -> ClusterConfig {
 async fn node_latency(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<TargetResult> {
     let cluster = Cluster::start(unshaped(1, None)).await?;
     let url = cluster.nodes()[0].url();
-    let http = reqwest::Client::new();
+    let http = cluster.http();
     let payload = crate::cluster::embedded::synthetic_payload(9, 0, cfg.latency_chunk_bytes as u64);
     let r = http
         .put(format!("{url}/chunks/bench-latency"))
@@ -673,7 +673,7 @@ async fn uploads(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<TargetRe
         .iter()
         .map(|n| (n.node_id.clone(), n.url()))
         .collect();
-    let http = reqwest::Client::new();
+    let http = cluster.http();
     let t = Instant::now();
     let tasks: Vec<_> = (0..cfg.uploaders)
         .map(|u| {

@@ -57,7 +57,7 @@ impl Testbed {
     }
 
     async fn over(cluster: Cluster, video_id: &str) -> Result<Self, TestbedError> {
-        let http = reqwest::Client::new();
+        let http = cluster.http();
         let view = fetch_view(&http, &cluster.metadata_url(), video_id).await?;
         Ok(Self {
             cluster,

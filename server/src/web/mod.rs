@@ -6,7 +6,10 @@
 //! integration tests drive it with `tower::ServiceExt::oneshot`.
 //! [`server_stats`] holds the server's own figures (uptime, dashboards
 //! connected, memory, timer lag) that every `/ws` subscriber gets.
+//! [`access`] decides who may call what (same-origin and host checks, public
+//! mode with admin sign-in, rate limits); [`WebLimits`] bounds the rest.
 
+pub mod access;
 pub mod rest;
 pub mod server_stats;
 
@@ -25,7 +28,7 @@ use axum::{
         ws::{Message, WebSocket, WebSocketUpgrade},
     },
     response::IntoResponse,
-    routing::get,
+    routing::{get, post},
 };
 use leptos::{config::LeptosOptions, prelude::provide_context};
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -33,7 +36,36 @@ use serde_json::json;
 
 use crate::{dashboard::Hub, http::ApiError, tools::compare::read_saved};
 
+pub use access::{AccessConfig, AccessControl};
 pub use server_stats::{ServerStats, ServerStatsConfig};
+
+/// Bounds of the dashboard server's routes. Every field has a stated default
+/// ([`WebLimits::default`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebLimits {
+    /// Time a request may take until its response starts (a WebSocket's
+    /// upgrade, not its life), then 408. Default 30 s.
+    pub request_timeout: std::time::Duration,
+    /// Largest request body, enforced while it streams in (413). Default
+    /// 64 KiB: server-function calls and sign-in forms are small.
+    pub max_body_bytes: usize,
+    /// Largest message a dashboard may send on `/ws` (it sends none but
+    /// pings and a close); a larger one closes the connection. Default 64 KiB.
+    pub ws_max_message_bytes: usize,
+    /// `/ws` subscribers at most; one more is answered 503. Default 10 000.
+    pub max_dashboards: u32,
+}
+
+impl Default for WebLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: std::time::Duration::from_secs(30),
+            max_body_bytes: 64 << 10,
+            ws_max_message_bytes: 64 << 10,
+            max_dashboards: 10_000,
+        }
+    }
+}
 
 /// Everything a request handler may need. Cheap to clone.
 #[derive(Clone, axum::extract::FromRef)]
@@ -48,6 +80,10 @@ pub struct AppState {
     /// Where `vstack compare` saved its latest result (read on each request).
     /// Default `compare_results.json`.
     pub compare_results: std::path::PathBuf,
+    /// Who may call what. Default: local mode ([`AccessConfig::default`]).
+    pub access: Arc<AccessControl>,
+    /// Bounds of the routes. Default [`WebLimits::default`].
+    pub limits: WebLimits,
 }
 
 impl AppState {
@@ -58,7 +94,22 @@ impl AppState {
             stats: ServerStats::new(stats),
             hub: None,
             compare_results: "compare_results.json".into(),
+            access: AccessControl::new(AccessConfig::default())
+                .expect("the default access rules are valid"),
+            limits: WebLimits::default(),
         }
+    }
+
+    /// The same state with other access rules.
+    pub fn with_access(mut self, access: Arc<AccessControl>) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// The same state with other route bounds.
+    pub fn with_limits(mut self, limits: WebLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The same state reading `vstack compare` results from `path`.
@@ -88,12 +139,14 @@ impl DashboardBackend for BackendImpl {
     fn control(
         &self,
         control: app::wire::Control,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>>
-    {
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<String, app::api::FnError>> + Send + '_>,
+    > {
+        use app::api::FnError;
         Box::pin(async move {
             match &self.1 {
-                Some(h) => h.control(control).await,
-                None => Err("no engine running in this server".into()),
+                Some(h) => h.control(control).await.map_err(|e| FnError::new(400, e)),
+                None => Err(FnError::new(503, "no engine running in this server")),
             }
         })
     }
@@ -127,8 +180,13 @@ pub fn app(state: AppState) -> Router {
         state.compare_results.clone(),
     )));
     let options = state.leptos_options.clone();
+    let access = state.access.clone();
+    let limits = state.limits.clone();
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/auth/signin", post(access::sign_in))
+        .route("/api/auth/signout", post(access::sign_out))
+        .route("/api/auth/me", get(access::me))
         .route("/ws", get(ws_upgrade))
         .route("/api/compare", get(latest_compare))
         .route("/api/consensus/{scenario}", get(consensus_rest))
@@ -140,10 +198,42 @@ pub fn app(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        // gzip for pages, WASM, JS, CSS, ECharts and JSON when the browser
-        // accepts it (WebSocket upgrades pass through untouched).
-        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(axum::middleware::from_fn(access::fn_error_status))
+        // Layers run bottom-up for a request: panics become 500 JSON, then
+        // the access guard, the body bound and the timeout.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                    panic_response,
+                ))
+                // gzip for pages, WASM, JS, CSS, ECharts and JSON when the
+                // browser accepts it (WebSocket upgrades pass through).
+                .layer(tower_http::compression::CompressionLayer::new())
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    limits.request_timeout,
+                ))
+                .layer(axum::middleware::from_fn_with_state(access, access::guard))
+                .layer(axum::middleware::from_fn_with_state(
+                    limits.max_body_bytes,
+                    access::bounded_body,
+                )),
+        )
         .with_state(state)
+}
+
+/// What a panic in a handler answers: 500 with a JSON body (the panic itself
+/// is logged, never sent).
+pub fn panic_response(
+    err: Box<dyn std::any::Any + Send + 'static>,
+) -> axum::http::Response<axum::body::Body> {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!("a request handler panicked: {what}");
+    ApiError::internal("internal error (the server logged it)").into_response()
 }
 
 /// `GET /api/compare`: the latest saved `vstack compare` result; 404 with a
@@ -198,8 +288,27 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-async fn ws_upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> impl IntoResponse {
-    ws.on_upgrade(move |socket| push_loop(socket, state.stats, state.hub))
+/// `GET /ws`: 503 JSON once [`WebLimits::max_dashboards`] are subscribed;
+/// inbound messages are bounded by [`WebLimits::ws_max_message_bytes`].
+async fn ws_upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+) -> axum::response::Response {
+    let Some(guard) = state.stats.try_subscribe(state.limits.max_dashboards) else {
+        return ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{} dashboards are connected, the most this server takes",
+                state.limits.max_dashboards
+            ),
+        )
+        .into_response();
+    };
+    let max = state.limits.ws_max_message_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| push_loop(socket, guard, state.stats, state.hub))
+        .into_response()
 }
 
 async fn send(socket: &mut WebSocket, ev: &WsEvent) -> bool {
@@ -226,8 +335,12 @@ async fn next_event(
 /// goes away. A subscriber more than [`crate::dashboard::EVENT_QUEUE`] events
 /// behind is dropped (the connection is closed; the dashboard reconnects and
 /// gets a fresh snapshot). Incoming frames are read only to notice a close.
-async fn push_loop(mut socket: WebSocket, stats: Arc<ServerStats>, hub: Option<Arc<Hub>>) {
-    let _guard = stats.subscribe();
+async fn push_loop(
+    mut socket: WebSocket,
+    _guard: server_stats::SubscriberGuard,
+    stats: Arc<ServerStats>,
+    hub: Option<Arc<Hub>>,
+) {
     let mut beats = stats.heartbeats();
     let mut events = hub.as_ref().map(|h| h.subscribe());
     if let Some(h) = &hub

@@ -73,6 +73,16 @@ impl ServerStats {
         SubscriberGuard(self.clone())
     }
 
+    /// Registers a subscriber unless `max` are subscribed already.
+    pub fn try_subscribe(self: &Arc<Self>, max: u32) -> Option<SubscriberGuard> {
+        self.dashboards
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| SubscriberGuard(self.clone()))
+    }
+
     /// Snapshot for the `server_info` server function.
     pub fn info(&self) -> ServerInfo {
         ServerInfo {

@@ -91,7 +91,9 @@ impl Manifest {
 
     /// Total bytes.
     pub fn size_bytes(&self) -> u64 {
-        self.chunks.iter().map(|c| c.size_bytes).sum()
+        self.chunks
+            .iter()
+            .fold(0u64, |a, c| a.saturating_add(c.size_bytes))
     }
 }
 

@@ -1,6 +1,11 @@
 //! HTTP plumbing every server of vstack shares (metadata service, storage
 //! nodes, dashboard): the JSON error body and [`ApiError`], the check on ids
-//! that end up in URLs and file names, and the SHA-256 helper.
+//! that end up in URLs and file names, and the SHA-256 helper; [`serve`], the
+//! accept loop with connection limits every server runs.
+
+pub mod serve;
+
+pub use serve::{ServeLimits, serve};
 
 use axum::{
     Json,

@@ -1,0 +1,676 @@
+//! Attacks on the servers, played against real code: each asserts the safe
+//! outcome (a 4xx with a JSON body, nothing changed, no panic, `/healthz`
+//! still answering).
+//!
+//! Dashboard: cross-origin and DNS-rebinding requests, a viewer of a public
+//! dashboard, bad server-function input, oversized bodies, too many calls,
+//! foreign and surplus WebSockets, slowloris. Cluster: see the `cluster_`
+//! tests.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use leptos::config::LeptosOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+use vstack::{
+    cluster::embedded::{ClusterConfig, SyntheticVideo},
+    dashboard::{Hub, HubConfig},
+    http::ServeLimits,
+    web::{AccessConfig, AccessControl, AppState, ServerStatsConfig, WebLimits, app},
+};
+
+const TOKEN: &str = "test-admin-token-0123456789";
+
+fn options() -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("vstack")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .build()
+}
+
+fn local() -> AppState {
+    AppState::new(options(), ServerStatsConfig::default())
+}
+
+fn public() -> AppState {
+    local().with_access(
+        AccessControl::new(AccessConfig {
+            public: true,
+            admin_token: Some(TOKEN.into()),
+            public_url: Some("https://vstack.example".into()),
+            ..AccessConfig::default()
+        })
+        .unwrap(),
+    )
+}
+
+async fn call(
+    router: &axum::Router,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+fn control(body: &str) -> axum::http::request::Builder {
+    let _ = body;
+    Request::post("/api/fn/control")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::HOST, "127.0.0.1:8888")
+}
+
+fn json_error(body: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no \"error\": {body}"))
+        .to_string()
+}
+
+const KILL: &str = r#"{"control":{"action":"kill_node","node":0}}"#;
+
+async fn hub() -> Arc<Hub> {
+    Hub::start(HubConfig {
+        metrics_interval: Duration::from_millis(200),
+        speed: 10.0,
+        cluster: ClusterConfig {
+            video: Some(SyntheticVideo {
+                duration: Duration::from_secs(60),
+                bitrate_kbps: 2000.0,
+                ..SyntheticVideo::default()
+            }),
+            ..ClusterConfig::default()
+        },
+        ..HubConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn holds(c: &vstack::cluster::embedded::Cluster, id: &str) -> bool {
+    c.nodes()[0]
+        .storage()
+        .chunks()
+        .iter()
+        .any(|k| k.chunk_id == id)
+}
+
+async fn killed(hub: &Hub) -> Vec<bool> {
+    for _ in 0..100 {
+        if let Some(c) = hub.snapshot().clients.smart
+            && !c.nodes.is_empty()
+        {
+            return c.nodes.iter().map(|n| n.killed).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the smart client never published its nodes")
+}
+
+#[tokio::test]
+async fn a_foreign_page_cannot_drive_the_dashboard() {
+    let hub = hub().await;
+    let router = app(local().with_hub(hub.clone()));
+    // The attack of the issue: a cross-origin simple POST.
+    for (origin, fetch_site) in [
+        (Some("https://evil.example"), None),
+        (Some("null"), None),
+        (Some("http://127.0.0.1:9999"), None),
+        (None, Some("cross-site")),
+    ] {
+        let mut req = Request::post("/api/fn/control")
+            .header(header::CONTENT_TYPE, "text/plain")
+            .header(header::HOST, "127.0.0.1:8888");
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        if let Some(s) = fetch_site {
+            req = req.header("sec-fetch-site", s);
+        }
+        let (status, _, body) = call(&router, req.body(Body::from(KILL)).unwrap()).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{origin:?} {fetch_site:?}: {body}"
+        );
+        assert!(json_error(&body).contains("refused"), "{body}");
+    }
+    // DNS rebinding: the attacker's name resolving to 127.0.0.1.
+    let (status, _, body) = call(
+        &router,
+        Request::post("/api/fn/control")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::HOST, "attacker.example:8888")
+            .header(header::ORIGIN, "http://attacker.example:8888")
+            .body(Body::from(KILL))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{body}");
+    json_error(&body);
+    let (status, _, _) = call(
+        &router,
+        Request::get("/")
+            .header(header::HOST, "attacker.example")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "pages too");
+    assert_eq!(killed(&hub).await, vec![false; 3], "nothing changed");
+    // The same control from the dashboard's own page is obeyed.
+    let (status, _, body) = call(
+        &router,
+        control(KILL)
+            .header(header::ORIGIN, "http://127.0.0.1:8888")
+            .body(Body::from(KILL))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(killed(&hub).await[0]);
+}
+
+#[tokio::test]
+async fn bad_control_input_is_a_400_with_a_json_body_and_changes_nothing() {
+    let hub = hub().await;
+    let router = app(local().with_hub(hub.clone()));
+    let before = hub.snapshot().conditions.clone();
+    for body in [
+        "not json",
+        r#"{"control":{"action":"fly"}}"#,
+        r#"{"control":{"action":"kill_node","node":-1}}"#,
+        r#"{"control":{"action":"kill_node","node":99}}"#,
+        r#"{"control":{"action":"node_conditions","node":0,"latency_ms":0,"bandwidth_mbps":1e-300,"loss":0,"down":false}}"#,
+        r#"{"control":{"action":"node_conditions","node":0,"latency_ms":0,"bandwidth_mbps":1e-9,"loss":0,"down":false}}"#,
+        r#"{"control":{"action":"node_conditions","node":0,"latency_ms":-5,"bandwidth_mbps":10,"loss":0,"down":false}}"#,
+        r#"{"control":{"action":"node_conditions","node":0,"latency_ms":0,"bandwidth_mbps":10,"loss":2,"down":false}}"#,
+        r#"{"control":{"action":"scenario","name":"meltdown"}}"#,
+        r#"{"control":{"action":"start_demo","phase_s":999999999999}}"#,
+    ] {
+        let (status, _, resp) = call(&router, control(body).body(Body::from(body)).unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {resp}");
+        assert!(!json_error(&resp).is_empty(), "{resp}");
+    }
+    assert_eq!(killed(&hub).await, vec![false; 3]);
+    assert_eq!(hub.snapshot().conditions, before, "conditions unchanged");
+    let (status, _, _) = call(
+        &router,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_viewer_of_a_public_dashboard_watches_and_the_admin_acts() {
+    let router = app(public());
+    // Viewers read.
+    let (status, _, body) = call(
+        &router,
+        Request::post("/api/fn/dashboard_snapshot")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = call(&router, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("data-access=\"viewer\""),
+        "rendered for a viewer"
+    );
+    // …and are refused every change.
+    let (status, headers, body) =
+        call(&router, control(KILL).body(Body::from(KILL)).unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(json_error(&body).contains("sign in"));
+    assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+    let (status, _, _) = call(
+        &router,
+        control(KILL)
+            .header(header::AUTHORIZATION, "Bearer not-the-token-at-all")
+            .body(Body::from(KILL))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A script with the token passes the gate (no engine here: 503).
+    let (status, _, body) = call(
+        &router,
+        control(KILL)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::from(KILL))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(json_error(&body).contains("no engine"));
+    // A browser signs in once; a wrong token is sent back to the form.
+    let form = |token: &str| {
+        Request::post("/api/auth/signin")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "text/html")
+            .header(header::HOST, "vstack.example")
+            .header(header::ORIGIN, "https://vstack.example")
+            .body(Body::from(format!("token={token}&next=/metrics")))
+            .unwrap()
+    };
+    let (status, headers, _) = call(&router, form("wrong")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/signin?failed=1");
+    assert!(headers.get(header::SET_COOKIE).is_none());
+    let (status, headers, _) = call(&router, form(TOKEN)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/metrics");
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_string();
+    let (status, _, body) = call(
+        &router,
+        control(KILL)
+            .header(header::COOKIE, &session)
+            .body(Body::from(KILL))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "signed in: {body}");
+    let (_, _, me) = call(
+        &router,
+        Request::get("/api/auth/me")
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(me, r#"{"public":true,"admin":true}"#);
+    // Signing out ends the session.
+    call(
+        &router,
+        Request::post("/api/auth/signout")
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let (status, _, _) = call(
+        &router,
+        control(KILL)
+            .header(header::COOKIE, &session)
+            .body(Body::from(KILL))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn bodies_and_call_rates_are_bounded() {
+    let router = app(local());
+    let big = "x".repeat((64 << 10) + 1);
+    let (status, _, _) = call(
+        &router,
+        control(&big).body(Body::from(big.clone())).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // A body that streams in without a length is cut off too.
+    let chunks = futures::stream::iter(
+        (0..100).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 4096]))),
+    );
+    let (status, _, _) = call(
+        &router,
+        control("").body(Body::from_stream(chunks)).unwrap(),
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+    // One client IP calling server functions in a tight loop gets 429s.
+    let mut limited = 0;
+    for _ in 0..300 {
+        let (status, headers, body) = call(
+            &router,
+            Request::post("/api/fn/server_info")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            limited += 1;
+            assert!(headers.contains_key(header::RETRY_AFTER));
+            json_error(&body);
+        }
+    }
+    assert!(limited > 0, "no call was rate limited");
+}
+
+async fn serve(state: AppState, limits: ServeLimits) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(vstack::http::serve(
+        listener,
+        app(state),
+        limits,
+        std::future::pending(),
+    ));
+    addr
+}
+
+fn ws_request(
+    addr: std::net::SocketAddr,
+    origin: Option<&str>,
+) -> tokio_tungstenite::tungstenite::http::Request<()> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+    if let Some(o) = origin {
+        req.headers_mut().insert("origin", o.parse().unwrap());
+    }
+    req
+}
+
+#[tokio::test]
+async fn websockets_from_foreign_pages_or_over_the_cap_are_refused() {
+    let state = local().with_limits(WebLimits {
+        max_dashboards: 2,
+        ws_max_message_bytes: 1024,
+        ..WebLimits::default()
+    });
+    let addr = serve(state, ServeLimits::default()).await;
+    let err = tokio_tungstenite::connect_async(ws_request(addr, Some("https://evil.example")))
+        .await
+        .unwrap_err();
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 403),
+        e => panic!("{e}"),
+    }
+    let (mut a, _) =
+        tokio_tungstenite::connect_async(ws_request(addr, Some(&format!("http://{addr}"))))
+            .await
+            .unwrap();
+    let (_b, _) = tokio_tungstenite::connect_async(ws_request(addr, None))
+        .await
+        .unwrap();
+    match tokio_tungstenite::connect_async(ws_request(addr, None)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 503),
+        other => panic!("a third dashboard was let in: {:?}", other.map(|_| ())),
+    }
+    // An oversized inbound message closes that connection.
+    use futures::{SinkExt, StreamExt};
+    a.send(tokio_tungstenite::tungstenite::Message::text(
+        "x".repeat(4096),
+    ))
+    .await
+    .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(m) = a.next().await {
+            match m {
+                Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the oversized message did not close the socket"
+    );
+    // Its slot is free again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio_tungstenite::connect_async(ws_request(addr, None))
+        .await
+        .expect("a slot was freed");
+}
+
+#[tokio::test]
+async fn slowloris_connections_are_cut_and_do_not_slow_others() {
+    let addr = serve(
+        local(),
+        ServeLimits {
+            header_read_timeout: Duration::from_millis(500),
+            ..ServeLimits::default()
+        },
+    )
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let t = std::time::Instant::now();
+    let body = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("ok"));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // After the header-read timeout every slow connection is closed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for mut s in slow {
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .expect("the server closed it")
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_json() {
+    let router = axum::Router::new()
+        .route(
+            "/boom",
+            axum::routing::get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("boom");
+                }
+                "unreachable"
+            }),
+        )
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            vstack::web::panic_response,
+        ));
+    let (status, _, body) = call(&router, Request::get("/boom").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        !json_error(&body).contains("boom"),
+        "the panic text stays in the log"
+    );
+}
+
+// ---- the cluster: storage nodes and the metadata service ----
+
+async fn cluster() -> vstack::cluster::embedded::Cluster {
+    vstack::cluster::embedded::Cluster::start(ClusterConfig {
+        video: Some(SyntheticVideo {
+            duration: Duration::from_secs(20),
+            bitrate_kbps: 500.0,
+            ..SyntheticVideo::default()
+        }),
+        max_chunk_bytes: 1_000_000,
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn cluster_routes_that_change_state_need_the_cluster_token() {
+    let c = cluster().await;
+    let anyone = reqwest::Client::new();
+    let node = c.nodes()[0].url();
+    let meta = c.metadata_url();
+    let chunk = c.nodes()[0].storage().chunks()[0].chunk_id.clone();
+    let manifest_before = anyone
+        .get(format!("{meta}/videos/test-video-001"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let nodes_before = anyone
+        .get(format!("{meta}/nodes"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let attacks = [
+        anyone.delete(format!("{node}/chunks/{chunk}")),
+        anyone
+            .put(format!("{node}/chunks/evil"))
+            .header(
+                vstack::cluster::storage::HASH_HEADER,
+                vstack::http::sha256_hex(b"x"),
+            )
+            .body("x"),
+        anyone
+            .put(format!("{node}/emulator"))
+            .json(&serde_json::json!({"partitioned": true})),
+        anyone
+            .put(format!("{node}/emulator/scenario"))
+            .json(&serde_json::json!({"scenario": "node_failure"})),
+        anyone.post(format!("{node}/paxos/{chunk}")).json(
+            &serde_json::json!({"type": "prepare", "ballot": {"round": u32::MAX, "proposer": 9}}),
+        ),
+        // Node hijack: node-1 re-registered at the attacker's URL.
+        anyone
+            .post(format!("{meta}/nodes/register"))
+            .json(&serde_json::json!({"node_id": "node-1", "url": "http://203.0.113.7:8081"})),
+        anyone
+            .post(format!("{meta}/nodes/node-1/heartbeat"))
+            .json(&serde_json::json!({"chunk_count": 0, "bytes_stored": 0})),
+        anyone.delete(format!("{meta}/videos/test-video-001")),
+        anyone
+            .post(format!("{meta}/videos"))
+            .json(&serde_json::json!({"video_id": "evil", "chunks": []})),
+        // SSRF: the service fanning out to registered URLs.
+        anyone
+            .post(format!("{meta}/cluster/scenario"))
+            .json(&serde_json::json!({"scenario": "node_failure"})),
+    ];
+    for (i, req) in attacks.into_iter().enumerate() {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401, "attack {i}");
+        assert!(r.headers().contains_key("www-authenticate"), "attack {i}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("cluster token"),
+            "attack {i}: {body}"
+        );
+    }
+    // Nothing changed.
+    assert!(holds(&c, &chunk));
+    assert!(!holds(&c, "evil"));
+    let cond = c.nodes()[0].emulator().conditions();
+    assert!(!cond.down && !c.nodes()[0].emulator().is_partitioned());
+    let manifest_after = anyone
+        .get(format!("{meta}/videos/test-video-001"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(manifest_before, manifest_after);
+    let nodes_after = anyone
+        .get(format!("{meta}/nodes"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!nodes_after.contains("203.0.113.7"), "{nodes_after}");
+    assert_eq!(
+        nodes_before.matches("node-1").count(),
+        nodes_after.matches("node-1").count()
+    );
+    // Reads stay open: plain HTTP clients stream chunks and manifests.
+    let r = anyone
+        .get(format!("{node}/chunks/{chunk}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // With the token the same routes work.
+    let r = c
+        .http()
+        .put(format!("{node}/emulator/scenario"))
+        .json(&serde_json::json!({"scenario": "normal"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = anyone.get(format!("{node}/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn chunk_uploads_are_bounded_while_they_stream() {
+    let c = cluster().await;
+    let node = c.nodes()[0].url();
+    // A declared length over the bound: refused before any byte is read.
+    let r = c
+        .http()
+        .put(format!("{node}/chunks/big"))
+        .header(
+            vstack::cluster::storage::HASH_HEADER,
+            vstack::http::sha256_hex(b""),
+        )
+        .header("content-length", "1000001")
+        .body(vec![0u8; 1_000_001])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // No declared length (chunked): cut off at the bound while streaming.
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    let stream = futures::stream::iter(0..10_000u32).map(move |_| {
+        counter.fetch_add(64 << 10, std::sync::atomic::Ordering::Relaxed);
+        Ok::<_, std::io::Error>(bytes::Bytes::from(vec![1u8; 64 << 10]))
+    });
+    let r = c
+        .http()
+        .put(format!("{node}/chunks/endless"))
+        .header(
+            vstack::cluster::storage::HASH_HEADER,
+            vstack::http::sha256_hex(b""),
+        )
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await;
+    match r {
+        Ok(r) => assert_eq!(r.status(), 413),
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent < 64 << 20, "the node kept reading: {sent} bytes");
+    assert!(!holds(&c, "endless"));
+}
