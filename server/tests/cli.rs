@@ -68,6 +68,75 @@ async fn wait_for(url: &str, pred: impl Fn(&str) -> bool) {
     }
 }
 
+/// The catalog is durable: a restarted metadata service still serves the
+/// video (the node re-registers by its heartbeat). Re-ingesting the same
+/// content keeps the version; changed content under the same id commits
+/// version 2 with new records. Returns the restarted service.
+async fn durable_catalog_and_versions(
+    meta: &str,
+    video: &Path,
+    scratch: &Path,
+    m: Proc,
+    restart: impl Fn() -> Proc,
+) -> Proc {
+    let before = reqwest::get(format!("{meta}/videos/clip"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    drop(m);
+    let m = restart();
+    wait_for(&format!("{meta}/health"), |b| b.contains("ok")).await;
+    let after = reqwest::get(format!("{meta}/videos/clip"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(before, after, "the manifest survived the restart");
+    wait_for(&format!("{meta}/nodes"), |b| b.contains("\"healthy\"")).await;
+    let ingest = |dir: &Path| {
+        run(&[
+            "ingest",
+            dir.to_str().unwrap(),
+            "--metadata-url",
+            meta,
+            "--replication",
+            "1",
+        ])
+    };
+    let out = ingest(video);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(version 1)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let changed = scratch.join("changed").join("clip");
+    std::fs::create_dir_all(&changed).unwrap();
+    common::ffmpeg_hls_of(&changed, 12, "testsrc2").unwrap();
+    let out = ingest(&changed);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ingested clip (version 2)"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v2: serde_json::Value = reqwest::get(format!("{meta}/videos/clip"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v2["version"], 2);
+    let v1: serde_json::Value = serde_json::from_str(&before).unwrap();
+    assert_ne!(
+        v1["chunks"][0]["sha256"], v2["chunks"][0]["sha256"],
+        "the new content is served"
+    );
+    m
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standalone_metadata_node_ingest_and_play() {
     let d = tempfile::tempdir().unwrap();
@@ -78,7 +147,17 @@ async fn standalone_metadata_node_ingest_and_play() {
     }
     let (mp, np) = (free_port(), free_port());
     let meta = format!("http://127.0.0.1:{mp}");
-    let _m = spawn(&["metadata", "--addr", &format!("127.0.0.1:{mp}")]);
+    let catalog = d.path().join("catalog");
+    let metadata = || {
+        spawn(&[
+            "metadata",
+            "--addr",
+            &format!("127.0.0.1:{mp}"),
+            "--data-dir",
+            catalog.to_str().unwrap(),
+        ])
+    };
+    let mut m = metadata();
     wait_for(&format!("{meta}/health"), |b| b.contains("ok")).await;
     let data = d.path().join("n1");
     let _n = spawn(&[
@@ -123,7 +202,13 @@ async fn standalone_metadata_node_ingest_and_play() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("ingested clip: 3 chunks"), "{stdout}");
+    assert!(
+        stdout.contains("ingested clip (version 1): 3 chunks"),
+        "{stdout}"
+    );
+
+    m = durable_catalog_and_versions(&meta, &video, d.path(), m, metadata).await;
+    let _m = m;
 
     let out = run(&[
         "play",

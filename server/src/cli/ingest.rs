@@ -60,8 +60,9 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     {
         Ok(r) => {
             println!(
-                "ingested {}: {} chunks, {:.1} s, {:.1} MB, replication {} over {} in {:.0} ms",
+                "ingested {} (version {}): {} chunks, {:.1} s, {:.1} MB, replication {} over {} in {:.0} ms",
                 r.video.video_id,
+                r.version,
                 r.video.chunk_count,
                 r.video.duration_ms as f64 / 1e3,
                 r.video.size_bytes as f64 / 1e6,

@@ -469,6 +469,7 @@ impl Cluster {
         }
         let manifest = VideoManifest {
             video_id: video.video_id.clone(),
+            version: 1,
             chunks,
         };
         self.metadata

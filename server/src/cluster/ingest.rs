@@ -297,6 +297,9 @@ pub struct IngestReport {
     pub upload_ms: f64,
     /// The ChunkPaxos commits of the chunk records.
     pub consensus: ConsensusReport,
+    /// The video's version: 1 when new, the registered one when the content
+    /// is unchanged, one more when it changed.
+    pub version: u64,
 }
 
 /// What committing the chunk records through ChunkPaxos took.
@@ -454,6 +457,7 @@ async fn commit_all(
     http: &reqwest::Client,
     acceptors: &[String],
     video_id: &str,
+    version: u64,
     chunks: &[ChunkEntry],
 ) -> Result<(Vec<ChunkEntry>, ConsensusReport), String> {
     let proposer_id = rand::random::<u32>().max(1);
@@ -466,10 +470,10 @@ async fn commit_all(
                     size_bytes: c.size_bytes,
                     duration_ms: c.duration_ms,
                     replicas: c.replicas.clone(),
-                    version: 1,
+                    version,
                     uploader: format!("ingest-{proposer_id:08x}"),
                 };
-                let slot = format!("{video_id}-{i:05}");
+                let slot = slot_of(video_id, version, i);
                 async move {
                     commit_slot(http, acceptors, proposer_id, &slot, record)
                         .await
@@ -597,6 +601,7 @@ pub async fn ingest_with(
     }
     let r = replication.min(healthy.len());
     let (chunks, uploads) = plan(&video_id, &payloads, &healthy, r);
+    let version = next_version(http, base, &video_id, &chunks).await?;
     let started = std::time::Instant::now();
     let results = upload_all(http, uploads).await;
     let stored = || results.iter().filter_map(|r| r.as_ref().ok());
@@ -607,7 +612,7 @@ pub async fn ingest_with(
     }
     let upload_ms = started.elapsed().as_secs_f64() * 1e3;
     let acceptors: Vec<String> = all_nodes.iter().map(|n| n.url.clone()).collect();
-    let (won, consensus) = match commit_all(http, &acceptors, &video_id, &chunks).await {
+    let (won, consensus) = match commit_all(http, &acceptors, &video_id, version, &chunks).await {
         Ok(x) => x,
         Err(why) => {
             rollback(http, stored()).await;
@@ -624,6 +629,7 @@ pub async fn ingest_with(
     .await;
     let manifest = VideoManifest {
         video_id: video_id.clone(),
+        version,
         chunks: won,
     };
     let summary = match register(http, base, &manifest).await {
@@ -641,7 +647,58 @@ pub async fn ingest_with(
         nodes: healthy.into_iter().map(|n| n.node_id).collect(),
         upload_ms,
         consensus,
+        version,
     })
+}
+
+/// The version this ingest commits: 1 for a new id, the registered version
+/// when every chunk's hash is unchanged (the same records are chosen again),
+/// else one more than the registered one.
+async fn next_version(
+    http: &reqwest::Client,
+    base: &str,
+    video_id: &str,
+    chunks: &[ChunkEntry],
+) -> Result<u64, IngestError> {
+    let url = format!("{base}/videos/{video_id}");
+    let r = http
+        .get(&url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| IngestError::Cluster(format!("{url}: {e}")))?;
+    if r.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(1);
+    }
+    let old: VideoManifest = r
+        .error_for_status()
+        .map_err(|e| IngestError::Cluster(format!("{url}: {e}")))?
+        .json()
+        .await
+        .map_err(|e| IngestError::Cluster(format!("{url}: {e}")))?;
+    let same = old.chunks.len() == chunks.len()
+        && old
+            .chunks
+            .iter()
+            .zip(chunks)
+            .all(|(a, b)| a.sha256 == b.sha256);
+    if same {
+        Ok(old.version)
+    } else {
+        old.version.checked_add(1).ok_or_else(|| {
+            IngestError::Cluster(format!("video {video_id:?} is at the last version"))
+        })
+    }
+}
+
+/// The ChunkPaxos instance of chunk `index` of `version` of a video:
+/// `film-00003` for version 1, `film-v2-00003` after.
+pub fn slot_of(video_id: &str, version: u64, index: usize) -> String {
+    if version <= 1 {
+        format!("{video_id}-{index:05}")
+    } else {
+        format!("{video_id}-v{version}-{index:05}")
+    }
 }
 
 async fn rollback<'a>(http: &reqwest::Client, done: impl Iterator<Item = &'a (String, String)>) {

@@ -41,7 +41,10 @@ use super::{
     },
 };
 use crate::{
-    cluster::auth::ClusterToken,
+    cluster::{
+        auth::ClusterToken,
+        catalog_store::{CatalogError, CatalogStore},
+    },
     http::{ApiError, validate_id},
 };
 
@@ -56,6 +59,10 @@ pub struct MetadataConfig {
     /// The cluster token state-changing routes require (and the service
     /// sends to nodes). Default: a random one.
     pub cluster_token: ClusterToken,
+    /// Where the registry and catalog are kept ([`CatalogStore`], SQLite);
+    /// `None` keeps them in memory only. Default `None`; `vstack metadata`
+    /// defaults to `./vstack-data/metadata`.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for MetadataConfig {
@@ -63,6 +70,7 @@ impl Default for MetadataConfig {
         Self {
             heartbeat_timeout: Duration::from_secs(10),
             cluster_token: ClusterToken::random(),
+            data_dir: None,
         }
     }
 }
@@ -99,6 +107,7 @@ pub struct MetadataService {
     nodes: RwLock<Vec<NodeEntry>>,
     videos: RwLock<BTreeMap<String, VideoManifest>>,
     http: reqwest::Client,
+    store: Option<CatalogStore>,
 }
 
 /// Body of `POST /cluster/scenario`.
@@ -127,6 +136,96 @@ impl MetadataService {
             config,
             ..Self::default()
         }
+    }
+
+    /// The service with its registry and catalog loaded from
+    /// [`MetadataConfig::data_dir`] (in memory only without one). Restored
+    /// nodes count as down until their next heartbeat.
+    ///
+    /// # Errors
+    /// [`CatalogError`] when the database cannot be opened or read.
+    pub async fn open(config: MetadataConfig) -> Result<Self, CatalogError> {
+        let Some(dir) = config.data_dir.clone() else {
+            return Ok(Self::new(config));
+        };
+        let store = CatalogStore::open(&dir).await?;
+        let long_ago = Instant::now()
+            .checked_sub(config.heartbeat_timeout)
+            .unwrap_or_else(Instant::now);
+        let nodes = store
+            .nodes()
+            .await?
+            .into_iter()
+            .map(|n| NodeEntry {
+                node_id: n.node_id,
+                url: n.url,
+                last_seen: long_ago,
+                usage: NodeHeartbeat::default(),
+            })
+            .collect();
+        let videos = store
+            .videos()
+            .await?
+            .into_iter()
+            .map(|m| (m.video_id.clone(), m))
+            .collect();
+        Ok(Self {
+            http: config.cluster_token.client(),
+            config,
+            nodes: RwLock::new(nodes),
+            videos: RwLock::new(videos),
+            store: Some(store),
+        })
+    }
+
+    /// Registers a node ([`Self::register`]) and, with a data directory,
+    /// stores it before answering.
+    ///
+    /// # Errors
+    /// As [`Self::register`]; 500 when the database refuses.
+    pub async fn register_durably(&self, r: &RegisterNode) -> Result<usize, ApiError> {
+        let i = self.register(r)?;
+        if let Some(store) = &self.store {
+            store
+                .put_node(&r.node_id, r.url.trim_end_matches('/'), i)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+        }
+        Ok(i)
+    }
+
+    /// Registers a manifest ([`Self::put_video`]'s checks) and, with a data
+    /// directory, stores it before answering.
+    ///
+    /// # Errors
+    /// As [`Self::put_video`]; 500 when the database refuses.
+    pub async fn store_video(&self, m: VideoManifest) -> Result<(), ApiError> {
+        self.check_video(&m)?;
+        if let Some(store) = &self.store {
+            store
+                .put_video(&m)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+        }
+        self.put_video(m)
+    }
+
+    /// Removes a video (and, with a data directory, its stored manifest).
+    ///
+    /// # Errors
+    /// 404 for an unknown video; 500 when the database refuses.
+    pub async fn remove_video(&self, id: &str) -> Result<(), ApiError> {
+        if !self.videos.read_locked().contains_key(id) {
+            return Err(ApiError::not_found(format!("unknown video {id:?}")));
+        }
+        if let Some(store) = &self.store {
+            store
+                .delete_video(id)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+        }
+        self.videos.write_locked().remove(id);
+        Ok(())
     }
 
     /// Registers (or re-registers) a node; returns its index.
@@ -213,7 +312,35 @@ impl MetadataService {
     /// 400 when an id is invalid, indices do not run 0..n, a chunk has no
     /// replica, a hash is not 64 hex digits, or a replica names an unknown node.
     pub fn put_video(&self, m: VideoManifest) -> Result<(), ApiError> {
+        self.check_video(&m)?;
+        let mut videos = self.videos.write_locked();
+        if videos.len() >= MAX_VIDEOS && !videos.contains_key(&m.video_id) {
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("the catalog holds {MAX_VIDEOS} videos, its bound"),
+            ));
+        }
+        videos.insert(m.video_id.clone(), m);
+        Ok(())
+    }
+
+    /// The checks of [`Self::put_video`], without registering.
+    fn check_video(&self, m: &VideoManifest) -> Result<(), ApiError> {
         validate_id("video", &m.video_id)?;
+        if m.version == 0 {
+            return Err(ApiError::bad_request("version must be at least 1"));
+        }
+        if let Some(old) = self.videos.read_locked().get(&m.video_id)
+            && old.version > m.version
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "video {:?} is at version {}; version {} is older",
+                    m.video_id, old.version, m.version
+                ),
+            ));
+        }
         if m.chunks.is_empty() {
             return Err(ApiError::bad_request("a video needs at least one chunk"));
         }
@@ -268,14 +395,6 @@ impl MetadataService {
                 )));
             }
         }
-        let mut videos = self.videos.write_locked();
-        if videos.len() >= MAX_VIDEOS && !videos.contains_key(&m.video_id) {
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                format!("the catalog holds {MAX_VIDEOS} videos, its bound"),
-            ));
-        }
-        videos.insert(m.video_id.clone(), m);
         Ok(())
     }
 
@@ -359,7 +478,7 @@ async fn register_node(
     body: Result<Json<RegisterNode>, JsonRejection>,
 ) -> Result<Json<Registered>, ApiError> {
     let r = json_body(body)?;
-    let node_index = s.register(&r)?;
+    let node_index = s.register_durably(&r).await?;
     Ok(Json(Registered {
         node_id: r.node_id,
         node_index,
@@ -398,7 +517,7 @@ async fn post_video(
         size_bytes: m.size_bytes(),
     };
     // Validated before anything is kept; the sums above saturate.
-    s.put_video(m)?;
+    s.store_video(m).await?;
     Ok((StatusCode::CREATED, Json(summary)))
 }
 
@@ -406,11 +525,8 @@ async fn delete_video(
     State(s): State<Arc<MetadataService>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.videos
-        .write_locked()
-        .remove(&id)
-        .map(|_| StatusCode::NO_CONTENT)
-        .ok_or_else(|| ApiError::not_found(format!("unknown video {id:?}")))
+    s.remove_video(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn cluster_scenario(
@@ -468,6 +584,80 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn the_registry_and_catalog_survive_a_restart() {
+        let d = tempfile::tempdir().unwrap();
+        let config = || MetadataConfig {
+            data_dir: Some(d.path().to_path_buf()),
+            ..MetadataConfig::default()
+        };
+        let s = MetadataService::open(config()).await.unwrap();
+        s.register_durably(&reg("n1", "http://a:1")).await.unwrap();
+        s.register_durably(&reg("n2", "http://b:1")).await.unwrap();
+        let v = VideoManifest {
+            video_id: "v".into(),
+            version: 1,
+            chunks: vec![chunk(0, "n1"), chunk(1, "n2")],
+        };
+        s.store_video(v.clone()).await.unwrap();
+        s.store_video(VideoManifest {
+            video_id: "gone".into(),
+            ..v.clone()
+        })
+        .await
+        .unwrap();
+        s.remove_video("gone").await.unwrap();
+        drop(s);
+        let s = MetadataService::open(config()).await.unwrap();
+        assert_eq!(s.video("v").unwrap(), v);
+        assert!(s.video("gone").is_err());
+        let nodes = s.nodes().nodes;
+        assert_eq!(
+            nodes
+                .iter()
+                .map(|n| (n.node_id.as_str(), n.url.as_str()))
+                .collect::<Vec<_>>(),
+            [("n1", "http://a:1"), ("n2", "http://b:1")]
+        );
+        assert!(
+            nodes.iter().all(|n| n.health == RegistryHealth::Down),
+            "until they heartbeat"
+        );
+        // A newer version replaces it; an older one is refused.
+        let v2 = VideoManifest {
+            version: 2,
+            ..v.clone()
+        };
+        s.store_video(v2).await.unwrap();
+        let e = s.store_video(v).await.unwrap_err();
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        let s = MetadataService::open(config()).await.unwrap();
+        assert_eq!(s.video("v").unwrap().version, 2);
+    }
+
+    #[test]
+    fn manifests_out_of_range_are_refused() {
+        let s = MetadataService::new(MetadataConfig::default());
+        s.register(&reg("n1", "http://a:1")).unwrap();
+        let mut c = chunk(0, "n1");
+        c.duration_ms = u64::MAX;
+        let m = VideoManifest {
+            video_id: "v".into(),
+            version: 1,
+            chunks: vec![c.clone(), chunk(1, "n1")],
+        };
+        assert_eq!(m.duration_ms(), u64::MAX, "sums saturate");
+        assert_eq!(s.put_video(m).unwrap_err().status, StatusCode::BAD_REQUEST);
+        c.duration_ms = 10_000;
+        c.size_bytes = 0;
+        let m = VideoManifest {
+            video_id: "v".into(),
+            version: 1,
+            chunks: vec![c],
+        };
+        assert_eq!(s.put_video(m).unwrap_err().status, StatusCode::BAD_REQUEST);
+    }
+
     #[test]
     fn registry_and_catalog_validate() {
         let s = MetadataService::new(MetadataConfig::default());
@@ -484,6 +674,7 @@ mod tests {
         );
         let ok = VideoManifest {
             video_id: "v".into(),
+            version: 1,
             chunks: vec![chunk(0, "n1"), chunk(1, "n2")],
         };
         s.put_video(ok.clone()).unwrap();

@@ -19,6 +19,7 @@
 //! - [`proposer`]: the ChunkPaxos proposer over HTTP that ingest commits
 //!   chunk records with.
 //!
+//! - [`catalog_store`]: the metadata service's registry and catalog in SQLite.
 //! - [`auth`]: the cluster token every state-changing request carries.
 //!
 //! Every HTTP error answers with a JSON body `{"error": "..."}`
@@ -26,6 +27,7 @@
 
 pub mod acceptor_store;
 pub mod auth;
+pub mod catalog_store;
 pub mod embedded;
 pub mod emulator;
 pub mod ingest;

@@ -84,8 +84,17 @@ pub struct ChunkEntry {
 pub struct VideoManifest {
     /// Video id.
     pub video_id: String,
+    /// Version of the video under this id: 1 for the first ingest, one more
+    /// for each re-ingest with changed content (each version's chunk records
+    /// are committed in their own ChunkPaxos instances). Default 1.
+    #[serde(default = "first_version")]
+    pub version: u64,
     /// Chunks in playback order.
     pub chunks: Vec<ChunkEntry>,
+}
+
+fn first_version() -> u64 {
+    1
 }
 
 impl VideoManifest {

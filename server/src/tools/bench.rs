@@ -636,6 +636,7 @@ async fn upload_one(
     }
     let manifest = VideoManifest {
         video_id: video_id.clone(),
+        version: 1,
         chunks: entries,
     };
     let resp = http
