@@ -14,6 +14,8 @@ export default defineConfig({
   reporter: [['list']],
   use: {
     headless: true,
+    // Through the reverse proxy (VSTACK_E2E_PROXY) the certificate is self-signed.
+    ignoreHTTPSErrors: !!process.env.VSTACK_E2E_PROXY,
     viewport: { width: 1280, height: 860 },
     launchOptions: {
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start, command 2: set up whatever is missing, then run every check:
 # formatting, clippy for the server and the WASM build, the Rust tests, a build of
-# the site, and the browser tests in headless Chromium. Ends with one summary line
+# the site, and the browser tests in headless Chromium (directly, then the
+# one-file binary behind Caddy with TLS). Ends with one summary line
 # "tests: N passed, M failed". Screenshots land in end2end/artifacts/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,10 +43,27 @@ mkdir -p "$ROOT/end2end/artifacts"
 e2e_status=0
 (cd "$ROOT/end2end" && PLAYWRIGHT_JSON_OUTPUT_NAME="artifacts/results.json" \
   npx playwright test --reporter=list,json) || e2e_status=$?
+
+step "the one-file binary (site embedded) through Caddy with TLS: the browser suite again"
+# A copy run from another folder with no --site-root: it must carry the site.
+onefile="$ROOT/target/e2e-onefile/vstack"
+mkdir -p "$(dirname "$onefile")"
+cp "$ROOT/target/debug/vstack" "$onefile"
+(cd "$ROOT/end2end" && VSTACK_E2E_PROXY=caddy VSTACK_BIN="$onefile" VSTACK_SITE_ROOT= \
+  PLAYWRIGHT_JSON_OUTPUT_NAME="artifacts/results-proxy.json" \
+  npx playwright test --reporter=list,json) || e2e_status=$?
+
 read -r e2e_passed e2e_failed < <(node -e '
-  const r = require(process.argv[1]);
-  console.log((r.stats.expected || 0) + " " + ((r.stats.unexpected || 0) + (r.stats.flaky || 0)));
-' "$ROOT/end2end/artifacts/results.json" 2>/dev/null || echo "0 1")
+  let p = 0, f = 0;
+  for (const file of process.argv.slice(1)) {
+    try {
+      const r = require(file);
+      p += r.stats.expected || 0;
+      f += (r.stats.unexpected || 0) + (r.stats.flaky || 0);
+    } catch { f += 1; }
+  }
+  console.log(p + " " + f);
+' "$ROOT/end2end/artifacts/results.json" "$ROOT/end2end/artifacts/results-proxy.json" 2>/dev/null || echo "0 1")
 
 echo
 echo "rust: $rust_passed passed, $rust_failed failed"

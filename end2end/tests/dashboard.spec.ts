@@ -19,7 +19,7 @@ test.beforeAll(async () => {
   fs.mkdirSync(artifacts, { recursive: true });
   await server.start();
 });
-test.afterAll(async () => server.stop());
+test.afterAll(async () => server.stopAll());
 
 async function expectLive(page: Page) {
   await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');

@@ -61,7 +61,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub header_read_timeout_s: u64,
 
-    /// Folder with the built site (`pkg/` and static assets). Default:
+    /// Folder with the built site (`pkg/` and static assets). Default: the
+    /// site embedded in the binary (a release build with `embed-site`), else
     /// `LEPTOS_SITE_ROOT` or `target/site`.
     #[arg(long, env = "VSTACK_SITE_ROOT")]
     pub site_root: Option<PathBuf>,
@@ -128,9 +129,14 @@ impl ServeArgs {
     /// Leptos options: cargo-leptos's environment when present (so `cargo leptos
     /// watch` hot reload works), otherwise vstack's defaults; flags override both.
     pub fn leptos_options(&self) -> LeptosOptions {
-        let mut options = leptos::config::get_configuration(None)
+        // cargo-leptos sets LEPTOS_OUTPUT_NAME; without it (a deployed
+        // binary) leptos would fall back to an empty output name.
+        let from_cargo_leptos = std::env::var_os("LEPTOS_OUTPUT_NAME").is_some();
+        let mut options = from_cargo_leptos
+            .then(|| leptos::config::get_configuration(None).ok())
+            .flatten()
             .map(|c| c.leptos_options)
-            .unwrap_or_else(|_| {
+            .unwrap_or_else(|| {
                 LeptosOptions::builder()
                     .output_name("vstack")
                     .site_root("target/site")
@@ -235,7 +241,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut state = web::AppState::new(options, args.server_stats_config())
         .with_compare_results(args.compare_results.clone())
         .with_access(access)
-        .with_limits(args.web_limits());
+        .with_limits(args.web_limits())
+        // `cargo leptos watch` serves from disk (LEPTOS_SITE_ROOT), where it
+        // rebuilds; a deployed binary serves what it carries.
+        .with_embedded_site(
+            args.site_root.is_none() && std::env::var_os("LEPTOS_SITE_ROOT").is_none(),
+        );
+    if state.embedded_site {
+        tracing::info!("serving the site embedded in this binary");
+    }
     if !args.no_engine {
         let config = args.hub_config().map_err(BadInput)?;
         tracing::info!("starting the engine: embedded clusters and the smart and naive clients");

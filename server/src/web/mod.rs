@@ -12,6 +12,7 @@
 pub mod access;
 pub mod rest;
 pub mod server_stats;
+pub mod site;
 
 use std::sync::Arc;
 
@@ -84,6 +85,10 @@ pub struct AppState {
     pub access: Arc<AccessControl>,
     /// Bounds of the routes. Default [`WebLimits::default`].
     pub limits: WebLimits,
+    /// Serve the site embedded in the binary ([`site`]) before looking on
+    /// disk. Default `false`; `vstack serve` turns it on when the binary
+    /// carries the site and no `--site-root` is given.
+    pub embedded_site: bool,
 }
 
 impl AppState {
@@ -97,7 +102,14 @@ impl AppState {
             access: AccessControl::new(AccessConfig::default())
                 .expect("the default access rules are valid"),
             limits: WebLimits::default(),
+            embedded_site: false,
         }
+    }
+
+    /// The same state serving the embedded site (when the binary has one).
+    pub fn with_embedded_site(mut self, on: bool) -> Self {
+        self.embedded_site = on && site::embedded();
+        self
     }
 
     /// The same state with other access rules.
@@ -197,7 +209,7 @@ pub fn app(state: AppState) -> Router {
             move || provide_context(backend.clone()),
             move || shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(site_or_404)
         .layer(axum::middleware::from_fn(access::fn_error_status))
         // Layers run bottom-up for a request: panics become 500 JSON, then
         // the access guard, the body bound and the timeout.
@@ -220,6 +232,20 @@ pub fn app(state: AppState) -> Router {
                 )),
         )
         .with_state(state)
+}
+
+/// Static files (embedded, then from the site root), else the 404 page.
+async fn site_or_404(
+    uri: axum::http::Uri,
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    if state.embedded_site
+        && let Some(r) = site::serve_embedded(uri.path(), req.headers())
+    {
+        return r;
+    }
+    leptos_axum::file_and_error_handler::<AppState, _>(shell)(uri, State(state), req).await
 }
 
 /// What a panic in a handler answers: 500 with a JSON body (the panic itself
