@@ -516,7 +516,14 @@ fn bench_quick_measures_every_target_and_writes_the_results_file() {
     let passed = results.iter().filter(|x| x["passed"] == true).count();
     assert_eq!(r["passed"].as_u64().unwrap() as usize, passed);
     assert_eq!(r["total"].as_u64().unwrap() as usize, results.len());
-    assert_eq!(results.len(), conditions * 8 + 8);
+    assert_eq!(results.len(), conditions * 8 + 12);
+    // The dashboards step: every subscriber opened, none left counted.
+    let d = &r["dashboards"][0];
+    assert_eq!(d["subscribers"], 200);
+    assert_eq!(d["opened"], 200, "{d}");
+    assert_eq!(d["connected_after"], 0, "{d}");
+    assert!(d["heartbeats"].as_u64().unwrap() > 0, "{d}");
+    assert!(r["slowloris"]["first_frame_loaded_ms"].is_number());
     assert!(r["quick"].as_bool().unwrap());
     assert!(r["machine"]["cpus"].as_u64().unwrap() >= 1);
     assert!(r["config"]["uploaders"].as_u64().unwrap() >= 10);

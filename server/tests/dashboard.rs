@@ -569,16 +569,32 @@ async fn twins_play_paired_sessions_and_totals_add_up_across_them() {
         "every chunk of every finished session: {t:?}"
     );
 
-    // A scenario change mid-session: those sessions are not steady.
-    let before = s.sessions.len();
+    // A scenario change mid-session: that session is not steady. (Wait
+    // until the smart client is inside a session, not at its edge: a change
+    // between two sessions leaves both steady.)
+    let mid = tokio::task::block_in_place(|| {
+        wait_for(&|s| {
+            s.clients
+                .smart
+                .as_ref()
+                .is_some_and(|c| c.chunks_played >= 1 && c.chunks_played < c.chunk_count)
+        })
+    });
+    let session = mid.clients.smart.as_ref().unwrap().session;
     hub.control(Control::Scenario {
         name: Scenario::HighLatency,
     })
     .await
     .unwrap();
-    let s = tokio::task::block_in_place(|| wait_for(&|s| s.sessions.len() >= before + 2));
-    let changed: Vec<_> = s.sessions[before..].iter().take(2).collect();
-    assert!(changed.iter().all(|r| !r.steady), "{changed:?}");
+    let ended = |s: &app::wire::DashboardSnapshot| {
+        s.sessions
+            .iter()
+            .find(|r| r.kind == app::wire::ClientKind::Smart && r.session == session)
+            .cloned()
+    };
+    let s = tokio::task::block_in_place(|| wait_for(&|s| ended(s).is_some()));
+    let changed = ended(&s).unwrap();
+    assert!(!changed.steady, "{changed:?}");
 
     // Re-run under a scenario: applied first, then every dashboard gets the
     // cleared state.

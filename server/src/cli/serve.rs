@@ -262,6 +262,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         })?;
         state = state.with_hub(hub);
     }
+    state.stats.return_memory_when_dashboards_leave();
     let router = web::app(state);
     let listener = super::bind(addr).await?;
     tracing::info!(

@@ -113,7 +113,7 @@ pub struct TargetResult {
 }
 
 impl TargetResult {
-    fn new(
+    pub(crate) fn new(
         name: &str,
         requirement: Option<&str>,
         unit: &str,
@@ -141,7 +141,7 @@ impl TargetResult {
         self
     }
 
-    fn under(mut self, conditions: &str) -> Self {
+    pub(crate) fn under(mut self, conditions: &str) -> Self {
         self.conditions = conditions.into();
         self
     }
@@ -244,6 +244,8 @@ pub struct BenchConfig {
     /// times over in media time and the worst kill read 1.6–1.8 s instead of
     /// 1.3 s.
     pub failover_speed: f64,
+    /// Dashboards step: subscriber counts and slowloris connections.
+    pub dashboards: super::ws_load::WsLoadConfig,
 }
 
 impl BenchConfig {
@@ -267,6 +269,10 @@ impl BenchConfig {
             load_video_s: 120,
             failover_reps: 5,
             failover_speed: 1.0,
+            dashboards: super::ws_load::WsLoadConfig {
+                subscribers: vec![1000, 5000],
+                slowloris: 500,
+            },
         }
     }
 
@@ -290,6 +296,10 @@ impl BenchConfig {
             load_video_s: 60,
             failover_reps: 2,
             failover_speed: 1.0,
+            dashboards: super::ws_load::WsLoadConfig {
+                subscribers: vec![200],
+                slowloris: 100,
+            },
         }
     }
 }
@@ -336,6 +346,12 @@ pub struct BenchReport {
     pub results: Vec<TargetResult>,
     /// The scale step's runs.
     pub scale: Vec<ScaleRow>,
+    /// The dashboards step's runs (`/ws` subscribers).
+    #[serde(default)]
+    pub dashboards: Vec<super::ws_load::WsLoadRow>,
+    /// The dashboards step's slowloris run.
+    #[serde(default)]
+    pub slowloris: Option<super::ws_load::SlowlorisRow>,
     /// Conditions left out, and why (e.g. no trace set found).
     pub skipped: Vec<String>,
     /// Targets met.
@@ -346,7 +362,7 @@ pub struct BenchReport {
     pub score_pct: f64,
 }
 
-fn bar(mp: &MultiProgress, name: &str, len: usize) -> ProgressBar {
+pub(crate) fn bar(mp: &MultiProgress, name: &str, len: usize) -> ProgressBar {
     let pb = mp.add(ProgressBar::new(len as u64));
     pb.set_style(
         ProgressStyle::with_template("{prefix:>20} [{bar:30}] {pos}/{len} {msg}")
@@ -1270,17 +1286,20 @@ pub enum Step {
     Load,
     /// Failover after a kill and a partition.
     Failover,
+    /// Many live dashboards on one server, and slowloris connections.
+    Dashboards,
 }
 
 impl Step {
     /// Every step, in run order.
-    pub const ALL: [Step; 6] = [
+    pub const ALL: [Step; 7] = [
         Step::Qoe,
         Step::Latency,
         Step::Uploads,
         Step::Scale,
         Step::Load,
         Step::Failover,
+        Step::Dashboards,
     ];
 }
 
@@ -1368,6 +1387,18 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
         results.extend(failover(&cfg, &pb).await.context("failover")?);
         pb.finish();
     }
+    let mut dashboards = Vec::new();
+    let mut slowloris = None;
+    if runs(Step::Dashboards) {
+        let pb = bar(mp, "dashboards", cfg.dashboards.subscribers.iter().sum());
+        let (rows, sl, r) = super::ws_load::run(&cfg.dashboards, &pb)
+            .await
+            .context("dashboards")?;
+        dashboards = rows;
+        slowloris = Some(sl);
+        results.extend(r);
+        pb.finish();
+    }
     let passed = results.iter().filter(|r| r.passed).count();
     let total = results.len();
     Ok(BenchReport {
@@ -1385,6 +1416,8 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
         },
         results,
         scale: scale_rows,
+        dashboards,
+        slowloris,
         skipped,
     })
 }

@@ -7,6 +7,8 @@
 //! - [`bench`]: the seed's benchmark targets measured in one run;
 //! - [`chaos`]: seeded failure injection with invariant checks;
 //! - [`demo`]: the seed's demo phases on live clusters, one loop for every host.
+//! - [`ws_load`]: the dashboards step of `bench` (many `/ws` subscribers,
+//!   slowloris connections).
 //!
 //! Also here: the notice log and failover time both `bench` and `chaos` use.
 
@@ -15,6 +17,7 @@ pub mod chaos;
 pub mod compare;
 pub mod demo;
 pub mod testbed;
+pub mod ws_load;
 
 use std::sync::{Arc, Mutex};
 

@@ -314,6 +314,10 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
+/// Read buffer of a `/ws` connection, bytes (dashboards send nothing but
+/// pings and a close).
+pub const WS_READ_BUFFER_BYTES: usize = 4096;
+
 /// `GET /ws`: 503 JSON once [`WebLimits::max_dashboards`] are subscribed;
 /// inbound messages are bounded by [`WebLimits::ws_max_message_bytes`].
 async fn ws_upgrade(
@@ -331,8 +335,12 @@ async fn ws_upgrade(
         .into_response();
     };
     let max = state.limits.ws_max_message_bytes;
+    // Small socket buffers: an idle dashboard holds little (tungstenite's
+    // defaults are 128 KiB each way); frames are written out at once.
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| push_loop(socket, guard, state.stats, state.hub))
         .into_response()
 }

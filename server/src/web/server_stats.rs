@@ -107,6 +107,47 @@ impl ServerStats {
     }
 }
 
+/// Dashboards that must have left since the last trim before
+/// [`ServerStats::return_memory_when_dashboards_leave`] trims again.
+pub const TRIM_AFTER_LEAVING: u32 = 64;
+
+impl ServerStats {
+    /// Gives memory back to the OS after many dashboards left: every 5 s, if
+    /// at least [`TRIM_AFTER_LEAVING`] fewer are connected than at the peak
+    /// since the last trim, asks the allocator to release its free pages
+    /// (glibc's `malloc_trim`, on the blocking pool). glibc keeps freed
+    /// memory in its per-thread arenas otherwise: measured, a server that had
+    /// 5 000 dashboards kept all of their memory after they left. A no-op
+    /// elsewhere. Runs until the runtime stops.
+    pub fn return_memory_when_dashboards_leave(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let stats = self.clone();
+        tokio::spawn(async move {
+            let mut peak = stats.dashboards_connected();
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let now = stats.dashboards_connected();
+                peak = peak.max(now);
+                if peak.saturating_sub(now) >= TRIM_AFTER_LEAVING {
+                    let _ = tokio::task::spawn_blocking(trim).await;
+                    peak = now;
+                }
+            }
+        })
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim() {}
+
 /// Keeps one dashboard counted in [`ServerStats::dashboards_connected`].
 #[derive(Debug)]
 pub struct SubscriberGuard(Arc<ServerStats>);
