@@ -40,6 +40,12 @@ pub struct ClusterArgs {
     /// packet loss → node failure → degraded → recovery) on the nodes.
     #[arg(long, conflicts_with = "scenario")]
     pub demo_timeline: bool,
+    /// The cluster token its state-changing routes require (16–256 visible
+    /// ASCII characters). Default: a random one, printed at start so
+    /// `vstack ingest` can use it.
+    #[arg(long, env = "VSTACK_CLUSTER_TOKEN", hide_env_values = true,
+          value_parser = super::parse_cluster_token)]
+    pub cluster_token: Option<crate::cluster::auth::ClusterToken>,
 }
 
 /// Runs `vstack cluster`: the embedded cluster as a process, until stopped.
@@ -48,7 +54,10 @@ pub struct ClusterArgs {
 /// [`BadInput`] for bad flags or traces; others when it cannot start.
 pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     let traces = files::trace_paths(&args.trace).map_err(|e| BadInput(e.to_string()))?;
+    let token_given = args.cluster_token.is_some();
+    let cluster_token = args.cluster_token.clone().unwrap_or_default();
     let c = Cluster::start(ClusterConfig {
+        cluster_token: cluster_token.clone(),
         nodes: args.nodes as usize,
         replication: args.replication as usize,
         speed: args.speed,
@@ -65,6 +74,13 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         c.apply_scenario(s);
     }
     println!("metadata service: {}", c.metadata_url());
+    if !token_given {
+        // Printed once, on purpose: ingest and other writers need it.
+        println!(
+            "cluster token (VSTACK_CLUSTER_TOKEN for vstack ingest): {}",
+            cluster_token.expose()
+        );
+    }
     for n in c.nodes() {
         println!(
             "{}: {} ({:?})",

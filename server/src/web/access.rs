@@ -26,7 +26,8 @@
 //!    sign-in / sign-out and the read-only server functions listed in
 //!    [`READ_ONLY_FNS`] (a new server function is admin-only until listed).
 //! 5. **Rate limit** on server functions per client IP
-//!    ([`AccessConfig::fn_rate_per_s`], [`AccessConfig::fn_burst`]), then 429.
+//!    ([`AccessConfig::fn_rate_per_s`], [`AccessConfig::fn_burst`]), then 429
+//!    ([`client_ip`]: behind a proxy on this host, the address it forwards).
 //!
 //! Sessions live in memory, at most [`AccessConfig::max_sessions`], each for
 //! [`AccessConfig::session_ttl`]; a restart signs everyone out.
@@ -453,7 +454,7 @@ pub async fn guard(
     }
     if path.starts_with("/api/fn/") || path.starts_with("/api/auth/") {
         let (parts, body) = req.into_parts();
-        let ip = crate::http::serve::peer(&parts).ip();
+        let ip = client_ip(&parts);
         if !access.rate_ok(ip) {
             let mut r = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -471,6 +472,27 @@ pub async fn guard(
     }
     req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+/// The client's IP for rate limits: the peer, or, when the peer is a proxy
+/// on this host (loopback), the last address it appended to
+/// `X-Forwarded-For` (Caddy and nginx as configured in `deploy/` append the
+/// address they saw). A remote peer's `X-Forwarded-For` is ignored: anyone
+/// can send one.
+pub fn client_ip(parts: &axum::http::request::Parts) -> IpAddr {
+    let peer = crate::http::serve::peer(parts).ip();
+    if !peer.is_loopback() {
+        return peer;
+    }
+    parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|a| a.trim().parse::<IpAddr>().ok())
+        .unwrap_or(peer)
 }
 
 /// Form (or query) of `POST /api/auth/signin`.
@@ -744,6 +766,32 @@ mod tests {
         }
         assert_eq!(a.sessions.locked().len(), 3);
         assert!(!a.session_valid(&first), "the oldest went first");
+    }
+
+    #[test]
+    fn the_client_ip_behind_a_local_proxy() {
+        use axum::extract::ConnectInfo;
+        let parts = |peer: [u8; 4], xff: Option<&str>| {
+            let mut b = axum::http::Request::get("/");
+            if let Some(x) = xff {
+                b = b.header("x-forwarded-for", x);
+            }
+            let (mut p, ()) = b.body(()).unwrap().into_parts();
+            p.extensions
+                .insert(ConnectInfo(SocketAddr::from((peer, 1))));
+            p
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            client_ip(&parts([127, 0, 0, 1], Some("1.2.3.4, 5.6.7.8"))),
+            ip("5.6.7.8")
+        );
+        assert_eq!(client_ip(&parts([127, 0, 0, 1], None)), ip("127.0.0.1"));
+        assert_eq!(
+            client_ip(&parts([9, 9, 9, 9], Some("5.6.7.8"))),
+            ip("9.9.9.9"),
+            "a remote peer's header is not trusted"
+        );
     }
 
     #[test]
