@@ -870,6 +870,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_read_racing_a_shrinking_overwrite_is_a_503_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = StorageNode::open(
+            StorageConfig::new("n1", dir.path()),
+            Emulator::new(Conditions::default(), 1.0, 1),
+        )
+        .unwrap();
+        let data = Bytes::from(vec![7u8; 1000]);
+        node.store("c1", &sha256_hex(&data), data).await.unwrap();
+        // The file shrinks under the record (another writer's rename landed
+        // between the lookup and the read).
+        std::fs::write(dir.path().join("c1.chunk"), [1u8; 10]).unwrap();
+        for r in [
+            node.read_range("c1", 500, 1000).await.map(|_| ()),
+            node.read_range("c1", 0, 1000).await.map(|_| ()),
+            node.read("c1").await.map(|_| ()),
+        ] {
+            assert_eq!(r.unwrap_err().status, StatusCode::SERVICE_UNAVAILABLE);
+        }
+    }
+
+    #[tokio::test]
     async fn store_verifies_hash_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = StorageConfig::new("n1", dir.path());
