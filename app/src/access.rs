@@ -29,10 +29,12 @@ pub fn use_access() -> RwSignal<Access> {
     )
 }
 
-/// `"local"` (not public: every caller is admin), `"admin"` or `"viewer"`.
+/// `"local"` (not public, this machine's user), `"remote"` (not public,
+/// another machine: watches only), `"admin"` or `"viewer"`.
 pub fn access_attr(a: Access) -> &'static str {
     match (a.public, a.admin) {
-        (false, _) => "local",
+        (false, true) => "local",
+        (false, false) => "remote",
         (true, true) => "admin",
         (true, false) => "viewer",
     }
@@ -41,6 +43,10 @@ pub fn access_attr(a: Access) -> &'static str {
 /// The inverse of [`access_attr`]; anything unknown is `"local"`.
 pub fn from_attr(s: &str) -> Access {
     match s {
+        "remote" => Access {
+            public: false,
+            admin: false,
+        },
         "viewer" => Access {
             public: true,
             admin: false,
@@ -91,13 +97,22 @@ pub fn AdminGate(children: Children) -> impl IntoView {
     let viewer = move || !access.get().admin;
     view! {
         <fieldset class="admin-gate" data-testid="admin-gate" disabled=viewer>
-            {move || viewer().then(|| view! {
-                <p class="readonly-note" data-testid="readonly-note">
-                    "Read-only: this dashboard is public. "
-                    <a href="/signin" rel="external">"Sign in"</a>
-                    " as admin to use the controls."
-                </p>
-            })}
+            {move || match (viewer(), access.get().public) {
+                (true, true) => Some(view! {
+                    <p class="readonly-note" data-testid="readonly-note">
+                        "Read-only: this dashboard is public. "
+                        <a href="/signin" rel="external">"Sign in"</a>
+                        " as admin to use the controls."
+                    </p>
+                }.into_any()),
+                (true, false) => Some(view! {
+                    <p class="readonly-note" data-testid="readonly-note">
+                        "Read-only: the controls belong to the user of the machine vstack runs on (start it with "
+                        <code>"--public"</code> " to sign in from elsewhere)."
+                    </p>
+                }.into_any()),
+                (false, _) => None,
+            }}
             {children()}
         </fieldset>
     }

@@ -674,3 +674,34 @@ async fn chunk_uploads_are_bounded_while_they_stream() {
     assert!(sent < 64 << 20, "the node kept reading: {sent} bytes");
     assert!(!holds(&c, "endless"));
 }
+
+#[tokio::test]
+async fn outside_public_mode_a_remote_peer_only_watches() {
+    // `vstack serve --addr 0.0.0.0:8888` without --public, reached from
+    // another machine that even sends `Host: localhost`.
+    let router = app(local());
+    let from = |peer: [u8; 4], req: axum::http::request::Builder| {
+        let mut r = req.body(Body::from(KILL)).unwrap();
+        r.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                peer, 40000,
+            ))));
+        r
+    };
+    let (status, _, body) = call(&router, from([203, 0, 113, 7], control(KILL))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(json_error(&body).contains("--public"));
+    let (status, _, body) = call(
+        &router,
+        from(
+            [203, 0, 113, 7],
+            Request::get("/").header(header::HOST, "localhost"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("data-access=\"remote\""));
+    // This machine's user keeps the controls (no engine here: 503).
+    let (status, _, _) = call(&router, from([127, 0, 0, 1], control(KILL))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}

@@ -17,7 +17,8 @@
 //!    request's own host or `--public-url`'s origin, or `Sec-Fetch-Site:
 //!    cross-site`. Clients without an `Origin` (curl, scripts) pass; browsers
 //!    always send one on these requests.
-//! 3. **Caller**: an admin is anyone outside public mode, or a caller with
+//! 3. **Caller**: an admin is this machine's user outside public mode (a
+//!    loopback peer; a remote one gets 403 on changes), or a caller with
 //!    `Authorization: Bearer <admin token>`, or a browser holding a session
 //!    cookie from [`sign_in`]. The caller's [`app::wire::Access`] goes into
 //!    the request's extensions, where server functions read it.
@@ -242,12 +243,15 @@ impl AccessControl {
             .is_some_and(|t| bool::from(t.as_bytes().ct_eq(token.as_bytes())))
     }
 
-    /// Who the caller of a request with `headers` is.
-    pub fn caller(&self, headers: &HeaderMap) -> Access {
+    /// Who the caller of a request with `headers` from `peer` is. Outside
+    /// public mode only this machine's user is the admin: a peer on
+    /// loopback (or none: an in-process test); a remote peer (the server
+    /// bound to `0.0.0.0` without `--public`) only watches.
+    pub fn caller(&self, headers: &HeaderMap, peer: IpAddr) -> Access {
         if !self.config.public {
             return Access {
                 public: false,
-                admin: true,
+                admin: peer.is_loopback() || peer.is_unspecified(),
             };
         }
         let bearer = headers
@@ -441,7 +445,18 @@ pub async fn guard(
                 .into_response();
         }
     }
-    let caller = access.caller(req.headers());
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let caller = access.caller(req.headers(), peer);
+    if !caller.public && !caller.admin && needs_admin(&method, &path) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the controls belong to this machine's user; to share them, start vstack serve with --public and sign in as admin",
+        )
+        .into_response();
+    }
     if caller.public && !caller.admin && needs_admin(&method, &path) {
         let mut r = ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -719,12 +734,14 @@ mod tests {
         assert!(a.same_origin("http://[::1]:8888", "[::1]:8888"));
     }
 
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     #[test]
     fn admin_by_bearer_or_session_only_in_public_mode() {
         let a = public();
         let mut h = HeaderMap::new();
         assert_eq!(
-            a.caller(&h),
+            a.caller(&h, LOCAL),
             Access {
                 public: true,
                 admin: false
@@ -734,23 +751,28 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer wrong-token-wrong-token"),
         );
-        assert!(!a.caller(&h).admin);
+        assert!(!a.caller(&h, LOCAL).admin);
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer 0123456789abcdef0123"),
         );
-        assert!(a.caller(&h).admin);
+        assert!(a.caller(&h, LOCAL).admin);
         let id = a.open_session();
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
             HeaderValue::from_str(&format!("x=1; {SESSION_COOKIE}={id}")).unwrap(),
         );
-        assert!(a.caller(&h).admin);
+        assert!(a.caller(&h, LOCAL).admin);
         a.close_session(&id);
-        assert!(!a.caller(&h).admin);
+        assert!(!a.caller(&h, LOCAL).admin);
         let local = AccessControl::new(AccessConfig::default()).unwrap();
-        assert!(local.caller(&HeaderMap::new()).admin);
+        assert!(local.caller(&HeaderMap::new(), LOCAL).admin);
+        let remote: IpAddr = [203, 0, 113, 7].into();
+        assert!(
+            !local.caller(&HeaderMap::new(), remote).admin,
+            "outside public mode a remote peer only watches"
+        );
     }
 
     #[test]
