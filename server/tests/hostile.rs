@@ -272,6 +272,27 @@ async fn a_viewer_of_a_public_dashboard_watches_and_the_admin_acts() {
             .body(Body::from(format!("token={token}&next=/metrics")))
             .unwrap()
     };
+    // A form without a token is a 400 JSON; outside public mode there is
+    // nothing to sign in to (404).
+    let (status, _, body) = call(
+        &router,
+        Request::post("/api/auth/signin")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("next=/"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    json_error(&body);
+    let (status, _, _) = call(
+        &app(local()),
+        Request::post("/api/auth/signin")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token={TOKEN}")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, headers, _) = call(&router, form("wrong")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/signin?failed=1");
