@@ -60,7 +60,7 @@ impl Conditions {
             if v.is_finite() && (0.0..=600_000.0).contains(&v) {
                 Ok(())
             } else {
-                Err(format!("{name} must be in [0, 600000] ms, got {v}"))
+                Err(format!("{name} must be in [0, 600000] ms, got {}", num(v)))
             }
         };
         ms("latency_ms", self.latency_ms)?;
@@ -70,13 +70,23 @@ impl Conditions {
             && !(bw.is_finite() && (MIN_BANDWIDTH_MBPS..=100_000.0).contains(&bw))
         {
             return Err(format!(
-                "bandwidth_mbps must be in [{MIN_BANDWIDTH_MBPS}, 100000] Mbit/s, got {bw}"
+                "bandwidth_mbps must be in [{MIN_BANDWIDTH_MBPS}, 100000] Mbit/s, got {}",
+                num(bw)
             ));
         }
         if !(0.0..=1.0).contains(&self.loss) {
-            return Err(format!("loss must be in [0, 1], got {}", self.loss));
+            return Err(format!("loss must be in [0, 1], got {}", num(self.loss)));
         }
         Ok(())
+    }
+}
+
+/// A number as a person reads it in an error: `1e-300`, not 300 zeros.
+fn num(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-3..1e9).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
@@ -389,6 +399,8 @@ mod tests {
             let c = Conditions::profile(0.0, bw);
             assert_eq!(c.validate().is_ok(), ok, "{bw}");
         }
+        let e = Conditions::profile(0.0, 1e-300).validate().unwrap_err();
+        assert!(e.ends_with("got 1e-300"), "{e}");
     }
 
     #[test]

@@ -220,8 +220,10 @@ impl ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let options = args.leptos_options();
     let addr: SocketAddr = options.site_addr;
-    let admin_token = match (&args.admin_token, args.public) {
-        (Some(t), _) => Some(t.clone()),
+    // An empty VSTACK_ADMIN_TOKEN counts as not given.
+    let given = args.admin_token.as_deref().filter(|t| !t.is_empty());
+    let admin_token = match (given, args.public) {
+        (Some(t), _) => Some(t.to_string()),
         (None, true) => {
             use rand::Rng;
             let t = hex::encode(rand::rng().random::<[u8; 24]>());
