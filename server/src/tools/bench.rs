@@ -113,7 +113,7 @@ pub struct TargetResult {
 }
 
 impl TargetResult {
-    pub(crate) fn new(
+    fn new(
         name: &str,
         requirement: Option<&str>,
         unit: &str,
@@ -141,7 +141,7 @@ impl TargetResult {
         self
     }
 
-    pub(crate) fn under(mut self, conditions: &str) -> Self {
+    fn under(mut self, conditions: &str) -> Self {
         self.conditions = conditions.into();
         self
     }
@@ -362,7 +362,7 @@ pub struct BenchReport {
     pub score_pct: f64,
 }
 
-pub(crate) fn bar(mp: &MultiProgress, name: &str, len: usize) -> ProgressBar {
+fn bar(mp: &MultiProgress, name: &str, len: usize) -> ProgressBar {
     let pb = mp.add(ProgressBar::new(len as u64));
     pb.set_style(
         ProgressStyle::with_template("{prefix:>20} [{bar:30}] {pos}/{len} {msg}")
@@ -1391,12 +1391,12 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
     let mut slowloris = None;
     if runs(Step::Dashboards) {
         let pb = bar(mp, "dashboards", cfg.dashboards.subscribers.iter().sum());
-        let (rows, sl, r) = super::ws_load::run(&cfg.dashboards, &pb)
+        let (rows, sl) = super::ws_load::run(&cfg.dashboards, &pb)
             .await
             .context("dashboards")?;
+        results.extend(dashboards_targets(&cfg.dashboards, &rows, &sl));
         dashboards = rows;
         slowloris = Some(sl);
-        results.extend(r);
         pb.finish();
     }
     let passed = results.iter().filter(|r| r.passed).count();
@@ -1420,6 +1420,95 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
         slowloris,
         skipped,
     })
+}
+
+/// The dashboards step's targets, judged on its rows (see
+/// [`super::ws_load`]).
+fn dashboards_targets(
+    cfg: &super::ws_load::WsLoadConfig,
+    rows: &[super::ws_load::WsLoadRow],
+    sl: &super::ws_load::SlowlorisRow,
+) -> Vec<TargetResult> {
+    let conditions = format!(
+        "vstack serve --no-engine (heartbeat every 1 s), idle /ws subscribers {:?} from one client process on loopback",
+        cfg.subscribers
+    );
+    let mut results = Vec::new();
+    if let Some(big) = rows.iter().max_by_key(|r| r.subscribers) {
+        let detail = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} asked, {} open in {:.1} s: RSS {:.0} → {:.0} → {:.0} MiB, {:.1} KiB each, {:.0} % returned ({} still counted), heartbeat p50 {:.1} / p99 {:.1} ms over {} frames",
+                    r.subscribers,
+                    r.opened,
+                    r.open_s,
+                    r.rss_before_mib,
+                    r.rss_during_mib,
+                    r.rss_after_mib,
+                    r.kib_per_subscriber,
+                    r.returned_pct,
+                    r.connected_after,
+                    r.heartbeat_p50_ms,
+                    r.heartbeat_p99_ms,
+                    r.heartbeats
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        results.push(
+            TargetResult::new(
+                "memory per idle dashboard",
+                None,
+                "KiB",
+                big.kib_per_subscriber,
+                Comparison::AtMost,
+                64.0,
+                detail.clone(),
+            )
+            .under(&conditions),
+        );
+        results.push(
+            TargetResult::new(
+                "memory returned after dashboards leave",
+                None,
+                "%",
+                big.returned_pct,
+                Comparison::AtLeast,
+                80.0,
+                detail.clone(),
+            )
+            .under(&conditions),
+        );
+        results.push(
+            TargetResult::new(
+                "heartbeat delay p99",
+                None,
+                "ms",
+                big.heartbeat_p99_ms,
+                Comparison::AtMost,
+                100.0,
+                detail,
+            )
+            .under(&conditions),
+        );
+    }
+    results.push(
+        TargetResult::new(
+            "first frame beside slowloris",
+            None,
+            "ms",
+            sl.first_frame_loaded_ms - sl.first_frame_ms,
+            Comparison::AtMost,
+            100.0,
+            format!(
+                "a new dashboard's connect → first frame: {:.1} ms alone, {:.1} ms beside {} slowloris connections (median of 5 each)",
+                sl.first_frame_ms, sl.first_frame_loaded_ms, sl.connections
+            ),
+        )
+        .under("vstack serve --no-engine, slowloris connections trickling a header byte every 200 ms"),
+    );
+    results
 }
 
 #[cfg(test)]

@@ -22,10 +22,10 @@
 //! finished) are held open while a new dashboard connects: its time from
 //! connect to first frame is compared with the same without them.
 //!
-//! Targets (issue 14): ≤ 64 KiB of memory per idle subscriber, memory
-//! returned after they leave (≥ 80 % of what they took), and a new
-//! dashboard's first frame no more than 100 ms later beside the slowloris
-//! connections.
+//! `bench` judges the rows (issue 14): ≤ 64 KiB of memory per idle
+//! subscriber, memory returned after they leave (≥ 80 % of what they took),
+//! heartbeat delay p99 ≤ 100 ms, and a new dashboard's first frame no more
+//! than 100 ms later beside the slowloris connections.
 
 use std::{
     net::SocketAddr,
@@ -41,7 +41,6 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use vstack_core::stats::{percentile, sorted};
 
-use super::bench::{Comparison, TargetResult};
 use crate::sync::LockExt;
 
 /// Sizes of the dashboards step.
@@ -330,14 +329,14 @@ async fn slowloris(server: &Server, m: usize) -> anyhow::Result<SlowlorisRow> {
 }
 
 /// Runs the step: one server, each subscriber count, then the slowloris
-/// part; returns the rows and the targets.
+/// part; returns the rows (`bench` judges them against the targets).
 ///
 /// # Errors
 /// When the server cannot start or a slowloris connection cannot open.
 pub async fn run(
     cfg: &WsLoadConfig,
     pb: &ProgressBar,
-) -> anyhow::Result<(Vec<WsLoadRow>, SlowlorisRow, Vec<TargetResult>)> {
+) -> anyhow::Result<(Vec<WsLoadRow>, SlowlorisRow)> {
     let server = Server::start().await?;
     // Let the engine's start-up allocations settle before the baseline.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -346,84 +345,5 @@ pub async fn run(
         rows.push(one_run(&server, n, pb).await);
     }
     let sl = slowloris(&server, cfg.slowloris).await?;
-    let conditions = format!(
-        "vstack serve --no-engine (heartbeat every 1 s), idle /ws subscribers {:?} from one client process on loopback",
-        cfg.subscribers
-    );
-    let mut results = Vec::new();
-    if let Some(big) = rows.iter().max_by_key(|r| r.subscribers) {
-        let detail = rows
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} asked, {} open in {:.1} s: RSS {:.0} → {:.0} → {:.0} MiB, {:.1} KiB each, {:.0} % returned ({} still counted), heartbeat p50 {:.1} / p99 {:.1} ms over {} frames",
-                    r.subscribers,
-                    r.opened,
-                    r.open_s,
-                    r.rss_before_mib,
-                    r.rss_during_mib,
-                    r.rss_after_mib,
-                    r.kib_per_subscriber,
-                    r.returned_pct,
-                    r.connected_after,
-                    r.heartbeat_p50_ms,
-                    r.heartbeat_p99_ms,
-                    r.heartbeats
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        results.push(
-            TargetResult::new(
-                "memory per idle dashboard",
-                None,
-                "KiB",
-                big.kib_per_subscriber,
-                Comparison::AtMost,
-                64.0,
-                detail.clone(),
-            )
-            .under(&conditions),
-        );
-        results.push(
-            TargetResult::new(
-                "memory returned after dashboards leave",
-                None,
-                "%",
-                big.returned_pct,
-                Comparison::AtLeast,
-                80.0,
-                detail.clone(),
-            )
-            .under(&conditions),
-        );
-        results.push(
-            TargetResult::new(
-                "heartbeat delay p99",
-                None,
-                "ms",
-                big.heartbeat_p99_ms,
-                Comparison::AtMost,
-                100.0,
-                detail,
-            )
-            .under(&conditions),
-        );
-    }
-    results.push(
-        TargetResult::new(
-            "first frame beside slowloris",
-            None,
-            "ms",
-            sl.first_frame_loaded_ms - sl.first_frame_ms,
-            Comparison::AtMost,
-            100.0,
-            format!(
-                "a new dashboard's connect → first frame: {:.1} ms alone, {:.1} ms beside {} slowloris connections (median of 5 each)",
-                sl.first_frame_ms, sl.first_frame_loaded_ms, sl.connections
-            ),
-        )
-        .under("vstack serve --no-engine, slowloris connections trickling a header byte every 200 ms"),
-    );
-    Ok((rows, sl, results))
+    Ok((rows, sl))
 }
