@@ -497,6 +497,7 @@ async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
         replicas: vec!["node-1".into(), "node-2".into()],
         version: 1,
         uploader: who.into(),
+        revision: 1,
     };
     let t = Duration::from_secs(2);
 

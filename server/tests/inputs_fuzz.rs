@@ -100,6 +100,7 @@ fn chunk() -> impl Strategy<Value = ChunkEntry> {
                 size_bytes,
                 sha256,
                 replicas,
+                revision: 1,
             },
         )
 }

@@ -20,6 +20,9 @@
 //!   catalogue.
 //! - [`compare`]: smart vs naive over paired sessions, as `vstack compare`
 //!   reports it.
+//! - [`redundancy`]: adaptive redundancy's policy (target replication per
+//!   chunk from popularity and node health, the repair/trim plan), its
+//!   throttle and popularity window, and the `/replication` report.
 //! - [`stats`]: mean, standard deviation, percentiles, improvement in %.
 //!
 //! Feature `clap` (off by default) derives `clap::ValueEnum` on the enums the
@@ -30,5 +33,6 @@ pub mod conditions;
 pub mod consensus;
 pub mod demo;
 pub mod engine;
+pub mod redundancy;
 pub mod sim;
 pub mod stats;

@@ -36,6 +36,18 @@ pub fn parse_speed(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Value parser of the repair cap flag: a number in [0.01, 100000] Mbit/s.
+pub fn parse_repair_cap_mbps(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
+    if v.is_finite() && (0.01..=100_000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "repair cap must be in [0.01, 100000] Mbit/s, got {v:e}"
+        ))
+    }
+}
+
 /// Value parser of every `--cluster-token` flag (16–256 visible ASCII
 /// characters; a bad value is a usage error, exit code 2).
 pub fn parse_cluster_token(s: &str) -> Result<crate::cluster::auth::ClusterToken, String> {

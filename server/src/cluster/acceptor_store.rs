@@ -145,6 +145,7 @@ mod tests {
             replicas: vec!["node-1".into()],
             version: 1,
             uploader: "u".into(),
+            revision: 1,
         }
     }
 

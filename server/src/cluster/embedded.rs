@@ -93,6 +93,14 @@ pub struct ClusterConfig {
     /// The token the metadata service and every node require on
     /// state-changing requests ([`super::auth`]). Default: a random one.
     pub cluster_token: super::auth::ClusterToken,
+    /// A node without a heartbeat for this long is down. Default 10 s.
+    pub heartbeat_timeout: Duration,
+    /// Adaptive redundancy: the replication manager's policy, or `None` for
+    /// none (replication stays as seeded). Default `None`; `vstack serve`
+    /// turns it on.
+    pub redundancy: Option<vstack_core::redundancy::RedundancyConfig>,
+    /// The nodes' popularity window. Default 60 s.
+    pub popularity_window: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -112,6 +120,9 @@ impl Default for ClusterConfig {
             heartbeat_interval: Duration::from_secs(2),
             max_chunk_bytes: 64 << 20,
             cluster_token: super::auth::ClusterToken::random(),
+            heartbeat_timeout: Duration::from_secs(10),
+            redundancy: None,
+            popularity_window: Duration::from_secs(60),
         }
     }
 }
@@ -264,6 +275,7 @@ pub struct Cluster {
     metadata_addr: SocketAddr,
     metadata_task: JoinHandle<()>,
     nodes: Vec<EmbeddedNode>,
+    manager: Option<super::replication::ManagerHandle>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -332,6 +344,7 @@ impl Cluster {
                 StorageConfig {
                     max_chunk_bytes: config.max_chunk_bytes,
                     cluster_token: config.cluster_token.clone(),
+                    popularity_window: config.popularity_window,
                     ..StorageConfig::new(node_id.clone(), &data_dir)
                 },
                 emulator.clone(),
@@ -344,6 +357,12 @@ impl Cluster {
         if let Some(v) = config.video.clone() {
             cluster.seed_video(&v).await?;
         }
+        if let Some(r) = config.redundancy.clone() {
+            cluster.manager = Some(
+                super::replication::spawn(cluster.metadata.clone(), r, cluster.http())
+                    .map_err(ClusterError::Config)?,
+            );
+        }
         Ok(cluster)
     }
 
@@ -354,6 +373,7 @@ impl Cluster {
     ) -> Result<Self, ClusterError> {
         let metadata = Arc::new(MetadataService::new(MetadataConfig {
             cluster_token: config.cluster_token.clone(),
+            heartbeat_timeout: config.heartbeat_timeout,
             ..MetadataConfig::default()
         }));
         let m = serve_router(
@@ -367,6 +387,7 @@ impl Cluster {
             metadata_addr: m.addr,
             metadata_task: m.task,
             nodes: Vec::with_capacity(config.nodes),
+            manager: None,
             _tmp: tmp,
             config,
         })
@@ -465,6 +486,7 @@ impl Cluster {
                 size_bytes: *size,
                 sha256,
                 replicas,
+                revision: 1,
             });
         }
         let manifest = VideoManifest {
@@ -487,6 +509,9 @@ impl Cluster {
     /// [`ClusterError`] when a port cannot be bound.
     pub async fn start_twin(&self) -> Result<Cluster, ClusterError> {
         let mut twin = Cluster::empty(self.config.clone(), None).await?;
+        if let Some(m) = &self.manager {
+            m.add_mirror(twin.metadata.clone());
+        }
         for (i, n) in self.nodes.iter().enumerate() {
             let emulator = node_emulator(&self.config, i, n.emulator.base());
             let node = Arc::new(n.node.twin(emulator.clone()));
@@ -533,6 +558,11 @@ impl Cluster {
     /// The storage nodes, in registration order.
     pub fn nodes(&self) -> &[EmbeddedNode] {
         &self.nodes
+    }
+
+    /// The replication manager, when [`ClusterConfig::redundancy`] is set.
+    pub fn replication_manager(&self) -> Option<&super::replication::ManagerHandle> {
+        self.manager.as_ref()
     }
 
     /// The configuration the cluster was started with.
@@ -618,6 +648,7 @@ impl Cluster {
             StorageConfig {
                 max_chunk_bytes: self.config.max_chunk_bytes,
                 cluster_token: self.config.cluster_token.clone(),
+                popularity_window: self.config.popularity_window,
                 ..StorageConfig::new(n.node_id.clone(), &n.data_dir)
             },
             n.emulator.clone(),

@@ -419,6 +419,7 @@ fn plan(
                 .iter()
                 .map(|&n| healthy[n].node_id.clone())
                 .collect(),
+            revision: 1,
         });
     }
     (chunks, uploads)
@@ -472,6 +473,7 @@ async fn commit_all(
                     replicas: c.replicas.clone(),
                     version,
                     uploader: format!("ingest-{proposer_id:08x}"),
+                    revision: 1,
                 };
                 let slot = slot_of(video_id, version, i);
                 async move {
@@ -500,6 +502,7 @@ async fn commit_all(
             size_bytes: chosen.size_bytes,
             sha256: chosen.sha256,
             replicas: chosen.replicas,
+            revision: chosen.revision,
         });
     }
     Ok((won, consensus))
@@ -698,6 +701,19 @@ pub fn slot_of(video_id: &str, version: u64, index: usize) -> String {
         format!("{video_id}-{index:05}")
     } else {
         format!("{video_id}-v{version}-{index:05}")
+    }
+}
+
+/// The ChunkPaxos instance deciding revision `revision` of a chunk's record:
+/// the slot itself for revision 1 (ingest), `{slot}-r{revision}` for each
+/// replica-set change after. A chunk's records thus form a log of
+/// single-decree instances: whoever proposes revision *k* + 1 learns, in that
+/// instance, whether someone else's change won.
+pub fn revision_slot(slot: &str, revision: u64) -> String {
+    if revision <= 1 {
+        slot.to_string()
+    } else {
+        format!("{slot}-r{revision}")
     }
 }
 

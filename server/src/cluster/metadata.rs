@@ -13,6 +13,9 @@
 //!   ([`VideoManifest`]), `POST /videos` (register a manifest: every replica must
 //!   name a registered node, chunk indices must run 0..n; 201), `DELETE
 //!   /videos/{id}`.
+//! - `GET /replication`: adaptive redundancy's view
+//!   ([`vstack_core::redundancy::ReplicationReport`]): per chunk its target
+//!   replication factor, live replicas and popularity; totals and events.
 //! - `POST /cluster/scenario` `{"scenario": "node_failure"}`: the cluster-wide
 //!   network control; forwards the scenario to every registered node with its
 //!   index and answers each node's outcome.
@@ -36,7 +39,7 @@ use tokio::time::Instant;
 use super::{
     emulator::Scenario,
     wire::{
-        NodeHeartbeat, NodeList, NodeRecord, RegisterNode, Registered, RegistryHealth,
+        ChunkEntry, NodeHeartbeat, NodeList, NodeRecord, RegisterNode, Registered, RegistryHealth,
         ScenarioRequest, VideoManifest, VideoSummary,
     },
 };
@@ -108,6 +111,21 @@ pub struct MetadataService {
     videos: RwLock<BTreeMap<String, VideoManifest>>,
     http: reqwest::Client,
     store: Option<CatalogStore>,
+    /// The replication manager's latest report (`None` while none runs).
+    replication: RwLock<Option<vstack_core::redundancy::ReplicationReport>>,
+}
+
+/// A registered node with its last heartbeat, for the replication manager.
+#[derive(Clone, Debug)]
+pub struct NodeUsage {
+    /// Node id.
+    pub node_id: String,
+    /// Base URL.
+    pub url: String,
+    /// Time since its last heartbeat (or registration).
+    pub since_heartbeat: Duration,
+    /// Its last heartbeat.
+    pub usage: NodeHeartbeat,
 }
 
 /// Body of `POST /cluster/scenario`.
@@ -175,6 +193,7 @@ impl MetadataService {
             nodes: RwLock::new(nodes),
             videos: RwLock::new(videos),
             store: Some(store),
+            replication: RwLock::new(None),
         })
     }
 
@@ -269,7 +288,10 @@ impl MetadataService {
     ///
     /// # Errors
     /// 404 for an unknown node.
-    pub fn heartbeat(&self, node_id: &str, usage: NodeHeartbeat) -> Result<(), ApiError> {
+    pub fn heartbeat(&self, node_id: &str, mut usage: NodeHeartbeat) -> Result<(), ApiError> {
+        usage
+            .popularity
+            .truncate(super::wire::MAX_HEARTBEAT_POPULARITY);
         let mut nodes = self.nodes.write_locked();
         let n = nodes
             .iter_mut()
@@ -278,6 +300,101 @@ impl MetadataService {
         n.last_seen = Instant::now();
         n.usage = usage;
         Ok(())
+    }
+
+    /// Every registered node with its last heartbeat, in registration order.
+    pub fn node_usage(&self) -> Vec<NodeUsage> {
+        let now = Instant::now();
+        self.nodes
+            .read_locked()
+            .iter()
+            .map(|n| NodeUsage {
+                node_id: n.node_id.clone(),
+                url: n.url.clone(),
+                since_heartbeat: now.saturating_duration_since(n.last_seen),
+                usage: n.usage.clone(),
+            })
+            .collect()
+    }
+
+    /// The heartbeat timeout (a node without a heartbeat for this long is down).
+    pub fn heartbeat_timeout(&self) -> Duration {
+        self.config.heartbeat_timeout
+    }
+
+    /// Every video's manifest, in id order.
+    pub fn manifests(&self) -> Vec<VideoManifest> {
+        self.videos.read_locked().values().cloned().collect()
+    }
+
+    /// Replaces chunk `entry.index` of `video_id` at `version` with `entry`
+    /// when `entry.revision` is newer than the registered one (a replica-set
+    /// change the replication manager committed through ChunkPaxos), stored
+    /// before it answers. Returns whether it applied: `false` for an unknown
+    /// video, another version (a re-ingest won) or an older revision.
+    ///
+    /// # Errors
+    /// 400 when the entry names an unknown node; 500 when the database refuses.
+    pub async fn update_chunk(
+        &self,
+        video_id: &str,
+        version: u64,
+        entry: ChunkEntry,
+    ) -> Result<bool, ApiError> {
+        let known: Vec<String> = self
+            .nodes
+            .read_locked()
+            .iter()
+            .map(|n| n.node_id.clone())
+            .collect();
+        if let Some(r) = entry.replicas.iter().find(|r| !known.contains(r)) {
+            return Err(ApiError::bad_request(format!(
+                "replica on unknown node {r:?}"
+            )));
+        }
+        let updated = {
+            let mut videos = self.videos.write_locked();
+            let Some(m) = videos.get_mut(video_id) else {
+                return Ok(false);
+            };
+            let i = entry.index as usize;
+            match m.chunks.get_mut(i) {
+                Some(c)
+                    if m.version == version
+                        && c.chunk_id == entry.chunk_id
+                        && entry.revision > c.revision =>
+                {
+                    *c = entry;
+                    m.clone()
+                }
+                _ => return Ok(false),
+            }
+        };
+        if let Some(store) = &self.store {
+            store
+                .put_video(&updated)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+        }
+        Ok(true)
+    }
+
+    /// Publishes the replication manager's report (`GET /replication`).
+    pub fn set_replication_report(&self, r: vstack_core::redundancy::ReplicationReport) {
+        *self.replication.write_locked() = Some(r);
+    }
+
+    /// The replication manager's latest report; without a manager, a report
+    /// of the catalog's replica counts under the default policy, marked
+    /// `enabled: false`.
+    pub fn replication_report(&self) -> vstack_core::redundancy::ReplicationReport {
+        if let Some(r) = self.replication.read_locked().clone() {
+            return r;
+        }
+        let cfg = vstack_core::redundancy::RedundancyConfig::default();
+        let mut r = super::replication::report_of(self, &cfg, &Default::default());
+        r.enabled = false;
+        r
     }
 
     /// Every registered node, in registration order.
@@ -436,6 +553,7 @@ pub fn router(svc: Arc<MetadataService>) -> Router {
         .route("/videos", get(list_videos).post(post_video))
         .route("/videos/{id}", get(get_video).delete(delete_video))
         .route("/cluster/scenario", post(cluster_scenario))
+        .route("/replication", get(replication))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             svc.config.cluster_token.clone(),
@@ -455,6 +573,12 @@ async fn health(State(s): State<Arc<MetadataService>>) -> Json<serde_json::Value
         "nodes": s.nodes.read_locked().len(),
         "videos": s.videos.read_locked().len(),
     }))
+}
+
+async fn replication(
+    State(s): State<Arc<MetadataService>>,
+) -> Json<vstack_core::redundancy::ReplicationReport> {
+    Json(s.replication_report())
 }
 
 async fn list_nodes(State(s): State<Arc<MetadataService>>) -> Json<NodeList> {
@@ -581,6 +705,7 @@ mod tests {
             size_bytes: 100,
             sha256: "a".repeat(64),
             replicas: vec![node.to_string()],
+            revision: 1,
         }
     }
 

@@ -19,6 +19,9 @@
 //! - [`proposer`]: the ChunkPaxos proposer over HTTP that ingest commits
 //!   chunk records with.
 //!
+//! - [`replication`]: adaptive redundancy's manager in the metadata service:
+//!   repair after a node loss, extra replicas for hot chunks, trims when a
+//!   node returns, each change committed through the chunk's ChunkPaxos log.
 //! - [`catalog_store`]: the metadata service's registry and catalog in SQLite.
 //! - [`auth`]: the cluster token every state-changing request carries.
 //!
@@ -33,5 +36,6 @@ pub mod emulator;
 pub mod ingest;
 pub mod metadata;
 pub mod proposer;
+pub mod replication;
 pub mod storage;
 pub mod wire;

@@ -24,7 +24,7 @@
 //! are removed and every chunk's hash is computed, so the index is always what
 //! is on disk.
 
-use crate::sync::RwLockExt;
+use crate::sync::{LockExt, RwLockExt};
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -44,6 +44,8 @@ use axum::{
     routing::{get, put},
 };
 use serde::{Deserialize, Serialize};
+
+use vstack_core::redundancy::PopularityWindow;
 
 use super::{
     emulator::{Conditions, Emulator, Plan},
@@ -71,6 +73,9 @@ pub struct StorageConfig {
     /// The cluster token state-changing routes require (and the node sends
     /// with its registration and heartbeats). Default: a random one.
     pub cluster_token: crate::cluster::auth::ClusterToken,
+    /// Window over which the node counts GETs per chunk for adaptive
+    /// redundancy's popularity (six slots). Default 60 s.
+    pub popularity_window: Duration,
 }
 
 /// Largest body of the node's other state-changing routes (`/paxos`,
@@ -85,6 +90,7 @@ impl StorageConfig {
             data_dir: data_dir.into(),
             max_chunk_bytes: 64 << 20,
             cluster_token: crate::cluster::auth::ClusterToken::random(),
+            popularity_window: Duration::from_secs(60),
         }
     }
 }
@@ -124,6 +130,22 @@ pub struct StorageNode {
     emulator: Emulator,
     node_index: AtomicUsize,
     paxos: Arc<super::acceptor_store::AcceptorStore>,
+    /// GETs per chunk over the popularity window (this node's own: a twin
+    /// counts its clients apart).
+    popularity: std::sync::Mutex<PopularityWindow>,
+    /// Origin of the popularity window's clock.
+    started: tokio::time::Instant,
+}
+
+/// Chunk ids a node's popularity window tracks per slot at most.
+const MAX_TRACKED_CHUNKS: usize = 100_000;
+
+fn popularity_window(config: &StorageConfig) -> std::sync::Mutex<PopularityWindow> {
+    std::sync::Mutex::new(PopularityWindow::new(
+        config.popularity_window,
+        6,
+        MAX_TRACKED_CHUNKS,
+    ))
 }
 
 impl StorageNode {
@@ -169,6 +191,8 @@ impl StorageNode {
         }
         let paxos = super::acceptor_store::AcceptorStore::open(dir.join("paxos")).map_err(io)?;
         Ok(Self {
+            popularity: popularity_window(&config),
+            started: tokio::time::Instant::now(),
             config,
             index: Arc::new(RwLock::new(index)),
             emulator,
@@ -183,6 +207,8 @@ impl StorageNode {
     /// read the same bytes under separately controlled, identical conditions.
     pub fn twin(&self, emulator: Emulator) -> Self {
         Self {
+            popularity: popularity_window(&self.config),
+            started: tokio::time::Instant::now(),
             config: self.config.clone(),
             index: self.index.clone(),
             emulator,
@@ -217,7 +243,36 @@ impl StorageNode {
         NodeHeartbeat {
             chunk_count: idx.len() as u64,
             bytes_stored: idx.values().map(|c| c.size_bytes).sum(),
+            window_ms: self.config.popularity_window.as_millis() as u64,
+            ..NodeHeartbeat::default()
         }
+    }
+
+    /// Counts one GET of chunk `id` in the popularity window.
+    fn count_get(&self, id: &str) {
+        let now = self.started.elapsed();
+        self.popularity.locked().record(now, id);
+    }
+
+    /// What the node's heartbeat carries: [`Self::usage`], the free space of
+    /// its data disk (a `statvfs` on the blocking pool) and the GETs per
+    /// chunk over its popularity window.
+    pub async fn heartbeat_body(&self) -> NodeHeartbeat {
+        let mut h = self.usage();
+        let dir = self.config.data_dir.clone();
+        h.free_bytes = tokio::task::spawn_blocking(move || free_bytes(&dir))
+            .await
+            .ok()
+            .flatten();
+        let now = self.started.elapsed();
+        let top = self.popularity.locked().top(now, usize::MAX);
+        h.gets_in_window = top.iter().fold(0u64, |a, (_, n)| a.saturating_add(*n));
+        h.popularity = top
+            .into_iter()
+            .take(super::wire::MAX_HEARTBEAT_POPULARITY)
+            .map(|(chunk_id, gets)| super::wire::ChunkGets { chunk_id, gets })
+            .collect();
+        h
     }
 
     /// Every stored chunk, sorted by id.
@@ -364,6 +419,18 @@ impl StorageNode {
             .await
             .map_err(|e| ApiError::internal(format!("delete failed: {e}")))
     }
+}
+
+/// Free bytes on the file system holding `dir` (for unprivileged users),
+/// from `statvfs`; `None` when it fails.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized,
+    // zeroed out-parameter that statvfs fills.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| (st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 /// 503: the chunk was overwritten between its lookup and its read (the
@@ -646,6 +713,7 @@ async fn get_chunk(
     let meta = node
         .lookup(&id)
         .ok_or_else(|| ApiError::not_found(format!("no chunk {id:?} on this node")))?;
+    node.count_get(&id);
     let range = match headers.get(header::RANGE) {
         None => None,
         Some(v) => {
@@ -814,7 +882,12 @@ pub async fn register_and_heartbeat(
             }
         }
         let url = format!("{base}/nodes/{}/heartbeat", node.node_id());
-        match http.post(&url).json(&node.usage()).send().await {
+        match http
+            .post(&url)
+            .json(&node.heartbeat_body().await)
+            .send()
+            .await
+        {
             Ok(r) if r.status() == StatusCode::NOT_FOUND => registered = false,
             Ok(_) => {}
             Err(e) => tracing::debug!(node = node.node_id(), "heartbeat failed: {e}"),

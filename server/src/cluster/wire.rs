@@ -19,13 +19,40 @@ pub struct RegisterNode {
     pub url: String,
 }
 
-/// `POST /nodes/{id}/heartbeat` body: the node's storage figures.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /nodes/{id}/heartbeat` body: the node's storage figures and what
+/// adaptive redundancy needs (free space, popularity).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeHeartbeat {
     /// Chunks stored.
     pub chunk_count: u64,
     /// Bytes stored (chunk payloads only).
     pub bytes_stored: u64,
+    /// Free space on the node's data disk, bytes (`None`: unknown).
+    #[serde(default)]
+    pub free_bytes: Option<u64>,
+    /// GET requests per chunk over the node's popularity window, most
+    /// requested first, at most [`MAX_HEARTBEAT_POPULARITY`] entries.
+    #[serde(default)]
+    pub popularity: Vec<ChunkGets>,
+    /// GET requests of chunks the node served over the window (its load).
+    #[serde(default)]
+    pub gets_in_window: u64,
+    /// Length of the node's popularity window, ms (default 60 000).
+    #[serde(default)]
+    pub window_ms: u64,
+}
+
+/// Entries of [`NodeHeartbeat::popularity`] a node sends (and the metadata
+/// service keeps) at most.
+pub const MAX_HEARTBEAT_POPULARITY: usize = 4096;
+
+/// One chunk's GET count in a heartbeat.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkGets {
+    /// Stored chunk id.
+    pub chunk_id: String,
+    /// GET requests (whole or ranged) over the window.
+    pub gets: u64,
 }
 
 /// Node health as the metadata service sees it (from heartbeats).
@@ -77,6 +104,11 @@ pub struct ChunkEntry {
     pub sha256: String,
     /// Ids of the nodes holding a replica.
     pub replicas: Vec<String>,
+    /// Revision of the chunk's record: 1 as ingested, one more for each
+    /// replica-set change the replication manager committed (each through
+    /// its own ChunkPaxos instance, see `ingest::revision_slot`). Default 1.
+    #[serde(default = "first_version")]
+    pub revision: u64,
 }
 
 /// A video's manifest (`GET /videos/{id}`, `POST /videos`).

@@ -648,6 +648,7 @@ async fn upload_one(
             size_bytes: chunk_bytes as u64,
             sha256: sha,
             replicas: replicas.iter().map(|&r| nodes[r].0.clone()).collect(),
+            revision: 1,
         });
     }
     let manifest = VideoManifest {

@@ -42,8 +42,17 @@ pub struct ChunkRecord {
     pub replicas: Vec<String>,
     /// Version: 1 for the first commit of the slot.
     pub version: u64,
-    /// Who proposed it (uploader name).
+    /// Who proposed it (uploader name, or `replication-manager-…`).
     pub uploader: String,
+    /// The record's revision within its chunk: 1 as ingested, one more for
+    /// each replica-set change (adaptive redundancy), each decided in its
+    /// own instance. Default 1.
+    #[serde(default = "first_revision")]
+    pub revision: u64,
+}
+
+fn first_revision() -> u64 {
+    1
 }
 
 impl ChunkRecord {

@@ -517,6 +517,7 @@ fn record(uploader: &str, seed: u8) -> ChunkRecord {
         replicas: vec!["node-1".into(), "node-2".into()],
         version: 1,
         uploader: uploader.into(),
+        revision: 1,
     }
 }
 
