@@ -20,7 +20,7 @@ use vstack::{
 };
 use vstack_core::{
     consensus::{ChunkRecord, paxos::Acceptor},
-    engine::ClientKind,
+    engine::{ClientKind, Notice},
     redundancy::{RedundancyConfig, RedundancyEventKind, ReplicationReport},
 };
 
@@ -376,7 +376,7 @@ async fn repair_under_a_bandwidth_cap_leaves_playback_without_a_rebuffer() {
     let http = reqwest::Client::new();
     let view = fetch_view(&http, &c.metadata_url(), VIDEO).await.unwrap();
     let (tx, _rx) = watch::channel(None);
-    let (ntx, _) = broadcast::channel(64);
+    let (ntx, mut notices) = broadcast::channel(4096);
     let (_stop, stop_rx) = watch::channel(false);
     let cfg = ClientConfig {
         kind: ClientKind::Smart,
@@ -384,12 +384,26 @@ async fn repair_under_a_bandwidth_cap_leaves_playback_without_a_rebuffer() {
         ..ClientConfig::default()
     };
     let play = tokio::spawn(client::play(http, view, cfg, tx, ntx, stop_rx));
+    let updates = tokio::spawn(async move {
+        let mut chunks = 0;
+        while let Ok(n) = notices.recv().await {
+            if let Notice::ReplicasUpdated { chunks: c } = n.notice {
+                chunks += c;
+            }
+        }
+        chunks
+    });
     tokio::time::sleep(Duration::from_secs(2)).await;
     c.kill_node(2);
     let repairing = wait_for(&c, 20, "repair traffic", |r| r.totals.bytes_repaired > 0).await;
     assert!(repairing.totals.repair_cap_mbps == 8.0);
     let qoe = play.await.unwrap().unwrap();
     let done = report(&c).await;
+    let moved = updates.await.unwrap();
+    assert!(
+        moved > 0,
+        "the client re-read its manifest after failing over and took the new replicas"
+    );
     assert_eq!(
         qoe.rebuffer_count, 0,
         "a rebuffer while repair ran: {qoe:?}"

@@ -37,8 +37,8 @@ use tokio::{
     time::Instant,
 };
 use vstack_core::engine::{
-    Action, ClientKind, ClientSnapshot, DownloadId, EngineConfig, Event, NodeId, Notice, QoeReport,
-    Session,
+    Action, ClientKind, ClientSnapshot, DownloadId, EngineConfig, Event, NodeHealth, NodeId,
+    Notice, QoeReport, Session,
 };
 
 use crate::{
@@ -116,6 +116,10 @@ pub struct ClusterView {
     pub nodes: Vec<NodeRecord>,
     /// The video.
     pub manifest: VideoManifest,
+    /// The metadata service the view came from (`None`: a view built by
+    /// hand). With it, a client that fails over re-reads the manifest and
+    /// plays from replicas added since (adaptive redundancy).
+    pub metadata_url: Option<String>,
 }
 
 /// Fetches the node list and `video_id`'s manifest from the metadata service.
@@ -134,6 +138,7 @@ pub async fn fetch_view(
     Ok(ClusterView {
         nodes: nodes.nodes,
         manifest,
+        metadata_url: Some(base.to_string()),
     })
 }
 
@@ -191,6 +196,8 @@ enum Outcome {
         chunk: u32,
         ok: bool,
     },
+    /// A re-read manifest.
+    Manifest(VideoManifest),
 }
 
 /// What a driven session needs to reach the nodes and check the bytes.
@@ -204,6 +211,13 @@ struct Driver {
     hashes: Vec<String>,
     sizes: Vec<u64>,
     tx: mpsc::UnboundedSender<Outcome>,
+    /// Where to re-read the manifest after a failover.
+    metadata_url: Option<String>,
+    video_id: String,
+    /// When the manifest was last re-read.
+    manifest_read: Option<Instant>,
+    /// When the last failover happened (or a node was found down).
+    failed_over: Option<Instant>,
     /// Running downloads.
     downloads: HashMap<DownloadId, AbortHandle>,
     /// Every part's buffer, until its chunk is assembled.
@@ -246,6 +260,10 @@ impl Driver {
             Duration::ZERO,
         );
         let driver = Self {
+            metadata_url: view.metadata_url.clone(),
+            video_id: view.manifest.video_id.clone(),
+            manifest_read: None,
+            failed_over: None,
             http,
             speed,
             urls: view.nodes.iter().map(|n| n.url.clone()).collect(),
@@ -367,7 +385,7 @@ impl Driver {
             Notice::ChunkDownloaded { node, .. }
             | Notice::Failover { node, .. }
             | Notice::NodeStatus { node, .. } => self.node_ids.get(node.index()).cloned(),
-            Notice::PlaybackState { .. } => None,
+            Notice::PlaybackState { .. } | Notice::ReplicasUpdated { .. } => None,
         };
         ClientNotice {
             kind: self.config.kind,
@@ -377,8 +395,8 @@ impl Driver {
     }
 
     /// The event an outcome means for the core.
-    fn event(&mut self, outcome: Outcome) -> Event {
-        match outcome {
+    fn event(&mut self, outcome: Outcome) -> Option<Event> {
+        Some(match outcome {
             Outcome::Probe {
                 node,
                 result: Some((rtt, payload)),
@@ -401,7 +419,58 @@ impl Driver {
                 }
             }
             Outcome::Assembled { chunk, ok } => Event::ChunkAssembled { chunk, ok },
+            // Taken by the loop (`Session::update_replicas`), not an event.
+            Outcome::Manifest(_) => return None,
+        })
+    }
+
+    /// Re-reads the manifest in the background while a failover is recent
+    /// (within [`MANIFEST_REFRESH_FOR`] of the last one), at most once per
+    /// [`MANIFEST_REFRESH_EVERY`]: repairs land a grace period after a node
+    /// dies, later than the failover itself.
+    fn refresh_manifest(&mut self) {
+        let Some(base) = self.metadata_url.clone() else {
+            return;
+        };
+        if self
+            .failed_over
+            .is_none_or(|t| t.elapsed() > MANIFEST_REFRESH_FOR)
+            || self
+                .manifest_read
+                .is_some_and(|t| t.elapsed() < MANIFEST_REFRESH_EVERY)
+        {
+            return;
         }
+        self.manifest_read = Some(Instant::now());
+        let http = self.http.clone();
+        let tx = self.tx.clone();
+        let url = format!("{base}/videos/{}", self.video_id);
+        tokio::spawn(async move {
+            if let Ok(m) = get_json::<VideoManifest>(&http, &url).await {
+                let _ = tx.send(Outcome::Manifest(m));
+            }
+        });
+    }
+
+    /// The replica lists of a re-read manifest, as the session's node ids;
+    /// `None` when it is another video, version or chunk layout.
+    fn replicas_of(&self, m: &VideoManifest) -> Option<Vec<Vec<NodeId>>> {
+        if m.video_id != self.video_id
+            || m.chunks.len() != self.chunk_ids.len()
+            || m.chunks
+                .iter()
+                .zip(&self.chunk_ids)
+                .any(|(c, id)| &c.chunk_id != id)
+        {
+            return None;
+        }
+        Some(
+            m.to_engine(&self.node_ids)
+                .chunks
+                .into_iter()
+                .map(|c| c.replicas)
+                .collect(),
+        )
     }
 
     fn snapshot(&self, session: &Session) -> ClientSnapshot {
@@ -451,11 +520,22 @@ pub async fn play(
         let mut state_changed = false;
         while let Some(n) = session.poll_notice() {
             state_changed |= matches!(n, Notice::PlaybackState { .. });
+            if matches!(
+                n,
+                Notice::Failover { .. }
+                    | Notice::NodeStatus {
+                        health: NodeHealth::Down,
+                        ..
+                    }
+            ) {
+                driver.failed_over = Some(Instant::now());
+            }
             let _ = notices.send(driver.notice(n));
         }
         if session.is_finished() {
             break Ok(session.report());
         }
+        driver.refresh_manifest();
         // Whether a newer state than the last snapshot waits.
         let mut stale = true;
         let due = published.is_none_or(|t| t.elapsed() >= status_interval);
@@ -479,8 +559,15 @@ pub async fn play(
                 }
             }
             Some(outcome) = rx.recv() => {
-                let event = driver.event(outcome);
-                session.handle(media_now(), event);
+                if let Outcome::Manifest(m) = &outcome {
+                    if let Some(r) = driver.replicas_of(m) {
+                        session.update_replicas(&r);
+                    }
+                    continue;
+                }
+                if let Some(event) = driver.event(outcome) {
+                    session.handle(media_now(), event);
+                }
             }
             _ = sleep_until_opt(wake) => {
                 let now = media_now();
@@ -528,6 +615,12 @@ pub async fn play_session(
 
 /// `GET …/ping?bytes=N`: the time to the response headers (the latency sample)
 /// and, with a payload, (bytes, time from headers to the last byte).
+/// A client re-reads its manifest after a failover at most this often
+/// (wall time).
+pub const MANIFEST_REFRESH_EVERY: Duration = Duration::from_secs(2);
+/// … and for this long after the last failover (wall time).
+pub const MANIFEST_REFRESH_FOR: Duration = Duration::from_secs(60);
+
 /// A probe's body that arrives faster than this (wall time) gives no
 /// bandwidth sample: tokio's timer and the emulator's pacing work in
 /// milliseconds, so a 16 KiB body on a fast link (0.3 ms at 100 Mbit/s ×5)

@@ -267,7 +267,7 @@ async fn forward_notices(
     }
 }
 
-/// The `/ws` event of a notice (failovers have none).
+/// The `/ws` event of a notice (failovers and replica updates have none).
 fn notice_event(n: &ClientNotice) -> Option<WsEvent> {
     let client = n.kind;
     let node_id = n.node_id.clone().unwrap_or_default();
@@ -293,6 +293,6 @@ fn notice_event(n: &ClientNotice) -> Option<WsEvent> {
             client,
             state: *state,
         }),
-        Notice::Failover { .. } => return None,
+        Notice::Failover { .. } | Notice::ReplicasUpdated { .. } => return None,
     })
 }

@@ -308,6 +308,12 @@ pub enum Notice {
         /// New health.
         health: NodeHealth,
     },
+    /// A re-read manifest moved chunks to other replicas (adaptive
+    /// redundancy repaired or re-replicated them) and the session took them.
+    ReplicasUpdated {
+        /// Chunks whose replica list changed.
+        chunks: u32,
+    },
 }
 
 /// Summary statistics of a sample (ms).
@@ -658,6 +664,32 @@ impl Session {
     /// The buffer manager (state, level, counters).
     pub fn buffer(&self) -> &BufferManager {
         &self.buffer
+    }
+
+    /// Takes a re-read manifest's replica lists (`replicas[i]` for chunk
+    /// `i`; lists of other lengths, empty lists and node ids outside the
+    /// session's nodes are ignored). Downloads under way keep their
+    /// replicas; later attempts and failovers use the new ones. Returns how
+    /// many chunks changed and, when some did, queues
+    /// [`Notice::ReplicasUpdated`].
+    pub fn update_replicas(&mut self, replicas: &[Vec<NodeId>]) -> u32 {
+        if replicas.len() != self.manifest.chunks.len() {
+            return 0;
+        }
+        let nodes = self.manifest.node_count;
+        let mut changed = 0u32;
+        for (c, new) in self.manifest.chunks.iter_mut().zip(replicas) {
+            let new: Vec<NodeId> = new.iter().copied().filter(|n| n.index() < nodes).collect();
+            if !new.is_empty() && new != c.replicas {
+                c.replicas = new;
+                changed += 1;
+            }
+        }
+        if changed > 0 {
+            self.notices
+                .push_back(Notice::ReplicasUpdated { chunks: changed });
+        }
+        changed
     }
 
     /// The manifest being played.
@@ -1794,6 +1826,32 @@ mod tests {
         assert!(!actions.iter().any(|a| matches!(a, Action::Probe { .. })));
         let nodes: Vec<u16> = downloads(&actions).iter().map(|d| d.2.0).collect();
         assert_eq!(nodes, vec![0, 1, 2, 0]);
+    }
+
+    #[test]
+    fn a_reread_manifest_moves_later_attempts_to_the_new_replicas() {
+        let mut s = Session::new(
+            ungated(),
+            manifest(6, 3, 2),
+            Box::new(RoundRobinSelector::default()),
+            Duration::ZERO,
+        );
+        let _ = drain(&mut s);
+        while s.poll_notice().is_some() {}
+        let mut lists: Vec<Vec<NodeId>> = s
+            .manifest()
+            .chunks
+            .iter()
+            .map(|c| c.replicas.clone())
+            .collect();
+        assert_eq!(s.update_replicas(&lists), 0, "nothing changed");
+        lists[4] = vec![NodeId(2), NodeId(0), NodeId(1)];
+        lists[5] = vec![NodeId(9)]; // unknown node: ignored
+        assert_eq!(s.update_replicas(&lists[..3]), 0, "another layout");
+        assert_eq!(s.update_replicas(&lists), 1);
+        assert_eq!(s.manifest().chunks[4].replicas.len(), 3);
+        assert!(!s.manifest().chunks[5].replicas.is_empty());
+        assert_eq!(s.poll_notice(), Some(Notice::ReplicasUpdated { chunks: 1 }));
     }
 
     #[test]
