@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use leptos::prelude::*;
 
 use crate::wire::{
-    ChunkSnapshot, ClientKind, ClientSnapshot, DashboardSnapshot, Heartbeat, WsEvent,
+    ChunkSnapshot, ClientKind, ClientSnapshot, DashboardSnapshot, Heartbeat, REDUNDANCY_HISTORY, WsEvent,
 };
 
 /// Heartbeats kept for charts: 120 samples, two minutes at the default 1 s push.
@@ -151,6 +151,19 @@ impl LiveFeed {
                 self.engine.update(|e| {
                     if let Some(e) = e {
                         e.demo = Some(*d);
+                    }
+                });
+                self.engine_frames.update(|n| *n += 1);
+            }
+            WsEvent::Redundancy(u) => {
+                self.engine.update(|e| {
+                    if let Some(e) = e {
+                        let r = e.redundancy.get_or_insert_with(Default::default);
+                        r.report = u.report;
+                        r.hot = u.hot;
+                        r.history.push(u.sample);
+                        let extra = r.history.len().saturating_sub(REDUNDANCY_HISTORY);
+                        r.history.drain(..extra);
                     }
                 });
                 self.engine_frames.update(|n| *n += 1);

@@ -84,6 +84,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("compare") view=ComparePage/>
                     <Route path=StaticSegment("analytics") view=AnalyticsPage/>
                     <Route path=StaticSegment("consensus") view=ConsensusPage/>
+                    <Route path=StaticSegment("redundancy") view=pages::redundancy::RedundancyPage/>
                     <Route path=StaticSegment("signin") view=access::SignInPage/>
                 </Routes>
             </main>
@@ -92,12 +93,13 @@ pub fn App() -> impl IntoView {
 }
 
 /// The tabs, in the seed's order: (path, label).
-pub const TABS: [(&str, &str); 5] = [
+pub const TABS: [(&str, &str); 6] = [
     ("/", "Overview"),
     ("/metrics", "Performance Metrics"),
     ("/compare", "Smart vs Naive"),
     ("/analytics", "Analytics"),
     ("/consensus", "Consensus"),
+    ("/redundancy", "Redundancy"),
 ];
 
 #[component]
@@ -182,7 +184,7 @@ fn NotFound() -> impl IntoView {
     view! {
         <div class="empty-state">
             <p class="empty-title">"Page not found"</p>
-            <p>"The dashboard has five tabs: " <A href="/">"Overview"</A> ", metrics, compare, analytics and consensus."</p>
+            <p>"The dashboard has six tabs: " <A href="/">"Overview"</A> ", metrics, compare, analytics, consensus and redundancy."</p>
         </div>
     }
 }

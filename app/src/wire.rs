@@ -20,7 +20,72 @@ pub use vstack_core::{
         ChunkSnapshot, ClientKind, ClientSnapshot, NodeHealth, NodeSnapshot, PerClient,
         PlaybackState,
     },
+    redundancy::{
+        ChunkReplication, NodeReplication, NodeStatus as ReplicaNodeStatus, RedundancyConfig,
+        RedundancyEvent, RedundancyEventKind, ReplicationReport, ReplicationTotals,
+    },
 };
+
+/// Samples of the redundancy history the dashboard keeps (and sends first).
+pub const REDUNDANCY_HISTORY: usize = 300;
+
+/// One sample of adaptive redundancy over time (one per collector tick).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RedundancySample {
+    /// Server uptime, ms.
+    pub uptime_ms: u64,
+    /// Chunks below their target replication factor.
+    pub under_replicated: usize,
+    /// Chunks above it.
+    pub over_replicated: usize,
+    /// Chunks without a counted copy.
+    pub unavailable: usize,
+    /// Repair read rate over the last 5 s, Mbit/s.
+    pub repair_mbps: f64,
+    /// Copies, adoptions and trims running.
+    pub in_flight: usize,
+    /// Actions planned behind them.
+    pub queued: usize,
+    /// Bytes copied since start.
+    pub bytes_repaired: u64,
+}
+
+/// The extra clients that make a video hot: a separate population of
+/// headless smart clients, never counted in the smart vs naive comparison.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HotPopulation {
+    /// The video they play (`None`: none running).
+    pub video_id: Option<String>,
+    /// Clients on each twin cluster (the same number on both, so the
+    /// comparison's conditions stay identical).
+    pub clients: u32,
+    /// Their sessions finished so far.
+    pub sessions_done: u64,
+}
+
+/// Adaptive redundancy as the Redundancy tab shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RedundancyView {
+    /// The replication manager's latest report (of the smart client's
+    /// cluster; the twin mirrors its changes).
+    pub report: ReplicationReport,
+    /// The last [`REDUNDANCY_HISTORY`] samples, oldest first.
+    pub history: Vec<RedundancySample>,
+    /// The hot-video population.
+    pub hot: HotPopulation,
+}
+
+/// Payload of [`WsEvent::Redundancy`]: the report, the new sample, the hot
+/// population.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RedundancyUpdate {
+    /// The latest report.
+    pub report: ReplicationReport,
+    /// The sample this tick added.
+    pub sample: RedundancySample,
+    /// The hot-video population.
+    pub hot: HotPopulation,
+}
 
 /// Identity and liveness of the dashboard server, returned by the
 /// [`crate::api::server_info`] server function.
@@ -212,6 +277,9 @@ pub struct DashboardSnapshot {
     /// The demo's progress, once one was started from the dashboard.
     #[serde(default)]
     pub demo: Option<DemoStatus>,
+    /// Adaptive redundancy (`None`: no replication manager runs here).
+    #[serde(default)]
+    pub redundancy: Option<RedundancyView>,
 }
 
 /// A control applied from the dashboard (the `control` server function).
@@ -276,6 +344,18 @@ pub enum Control {
     },
     /// Stop a running demo and restore the nodes' base profiles.
     StopDemo,
+    /// Make a video hot: `clients` extra headless smart clients (1–50) play
+    /// it on each twin cluster, a population the comparison never counts.
+    /// Replaces a running hot population.
+    MakeHot {
+        /// The video (default: the one the clients play).
+        #[serde(default)]
+        video_id: Option<String>,
+        /// Clients per cluster, 1–50.
+        clients: u32,
+    },
+    /// Stop the hot population: the video cools down.
+    CoolDown,
 }
 
 fn default_phase_s() -> u64 {
@@ -301,6 +381,8 @@ pub enum WsEvent {
     PlaybackState(PlaybackStateEvent),
     /// The demo moved on (phase started or ended, chaos event, findings).
     Demo(Box<DemoStatus>),
+    /// Each collector tick: adaptive redundancy's report and sample.
+    Redundancy(Box<RedundancyUpdate>),
 }
 
 /// Payload of [`WsEvent::MetricsUpdate`].

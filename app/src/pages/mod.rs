@@ -8,6 +8,7 @@ pub mod demo;
 pub mod engine;
 pub mod metrics;
 pub mod overview;
+pub mod redundancy;
 
 use leptos::prelude::*;
 

@@ -102,6 +102,10 @@ pub struct ServeArgs {
     #[arg(long, env = "METADATA_SERVICE_URL")]
     pub metadata_url: Option<String>,
 
+    /// Adaptive redundancy on the embedded cluster (the Redundancy tab).
+    #[command(flatten)]
+    pub redundancy: super::metadata::RedundancyArgs,
+
     /// Length of the synthetic test-video-001, seconds.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub video_duration_s: u64,
@@ -173,6 +177,7 @@ impl ServeArgs {
                     duration: Duration::from_secs(self.video_duration_s),
                     ..SyntheticVideo::default()
                 }),
+                redundancy: self.redundancy.config(),
                 ..ClusterConfig::default()
             },
             video: self.video.clone(),

@@ -81,5 +81,6 @@ impl Hub {
                 finished,
                 totals,
             })));
+        self.collect_redundancy();
     }
 }

@@ -121,6 +121,8 @@ impl Hub {
                 Ok(format!("{} revived", self.node_ids[node]))
             }
             Control::StartDemo { phase_s } => self.start_demo(phase_s).await,
+            Control::MakeHot { video_id, clients } => self.make_hot(video_id, clients).await,
+            Control::CoolDown => self.cool_down(),
             Control::StopDemo => {
                 if self.stop_demo().await {
                     Ok("demo stopped; every node back on its base profile".into())
@@ -163,7 +165,7 @@ impl Hub {
         Ok(format!("playing {video_id}"))
     }
 
-    async fn embedded(&self) -> Result<tokio::sync::MutexGuard<'_, Vec<Cluster>>, String> {
+    pub(super) async fn embedded(&self) -> Result<tokio::sync::MutexGuard<'_, Vec<Cluster>>, String> {
         let g = self.clusters.lock().await;
         if g.is_empty() {
             Err(

@@ -14,6 +14,9 @@
 //!   [`HubConfig::history`] (100) kept.
 //! - [`controls`]: the dashboard's controls ([`Control`]), acting on both
 //!   clusters alike, and the seed's demo run on them.
+//! - [`redundancy`]: adaptive redundancy's report and history each collector
+//!   tick (the smart client's cluster runs the replication manager; the twin
+//!   mirrors its changes), and the hot-video population.
 //! - Events: a `tokio::sync::broadcast` channel of [`WsEvent`]s (capacity
 //!   [`EVENT_QUEUE`]); the engine's send never waits, and a subscriber that
 //!   falls more than the capacity behind is dropped by `/ws`.
@@ -21,6 +24,7 @@
 mod collector;
 mod controls;
 mod loops;
+mod redundancy;
 
 use std::{
     collections::VecDeque,
@@ -139,6 +143,9 @@ struct Shared {
     ended: PerClient<CumulativeTotals>,
     /// Each client's last session folded into `ended`.
     folded_session: PerClient<u32>,
+    /// Adaptive redundancy's samples, oldest first (bounded by
+    /// `app::wire::REDUNDANCY_HISTORY`).
+    redundancy_history: VecDeque<app::wire::RedundancySample>,
 }
 
 impl Shared {
@@ -172,6 +179,11 @@ pub struct Hub {
     events: broadcast::Sender<WsEvent>,
     collector: Mutex<Option<JoinHandle<()>>>,
     demo_task: Mutex<Option<JoinHandle<()>>>,
+    /// The smart client's cluster's metadata service (embedded only), whose
+    /// replication manager the Redundancy tab shows.
+    smart_metadata: Option<Arc<crate::cluster::metadata::MetadataService>>,
+    /// The hot-video population.
+    hot: Mutex<redundancy::Hot>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -309,6 +321,7 @@ impl Hub {
             ..Shared::default()
         }));
         let metadata_url = started.urls.smart.clone();
+        let smart_metadata = started.clusters.first().map(|c| c.metadata().clone());
         let pairing = loops::Pairing::new();
         let clients = started.urls.map(|kind, url| {
             loops::spawn(
@@ -332,6 +345,8 @@ impl Hub {
             events,
             collector: Mutex::new(None),
             demo_task: Mutex::new(None),
+            smart_metadata,
+            hot: Mutex::new(redundancy::Hot::default()),
             config,
         });
         *hub.collector.locked() = Some(collector::spawn(&hub));
@@ -387,6 +402,7 @@ impl Hub {
             sh.demo.clone(),
         );
         drop(sh);
+        let redundancy = self.redundancy_view();
         DashboardSnapshot {
             uptime_ms: self.uptime_ms(),
             video_id,
@@ -402,6 +418,7 @@ impl Hub {
             sessions,
             totals,
             demo,
+            redundancy,
         }
     }
 }

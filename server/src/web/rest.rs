@@ -11,6 +11,9 @@
 //!   uptime, the history series.
 //! - `GET /api/performance`: [`PerformanceResponse`]: each seed target, the
 //!   smart client's measured value, met or not, and the overall score.
+//! - `GET /api/redundancy`: [`app::wire::RedundancyView`]: adaptive
+//!   redundancy (per chunk target RF, live replicas, popularity; totals;
+//!   events; history), 404 without a replication manager.
 //!
 //! Without an engine (tests of the bare shell) every route answers 503 with
 //! `{"error": "..."}`; an unknown `format` answers 400.
@@ -137,6 +140,7 @@ pub fn router<S>(hub: Option<Arc<Hub>>) -> Router<S> {
         .route("/api/stats", get(stats))
         .route("/api/metrics", get(metrics))
         .route("/api/performance", get(performance))
+        .route("/api/redundancy", get(redundancy))
         .with_state(hub)
 }
 
@@ -147,6 +151,18 @@ fn hub(h: &Option<Arc<Hub>>) -> Result<&Arc<Hub>, ApiError> {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "no engine running in this server",
+        )
+    })
+}
+
+/// `GET /api/redundancy`: adaptive redundancy as the Redundancy tab shows
+/// it (the replication manager's report, the history, the hot population);
+/// 404 when no replication manager runs (an external cluster or
+/// `--no-adaptive-redundancy`).
+async fn redundancy(State(h): HubState) -> Result<Json<app::wire::RedundancyView>, ApiError> {
+    hub(&h)?.redundancy().map(Json).ok_or_else(|| {
+        ApiError::not_found(
+            "no replication manager runs here (external cluster or --no-adaptive-redundancy)",
         )
     })
 }
