@@ -14,7 +14,8 @@ use std::collections::VecDeque;
 use leptos::prelude::*;
 
 use crate::wire::{
-    ChunkSnapshot, ClientKind, ClientSnapshot, DashboardSnapshot, Heartbeat, REDUNDANCY_HISTORY, WsEvent,
+    ChunkSnapshot, ClientKind, ClientSnapshot, DashboardSnapshot, Heartbeat, REDUNDANCY_HISTORY,
+    WsEvent,
 };
 
 /// Heartbeats kept for charts: 120 samples, two minutes at the default 1 s push.

@@ -412,8 +412,16 @@ fn chaos_short_seeded_run_passes_its_invariants() {
     assert!(r["violations"].as_array().unwrap().is_empty(), "{r}");
     let failures = r["failures"].as_array().unwrap();
     assert!(failures.len() >= 4, "{r}");
-    // 40 s video in 4 s chunks, replication 2: every replica read back.
-    assert_eq!(r["replicas_verified"], 20);
+    // 40 s video in 4 s chunks, at least 2 replicas each (hot chunks got a
+    // third while three clients played them): every replica read back.
+    let verified = r["replicas_verified"].as_u64().unwrap();
+    assert!(verified >= 20, "{r}");
+    // Durability: a node lost for good at the end, every chunk repaired.
+    let d = &r["durability"];
+    assert!(d["restored_ms"].as_f64().unwrap() > 0.0, "{d}");
+    assert!(d["under_replicated_at_loss"].as_u64().unwrap() > 0, "{d}");
+    assert!(d["copies"].as_u64().unwrap() > 0, "{d}");
+    assert_eq!(d["rebuffers_during_repair"], 0, "{d}");
     for c in r["clients"].as_array().unwrap() {
         assert!(c["sessions"].as_u64().unwrap() >= 1);
         assert_eq!(c["ended"], c["sessions"], "{c}");
@@ -434,6 +442,7 @@ fn chaos_fails_and_names_the_seed_when_an_invariant_breaks() {
         "--clients",
         "2",
         "--corrupt-replica",
+        "--no-permanent-loss",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -70,7 +70,11 @@ fn uptime_s(ms: u64) -> f64 {
 }
 
 fn under_chart(e: &DashboardSnapshot) -> Chart {
-    let h = e.redundancy.as_ref().map(|r| r.history.as_slice()).unwrap_or(&[]);
+    let h = e
+        .redundancy
+        .as_ref()
+        .map(|r| r.history.as_slice())
+        .unwrap_or(&[]);
     let pts = |f: fn(&crate::wire::RedundancySample) -> usize| -> Vec<Vec<f64>> {
         h.iter()
             .map(|s| vec![uptime_s(s.uptime_ms), f(s) as f64])
@@ -213,7 +217,12 @@ fn popularity_chart(e: &DashboardSnapshot) -> Chart {
             Bar::new()
                 .name("GETs (all nodes)")
                 .item_style(ItemStyle::new().color("#667eea"))
-                .data(chunks.iter().map(|c| c.popularity as f64).collect::<Vec<_>>()),
+                .data(
+                    chunks
+                        .iter()
+                        .map(|c| c.popularity as f64)
+                        .collect::<Vec<_>>(),
+                ),
         )
         .series(
             Line::new()

@@ -43,6 +43,14 @@ pub struct ChaosArgs {
     /// over on the hash mismatch, and the run must fail on the corrupted replica.
     #[arg(long)]
     pub corrupt_replica: bool,
+    /// Skip the durability check at the end (a node lost for good, repaired
+    /// by adaptive redundancy).
+    #[arg(long)]
+    pub no_permanent_loss: bool,
+    /// Wall seconds from the permanent loss being declared to every chunk
+    /// back at its target replication factor.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub restore_bound_s: u64,
     /// Print the report as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -64,6 +72,8 @@ impl ChaosArgs {
             },
             memory_mib: self.memory_mib,
             corrupt_replica: self.corrupt_replica,
+            permanent_loss: !self.no_permanent_loss,
+            restore_bound_s: self.restore_bound_s,
         }
     }
 }
@@ -156,6 +166,26 @@ fn print_report(r: &ChaosReport) {
         r.replicas_verified
     );
     println!("  {} no panic ({} seen)", ok(r.panics == 0), r.panics);
+    if let Some(d) = &r.durability {
+        match d.restored_ms {
+            Some(ms) => println!(
+                "  {} durability: {} lost for good at {:.1} s → {} chunks under-replicated → every chunk back at its target in {:.1} s (bound {} s), {:.1} MB moved in {} hash-verified copies, {} rebuffer(s) during repair",
+                ok(d.rebuffers_during_repair == 0),
+                d.node_id,
+                d.lost_at_s,
+                d.under_replicated_at_loss,
+                ms / 1e3,
+                d.bound_s,
+                d.bytes_moved as f64 / 1e6,
+                d.copies,
+                d.rebuffers_during_repair
+            ),
+            None => println!(
+                "  ✗ durability: {} lost for good; not back at target within {} s",
+                d.node_id, d.bound_s
+            ),
+        }
+    }
     for v in &r.violations {
         println!("  ✗ {v}");
     }
@@ -173,6 +203,12 @@ pub fn replay_command(args: &ChaosArgs, seed: u64) -> String {
     }
     if args.corrupt_replica {
         cmd += " --corrupt-replica";
+    }
+    if args.no_permanent_loss {
+        cmd += " --no-permanent-loss";
+    }
+    if args.restore_bound_s != 60 {
+        cmd += &format!(" --restore-bound-s {}", args.restore_bound_s);
     }
     cmd
 }

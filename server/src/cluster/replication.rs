@@ -636,7 +636,23 @@ impl Manager {
             .collect();
         match action {
             RepairAction::Copy { from, to, .. } => {
-                let bytes = self.read_throttled(&url(from)?, c, from).await?;
+                let bytes = match self.read_throttled(&url(from)?, c, from).await {
+                    Ok(b) => b,
+                    Err(e @ ActionError::Corrupt { .. }) => {
+                        // A corrupt replica leaves the record and the disk;
+                        // the chunk is then repaired from a good one.
+                        let kept: Vec<String> =
+                            replicas.iter().filter(|r| *r != from).cloned().collect();
+                        if !kept.is_empty() {
+                            let chosen = self.commit(video_id, version, c, kept, urls).await?;
+                            if !chosen.replicas.contains(from) {
+                                self.delete(&url(from)?, &c.chunk_id).await;
+                            }
+                        }
+                        return Err(e);
+                    }
+                    Err(e) => return Err(e),
+                };
                 self.put(&url(to)?, c, bytes).await?;
                 replicas.push(to.clone());
                 let chosen = self.commit(video_id, version, c, replicas, urls).await;

@@ -165,7 +165,9 @@ impl Hub {
         Ok(format!("playing {video_id}"))
     }
 
-    pub(super) async fn embedded(&self) -> Result<tokio::sync::MutexGuard<'_, Vec<Cluster>>, String> {
+    pub(super) async fn embedded(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Vec<Cluster>>, String> {
         let g = self.clusters.lock().await;
         if g.is_empty() {
             Err(

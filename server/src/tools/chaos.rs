@@ -25,7 +25,14 @@
 //!   past the contiguous downloaded prefix ([`PlaybackChecker`]);
 //! - **no stored chunk is lost or corrupted**: after the run every replica on
 //!   every node is read back and hashed;
-//! - **no panic** anywhere in the process (a panic hook counts them).
+//! - **no panic** anywhere in the process (a panic hook counts them);
+//! - **durability** (unless `--no-permanent-loss`): after the schedule, one
+//!   node (drawn from the seed) dies for good while the clients still play.
+//!   The replication manager declares it lost after its grace period and
+//!   repairs; within `--restore-bound-s` (wall time) every chunk must be back
+//!   at its target replication factor with none left without a copy, every
+//!   copy the catalog names is read back and hashed, and no client may
+//!   rebuffer while repairs run.
 //!
 //! Reported per failure: the failover time of each client that hit it — from
 //! the injection (or the failed request's start, if later) to the delivery of
@@ -84,6 +91,12 @@ pub struct ChaosConfig {
     /// Self-test: flip one byte of the first replica on node-1 before the
     /// clients start. Default off.
     pub corrupt_replica: bool,
+    /// End with a permanent node loss and check durability (repair to the
+    /// target RF within `restore_bound_s`). Default on.
+    pub permanent_loss: bool,
+    /// Wall seconds from the loss being declared to every chunk back at its
+    /// target. Default 60.
+    pub restore_bound_s: u64,
 }
 
 impl Default for ChaosConfig {
@@ -97,6 +110,8 @@ impl Default for ChaosConfig {
             kinds: Fault::ALL.to_vec(),
             memory_mib: 256,
             corrupt_replica: false,
+            permanent_loss: true,
+            restore_bound_s: 60,
         }
     }
 }
@@ -305,8 +320,34 @@ pub struct ChaosReport {
     pub replicas_verified: usize,
     /// Panics in the process during the run.
     pub panics: u64,
+    /// The permanent loss at the end and its repair (`None` when off).
+    pub durability: Option<DurabilityOutcome>,
     /// Broken invariants; empty when the run passed.
     pub violations: Vec<String>,
+}
+
+/// The permanent node loss at the end of a chaos run and its repair.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DurabilityOutcome {
+    /// The node that died for good.
+    pub node_id: String,
+    /// When it died, media seconds from the start.
+    pub lost_at_s: f64,
+    /// The replication manager's grace period, ms (wall).
+    pub grace_ms: u64,
+    /// Chunks under-replicated when the loss was declared.
+    pub under_replicated_at_loss: usize,
+    /// Wall ms from the loss being declared to every chunk at its target
+    /// (`None`: not within the bound).
+    pub restored_ms: Option<f64>,
+    /// Bytes the repair copied.
+    pub bytes_moved: u64,
+    /// Copies made (each hash-verified on arrival and committed).
+    pub copies: u64,
+    /// Rebuffering events that started while repairs ran.
+    pub rebuffers_during_repair: usize,
+    /// The bound, wall s.
+    pub bound_s: u64,
 }
 
 static PANICS: AtomicU64 = AtomicU64::new(0);
@@ -368,9 +409,9 @@ struct ClientRun {
     violations: Vec<String>,
 }
 
-/// Plays sessions back to back until `until_s` (media time since `t0`), each
-/// watched by its own [`PlaybackChecker`]; the last session plays to its end
-/// (or until `stop`).
+/// Plays sessions back to back until `until_s` (media time since `t0`) or
+/// `wind_down`, each watched by its own [`PlaybackChecker`]; the last session
+/// plays to its end (or until `stop`).
 #[allow(clippy::too_many_arguments)]
 async fn client_loop(
     http: reqwest::Client,
@@ -380,6 +421,7 @@ async fn client_loop(
     log: NoticeLog,
     t0: Instant,
     until_s: f64,
+    wind_down: Arc<std::sync::atomic::AtomicBool>,
     stop: watch::Receiver<bool>,
 ) -> ClientRun {
     let speed = config.speed;
@@ -446,7 +488,10 @@ async fn client_loop(
             out.failovers += s.failovers;
             startups.extend(s.startup_latency_ms);
         }
-        if !ended || t0.elapsed().as_secs_f64() * speed >= until_s {
+        if !ended
+            || t0.elapsed().as_secs_f64() * speed >= until_s
+            || wind_down.load(Ordering::SeqCst)
+        {
             break;
         }
     }
@@ -539,12 +584,23 @@ fn corrupt_one_replica(bed: &Testbed) -> Result<String, ChaosError> {
     Ok(c.chunk_id.clone())
 }
 
-/// Reads every replica of the video back from every node and hashes it;
-/// returns how many are intact and pushes a violation for each that is not.
+/// Reads every replica the catalog names now (repairs may have moved them)
+/// back from its node and hashes it; returns how many are intact and pushes a
+/// violation for each that is not, and for a chunk left without a replica.
 async fn verify_replicas(bed: &Testbed, violations: &mut Vec<String>) -> usize {
+    let manifest = bed
+        .cluster
+        .metadata()
+        .video(&bed.view.manifest.video_id)
+        .unwrap_or_else(|_| bed.view.manifest.clone());
+    for c in &manifest.chunks {
+        if c.replicas.is_empty() {
+            violations.push(format!("{}: no replica left (lost)", c.chunk_id));
+        }
+    }
     let mut verified = 0;
     for n in bed.cluster.nodes() {
-        for c in &bed.view.manifest.chunks {
+        for c in &manifest.chunks {
             if !c.replicas.iter().any(|r| r == &n.node_id) {
                 continue;
             }
@@ -577,6 +633,8 @@ fn start_clients(
     bed: &Testbed,
     cfg: &ChaosConfig,
     t0: Instant,
+    until_s: f64,
+    wind_down: &Arc<std::sync::atomic::AtomicBool>,
     stop: &watch::Receiver<bool>,
 ) -> Clients {
     let durations: Vec<f64> = bed
@@ -601,7 +659,8 @@ fn start_clients(
                 durations.clone(),
                 log.clone(),
                 t0,
-                cfg.duration_s as f64,
+                until_s,
+                wind_down.clone(),
                 stop.clone(),
             ));
             (format!("{}-{}", kind.name(), i + 1), task, log)
@@ -660,6 +719,16 @@ pub async fn execute(
     count_panics();
     let panics_before = PANICS.load(Ordering::SeqCst);
     let speed = cfg.speed;
+    // Long enough that no scheduled failure (at most 8 s of media time) is
+    // taken for a loss; 2 s at least.
+    let grace_ms = ((10_000.0 / speed) as u64).max(2_000);
+    let redundancy = cfg
+        .permanent_loss
+        .then(|| vstack_core::redundancy::RedundancyConfig {
+            grace_ms,
+            tick_ms: 200,
+            ..vstack_core::redundancy::RedundancyConfig::default()
+        });
     let mut bed = Testbed::start(ClusterConfig {
         speed,
         seed,
@@ -668,6 +737,9 @@ pub async fn execute(
             chunk_duration: Duration::from_secs(4),
             ..SyntheticVideo::default()
         }),
+        heartbeat_interval: Duration::from_millis(200),
+        heartbeat_timeout: Duration::from_millis(1_000),
+        redundancy,
         ..ClusterConfig::default()
     })
     .await?;
@@ -684,7 +756,15 @@ pub async fn execute(
     }
     let t0 = Instant::now();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let clients = start_clients(&bed, cfg, t0, &stop_rx);
+    let wind_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // With a permanent loss to come, the clients play on until it is
+    // repaired (or the bound passed).
+    let until_s = if cfg.permanent_loss {
+        f64::INFINITY
+    } else {
+        cfg.duration_s as f64
+    };
+    let clients = start_clients(&bed, cfg, t0, until_s, &wind_down, &stop_rx);
     let at = |s: f64| t0 + Duration::from_secs_f64(s / speed);
     let mut injected = Vec::new();
     for f in &plan {
@@ -702,12 +782,39 @@ pub async fn execute(
         heal(&mut bed.cluster, f, i).await?;
         injected.push((f.clone(), node_id, rss_growth_mib));
     }
+    let mut violations = Vec::new();
+    let durability = if cfg.permanent_loss {
+        tokio::time::sleep_until(at(cfg.duration_s as f64)).await;
+        let node =
+            ChaCha8Rng::seed_from_u64(seed ^ 0xd0_0d).random_range(0..bed.cluster.nodes().len());
+        let lost_at_s = t0.elapsed().as_secs_f64() * speed;
+        let node_id = bed.cluster.nodes()[node].node_id.clone();
+        progress(format!(
+            "  {lost_at_s:>7.1} s  {node_id}  lost for good; repair starts {:.1} s (wall) after its last heartbeat",
+            grace_ms as f64 / 1e3
+        ));
+        bed.cluster.kill_node(node);
+        let d = await_repair(&bed, cfg, node_id, lost_at_s, grace_ms, &mut violations).await;
+        Some(d)
+    } else {
+        None
+    };
+    wind_down.store(true, Ordering::SeqCst);
     // Every failure healed: each client's session in progress must now play
     // to the end.
-    let mut violations = Vec::new();
     let limit_s = (2 * cfg.video_s + 60) as f64;
     let (clients, logs) = join_clients(clients, limit_s, speed, &stop_tx, &mut violations).await;
     let replicas_verified = verify_replicas(&bed, &mut violations).await;
+    let durability = durability.map(|mut d| {
+        d.rebuffers_during_repair = rebuffers_between(&logs, d.lost_at_s, &d, speed);
+        if d.rebuffers_during_repair > 0 {
+            violations.push(format!(
+                "durability: {} rebuffer(s) started while repairs ran",
+                d.rebuffers_during_repair
+            ));
+        }
+        d
+    });
     let panics = PANICS.load(Ordering::SeqCst) - panics_before;
     if panics > 0 {
         violations.push(format!("{panics} panic(s) during the run"));
@@ -720,8 +827,105 @@ pub async fn execute(
         clients,
         replicas_verified,
         panics,
+        durability,
         violations,
     })
+}
+
+/// Waits for the replication manager to declare `node_id` lost and to bring
+/// every chunk back to its target; records the figures and, past
+/// `cfg.restore_bound_s`, a violation.
+async fn await_repair(
+    bed: &Testbed,
+    cfg: &ChaosConfig,
+    node_id: String,
+    lost_at_s: f64,
+    grace_ms: u64,
+    violations: &mut Vec<String>,
+) -> DurabilityOutcome {
+    use vstack_core::redundancy::RedundancyEventKind;
+    let svc = bed.cluster.metadata().clone();
+    let before = svc.replication_report().totals;
+    let mut out = DurabilityOutcome {
+        node_id: node_id.clone(),
+        lost_at_s,
+        grace_ms,
+        under_replicated_at_loss: 0,
+        restored_ms: None,
+        bytes_moved: 0,
+        copies: 0,
+        rebuffers_during_repair: 0,
+        bound_s: cfg.restore_bound_s,
+    };
+    let lost_by = Instant::now() + Duration::from_millis(grace_ms) + Duration::from_secs(30);
+    let lost_event = |r: &vstack_core::redundancy::ReplicationReport| {
+        r.events
+            .iter()
+            .any(|e| e.kind == RedundancyEventKind::NodeLost && e.message.starts_with(&node_id))
+    };
+    let declared = loop {
+        let r = svc.replication_report();
+        if lost_event(&r) {
+            out.under_replicated_at_loss = r.totals.under_replicated;
+            break Some(Instant::now());
+        }
+        if Instant::now() > lost_by {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let Some(declared) = declared else {
+        violations.push(format!("durability: {node_id} was never declared lost"));
+        return out;
+    };
+    let bound = declared + Duration::from_secs(cfg.restore_bound_s);
+    loop {
+        let r = svc.replication_report();
+        let t = &r.totals;
+        if t.under_replicated == 0 && t.unavailable == 0 && t.repairs_in_flight == 0 {
+            out.restored_ms = Some(declared.elapsed().as_secs_f64() * 1e3);
+            out.bytes_moved = t.bytes_repaired.saturating_sub(before.bytes_repaired);
+            out.copies = t.copies_done.saturating_sub(before.copies_done);
+            return out;
+        }
+        if Instant::now() > bound {
+            violations.push(format!(
+                "durability: {} chunk(s) still under-replicated ({} without a copy) {} s after {node_id} was declared lost",
+                t.under_replicated, t.unavailable, cfg.restore_bound_s
+            ));
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Rebuffering events that started while repairs ran: after the grace period
+/// following the loss at `lost_at_s`, until the restore (or the bound).
+fn rebuffers_between(
+    logs: &[NoticeLog],
+    lost_at_s: f64,
+    d: &DurabilityOutcome,
+    speed: f64,
+) -> usize {
+    let from = lost_at_s + d.grace_ms as f64 / 1e3 * speed;
+    let until = from + d.restored_ms.map_or(d.bound_s as f64 * 1e3, |ms| ms) / 1e3 * speed;
+    logs.iter()
+        .map(|log| {
+            log.locked()
+                .iter()
+                .filter(|(t, n)| {
+                    *t >= from
+                        && *t <= until
+                        && matches!(
+                            n.notice,
+                            Notice::PlaybackState {
+                                state: vstack_core::engine::PlaybackState::Rebuffering
+                            }
+                        )
+                })
+                .count()
+        })
+        .sum()
 }
 
 /// Each failure with every client's failover time: failed attempts are
