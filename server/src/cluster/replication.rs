@@ -207,10 +207,10 @@ pub fn spawn(
         proposer_id,
         name: format!("replication-manager-{proposer_id:08x}"),
         counters: Mutex::new(Counters::default()),
-        // A burst of 1/4 s of the cap, at least one read step.
+        // A burst of 50 ms of the cap, at least one read step.
         bucket: Mutex::new(TokenBucket::new(
             rate,
-            (rate / 4.0).max(READ_STEP_BYTES as f64),
+            (rate / 20.0).max(READ_STEP_BYTES as f64),
         )),
         started: Instant::now(),
         in_flight: Mutex::new(HashMap::new()),

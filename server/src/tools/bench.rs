@@ -12,6 +12,7 @@
 //! | `scale` | concurrent playback ≥ 100 (9.1); ≥ 1,000 sessions per process (full run) | N smart sessions at once in this process (N = 100, 250, 500, 1,000 in the full run; 60 s 1 Mbit/s video, 3 unshaped loopback nodes, real time): sessions played to the end without a rebuffer (any rebuffer there is host-caused), startup p50 / p95, peak RSS, CPU; the largest N where every session did |
 //! | `scale` | node response time < 50 ms (9.1) | `GET /ping` to every node every 50 ms during the largest N; p95, wall clock |
 //! | `load` | load distribution ≤ 1.5 | smart and naive clients at once on twin default clusters (unequal nodes): each node's share of the bytes ÷ its share of the capacity; the worst node, per client |
+//! | `redundancy` | restore the target RF after losing 1 of 3 nodes ≤ 60 s; repair read rate ≤ 105 % of its cap; startup p95 of N clients on a hot video with one slow node, adaptive RF ≤ fixed RF 2 | a node killed for good: from the loss being declared to every chunk at its target (wall), bytes moved over that time against the cap; two waves of N concurrent smart clients (warm-up, then measured) under each policy ([`super::redundancy_bench`]) |
 //! | `failover` | killed node < 1.5 s; silent partition < 3 s | a node serving a smart client's download is killed (connections reset) or partitioned (requests hang, nothing fails); from the fault to that chunk's delivery from another replica (media time); worst of the repetitions |
 //!
 //! Emulated links run with time compression (`speed`); the session and
@@ -246,6 +247,8 @@ pub struct BenchConfig {
     pub failover_speed: f64,
     /// Dashboards step: subscriber counts and slowloris connections.
     pub dashboards: super::ws_load::WsLoadConfig,
+    /// Redundancy step: restore and hot-startup sizes.
+    pub redundancy: super::redundancy_bench::RedundancyBenchConfig,
 }
 
 impl BenchConfig {
@@ -273,6 +276,7 @@ impl BenchConfig {
                 subscribers: vec![1000, 5000],
                 slowloris: 500,
             },
+            redundancy: super::redundancy_bench::RedundancyBenchConfig::full(),
         }
     }
 
@@ -300,6 +304,7 @@ impl BenchConfig {
                 subscribers: vec![200],
                 slowloris: 100,
             },
+            redundancy: super::redundancy_bench::RedundancyBenchConfig::quick(),
         }
     }
 }
@@ -352,6 +357,12 @@ pub struct BenchReport {
     /// The dashboards step's slowloris run.
     #[serde(default)]
     pub slowloris: Option<super::ws_load::SlowlorisRow>,
+    /// The redundancy step's restore run.
+    #[serde(default)]
+    pub restore: Option<super::redundancy_bench::RestoreRow>,
+    /// The redundancy step's hot-startup runs (adaptive, fixed RF 2).
+    #[serde(default)]
+    pub hot_startup: Vec<super::redundancy_bench::HotStartupRow>,
     /// Conditions left out, and why (e.g. no trace set found).
     pub skipped: Vec<String>,
     /// Targets met.
@@ -1289,11 +1300,13 @@ pub enum Step {
     Failover,
     /// Many live dashboards on one server, and slowloris connections.
     Dashboards,
+    /// Adaptive redundancy: restore after a loss, startup on a hot video.
+    Redundancy,
 }
 
 impl Step {
     /// Every step, in run order.
-    pub const ALL: [Step; 7] = [
+    pub const ALL: [Step; 8] = [
         Step::Qoe,
         Step::Latency,
         Step::Uploads,
@@ -1301,6 +1314,7 @@ impl Step {
         Step::Load,
         Step::Failover,
         Step::Dashboards,
+        Step::Redundancy,
     ];
 }
 
@@ -1400,6 +1414,26 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
         slowloris = Some(sl);
         pb.finish();
     }
+    let mut restore = None;
+    let mut hot_startup = Vec::new();
+    if runs(Step::Redundancy) {
+        let pb = bar(mp, "redundancy", 3);
+        let r = super::redundancy_bench::restore(&cfg.redundancy)
+            .await
+            .context("redundancy: restore")?;
+        pb.inc(1);
+        for adaptive in [true, false] {
+            hot_startup.push(
+                super::redundancy_bench::hot_startup(&cfg.redundancy, adaptive)
+                    .await
+                    .context("redundancy: hot startup")?,
+            );
+            pb.inc(1);
+        }
+        results.extend(redundancy_targets(&cfg.redundancy, &r, &hot_startup));
+        restore = Some(r);
+        pb.finish();
+    }
     let passed = results.iter().filter(|r| r.passed).count();
     let total = results.len();
     Ok(BenchReport {
@@ -1419,8 +1453,84 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
         scale: scale_rows,
         dashboards,
         slowloris,
+        restore,
+        hot_startup,
         skipped,
     })
+}
+
+/// The redundancy step's targets (see [`super::redundancy_bench`]).
+fn redundancy_targets(
+    cfg: &super::redundancy_bench::RedundancyBenchConfig,
+    r: &super::redundancy_bench::RestoreRow,
+    hot: &[super::redundancy_bench::HotStartupRow],
+) -> Vec<TargetResult> {
+    let cluster = "embedded cluster, 3 nodes (100 / 40 / 15 Mbit/s)".to_string();
+    let mut out = vec![
+        TargetResult::new(
+            "time to restore target RF (1 of 3 nodes lost)",
+            None,
+            "s",
+            r.restore_ms / 1e3,
+            Comparison::AtMost,
+            60.0,
+            format!(
+                "{} lost for good; {} of {} chunks under-replicated when declared lost; {} hash-verified copies, {:.1} MB moved",
+                r.node_lost,
+                r.under_replicated_at_loss,
+                r.chunks,
+                r.copies,
+                r.bytes_moved as f64 / 1e6
+            ),
+        )
+        .under(&format!(
+            "{cluster}, {} s 5 Mbit/s video, repair cap {} Mbit/s",
+            cfg.restore_video_s, cfg.repair_cap_mbps
+        )),
+        TargetResult::new(
+            "repair read rate, share of the cap",
+            None,
+            "%",
+            r.share_of_cap_pct,
+            Comparison::AtMost,
+            105.0,
+            format!(
+                "{:.1} Mbit/s over the restore against a {} Mbit/s cap (token bucket, 50 ms burst); the sources' emulated links bound it too",
+                r.repair_mbps, r.cap_mbps
+            ),
+        )
+        .under(&format!("{cluster}, repair cap {} Mbit/s", cfg.repair_cap_mbps)),
+    ];
+    if let [adaptive, fixed] = hot {
+        out.push(
+            TargetResult::new(
+                "startup p95 on a hot video, adaptive RF vs fixed RF 2",
+                None,
+                "ms",
+                adaptive.startup_p95_ms,
+                Comparison::AtMost,
+                (fixed.startup_p95_ms * 100.0).round() / 100.0,
+                format!(
+                    "{} concurrent smart clients after a warm-up wave: adaptive p50 {:.0} / p95 {:.0} ms on {:.2} replicas per chunk; fixed RF 2 p50 {:.0} / p95 {:.0} ms on {:.2}; rebuffers {} / {}",
+                    adaptive.clients,
+                    adaptive.startup_p50_ms,
+                    adaptive.startup_p95_ms,
+                    adaptive.mean_replicas,
+                    fixed.startup_p50_ms,
+                    fixed.startup_p95_ms,
+                    fixed.mean_replicas,
+                    adaptive.rebuffers,
+                    fixed.rebuffers
+                ),
+            )
+            .of(ClientKind::Smart)
+            .under(&format!(
+                "3 nodes (100 / 100 / {} Mbit/s), {} s {} kbit/s video in 2 s chunks, ×{}",
+                cfg.slow_node_mbps, cfg.hot_video_s, cfg.hot_bitrate_kbps, cfg.speed
+            )),
+        );
+    }
+    out
 }
 
 /// The dashboards step's targets, judged on its rows (see

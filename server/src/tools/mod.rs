@@ -9,6 +9,8 @@
 //! - [`demo`]: the seed's demo phases on live clusters, one loop for every host.
 //! - [`ws_load`]: the dashboards step of `bench` (many `/ws` subscribers,
 //!   slowloris connections).
+//! - [`redundancy_bench`]: the redundancy step of `bench` (restore after a
+//!   loss, startup on a hot video under adaptive vs fixed replication).
 //!
 //! Also here: the notice log and failover time both `bench` and `chaos` use.
 
@@ -16,6 +18,7 @@ pub mod bench;
 pub mod chaos;
 pub mod compare;
 pub mod demo;
+pub mod redundancy_bench;
 pub mod testbed;
 pub mod ws_load;
 
