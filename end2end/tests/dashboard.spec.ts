@@ -253,20 +253,20 @@ test('the demo runs from the dashboard: phases narrated, figures measured, findi
   await page.getByTestId('demo-phase-s').fill('10');
   await page.getByTestId('demo-phase-s').dispatchEvent('change');
   await page.getByTestId('demo-start').click();
-  await expect(page.getByTestId('demo-msg')).toContainText('demo started: 7 phases of 10 s');
+  await expect(page.getByTestId('demo-msg')).toContainText('demo started: 8 phases of 10 s');
   await expect(page.getByTestId('demo-state')).toHaveAttribute('data-running', 'true');
-  await expect(page.getByTestId('demo-narration')).toContainText(/Normal operation|Degradation|Node failure|Recovery|Chaos/);
+  await expect(page.getByTestId('demo-narration')).toContainText(/Normal operation|Degradation|Node failure|Recovery|Chaos|Adaptive redundancy/);
   await page.getByTestId('demo-phases').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(artifacts, 'overview-demo-running.png'), fullPage: true });
-  // 7 phases of 10 media s at ×4: about 20 s.
+  // 8 phases of 10 media s at ×4: about 20 s.
   await expect(page.getByTestId('demo-state')).toHaveAttribute('data-running', 'false', { timeout: 45_000 });
   await expect(page.getByTestId('demo-state')).toContainText('Finished');
   await expect(page.getByTestId('demo-findings')).toContainText('rebuffering: smart');
-  await expect(page.getByTestId('demo-measured').locator('li')).toHaveCount(7);
+  await expect(page.getByTestId('demo-measured').locator('li')).toHaveCount(8);
   await expect(page.getByTestId('demo-measured')).toContainText('smart fetched');
   await expect(page.getByTestId('demo-events')).toContainText('node-');
   const rows = page.locator('[data-testid="demo-phases"] tbody tr');
-  await expect(rows).toHaveCount(7);
+  await expect(rows).toHaveCount(8);
   // Every phase has measured figures; the clients downloaded during the demo.
   const chunks = await rows.evaluateAll((trs) => trs.map((tr) => Number(tr.children[1].textContent)));
   expect(chunks.every((n) => Number.isFinite(n))).toBe(true);
@@ -285,7 +285,7 @@ test('the Smart vs Naive tab shows the latest saved vstack compare run', async (
   await page.getByTestId('cmp-saved-refresh').click();
   await expect(page.getByTestId('cmp-saved-meta')).toContainText('live twin clusters at ×20');
   const rows = page.locator('[data-testid="cmp-saved-table"] tbody tr');
-  await expect(rows).toHaveCount(7);
+  await expect(rows).toHaveCount(8);
   await expect(rows.first()).toContainText('startup latency');
   const saved = JSON.parse(fs.readFileSync(compareResults, 'utf8'));
   const startup = saved.conditions[0].metrics[0].smart_mean as number;

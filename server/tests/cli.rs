@@ -359,6 +359,7 @@ fn demo_runs_every_phase_and_reports_measured_findings() {
         "node_failure",
         "recovery",
         "chaos",
+        "adaptive_redundancy",
     ] {
         assert!(
             stdout.contains(&format!("▶ {phase}:")),
@@ -368,7 +369,7 @@ fn demo_runs_every_phase_and_reports_measured_findings() {
     assert!(stdout.contains("Key findings (measured in this run)"));
     assert_eq!(
         stdout.matches("    measured: smart fetched ").count(),
-        7,
+        8,
         "each phase ends with its measured narration:\n{stdout}"
     );
     assert!(
@@ -378,7 +379,8 @@ fn demo_runs_every_phase_and_reports_measured_findings() {
     );
     let json = &stdout[stdout.find("\n[").unwrap() + 1..];
     let phases: serde_json::Value = serde_json::from_str(json).unwrap();
-    assert_eq!(phases.as_array().unwrap().len(), 7);
+    assert_eq!(phases.as_array().unwrap().len(), 8);
+    assert!(stdout.contains(" s: node-3 failed for good"), "{stdout}");
     let chunks: u64 = phases
         .as_array()
         .unwrap()

@@ -17,12 +17,15 @@ pub enum Phase {
     Scenario(Scenario),
     /// Seeded random failures.
     Chaos,
+    /// A node lost for good while adaptive redundancy repairs (seeds
+    /// `000_*`/`001_*`: "dynamic replication strategies").
+    Redundancy,
 }
 
 /// The demo's phases and the conditions each applies. The text states only
 /// what is done to the nodes; what the clients made of it is measured at the
 /// phase's end ([`narrate`]), never written in advance.
-pub const PHASES: [(Phase, &str); 7] = [
+pub const PHASES: [(Phase, &str); 8] = [
     (
         Phase::Scenario(Scenario::Normal),
         "Normal operation: every node on its own base profile.",
@@ -50,6 +53,10 @@ pub const PHASES: [(Phase, &str); 7] = [
     (
         Phase::Chaos,
         "Chaos: every 5 s one random failure (a node killed and revived, a latency spike, loss), the same seeded sequence on both clusters.",
+    ),
+    (
+        Phase::Redundancy,
+        "Adaptive redundancy: node-3 fails for good (server killed, heartbeats stop) on both clusters; the replication manager may repair its chunks onto the other nodes once its grace period passes; node-3 returns at the phase's end.",
     ),
 ];
 
@@ -97,6 +104,7 @@ pub fn phase_name(p: Phase) -> &'static str {
     match p {
         Phase::Scenario(s) => s.name(),
         Phase::Chaos => "chaos",
+        Phase::Redundancy => "adaptive_redundancy",
     }
 }
 

@@ -62,7 +62,7 @@ fn print_event(ev: DemoEvent<'_>) {
         DemoEvent::PhaseStarted {
             phase, narration, ..
         } => println!("\n▶ {}: {narration}", phase_name(phase)),
-        DemoEvent::Chaos { what, .. } => println!("    chaos: {what}"),
+        DemoEvent::Chaos { at_s, what, .. } => println!("    {at_s:>3} s: {what}"),
         DemoEvent::PhaseEnded { result, .. } => {
             print_figures("smart", &result.smart);
             print_figures("naive", &result.naive);
@@ -83,11 +83,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         args.phase_s,
         args.speed
     );
+    // The redundancy phase repairs within itself: a grace of a fifth of the
+    // phase (wall time, at least 0.5 s), fast heartbeats, and the default
+    // 40 Mbit/s repair cap in media time (× speed, as the emulated links).
+    let phase_wall_ms = (args.phase_s as f64 * 1e3 / args.speed) as u64;
     let smart_bed = Testbed::start(ClusterConfig {
         speed: args.speed,
         video: Some(SyntheticVideo {
             duration: Duration::from_secs(total_s),
             ..SyntheticVideo::default()
+        }),
+        heartbeat_interval: Duration::from_millis(200),
+        heartbeat_timeout: Duration::from_millis(500),
+        redundancy: Some(vstack_core::redundancy::RedundancyConfig {
+            grace_ms: (phase_wall_ms / 5).max(500),
+            tick_ms: 100,
+            repair_cap_mbps: (40.0 * args.speed).min(100_000.0),
+            max_concurrent_repairs: 4,
+            ..vstack_core::redundancy::RedundancyConfig::default()
         }),
         ..ClusterConfig::default()
     })

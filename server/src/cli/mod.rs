@@ -90,7 +90,7 @@ pub enum Command {
     Ingest(ingest::IngestArgs),
     /// Smart vs naive on identical conditions (live twin clusters or simulator).
     Compare(compare::CompareArgs),
-    /// The seed's demo: normal, degradation, node failure, recovery, chaos.
+    /// The seed's demo: normal, degradation, node failure, recovery, chaos, adaptive redundancy.
     Demo(demo::DemoArgs),
     /// Seeded random failures while clients play; checks and reports invariants.
     Chaos(chaos::ChaosArgs),

@@ -544,7 +544,7 @@ impl Manager {
             let msg = if now_hot > was_hot {
                 format!("{v}: {now_hot} chunks hot → more replicas")
             } else {
-                format!("{v}: {now_hot} chunks hot (was {was_hot}) → cooled ones back to base")
+                format!("{v}: {now_hot} chunks above the base factor by popularity (was {was_hot})")
             };
             self.counters
                 .locked()

@@ -288,6 +288,7 @@ impl Hub {
                 self.set_scenario(match phase {
                     Phase::Scenario(s) => s.into(),
                     Phase::Chaos => ScenarioInForce::Override(Override::Chaos),
+                    Phase::Redundancy => Scenario::Normal.into(),
                 });
                 let started = self.uptime_ms();
                 self.update_demo(|d| {
@@ -308,7 +309,7 @@ impl Hub {
                 phase,
                 result,
             } => {
-                if phase == Phase::Chaos {
+                if matches!(phase, Phase::Chaos | Phase::Redundancy) {
                     for j in 0..self.node_ids.len() {
                         self.set_killed(j, false);
                     }

@@ -35,8 +35,9 @@ pub enum DemoEvent<'a> {
         /// What to watch.
         narration: &'static str,
     },
-    /// A chaos step happened at `at_s` media seconds into the chaos phase;
-    /// `killed` lists the nodes killed now (0-based).
+    /// A step of the chaos phase (or an event of the redundancy phase)
+    /// happened at `at_s` media seconds into the phase; `killed` lists the
+    /// nodes killed now (0-based).
     Chaos {
         /// Media seconds into the phase.
         at_s: u64,
@@ -130,6 +131,7 @@ pub async fn run_phases(
                 tokio::time::sleep(phase_wall).await;
             }
             Phase::Chaos => chaos_phase(clusters, phase_s, speed, &mut rng, &mut progress).await,
+            Phase::Redundancy => redundancy_phase(clusters, phase_s, speed, &mut progress).await,
         }
         let after = clients();
         let result = PhaseResult {
@@ -145,6 +147,63 @@ pub async fn run_phases(
         results.push(result);
     }
     results
+}
+
+/// The redundancy phase: the last node dies for good on every cluster; the
+/// smart client's cluster's replication manager (if one runs) reports its
+/// events as they happen (the twin mirrors its changes); at the phase's end
+/// the node returns.
+async fn redundancy_phase(
+    clusters: &Mutex<Vec<Cluster>>,
+    phase_s: u64,
+    speed: f64,
+    progress: &mut impl FnMut(DemoEvent<'_>),
+) {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let t0 = tokio::time::Instant::now();
+    let (node, svc) = {
+        let mut c = clusters.lock().await;
+        let Some(n) = c.first().map(|c| c.nodes().len()) else {
+            return;
+        };
+        let node = n - 1;
+        for cl in c.iter_mut() {
+            cl.kill_node(node);
+        }
+        (node, c[0].metadata().clone())
+    };
+    let killed = [node];
+    progress(DemoEvent::Chaos {
+        at_s: 0,
+        what: format!("node-{} failed for good", node + 1),
+        killed: &killed,
+    });
+    let end = t0 + Duration::from_secs(phase_s).div_f64(speed);
+    let mut seen = 0;
+    while tokio::time::Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(250).min(end - tokio::time::Instant::now())).await;
+        let events: Vec<_> = svc
+            .replication_report()
+            .events
+            .into_iter()
+            .filter(|e| e.unix_ms >= started)
+            .collect();
+        for e in events.iter().skip(seen) {
+            let at_s = (t0.elapsed().as_secs_f64() * speed) as u64;
+            progress(DemoEvent::Chaos {
+                at_s,
+                what: e.message.clone(),
+                killed: &killed,
+            });
+        }
+        seen = events.len().max(seen);
+    }
+    let mut c = clusters.lock().await;
+    for cl in c.iter_mut() {
+        let _ = cl.restart_node(node).await;
+    }
 }
 
 /// The chaos phase: a [`chaos_step`] every [`CHAOS_STEP_S`] media seconds,
