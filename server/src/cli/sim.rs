@@ -8,7 +8,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
 use vstack_core::{
-    engine::striped_manifest,
+    engine::layout_manifest,
     sim::{
         Experiment, NodeLink, SessionRun, SimConfig, Strategy, Summary, VideoSource, load_chunks,
         run_experiment,
@@ -53,6 +53,11 @@ pub struct SimArgs {
     /// Replicas per chunk (striped layout).
     #[arg(long, default_value_t = 2)]
     pub replication: usize,
+    /// Replica count per chunk for the first chunks, comma-separated (e.g.
+    /// `3,3` puts the two startup chunks on three nodes, as adaptive
+    /// redundancy does for hot chunks); later chunks use `--replication`.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub replica_layout: Vec<u16>,
     /// Strategies to run, comma-separated.
     #[arg(
         long,
@@ -127,7 +132,18 @@ impl SimArgs {
             VideoSource::Synthetic { .. } => "synthetic".to_string(),
             _ => self.video.clone(),
         };
-        let manifest = striped_manifest(&name, &chunks, self.nodes as usize, self.replication);
+        let layout: Vec<usize> = self
+            .replica_layout
+            .iter()
+            .map(|&r| usize::from(r))
+            .collect();
+        let manifest = layout_manifest(
+            &name,
+            &chunks,
+            self.nodes as usize,
+            self.replication,
+            &layout,
+        );
         let mut base = SimConfig::new(
             (0..self.nodes)
                 .map(|_| NodeLink {
@@ -280,13 +296,19 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "video {} · {} chunks · {:.0} s · {:.2} Mbit/s · {} nodes, replication {} · {} traces · {} sessions per strategy",
+        "video {} · {} chunks · {:.0} s · {:.2} Mbit/s · {} nodes, replication {}{} · {} traces · {} sessions per strategy",
         m.video_id,
         m.chunks.len(),
         m.duration().as_secs_f64(),
         video_mbps,
         m.node_count,
         args.replication,
+        if args.replica_layout.is_empty() {
+            String::new()
+        } else {
+            let l: Vec<String> = args.replica_layout.iter().map(u16::to_string).collect();
+            format!(" (first chunks: {})", l.join(","))
+        },
         exp.traces.len(),
         exp.sessions
     );

@@ -244,6 +244,25 @@ pub fn striped_replicas(index: usize, node_count: usize, replication: usize) -> 
         .collect()
 }
 
+/// Builds a manifest whose chunk `i` has `layout[i]` replicas (striped from
+/// node `i`, see [`striped_replicas`]) and the chunks past the layout
+/// `replication`: the replica-count-per-chunk layout adaptive redundancy
+/// leaves behind (hot or startup chunks on more nodes), for the simulator.
+/// Counts are clamped to `1..=node_count`.
+pub fn layout_manifest(
+    video_id: &str,
+    chunks: &[(Duration, u64)],
+    node_count: usize,
+    replication: usize,
+    layout: &[usize],
+) -> Manifest {
+    let mut m = striped_manifest(video_id, chunks, node_count, replication);
+    for (c, &r) in m.chunks.iter_mut().zip(layout) {
+        c.replicas = striped_replicas(c.index as usize, node_count, r);
+    }
+    m
+}
+
 /// Builds a manifest from chunk (duration, size) pairs with [`striped_replicas`].
 pub fn striped_manifest(
     video_id: &str,
@@ -381,6 +400,10 @@ mod tests {
     #[test]
     fn striped_layout() {
         assert_eq!(striped_replicas(0, 3, 2), vec![NodeId(0), NodeId(1)]);
+        let chunks = [(Duration::from_secs(2), 10u64); 4];
+        let m = layout_manifest("v", &chunks, 3, 2, &[3, 9, 1]);
+        let counts: Vec<usize> = m.chunks.iter().map(|c| c.replicas.len()).collect();
+        assert_eq!(counts, [3, 3, 1, 2], "layout, clamped, then the base");
         assert_eq!(striped_replicas(2, 3, 2), vec![NodeId(2), NodeId(0)]);
         assert_eq!(
             striped_replicas(1, 3, 5),
