@@ -414,3 +414,26 @@ async fn repair_under_a_bandwidth_cap_leaves_playback_without_a_rebuffer() {
         done.totals.repair_mbps
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_revived_on_twin_clusters_keeps_one_chunk_index() {
+    use vstack::cluster::embedded::restart_node_on_twins;
+    let smart = Cluster::start(config(3, video(8, 1000.0, 2), None))
+        .await
+        .unwrap();
+    let twin = smart.start_twin().await.unwrap();
+    let mut both = vec![smart, twin];
+    for c in &mut both {
+        c.kill_node(2);
+    }
+    restart_node_on_twins(&mut both, 2).await.unwrap();
+    // A copy stored through the smart cluster's node is seen by its twin.
+    let bytes = bytes::Bytes::from_static(b"a repaired copy");
+    both[0].nodes()[2]
+        .storage()
+        .store("copy-1", &sha256_hex(&bytes), bytes.clone())
+        .await
+        .unwrap();
+    let listed = listing(&both[1], 2).await;
+    assert!(listed.iter().any(|s| s.chunk_id == "copy-1"), "{listed:?}");
+}

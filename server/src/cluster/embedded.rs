@@ -654,6 +654,36 @@ impl Cluster {
             n.emulator.clone(),
         )
         .await?;
+        self.serve_restarted(i, node).await
+    }
+
+    /// Restarts killed node `i` as a twin of `primary`'s node `i` (the same
+    /// chunk index, as at [`Self::start_twin`]), after `primary` restarted
+    /// it: chunks repairs copy to or trim from it stay visible to both.
+    ///
+    /// # Errors
+    /// As [`Self::restart_node`].
+    pub async fn restart_twin_node(
+        &mut self,
+        i: usize,
+        primary: &Cluster,
+    ) -> Result<(), ClusterError> {
+        let (Some(n), Some(p)) = (self.nodes.get(i), primary.nodes.get(i)) else {
+            return Err(ClusterError::Config(format!("no node {i}")));
+        };
+        if n.server.is_some() {
+            return Ok(());
+        }
+        let node = Arc::new(p.node.twin(n.emulator.clone()));
+        self.serve_restarted(i, node).await
+    }
+
+    async fn serve_restarted(
+        &mut self,
+        i: usize,
+        node: Arc<StorageNode>,
+    ) -> Result<(), ClusterError> {
+        let n = &self.nodes[i];
         node.set_node_index(i);
         let listener = bind_node(&n.node_id, n.addr).await?;
         let s = serve_on(&n.node_id, listener, super::storage::router(node.clone()))?;
@@ -669,6 +699,23 @@ impl Cluster {
         n.heartbeat = Some(hb);
         Ok(())
     }
+}
+
+/// Restarts killed node `i` on twin clusters: on the first from disk, on
+/// the others as its twin (one shared chunk index, see
+/// [`Cluster::restart_twin_node`]).
+///
+/// # Errors
+/// As [`Cluster::restart_node`].
+pub async fn restart_node_on_twins(clusters: &mut [Cluster], i: usize) -> Result<(), ClusterError> {
+    let Some((first, rest)) = clusters.split_first_mut() else {
+        return Ok(());
+    };
+    first.restart_node(i).await?;
+    for c in rest {
+        c.restart_twin_node(i, first).await?;
+    }
+    Ok(())
 }
 
 /// Node `i`'s emulator: `base` conditions, the cluster's speed, seed `seed + i`

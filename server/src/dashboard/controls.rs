@@ -12,7 +12,7 @@ use vstack_core::{
 
 use super::{Hub, list_videos};
 use crate::{
-    cluster::embedded::Cluster,
+    cluster::embedded::{Cluster, restart_node_on_twins},
     sync::LockExt,
     tools::demo::{DemoEvent, run_phases},
 };
@@ -114,9 +114,9 @@ impl Hub {
             Control::ReviveNode { node } => {
                 self.check_node(node)?;
                 let mut clusters = self.embedded().await?;
-                for c in clusters.iter_mut() {
-                    c.restart_node(node).await.map_err(|e| e.to_string())?;
-                }
+                restart_node_on_twins(&mut clusters[..], node)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 self.set_killed(node, false);
                 Ok(format!("{} revived", self.node_ids[node]))
             }
@@ -249,10 +249,10 @@ impl Hub {
         task.abort();
         if was_running {
             let mut clusters = self.clusters.lock().await;
-            for c in clusters.iter_mut() {
-                for i in 0..self.node_ids.len() {
-                    let _ = c.restart_node(i).await;
-                }
+            for i in 0..self.node_ids.len() {
+                let _ = restart_node_on_twins(&mut clusters[..], i).await;
+            }
+            for c in clusters.iter() {
                 c.apply_scenario(Scenario::Normal);
             }
             drop(clusters);

@@ -18,7 +18,7 @@ use vstack_core::{
     engine::{ClientSnapshot, PerClient},
 };
 
-use crate::cluster::embedded::Cluster;
+use crate::cluster::embedded::{Cluster, restart_node_on_twins};
 
 /// Media seconds between two faults of the chaos phase.
 pub const CHAOS_STEP_S: u64 = 5;
@@ -93,9 +93,7 @@ pub async fn chaos_step(
 /// Restarts every node in `killed` on every cluster (and empties it).
 async fn revive(clusters: &mut [Cluster], killed: &mut Vec<usize>) {
     for i in killed.drain(..) {
-        for c in clusters.iter_mut() {
-            let _ = c.restart_node(i).await;
-        }
+        let _ = restart_node_on_twins(clusters, i).await;
     }
 }
 
@@ -201,9 +199,7 @@ async fn redundancy_phase(
         seen = events.len().max(seen);
     }
     let mut c = clusters.lock().await;
-    for cl in c.iter_mut() {
-        let _ = cl.restart_node(node).await;
-    }
+    let _ = restart_node_on_twins(&mut c[..], node).await;
 }
 
 /// The chaos phase: a [`chaos_step`] every [`CHAOS_STEP_S`] media seconds,
