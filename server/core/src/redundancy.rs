@@ -393,32 +393,47 @@ pub fn plan(
             size_bytes: c.size_bytes,
         });
     }
-    for i in over {
-        if out.actions.len() >= max_actions {
-            break;
-        }
+    let trims = plan_trims(chunks, &over, busy, &status, &free, &load);
+    let room = max_actions.saturating_sub(out.actions.len());
+    out.actions.extend(trims.into_iter().take(room));
+    out
+}
+
+/// One trim per over-replicated chunk in `over` (unless busy): an
+/// unrecorded live copy first, else a recorded live one; the copy on the node
+/// with the least free space (64 MiB bands), then the most load, goes.
+fn plan_trims(
+    chunks: &[ChunkView],
+    over: &[usize],
+    busy: &[bool],
+    status: &HashMap<&str, NodeStatus>,
+    free: &HashMap<&str, u64>,
+    load: &HashMap<&str, u64>,
+) -> Vec<RepairAction> {
+    let live = |id: &str| status.get(id) == Some(&NodeStatus::Live);
+    let pick = |it: &mut dyn Iterator<Item = &String>| {
+        it.min_by_key(|r| {
+            (
+                free.get(r.as_str()).copied().unwrap_or(0) / (64 << 20),
+                std::cmp::Reverse(load.get(r.as_str()).copied().unwrap_or(0)),
+                std::cmp::Reverse(r.as_str()),
+            )
+        })
+        .cloned()
+    };
+    let mut out = Vec::new();
+    for &i in over {
         if busy.get(i).copied().unwrap_or(false) {
             continue;
         }
         let c = &chunks[i];
-        let unrecorded = c
+        let mut unrecorded = c
             .extra
             .iter()
-            .filter(|r| is(r, NodeStatus::Live) && !c.replicas.contains(r));
-        let recorded = c.replicas.iter().filter(|r| is(r, NodeStatus::Live));
-        let pick = |it: &mut dyn Iterator<Item = &String>| {
-            it.min_by_key(|r| {
-                (
-                    free.get(r.as_str()).copied().unwrap_or(0) / (64 << 20),
-                    std::cmp::Reverse(load.get(r.as_str()).copied().unwrap_or(0)),
-                    std::cmp::Reverse(r.as_str()),
-                )
-            })
-            .cloned()
-        };
-        let node = pick(&mut { unrecorded }).or_else(|| pick(&mut { recorded }));
-        if let Some(node) = node {
-            out.actions.push(RepairAction::Trim { chunk: i, node });
+            .filter(|r| live(r) && !c.replicas.contains(r));
+        let mut recorded = c.replicas.iter().filter(|r| live(r));
+        if let Some(node) = pick(&mut unrecorded).or_else(|| pick(&mut recorded)) {
+            out.push(RepairAction::Trim { chunk: i, node });
         }
     }
     out
