@@ -115,18 +115,7 @@ pub struct MetadataService {
     replication: RwLock<Option<vstack_core::redundancy::ReplicationReport>>,
 }
 
-/// A registered node with its last heartbeat, for the replication manager.
-#[derive(Clone, Debug)]
-pub struct NodeUsage {
-    /// Node id.
-    pub node_id: String,
-    /// Base URL.
-    pub url: String,
-    /// Time since its last heartbeat (or registration).
-    pub since_heartbeat: Duration,
-    /// Its last heartbeat.
-    pub usage: NodeHeartbeat,
-}
+pub use super::replica_view::NodeUsage;
 
 /// Body of `POST /cluster/scenario`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -392,7 +381,12 @@ impl MetadataService {
             return r;
         }
         let cfg = vstack_core::redundancy::RedundancyConfig::default();
-        let mut r = super::replication::report_of(self, &cfg, &Default::default());
+        let mut r = super::replica_view::report_of(
+            self.node_usage(),
+            self.manifests(),
+            self.config.heartbeat_timeout,
+            &cfg,
+        );
         r.enabled = false;
         r
     }

@@ -19,6 +19,8 @@
 //! - [`proposer`]: the ChunkPaxos proposer over HTTP that ingest commits
 //!   chunk records with.
 //!
+//! - [`replica_view`]: the registry and catalog as adaptive redundancy sees
+//!   them, and the `/replication` report built from them.
 //! - [`replication`]: adaptive redundancy's manager in the metadata service:
 //!   repair after a node loss, extra replicas for hot chunks, trims when a
 //!   node returns, each change committed through the chunk's ChunkPaxos log.
@@ -36,6 +38,7 @@ pub mod emulator;
 pub mod ingest;
 pub mod metadata;
 pub mod proposer;
+pub mod replica_view;
 pub mod replication;
 pub mod storage;
 pub mod wire;
