@@ -460,6 +460,12 @@ fn chaos_fails_and_names_the_seed_when_an_invariant_breaks() {
         &["chaos", "--kinds", "meteor"][..],
         &["chaos", "--duration-s", "0"],
         &["chaos", "--clients", "0"],
+        &["chaos", "--restore-bound-s", "0"],
+        &["metadata", "--repair-cap-mbps", "1e-300"],
+        &["metadata", "--max-concurrent-repairs", "0"],
+        &["cluster", "--base-rf", "0"],
+        &["serve", "--grace-s", "-1"],
+        &["sim", "--trace", "x", "--replica-layout", "0"],
     ] {
         assert_eq!(run(args).status.code(), Some(2), "{args:?}");
     }

@@ -46,6 +46,9 @@ pub struct ClusterArgs {
     #[arg(long, env = "VSTACK_CLUSTER_TOKEN", hide_env_values = true,
           value_parser = super::parse_cluster_token)]
     pub cluster_token: Option<crate::cluster::auth::ClusterToken>,
+    /// Adaptive redundancy: the replication manager's policy.
+    #[command(flatten)]
+    pub redundancy: super::metadata::RedundancyArgs,
 }
 
 /// Runs `vstack cluster`: the embedded cluster as a process, until stopped.
@@ -67,6 +70,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             duration: Duration::from_secs(args.video_duration_s),
             ..SyntheticVideo::default()
         }),
+        redundancy: args.redundancy.config(),
         ..ClusterConfig::default()
     })
     .await?;
