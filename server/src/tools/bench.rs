@@ -1525,7 +1525,7 @@ fn redundancy_targets(
             )
             .of(ClientKind::Smart)
             .under(&format!(
-                "3 nodes (100 / 100 / {} Mbit/s), {} s {} kbit/s video in 2 s chunks, ×{}",
+                "4 nodes ({} / 100 / 100 / 100 Mbit/s), {} s {} kbit/s video in 2 s chunks, ×{}",
                 cfg.slow_node_mbps, cfg.hot_video_s, cfg.hot_bitrate_kbps, cfg.speed
             )),
         );

@@ -112,8 +112,9 @@ pub struct SchedulerConfig {
     /// Startup probe gate: a selector that monitors waits for the first probe
     /// answer (or failure) of every replica of chunk 0 before its first
     /// download, but at most this long, so that chunk 0 goes to the best
-    /// replicas instead of arbitrary ones. Zero disables the gate. Default 3 s
-    /// (past a 2 s probe timeout, so a gate normally ends on the last answer).
+    /// replicas instead of arbitrary ones. Zero disables the gate. Default 0
+    /// (off); 3 s, past a 2 s probe timeout, makes a gate end on the last
+    /// answer.
     pub startup_probe_wait: Duration,
     /// Start-up focus: while playback is starting or stalled, only the chunks
     /// needed to reach the start (resp. resume) threshold are requested, so they
