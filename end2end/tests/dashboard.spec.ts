@@ -13,6 +13,7 @@ const tabs = [
   { path: '/metrics', label: 'Performance Metrics', shot: 'metrics' },
   { path: '/compare', label: 'Smart vs Naive', shot: 'compare' },
   { path: '/analytics', label: 'Analytics', shot: 'analytics' },
+  { path: '/redundancy', label: 'Redundancy', shot: 'redundancy-tab' },
 ];
 
 test.beforeAll(async () => {

@@ -71,3 +71,15 @@ test('the Redundancy tab follows a node failed for good, its repair, its return 
   await expect(page.getByTestId('hot-population')).toContainText('No hot population running');
   expect(errors).toEqual([]);
 });
+
+test('the Redundancy tab holds on a phone-sized screen and in dark mode', async ({ browser }) => {
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
+  await page.goto(server.url + '/redundancy');
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
+  await expect(page.getByTestId('replica-map')).toBeVisible();
+  // The map scrolls inside its card; the page itself does not overflow.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await page.screenshot({ path: path.join(artifacts, 'redundancy-phone-dark.png'), fullPage: true });
+  await page.close();
+});
