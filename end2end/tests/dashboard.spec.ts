@@ -286,7 +286,7 @@ test('the Smart vs Naive tab shows the latest saved vstack compare run', async (
   await page.getByTestId('cmp-saved-refresh').click();
   await expect(page.getByTestId('cmp-saved-meta')).toContainText('live twin clusters at ×20');
   const rows = page.locator('[data-testid="cmp-saved-table"] tbody tr');
-  await expect(rows).toHaveCount(8);
+  await expect(rows).toHaveCount(7);
   await expect(rows.first()).toContainText('startup latency');
   const saved = JSON.parse(fs.readFileSync(compareResults, 'utf8'));
   const startup = saved.conditions[0].metrics[0].smart_mean as number;
