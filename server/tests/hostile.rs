@@ -202,6 +202,11 @@ async fn bad_control_input_is_a_400_with_a_json_body_and_changes_nothing() {
         r#"{"control":{"action":"node_conditions","node":0,"latency_ms":0,"bandwidth_mbps":10,"loss":2,"down":false}}"#,
         r#"{"control":{"action":"scenario","name":"meltdown"}}"#,
         r#"{"control":{"action":"start_demo","phase_s":999999999999}}"#,
+        r#"{"control":{"action":"make_hot","clients":0}}"#,
+        r#"{"control":{"action":"make_hot","clients":51}}"#,
+        r#"{"control":{"action":"make_hot","clients":4294967296}}"#,
+        r#"{"control":{"action":"make_hot","clients":5,"video_id":"../../etc/passwd"}}"#,
+        r#"{"control":{"action":"cool_down"}}"#,
     ] {
         let (status, _, resp) = call(&router, control(body).body(Body::from(body)).unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {resp}");
@@ -209,6 +214,12 @@ async fn bad_control_input_is_a_400_with_a_json_body_and_changes_nothing() {
     }
     assert_eq!(killed(&hub).await, vec![false; 3]);
     assert_eq!(hub.snapshot().conditions, before, "conditions unchanged");
+    assert!(
+        hub.snapshot()
+            .redundancy
+            .is_none_or(|r| r.hot.video_id.is_none()),
+        "no hot population started"
+    );
     let (status, _, _) = call(
         &router,
         Request::get("/healthz").body(Body::empty()).unwrap(),
