@@ -34,7 +34,12 @@ pub fn faint() -> SplitLine {
 
 /// The frame every engine chart shares: no animation (updates in place),
 /// axis tooltip, legend below, fixed margins.
-fn frame() -> Chart {
+pub fn frame() -> Chart {
+    framed("24")
+}
+
+/// [`frame`] with `right` px of right margin (room for a second value axis).
+pub fn framed(right: &str) -> Chart {
     Chart::new()
         .animation(false)
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
@@ -43,7 +48,7 @@ fn frame() -> Chart {
                 .bottom("0")
                 .text_style(TextStyle::new().color(MUTED)),
         )
-        .grid(Grid::new().left("56").right("24").top("36").bottom("64"))
+        .grid(Grid::new().left("56").right(right).top("36").bottom("64"))
 }
 
 /// A chart over server uptime (s) with one value axis named `y_name`.

@@ -7,10 +7,8 @@
 
 use charming::{
     Chart,
-    component::{Axis, Grid, Legend},
-    element::{
-        AxisType, ItemStyle, LineStyle, LineStyleType, NameLocation, TextStyle, Tooltip, Trigger,
-    },
+    component::Axis,
+    element::{AxisType, ItemStyle, LineStyle, LineStyleType, NameLocation},
     series::{Bar, Line},
 };
 use leptos::prelude::*;
@@ -19,7 +17,7 @@ use super::{
     Card, Stat,
     engine::{engine, send_control},
     format_bytes, format_duration_ms,
-    metrics::{MUTED, base, faint},
+    metrics::{base, faint, frame, framed},
 };
 use crate::{
     chart::EChart,
@@ -128,15 +126,7 @@ fn repair_chart(e: &DashboardSnapshot) -> Chart {
         .flatten()
         .map(|s| vec![uptime_s(s.uptime_ms), cap])
         .collect();
-    Chart::new()
-        .animation(false)
-        .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(
-            Legend::new()
-                .bottom("0")
-                .text_style(TextStyle::new().color(MUTED)),
-        )
-        .grid(Grid::new().left("56").right("56").top("36").bottom("64"))
+    framed("56")
         .x_axis(
             Axis::new()
                 .type_(AxisType::Value)
@@ -190,15 +180,7 @@ fn popularity_chart(e: &DashboardSnapshot) -> Chart {
         .map(|r| r.report.config.hot_gets as f64)
         .unwrap_or(0.0);
     let labels: Vec<String> = chunks.iter().map(|c| c.index.to_string()).collect();
-    Chart::new()
-        .animation(false)
-        .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(
-            Legend::new()
-                .bottom("0")
-                .text_style(TextStyle::new().color(MUTED)),
-        )
-        .grid(Grid::new().left("56").right("24").top("36").bottom("64"))
+    frame()
         .x_axis(
             Axis::new()
                 .type_(AxisType::Category)

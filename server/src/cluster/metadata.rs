@@ -306,6 +306,15 @@ impl MetadataService {
             .collect()
     }
 
+    /// Registered node ids, in registration order.
+    fn node_ids(&self) -> Vec<String> {
+        self.nodes
+            .read_locked()
+            .iter()
+            .map(|n| n.node_id.clone())
+            .collect()
+    }
+
     /// The heartbeat timeout (a node without a heartbeat for this long is down).
     pub fn heartbeat_timeout(&self) -> Duration {
         self.config.heartbeat_timeout
@@ -330,12 +339,7 @@ impl MetadataService {
         version: u64,
         entry: ChunkEntry,
     ) -> Result<bool, ApiError> {
-        let known: Vec<String> = self
-            .nodes
-            .read_locked()
-            .iter()
-            .map(|n| n.node_id.clone())
-            .collect();
+        let known = self.node_ids();
         if let Some(r) = entry.replicas.iter().find(|r| !known.contains(r)) {
             return Err(ApiError::bad_request(format!(
                 "replica on unknown node {r:?}"
@@ -461,12 +465,7 @@ impl MetadataService {
                 m.chunks.len()
             )));
         }
-        let known: Vec<String> = self
-            .nodes
-            .read_locked()
-            .iter()
-            .map(|n| n.node_id.clone())
-            .collect();
+        let known = self.node_ids();
         for (i, c) in m.chunks.iter().enumerate() {
             validate_id("chunk", &c.chunk_id)?;
             if c.index as usize != i {
