@@ -53,7 +53,12 @@ pub fn framed(right: &str) -> Chart {
 
 /// A chart over server uptime (s) with one value axis named `y_name`.
 pub fn base(y_name: &str) -> Chart {
-    frame()
+    base_framed(y_name, "24")
+}
+
+/// [`base`] with `right` px of right margin (room for a second value axis).
+pub fn base_framed(y_name: &str, right: &str) -> Chart {
+    framed(right)
         .x_axis(
             Axis::new()
                 .type_(AxisType::Value)
@@ -71,7 +76,17 @@ pub fn base(y_name: &str) -> Chart {
         )
 }
 
-fn dashed(name: &str, color: &str, points: Vec<Vec<f64>>) -> Line {
+/// A solid line without symbols in `color`.
+pub fn solid(name: &str, color: &str, points: Vec<Vec<f64>>) -> Line {
+    Line::new()
+        .name(name)
+        .show_symbol(false)
+        .item_style(ItemStyle::new().color(color))
+        .data(points)
+}
+
+/// A dashed line without symbols in `color` (targets, caps, thresholds).
+pub fn dashed(name: &str, color: &str, points: Vec<Vec<f64>>) -> Line {
     Line::new()
         .name(name)
         .show_symbol(false)
@@ -111,13 +126,7 @@ fn client_lines(
     f: fn(&crate::wire::ClientSample) -> f64,
 ) -> Chart {
     ClientKind::ALL.into_iter().fold(chart, |c, kind| {
-        c.series(
-            Line::new()
-                .name(kind.name())
-                .show_symbol(false)
-                .item_style(ItemStyle::new().color(client_color(kind)))
-                .data(series(e, kind, f)),
-        )
+        c.series(solid(kind.name(), client_color(kind), series(e, kind, f)))
     })
 }
 
@@ -143,15 +152,13 @@ pub fn buffer_chart(e: &DashboardSnapshot) -> Chart {
 fn scores_chart(e: &DashboardSnapshot) -> Chart {
     let mut c = base("score");
     for (i, id) in e.node_ids.iter().enumerate() {
-        c = c.series(
-            Line::new()
-                .name(id.as_str())
-                .show_symbol(false)
-                .item_style(ItemStyle::new().color(NODE_COLORS[i % NODE_COLORS.len()]))
-                .data(series(e, ClientKind::Smart, |s| {
-                    s.node_scores.get(i).copied().unwrap_or(0.0)
-                })),
-        );
+        c = c.series(solid(
+            id,
+            NODE_COLORS[i % NODE_COLORS.len()],
+            series(e, ClientKind::Smart, |s| {
+                s.node_scores.get(i).copied().unwrap_or(0.0)
+            }),
+        ));
     }
     c
 }

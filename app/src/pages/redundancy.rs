@@ -17,7 +17,7 @@ use super::{
     Card, Stat,
     engine::{engine, send_control},
     format_bytes, format_duration_ms,
-    metrics::{base, faint, frame, framed},
+    metrics::{base, base_framed, dashed, faint, frame, solid},
 };
 use crate::{
     chart::EChart,
@@ -79,27 +79,21 @@ fn under_chart(e: &DashboardSnapshot) -> Chart {
             .collect()
     };
     base("chunks")
-        .series(
-            Line::new()
-                .name("under-replicated")
-                .show_symbol(false)
-                .item_style(ItemStyle::new().color("#c53030"))
-                .data(pts(|s| s.under_replicated)),
-        )
-        .series(
-            Line::new()
-                .name("over-replicated")
-                .show_symbol(false)
-                .item_style(ItemStyle::new().color("#d69e2e"))
-                .data(pts(|s| s.over_replicated)),
-        )
-        .series(
-            Line::new()
-                .name("unavailable (no copy)")
-                .show_symbol(false)
-                .item_style(ItemStyle::new().color("#553c9a"))
-                .data(pts(|s| s.unavailable)),
-        )
+        .series(solid(
+            "under-replicated",
+            "#c53030",
+            pts(|s| s.under_replicated),
+        ))
+        .series(solid(
+            "over-replicated",
+            "#d69e2e",
+            pts(|s| s.over_replicated),
+        ))
+        .series(solid(
+            "unavailable (no copy)",
+            "#553c9a",
+            pts(|s| s.unavailable),
+        ))
 }
 
 fn repair_chart(e: &DashboardSnapshot) -> Chart {
@@ -126,50 +120,11 @@ fn repair_chart(e: &DashboardSnapshot) -> Chart {
         .flatten()
         .map(|s| vec![uptime_s(s.uptime_ms), cap])
         .collect();
-    framed("56")
-        .x_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name("server uptime (s)")
-                .name_location(NameLocation::Middle)
-                .name_gap(26)
-                .scale(true)
-                .split_line(faint()),
-        )
-        .y_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name("Mbit/s")
-                .split_line(faint()),
-        )
+    base_framed("Mbit/s", "56")
         .y_axis(Axis::new().type_(AxisType::Value).name("actions"))
-        .series(
-            Line::new()
-                .name("repair read rate")
-                .show_symbol(false)
-                .item_style(ItemStyle::new().color("#2b6cb0"))
-                .data(rate),
-        )
-        .series(
-            Line::new()
-                .name("cap")
-                .show_symbol(false)
-                .line_style(
-                    LineStyle::new()
-                        .type_(LineStyleType::Dashed)
-                        .color("#c53030"),
-                )
-                .item_style(ItemStyle::new().color("#c53030"))
-                .data(ends),
-        )
-        .series(
-            Line::new()
-                .name("in flight + queued")
-                .show_symbol(false)
-                .y_axis_index(1)
-                .item_style(ItemStyle::new().color("#38a169"))
-                .data(queue),
-        )
+        .series(solid("repair read rate", "#2b6cb0", rate))
+        .series(dashed("cap", "#c53030", ends))
+        .series(solid("in flight + queued", "#38a169", queue).y_axis_index(1))
 }
 
 fn popularity_chart(e: &DashboardSnapshot) -> Chart {
