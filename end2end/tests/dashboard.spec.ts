@@ -106,7 +106,9 @@ test('each tab shows live, changing data from the real engine', async ({ page })
   for (const kind of ['smart', 'naive']) {
     await expect(page.getByTestId(`state-${kind}`)).toHaveText(/startup|playing|rebuffering|ended/);
     const first = await downloads(page, kind);
-    await expect.poll(() => downloads(page, kind), { timeout: 20_000 }).toBeGreaterThan(first);
+    // The count grows, or restarts with the next session (a 12-chunk session
+    // can end right after `first` was read; the new one counts from 0).
+    await expect.poll(() => downloads(page, kind), { timeout: 20_000 }).not.toBe(first);
     await expect(page.getByTestId(`buffer-${kind}`)).toContainText('s / 30 s target');
     await expect(page.getByTestId(`chunk-grid-${kind}`).locator('.chunk').first()).toBeVisible();
   }
