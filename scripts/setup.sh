@@ -11,7 +11,8 @@
 #   - ECharts copied to public/vendor/ where the page loads it
 #   - Debian chromium for the browser tests, Debian ffmpeg for the HLS ingest
 #     tests (it encodes a real video to ingest), Debian caddy and openssl for
-#     the browser suite through a TLS reverse proxy
+#     the browser suite through a TLS reverse proxy, Debian prometheus (and its
+#     promtool) for the metrics tests
 #
 # Source it (`. scripts/setup.sh`) or run it; either way it exports PATH with
 # ~/.cargo/bin and end2end/node_modules/.bin (wasm-opt) in front.
@@ -81,10 +82,18 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v caddy >/dev/null || missing+=(caddy)
 command -v openssl >/dev/null || missing+=(openssl)
+
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian ${missing[*]}"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# Prometheus and its promtool (metrics tests); without recommends, which
+# would add the node exporter.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  say "installing Debian prometheus"
+  [ ${#missing[@]} -gt 0 ] || as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 
-say "ready: cargo-leptos $(cargo leptos --version | awk '{print $2}'), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -1), $(ffmpeg -version 2>/dev/null | head -1 | awk '{print $1, $3}'), caddy $(caddy version 2>/dev/null | awk '{print $1}')"
+say "ready: cargo-leptos $(cargo leptos --version | awk '{print $2}'), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -1), $(ffmpeg -version 2>/dev/null | head -1 | awk '{print $1, $3}'), caddy $(caddy version 2>/dev/null | awk '{print $1}'), prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}')"

@@ -30,6 +30,9 @@ step "clippy: WASM build (hydrate)"
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown --locked -- -D warnings
 
 step "cargo test --workspace"
+# Tests that need promtool or prometheus fail instead of skipping when it is
+# missing (setup installs both).
+export VSTACK_REQUIRE_TOOLS=1
 rust_status=0
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$logs/cargo-test.log" || rust_status=$?
 rust_passed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$logs/cargo-test.log")

@@ -104,6 +104,8 @@ export class VstackServer {
       '--speed', '4', '--video-duration-s', '120', '--metrics-interval-ms', '1000',
       '--data-dir', path.join(root, 'target', `e2e-data-${this.port}`),
       '--compare-results', compareResults,
+      // Its own Prometheus listener on a free port: several servers run at once.
+      '--metrics-addr', '127.0.0.1:0',
       ...this.extra,
     ];
     const env = serverEnv();

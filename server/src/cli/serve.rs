@@ -17,6 +17,10 @@ use crate::{
 /// Default dashboard address: the original V-Stack dashboard's port (seed 000).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8888";
 
+/// Default address of the Prometheus metrics listener: loopback, so only the
+/// machine's own Prometheus (or a tunnel) reads it.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9898";
+
 /// Options of `vstack serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -24,6 +28,16 @@ pub struct ServeArgs {
     /// from Cargo.toml) or 127.0.0.1:8888; with `--public`, 0.0.0.0:8888.
     #[arg(long, env = "VSTACK_ADDR")]
     pub addr: Option<SocketAddr>,
+
+    /// Address of the Prometheus metrics listener (`GET /metrics`). It stays
+    /// on loopback unless told otherwise, in public mode too: the series are
+    /// for the operator's Prometheus, not for viewers.
+    #[arg(long, env = "VSTACK_METRICS_ADDR", default_value = DEFAULT_METRICS_ADDR)]
+    pub metrics_addr: SocketAddr,
+
+    /// Do not open the Prometheus metrics listener.
+    #[arg(long)]
+    pub no_metrics: bool,
 
     /// Public mode: anyone may watch, only the admin changes anything (every
     /// control answers 401 to viewers).
@@ -221,6 +235,37 @@ impl ServeArgs {
     }
 }
 
+/// Opens the Prometheus metrics listener ([`web::metrics_router`]) and serves
+/// it in the background until shutdown.
+///
+/// # Errors
+/// The address cannot be bound (in use: pass another `--metrics-addr` or
+/// `--no-metrics`).
+async fn serve_metrics(args: &ServeArgs, state: web::AppState) -> anyhow::Result<()> {
+    let addr = args.metrics_addr;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            "the metrics listener on {addr} is readable by anyone who can reach that address"
+        );
+    }
+    let listener = super::bind(addr)
+        .await
+        .context("the Prometheus metrics listener (--metrics-addr, or --no-metrics)")?;
+    tracing::info!(
+        "Prometheus metrics on http://{}/metrics",
+        listener.local_addr()?
+    );
+    let router = web::metrics_router(state);
+    tokio::spawn(async move {
+        let limits = crate::http::ServeLimits::default();
+        if let Err(e) = crate::http::serve(listener, router, limits, super::shutdown_signal()).await
+        {
+            tracing::error!("metrics listener: {e}");
+        }
+    });
+    Ok(())
+}
+
 /// Serves the dashboard until the process is stopped (Ctrl-C / SIGTERM).
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let options = args.leptos_options();
@@ -270,6 +315,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state = state.with_hub(hub);
     }
     state.stats.return_memory_when_dashboards_leave();
+    if !args.no_metrics {
+        serve_metrics(&args, state.clone()).await?;
+    }
     let router = web::app(state);
     let listener = super::bind(addr).await?;
     tracing::info!(

@@ -113,6 +113,19 @@ pub struct MetadataService {
     store: Option<CatalogStore>,
     /// The replication manager's latest report (`None` while none runs).
     replication: RwLock<Option<vstack_core::redundancy::ReplicationReport>>,
+    /// Request durations per route (`/metrics`).
+    http_metrics: HttpMetrics,
+}
+
+/// The metadata service's request-duration histogram (labelled
+/// `server="metadata"`).
+#[derive(Debug)]
+struct HttpMetrics(Arc<crate::http::prom::HttpMetrics>);
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        Self(crate::http::prom::HttpMetrics::new("metadata"))
+    }
 }
 
 pub use super::replica_view::NodeUsage;
@@ -183,6 +196,7 @@ impl MetadataService {
             videos: RwLock::new(videos),
             store: Some(store),
             replication: RwLock::new(None),
+            http_metrics: HttpMetrics::default(),
         })
     }
 
@@ -535,9 +549,11 @@ impl MetadataService {
     }
 }
 
-/// The service's routes (see the module docs).
+/// The service's routes (see the module docs). `GET /metrics` (Prometheus
+/// text) may be read by anyone, like `/health`.
 pub fn router(svc: Arc<MetadataService>) -> Router {
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/nodes", get(list_nodes))
         .route("/nodes/register", post(register_node))
@@ -547,6 +563,10 @@ pub fn router(svc: Arc<MetadataService>) -> Router {
         .route("/videos/{id}", get(get_video).delete(delete_video))
         .route("/cluster/scenario", post(cluster_scenario))
         .route("/replication", get(replication))
+        .route_layer(axum::middleware::from_fn_with_state(
+            svc.http_metrics.0.clone(),
+            crate::http::prom::HttpMetrics::track,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             svc.config.cluster_token.clone(),
@@ -566,6 +586,160 @@ async fn health(State(s): State<Arc<MetadataService>>) -> Json<serde_json::Value
         "nodes": s.nodes.read_locked().len(),
         "videos": s.videos.read_locked().len(),
     }))
+}
+
+/// `GET /metrics`: the registry and adaptive redundancy as Prometheus
+/// series (module [`crate::http::prom`]): per node
+/// `vstack_metadata_node_up`, `vstack_metadata_node_last_seen_seconds`,
+/// `vstack_metadata_node_chunks`, `vstack_metadata_node_stored_bytes`,
+/// `vstack_replication_node_status{status}` (1 for the node's one status:
+/// live, suspect or lost), `vstack_replication_node_replicas`; the catalog's
+/// `vstack_metadata_videos`; the replication totals `vstack_replication_chunks`,
+/// `_under_replicated_chunks`, `_over_replicated_chunks`,
+/// `_unavailable_chunks`, `_repairs_in_flight`, `_queued`,
+/// `_repair_rate_bytes_per_second`, `_repair_cap_bytes_per_second`,
+/// `_enabled`, and the counters `vstack_repair_bytes_total`,
+/// `vstack_repair_copies_total{outcome}`, `vstack_repair_trims_total`; and
+/// `vstack_http_request_duration_seconds`.
+async fn metrics(State(svc): State<Arc<MetadataService>>) -> axum::response::Response {
+    let mut s = crate::http::prom::Scrape::new();
+    for n in svc.nodes().nodes {
+        let l = || vec![("node", n.node_id.clone())];
+        let up = f64::from(u8::from(n.health == super::wire::RegistryHealth::Healthy));
+        s.gauge(
+            "vstack_metadata_node_up",
+            "1 while the node heartbeats within the timeout",
+            l(),
+            up,
+        );
+        s.gauge(
+            "vstack_metadata_node_last_seen_seconds",
+            "Time since the node's last heartbeat",
+            l(),
+            n.last_seen_ms_ago as f64 / 1e3,
+        );
+        s.gauge(
+            "vstack_metadata_node_chunks",
+            "Chunks the node reported in its last heartbeat",
+            l(),
+            n.chunk_count as f64,
+        );
+        s.gauge(
+            "vstack_metadata_node_stored_bytes",
+            "Bytes the node reported in its last heartbeat",
+            l(),
+            n.bytes_stored as f64,
+        );
+    }
+    s.gauge(
+        "vstack_metadata_videos",
+        "Videos in the catalog",
+        vec![],
+        svc.videos.read_locked().len() as f64,
+    );
+    replication_series(&mut s, &svc.replication_report());
+    crate::http::prom::render(&[s.registry(), svc.http_metrics.0.registry()])
+}
+
+/// Adaptive redundancy's series (see [`metrics`]).
+fn replication_series(
+    s: &mut crate::http::prom::Scrape,
+    r: &vstack_core::redundancy::ReplicationReport,
+) {
+    for n in &r.nodes {
+        for status in ["live", "suspect", "lost"] {
+            let on = serde_json::to_value(n.status)
+                .ok()
+                .and_then(|v| v.as_str().map(|v| v == status));
+            s.gauge(
+                "vstack_replication_node_status",
+                "1 for the node's status as adaptive redundancy sees it (live, suspect, lost)",
+                vec![("node", n.node_id.clone()), ("status", status.into())],
+                f64::from(u8::from(on == Some(true))),
+            );
+        }
+        s.gauge(
+            "vstack_replication_node_replicas",
+            "Catalogued replicas on the node",
+            vec![("node", n.node_id.clone())],
+            n.replicas as f64,
+        );
+    }
+    let t = &r.totals;
+    let g = [
+        (
+            "vstack_replication_enabled",
+            "1 while the replication manager runs",
+            f64::from(u8::from(r.enabled)),
+        ),
+        (
+            "vstack_replication_chunks",
+            "Chunks in the catalog",
+            t.chunks as f64,
+        ),
+        (
+            "vstack_replication_under_replicated_chunks",
+            "Chunks below their target replication factor",
+            t.under_replicated as f64,
+        ),
+        (
+            "vstack_replication_over_replicated_chunks",
+            "Chunks above their target replication factor",
+            t.over_replicated as f64,
+        ),
+        (
+            "vstack_replication_unavailable_chunks",
+            "Chunks without a live or suspect copy",
+            t.unavailable as f64,
+        ),
+        (
+            "vstack_replication_repairs_in_flight",
+            "Copies, adoptions and trims running now",
+            t.repairs_in_flight as f64,
+        ),
+        (
+            "vstack_replication_queued",
+            "Planned repair actions not started",
+            t.queued as f64,
+        ),
+        (
+            "vstack_replication_repair_rate_bytes_per_second",
+            "Repair read rate over the last 5 s",
+            t.repair_mbps * 1e6 / 8.0,
+        ),
+        (
+            "vstack_replication_repair_cap_bytes_per_second",
+            "Cap on the repair read rate",
+            t.repair_cap_mbps * 1e6 / 8.0,
+        ),
+    ];
+    for (name, help, v) in g {
+        s.gauge(name, help, vec![], v);
+    }
+    s.counter(
+        "vstack_repair_bytes",
+        "Bytes copied by repairs and hot-chunk copies since start",
+        vec![],
+        t.bytes_repaired as f64,
+    );
+    s.counter(
+        "vstack_repair_copies",
+        "Repair copies by outcome since start",
+        vec![("outcome", "done".into())],
+        t.copies_done as f64,
+    );
+    s.counter(
+        "vstack_repair_copies",
+        "Repair copies by outcome since start",
+        vec![("outcome", "failed".into())],
+        t.copies_failed as f64,
+    );
+    s.counter(
+        "vstack_repair_trims",
+        "Replicas trimmed since start",
+        vec![],
+        t.trims_done as f64,
+    );
 }
 
 async fn replication(

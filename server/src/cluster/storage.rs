@@ -135,6 +135,11 @@ pub struct StorageNode {
     popularity: std::sync::Mutex<PopularityWindow>,
     /// Origin of the popularity window's clock.
     started: tokio::time::Instant,
+    /// Request durations per route (`/metrics`).
+    http: Arc<crate::http::prom::HttpMetrics>,
+    /// Chunk bytes this node's GETs set out to send (after the emulator's
+    /// loss cut), since it started.
+    served_bytes: std::sync::atomic::AtomicU64,
 }
 
 /// Chunk ids a node's popularity window tracks per slot at most.
@@ -193,6 +198,8 @@ impl StorageNode {
         Ok(Self {
             popularity: popularity_window(&config),
             started: tokio::time::Instant::now(),
+            http: crate::http::prom::HttpMetrics::new("node"),
+            served_bytes: std::sync::atomic::AtomicU64::new(0),
             config,
             index: Arc::new(RwLock::new(index)),
             emulator,
@@ -209,6 +216,8 @@ impl StorageNode {
         Self {
             popularity: popularity_window(&self.config),
             started: tokio::time::Instant::now(),
+            http: crate::http::prom::HttpMetrics::new("node"),
+            served_bytes: std::sync::atomic::AtomicU64::new(0),
             config: self.config.clone(),
             index: self.index.clone(),
             emulator,
@@ -461,9 +470,13 @@ fn write_atomically(dir: &Path, tmp: &Path, target: &Path, bytes: &[u8]) -> std:
     result
 }
 
-/// The node's routes (see the module docs).
+/// The node's routes (see the module docs). `GET /metrics` (Prometheus
+/// text, anyone may read it, like `/health`) is answered even while the
+/// emulator holds the node down: it is the operator's view, not the data
+/// path.
 pub fn router(node: Arc<StorageNode>) -> Router {
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/ping", get(ping))
         .route("/health", get(health))
         .route("/chunks", get(list_chunks))
@@ -493,11 +506,124 @@ pub fn router(node: Arc<StorageNode>) -> Router {
             "/emulator/scenario",
             put(put_scenario).layer(axum::extract::DefaultBodyLimit::max(MAX_CONTROL_BODY_BYTES)),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            node.http.clone(),
+            crate::http::prom::HttpMetrics::track,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             node.config.cluster_token.clone(),
             crate::cluster::auth::require_token,
         ))
         .with_state(node)
+}
+
+/// `GET /metrics`: the node's series (module [`crate::http::prom`]), all
+/// labelled `node`:
+/// `vstack_node_chunks`, `vstack_node_stored_bytes`, `vstack_node_free_bytes`,
+/// `vstack_node_gets_in_window` (chunk GETs over the popularity window),
+/// `vstack_node_served_bytes_total`, the emulator's conditions
+/// (`vstack_emulator_latency_seconds`, `_jitter_seconds`,
+/// `_bandwidth_bytes_per_second` (absent when unshaped), `_loss_ratio`,
+/// `_down`, `_partitioned`, `_disk_delay_seconds`) and
+/// `vstack_http_request_duration_seconds`.
+async fn metrics(State(node): State<Arc<StorageNode>>) -> Response {
+    let h = node.heartbeat_body().await;
+    let c = node.emulator.conditions();
+    let mut s = crate::http::prom::Scrape::new();
+    let l = || vec![("node", node.config.node_id.clone())];
+    s.gauge(
+        "vstack_node_chunks",
+        "Chunks stored on the node",
+        l(),
+        h.chunk_count as f64,
+    );
+    s.gauge(
+        "vstack_node_stored_bytes",
+        "Bytes of chunks stored on the node",
+        l(),
+        h.bytes_stored as f64,
+    );
+    if let Some(free) = h.free_bytes {
+        s.gauge(
+            "vstack_node_free_bytes",
+            "Free bytes on the node's data disk (statvfs)",
+            l(),
+            free as f64,
+        );
+    }
+    s.gauge(
+        "vstack_node_gets_in_window",
+        "Chunk GETs over the node's popularity window",
+        l(),
+        h.gets_in_window as f64,
+    );
+    s.gauge(
+        "vstack_node_popularity_window_seconds",
+        "Length of the popularity window",
+        l(),
+        h.window_ms as f64 / 1e3,
+    );
+    s.counter(
+        "vstack_node_served_bytes",
+        "Chunk bytes the node's GETs set out to send",
+        l(),
+        node.served_bytes.load(Ordering::Relaxed) as f64,
+    );
+    emulator_series(&mut s, l(), &c);
+    crate::http::prom::render(&[s.registry(), node.http.registry()])
+}
+
+/// The emulator's conditions as gauges labelled `labels` (see [`metrics`]).
+pub fn emulator_series(
+    s: &mut crate::http::prom::Scrape,
+    labels: crate::http::prom::Labels,
+    c: &vstack_core::conditions::Conditions,
+) {
+    let l = || labels.clone();
+    s.gauge(
+        "vstack_emulator_latency_seconds",
+        "Emulated one-way latency before a response starts",
+        l(),
+        c.latency_ms / 1e3,
+    );
+    s.gauge(
+        "vstack_emulator_jitter_seconds",
+        "Emulated latency jitter (uniform, plus or minus)",
+        l(),
+        c.jitter_ms / 1e3,
+    );
+    if let Some(b) = c.bandwidth_mbps {
+        s.gauge(
+            "vstack_emulator_bandwidth_bytes_per_second",
+            "Emulated bandwidth cap (absent when unshaped)",
+            l(),
+            b * 1e6 / 8.0,
+        );
+    }
+    s.gauge(
+        "vstack_emulator_loss_ratio",
+        "Emulated probability that a transfer is cut",
+        l(),
+        c.loss,
+    );
+    s.gauge(
+        "vstack_emulator_down",
+        "1 while the emulator holds the node down",
+        l(),
+        f64::from(u8::from(c.down)),
+    );
+    s.gauge(
+        "vstack_emulator_partitioned",
+        "1 while the emulator partitions the node",
+        l(),
+        f64::from(u8::from(c.partitioned)),
+    );
+    s.gauge(
+        "vstack_emulator_disk_delay_seconds",
+        "Emulated disk delay per read",
+        l(),
+        c.disk_delay_ms / 1e3,
+    );
 }
 
 fn down() -> ApiError {
@@ -748,6 +874,8 @@ async fn get_chunk(
     };
     tokio::time::sleep(first_byte_delay).await;
     let (_, bytes) = node.read_range(&id, start, end).await?;
+    let sent = cut_after.map_or(end - start, |c| c.min(end - start));
+    node.served_bytes.fetch_add(sent, Ordering::Relaxed);
     let body = paced_body(e, bytes, cut_after);
     let mut h = chunk_headers(&meta, end - start);
     let status = if range.is_some() {

@@ -240,6 +240,9 @@ impl Run {
             goodput_mbps: q.goodput_mbps,
             failovers: q.failovers,
         };
+        if let Some(ms) = q.startup_latency_ms {
+            sh.qoe.observe_startup(self.kind, ms);
+        }
         sh.sessions.push(r.clone());
         if sh.sessions.len() > MAX_SESSIONS {
             let excess = sh.sessions.len() - MAX_SESSIONS;

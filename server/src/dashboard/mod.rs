@@ -24,6 +24,7 @@
 mod collector;
 mod controls;
 mod loops;
+pub mod prom;
 mod redundancy;
 
 use std::{
@@ -146,6 +147,8 @@ struct Shared {
     /// Adaptive redundancy's samples, oldest first (bounded by
     /// `app::wire::REDUNDANCY_HISTORY`).
     redundancy_history: VecDeque<app::wire::RedundancySample>,
+    /// Histograms observed as sessions finish (`/metrics`).
+    qoe: Arc<prom::QoeHistograms>,
 }
 
 impl Shared {

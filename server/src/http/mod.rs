@@ -3,6 +3,7 @@
 //! that end up in URLs and file names, and the SHA-256 helper; [`serve`], the
 //! accept loop with connection limits every server runs.
 
+pub mod prom;
 pub mod serve;
 
 pub use serve::{ServeLimits, serve};

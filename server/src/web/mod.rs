@@ -209,6 +209,10 @@ pub fn app(state: AppState) -> Router {
             move || provide_context(backend.clone()),
             move || shell(options.clone()),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.stats.http().clone(),
+            crate::http::prom::HttpMetrics::track,
+        ))
         .fallback(site_or_404)
         .layer(axum::middleware::from_fn(access::fn_error_status))
         // Layers run bottom-up for a request: panics become 500 JSON, then
@@ -232,6 +236,58 @@ pub fn app(state: AppState) -> Router {
                 )),
         )
         .with_state(state)
+}
+
+/// The metrics listener's router (`--metrics-addr`, default
+/// `127.0.0.1:9898`, kept apart because the Performance Metrics tab owns
+/// `/metrics` on the main port): `GET /metrics` in the Prometheus text
+/// format, anyone who can reach the listener may read it (it binds loopback
+/// unless told otherwise, in public mode too). Series: the hub's
+/// ([`crate::dashboard::prom`]), `vstack_dashboard_subscribers`,
+/// `vstack_dashboard_dropped_subscribers_total`,
+/// `vstack_process_resident_memory_bytes`, `vstack_process_uptime_seconds`
+/// and the main port's `vstack_http_request_duration_seconds`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(prometheus_metrics))
+        .with_state(state)
+}
+
+async fn prometheus_metrics(State(state): State<AppState>) -> axum::response::Response {
+    let mut s = crate::http::prom::Scrape::new();
+    let st = &state.stats;
+    s.gauge(
+        "vstack_dashboard_subscribers",
+        "Dashboards subscribed to /ws",
+        vec![],
+        f64::from(st.dashboards_connected()),
+    );
+    s.counter(
+        "vstack_dashboard_dropped_subscribers",
+        "Dashboards closed for falling too far behind the event stream",
+        vec![],
+        st.dashboards_dropped() as f64,
+    );
+    if let Some(m) = memory_stats::memory_stats() {
+        s.gauge(
+            "vstack_process_resident_memory_bytes",
+            "Resident memory of the server process",
+            vec![],
+            m.physical_mem as f64,
+        );
+    }
+    s.gauge(
+        "vstack_process_uptime_seconds",
+        "Time since the server started",
+        vec![],
+        st.uptime_ms() as f64 / 1e3,
+    );
+    let Some(hub) = &state.hub else {
+        return crate::http::prom::render(&[s.registry(), st.http().registry()]);
+    };
+    hub.scrape(&mut s).await;
+    let qoe = hub.histograms();
+    crate::http::prom::render(&[s.registry(), qoe.registry(), st.http().registry()])
 }
 
 /// Static files (embedded, then from the site root), else the 404 page.
@@ -393,6 +449,7 @@ async fn push_loop(
                 Ok(ev) => if !send(&mut socket, &ev).await { break },
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     tracing::info!("dropping a slow dashboard ({n} events behind)");
+                    stats.count_dropped();
                     let _ = socket.send(Message::Close(None)).await;
                     break;
                 }

@@ -39,6 +39,10 @@ pub struct ServerStats {
     started: Instant,
     started_unix_ms: u64,
     dashboards: AtomicU32,
+    /// Dashboards closed for falling too far behind the event stream.
+    dropped: std::sync::atomic::AtomicU64,
+    /// Request durations per route of the dashboard server.
+    http: Arc<crate::http::prom::HttpMetrics>,
 }
 
 impl ServerStats {
@@ -49,6 +53,8 @@ impl ServerStats {
             started: Instant::now(),
             started_unix_ms: unix_ms(),
             dashboards: AtomicU32::new(0),
+            dropped: std::sync::atomic::AtomicU64::new(0),
+            http: crate::http::prom::HttpMetrics::new("dashboard"),
         })
     }
 
@@ -65,6 +71,21 @@ impl ServerStats {
     /// Dashboards currently subscribed to `/ws`.
     pub fn dashboards_connected(&self) -> u32 {
         self.dashboards.load(Ordering::Relaxed)
+    }
+
+    /// Counts a dashboard closed for lagging behind the event stream.
+    pub fn count_dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Dashboards closed for lagging behind the event stream since start.
+    pub fn dashboards_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The dashboard server's request-duration histogram.
+    pub fn http(&self) -> &Arc<crate::http::prom::HttpMetrics> {
+        &self.http
     }
 
     /// Registers a subscriber; the count drops again when the guard is dropped.
