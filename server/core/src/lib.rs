@@ -23,11 +23,14 @@
 //! - [`redundancy`]: adaptive redundancy's policy (target replication per
 //!   chunk from popularity and node health, the repair/trim plan), its
 //!   throttle and popularity window, and the `/replication` report.
+//! - [`anomaly`]: online anomaly detection (robust z-score over a sliding
+//!   window) and alert rules with hysteresis over the live series.
 //! - [`stats`]: mean, standard deviation, percentiles, improvement in %.
 //!
 //! Feature `clap` (off by default) derives `clap::ValueEnum` on the enums the
 //! command line takes.
 
+pub mod anomaly;
 pub mod compare;
 pub mod conditions;
 pub mod consensus;
