@@ -169,6 +169,14 @@ impl LiveFeed {
                 });
                 self.engine_frames.update(|n| *n += 1);
             }
+            WsEvent::Anomaly(a) => {
+                self.engine.update(|e| {
+                    if let Some(e) = e {
+                        apply_alert(&mut e.anomalies, *a);
+                    }
+                });
+                self.engine_frames.update(|n| *n += 1);
+            }
         }
         self.frames_received.update(|n| *n += 1);
     }
@@ -180,6 +188,27 @@ impl LiveFeed {
             }
         });
         self.engine_frames.update(|n| *n += 1);
+    }
+}
+
+/// Alerts a dashboard keeps: the server's bound (open ones plus the newest
+/// resolved).
+pub const MAX_ALERTS: usize = 300;
+
+/// Puts an opened or resolved alert in `alerts` (newest first): a resolved
+/// one replaces its open self.
+pub fn apply_alert(alerts: &mut Vec<crate::wire::Alert>, a: crate::wire::Alert) {
+    match alerts.iter_mut().find(|x| x.id == a.id) {
+        Some(x) => *x = a,
+        None => alerts.insert(0, a),
+    }
+    if alerts.len() > MAX_ALERTS {
+        // Drop the oldest resolved first.
+        if let Some(i) = alerts.iter().rposition(|x| !x.is_open()) {
+            alerts.remove(i);
+        } else {
+            alerts.truncate(MAX_ALERTS);
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use vstack_core::{
+    anomaly::{Alert, AlertKind, Metric as AlertMetric, Severity},
     compare::{CompareMode, CompareReport, ConditionResult, MetricRow},
     conditions::{Override, Scenario, ScenarioInForce},
     consensus::record::{AcceptorView, ConsensusRecording, ConsensusStep, ProposerView},
@@ -280,6 +281,10 @@ pub struct DashboardSnapshot {
     /// Adaptive redundancy (`None`: no replication manager runs here).
     #[serde(default)]
     pub redundancy: Option<RedundancyView>,
+    /// Every open alert and the newest resolved ones (at most
+    /// `vstack_core::anomaly::MAX_RESOLVED_ALERTS`), newest first.
+    #[serde(default)]
+    pub anomalies: Vec<Alert>,
 }
 
 /// A control applied from the dashboard (the `control` server function).
@@ -383,6 +388,9 @@ pub enum WsEvent {
     Demo(Box<DemoStatus>),
     /// Each collector tick: adaptive redundancy's report and sample.
     Redundancy(Box<RedundancyUpdate>),
+    /// An alert opened or resolved (`{"type":"anomaly","id",…}`, the fields
+    /// of [`Alert`]; `ended_uptime_ms` is null while open).
+    Anomaly(Box<Alert>),
 }
 
 /// Payload of [`WsEvent::MetricsUpdate`].

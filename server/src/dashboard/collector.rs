@@ -46,6 +46,59 @@ fn sample(c: &ClientSnapshot, bytes_before: &mut u64, interval_media_s: f64) -> 
     }
 }
 
+/// Feeds the tick to the anomaly monitor; returns the alerts that opened or
+/// resolved. Stall share: a client's stall time over the tick (a new session
+/// restarts the count) ÷ the tick's media time.
+fn detect(
+    sh: &mut super::Shared,
+    clients: &PerClient<Option<ClientSnapshot>>,
+    sample: &MetricsSample,
+    finished: &[app::wire::SessionResult],
+    uptime_ms: u64,
+    interval_media_s: f64,
+) -> Vec<vstack_core::anomaly::Alert> {
+    use vstack_core::anomaly::{Now, SessionOutcome, Tick};
+    let mut before = sh.stall_before;
+    let stall_share = PerClient::from_fn(|kind| {
+        let c = clients.get(kind).as_ref()?;
+        let b = before.get_mut(kind);
+        let delta = if c.rebuffer_time_ms >= *b {
+            c.rebuffer_time_ms - *b
+        } else {
+            c.rebuffer_time_ms
+        };
+        *b = c.rebuffer_time_ms;
+        Some((delta / (interval_media_s * 1e3)).clamp(0.0, 1.0))
+    });
+    sh.stall_before = before;
+    let outcomes: Vec<SessionOutcome> = finished
+        .iter()
+        .map(|r| SessionOutcome {
+            kind: r.kind,
+            session: r.session,
+            startup_latency_ms: r.startup_latency_ms,
+            rebuffer_count: r.rebuffer_count,
+            rebuffer_time_ms: r.rebuffer_time_ms,
+        })
+        .collect();
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let tick = Tick {
+        now: Now { uptime_ms, unix_ms },
+        clients: PerClient::from_fn(|kind| clients.get(kind).as_ref()),
+        throughput_mbps: PerClient::from_fn(|kind| {
+            sample.clients.get(kind).as_ref().map(|s| s.throughput_mbps)
+        }),
+        stall_share,
+        finished: &outcomes,
+    };
+    sh.anomalies
+        .as_mut()
+        .map(|m| m.tick(&tick))
+        .unwrap_or_default()
+}
+
 impl Hub {
     /// One collector tick: sample, keep, broadcast.
     pub fn collect(&self) {
@@ -71,7 +124,18 @@ impl Hub {
         let finished = std::mem::take(&mut sh.pending);
         let scenario = sh.scenario;
         let totals = sh.totals(&clients);
+        let alerts = detect(
+            &mut sh,
+            &clients,
+            &sample,
+            &finished,
+            self.uptime_ms(),
+            interval_media_s,
+        );
         drop(sh);
+        for a in alerts {
+            let _ = self.events.send(WsEvent::Anomaly(Box::new(a)));
+        }
         let _ = self
             .events
             .send(WsEvent::MetricsUpdate(Box::new(MetricsUpdate {

@@ -86,6 +86,9 @@ pub struct HubConfig {
     /// Event queue capacity: a subscriber this many events behind is dropped.
     /// Default [`EVENT_QUEUE`] (1024).
     pub event_queue: usize,
+    /// Anomaly detection and alert rules over the live series. Default
+    /// [`AnomalyConfig::default`](vstack_core::anomaly::AnomalyConfig).
+    pub anomaly: vstack_core::anomaly::AnomalyConfig,
 }
 
 impl Default for HubConfig {
@@ -100,6 +103,7 @@ impl Default for HubConfig {
             video_id: "test-video-001".into(),
             session_gap: Duration::from_secs(2),
             event_queue: EVENT_QUEUE,
+            anomaly: vstack_core::anomaly::AnomalyConfig::default(),
         }
     }
 }
@@ -116,6 +120,9 @@ pub enum HubError {
     /// The video is not in the cluster.
     #[error(transparent)]
     Client(#[from] client::ClientError),
+    /// A setting is out of range.
+    #[error("bad setting: {0}")]
+    Config(String),
 }
 
 /// What the hub's tasks share: the history, the finished sessions, the
@@ -149,6 +156,10 @@ struct Shared {
     redundancy_history: VecDeque<app::wire::RedundancySample>,
     /// Histograms observed as sessions finish (`/metrics`).
     qoe: Arc<prom::QoeHistograms>,
+    /// Each client's stall time at the last collector tick, ms.
+    stall_before: PerClient<f64>,
+    /// Detectors, rules and alerts.
+    anomalies: Option<vstack_core::anomaly::AnomalyMonitor>,
 }
 
 impl Shared {
@@ -317,7 +328,10 @@ impl Hub {
         let node_ids: Vec<String> = view.nodes.iter().map(|n| n.node_id.clone()).collect();
         let (events, _) = broadcast::channel(config.event_queue.max(1));
         let videos = list_videos(&http, &started.urls.smart).await;
+        let monitor = vstack_core::anomaly::AnomalyMonitor::new(config.anomaly.clone())
+            .map_err(HubError::Config)?;
         let shared = Arc::new(Mutex::new(Shared {
+            anomalies: Some(monitor),
             video_id: config.video_id.clone(),
             videos,
             killed: vec![false; node_ids.len()],
@@ -406,6 +420,7 @@ impl Hub {
         );
         drop(sh);
         let redundancy = self.redundancy_view();
+        let anomalies = self.alerts();
         DashboardSnapshot {
             uptime_ms: self.uptime_ms(),
             video_id,
@@ -422,7 +437,18 @@ impl Hub {
             totals,
             demo,
             redundancy,
+            anomalies,
         }
+    }
+
+    /// Every open alert and the newest resolved ones, newest first.
+    pub fn alerts(&self) -> Vec<vstack_core::anomaly::Alert> {
+        self.shared
+            .locked()
+            .anomalies
+            .as_ref()
+            .map(vstack_core::anomaly::AnomalyMonitor::alerts)
+            .unwrap_or_default()
     }
 }
 

@@ -141,6 +141,7 @@ pub fn router<S>(hub: Option<Arc<Hub>>) -> Router<S> {
         .route("/api/metrics", get(metrics))
         .route("/api/performance", get(performance))
         .route("/api/redundancy", get(redundancy))
+        .route("/api/anomalies", get(anomalies))
         .with_state(hub)
 }
 
@@ -159,6 +160,24 @@ fn hub(h: &Option<Arc<Hub>>) -> Result<&Arc<Hub>, ApiError> {
 /// it (the replication manager's report, the history, the hot population);
 /// 404 when no replication manager runs (an external cluster or
 /// `--no-adaptive-redundancy`).
+/// Body of `GET /api/anomalies`.
+#[derive(Debug, serde::Serialize)]
+struct AnomaliesBody {
+    /// Alerts open now.
+    open: usize,
+    /// Every open alert and the newest resolved ones, newest first.
+    alerts: Vec<vstack_core::anomaly::Alert>,
+}
+
+/// `GET /api/anomalies`: `{"open","alerts":[Alert…]}`, newest first.
+async fn anomalies(State(h): HubState) -> Result<Json<AnomaliesBody>, ApiError> {
+    let alerts = hub(&h)?.alerts();
+    Ok(Json(AnomaliesBody {
+        open: alerts.iter().filter(|a| a.is_open()).count(),
+        alerts,
+    }))
+}
+
 async fn redundancy(State(h): HubState) -> Result<Json<app::wire::RedundancyView>, ApiError> {
     hub(&h)?.redundancy().map(Json).ok_or_else(|| {
         ApiError::not_found(
