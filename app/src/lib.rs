@@ -16,6 +16,7 @@
 #![recursion_limit = "512"]
 
 pub mod access;
+pub mod alerts;
 pub mod api;
 pub mod chart;
 pub mod feed;
@@ -118,6 +119,7 @@ fn Header() -> impl IntoView {
                     })
                     .collect_view()}
             </nav>
+            <alerts::AlertBadge/>
             <access::AccessBadge/>
             <ThemeToggle/>
             <ConnectionIndicator/>

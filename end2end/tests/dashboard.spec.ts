@@ -182,6 +182,48 @@ test('killing a node from the controls marks it down and moves chunks to other n
   await expect(page.getByTestId('ctl-status')).toContainText('node-1 revived');
 });
 
+test('a killed node opens an alert: the badge counts it, the feed lists it, the Metrics chart shades it; reviving resolves it', async ({ page }) => {
+  test.setTimeout(90_000);
+  await page.goto(server.url + '/');
+  await expectLive(page);
+  await expect.poll(() => downloads(page, 'smart'), { timeout: 20_000 }).toBeGreaterThan(0);
+  const badge = page.getByTestId('alert-badge');
+  const openOnNode3 = () => page.evaluate(async () => {
+    const r = await fetch('/api/anomalies');
+    const body = await r.json();
+    return body.alerts.filter((a: any) => a.node === 'node-3' && a.ended_uptime_ms === null).length;
+  });
+  await page.getByTestId('kill-node-2').click();
+  await expect(page.getByTestId('ctl-status')).toContainText('node-3 killed');
+  await expect.poll(openOnNode3, { timeout: 20_000 }).toBeGreaterThan(0);
+  await expect.poll(async () => Number(await badge.getAttribute('data-open')), { timeout: 5_000 }).toBeGreaterThan(0);
+  await expect(badge).toHaveAttribute('data-level', 'critical');
+  await page.getByRole('link', { name: 'Performance Metrics', exact: true }).click();
+  await badge.click();
+  const feed = page.getByTestId('alert-feed');
+  await expect(feed).toBeVisible();
+  await expect(feed.locator('[data-testid=alert-row][data-state=open]').filter({ hasText: 'node-3 is down' }).first()).toBeVisible();
+  // The smart client's node-3 alerts are shaded on the node score chart.
+  await expect.poll(() => page.evaluate(() => {
+    const w = window as any;
+    const chart = w.echarts.getInstanceByDom(document.getElementById('chart-scores'));
+    const series = chart ? chart.getOption().series : [];
+    return series.filter((s: any) => s.markArea && s.markArea.data && s.markArea.data.length > 0)
+      .map((s: any) => s.markArea.data.map((d: any) => d[0].name).join(' ')).join(' ');
+  }), { timeout: 10_000 }).toContain('node-3');
+  await page.screenshot({ path: path.join(artifacts, 'alerts-node-killed.png') });
+  await badge.click();
+  await page.getByRole('link', { name: 'Overview', exact: true }).click();
+  await page.getByTestId('revive-node-2').click();
+  await expect(page.getByTestId('ctl-status')).toContainText('node-3 revived');
+  await expect.poll(openOnNode3, { timeout: 45_000 }).toBe(0);
+  const resolved = await page.evaluate(async () => {
+    const body = await (await fetch('/api/anomalies')).json();
+    return body.alerts.filter((a: any) => a.node === 'node-3' && a.resolution).map((a: any) => a.resolution);
+  });
+  expect(resolved.length).toBeGreaterThan(0);
+});
+
 test('every tab in dark mode', async ({ browser }) => {
   const page = await browser.newPage({ colorScheme: 'dark' });
   for (const tab of tabs) {

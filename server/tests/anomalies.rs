@@ -80,7 +80,10 @@ async fn a_degraded_node_opens_an_alert_and_restoring_it_resolves_it() {
     println!(
         "clean run, 20 s, default profile: {} alerts opened ({per_client_minute:.2} per client-minute): {:?}",
         clean_alerts.len(),
-        clean_alerts.iter().map(|a| a["message"].as_str().unwrap_or("")).collect::<Vec<_>>()
+        clean_alerts
+            .iter()
+            .map(|a| a["message"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>()
     );
     assert!(per_client_minute < 1.0, "{clean_alerts:?}");
 

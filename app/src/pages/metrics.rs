@@ -1,7 +1,8 @@
 //! Performance Metrics tab (`/metrics`): the metrics collector's history as
 //! charts that update in place: buffer level of both clients with the target
 //! and low-water lines, the smart client's node score trends, throughput of
-//! both clients, and the load distribution over nodes.
+//! both clients, and the load distribution over nodes. Alerts are shaded on
+//! the chart of their series ([`crate::alerts::alert_areas`]).
 
 use charming::{
     Chart,
@@ -19,6 +20,7 @@ use super::{
     engine::{NODE_COLORS, StreamNotice},
 };
 use crate::{
+    alerts::{ChartOf, alert_areas},
     chart::EChart,
     feed::use_live_feed,
     wire::{ClientKind, DashboardSnapshot},
@@ -144,9 +146,21 @@ pub fn buffer_chart(e: &DashboardSnapshot) -> Chart {
         .map(|c| (c.buffer_target_s, c.low_water_mark_s))
         .unwrap_or((30.0, 15.0));
     let flat = |v: f64| ends.iter().map(|t| vec![*t, v]).collect::<Vec<_>>();
-    client_lines(base("buffer (s)"), e, |c| c.buffer_level_s)
-        .series(dashed("target", "#1a8f5a", flat(target)))
-        .series(dashed("low-water mark", "#c53030", flat(low)))
+    with_alerts(
+        client_lines(base("buffer (s)"), e, |c| c.buffer_level_s)
+            .series(dashed("target", "#1a8f5a", flat(target)))
+            .series(dashed("low-water mark", "#c53030", flat(low))),
+        e,
+        ChartOf::Buffer,
+    )
+}
+
+/// `chart` with the alerts that belong to it shaded ([`alert_areas`]).
+fn with_alerts(chart: Chart, e: &DashboardSnapshot, of: ChartOf) -> Chart {
+    match alert_areas(e, of) {
+        Some(areas) => chart.series(areas),
+        None => chart,
+    }
 }
 
 fn scores_chart(e: &DashboardSnapshot) -> Chart {
@@ -160,11 +174,15 @@ fn scores_chart(e: &DashboardSnapshot) -> Chart {
             }),
         ));
     }
-    c
+    with_alerts(c, e, ChartOf::Scores)
 }
 
 fn throughput_chart(e: &DashboardSnapshot) -> Chart {
-    client_lines(base("Mbit/s"), e, |c| c.throughput_mbps)
+    with_alerts(
+        client_lines(base("Mbit/s"), e, |c| c.throughput_mbps),
+        e,
+        ChartOf::Throughput,
+    )
 }
 
 /// Load distribution: chunks served per node this session, both clients.

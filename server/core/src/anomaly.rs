@@ -691,10 +691,12 @@ impl AnomalyMonitor {
                     level,
                     (None, Some(0.0)),
                     format!(
-                        "{} is {} as the {} client sees it (success rate {:.0} %)",
+                        "{} is {} as the {} client sees it (latency {}, success rate {:.0} %)",
                         n.node_id,
                         n.health.name(),
                         kind.name(),
+                        n.latency_ms
+                            .map_or_else(|| "not measured".to_string(), |ms| format!("{ms:.0} ms")),
                         n.success_rate * 100.0
                     ),
                 );
