@@ -6,4 +6,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/setup.sh"
 cd "$ROOT"
+# History (samples, alerts, runs) and the cluster's chunks persist across restarts.
+export VSTACK_DATA_DIR="${VSTACK_DATA_DIR:-$ROOT/target/dev-data}"
 exec cargo leptos watch "$@"

@@ -15,7 +15,8 @@ use leptos::{
 use serde::{Deserialize, Serialize};
 
 use crate::wire::{
-    Access, CompareReport, ConsensusRecording, Control, DashboardSnapshot, ServerInfo,
+    Access, CompareReport, ConsensusRecording, Control, DashboardSnapshot, HistoryResponse,
+    RunRecord, RunSummary, ServerInfo,
 };
 
 /// Error of every server function: a message and the HTTP status it is
@@ -90,7 +91,20 @@ pub trait DashboardBackend: Send + Sync + 'static {
     /// in-process on a virtual clock with `seed` and returns its recording;
     /// `Err` names the known scenarios.
     fn consensus_run(&self, scenario: &str, seed: u64) -> Result<ConsensusRecording, String>;
+    /// The stored history of `range` (`15m`, `1h`, `24h`, `7d`); 400 for
+    /// another range, 503 without a history.
+    fn metrics_history(&self, range: String) -> FnFuture<'_, HistoryResponse>;
+    /// Stored runs, newest first, of `kind` if given; 400 for an unknown
+    /// kind, 503 without a history.
+    fn list_runs(&self, kind: Option<String>) -> FnFuture<'_, Vec<RunSummary>>;
+    /// One stored run; 400 malformed id, 404 unknown, 503 without a history.
+    fn get_run(&self, id: String) -> FnFuture<'_, RunRecord>;
 }
+
+/// A backend method's future.
+#[cfg(feature = "ssr")]
+pub type FnFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, FnError>> + Send + 'a>>;
 
 /// Handle to the [`DashboardBackend`], provided as leptos context by the server.
 #[cfg(feature = "ssr")]
@@ -181,4 +195,33 @@ pub async fn consensus_run(scenario: String, seed: u64) -> Result<ConsensusRecor
         .0
         .consensus_run(&scenario, seed)
         .map_err(|e| FnError::new(400, e))
+}
+
+/// The stored history of `range` (`15m`, `1h`, `24h`, `7d`) for the Metrics
+/// tab's time ranges.
+///
+/// Served as `POST /api/fn/metrics_history`. Errors: 400 unknown range, 503
+/// when the server keeps no history.
+#[server(name = GetMetricsHistory, prefix = "/api/fn", endpoint = "metrics_history")]
+pub async fn metrics_history(range: String) -> Result<HistoryResponse, FnError> {
+    backend()?.0.metrics_history(range).await
+}
+
+/// Stored runs (compare, bench, chaos, demo), newest first, of `kind` if
+/// given.
+///
+/// Served as `POST /api/fn/list_runs`. Errors: 400 unknown kind, 503 without
+/// a history.
+#[server(name = ListRuns, prefix = "/api/fn", endpoint = "list_runs")]
+pub async fn list_runs(kind: Option<String>) -> Result<Vec<RunSummary>, FnError> {
+    backend()?.0.list_runs(kind).await
+}
+
+/// One stored run, for its permalink page.
+///
+/// Served as `POST /api/fn/get_run`. Errors: 400 malformed id, 404 unknown,
+/// 503 without a history.
+#[server(name = GetRun, prefix = "/api/fn", endpoint = "get_run")]
+pub async fn get_run(id: String) -> Result<RunRecord, FnError> {
+    backend()?.0.get_run(id).await
 }

@@ -19,7 +19,7 @@ use leptos::prelude::*;
 ///
 /// The container's size comes from CSS (class `chart`).
 #[component]
-pub fn EChart<F>(id: &'static str, option: F) -> impl IntoView
+pub fn EChart<F>(#[prop(into)] id: String, option: F) -> impl IntoView
 where
     F: Fn() -> Chart + Send + Sync + 'static,
 {
@@ -29,6 +29,7 @@ where
         use wasm_bindgen::JsValue;
 
         let instance: StoredValue<Option<Echarts>> = StoredValue::new(None);
+        let dom_id = id.clone();
         Effect::new(move |_| {
             let chart = option();
             if !echarts_loaded() {
@@ -36,7 +37,11 @@ where
             }
             instance.update_value(|slot| match slot {
                 Some(echarts) => WasmRenderer::update(echarts, &chart),
-                None => *slot = WasmRenderer::new_opt(None, None).render(id, &chart).ok(),
+                None => {
+                    *slot = WasmRenderer::new_opt(None, None)
+                        .render(&dom_id, &chart)
+                        .ok()
+                }
             });
         });
         let resize = window_event_listener(leptos::ev::resize, move |_| {

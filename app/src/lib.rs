@@ -27,7 +27,7 @@ pub mod wire;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
     components::{A, Route, Router, Routes},
 };
 
@@ -87,6 +87,8 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("consensus") view=ConsensusPage/>
                     <Route path=StaticSegment("redundancy") view=pages::redundancy::RedundancyPage/>
                     <Route path=StaticSegment("signin") view=access::SignInPage/>
+                    <Route path=StaticSegment("runs") view=pages::runs::RunsPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("runs"), ParamSegment("id")) view=pages::runs::RunPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -285,6 +285,13 @@ pub struct DashboardSnapshot {
     /// `vstack_core::anomaly::MAX_RESOLVED_ALERTS`), newest first.
     #[serde(default)]
     pub anomalies: Vec<Alert>,
+    /// The permalink id (`/runs/{id}`) of the comparison since the last
+    /// re-run, once a pair finished and the history stored it.
+    #[serde(default)]
+    pub compare_run_id: Option<String>,
+    /// The server keeps durable history (time ranges, run pages).
+    #[serde(default)]
+    pub keeps_history: bool,
 }
 
 /// A control applied from the dashboard (the `control` server function).
@@ -481,6 +488,214 @@ pub struct DemoStatus {
     pub events: Vec<String>,
     /// Key findings once the demo ended (measured in that run).
     pub findings: Vec<String>,
+    /// The run's permalink id (`/runs/{id}`) once it was stored in the
+    /// history.
+    #[serde(default)]
+    pub run_id: Option<String>,
+}
+
+/// A time range of the Metrics tab's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryRange {
+    /// The last 15 minutes, from the raw samples.
+    #[serde(rename = "15m")]
+    Min15,
+    /// The last hour, from the raw samples.
+    #[serde(rename = "1h")]
+    Hour1,
+    /// The last 24 hours, from the one-minute averages.
+    #[serde(rename = "24h")]
+    Hour24,
+    /// The last 7 days (the retention), from the one-minute averages.
+    #[serde(rename = "7d")]
+    Day7,
+}
+
+impl HistoryRange {
+    /// Every range, shortest first.
+    pub const ALL: [HistoryRange; 4] = [
+        HistoryRange::Min15,
+        HistoryRange::Hour1,
+        HistoryRange::Hour24,
+        HistoryRange::Day7,
+    ];
+
+    /// The range's length, ms.
+    pub fn span_ms(self) -> u64 {
+        match self {
+            HistoryRange::Min15 => 15 * 60_000,
+            HistoryRange::Hour1 => 3_600_000,
+            HistoryRange::Hour24 => 86_400_000,
+            HistoryRange::Day7 => 7 * 86_400_000,
+        }
+    }
+
+    /// `15m`, `1h`, `24h`, `7d`.
+    pub fn label(self) -> &'static str {
+        match self {
+            HistoryRange::Min15 => "15m",
+            HistoryRange::Hour1 => "1h",
+            HistoryRange::Hour24 => "24h",
+            HistoryRange::Day7 => "7d",
+        }
+    }
+
+    /// Parses [`Self::label`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.label() == s)
+    }
+}
+
+/// One client's stored sample: a raw collector sample or a one-minute mean.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    /// When (the sample's time, or the minute's start), Unix ms.
+    pub unix_ms: u64,
+    /// `smart` or `naive`.
+    pub client: ClientKind,
+    /// Buffer level, s (the minute's mean).
+    pub buffer_level_s: f64,
+    /// Throughput over the sample interval, Mbit/s (the minute's mean).
+    pub throughput_mbps: f64,
+    /// Mean chunk download time, ms.
+    pub avg_download_ms: f64,
+    /// Each node's seed-002 score, in node order (the minute's means).
+    pub node_scores: Vec<f64>,
+}
+
+/// The Metrics tab's history for a [`HistoryRange`]
+/// (`GET /api/history?range=…`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryResponse {
+    /// The range asked for.
+    pub range: HistoryRange,
+    /// Spacing of the points: the collector interval (raw) or 60 000 (means).
+    pub resolution_ms: u64,
+    /// The server's clock when answering, Unix ms (the range ends here).
+    pub now_unix_ms: u64,
+    /// Node ids, in the order of `node_scores`.
+    pub node_ids: Vec<String>,
+    /// Points, oldest first (at most 2 × 10 080).
+    pub points: Vec<HistoryPoint>,
+    /// Alerts that overlap the range, newest first (at most 500).
+    pub alerts: Vec<Alert>,
+}
+
+/// What produced a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// `vstack compare` or the dashboard's re-run.
+    Compare,
+    /// `vstack bench`.
+    Bench,
+    /// `vstack chaos`.
+    Chaos,
+    /// `vstack demo` or the dashboard's demo.
+    Demo,
+}
+
+impl RunKind {
+    /// `compare`, `bench`, `chaos`, `demo`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunKind::Compare => "compare",
+            RunKind::Bench => "bench",
+            RunKind::Chaos => "chaos",
+            RunKind::Demo => "demo",
+        }
+    }
+
+    /// Parses [`Self::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RunKind::Compare,
+            RunKind::Bench,
+            RunKind::Chaos,
+            RunKind::Demo,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+}
+
+/// A run in the list (`GET /api/runs`, the `/runs` page).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The permalink's id (`/runs/{id}`): 16 hex digits.
+    pub id: String,
+    /// What produced it.
+    pub kind: RunKind,
+    /// One line: what ran.
+    pub title: String,
+    /// One line: the outcome (`12/14 targets met`, `smart +38 % startup`).
+    pub headline: String,
+    /// Whether it passed, for runs that judge (bench targets, chaos
+    /// invariants); `None` for the others.
+    pub passed: Option<bool>,
+    /// Start, Unix ms.
+    pub started_unix_ms: u64,
+    /// End, Unix ms.
+    pub finished_unix_ms: u64,
+    /// The conditions it ran under.
+    pub conditions: String,
+    /// Where it came from: `cli` (written with --data-dir), `published`
+    /// (--publish) or `dashboard`.
+    pub source: String,
+}
+
+/// A table of a run page: per-metric rows with their spread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunTable {
+    /// Heading.
+    pub title: String,
+    /// Column headings.
+    pub columns: Vec<String>,
+    /// Cells, already formatted with units.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// A bar chart of a run page: one bar group per category.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunChart {
+    /// Heading.
+    pub title: String,
+    /// The value axis' name, with its unit.
+    pub y_name: String,
+    /// The groups (metrics, phases, conditions).
+    pub categories: Vec<String>,
+    /// One series per client (or measured / target).
+    pub series: Vec<RunSeries>,
+}
+
+/// One series of a [`RunChart`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSeries {
+    /// Legend name.
+    pub name: String,
+    /// One value per category.
+    pub values: Vec<f64>,
+}
+
+/// A whole run (`GET /api/runs/{id}`, the `/runs/{id}` page).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The list's view of it.
+    pub summary: RunSummary,
+    /// The machine it ran on: (label, value) pairs.
+    pub machine: Vec<(String, String)>,
+    /// vstack's version (and build: debug or release).
+    pub version: String,
+    /// Per-metric tables.
+    pub tables: Vec<RunTable>,
+    /// Charts.
+    pub charts: Vec<RunChart>,
+    /// Findings or notes, one line each.
+    pub notes: Vec<String>,
+    /// The tool's own report, as it saved it (compare, bench, chaos or demo
+    /// JSON).
+    pub report: serde_json::Value,
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@
 //!   their network emulator, durable ChunkPaxos acceptors, the embedded
 //!   cluster, HLS ingest).
 //! - [`tools`]: what `vstack compare`, `bench`, `chaos` and `demo` run.
+//! - [`history`]: durable history in SQLite: metrics samples (downsampled,
+//!   7-day retention), finished sessions, alerts and runs.
 //! - [`http`]: the HTTP plumbing every server shares (JSON errors, ids, hashes).
 //! - [`files`]: reading the input files (traces, video sizes).
 //! - [`sync`]: locks that survive a panic elsewhere.
@@ -23,6 +25,7 @@ pub mod client;
 pub mod cluster;
 pub mod dashboard;
 pub mod files;
+pub mod history;
 pub mod http;
 pub mod sync;
 pub mod tools;

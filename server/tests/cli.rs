@@ -39,6 +39,8 @@ fn spawn(args: &[&str]) -> Proc {
             .args(args)
             .env("RUST_LOG", "warn")
             .env("VSTACK_CLUSTER_TOKEN", CLUSTER_TOKEN)
+            .env_remove("VSTACK_DATA_DIR")
+            .env_remove("VSTACK_ADMIN_TOKEN")
             .spawn()
             .expect("vstack runs"),
     )
@@ -50,6 +52,8 @@ fn run(args: &[&str]) -> Output {
         .env("RUST_LOG", "warn")
         .env("VSTACK_CLUSTER_TOKEN", CLUSTER_TOKEN)
         .env_remove("METADATA_SERVICE_URL")
+        .env_remove("VSTACK_DATA_DIR")
+        .env_remove("VSTACK_ADMIN_TOKEN")
         .output()
         .expect("vstack runs")
 }
@@ -252,6 +256,100 @@ fn bad_flags_and_paths_exit_with_2() {
         );
         assert!(!out.stderr.is_empty(), "{args:?} says why");
     }
+}
+
+/// A `vstack compare` run kept two ways: in a data directory's history
+/// (`--data-dir`) and published to a running server (`--publish`), whose
+/// permalink page then shows it, server-rendered, and still does after the
+/// server restarts on the same data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compare_run_is_stored_published_and_survives_a_restart() {
+    let served = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let serve = |dir: &std::path::Path| {
+        spawn(&[
+            "serve",
+            "--no-engine",
+            "--no-metrics",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let server = serve(served.path());
+    wait_for(&format!("{base}/healthz"), |b| b.contains("ok")).await;
+    let out = run(&[
+        "compare",
+        "--output",
+        "-",
+        "--sessions",
+        "1",
+        "--video-duration-s",
+        "10",
+        "--speed",
+        "20",
+        "--scenarios",
+        "normal",
+        "--json",
+        "--data-dir",
+        local.path().to_str().unwrap(),
+        "--publish",
+        &base,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let link = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("published: "))
+        .unwrap_or_else(|| panic!("no permalink in {stderr}"))
+        .to_string();
+    assert!(stderr.contains("stored in"), "{stderr}");
+    let id = link.rsplit('/').next().unwrap().to_string();
+    let local_runs = vstack::history::History::open(local.path(), Default::default())
+        .await
+        .unwrap()
+        .list_runs(None)
+        .await
+        .unwrap();
+    assert_eq!(local_runs.len(), 1);
+    assert_eq!(local_runs[0].id, id);
+    let check = |restarted: bool| {
+        let (link, id, base) = (link.clone(), id.clone(), base.clone());
+        async move {
+            let run: serde_json::Value = reqwest::get(format!("{base}/api/runs/{id}"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(run["summary"]["kind"], "compare", "{run}");
+            assert_eq!(run["summary"]["source"], "published");
+            assert_eq!(run["report"]["conditions"][0]["condition"], "normal");
+            let page = reqwest::get(&link).await.unwrap();
+            assert_eq!(page.status(), 200);
+            let html = page.text().await.unwrap();
+            // Server-rendered: the title and the per-metric table are in the
+            // HTML itself, before any WebAssembly runs.
+            assert!(
+                html.contains("data-testid=\"run-title\""),
+                "restarted {restarted}: {html}"
+            );
+            assert!(html.contains("startup latency"), "{html}");
+            assert!(html.contains("± "), "{html}");
+        }
+    };
+    check(false).await;
+    drop(server);
+    let _server = serve(served.path());
+    wait_for(&format!("{base}/healthz"), |b| b.contains("ok")).await;
+    check(true).await;
+    let missing = reqwest::get(format!("{base}/runs/0123456789abcdef"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
 }
 
 #[test]

@@ -20,6 +20,7 @@ pub fn AnalyticsPage() -> impl IntoView {
     let feed = use_live_feed();
     view! {
         <StreamNotice/>
+        <super::runs::RunsLink/>
         <div class="page-grid wide">
             <Card title="System health (both clients, since the server started)">
                 {move || feed.engine.with(|e| e.as_ref().map(|e| {

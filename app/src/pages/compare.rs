@@ -271,6 +271,7 @@ pub fn ComparePage() -> impl IntoView {
     let saved = LocalResource::new(latest_compare);
     view! {
         <StreamNotice/>
+        <super::runs::RunsLink/>
         <div class="page-grid wide">
             <Card title="Current sessions, live">
                 {move || feed.engine.with(|e| e.as_ref().map(|e| {

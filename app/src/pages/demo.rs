@@ -136,6 +136,9 @@ pub fn DemoPanel() -> impl IntoView {
                             {d.findings.iter().map(|f| view! { <li>{f.clone()}</li> }).collect_view()}
                         </ul>
                     })}
+                    {d.run_id.clone().map(|id| view! {
+                        <p><a href=format!("/runs/{id}") data-testid="demo-run-link">"This demo's permalink (tables, charts, machine)"</a></p>
+                    })}
                 }.into_any()
             }
         }}

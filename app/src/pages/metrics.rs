@@ -23,7 +23,7 @@ use crate::{
     alerts::{ChartOf, alert_areas},
     chart::EChart,
     feed::use_live_feed,
-    wire::{ClientKind, DashboardSnapshot},
+    wire::{ClientKind, DashboardSnapshot, HistoryRange, HistoryResponse},
 };
 
 /// A grey readable on light and dark backgrounds (legend text).
@@ -230,11 +230,41 @@ pub fn EngineChart(id: &'static str, make: fn(&DashboardSnapshot) -> Chart) -> i
     }
 }
 
-/// The Performance Metrics tab.
+/// The Performance Metrics tab: the live charts, or with a time range picked
+/// the stored history ([`HistoryCharts`]).
 #[component]
 pub fn MetricsPage() -> impl IntoView {
+    let feed = use_live_feed();
+    let range: RwSignal<Option<HistoryRange>> = RwSignal::new(None);
+    let keeps = move || {
+        feed.engine
+            .with(|e| e.as_ref().is_some_and(|e| e.keeps_history))
+    };
     view! {
         <StreamNotice/>
+        <Show when=keeps>
+            <div class="range-picker" role="group" aria-label="Time range" data-testid="range-picker">
+                <span class="muted small">"Time range: "</span>
+                <button class="btn" data-testid="range-live" aria-pressed=move || range.get().is_none().to_string()
+                    on:click=move |_| range.set(None)>"live"</button>
+                {HistoryRange::ALL.into_iter().map(|r| view! {
+                    <button class="btn" data-testid=format!("range-{}", r.label())
+                        aria-pressed=move || (range.get() == Some(r)).to_string()
+                        on:click=move |_| range.set(Some(r))>{r.label()}</button>
+                }).collect_view()}
+            </div>
+        </Show>
+        {move || match range.get() {
+            Some(r) => view! { <HistoryCharts range=r/> }.into_any(),
+            None => view! { <LiveCharts/> }.into_any(),
+        }}
+    }
+}
+
+/// The live charts (the collector's in-memory history).
+#[component]
+fn LiveCharts() -> impl IntoView {
+    view! {
         <div class="page-grid wide">
             <Card title="Buffer level history">
                 <EngineChart id="chart-buffer" make=buffer_chart/>
@@ -250,4 +280,136 @@ pub fn MetricsPage() -> impl IntoView {
             </Card>
         </div>
     }
+}
+
+/// The stored history of `range` (`metrics_history`): buffer, throughput and
+/// the smart client's node scores over wall-clock time, alerts shaded. A
+/// restart of the server keeps all of it (with `--data-dir`).
+#[component]
+fn HistoryCharts(range: HistoryRange) -> impl IntoView {
+    let data = LocalResource::new(move || crate::api::metrics_history(range.label().to_string()));
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Reading the history…"</p> }>
+            {move || data.get().map(|r| match r {
+                Ok(h) if h.points.is_empty() => view! {
+                    <p class="empty-title" data-testid="history-empty">{format!("No samples stored in the last {}.", range.label())}</p>
+                }.into_any(),
+                Ok(h) => {
+                    let h = std::sync::Arc::new(h);
+                    let (a, b, c) = (h.clone(), h.clone(), h.clone());
+                    view! {
+                        <p class="muted small" data-testid="history-info">
+                            {format!("{} stored samples over the last {} ({} resolution), {} alerts in the range.",
+                                h.points.len(), range.label(),
+                                if h.resolution_ms >= 60_000 { "one-minute means".to_string() } else { format!("{:.0} s", h.resolution_ms as f64 / 1e3) },
+                                h.alerts.len())}
+                        </p>
+                        <div class="page-grid wide">
+                            <Card title="Buffer level (stored)">
+                                <EChart id="chart-history-buffer" option=move || history_chart(&a, "buffer (s)", |p| p.buffer_level_s)/>
+                            </Card>
+                            <Card title="Throughput (stored)">
+                                <EChart id="chart-history-throughput" option=move || history_chart(&b, "Mbit/s", |p| p.throughput_mbps)/>
+                            </Card>
+                            <Card title="Node scores, smart client (stored)">
+                                <EChart id="chart-history-scores" option=move || history_scores(&c)/>
+                            </Card>
+                        </div>
+                    }.into_any()
+                }
+                Err(e) => view! { <p class="bad" data-testid="history-error">{e.error}</p> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// A chart over wall-clock time (ECharts time axis, ms).
+fn time_base(y_name: &str) -> Chart {
+    frame()
+        .x_axis(Axis::new().type_(AxisType::Time).split_line(faint()))
+        .y_axis(
+            Axis::new()
+                .type_(AxisType::Value)
+                .name(y_name)
+                .split_line(faint()),
+        )
+}
+
+/// `2026-12-01T05:20:22.750Z`: what ECharts parses as a UTC instant.
+fn iso(unix_ms: u64) -> String {
+    let day = super::runs::utc(unix_ms);
+    let date = &day[..10];
+    let time = &day[11..19];
+    format!("{date}T{time}.{:03}Z", unix_ms % 1000)
+}
+
+/// The range's alerts shaded on a time-axis chart.
+fn history_alerts(h: &HistoryResponse) -> Option<Line> {
+    use charming::element::{Label, MarkArea, MarkAreaData};
+    if h.alerts.is_empty() {
+        return None;
+    }
+    let data: Vec<(MarkAreaData, MarkAreaData)> = h
+        .alerts
+        .iter()
+        .map(|a| {
+            let end = a
+                .ended_unix_ms
+                .unwrap_or(h.now_unix_ms)
+                .max(a.started_unix_ms);
+            (
+                MarkAreaData::new().x_axis(iso(a.started_unix_ms)),
+                MarkAreaData::new().x_axis(iso(end)),
+            )
+        })
+        .collect();
+    Some(
+        Line::new()
+            .name("alerts")
+            .data(Vec::<Vec<f64>>::new())
+            .mark_area(
+                MarkArea::new()
+                    .silent(true)
+                    .item_style(ItemStyle::new().color("rgba(214, 158, 46, 0.18)"))
+                    .label(Label::new().show(false))
+                    .data(data),
+            ),
+    )
+}
+
+fn history_chart(h: &HistoryResponse, y: &str, f: fn(&crate::wire::HistoryPoint) -> f64) -> Chart {
+    let mut chart = ClientKind::ALL.into_iter().fold(time_base(y), |c, kind| {
+        let pts: Vec<Vec<f64>> = h
+            .points
+            .iter()
+            .filter(|p| p.client == kind)
+            .map(|p| vec![p.unix_ms as f64, (f(p) * 100.0).round() / 100.0])
+            .collect();
+        c.series(solid(kind.name(), client_color(kind), pts))
+    });
+    if let Some(a) = history_alerts(h) {
+        chart = chart.series(a);
+    }
+    chart
+}
+
+fn history_scores(h: &HistoryResponse) -> Chart {
+    let mut chart = time_base("score");
+    for (i, id) in h.node_ids.iter().enumerate() {
+        let pts: Vec<Vec<f64>> = h
+            .points
+            .iter()
+            .filter(|p| p.client == ClientKind::Smart)
+            .filter_map(|p| {
+                p.node_scores
+                    .get(i)
+                    .map(|s| vec![p.unix_ms as f64, (s * 100.0).round() / 100.0])
+            })
+            .collect();
+        chart = chart.series(solid(id, NODE_COLORS[i % NODE_COLORS.len()], pts));
+    }
+    if let Some(a) = history_alerts(h) {
+        chart = chart.series(a);
+    }
+    chart
 }

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod metrics;
 pub mod overview;
 pub mod redundancy;
+pub mod runs;
 
 use leptos::prelude::*;
 

@@ -188,10 +188,13 @@ pub enum Scale {
     /// the median minus 3.5 robust deviations is below zero, so no outage
     /// could ever be low enough). `offset` (the series' unit) keeps zeros
     /// finite and damps noise near zero; the MAD is at least
-    /// [`AnomalyConfig::relative_mad_floor`] (in log units, ≈ that share).
+    /// [`AnomalyConfig::relative_mad_floor`] and `min_mad` (in log units).
     Log {
         /// Added before the logarithm, in the series' unit.
         offset: f64,
+        /// Smallest MAD in log units, over the config's floor: 0.15 asks
+        /// for about 2.2× the median before `|z|` reaches 3.5.
+        min_mad: f64,
     },
 }
 
@@ -199,21 +202,21 @@ impl Scale {
     fn to(self, x: f64) -> f64 {
         match self {
             Scale::Linear { .. } => x,
-            Scale::Log { offset } => (x.max(0.0) + offset.max(f64::MIN_POSITIVE)).ln(),
+            Scale::Log { offset, .. } => (x.max(0.0) + offset.max(f64::MIN_POSITIVE)).ln(),
         }
     }
 
     fn from(self, y: f64) -> f64 {
         match self {
             Scale::Linear { .. } => y,
-            Scale::Log { offset } => y.exp() - offset,
+            Scale::Log { offset, .. } => y.exp() - offset,
         }
     }
 
     fn mad_floor(self, median: f64, cfg: &AnomalyConfig) -> f64 {
         match self {
             Scale::Linear { floor } => floor.max(cfg.relative_mad_floor * median.abs()),
-            Scale::Log { .. } => cfg.relative_mad_floor,
+            Scale::Log { min_mad, .. } => cfg.relative_mad_floor.max(min_mad),
         }
     }
 }
@@ -596,7 +599,10 @@ impl AnomalyMonitor {
                 key: format!("{}/throughput_mbps", kind.name()),
                 metric: Metric::ThroughputMbps,
                 direction: Direction::Low,
-                scale: Scale::Log { offset: 0.5 },
+                scale: Scale::Log {
+                    offset: 0.5,
+                    min_mad: 0.1,
+                },
                 client: Some(kind),
                 node: None,
                 what: format!("{} client's throughput", kind.name()),
@@ -632,7 +638,10 @@ impl AnomalyMonitor {
                 key: format!("{base}/latency_ms"),
                 metric: Metric::LatencyMs,
                 direction: Direction::High,
-                scale: Scale::Log { offset: 1.0 },
+                scale: Scale::Log {
+                    offset: 1.0,
+                    min_mad: 0.15,
+                },
                 client: Some(kind),
                 node: Some(n.node_id.clone()),
                 what: format!(
@@ -648,7 +657,10 @@ impl AnomalyMonitor {
             key: format!("{base}/score"),
             metric: Metric::Score,
             direction: Direction::Low,
-            scale: Scale::Log { offset: 0.1 },
+            scale: Scale::Log {
+                offset: 0.1,
+                min_mad: 0.15,
+            },
             client: Some(kind),
             node: Some(n.node_id.clone()),
             what: format!("{} score as the {} client sees it", n.node_id, kind.name()),
@@ -1261,7 +1273,15 @@ mod tests {
         };
         let mut s = noise(100, 10.0, 1.0, 3);
         s.extend(noise(200, 40.0, 1.0, 4));
-        let alerts = run_series(&s, Direction::High, Scale::Log { offset: 1.0 }, &cfg);
+        let alerts = run_series(
+            &s,
+            Direction::High,
+            Scale::Log {
+                offset: 1.0,
+                min_mad: 0.0,
+            },
+            &cfg,
+        );
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         assert!(alerts[0].1.is_some_and(|c| c < 140), "{alerts:?}");
     }

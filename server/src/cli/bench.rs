@@ -24,6 +24,10 @@ pub struct BenchArgs {
     /// Also print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Where else the run is kept (history database, a server).
+    #[command(flatten)]
+    pub keep: crate::tools::runs::RunOutput,
     /// Run only these steps (comma-separated). Default: all.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Step>,
@@ -121,7 +125,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         print_report(&report);
         println!("results written to {}", args.output.display());
     }
-    Ok(())
+    super::keep_run(&args.keep, crate::tools::runs::bench_record(&report, "cli")).await
 }
 
 /// The QoE step's trace set: `--trace` (an error when it cannot be read) or

@@ -54,6 +54,10 @@ pub struct ChaosArgs {
     /// Print the report as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+
+    /// Where else the run is kept (history database, a server).
+    #[command(flatten)]
+    pub keep: crate::tools::runs::RunOutput,
 }
 
 impl ChaosArgs {
@@ -227,6 +231,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         );
     }
     let json = args.json;
+    let started = crate::history::unix_ms_now();
     let report = execute(&args.config(), seed, |line| {
         if !json {
             println!("{line}");
@@ -238,6 +243,12 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     } else {
         print_report(&report);
     }
+    let times = (started, crate::history::unix_ms_now());
+    super::keep_run(
+        &args.keep,
+        crate::tools::runs::chaos_record(&report, times, "cli"),
+    )
+    .await?;
     if report.violations.is_empty() {
         Ok(())
     } else {

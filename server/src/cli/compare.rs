@@ -64,6 +64,10 @@ pub struct CompareArgs {
     /// (`vstack serve --compare-results`); `-` saves nothing.
     #[arg(long, default_value = "compare_results.json")]
     pub output: PathBuf,
+
+    /// Where else the run is kept (history database, a server).
+    #[command(flatten)]
+    pub keep: crate::tools::runs::RunOutput,
 }
 
 /// Renders the report as tables.
@@ -148,6 +152,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         bitrate_kbps: args.bitrate_kbps,
         seed: args.seed,
     };
+    let started = crate::history::unix_ms_now();
     let report = match args.mode {
         CompareMode::Live => {
             let traces = files::trace_paths(&args.trace).map_err(|e| BadInput(e.to_string()))?;
@@ -186,5 +191,6 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", format_report(&report));
     }
-    Ok(())
+    let run = crate::tools::runs::compare_record(&report, started, "cli");
+    super::keep_run(&args.keep, run).await
 }

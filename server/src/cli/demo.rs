@@ -42,6 +42,10 @@ pub struct DemoArgs {
     /// Print the per-phase figures as JSON at the end.
     #[arg(long)]
     pub json: bool,
+
+    /// Where else the run is kept (history database, a server).
+    #[command(flatten)]
+    pub keep: crate::tools::runs::RunOutput,
 }
 
 fn print_figures(name: &str, f: &PhaseFigures) {
@@ -141,6 +145,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     };
     let clusters = Mutex::new(vec![smart_bed.cluster, naive_bed.cluster]);
+    let started = crate::history::unix_ms_now();
     let results = run_phases(
         &clusters,
         args.phase_s,
@@ -160,5 +165,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     }
-    Ok(())
+    let run = crate::tools::runs::DemoRun {
+        phase_s: args.phase_s,
+        speed: args.speed,
+        seed: args.seed,
+        findings: findings(&results),
+        phases: results,
+    };
+    let times = (started, crate::history::unix_ms_now());
+    super::keep_run(
+        &args.keep,
+        crate::tools::runs::demo_record(&run, times, "cli"),
+    )
+    .await
 }

@@ -143,6 +143,22 @@ fn check_output_dir(path: &std::path::Path) -> Result<(), BadInput> {
 }
 
 /// Binds a TCP listener, naming the address on failure.
+/// Keeps a finished run where `keep` says (`--data-dir`, `--publish`) and
+/// says where on stderr.
+///
+/// # Errors
+/// The database or the server refused (the run's results were printed
+/// already).
+async fn keep_run(
+    keep: &crate::tools::runs::RunOutput,
+    run: app::wire::RunRecord,
+) -> anyhow::Result<()> {
+    for line in keep.keep(run).await? {
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
 async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     crate::http::listen(addr).with_context(|| format!("cannot listen on {addr}"))
 }

@@ -302,8 +302,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if state.embedded_site {
         tracing::info!("serving the site embedded in this binary");
     }
+    // The history lives beside the cluster's data; without --data-dir, in a
+    // temporary directory that goes with the process.
+    let (history_dir, _history_tmp) = match &args.data_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::tempdir().context("a temporary directory for the history")?;
+            tracing::info!(
+                "history kept for this run only: pass --data-dir to keep it across restarts"
+            );
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let history =
+        crate::history::History::open(&history_dir, crate::history::HistoryConfig::default())
+            .await
+            .with_context(|| format!("opening the history in {}", history_dir.display()))?;
+    let recorder = crate::history::Recorder::spawn(history);
+    state = state.with_recorder(recorder.clone());
     if !args.no_engine {
-        let config = args.hub_config().map_err(BadInput)?;
+        let mut config = args.hub_config().map_err(BadInput)?;
+        config.recorder = Some(recorder);
         tracing::info!("starting the engine: embedded clusters and the smart and naive clients");
         let hub = dashboard::Hub::start(config).await.map_err(|e| match e {
             dashboard::HubError::Ingest(e) if e.is_bad_input() => BadInput(e.to_string()).into(),

@@ -100,6 +100,58 @@ fn detect(
 }
 
 impl Hub {
+    /// Stores the comparison since the last re-run when a new pair finished:
+    /// the steady pairs by scenario, aggregated like `vstack compare`.
+    fn record_compare_run(&self, rec: &crate::history::Recorder) {
+        use vstack_core::engine::QoeReport;
+        let mut sh = self.shared.locked();
+        let Some(run) = sh.compare_run.clone() else {
+            return;
+        };
+        let (groups, _) = app::pages::compare::paired_groups(&sh.sessions);
+        let pairs: usize = groups.iter().map(|(_, p)| p.len()).sum();
+        if pairs <= run.pairs_recorded {
+            return;
+        }
+        let qoe = |s: &app::wire::SessionResult| QoeReport {
+            strategy: s.kind.name().into(),
+            startup_latency_ms: s.startup_latency_ms,
+            rebuffer_count: s.rebuffer_count,
+            rebuffer_time_ms: s.rebuffer_time_ms,
+            avg_buffer_s: s.avg_buffer_s,
+            avg_throughput_mbps: s.avg_throughput_mbps,
+            goodput_mbps: s.goodput_mbps,
+            failovers: s.failovers,
+            ended: true,
+            ..QoeReport::default()
+        };
+        let conditions = groups
+            .iter()
+            .map(|(name, pairs)| {
+                let smart: Vec<QoeReport> = pairs.iter().map(|(s, _)| qoe(s)).collect();
+                let naive: Vec<QoeReport> = pairs.iter().map(|(_, n)| qoe(n)).collect();
+                vstack_core::compare::aggregate(name, &smart, &naive)
+            })
+            .collect();
+        let report = app::wire::CompareReport {
+            mode: app::wire::CompareMode::Live,
+            video: (0, 0.0),
+            speed: self.config.speed,
+            finished_unix_s: Some(crate::history::unix_ms_now() / 1000),
+            conditions,
+        };
+        let mut record =
+            crate::tools::runs::compare_record(&report, run.started_unix_ms, "dashboard");
+        record.summary.id = run.id.clone();
+        record.summary.conditions = format!("{}; {}", record.summary.conditions, self.conditions);
+        if let Some(c) = sh.compare_run.as_mut() {
+            c.pairs_recorded = pairs;
+            c.stored = true;
+        }
+        drop(sh);
+        rec.run(record);
+    }
+
     /// One collector tick: sample, keep, broadcast.
     pub fn collect(&self) {
         let clients = self.client_snapshots();
@@ -133,6 +185,18 @@ impl Hub {
             interval_media_s,
         );
         drop(sh);
+        if let Some(rec) = &self.config.recorder {
+            rec.sample(&sample);
+            for s in &finished {
+                rec.session(s);
+            }
+            for a in &alerts {
+                rec.alert(a);
+            }
+            if !finished.is_empty() {
+                self.record_compare_run(rec);
+            }
+        }
         for a in alerts {
             let _ = self.events.send(WsEvent::Anomaly(Box::new(a)));
         }

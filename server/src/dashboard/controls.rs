@@ -62,6 +62,12 @@ impl Hub {
                     let mut sh = self.shared.locked();
                     sh.sessions.clear();
                     sh.pending.clear();
+                    sh.compare_run = self.config.recorder.as_ref().map(|_| super::CompareRun {
+                        id: crate::tools::runs::new_id(),
+                        started_unix_ms: crate::history::unix_ms_now(),
+                        pairs_recorded: 0,
+                        stored: false,
+                    });
                 }
                 self.restart_clients();
                 // Every open dashboard drops the old sessions at once.
@@ -226,6 +232,7 @@ impl Hub {
                 .collect(),
             events: Vec::new(),
             findings: Vec::new(),
+            run_id: None,
         });
         self.restart_clients();
         let task = tokio::spawn(run_demo(
@@ -348,13 +355,29 @@ async fn run_demo(
             h.on_demo_event(ev);
         }
     };
+    let started = crate::history::unix_ms_now();
     let results = run_phases(&clusters, phase_s, speed, DEMO_SEED, snapshots, progress).await;
     if let Some(h) = hub.upgrade() {
         let findings = findings(&results);
+        let run_id = h.config.recorder.as_ref().map(|rec| {
+            let run = crate::tools::runs::DemoRun {
+                phase_s,
+                speed,
+                seed: DEMO_SEED,
+                findings: findings.clone(),
+                phases: results,
+            };
+            let times = (started, crate::history::unix_ms_now());
+            let record = crate::tools::runs::demo_record(&run, times, "dashboard");
+            let id = record.summary.id.clone();
+            rec.run(record);
+            id
+        });
         h.update_demo(|d| {
             d.running = false;
             d.current = None;
             d.findings = findings;
+            d.run_id = run_id;
         });
     }
 }

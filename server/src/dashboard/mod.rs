@@ -89,6 +89,9 @@ pub struct HubConfig {
     /// Anomaly detection and alert rules over the live series. Default
     /// [`AnomalyConfig::default`](vstack_core::anomaly::AnomalyConfig).
     pub anomaly: vstack_core::anomaly::AnomalyConfig,
+    /// Where samples, sessions, alerts and the dashboard's runs are kept.
+    /// Default `None`: nothing is kept beyond memory.
+    pub recorder: Option<crate::history::Recorder>,
 }
 
 impl Default for HubConfig {
@@ -104,6 +107,7 @@ impl Default for HubConfig {
             session_gap: Duration::from_secs(2),
             event_queue: EVENT_QUEUE,
             anomaly: vstack_core::anomaly::AnomalyConfig::default(),
+            recorder: None,
         }
     }
 }
@@ -160,6 +164,18 @@ struct Shared {
     stall_before: PerClient<f64>,
     /// Detectors, rules and alerts.
     anomalies: Option<vstack_core::anomaly::AnomalyMonitor>,
+    /// The comparison since the last re-run, kept as a run in the history.
+    compare_run: Option<CompareRun>,
+}
+
+/// The dashboard's comparison since its last re-run, as a run of the
+/// history (updated as pairs finish, under one permalink).
+#[derive(Clone, Debug)]
+struct CompareRun {
+    id: String,
+    started_unix_ms: u64,
+    pairs_recorded: usize,
+    stored: bool,
 }
 
 impl Shared {
@@ -438,6 +454,14 @@ impl Hub {
             demo,
             redundancy,
             anomalies,
+            compare_run_id: self
+                .shared
+                .locked()
+                .compare_run
+                .as_ref()
+                .filter(|c| c.stored)
+                .map(|c| c.id.clone()),
+            keeps_history: self.config.recorder.is_some(),
         }
     }
 

@@ -12,6 +12,10 @@
 //! - [`redundancy_bench`]: the redundancy step of `bench` (restore after a
 //!   loss, startup on a hot video under adaptive vs fixed replication).
 //!
+//! - [`runs`]: a finished run as the history keeps it (`--data-dir`) or a
+//!   server publishes it (`--publish`), with its permalink page's tables
+//!   and charts.
+//!
 //! Also here: the notice log and failover time both `bench` and `chaos` use.
 
 pub mod bench;
@@ -19,6 +23,7 @@ pub mod chaos;
 pub mod compare;
 pub mod demo;
 pub mod redundancy_bench;
+pub mod runs;
 pub mod testbed;
 pub mod ws_load;
 

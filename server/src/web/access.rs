@@ -61,12 +61,15 @@ pub const SESSION_COOKIE: &str = "vstack_session";
 
 /// Server functions any viewer may call, by endpoint (`/api/fn/<endpoint>`).
 /// Every other server function needs the admin in public mode.
-pub const READ_ONLY_FNS: [&str; 5] = [
+pub const READ_ONLY_FNS: [&str; 8] = [
     "server_info",
     "dashboard_snapshot",
     "latest_compare",
     "consensus_run",
     "access",
+    "metrics_history",
+    "list_runs",
+    "get_run",
 ];
 
 /// Client IPs the rate limiter tracks at most; past it (after forgetting idle
@@ -614,6 +617,12 @@ pub async fn bounded_body(State(max): State<usize>, req: Request, next: Next) ->
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
+    // A published run (`POST /api/runs`) may be larger than a control.
+    let max = if req.uri().path() == "/api/runs" {
+        max.max(super::history::MAX_RUN_BODY_BYTES)
+    } else {
+        max
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

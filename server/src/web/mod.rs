@@ -10,6 +10,7 @@
 //! mode with admin sign-in, rate limits); [`WebLimits`] bounds the rest.
 
 pub mod access;
+pub mod history;
 pub mod rest;
 pub mod server_stats;
 pub mod site;
@@ -85,6 +86,9 @@ pub struct AppState {
     pub access: Arc<AccessControl>,
     /// Bounds of the routes. Default [`WebLimits::default`].
     pub limits: WebLimits,
+    /// The durable history (samples, sessions, alerts, runs); `None`: the
+    /// history routes answer 503. Default `None`.
+    pub recorder: Option<crate::history::Recorder>,
     /// Serve the site embedded in the binary ([`site`]) before looking on
     /// disk. Default `false`; `vstack serve` turns it on when the binary
     /// carries the site and no `--site-root` is given.
@@ -102,8 +106,15 @@ impl AppState {
             access: AccessControl::new(AccessConfig::default())
                 .expect("the default access rules are valid"),
             limits: WebLimits::default(),
+            recorder: None,
             embedded_site: false,
         }
+    }
+
+    /// The same state reading and writing the history through `recorder`.
+    pub fn with_recorder(mut self, recorder: crate::history::Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
     }
 
     /// The same state serving the embedded site (when the binary has one).
@@ -137,7 +148,18 @@ impl AppState {
     }
 }
 
-struct BackendImpl(Arc<ServerStats>, Option<Arc<Hub>>, std::path::PathBuf);
+struct BackendImpl(
+    Arc<ServerStats>,
+    Option<Arc<Hub>>,
+    std::path::PathBuf,
+    history::HistoryState,
+);
+
+use app::api::FnFuture;
+
+fn fn_error(e: ApiError) -> app::api::FnError {
+    app::api::FnError::new(e.status.as_u16(), e.message)
+}
 
 impl DashboardBackend for BackendImpl {
     fn server_info(&self) -> ServerInfo {
@@ -174,6 +196,22 @@ impl DashboardBackend for BackendImpl {
     ) -> Result<app::wire::ConsensusRecording, String> {
         consensus_recording(scenario, seed)
     }
+
+    fn metrics_history(&self, range: String) -> FnFuture<'_, app::wire::HistoryResponse> {
+        Box::pin(async move { history::history_of(&self.3, &range).await.map_err(fn_error) })
+    }
+
+    fn list_runs(&self, kind: Option<String>) -> FnFuture<'_, Vec<app::wire::RunSummary>> {
+        Box::pin(async move {
+            history::runs_of(&self.3, kind.as_deref())
+                .await
+                .map_err(fn_error)
+        })
+    }
+
+    fn get_run(&self, id: String) -> FnFuture<'_, app::wire::RunRecord> {
+        Box::pin(async move { history::run_of(&self.3, &id).await.map_err(fn_error) })
+    }
 }
 
 /// Builds the complete router.
@@ -186,10 +224,15 @@ impl DashboardBackend for BackendImpl {
 /// files from the site root; anything else renders the 404 page.
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
+    let history_state = history::HistoryState {
+        recorder: state.recorder.clone(),
+        hub: state.hub.clone(),
+    };
     let backend = Backend(Arc::new(BackendImpl(
         state.stats.clone(),
         state.hub.clone(),
         state.compare_results.clone(),
+        history_state.clone(),
     )));
     let options = state.leptos_options.clone();
     let access = state.access.clone();
@@ -203,6 +246,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/compare", get(latest_compare))
         .route("/api/consensus/{scenario}", get(consensus_rest))
         .merge(rest::router(state.hub.clone()))
+        .merge(history::router(history_state))
         .leptos_routes_with_context(
             &state,
             routes,
