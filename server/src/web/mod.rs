@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod history;
+pub mod openapi;
 pub mod rest;
 pub mod server_stats;
 pub mod site;
@@ -239,6 +240,7 @@ pub fn app(state: AppState) -> Router {
     let limits = state.limits.clone();
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/auth/signin", post(access::sign_in))
         .route("/api/auth/signout", post(access::sign_out))
         .route("/api/auth/me", get(access::me))
