@@ -8,7 +8,9 @@
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock
 #   - the npm packages of end2end/package-lock.json (npm ci): Playwright (no
 #     browser download), ECharts, binaryen's wasm-opt
-#   - ECharts copied to public/vendor/ where the page loads it
+#   - ECharts bundled with only the charts the dashboard draws
+#     (end2end/echarts-entry.js, esbuild from npm) into public/vendor/, with
+#     brotli and gzip siblings
 #   - Debian chromium for the browser tests, Debian ffmpeg for the HLS ingest
 #     tests (it encodes a real video to ingest), Debian caddy and openssl for
 #     the browser suite through a TLS reverse proxy, Debian prometheus (and its
@@ -67,12 +69,27 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_stamp" ]; then
   echo "$want_stamp" >"$stamp"
 fi
 
-# --- ECharts where the page loads it ---------------------------------------------
-src="$ROOT/end2end/node_modules/echarts/dist/echarts.min.js"
+# --- ECharts where the page loads it: a build of only what the dashboard
+# --- draws (end2end/echarts-entry.js, bundled by esbuild), with brotli and gzip
+# --- siblings the server sends to browsers that accept them -------------------
+entry="$ROOT/end2end/echarts-entry.js"
 dst="$ROOT/public/vendor/echarts.min.js"
-if ! cmp -s "$src" "$dst" 2>/dev/null; then
-  say "copying ECharts to public/vendor/"
-  mkdir -p "$(dirname "$dst")"; cp "$src" "$dst"
+want_echarts="$(cat "$entry" "$ROOT/end2end/package-lock.json" | sha256sum | awk '{print $1}')"
+echarts_stamp="$ROOT/public/vendor/.echarts-build.sha256"
+if [ ! -f "$dst.br" ] || [ "$(cat "$echarts_stamp" 2>/dev/null)" != "$want_echarts" ]; then
+  say "bundling ECharts (only the charts and components used) into public/vendor/"
+  mkdir -p "$(dirname "$dst")"
+  (cd "$ROOT/end2end" && npx esbuild echarts-entry.js --bundle --minify --format=iife \
+    --target=es2020 --legal-comments=none --log-level=warning --outfile="$dst")
+  node -e '
+    const fs = require("fs"), zlib = require("zlib");
+    const f = process.argv[1], data = fs.readFileSync(f);
+    fs.writeFileSync(f + ".br", zlib.brotliCompressSync(data, { params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
+    fs.writeFileSync(f + ".gz", zlib.gzipSync(data, { level: 9 }));
+  ' "$dst"
+  echo "$want_echarts" >"$echarts_stamp"
 fi
 
 # --- Chromium (browser tests), ffmpeg (HLS ingest tests), Caddy (the browser

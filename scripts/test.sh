@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Quick start, command 2: set up whatever is missing, then run every check:
-# formatting, clippy for the server and the WASM build, the Rust tests, a build of
-# the site, and the browser tests in headless Chromium (directly, then the
-# one-file binary behind Caddy with TLS). Ends with one summary line
+# formatting, clippy for the server and the WASM build, the Rust tests, a release
+# build of the site (split, precompressed) and a debug server, and the browser
+# tests in headless Chromium (directly, then the one-file binary behind Caddy
+# with TLS). Ends with one summary line
 # "tests: N passed, M failed". Screenshots land in end2end/artifacts/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,8 +39,11 @@ cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$logs/cargo-test.log"
 rust_passed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$logs/cargo-test.log")
 rust_failed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^failed;?$/) s+=$(i-1)} END {print s+0}' "$logs/cargo-test.log")
 
-step "cargo leptos build (site + server)"
-cargo leptos build
+step "cargo leptos build: the release front-end (WASM split by route, brotli and gzip siblings), then the server"
+# The browser suite runs on what users download; the first-load test measures it.
+cargo leptos build --release --frontend-only --split --precompress
+cargo leptos build --server-only
+export VSTACK_REQUIRE_RELEASE_SITE=1
 
 step "browser tests (Playwright + Debian chromium)"
 mkdir -p "$ROOT/end2end/artifacts"

@@ -73,10 +73,23 @@ pub fn AlertBadge() -> impl IntoView {
                 <span class="sr-only">{label}</span>
             </button>
             <Show when=move || shown.get()>
-                <AlertFeed/>
+                <LazyFeed/>
             </Show>
         </div>
     }
+}
+
+/// The feed's code, loaded the first time it opens (a separate chunk in a
+/// split release build: the first load of a page does not carry it).
+#[leptos::lazy]
+fn feed_view() -> AnyView {
+    view! { <AlertFeed/> }.into_any()
+}
+
+/// [`AlertFeed`] once its code has loaded.
+#[component]
+fn LazyFeed() -> impl IntoView {
+    view! { <Suspense fallback=|| ()>{move || Suspend::new(feed_view())}</Suspense> }
 }
 
 /// The feed: open alerts first, then the resolved ones, newest first.

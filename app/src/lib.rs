@@ -27,18 +27,16 @@ pub mod wire;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    ParamSegment, SsrMode, StaticSegment,
+    Lazy, LazyRoute, ParamSegment, SsrMode, StaticSegment,
     components::{A, Route, Router, Routes},
+    lazy_route,
 };
 
 use feed::{LiveFeed, use_live_feed};
-use pages::{
-    analytics::AnalyticsPage, compare::ComparePage, consensus::ConsensusPage, metrics::MetricsPage,
-    overview::OverviewPage,
-};
+use pages::overview::OverviewPage;
 
-/// Path of the ECharts bundle that `scripts/setup.sh` copies from the `echarts`
-/// npm package into `public/vendor/`.
+/// Path of the ECharts bundle `scripts/setup.sh` builds (only the charts and
+/// components the dashboard draws) into `public/vendor/`.
 pub const ECHARTS_PATH: &str = "/vendor/echarts.min.js";
 
 /// The HTML document around [`App`], rendered by the server for every route.
@@ -50,6 +48,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
+                // No favicon request (it would cost a 404 page per first load).
+                <link rel="icon" href="data:,"/>
                 <script>"try{var t=localStorage.getItem('vstack-theme');if(t)document.documentElement.setAttribute('data-theme',t)}catch(e){}"</script>
                 <script src=ECHARTS_PATH defer></script>
                 <AutoReload options=options.clone()/>
@@ -81,19 +81,75 @@ pub fn App() -> impl IntoView {
             <main class="content">
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=StaticSegment("") view=OverviewPage/>
-                    <Route path=StaticSegment("metrics") view=MetricsPage/>
-                    <Route path=StaticSegment("compare") view=ComparePage/>
-                    <Route path=StaticSegment("analytics") view=AnalyticsPage/>
-                    <Route path=StaticSegment("consensus") view=ConsensusPage/>
-                    <Route path=StaticSegment("redundancy") view=pages::redundancy::RedundancyPage/>
-                    <Route path=StaticSegment("signin") view=access::SignInPage/>
-                    <Route path=StaticSegment("runs") view=pages::runs::RunsPage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("runs"), ParamSegment("id")) view=pages::runs::RunPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("metrics") view={Lazy::<MetricsTab>::new()}/>
+                    <Route path=StaticSegment("compare") view={Lazy::<CompareTab>::new()}/>
+                    <Route path=StaticSegment("analytics") view={Lazy::<AnalyticsTab>::new()}/>
+                    <Route path=StaticSegment("consensus") view={Lazy::<ConsensusTab>::new()}/>
+                    <Route path=StaticSegment("redundancy") view={Lazy::<RedundancyTab>::new()}/>
+                    <Route path=StaticSegment("signin") view={Lazy::<SignIn>::new()}/>
+                    <Route path=StaticSegment("runs") view={Lazy::<RunsList>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("runs"), ParamSegment("id")) view={Lazy::<RunPermalink>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
     }
 }
+
+/// A tab whose code loads on demand: in a release build split by
+/// `cargo leptos build --split`, its WASM is a separate chunk fetched when
+/// the route is first visited (or hydrated), so the first load of `/` does
+/// not carry it. Elsewhere it is an ordinary route.
+macro_rules! lazy_tab {
+    ($(#[$doc:meta])* $name:ident => $page:path) => {
+        $(#[$doc])*
+        struct $name;
+
+        #[lazy_route]
+        impl LazyRoute for $name {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(this: Self) -> AnyView {
+                let _ = this;
+                view! { <$page/> }.into_any()
+            }
+        }
+    };
+}
+
+lazy_tab!(
+    /// `/metrics`.
+    MetricsTab => pages::metrics::MetricsPage
+);
+lazy_tab!(
+    /// `/compare`.
+    CompareTab => pages::compare::ComparePage
+);
+lazy_tab!(
+    /// `/analytics`.
+    AnalyticsTab => pages::analytics::AnalyticsPage
+);
+lazy_tab!(
+    /// `/consensus`.
+    ConsensusTab => pages::consensus::ConsensusPage
+);
+lazy_tab!(
+    /// `/redundancy`.
+    RedundancyTab => pages::redundancy::RedundancyPage
+);
+lazy_tab!(
+    /// `/signin` (public mode).
+    SignIn => access::SignInPage
+);
+lazy_tab!(
+    /// `/runs`.
+    RunsList => pages::runs::RunsPage
+);
+lazy_tab!(
+    /// `/runs/{id}`.
+    RunPermalink => pages::runs::RunPage
+);
 
 /// The tabs, in the seed's order: (path, label).
 pub const TABS: [(&str, &str); 6] = [

@@ -14,5 +14,6 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Async hydration: a lazy route's chunk loads before its markup hydrates.
+    leptos::mount::hydrate_lazy(app::App);
 }

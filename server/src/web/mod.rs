@@ -268,8 +268,10 @@ pub fn app(state: AppState) -> Router {
                 .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                     panic_response,
                 ))
-                // gzip for pages, WASM, JS, CSS, ECharts and JSON when the
-                // browser accepts it (WebSocket upgrades pass through).
+                // brotli (quality 4) or gzip for pages, JSON and any static
+                // file without a precompressed sibling, when the browser
+                // accepts it; bodies already encoded and WebSocket upgrades
+                // pass through.
                 .layer(tower_http::compression::CompressionLayer::new())
                 .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                     axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -6,7 +6,11 @@
 //! Embedded files are answered with their content type, an `ETag` (the
 //! file's SHA-256, computed at build time) and `Cache-Control: no-cache`, so
 //! browsers revalidate (304) and never run a stale WASM bundle against a new
-//! server after a redeploy.
+//! server after a redeploy. A file with a precompressed sibling (`.br` from
+//! `cargo leptos build --release --precompress` or setup's ECharts bundle,
+//! `.gz`) is answered with it when the browser accepts that encoding, brotli
+//! first; the compression layer leaves an encoded body alone. (From disk,
+//! leptos_axum's file handler does the same.)
 
 #[cfg(feature = "embed-site")]
 use axum::{
@@ -38,7 +42,25 @@ pub fn embedded() -> bool {
 pub fn serve_embedded(path: &str, headers: &HeaderMap) -> Option<Response> {
     #[cfg(feature = "embed-site")]
     {
-        let file = Site::get(path.trim_start_matches('/'))?;
+        let path = path.trim_start_matches('/');
+        let file = Site::get(path)?;
+        let accepts = |enc: &str| {
+            headers
+                .get(header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.split(',')
+                        .any(|e| e.split(';').next().is_some_and(|n| n.trim() == enc))
+                })
+        };
+        let encoded = [("br", "br"), ("gzip", "gz")]
+            .into_iter()
+            .find_map(|(enc, ext)| {
+                accepts(enc)
+                    .then(|| Site::get(&format!("{path}.{ext}")))
+                    .flatten()
+                    .map(|f| (enc, f))
+            });
         let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
         let fresh = headers
             .get(header::IF_NONE_MATCH)
@@ -47,13 +69,23 @@ pub fn serve_embedded(path: &str, headers: &HeaderMap) -> Option<Response> {
         let mut r = if fresh {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
-            let mut r = Response::new(Body::from(file.data.into_owned()));
-            if let Ok(v) = HeaderValue::from_str(file.metadata.mimetype()) {
+            let mime = file.metadata.mimetype().to_string();
+            let mut r = match encoded {
+                Some((enc, f)) => {
+                    let mut r = Response::new(Body::from(f.data.into_owned()));
+                    r.headers_mut()
+                        .insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
+                    r
+                }
+                None => Response::new(Body::from(file.data.into_owned())),
+            };
+            if let Ok(v) = HeaderValue::from_str(&mime) {
                 r.headers_mut().insert(header::CONTENT_TYPE, v);
             }
             r
         };
         let h = r.headers_mut();
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         if let Ok(v) = HeaderValue::from_str(&etag) {
             h.insert(header::ETAG, v);
         }

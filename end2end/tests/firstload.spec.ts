@@ -1,0 +1,101 @@
+// The first load of `/`: every byte the browser transfers for it (HTML, JS,
+// WASM, CSS, ECharts; compressed as sent, headers included), summed from
+// Chromium's own network events, against the bar. Then the time to the first
+// live chart on an emulated "Fast 3G" link (DevTools' preset: 562.5 ms
+// latency, 1.44 Mbit/s down, 675 kbit/s up). Figures land in
+// end2end/artifacts/firstload.json.
+//
+// It measures the release front-end (`cargo leptos build --release --split
+// --precompress`, which scripts/test.sh builds): on a debug build it skips,
+// unless VSTACK_REQUIRE_RELEASE_SITE is set (the test script sets it).
+import { test, expect, type Page } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { VstackServer, proxy, siteRoot } from './server';
+
+/** The guard on the first load, bytes over the wire. The issue's target is
+ * 450 KB; this is the level reached so far, so a regression fails CI. */
+const FIRST_LOAD_MAX_BYTES = Number(process.env.VSTACK_FIRST_LOAD_MAX_BYTES ?? 580_000);
+
+const port = Number(process.env.VSTACK_E2E_FIRSTLOAD_PORT ?? 18894);
+const artifacts = path.resolve(__dirname, '..', 'artifacts');
+const server = new VstackServer(port);
+const releaseSite = !!siteRoot && fs.existsSync(path.join(siteRoot, 'pkg', '__wasm_split_manifest.json'));
+
+test.beforeAll(async () => {
+  if (!releaseSite) {
+    if (process.env.VSTACK_REQUIRE_RELEASE_SITE) {
+      throw new Error(`${siteRoot} holds no split release build: run cargo leptos build --release --split --precompress`);
+    }
+    return;
+  }
+  fs.mkdirSync(artifacts, { recursive: true });
+  await server.start();
+});
+test.afterAll(async () => server.stopAll());
+
+interface Transfer { url: string; bytes: number; encoding: string }
+
+/** Loads `/` and returns every response's bytes on the wire until the
+ * network has been idle for 1 s (the live WebSocket's frames excluded). */
+async function firstLoad(page: Page): Promise<Transfer[]> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+  const seen = new Map<string, { url: string; encoding: string }>();
+  const out: Transfer[] = [];
+  cdp.on('Network.responseReceived', (e: any) => {
+    const h = e.response.headers ?? {};
+    seen.set(e.requestId, { url: e.response.url, encoding: h['content-encoding'] ?? h['Content-Encoding'] ?? '' });
+  });
+  cdp.on('Network.loadingFinished', (e: any) => {
+    const r = seen.get(e.requestId);
+    out.push({ url: r?.url ?? e.requestId, bytes: e.encodedDataLength, encoding: r?.encoding ?? '' });
+  });
+  await page.goto(server.url + '/', { waitUntil: 'networkidle' });
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
+  await page.waitForTimeout(1000);
+  return out;
+}
+
+test('the first load of / stays under its bar', async ({ page }) => {
+  test.skip(!releaseSite, 'no split release build in the site root');
+  test.skip(!!proxy, 'measured on vstack itself, not through the proxy');
+  const transfers = await firstLoad(page);
+  const total = transfers.reduce((s, t) => s + t.bytes, 0);
+  transfers.sort((a, b) => b.bytes - a.bytes);
+  const lines = transfers.map((t) => `${String(t.bytes).padStart(8)} ${t.encoding.padEnd(4)} ${new URL(t.url).pathname}`);
+  console.log(`first load of /: ${total} bytes\n${lines.join('\n')}`);
+  const record = { first_load_bytes: total, bar_bytes: FIRST_LOAD_MAX_BYTES, transfers };
+  fs.writeFileSync(path.join(artifacts, 'firstload.json'), JSON.stringify(record, null, 2));
+  // Every static asset goes compressed.
+  for (const t of transfers) {
+    if (/\.(wasm|js|css)$/.test(new URL(t.url).pathname)) expect(t.encoding, t.url).toMatch(/br|gzip/);
+  }
+  expect(total).toBeLessThanOrEqual(FIRST_LOAD_MAX_BYTES);
+});
+
+test('time to the first live chart on Fast 3G', async ({ page }) => {
+  test.skip(!releaseSite, 'no split release build in the site root');
+  test.skip(!!proxy, 'measured on vstack itself, not through the proxy');
+  test.setTimeout(120_000);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 150 * 3.75,
+    downloadThroughput: ((1.6 * 1000 * 1000) / 8) * 0.9,
+    uploadThroughput: ((750 * 1000) / 8) * 0.9,
+  });
+  await page.goto(server.url + '/', { timeout: 90_000 });
+  // The Overview's server chart draws once the WASM has hydrated, ECharts
+  // has loaded and the first heartbeat arrived over /ws.
+  await page.locator('#chart-server canvas').first().waitFor({ timeout: 90_000 });
+  const ms = await page.evaluate(() => performance.now());
+  console.log(`time to the first live chart on Fast 3G: ${(ms / 1000).toFixed(1)} s`);
+  const file = path.join(artifacts, 'firstload.json');
+  const prev = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+  fs.writeFileSync(file, JSON.stringify({ ...prev, fast_3g_first_chart_ms: ms }, null, 2));
+  expect(ms).toBeLessThan(60_000);
+});
