@@ -7,6 +7,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-cargo leptos build --release
+# --split: every tab but the Overview is its own WASM chunk (the lazy routes
+# need it); --precompress: brotli and gzip siblings the server sends as they are.
+cargo leptos build --release --split --precompress
 bin="$ROOT/target/server-release/vstack"
 echo "one-file build: $bin ($(du -h "$bin" | cut -f1)); run it anywhere: $bin serve --public"

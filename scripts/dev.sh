@@ -8,4 +8,4 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # History (samples, alerts, runs) and the cluster's chunks persist across restarts.
 export VSTACK_DATA_DIR="${VSTACK_DATA_DIR:-$ROOT/target/dev-data}"
-exec cargo leptos watch "$@"
+exec cargo leptos watch --split "$@"

@@ -30,13 +30,16 @@ function serverEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Runs a short live `vstack compare` that saves to {@link compareResults}. */
-export function runCompare(): void {
+/** Runs a short live `vstack compare` that saves to {@link compareResults}
+ * (and, with `extra`, e.g. `--data-dir DIR`, keeps the run there too).
+ * Returns what it printed on stderr. */
+export function runCompare(extra: string[] = []): string {
   const r = spawnSync(binary, [
     'compare', '--sessions', '1', '--video-duration-s', '20', '--speed', '20',
-    '--scenarios', 'normal', '--output', compareResults,
+    '--scenarios', 'normal', '--output', compareResults, ...extra,
   ], { cwd: root, env: serverEnv(), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`vstack compare failed: ${r.stderr}`);
+  return r.stderr;
 }
 
 /** A self-signed certificate for localhost (made once, under target/). */
@@ -85,6 +88,11 @@ export class VstackServer {
    * are more `vstack serve` flags (e.g. public mode). */
   constructor(readonly port: number, readonly extra: string[] = []) {}
 
+  /** The server's data directory (its history database lives there). */
+  get dataDir(): string {
+    return path.join(root, 'target', `e2e-data-${this.port}`);
+  }
+
   /** Where vstack itself listens. */
   get direct(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -102,7 +110,7 @@ export class VstackServer {
       '--addr', `127.0.0.1:${this.port}`,
       ...(siteRoot ? ['--site-root', siteRoot] : []),
       '--speed', '4', '--video-duration-s', '120', '--metrics-interval-ms', '1000',
-      '--data-dir', path.join(root, 'target', `e2e-data-${this.port}`),
+      '--data-dir', this.dataDir,
       '--compare-results', compareResults,
       // Its own Prometheus listener on a free port: several servers run at once.
       '--metrics-addr', '127.0.0.1:0',

@@ -1,0 +1,60 @@
+// History in the browser: a `vstack compare` kept in the server's data
+// directory shows up at /runs and on its permalink page (server-rendered,
+// then its charts hydrate); the Metrics tab's time range reads the stored
+// samples back; the Smart vs Naive tab links to the runs.
+import { test, expect } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { VstackServer, runCompare } from './server';
+
+const port = Number(process.env.VSTACK_E2E_RUNS_PORT ?? 18895);
+const artifacts = path.resolve(__dirname, '..', 'artifacts');
+const server = new VstackServer(port);
+
+test.beforeAll(async () => {
+  fs.mkdirSync(artifacts, { recursive: true });
+  await server.start();
+});
+test.afterAll(async () => server.stopAll());
+
+test('a stored compare run has a list entry and a permalink page that reads without WASM', async ({ page, request }) => {
+  test.setTimeout(90_000);
+  const stderr = runCompare(['--data-dir', server.dataDir]);
+  const id = /run ([0-9a-f]{16}) stored/.exec(stderr)?.[1];
+  expect(id, stderr).toBeTruthy();
+
+  // Server-rendered: the page's HTML already holds the run.
+  const html = await (await request.get(`${server.url}/runs/${id}`)).text();
+  expect(html).toContain('data-testid="run-title"');
+  expect(html).toContain('startup latency');
+
+  await page.goto(server.url + '/compare');
+  await page.getByTestId('runs-link').getByRole('link').first().click();
+  await expect(page).toHaveURL(/\/runs$/);
+  const row = page.getByTestId('run-row').filter({ has: page.locator(`a[href="/runs/${id}"]`) });
+  await expect(row).toHaveAttribute('data-kind', 'compare');
+  await row.getByRole('link').click();
+  await expect(page).toHaveURL(new RegExp(`/runs/${id}$`));
+  await expect(page.getByTestId('run-title')).toContainText('compare');
+  await expect(page.getByTestId('run-table').first()).toContainText('±');
+  await expect(page.getByTestId('run-machine')).toContainText('CPUs');
+  await expect(page.locator('#run-chart-0 canvas').first()).toBeVisible();
+  await page.screenshot({ path: path.join(artifacts, 'run-page.png'), fullPage: true });
+
+  const missing = await request.get(`${server.url}/runs/0123456789abcdef`);
+  expect(missing.status()).toBe(404);
+});
+
+test('the Metrics tab reads stored history for a time range', async ({ page }) => {
+  await page.goto(server.url + '/metrics');
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
+  // A few collector ticks are stored first.
+  await page.waitForTimeout(3000);
+  await page.getByTestId('range-15m').click();
+  await expect(page.getByTestId('range-15m')).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.getByTestId('history-info')).toContainText('stored samples');
+  await expect(page.locator('#chart-history-buffer canvas').first()).toBeVisible();
+  await page.screenshot({ path: path.join(artifacts, 'metrics-history.png') });
+  await page.getByTestId('range-live').click();
+  await expect(page.locator('#chart-buffer canvas').first()).toBeVisible();
+});
