@@ -14,8 +14,9 @@ import * as path from 'node:path';
 import { VstackServer, proxy, siteRoot } from './server';
 
 /** The guard on the first load, bytes over the wire. The issue's target is
- * 450 KB; this is the level reached so far, so a regression fails CI. */
-const FIRST_LOAD_MAX_BYTES = Number(process.env.VSTACK_FIRST_LOAD_MAX_BYTES ?? 580_000);
+ * 450 KB; this guards the level reached so far (564 337 bytes measured,
+ * from 1 037 654 before this work) so a regression fails CI. */
+const FIRST_LOAD_MAX_BYTES = Number(process.env.VSTACK_FIRST_LOAD_MAX_BYTES ?? 575_000);
 
 const port = Number(process.env.VSTACK_E2E_FIRSTLOAD_PORT ?? 18894);
 const artifacts = path.resolve(__dirname, '..', 'artifacts');
