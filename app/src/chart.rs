@@ -30,19 +30,35 @@ where
 
         let instance: StoredValue<Option<Echarts>> = StoredValue::new(None);
         let dom_id = id.clone();
+        // A chart whose option never changes (a run page's) gets no second
+        // chance from its data: until ECharts has loaded and the container is
+        // in the document, retry every 100 ms (for 30 s at most).
+        let retry = RwSignal::new(0u32);
         Effect::new(move |_| {
+            let attempt = retry.get();
             let chart = option();
-            if !echarts_loaded() {
-                return;
+            let drawn = echarts_loaded()
+                && instance
+                    .try_update_value(|slot| {
+                        match slot {
+                            Some(echarts) => WasmRenderer::update(echarts, &chart),
+                            None => {
+                                *slot = WasmRenderer::new_opt(None, None)
+                                    .render(&dom_id, &chart)
+                                    .ok()
+                            }
+                        }
+                        slot.is_some()
+                    })
+                    .unwrap_or(false);
+            if !drawn && attempt < 300 {
+                set_timeout(
+                    move || {
+                        let _ = retry.try_update(|n| *n += 1);
+                    },
+                    std::time::Duration::from_millis(100),
+                );
             }
-            instance.update_value(|slot| match slot {
-                Some(echarts) => WasmRenderer::update(echarts, &chart),
-                None => {
-                    *slot = WasmRenderer::new_opt(None, None)
-                        .render(&dom_id, &chart)
-                        .ok()
-                }
-            });
         });
         let resize = window_event_listener(leptos::ev::resize, move |_| {
             instance.with_value(|slot| {
