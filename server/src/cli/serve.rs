@@ -299,9 +299,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_embedded_site(
             args.site_root.is_none() && std::env::var_os("LEPTOS_SITE_ROOT").is_none(),
         );
-    if state.embedded_site {
+    // The split build's manifest (which WASM chunk each lazy route needs) is
+    // read from `<site root>/pkg/` by the page shell; an embedded site puts
+    // its copy in a temporary site root that lives as long as the server.
+    let _manifest_root = if state.embedded_site {
         tracing::info!("serving the site embedded in this binary");
-    }
+        let dir = tokio::task::spawn_blocking(crate::web::site::extract_split_manifest)
+            .await?
+            .context("a temporary directory for the split manifest")?;
+        if let Some(d) = &dir {
+            state.leptos_options.site_root = d.path().to_string_lossy().as_ref().into();
+        }
+        dir
+    } else {
+        None
+    };
     // The history lives beside the cluster's data; without --data-dir, in a
     // temporary directory that goes with the process.
     let (history_dir, _history_tmp) = match &args.data_dir {

@@ -25,6 +25,34 @@ use axum::{http::HeaderMap, response::Response};
 #[folder = "$CARGO_MANIFEST_DIR/../target/site"]
 struct Site;
 
+/// Writes the embedded split manifest (`pkg/__wasm_split_manifest.json`,
+/// present in a `cargo leptos build --split` site) into a fresh temporary
+/// directory laid out as a site root, for the page shell to read; `None`
+/// when the binary carries no manifest. Without it, a page served for a lazy
+/// route does not name the route's WASM chunk and fails to hydrate.
+///
+/// # Errors
+/// The temporary directory cannot be created or written.
+pub fn extract_split_manifest() -> std::io::Result<Option<tempfile::TempDir>> {
+    #[cfg(feature = "embed-site")]
+    {
+        let Some(file) = Site::get("pkg/__wasm_split_manifest.json") else {
+            return Ok(None);
+        };
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir_all(dir.path().join("pkg"))?;
+        std::fs::write(
+            dir.path().join("pkg/__wasm_split_manifest.json"),
+            file.data.as_ref(),
+        )?;
+        Ok(Some(dir))
+    }
+    #[cfg(not(feature = "embed-site"))]
+    {
+        Ok(None)
+    }
+}
+
 /// Whether this binary carries the built site.
 pub fn embedded() -> bool {
     #[cfg(feature = "embed-site")]
