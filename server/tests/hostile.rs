@@ -737,3 +737,47 @@ async fn outside_public_mode_a_remote_peer_only_watches() {
     let (status, _, _) = call(&router, from([127, 0, 0, 1], control(KILL))).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// `POST /api/runs` (publishing a run) from a viewer of a public dashboard
+/// is 401 and from a foreign origin 403, and neither stores anything; the
+/// admin's Bearer token stores it.
+#[tokio::test]
+async fn publishing_a_run_is_refused_to_viewers_and_foreign_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = vstack::history::History::open(dir.path(), Default::default())
+        .await
+        .unwrap();
+    let recorder = vstack::history::Recorder::spawn(history.clone());
+    let router = vstack::web::app(public().with_recorder(recorder));
+    let body = serde_json::json!({
+        "summary": {"id": "00112233445566aa", "kind": "bench", "title": "t", "headline": "h",
+            "passed": true, "started_unix_ms": 1, "finished_unix_ms": 2, "conditions": "c", "source": "cli"},
+        "machine": [], "version": "v", "tables": [], "charts": [], "notes": [], "report": {}
+    })
+    .to_string();
+    let post = || {
+        Request::post("/api/runs")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::HOST, "vstack.example")
+    };
+    let (status, _, text) = call(&router, post().body(Body::from(body.clone())).unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
+    let foreign = post()
+        .header(header::ORIGIN, "https://attacker.example")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::from(body.clone()))
+        .unwrap();
+    let (status, _, text) = call(&router, foreign).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(
+        history.list_runs(None).await.unwrap().is_empty(),
+        "nothing stored"
+    );
+    let admin = post()
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::from(body))
+        .unwrap();
+    let (status, _, text) = call(&router, admin).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    assert_eq!(history.list_runs(None).await.unwrap().len(), 1);
+}
