@@ -9,6 +9,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/setup.sh"
 cd "$ROOT"
+# Incremental caches only help a rebuild; a clean run would write ~3 GB of
+# them. Export CARGO_INCREMENTAL=1 to keep them between local runs.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 logs="$ROOT/target/test-logs"
 mkdir -p "$logs"
 
@@ -72,7 +75,10 @@ read -r e2e_passed e2e_failed < <(node -e '
   console.log(p + " " + f);
 ' "$ROOT/end2end/artifacts/results.json" "$ROOT/end2end/artifacts/results-proxy.json" 2>/dev/null || echo "0 1")
 
+# Disk: a clean run once filled its machine's disk while building.
+target_mb=$(( $(du -sk "$ROOT/target" | cut -f1) / 1024 ))
 echo
+echo "disk: target/ holds $target_mb MB"
 echo "rust: $rust_passed passed, $rust_failed failed"
 echo "browser: $e2e_passed passed, $e2e_failed failed (screenshots in end2end/artifacts/)"
 echo "tests: $((rust_passed + e2e_passed)) passed, $((rust_failed + e2e_failed)) failed"
