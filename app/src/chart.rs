@@ -1,34 +1,70 @@
-//! A leptos wrapper around an ECharts instance, fed by charming chart options.
+//! A leptos wrapper around an ECharts instance, fed by chart options as JSON.
 //!
 //! [`EChart`] renders an empty `<div>` on the server. In the browser an effect
-//! builds the [`charming::Chart`] from reactive data, creates the ECharts instance
+//! builds the [`ChartOption`] from reactive data, creates the ECharts instance
 //! on first run and afterwards calls `setOption` on the same instance, so a chart
 //! updates in place (no re-creation, no flicker). The instance follows window
 //! resizes and is disposed when the component unmounts. ECharts itself is loaded
 //! by the page shell from `/vendor/echarts.min.js` (installed by `scripts/setup.sh`
-//! from the npm package); until it is present the effect simply waits for the next
-//! data change.
+//! from the npm package); until it is present the effect retries.
+//!
+//! Options cross into JavaScript as JSON text (`JSON.parse`), not through
+//! charming's WASM renderer: its `serde_wasm_bindgen` path kept the
+//! serialiser of charming's whole `Chart` tree (~174 KB of code before
+//! `wasm-opt`) in the first-load WASM. The tabs build their charts with
+//! charming ([`ChartOption::from_chart`], in their own lazy chunks); the
+//! Overview's one chart is built as JSON directly.
 
-use charming::Chart;
 use leptos::prelude::*;
+
+/// An ECharts option object as JSON text, handed to `setOption`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChartOption(String);
+
+impl ChartOption {
+    /// The option charming's `chart` describes (serde_json of it, the same
+    /// object charming's own renderers hand ECharts).
+    pub fn from_chart(chart: &charming::Chart) -> Self {
+        // A `Chart` is plain data (strings, numbers, enums); serde_json has no
+        // way to fail on it but non-string map keys, which charming never has.
+        Self(serde_json::to_string(chart).unwrap_or_else(|_| "{}".to_owned()))
+    }
+
+    /// An option written directly as JSON (the Overview's chart).
+    pub fn from_json(value: &serde_json::Value) -> Self {
+        Self(value.to_string())
+    }
+
+    /// The JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<charming::Chart> for ChartOption {
+    fn from(chart: charming::Chart) -> Self {
+        Self::from_chart(&chart)
+    }
+}
 
 /// A chart that re-renders in place whenever a signal read by `option` changes.
 ///
 /// - `id`: DOM id of the chart container; must be unique on the page.
-/// - `option`: returns the full chart option; runs only in the browser.
+/// - `option`: returns the full chart option (a charming `Chart` or a
+///   [`ChartOption`]); runs only in the browser.
 ///
 /// The container's size comes from CSS (class `chart`).
 #[component]
-pub fn EChart<F>(#[prop(into)] id: String, option: F) -> impl IntoView
+pub fn EChart<F, O>(#[prop(into)] id: String, option: F) -> impl IntoView
 where
-    F: Fn() -> Chart + Send + Sync + 'static,
+    F: Fn() -> O + Send + Sync + 'static,
+    O: Into<ChartOption> + 'static,
 {
     #[cfg(feature = "hydrate")]
     {
-        use charming::{WasmRenderer, renderer::Echarts};
         use wasm_bindgen::JsValue;
 
-        let instance: StoredValue<Option<Echarts>> = StoredValue::new(None);
+        let instance: StoredValue<Option<JsValue>, LocalStorage> = StoredValue::new_local(None);
         let dom_id = id.clone();
         // A chart whose option never changes (a run page's) gets no second
         // chance from its data: until ECharts has loaded and the container is
@@ -36,21 +72,18 @@ where
         let retry = RwSignal::new(0u32);
         Effect::new(move |_| {
             let attempt = retry.get();
-            let chart = option();
-            let drawn = echarts_loaded()
-                && instance
-                    .try_update_value(|slot| {
-                        match slot {
-                            Some(echarts) => WasmRenderer::update(echarts, &chart),
-                            None => {
-                                *slot = WasmRenderer::new_opt(None, None)
-                                    .render(&dom_id, &chart)
-                                    .ok()
-                            }
-                        }
-                        slot.is_some()
-                    })
-                    .unwrap_or(false);
+            let option: ChartOption = option().into();
+            let drawn = instance
+                .try_update_value(|slot| {
+                    if slot.is_none() {
+                        *slot = js::init(&dom_id);
+                    }
+                    match slot {
+                        Some(echarts) => js::set_option(echarts, &option),
+                        None => false,
+                    }
+                })
+                .unwrap_or(false);
             if !drawn && attempt < 300 {
                 set_timeout(
                     move || {
@@ -63,7 +96,7 @@ where
         let resize = window_event_listener(leptos::ev::resize, move |_| {
             instance.with_value(|slot| {
                 if let Some(echarts) = slot {
-                    echarts.resize(JsValue::UNDEFINED);
+                    js::call(echarts, "resize", &JsValue::UNDEFINED);
                 }
             })
         });
@@ -71,7 +104,7 @@ where
             resize.remove();
             instance.try_update_value(|slot| {
                 if let Some(echarts) = slot.take() {
-                    dispose(&echarts);
+                    js::call(&echarts, "dispose", &JsValue::UNDEFINED);
                 }
             });
         });
@@ -82,24 +115,42 @@ where
     view! { <div id=id class="chart" role="img"></div> }
 }
 
-/// `echarts.dispose()`; charming 0.6 does not bind it.
+/// The calls into the page's `echarts` global (`init`, `setOption`,
+/// `resize`, `dispose`), by reflection.
 #[cfg(feature = "hydrate")]
-fn dispose(echarts: &charming::renderer::Echarts) {
+mod js {
+    use super::ChartOption;
+    use js_sys::{Function, Reflect};
     use wasm_bindgen::{JsCast, JsValue};
-    let this: &JsValue = echarts.as_ref();
-    if let Ok(f) = js_sys::Reflect::get(this, &JsValue::from_str("dispose"))
-        && let Some(f) = f.dyn_ref::<js_sys::Function>()
-    {
-        let _ = f.call0(this);
-    }
-}
 
-/// True once the page's `echarts` global exists.
-#[cfg(feature = "hydrate")]
-fn echarts_loaded() -> bool {
-    js_sys::Reflect::has(
-        &js_sys::global(),
-        &wasm_bindgen::JsValue::from_str("echarts"),
-    )
-    .unwrap_or(false)
+    /// `echarts.init(document.getElementById(id))`: `None` until ECharts has
+    /// loaded and the container is in the document.
+    pub fn init(id: &str) -> Option<JsValue> {
+        let echarts = Reflect::get(&js_sys::global(), &JsValue::from_str("echarts")).ok()?;
+        if echarts.is_undefined() {
+            return None;
+        }
+        let el = web_sys::window()?.document()?.get_element_by_id(id)?;
+        let init = Reflect::get(&echarts, &JsValue::from_str("init"))
+            .ok()?
+            .dyn_into::<Function>()
+            .ok()?;
+        init.call1(&echarts, &el).ok()
+    }
+
+    /// `instance.setOption(JSON.parse(option))`; false when either fails.
+    pub fn set_option(instance: &JsValue, option: &ChartOption) -> bool {
+        match js_sys::JSON::parse(option.as_json()) {
+            Ok(value) => call(instance, "setOption", &value),
+            Err(_) => false,
+        }
+    }
+
+    /// `this[method](arg)`; false when there is no such method or it threw.
+    pub fn call(this: &JsValue, method: &str, arg: &JsValue) -> bool {
+        Reflect::get(this, &JsValue::from_str(method))
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+            .is_some_and(|f| f.call1(this, arg).is_ok())
+    }
 }
