@@ -4,16 +4,19 @@
 //! builds the [`ChartOption`] from reactive data, creates the ECharts instance
 //! on first run and afterwards calls `setOption` on the same instance, so a chart
 //! updates in place (no re-creation, no flicker). The instance follows window
-//! resizes and is disposed when the component unmounts. ECharts itself is loaded
-//! by the page shell from `/vendor/echarts.min.js` (installed by `scripts/setup.sh`
-//! from the npm package); until it is present the effect retries.
+//! resizes and is disposed when the component unmounts.
+//!
+//! ECharts itself loads on demand: the first chart to mount adds a
+//! `<script>` for [`crate::ECHARTS_PATH`] (built by `scripts/setup.sh` from
+//! the npm package) to the page, and every chart retries until it is there.
+//! The page shell does not load it, so the Overview (sparklines only) never
+//! downloads it.
 //!
 //! Options cross into JavaScript as JSON text (`JSON.parse`), not through
 //! charming's WASM renderer: its `serde_wasm_bindgen` path kept the
 //! serialiser of charming's whole `Chart` tree (~174 KB of code before
 //! `wasm-opt`) in the first-load WASM. The tabs build their charts with
-//! charming ([`ChartOption::from_chart`], in their own lazy chunks); the
-//! Overview's one chart is built as JSON directly.
+//! charming ([`ChartOption::from_chart`], in their own lazy chunks).
 
 use leptos::prelude::*;
 
@@ -68,7 +71,8 @@ where
         let dom_id = id.clone();
         // A chart whose option never changes (a run page's) gets no second
         // chance from its data: until ECharts has loaded and the container is
-        // in the document, retry every 100 ms (for 30 s at most).
+        // in the document, retry every 100 ms (for 90 s at most: ECharts is
+        // 150 KB brotli, ~1 s on a 1.4 Mbit/s link, far longer on a bad one).
         let retry = RwSignal::new(0u32);
         Effect::new(move |_| {
             let attempt = retry.get();
@@ -84,7 +88,7 @@ where
                     }
                 })
                 .unwrap_or(false);
-            if !drawn && attempt < 300 {
+            if !drawn && attempt < 900 {
                 set_timeout(
                     move || {
                         let _ = retry.try_update(|n| *n += 1);
@@ -123,19 +127,41 @@ mod js {
     use js_sys::{Function, Reflect};
     use wasm_bindgen::{JsCast, JsValue};
 
+    /// Id of the `<script>` element that loads ECharts.
+    const SCRIPT_ID: &str = "echarts-script";
+
     /// `echarts.init(document.getElementById(id))`: `None` until ECharts has
-    /// loaded and the container is in the document.
+    /// loaded and the container is in the document. The first call adds the
+    /// `<script>` that loads ECharts.
     pub fn init(id: &str) -> Option<JsValue> {
+        let document = web_sys::window()?.document()?;
         let echarts = Reflect::get(&js_sys::global(), &JsValue::from_str("echarts")).ok()?;
         if echarts.is_undefined() {
+            if document.get_element_by_id(SCRIPT_ID).is_none() {
+                load_script(&document);
+            }
             return None;
         }
-        let el = web_sys::window()?.document()?.get_element_by_id(id)?;
+        let el = document.get_element_by_id(id)?;
         let init = Reflect::get(&echarts, &JsValue::from_str("init"))
             .ok()?
             .dyn_into::<Function>()
             .ok()?;
         init.call1(&echarts, &el).ok()
+    }
+
+    /// Appends `<script id="echarts-script" src="/vendor/echarts.min.js"
+    /// async>` to the document's `<head>`.
+    fn load_script(document: &web_sys::Document) {
+        let Ok(script) = document.create_element("script") else {
+            return;
+        };
+        let _ = script.set_attribute("id", SCRIPT_ID);
+        let _ = script.set_attribute("src", crate::ECHARTS_PATH);
+        let _ = script.set_attribute("async", "");
+        if let Some(head) = document.head() {
+            let _ = head.append_child(&script);
+        }
     }
 
     /// `instance.setOption(JSON.parse(option))`; false when either fails.

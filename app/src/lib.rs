@@ -10,7 +10,8 @@
 //! - [`access`]: the caller's access (public mode), the read-only gate and sign-in.
 //! - [`api`]: server functions and the [`api::DashboardBackend`] seam to the engine.
 //! - [`feed`]: the browser's WebSocket connection and its reconnect loop.
-//! - [`chart`]: charming/ECharts charts that update in place.
+//! - [`chart`]: charming/ECharts charts that update in place (ECharts loads on demand).
+//! - [`sparkline`]: inline SVG lines for the Overview's server health.
 //! - [`pages`]: one module per tab.
 
 #![recursion_limit = "512"]
@@ -22,6 +23,7 @@ pub mod chart;
 pub mod feed;
 pub mod pages;
 pub mod perf;
+pub mod sparkline;
 pub mod wire;
 
 use leptos::prelude::*;
@@ -36,7 +38,8 @@ use feed::{LiveFeed, use_live_feed};
 use pages::overview::OverviewPage;
 
 /// Path of the ECharts bundle `scripts/setup.sh` builds (only the charts and
-/// components the dashboard draws) into `public/vendor/`.
+/// components the dashboard draws) into `public/vendor/`. Not in the page
+/// shell: [`chart::EChart`] loads it when the first chart mounts.
 pub const ECHARTS_PATH: &str = "/vendor/echarts.min.js";
 
 /// The HTML document around [`App`], rendered by the server for every route.
@@ -51,7 +54,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // No favicon request (it would cost a 404 page per first load).
                 <link rel="icon" href="data:,"/>
                 <script>"try{var t=localStorage.getItem('vstack-theme');if(t)document.documentElement.setAttribute('data-theme',t)}catch(e){}"</script>
-                <script src=ECHARTS_PATH defer></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>

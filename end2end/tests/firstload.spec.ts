@@ -1,7 +1,9 @@
 // The first load of `/`: every byte the browser transfers for it (HTML, JS,
-// WASM, CSS, ECharts; compressed as sent, headers included), summed from
-// Chromium's own network events, against the bar. Then the time to the first
-// live chart on an emulated "Fast 3G" link (DevTools' preset: 562.5 ms
+// WASM, CSS; compressed as sent, headers included), summed from Chromium's
+// own network events, against the issue's bar of 450 KB. ECharts is not
+// part of it: the Overview draws sparklines, and ECharts loads when a tab
+// with charts mounts (checked here too). Then the time to the first live
+// chart on an emulated "Fast 3G" link (DevTools' preset: 562.5 ms
 // latency, 1.44 Mbit/s down, 675 kbit/s up). Figures land in
 // end2end/artifacts/firstload.json.
 //
@@ -13,10 +15,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { VstackServer, proxy, siteRoot } from './server';
 
-/** The guard on the first load, bytes over the wire. The issue's target is
- * 450 KB; this guards the level reached so far (564 337 bytes measured,
- * from 1 037 654 before this work) so a regression fails CI. */
-const FIRST_LOAD_MAX_BYTES = Number(process.env.VSTACK_FIRST_LOAD_MAX_BYTES ?? 575_000);
+/** The bar on the first load, bytes over the wire (issue 16: 450 KB; it
+ * was 1 037 654 bytes before that work). */
+const FIRST_LOAD_MAX_BYTES = Number(process.env.VSTACK_FIRST_LOAD_MAX_BYTES ?? 450_000);
 
 const port = Number(process.env.VSTACK_E2E_FIRSTLOAD_PORT ?? 18894);
 const artifacts = path.resolve(__dirname, '..', 'artifacts');
@@ -75,7 +76,15 @@ test('the first load of / stays under its bar', async ({ page }) => {
   for (const t of transfers) {
     if (/\.(wasm|js|css)$/.test(new URL(t.url).pathname)) expect(t.encoding, t.url).toMatch(/br|gzip/);
   }
+  // ECharts is not part of the Overview's load...
+  expect(transfers.filter((t) => t.url.includes('/vendor/echarts'))).toEqual([]);
   expect(total).toBeLessThanOrEqual(FIRST_LOAD_MAX_BYTES);
+  // ...and arrives (compressed) once a tab with charts opens.
+  const echarts = page.waitForResponse((r) => r.url().includes('/vendor/echarts.min.js'));
+  await page.getByRole('link', { name: 'Performance Metrics', exact: true }).click();
+  const res = await echarts;
+  expect(res.headers()['content-encoding'] ?? '').toMatch(/br|gzip/);
+  await expect(page.locator('#chart-buffer canvas').first()).toBeVisible({ timeout: 30_000 });
 });
 
 test('time to the first live chart on Fast 3G', async ({ page }) => {
@@ -92,9 +101,13 @@ test('time to the first live chart on Fast 3G', async ({ page }) => {
     uploadThroughput: ((750 * 1000) / 8) * 0.9,
   });
   await page.goto(server.url + '/', { timeout: 90_000 });
-  // The Overview's server chart draws once the WASM has hydrated, ECharts
-  // has loaded and the first heartbeat arrived over /ws.
-  await page.locator('#chart-server canvas').first().waitFor({ timeout: 90_000 });
+  // The Overview's server sparkline draws once the WASM has hydrated and
+  // the first heartbeat arrived over /ws (one point is drawn as a short
+  // line, so the polyline has two).
+  await page.waitForFunction(() => {
+    const p = document.querySelector('[data-testid=spark-rss] polyline')?.getAttribute('points') ?? '';
+    return p.split(' ').length > 1;
+  }, null, { timeout: 90_000 });
   const ms = await page.evaluate(() => performance.now());
   console.log(`time to the first live chart on Fast 3G: ${(ms / 1000).toFixed(1)} s`);
   const file = path.join(artifacts, 'firstload.json');

@@ -3,6 +3,9 @@
 //! grid), the controls panel, the demo panel, and the dashboard server's own
 //! figures.
 //!
+//! The server's own health is drawn as sparklines ([`crate::sparkline`]), so
+//! the first load of `/` needs no chart library.
+//!
 //! Engine data comes from the `/ws` stream ([`crate::feed::LiveFeed::engine`]);
 //! server identity from the [`crate::api::server_info`] server function.
 
@@ -15,15 +18,7 @@ use super::{
     },
     format_bytes, format_duration_ms,
 };
-use serde_json::json;
-
-use super::metrics::MUTED;
-use crate::{
-    api::server_info,
-    chart::{ChartOption, EChart},
-    feed::use_live_feed,
-    wire::ClientKind,
-};
+use crate::{api::server_info, feed::use_live_feed, sparkline::Sparkline, wire::ClientKind};
 
 /// One client's column.
 #[component]
@@ -75,6 +70,18 @@ pub fn OverviewPage() -> impl IntoView {
             .unwrap_or_else(|| "—".into())
     });
     let frames = Signal::derive(move || feed.frames_received.get().to_string());
+    // The heartbeats' history as (server uptime s, value) series.
+    let series = move |value: fn(&crate::wire::Heartbeat) -> f64| {
+        Signal::derive(move || {
+            feed.history.with(|h| {
+                h.iter()
+                    .map(|hb| (hb.uptime_ms as f64 / 1000.0, value(hb)))
+                    .collect::<Vec<_>>()
+            })
+        })
+    };
+    let rss_points = series(|hb| hb.rss_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0));
+    let lag_points = series(|hb| hb.tick_lag_ms);
 
     view! {
         <StreamNotice/>
@@ -118,12 +125,10 @@ pub fn OverviewPage() -> impl IntoView {
                 </button>
             </Card>
             <Card title="Server process, live">
-                {move || {
-                    feed.history
-                        .with(|h| h.is_empty())
-                        .then(|| view! { <p class="muted chart-empty">"No data yet: waiting for the first frame from /ws."</p> })
-                }}
-                <EChart id="chart-server" option=move || server_chart(feed)/>
+                <div id="chart-server" class="sparks">
+                    <Sparkline label="server memory (RSS)" unit="MiB" decimals=1 testid="spark-rss" points=rss_points/>
+                    <Sparkline label="timer lag" unit="ms" decimals=2 testid="spark-lag" points=lag_points/>
+                </div>
             </Card>
             <Card title="Live stream (/ws)">
                 <div class="stats">
@@ -135,111 +140,5 @@ pub fn OverviewPage() -> impl IntoView {
                 </div>
             </Card>
         </div>
-    }
-}
-
-/// The server chart's option: RSS (MiB) on the left axis and timer lag (ms)
-/// on the right, over server uptime (s), in the frame every engine chart
-/// shares ([`super::metrics::base`]).
-///
-/// Written as JSON, not with charming, so the first-load WASM carries no
-/// chart serialiser; `the_server_chart_is_the_charming_chart` checks it is
-/// the very object charming builds for the same chart.
-fn server_chart(feed: crate::feed::LiveFeed) -> ChartOption {
-    let points = feed.history.with(|h| {
-        h.iter()
-            .map(|hb| (hb.uptime_ms, hb.rss_bytes, hb.tick_lag_ms))
-            .collect::<Vec<_>>()
-    });
-    ChartOption::from_json(&server_chart_json(&points))
-}
-
-/// `(uptime_ms, rss_bytes, tick_lag_ms)` samples to the chart's JSON.
-fn server_chart_json(samples: &[(u64, Option<u64>, f64)]) -> serde_json::Value {
-    let (rss, lag): (Vec<[f64; 2]>, Vec<[f64; 2]>) = samples
-        .iter()
-        .map(|&(uptime_ms, rss_bytes, lag_ms)| {
-            let t = uptime_ms as f64 / 1000.0;
-            let mib = rss_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0);
-            ([t, (mib * 100.0).round() / 100.0], [t, lag_ms])
-        })
-        .unzip();
-    // Symbols only while there are too few points to draw a line.
-    let few = rss.len() < 3;
-    let faint = json!({ "lineStyle": { "color": "rgba(128, 128, 128, 0.25)" } });
-    let line = |name: &str, data: Vec<[f64; 2]>| {
-        let mut s = json!({ "type": "line", "name": name, "showSymbol": few });
-        // charming leaves out an empty `data`.
-        if !data.is_empty() {
-            s["data"] = json!(data);
-        }
-        s
-    };
-    let mut lag_line = line("timer lag (ms)", lag);
-    lag_line["yAxisIndex"] = json!(1.0);
-    json!({
-        "animation": false,
-        "tooltip": { "trigger": "axis" },
-        "legend": { "bottom": "0", "textStyle": { "color": MUTED } },
-        "grid": [{ "left": "56", "right": "24", "top": "36", "bottom": "64" }],
-        "xAxis": {
-            "type": "value", "name": "server uptime (s)", "nameLocation": "middle",
-            "nameGap": 26.0, "scale": true, "splitLine": faint,
-        },
-        "yAxis": [
-            { "type": "value", "name": "RSS (MiB)", "splitLine": faint },
-            { "type": "value", "name": "lag (ms)", "splitLine": faint },
-        ],
-        "series": [line("server RSS (MiB)", rss), lag_line],
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::pages::metrics::{base, faint};
-    use charming::{component::Axis, element::AxisType, series::Line};
-
-    /// The chart as charming builds it (what the Overview drew before).
-    fn charming_chart(samples: &[(u64, Option<u64>, f64)]) -> charming::Chart {
-        let (rss, lag): (Vec<Vec<f64>>, Vec<Vec<f64>>) = samples
-            .iter()
-            .map(|&(uptime_ms, rss_bytes, lag_ms)| {
-                let t = uptime_ms as f64 / 1000.0;
-                let mib = rss_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0);
-                (vec![t, (mib * 100.0).round() / 100.0], vec![t, lag_ms])
-            })
-            .unzip();
-        let few = rss.len() < 3;
-        base("RSS (MiB)")
-            .y_axis(
-                Axis::new()
-                    .type_(AxisType::Value)
-                    .name("lag (ms)")
-                    .split_line(faint()),
-            )
-            .series(Line::new().name("server RSS (MiB)").show_symbol(few).data(rss))
-            .series(
-                Line::new()
-                    .name("timer lag (ms)")
-                    .show_symbol(few)
-                    .y_axis_index(1)
-                    .data(lag),
-            )
-    }
-
-    #[test]
-    fn the_server_chart_is_the_charming_chart() {
-        for samples in [
-            vec![],
-            vec![(1_000, Some(50 << 20), 0.25)],
-            (0..10u64)
-                .map(|i| (i * 1_000, (i % 3 != 0).then_some(40_000_000 + i * 12_345), i as f64 * 0.5))
-                .collect(),
-        ] {
-            let ours = server_chart_json(&samples);
-            let theirs = serde_json::to_value(charming_chart(&samples)).unwrap();
-            assert_eq!(ours, theirs, "{} samples", samples.len());
-        }
     }
 }
