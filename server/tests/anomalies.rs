@@ -7,57 +7,24 @@
 //! through `app()`: `/api/anomalies`, the control server function's
 //! backend, and the `anomaly` frames of the event stream.
 
+mod common;
+
 use std::{sync::Arc, time::Duration};
 
 use app::wire::{Control, WsEvent};
-use axum::{
-    body::Body,
-    http::{Request, StatusCode},
-};
-use http_body_util::BodyExt;
-use leptos::config::LeptosOptions;
-use tower::ServiceExt;
 use vstack::{
-    cluster::embedded::{ClusterConfig, SyntheticVideo},
-    dashboard::{Hub, HubConfig},
+    dashboard::Hub,
     web::{AppState, ServerStatsConfig, app},
 };
 
-fn options() -> LeptosOptions {
-    LeptosOptions::builder()
-        .output_name("vstack")
-        .site_root("target/site")
-        .site_pkg_dir("pkg")
-        .build()
-}
-
 async fn hub() -> Arc<Hub> {
-    Hub::start(HubConfig {
-        metrics_interval: Duration::from_millis(250),
-        speed: 4.0,
-        cluster: ClusterConfig {
-            video: Some(SyntheticVideo {
-                duration: Duration::from_secs(120),
-                bitrate_kbps: 2000.0,
-                ..SyntheticVideo::default()
-            }),
-            ..ClusterConfig::default()
-        },
-        ..HubConfig::default()
-    })
-    .await
-    .unwrap()
+    Hub::start(common::hub_config(250, 4.0, 120, 2000.0))
+        .await
+        .unwrap()
 }
 
 async fn anomalies(router: &axum::Router) -> serde_json::Value {
-    let resp = router
-        .clone()
-        .oneshot(Request::get("/api/anomalies").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    serde_json::from_slice(&bytes).unwrap()
+    common::get_json(router, "/api/anomalies").await
 }
 
 fn on_node_1(a: &serde_json::Value) -> bool {
@@ -67,7 +34,9 @@ fn on_node_1(a: &serde_json::Value) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_degraded_node_opens_an_alert_and_restoring_it_resolves_it() {
     let hub = hub().await;
-    let router = app(AppState::new(options(), ServerStatsConfig::default()).with_hub(hub.clone()));
+    let router = app(
+        AppState::new(common::leptos_options(), ServerStatsConfig::default()).with_hub(hub.clone()),
+    );
     let mut events = hub.subscribe();
 
     // Clean run: 20 s of the default profile (80 ticks, the detectors'

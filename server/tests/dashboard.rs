@@ -2,76 +2,37 @@
 //! port), bad requests, controls, and a slow event subscriber that is dropped
 //! while the engine keeps going.
 
+mod common;
+
 use std::{sync::Arc, time::Duration};
 
 use app::wire::{Control, Scenario, WsEvent};
-use axum::{
-    body::Body,
-    http::{Request, StatusCode},
-};
-use http_body_util::BodyExt;
-use leptos::config::LeptosOptions;
+use axum::http::StatusCode;
 use tokio::sync::broadcast::error::TryRecvError;
-use tower::ServiceExt;
 use vstack::{
-    cluster::embedded::{ClusterConfig, SyntheticVideo},
     dashboard::{Hub, HubConfig},
     web::ServerStatsConfig,
     web::{AppState, app},
 };
 
-fn options() -> LeptosOptions {
-    LeptosOptions::builder()
-        .output_name("vstack")
-        .site_root("target/site")
-        .site_pkg_dir("pkg")
-        .build()
-}
-
 async fn hub(event_queue: usize) -> Arc<Hub> {
     Hub::start(HubConfig {
-        metrics_interval: Duration::from_millis(200),
-        speed: 10.0,
         event_queue,
-        cluster: ClusterConfig {
-            video: Some(SyntheticVideo {
-                duration: Duration::from_secs(60),
-                bitrate_kbps: 2000.0,
-                ..SyntheticVideo::default()
-            }),
-            ..ClusterConfig::default()
-        },
-        ..HubConfig::default()
+        ..common::hub_config(200, 10.0, 60, 2000.0)
     })
     .await
     .unwrap()
 }
-
-async fn get(router: &axum::Router, uri: &str) -> (StatusCode, String) {
-    let resp = router
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(bytes.to_vec()).unwrap())
-}
-
-async fn json(router: &axum::Router, uri: &str) -> serde_json::Value {
-    let (status, body) = get(router, uri).await;
-    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_endpoints_report_the_live_engine() {
     let hub = hub(1024).await;
-    let router = app(AppState::new(options(), ServerStatsConfig::default()).with_hub(hub.clone()));
+    let router = app(
+        AppState::new(common::leptos_options(), ServerStatsConfig::default()).with_hub(hub.clone()),
+    );
     // Let both clients play and the collector sample a few times.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let s = json(&router, "/api/status").await;
+    let s = common::get_json(&router, "/api/status").await;
     assert_eq!(s["video_id"], "test-video-001");
     assert_eq!(s["scenario"], "normal");
     for kind in ["smart", "naive"] {
@@ -82,25 +43,25 @@ async fn rest_endpoints_report_the_live_engine() {
         assert!(c["buffer_level_s"].as_f64().unwrap() > 0.0);
     }
 
-    let st = json(&router, "/api/stats").await;
+    let st = common::get_json(&router, "/api/stats").await;
     assert!(st["buffer_history"].as_array().unwrap().len() >= 3, "{st}");
     assert!(st["scheduler"]["smart"]["downloads"].as_u64().unwrap() > 0);
     assert_eq!(st["network"]["naive"].as_array().unwrap().len(), 3);
 
-    let m = json(&router, "/api/metrics").await;
+    let m = common::get_json(&router, "/api/metrics").await;
     let samples = m["samples"].as_u64().unwrap();
     assert!((3..=100).contains(&samples), "{samples}");
     assert!(m["averages"]["smart"]["buffer_s"].as_f64().unwrap() > 0.0);
     assert!(m["totals"]["smart"]["bytes_transferred"].as_u64().unwrap() > 0);
-    let (status, csv) = get(&router, "/api/metrics?format=csv").await;
+    let (status, csv) = common::get(&router, "/api/metrics?format=csv").await;
     assert_eq!(status, StatusCode::OK);
     assert!(csv.starts_with("uptime_ms,client,state,buffer_level_s"));
     assert!(csv.lines().count() > 3);
-    let (status, body) = get(&router, "/api/metrics?format=xml").await;
+    let (status, body) = common::get(&router, "/api/metrics?format=xml").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("\"error\""), "{body}");
 
-    let p = json(&router, "/api/performance").await;
+    let p = common::get_json(&router, "/api/performance").await;
     let targets = p["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 5);
     let met = targets.iter().filter(|t| t["met"] == true).count() as f64;
@@ -212,8 +173,11 @@ async fn a_slow_subscriber_lags_and_the_engine_does_not_wait() {
 
 #[tokio::test]
 async fn without_an_engine_rest_answers_503() {
-    let router = app(AppState::new(options(), ServerStatsConfig::default()));
-    let (status, body) = get(&router, "/api/status").await;
+    let router = app(AppState::new(
+        common::leptos_options(),
+        ServerStatsConfig::default(),
+    ));
+    let (status, body) = common::get(&router, "/api/status").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("no engine"), "{body}");
 }
@@ -222,14 +186,15 @@ async fn without_an_engine_rest_answers_503() {
 async fn saved_compare_results_are_served_or_explained() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("compare_results.json");
-    let router =
-        app(AppState::new(options(), ServerStatsConfig::default())
-            .with_compare_results(path.clone()));
-    let (status, body) = get(&router, "/api/compare").await;
+    let router = app(
+        AppState::new(common::leptos_options(), ServerStatsConfig::default())
+            .with_compare_results(path.clone()),
+    );
+    let (status, body) = common::get(&router, "/api/compare").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("run `vstack compare`"), "{body}");
     std::fs::write(&path, "{\"not\": \"a comparison\"}").unwrap();
-    let (status, body) = get(&router, "/api/compare").await;
+    let (status, body) = common::get(&router, "/api/compare").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(body.contains("not a vstack compare result"), "{body}");
     // A real (simulated) comparison round-trips.
@@ -271,7 +236,7 @@ async fn saved_compare_results_are_served_or_explained() {
         )],
     };
     std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
-    let (status, body) = get(&router, "/api/compare").await;
+    let (status, body) = common::get(&router, "/api/compare").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let back: app::wire::CompareReport = serde_json::from_str(&body).unwrap();
     assert_eq!(back, report);
@@ -284,22 +249,14 @@ async fn a_websocket_subscriber_that_stops_reading_is_dropped() {
     // a client that stops reading fills the socket buffers within seconds,
     // the server's sender falls behind and drops it.
     let hub = Hub::start(HubConfig {
-        metrics_interval: Duration::from_millis(2),
-        speed: 10.0,
         event_queue: 4,
-        cluster: ClusterConfig {
-            video: Some(SyntheticVideo {
-                duration: Duration::from_secs(600),
-                bitrate_kbps: 2000.0,
-                ..SyntheticVideo::default()
-            }),
-            ..ClusterConfig::default()
-        },
-        ..HubConfig::default()
+        ..common::hub_config(2, 10.0, 600, 2000.0)
     })
     .await
     .unwrap();
-    let router = app(AppState::new(options(), ServerStatsConfig::default()).with_hub(hub.clone()));
+    let router = app(
+        AppState::new(common::leptos_options(), ServerStatsConfig::default()).with_hub(hub.clone()),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -349,21 +306,9 @@ async fn a_websocket_subscriber_that_stops_reading_is_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_every_phase_on_the_dashboard_clusters() {
-    let hub = Hub::start(HubConfig {
-        metrics_interval: Duration::from_millis(200),
-        speed: 10.0,
-        cluster: ClusterConfig {
-            video: Some(SyntheticVideo {
-                duration: Duration::from_secs(300),
-                bitrate_kbps: 2000.0,
-                ..SyntheticVideo::default()
-            }),
-            ..ClusterConfig::default()
-        },
-        ..HubConfig::default()
-    })
-    .await
-    .unwrap();
+    let hub = Hub::start(common::hub_config(200, 10.0, 300, 2000.0))
+        .await
+        .unwrap();
     let mut events = hub.subscribe();
     let e = hub
         .control(Control::StartDemo { phase_s: 5 })
@@ -454,8 +399,11 @@ async fn the_demo_runs_every_phase_on_the_dashboard_clusters() {
 
 #[tokio::test]
 async fn consensus_scenarios_are_recorded_runs_of_the_real_protocol() {
-    let router = app(AppState::new(options(), ServerStatsConfig::default()));
-    let normal = json(&router, "/api/consensus/normal").await;
+    let router = app(AppState::new(
+        common::leptos_options(),
+        ServerStatsConfig::default(),
+    ));
+    let normal = common::get_json(&router, "/api/consensus/normal").await;
     assert_eq!(normal["messages"], 6);
     assert_eq!(normal["fast_path_messages"], 6);
     assert_eq!(normal["classic_messages"], 12);
@@ -467,7 +415,7 @@ async fn consensus_scenarios_are_recorded_runs_of_the_real_protocol() {
     assert_eq!(last["acceptors"].as_array().unwrap().len(), 3);
     assert_eq!(last["proposers"][0]["phase"], "chosen");
 
-    let conflict = json(&router, "/api/consensus/conflict?seed=3").await;
+    let conflict = common::get_json(&router, "/api/consensus/conflict?seed=3").await;
     let last = conflict["steps"]
         .as_array()
         .unwrap()
@@ -484,7 +432,7 @@ async fn consensus_scenarios_are_recorded_runs_of_the_real_protocol() {
     assert_eq!(learned[0], learned[1], "{conflict}");
     assert_eq!(conflict["chosen_by_quorum"].as_array().unwrap().len(), 1);
 
-    let failure = json(&router, "/api/consensus/node_failure").await;
+    let failure = common::get_json(&router, "/api/consensus/node_failure").await;
     assert!(
         failure["steps"]
             .as_array()
@@ -494,28 +442,18 @@ async fn consensus_scenarios_are_recorded_runs_of_the_real_protocol() {
     );
     assert!(failure["chosen"].is_string());
 
-    let (status, body) = get(&router, "/api/consensus/meteor").await;
+    let (status, body) = common::get(&router, "/api/consensus/meteor").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("normal, conflict, node_failure"), "{body}");
-    let (status, _) = get(&router, "/api/consensus/normal?seed=x").await;
+    let (status, _) = common::get(&router, "/api/consensus/normal?seed=x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twins_play_paired_sessions_and_totals_add_up_across_them() {
     let hub = Hub::start(HubConfig {
-        metrics_interval: Duration::from_millis(100),
-        speed: 20.0,
         session_gap: Duration::from_millis(200),
-        cluster: ClusterConfig {
-            video: Some(SyntheticVideo {
-                duration: Duration::from_secs(20),
-                bitrate_kbps: 1000.0,
-                ..SyntheticVideo::default()
-            }),
-            ..ClusterConfig::default()
-        },
-        ..HubConfig::default()
+        ..common::hub_config(100, 20.0, 20, 1000.0)
     })
     .await
     .unwrap();

@@ -4,6 +4,8 @@
 //! runs, `/runs/{id}` the server-rendered permalink; a reopened database
 //! (a restart) still has all of it. Everything through `app()`.
 
+mod common;
+
 use std::{sync::Arc, time::Duration};
 
 use app::wire::Control;
@@ -11,40 +13,11 @@ use axum::{
     body::Body,
     http::{Request, StatusCode, header},
 };
-use http_body_util::BodyExt;
-use leptos::config::LeptosOptions;
-use tower::ServiceExt;
 use vstack::{
-    cluster::embedded::{ClusterConfig, SyntheticVideo},
     dashboard::{Hub, HubConfig},
     history::{History, HistoryConfig, Recorder},
     web::{AppState, ServerStatsConfig, app},
 };
-
-fn options() -> LeptosOptions {
-    LeptosOptions::builder()
-        .output_name("vstack")
-        .site_root("target/site")
-        .site_pkg_dir("pkg")
-        .build()
-}
-
-async fn call(router: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(bytes.to_vec()).unwrap())
-}
-
-async fn get(router: &axum::Router, uri: &str) -> (StatusCode, String) {
-    call(router, Request::get(uri).body(Body::empty()).unwrap()).await
-}
-
-async fn json(router: &axum::Router, uri: &str) -> serde_json::Value {
-    let (status, body) = get(router, uri).await;
-    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_keeps_samples_sessions_alerts_and_its_comparison_run() {
@@ -55,24 +28,16 @@ async fn the_engine_keeps_samples_sessions_alerts_and_its_comparison_run() {
             .unwrap(),
     );
     let hub: Arc<Hub> = Hub::start(HubConfig {
-        metrics_interval: Duration::from_millis(200),
-        speed: 8.0,
         recorder: Some(recorder.clone()),
-        cluster: ClusterConfig {
-            video: Some(SyntheticVideo {
-                duration: Duration::from_secs(16),
-                bitrate_kbps: 1000.0,
-                ..SyntheticVideo::default()
-            }),
-            ..ClusterConfig::default()
-        },
-        ..HubConfig::default()
+        ..common::hub_config(200, 8.0, 16, 1000.0)
     })
     .await
     .unwrap();
-    let router = app(AppState::new(options(), ServerStatsConfig::default())
-        .with_hub(hub.clone())
-        .with_recorder(recorder.clone()));
+    let router = app(
+        AppState::new(common::leptos_options(), ServerStatsConfig::default())
+            .with_hub(hub.clone())
+            .with_recorder(recorder.clone()),
+    );
     // A re-run starts a comparison run; kill a node for an alert.
     hub.control(Control::RerunComparison { scenario: None })
         .await
@@ -90,7 +55,7 @@ async fn the_engine_keeps_samples_sessions_alerts_and_its_comparison_run() {
     hub.control(Control::ReviveNode { node: 2 }).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let h = json(&router, "/api/history?range=15m").await;
+    let h = common::get_json(&router, "/api/history?range=15m").await;
     let points = h["points"].as_array().unwrap();
     assert!(points.len() > 10, "{h}");
     assert!(points.iter().any(|p| p["client"] == "smart"));
@@ -100,16 +65,16 @@ async fn the_engine_keeps_samples_sessions_alerts_and_its_comparison_run() {
         !h["alerts"].as_array().unwrap().is_empty(),
         "the kill's alerts are stored"
     );
-    let day = json(&router, "/api/history?range=24h").await;
+    let day = common::get_json(&router, "/api/history?range=24h").await;
     assert!(
         !day["points"].as_array().unwrap().is_empty(),
         "minute means on the fly"
     );
-    let (status, body) = get(&router, "/api/history?range=2h").await;
+    let (status, body) = common::get(&router, "/api/history?range=2h").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("15m, 1h, 24h, 7d"), "{body}");
 
-    let runs = json(&router, "/api/runs?kind=compare").await;
+    let runs = common::get_json(&router, "/api/runs?kind=compare").await;
     let run = runs
         .as_array()
         .unwrap()
@@ -117,16 +82,16 @@ async fn the_engine_keeps_samples_sessions_alerts_and_its_comparison_run() {
         .find(|r| r["id"] == run_id.as_str())
         .unwrap_or_else(|| panic!("{runs}"));
     assert_eq!(run["source"], "dashboard");
-    let (status, _) = get(&router, "/api/runs?kind=nope").await;
+    let (status, _) = common::get(&router, "/api/runs?kind=nope").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, html) = get(&router, &format!("/runs/{run_id}")).await;
+    let (status, html) = common::get(&router, &format!("/runs/{run_id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("run-title"), "{html}");
     assert!(html.contains("startup latency"), "{html}");
 
     // Publishing: a bad record is refused with the reason; a good one is 201.
     let mut record = serde_json::from_str::<serde_json::Value>(
-        &get(&router, &format!("/api/runs/{run_id}")).await.1,
+        &common::get(&router, &format!("/api/runs/{run_id}")).await.1,
     )
     .unwrap();
     record["summary"]["id"] = "not-an-id".into();
@@ -136,13 +101,13 @@ async fn the_engine_keeps_samples_sessions_alerts_and_its_comparison_run() {
             .body(Body::from(body))
             .unwrap()
     };
-    let (status, body) = call(&router, post(record.to_string())).await;
+    let (status, body) = common::call(&router, post(record.to_string())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("16 hex digits"), "{body}");
     record["summary"]["id"] = "00112233445566ff".into();
-    let (status, body) = call(&router, post(record.to_string())).await;
+    let (status, body) = common::call(&router, post(record.to_string())).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = call(&router, post("{\"summary\":".into())).await;
+    let (status, body) = common::call(&router, post("{\"summary\":".into())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // A restart: the same directory opened again still has everything.

@@ -7,6 +7,8 @@
 //! foreign and surplus WebSockets, slowloris. Cluster: see the `cluster_`
 //! tests.
 
+mod common;
+
 use std::{sync::Arc, time::Duration};
 
 use axum::{
@@ -15,28 +17,19 @@ use axum::{
 };
 use futures::StreamExt;
 use http_body_util::BodyExt;
-use leptos::config::LeptosOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 use vstack::{
     cluster::embedded::{ClusterConfig, SyntheticVideo},
-    dashboard::{Hub, HubConfig},
+    dashboard::Hub,
     http::ServeLimits,
     web::{AccessConfig, AccessControl, AppState, ServerStatsConfig, WebLimits, app},
 };
 
 const TOKEN: &str = "test-admin-token-0123456789";
 
-fn options() -> LeptosOptions {
-    LeptosOptions::builder()
-        .output_name("vstack")
-        .site_root("target/site")
-        .site_pkg_dir("pkg")
-        .build()
-}
-
 fn local() -> AppState {
-    AppState::new(options(), ServerStatsConfig::default())
+    AppState::new(common::leptos_options(), ServerStatsConfig::default())
 }
 
 fn public() -> AppState {
@@ -85,23 +78,10 @@ fn json_error(body: &str) -> String {
 const KILL: &str = r#"{"control":{"action":"kill_node","node":0}}"#;
 
 async fn hub() -> Arc<Hub> {
-    Hub::start(HubConfig {
-        metrics_interval: Duration::from_millis(200),
-        speed: 10.0,
-        cluster: ClusterConfig {
-            video: Some(SyntheticVideo {
-                duration: Duration::from_secs(60),
-                bitrate_kbps: 2000.0,
-                ..SyntheticVideo::default()
-            }),
-            ..ClusterConfig::default()
-        },
-        ..HubConfig::default()
-    })
-    .await
-    .unwrap()
+    Hub::start(common::hub_config(200, 10.0, 60, 2000.0))
+        .await
+        .unwrap()
 }
-
 fn holds(c: &vstack::cluster::embedded::Cluster, id: &str) -> bool {
     c.nodes()[0]
         .storage()

@@ -3,6 +3,8 @@
 //! its documented statuses when called plainly; every route the web module
 //! declares is documented.
 
+mod common;
+
 use std::{collections::BTreeSet, time::Duration};
 
 use axum::{
@@ -10,7 +12,6 @@ use axum::{
     http::{Request, StatusCode, header},
 };
 use http_body_util::BodyExt;
-use leptos::config::LeptosOptions;
 use tower::ServiceExt;
 use vstack::{
     cluster::embedded::{ClusterConfig, SyntheticVideo},
@@ -18,14 +19,6 @@ use vstack::{
     history::{History, HistoryConfig, Recorder},
     web::{AppState, ServerStatsConfig, app, openapi::ROUTES},
 };
-
-fn options() -> LeptosOptions {
-    LeptosOptions::builder()
-        .output_name("vstack")
-        .site_root("target/site")
-        .site_pkg_dir("pkg")
-        .build()
-}
 
 /// `path` with its parameters filled: a real run id, a real scenario.
 fn concrete(path: &str, run_id: &str) -> String {
@@ -61,9 +54,11 @@ async fn the_description_matches_the_real_routes() {
     }))
     .unwrap();
     history.save_run(&run).await.unwrap();
-    let router = app(AppState::new(options(), ServerStatsConfig::default())
-        .with_hub(hub)
-        .with_recorder(recorder));
+    let router = app(
+        AppState::new(common::leptos_options(), ServerStatsConfig::default())
+            .with_hub(hub)
+            .with_recorder(recorder),
+    );
 
     let resp = router
         .clone()

@@ -19,7 +19,6 @@ use std::{
 
 use axum::{body::Body, http::Request};
 use http_body_util::BodyExt;
-use leptos::config::LeptosOptions;
 use tower::ServiceExt;
 use vstack::{
     cluster::embedded::{Cluster, ClusterConfig, SyntheticVideo},
@@ -30,14 +29,6 @@ use vstack_core::redundancy::RedundancyConfig;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn options() -> LeptosOptions {
-    LeptosOptions::builder()
-        .output_name("vstack")
-        .site_root("target/site")
-        .site_pkg_dir("pkg")
-        .build()
 }
 
 fn cluster_config() -> ClusterConfig {
@@ -129,7 +120,8 @@ async fn every_server_exposes_vstack_series_that_promtool_accepts() {
         return;
     }
     let hub = hub().await;
-    let state = AppState::new(options(), ServerStatsConfig::default()).with_hub(hub.clone());
+    let state =
+        AppState::new(common::leptos_options(), ServerStatsConfig::default()).with_hub(hub.clone());
     let main = app(state.clone());
     let metrics = metrics_router(state);
     until_sessions_finish(&hub).await;
@@ -289,7 +281,8 @@ async fn a_real_prometheus_scrapes_every_server_and_answers_promql() {
         return;
     }
     let hub = hub().await;
-    let state = AppState::new(options(), ServerStatsConfig::default()).with_hub(hub.clone());
+    let state =
+        AppState::new(common::leptos_options(), ServerStatsConfig::default()).with_hub(hub.clone());
     let dashboard = serve(metrics_router(state)).await;
     let cluster = Cluster::start(cluster_config()).await.unwrap();
     let metadata = cluster

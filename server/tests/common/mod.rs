@@ -52,3 +52,72 @@ pub fn tool(name: &str) -> bool {
     }
     found
 }
+
+/// The leptos options every in-process test router renders with: the built
+/// site at `target/site` (pages render without it; only static files need it).
+#[allow(dead_code)]
+pub fn leptos_options() -> leptos::config::LeptosOptions {
+    leptos::config::LeptosOptions::builder()
+        .output_name("vstack")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .build()
+}
+
+/// A dashboard hub's config for tests: the embedded default cluster serving
+/// one synthetic video of `video_s` seconds at `bitrate_kbps`, the collector
+/// ticking every `tick_ms`, media time running `speed` times real time.
+/// Other fields keep their defaults; set them with struct update syntax.
+#[allow(dead_code)]
+pub fn hub_config(
+    tick_ms: u64,
+    speed: f64,
+    video_s: u64,
+    bitrate_kbps: f64,
+) -> vstack::dashboard::HubConfig {
+    use vstack::cluster::embedded::{ClusterConfig, SyntheticVideo};
+    vstack::dashboard::HubConfig {
+        metrics_interval: std::time::Duration::from_millis(tick_ms),
+        speed,
+        cluster: ClusterConfig {
+            video: Some(SyntheticVideo {
+                duration: std::time::Duration::from_secs(video_s),
+                bitrate_kbps,
+                ..SyntheticVideo::default()
+            }),
+            ..ClusterConfig::default()
+        },
+        ..vstack::dashboard::HubConfig::default()
+    }
+}
+
+/// Sends `req` through `router` (no port) and returns the status and body.
+#[allow(dead_code)]
+pub async fn call(
+    router: &axum::Router,
+    req: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, String) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// `GET uri` through `router`: the status and body.
+#[allow(dead_code)]
+pub async fn get(router: &axum::Router, uri: &str) -> (axum::http::StatusCode, String) {
+    let req = axum::http::Request::get(uri)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    call(router, req).await
+}
+
+/// `GET uri` through `router`, which must answer 200 with JSON.
+#[allow(dead_code)]
+pub async fn get_json(router: &axum::Router, uri: &str) -> serde_json::Value {
+    let (status, body) = get(router, uri).await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{uri}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
