@@ -71,7 +71,8 @@ pub fn polyline_points(points: &[(f64, f64)], width: f64, height: f64) -> String
 /// - `points`: (server uptime in s, value), oldest first.
 ///
 /// Shows the latest value, the minimum–maximum over the points and the
-/// seconds they span; "waiting for data" while there are none.
+/// seconds they span; "waiting for data" while there are none, "1 sample so
+/// far" while there is one.
 #[component]
 pub fn Sparkline(
     label: &'static str,
@@ -97,6 +98,7 @@ pub fn Sparkline(
                     (lo.min(y), hi.max(y))
                 });
             match (p.first(), p.last()) {
+                (Some(_), Some(_)) if p.len() == 1 => "1 sample so far".to_string(),
                 (Some(first), Some(last)) => format!(
                     "min {} · max {} · over the last {:.0} s",
                     fmt(lo),
