@@ -75,11 +75,21 @@ read -r e2e_passed e2e_failed < <(node -e '
   console.log(p + " " + f);
 ' "$ROOT/end2end/artifacts/results.json" "$ROOT/end2end/artifacts/results-proxy.json" 2>/dev/null || echo "0 1")
 
-# Disk: a clean run once filled its machine's disk while building.
+# Disk: a clean run once filled its machine's disk while building (14 GB of
+# target/ then; about 5 GB since debug builds carry no debuginfo). Fail when
+# it grows past 8 GB (VSTACK_TARGET_MAX_MB), so a regression shows here
+# before a CI machine runs out.
 target_mb=$(( $(du -sk "$ROOT/target" | cut -f1) / 1024 ))
+target_max_mb="${VSTACK_TARGET_MAX_MB:-8192}"
+disk_status=0
 echo
-echo "disk: target/ holds $target_mb MB"
+if [ "$target_mb" -gt "$target_max_mb" ]; then
+  echo "disk: target/ holds $target_mb MB, over its bar of $target_max_mb MB" >&2
+  disk_status=1
+else
+  echo "disk: target/ holds $target_mb MB (bar $target_max_mb MB)"
+fi
 echo "rust: $rust_passed passed, $rust_failed failed"
 echo "browser: $e2e_passed passed, $e2e_failed failed (screenshots in end2end/artifacts/)"
 echo "tests: $((rust_passed + e2e_passed)) passed, $((rust_failed + e2e_failed)) failed"
-[ "$e2e_status" = 0 ] && [ "$rust_status" = 0 ] && [ "$rust_failed" = 0 ]
+[ "$e2e_status" = 0 ] && [ "$rust_status" = 0 ] && [ "$rust_failed" = 0 ] && [ "$disk_status" = 0 ]
