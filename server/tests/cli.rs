@@ -475,8 +475,11 @@ fn demo_runs_every_phase_and_reports_measured_findings() {
             || stdout.contains("no phase separated the clients on stall time"),
         "{stdout}"
     );
+    // The JSON document ends stdout: nothing (a late log line) follows it.
     let json = &stdout[stdout.find("\n[").unwrap() + 1..];
-    let phases: serde_json::Value = serde_json::from_str(json).unwrap();
+    let phases: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| {
+        panic!("{e}: stdout after the findings is not one JSON document:\n{json}")
+    });
     assert_eq!(phases.as_array().unwrap().len(), 8);
     assert!(stdout.contains(" s: node-3 failed for good"), "{stdout}");
     let chunks: u64 = phases

@@ -101,7 +101,11 @@ pub enum Command {
 /// Runs the command selected on the command line. With no sub-command this is
 /// `serve`. Errors are reported by `main` with a non-zero exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Logs go to stderr: stdout carries the commands' results (`--json`
+    // documents among them), which background tasks logging after the
+    // result once corrupted (`vstack demo --json`).
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cli.log)),
         )
