@@ -38,6 +38,13 @@ test.beforeAll(async () => {
 });
 test.afterAll(async () => server.stopAll());
 
+/** Skips the calling test unless the site root holds the split release
+ * build and the run is on vstack itself (the proxy run skips). */
+function measuredHere() {
+  test.skip(!releaseSite, 'no split release build in the site root');
+  test.skip(!!proxy, 'measured on vstack itself, not through the proxy');
+}
+
 interface Transfer { url: string; bytes: number; encoding: string }
 
 /** Loads `/` and returns every response's bytes on the wire until the
@@ -63,8 +70,7 @@ async function firstLoad(page: Page): Promise<Transfer[]> {
 }
 
 test('the first load of / stays under its bar', async ({ page }) => {
-  test.skip(!releaseSite, 'no split release build in the site root');
-  test.skip(!!proxy, 'measured on vstack itself, not through the proxy');
+  measuredHere();
   const transfers = await firstLoad(page);
   const total = transfers.reduce((s, t) => s + t.bytes, 0);
   transfers.sort((a, b) => b.bytes - a.bytes);
@@ -108,8 +114,7 @@ function record(figures: Record<string, number>) {
 }
 
 test('time to the first live chart on Fast 3G', async ({ page }) => {
-  test.skip(!releaseSite, 'no split release build in the site root');
-  test.skip(!!proxy, 'measured on vstack itself, not through the proxy');
+  measuredHere();
   test.setTimeout(120_000);
   await fast3g(page);
   await page.goto(server.url + '/', { timeout: 90_000 });
@@ -127,8 +132,7 @@ test('time to the first live chart on Fast 3G', async ({ page }) => {
 });
 
 test('time to the first ECharts chart on Fast 3G, landing on /metrics', async ({ page }) => {
-  test.skip(!releaseSite, 'no split release build in the site root');
-  test.skip(!!proxy, 'measured on vstack itself, not through the proxy');
+  measuredHere();
   test.setTimeout(120_000);
   // Main WASM, the tab's chunk, ECharts (loaded on demand) and the first
   // metrics frame, all over the throttled link.
