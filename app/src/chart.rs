@@ -33,35 +33,22 @@ impl ChartOption {
         Self(serde_json::to_string(chart).unwrap_or_else(|_| "{}".to_owned()))
     }
 
-    /// An option written directly as JSON (the Overview's chart).
-    pub fn from_json(value: &serde_json::Value) -> Self {
-        Self(value.to_string())
-    }
-
     /// The JSON text.
     pub fn as_json(&self) -> &str {
         &self.0
     }
 }
 
-impl From<charming::Chart> for ChartOption {
-    fn from(chart: charming::Chart) -> Self {
-        Self::from_chart(&chart)
-    }
-}
-
 /// A chart that re-renders in place whenever a signal read by `option` changes.
 ///
 /// - `id`: DOM id of the chart container; must be unique on the page.
-/// - `option`: returns the full chart option (a charming `Chart` or a
-///   [`ChartOption`]); runs only in the browser.
+/// - `option`: returns the full chart; runs only in the browser.
 ///
 /// The container's size comes from CSS (class `chart`).
 #[component]
-pub fn EChart<F, O>(#[prop(into)] id: String, option: F) -> impl IntoView
+pub fn EChart<F>(#[prop(into)] id: String, option: F) -> impl IntoView
 where
-    F: Fn() -> O + Send + Sync + 'static,
-    O: Into<ChartOption> + 'static,
+    F: Fn() -> charming::Chart + Send + Sync + 'static,
 {
     #[cfg(feature = "hydrate")]
     {
@@ -76,7 +63,7 @@ where
         let retry = RwSignal::new(0u32);
         Effect::new(move |_| {
             let attempt = retry.get();
-            let option: ChartOption = option().into();
+            let option = ChartOption::from_chart(&option());
             let drawn = instance
                 .try_update_value(|slot| {
                     if slot.is_none() {
