@@ -33,11 +33,7 @@ pub fn polyline_points(points: &[(f64, f64)], width: f64, height: f64) -> String
         return String::new();
     };
     let x1 = finite.last().map_or(x0, |p| p.0);
-    let (lo, hi) = finite
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, y)| {
-            (lo.min(y), hi.max(y))
-        });
+    let (lo, hi) = y_bounds(&finite);
     let sx = |x: f64| {
         if x1 > x0 {
             (x - x0) / (x1 - x0) * width
@@ -60,6 +56,15 @@ pub fn polyline_points(points: &[(f64, f64)], width: f64, height: f64) -> String
         out.insert(0, format!("{:.1},{:.1}", width - 2.0, sy(finite[0].1)));
     }
     out.join(" ")
+}
+
+/// The smallest and largest y of `points`; (+∞, −∞) when there are none.
+fn y_bounds(points: &[(f64, f64)]) -> (f64, f64) {
+    points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, y)| {
+            (lo.min(y), hi.max(y))
+        })
 }
 
 /// A labelled sparkline of one live series.
@@ -92,11 +97,7 @@ pub fn Sparkline(
     };
     let range = move || {
         points.with(|p| {
-            let (lo, hi) = p
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, y)| {
-                    (lo.min(y), hi.max(y))
-                });
+            let (lo, hi) = y_bounds(p);
             match (p.first(), p.last()) {
                 (Some(_), Some(_)) if p.len() == 1 => "1 sample so far".to_string(),
                 (Some(first), Some(last)) => format!(
