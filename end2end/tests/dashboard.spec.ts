@@ -228,8 +228,12 @@ test('a killed node opens an alert: the badge counts it, the feed lists it, the 
   // The smart client's node alerts are shaded on the node score chart: an
   // area that reaches the chart's newest sample (the node-3 alert is open;
   // overlapping alerts share one area, labelled with the first two).
+  // ECharts loads on demand when a chart route opens, so wait for its canvas
+  // (a slow pass, e.g. behind the proxy, may still be fetching the script).
+  await expect(page.locator('#chart-scores canvas').first()).toBeVisible({ timeout: 30_000 });
   await expect.poll(() => page.evaluate(() => {
     const w = window as any;
+    if (!w.echarts) return 'echarts not loaded';
     const chart = w.echarts.getInstanceByDom(document.getElementById('chart-scores'));
     if (!chart) return 'no chart';
     const series = chart.getOption().series;
