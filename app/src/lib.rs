@@ -26,6 +26,19 @@ pub mod perf;
 pub mod sparkline;
 pub mod wire;
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counted_picks_the_number() {
+        assert_eq!(super::counted(1, "session", "sessions"), "1 session");
+        assert_eq!(super::counted(0, "session", "sessions"), "0 sessions");
+        assert_eq!(
+            super::counted(12, "condition", "conditions"),
+            "12 conditions"
+        );
+    }
+}
+
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
@@ -41,6 +54,13 @@ use pages::overview::OverviewPage;
 /// components the dashboard draws) into `public/vendor/`. Not in the page
 /// shell: [`chart::EChart`] loads it when the first chart mounts.
 pub const ECHARTS_PATH: &str = "/vendor/echarts.min.js";
+
+/// `n` and the noun in the right number: `counted(1, "session", "sessions")`
+/// is `"1 session"`, any other `n` takes `many` (`"0 sessions"`, `"5 sessions"`).
+/// Used by page titles and table captions that the server and the UI both show.
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 /// The HTML document around [`App`], rendered by the server for every route.
 pub fn shell(options: LeptosOptions) -> impl IntoView {

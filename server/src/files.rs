@@ -27,6 +27,25 @@ pub enum FileError {
     /// The trace in it is malformed (the message names the file and line).
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// A trace folder holds no trace file (only documents or subfolders).
+    #[error(
+        "{path}: no trace files in this folder{}",
+        if subfolders.is_empty() { String::new() } else { format!("; pass one of its folders: {}", subfolders.join(", ")) }
+    )]
+    NoTraces {
+        /// The folder.
+        path: PathBuf,
+        /// Names of its subfolders, sorted (each may be a trace set).
+        subfolders: Vec<String>,
+    },
+}
+
+/// Whether a file in a trace folder is its documentation rather than a
+/// trace: `README*`, `LICENSE*` (any case) or `*.md`. The recorded trace
+/// sets ship such files beside the traces.
+fn is_document(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper.starts_with("README") || upper.starts_with("LICENSE") || upper.ends_with(".MD")
 }
 
 /// The whole text of `path`.
@@ -49,30 +68,47 @@ pub fn trace_file(path: &Path) -> Result<Trace, FileError> {
     Ok(Trace::parse(&path.to_string_lossy(), &text)?)
 }
 
-/// Every trace file in a folder (sorted by name, hidden files skipped), or
-/// the file itself.
+/// Every trace file in a folder (sorted by name; hidden files, subfolders
+/// and documents such as `README*`, `LICENSE*`, `*.md` skipped), or the file
+/// itself.
 ///
 /// # Errors
-/// As [`trace_file`], for the folder or the first bad file.
+/// As [`trace_file`], for the folder or the first bad file;
+/// [`FileError::NoTraces`] when the folder holds no trace file.
 pub fn trace_path(path: &Path) -> Result<Vec<Trace>, FileError> {
     if !path.is_dir() {
         return Ok(vec![trace_file(path)?]);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+    let entries: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|source| FileError::Io {
             path: path.to_path_buf(),
             source,
         })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.is_file()
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
         })
         .collect();
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let mut files: Vec<&PathBuf> = entries
+        .iter()
+        .filter(|p| p.is_file() && !is_document(&name(p)))
+        .collect();
+    if files.is_empty() {
+        let mut subfolders: Vec<String> = entries.iter().filter(|p| p.is_dir()).map(name).collect();
+        subfolders.sort();
+        return Err(FileError::NoTraces {
+            path: path.to_path_buf(),
+            subfolders,
+        });
+    }
     files.sort();
-    files.iter().map(|f| trace_file(f)).collect()
+    files.into_iter().map(|f| trace_file(f)).collect()
 }
 
 /// [`trace_path`] over several files or folders, in order, shared.
@@ -118,6 +154,26 @@ mod tests {
         std::fs::write(&p, "0.0 1.0\n1.0 x\n").unwrap();
         let e = trace_path(dir.path()).unwrap_err().to_string();
         assert!(e.contains(&format!("{}:2:", p.display())), "{e}");
+    }
+
+    #[test]
+    fn a_folder_skips_documents_and_names_its_subfolders_when_it_has_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("lte")).unwrap();
+        std::fs::create_dir(dir.path().join("3g")).unwrap();
+        std::fs::write(dir.path().join("README.md"), "# traces\n").unwrap();
+        std::fs::write(dir.path().join("LICENSE-x"), "MIT\n").unwrap();
+        let e = trace_path(dir.path()).unwrap_err();
+        assert!(
+            matches!(&e, FileError::NoTraces { subfolders, .. } if subfolders == &["3g", "lte"]),
+            "{e}"
+        );
+        assert!(
+            e.to_string().ends_with("pass one of its folders: 3g, lte"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("t1"), "0.0 1.0\n1.0 2.0\n").unwrap();
+        assert_eq!(trace_path(dir.path()).unwrap().len(), 1);
     }
 
     #[test]

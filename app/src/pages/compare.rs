@@ -53,7 +53,7 @@ fn saved_report(r: CompareReport, now_unix_ms: Option<u64>) -> impl IntoView {
             {format!("Finished {} · {} · {} s video at {:.0} kbit/s", ago(r.finished_unix_s, now_unix_ms), how, r.video.0, r.video.1)}
         </p>
         {r.conditions.into_iter().map(|c| view! {
-            <h3>{format!("{} · {} sessions per client", c.condition, c.sessions)}</h3>
+            <h3>{format!("{} · {} per client", c.condition, crate::counted(c.sessions, "session", "sessions"))}</h3>
             <div class="table-scroll">
                 <table class="cmp" data-testid="cmp-saved-table">
                     <thead><tr><th>"metric"</th><th>"smart mean ± sd"</th><th>"naive mean ± sd"</th><th>"smart better by"</th><th>"pairs p10..p90"</th></tr></thead>

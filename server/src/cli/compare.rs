@@ -99,11 +99,12 @@ pub fn format_report(r: &CompareReport) -> String {
         ]);
         for m in &c.metrics {
             t.add_row(vec![
-                format!(
-                    "{} {}",
-                    m.metric,
-                    if m.unit.is_empty() { "" } else { &m.unit }
-                ),
+                // "rebuffering events" already names its unit ("events").
+                if m.unit.is_empty() || m.metric.ends_with(m.unit.as_str()) {
+                    m.metric.clone()
+                } else {
+                    format!("{} {}", m.metric, m.unit)
+                },
                 format!("{:.1} ± {:.1}", m.smart_mean, m.smart_sd),
                 format!("{:.1} ± {:.1}", m.naive_mean, m.naive_sd),
                 m.improvement.clone(),
@@ -113,8 +114,11 @@ pub fn format_report(r: &CompareReport) -> String {
             ]);
         }
         out.push_str(&format!(
-            "\n{} ({} sessions per client; chunks per node smart {:?}, naive {:?})\n{t}\n",
-            c.condition, c.sessions, c.load_per_node.0, c.load_per_node.1
+            "\n{} ({} per client; chunks per node smart {:?}, naive {:?})\n{t}\n",
+            c.condition,
+            app::counted(c.sessions, "session", "sessions"),
+            c.load_per_node.0,
+            c.load_per_node.1
         ));
         for g in &c.vs_bound {
             let x =

@@ -124,12 +124,13 @@ pub fn compare_record(r: &CompareReport, started_unix_ms: u64, source: &str) -> 
         Head {
             kind: RunKind::Compare,
             title: format!(
-                "compare ({}) · {} condition(s) · {sessions} session pairs each",
+                "compare ({}) · {} · {} each",
                 serde_json::to_value(r.mode)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
-                r.conditions.len()
+                app::counted(r.conditions.len(), "condition", "conditions"),
+                app::counted(sessions, "session pair", "session pairs"),
             ),
             headline,
             passed: None,
@@ -147,7 +148,11 @@ pub fn compare_record(r: &CompareReport, started_unix_ms: u64, source: &str) -> 
     );
     for c in &r.conditions {
         rec.tables.push(RunTable {
-            title: format!("{} ({} sessions per client)", c.condition, c.sessions),
+            title: format!(
+                "{} ({} per client)",
+                c.condition,
+                app::counted(c.sessions, "session", "sessions")
+            ),
             columns: [
                 "metric",
                 "smart mean ± sd",
