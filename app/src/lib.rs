@@ -26,19 +26,6 @@ pub mod perf;
 pub mod sparkline;
 pub mod wire;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn counted_picks_the_number() {
-        assert_eq!(super::counted(1, "session", "sessions"), "1 session");
-        assert_eq!(super::counted(0, "session", "sessions"), "0 sessions");
-        assert_eq!(
-            super::counted(12, "condition", "conditions"),
-            "12 conditions"
-        );
-    }
-}
-
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
@@ -60,6 +47,17 @@ pub const ECHARTS_PATH: &str = "/vendor/echarts.min.js";
 /// Used by page titles and table captions that the server and the UI both show.
 pub fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A metric's table label with its unit: `"startup latency ms"`; the unit
+/// is left off when empty or when the name already ends with it
+/// (`"rebuffering events"`, unit `events`).
+pub fn metric_with_unit(metric: &str, unit: &str) -> String {
+    if unit.is_empty() || metric.ends_with(unit) {
+        metric.to_owned()
+    } else {
+        format!("{metric} {unit}")
+    }
 }
 
 /// The HTML document around [`App`], rendered by the server for every route.
@@ -268,5 +266,28 @@ fn NotFound() -> impl IntoView {
             <p class="empty-title">"Page not found"</p>
             <p>"The dashboard has six tabs: " <A href="/">"Overview"</A> ", metrics, compare, analytics, consensus and redundancy."</p>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counted_picks_the_number() {
+        assert_eq!(super::counted(1, "session", "sessions"), "1 session");
+        assert_eq!(super::counted(0, "session", "sessions"), "0 sessions");
+        assert_eq!(
+            super::counted(12, "condition", "conditions"),
+            "12 conditions"
+        );
+    }
+
+    #[test]
+    fn metric_labels_name_the_unit_once() {
+        assert_eq!(super::metric_with_unit("stall time", "ms"), "stall time ms");
+        assert_eq!(
+            super::metric_with_unit("rebuffering events", "events"),
+            "rebuffering events"
+        );
+        assert_eq!(super::metric_with_unit("failovers", ""), "failovers");
     }
 }

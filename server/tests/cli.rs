@@ -327,6 +327,11 @@ async fn a_compare_run_is_stored_published_and_survives_a_restart() {
                 .unwrap();
             assert_eq!(run["summary"]["kind"], "compare", "{run}");
             assert_eq!(run["summary"]["source"], "published");
+            // Counts read in the right number (was "1 condition(s) · 1 session pairs").
+            assert_eq!(
+                run["summary"]["title"], "compare (live) · 1 condition · 1 session pair each",
+                "{run}"
+            );
             assert_eq!(run["report"]["conditions"][0]["condition"], "normal");
             let page = reqwest::get(&link).await.unwrap();
             assert_eq!(page.status(), 200);

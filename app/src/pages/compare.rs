@@ -67,7 +67,7 @@ fn saved_report(r: CompareReport, now_unix_ms: Option<u64>) -> impl IntoView {
                             let class = verdict_class(&label);
                             view! {
                                 <tr>
-                                    <td>{format!("{} {}", m.metric, m.unit)}</td>
+                                    <td>{crate::metric_with_unit(&m.metric, &m.unit)}</td>
                                     <td>{format!("{:.1} ± {:.1}", m.smart_mean, m.smart_sd)}</td>
                                     <td>{format!("{:.1} ± {:.1}", m.naive_mean, m.naive_sd)}</td>
                                     <td class=class>{label}</td>

@@ -273,7 +273,7 @@ fn LiveCharts() -> impl IntoView {
             <Card title="Node score trends (smart client)">
                 <EngineChart id="chart-scores" make=scores_chart/>
             </Card>
-            <Card title="Throughput history">
+            <Card title="Throughput history (received per sample interval)">
                 <EngineChart id="chart-throughput" make=throughput_chart/>
             </Card>
             <Card title="Node utilization (load distribution)">
@@ -309,7 +309,7 @@ fn HistoryCharts(range: HistoryRange) -> impl IntoView {
                             <Card title="Buffer level (stored)">
                                 <EChart id="chart-history-buffer" option=move || history_chart(&a, "buffer (s)", |p| p.buffer_level_s)/>
                             </Card>
-                            <Card title="Throughput (stored)">
+                            <Card title="Throughput (stored; received per sample interval)">
                                 <EChart id="chart-history-throughput" option=move || history_chart(&b, "Mbit/s", |p| p.throughput_mbps)/>
                             </Card>
                             <Card title="Node scores, smart client (stored)">

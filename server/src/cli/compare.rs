@@ -99,12 +99,7 @@ pub fn format_report(r: &CompareReport) -> String {
         ]);
         for m in &c.metrics {
             t.add_row(vec![
-                // "rebuffering events" already names its unit ("events").
-                if m.unit.is_empty() || m.metric.ends_with(m.unit.as_str()) {
-                    m.metric.clone()
-                } else {
-                    format!("{} {}", m.metric, m.unit)
-                },
+                app::metric_with_unit(&m.metric, &m.unit),
                 format!("{:.1} ± {:.1}", m.smart_mean, m.smart_sd),
                 format!("{:.1} ± {:.1}", m.naive_mean, m.naive_sd),
                 m.improvement.clone(),
