@@ -43,74 +43,96 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding target wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown
 fi
 
-# --- cargo-leptos ------------------------------------------------------------
-have_leptos="$(cargo leptos --version 2>/dev/null | awk '{print $2}' || true)"
-if [ "$have_leptos" != "$CARGO_LEPTOS_VERSION" ]; then
-  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (found: ${have_leptos:-none}; ~13 min on 2 cores)"
-  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads --force
-fi
+# The npm packages, the ECharts bundle and the Debian packages are mostly
+# download and unpack time; the two cargo installs below are compile time.
+# On a fresh machine they overlap: this part runs in the background, its
+# output held in a log that is printed when it ends, and a failure there
+# fails the setup.
+system_and_npm() {
+  # --- npm packages --------------------------------------------------------------
+  stamp="$ROOT/end2end/node_modules/.vstack-lock.sha256"
+  want_stamp="$(sha256sum "$ROOT/end2end/package-lock.json" | awk '{print $1}')"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_stamp" ]; then
+    say "installing npm packages (npm ci in end2end/)"
+    (cd "$ROOT/end2end" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want_stamp" >"$stamp"
+  fi
 
-# --- wasm-bindgen CLI at the Cargo.lock version -------------------------------
-want_wb="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$ROOT/Cargo.lock")"
-have_wb="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
-if [ -z "$want_wb" ]; then say "no wasm-bindgen in Cargo.lock"; exit 1; fi
-if [ "$have_wb" != "$want_wb" ]; then
-  say "installing wasm-bindgen-cli $want_wb (found: ${have_wb:-none})"
-  # Not --locked: the CLI's own lockfile names a crate version the registry lacks.
-  cargo install wasm-bindgen-cli --version "$want_wb" --force
-fi
+  # --- ECharts where the page loads it: a build of only what the dashboard
+  # --- draws (end2end/echarts-entry.js, bundled by esbuild), with brotli and gzip
+  # --- siblings the server sends to browsers that accept them -------------------
+  entry="$ROOT/end2end/echarts-entry.js"
+  dst="$ROOT/public/vendor/echarts.min.js"
+  want_echarts="$(cat "$entry" "$ROOT/end2end/package-lock.json" | sha256sum | awk '{print $1}')"
+  echarts_stamp="$ROOT/public/vendor/.echarts-build.sha256"
+  if [ ! -f "$dst.br" ] || [ "$(cat "$echarts_stamp" 2>/dev/null)" != "$want_echarts" ]; then
+    say "bundling ECharts (only the charts and components used) into public/vendor/"
+    mkdir -p "$(dirname "$dst")"
+    (cd "$ROOT/end2end" && npx esbuild echarts-entry.js --bundle --minify --format=iife \
+      --target=es2020 --legal-comments=none --log-level=warning --outfile="$dst")
+    node -e '
+      const fs = require("fs"), zlib = require("zlib");
+      const f = process.argv[1], data = fs.readFileSync(f);
+      fs.writeFileSync(f + ".br", zlib.brotliCompressSync(data, { params: {
+        [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
+        [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
+      fs.writeFileSync(f + ".gz", zlib.gzipSync(data, { level: 9 }));
+    ' "$dst"
+    echo "$want_echarts" >"$echarts_stamp"
+  fi
 
-# --- npm packages --------------------------------------------------------------
-stamp="$ROOT/end2end/node_modules/.vstack-lock.sha256"
-want_stamp="$(sha256sum "$ROOT/end2end/package-lock.json" | awk '{print $1}')"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_stamp" ]; then
-  say "installing npm packages (npm ci in end2end/)"
-  (cd "$ROOT/end2end" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$want_stamp" >"$stamp"
-fi
+  # --- Chromium (browser tests), ffmpeg (HLS ingest tests), Caddy (the browser
+  # --- suite through a TLS reverse proxy) and openssl (its test certificate) ------
+  missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+  command -v caddy >/dev/null || missing+=(caddy)
+  command -v openssl >/dev/null || missing+=(openssl)
 
-# --- ECharts where the page loads it: a build of only what the dashboard
-# --- draws (end2end/echarts-entry.js, bundled by esbuild), with brotli and gzip
-# --- siblings the server sends to browsers that accept them -------------------
-entry="$ROOT/end2end/echarts-entry.js"
-dst="$ROOT/public/vendor/echarts.min.js"
-want_echarts="$(cat "$entry" "$ROOT/end2end/package-lock.json" | sha256sum | awk '{print $1}')"
-echarts_stamp="$ROOT/public/vendor/.echarts-build.sha256"
-if [ ! -f "$dst.br" ] || [ "$(cat "$echarts_stamp" 2>/dev/null)" != "$want_echarts" ]; then
-  say "bundling ECharts (only the charts and components used) into public/vendor/"
-  mkdir -p "$(dirname "$dst")"
-  (cd "$ROOT/end2end" && npx esbuild echarts-entry.js --bundle --minify --format=iife \
-    --target=es2020 --legal-comments=none --log-level=warning --outfile="$dst")
-  node -e '
-    const fs = require("fs"), zlib = require("zlib");
-    const f = process.argv[1], data = fs.readFileSync(f);
-    fs.writeFileSync(f + ".br", zlib.brotliCompressSync(data, { params: {
-      [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
-      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
-    fs.writeFileSync(f + ".gz", zlib.gzipSync(data, { level: 9 }));
-  ' "$dst"
-  echo "$want_echarts" >"$echarts_stamp"
-fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  # Prometheus and its promtool (metrics tests); without recommends, which
+  # would add the node exporter.
+  if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    say "installing Debian prometheus"
+    [ ${#missing[@]} -gt 0 ] || as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+}
+bg_log="$(mktemp)"
+system_and_npm >"$bg_log" 2>&1 &
+bg_pid=$!
 
-# --- Chromium (browser tests), ffmpeg (HLS ingest tests), Caddy (the browser
-# --- suite through a TLS reverse proxy) and openssl (its test certificate) ------
-missing=()
-command -v chromium >/dev/null || missing+=(chromium)
-command -v ffmpeg >/dev/null || missing+=(ffmpeg)
-command -v caddy >/dev/null || missing+=(caddy)
-command -v openssl >/dev/null || missing+=(openssl)
+# Called in an `||` list, where errexit is off: each step returns its failure.
+rust_tools() {
+  # --- cargo-leptos ------------------------------------------------------------
+  have_leptos="$(cargo leptos --version 2>/dev/null | awk '{print $2}' || true)"
+  if [ "$have_leptos" != "$CARGO_LEPTOS_VERSION" ]; then
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (found: ${have_leptos:-none}; ~13 min on 2 cores)"
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads --force || return
+  fi
 
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing Debian ${missing[*]}"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-# Prometheus and its promtool (metrics tests); without recommends, which
-# would add the node exporter.
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
-  say "installing Debian prometheus"
-  [ ${#missing[@]} -gt 0 ] || as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-fi
+  # --- wasm-bindgen CLI at the Cargo.lock version -------------------------------
+  want_wb="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$ROOT/Cargo.lock")"
+  have_wb="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+  if [ -z "$want_wb" ]; then say "no wasm-bindgen in Cargo.lock"; return 1; fi
+  if [ "$have_wb" != "$want_wb" ]; then
+    say "installing wasm-bindgen-cli $want_wb (found: ${have_wb:-none})"
+    # Not --locked: the CLI's own lockfile names a crate version the registry lacks.
+    cargo install wasm-bindgen-cli --version "$want_wb" --force || return
+  fi
+}
+rust_status=0
+rust_tools || rust_status=$?
+
+# --- wait for the background part ------------------------------------------------
+bg_status=0
+wait "$bg_pid" || bg_status=$?
+cat "$bg_log"; rm -f "$bg_log"
+if [ "$rust_status" != 0 ]; then say "installing the Rust tools failed (exit $rust_status)"; exit "$rust_status"; fi
+if [ "$bg_status" != 0 ]; then say "npm or Debian packages failed (exit $bg_status)"; exit "$bg_status"; fi
 
 say "ready: cargo-leptos $(cargo leptos --version | awk '{print $2}'), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -1), $(ffmpeg -version 2>/dev/null | head -1 | awk '{print $1, $3}'), caddy $(caddy version 2>/dev/null | awk '{print $1}'), prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}')"
