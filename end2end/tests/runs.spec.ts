@@ -39,6 +39,13 @@ test('a stored compare run has a list entry and a permalink page that reads with
   await expect(page.getByTestId('run-table').first()).toContainText('±');
   await expect(page.getByTestId('run-machine')).toContainText('CPUs');
   await expect(page.locator('#run-chart-0 canvas').first()).toBeVisible();
+  // Each bar carries its value, so a measured 0 (no stalls) reads as 0 and
+  // not as an empty chart.
+  await expect.poll(() => page.evaluate(() => {
+    const w = window as any;
+    const chart = w.echarts?.getInstanceByDom(document.getElementById('run-chart-1'));
+    return chart ? chart.getOption().series.map((s: any) => !!(s.label && s.label.show)) : [];
+  }), { timeout: 10_000 }).toEqual([true, true]);
   await page.screenshot({ path: path.join(artifacts, 'run-page.png'), fullPage: true });
 
   const missing = await request.get(`${server.url}/runs/0123456789abcdef`);

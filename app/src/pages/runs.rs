@@ -11,7 +11,7 @@
 use charming::{
     Chart,
     component::Axis,
-    element::{AxisLabel, AxisType, ItemStyle},
+    element::{AxisLabel, AxisType, ItemStyle, Label, LabelPosition},
     series::Bar,
 };
 use leptos::prelude::*;
@@ -259,6 +259,9 @@ fn run_chart(c: &RunChart) -> Chart {
             Bar::new()
                 .name(s.name.clone())
                 .item_style(ItemStyle::new().color(color))
+                // The value on each bar: a mean of 0 (no stalls) draws no bar,
+                // and the label says it is a measured 0, not a missing one.
+                .label(Label::new().show(true).position(LabelPosition::Top))
                 .data(
                     s.values
                         .iter()
