@@ -74,9 +74,20 @@ test('the Redundancy tab follows a node failed for good, its repair, its return 
 
 test('the Redundancy tab holds on a phone-sized screen and in dark mode', async ({ browser }) => {
   const page = await browser.newPage({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   await page.goto(server.url + '/redundancy');
   await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
-  await expect(page.getByTestId('replica-map')).toBeVisible();
+  // Once failed here in CI (map absent after 10 s, not reproduced in 12
+  // local runs): on failure say what the tab showed and what the page logged.
+  const map = page.getByTestId('replica-map');
+  try {
+    await expect(map).toBeVisible({ timeout: 20_000 });
+  } catch (e) {
+    const shown = await page.locator('main').innerText().catch(() => '(no main)');
+    throw new Error(`${e}\nthe tab showed: ${shown.slice(0, 400)}\npage errors: ${JSON.stringify(errors)}`);
+  }
   // The map scrolls inside its card; the page itself does not overflow.
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   expect(overflow).toBeLessThanOrEqual(0);
