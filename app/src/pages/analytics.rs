@@ -12,7 +12,7 @@ use super::{
     format_bytes, format_duration_ms,
     metrics::{EngineChart, load_chart},
 };
-use crate::{chart::ChartScriptPreload, feed::use_live_feed, perf};
+use crate::{feed::use_live_feed, perf};
 
 /// The Analytics tab.
 #[component]
@@ -85,7 +85,6 @@ pub fn AnalyticsPage() -> impl IntoView {
                 }))}
             </Card>
             <Card title="Load distribution">
-                <ChartScriptPreload/>
                 <EngineChart id="chart-an-load" make=load_chart/>
             </Card>
             <Card title="Detailed metrics (current sessions)">

@@ -17,7 +17,6 @@ use super::{
 };
 use crate::{
     api::latest_compare,
-    chart::ChartScriptPreload,
     feed::use_live_feed,
     perf::improvement_label,
     wire::{
@@ -305,7 +304,6 @@ pub fn ComparePage() -> impl IntoView {
                 }))}
             </Card>
             <Card title="Load distribution">
-                <ChartScriptPreload/>
                 <EngineChart id="chart-cmp-load" make=load_chart/>
             </Card>
             <Card title="Latest vstack compare run">
