@@ -39,18 +39,6 @@ impl ChartOption {
     }
 }
 
-/// A `<link rel="preload" as="script">` for ECharts in the page's `<head>`,
-/// placed once by each page that draws [`EChart`]s. On a server-rendered
-/// page the browser then fetches ECharts while it is still fetching and
-/// compiling the WASM, instead of after the first chart mounts (the
-/// `<script>` [`EChart`] adds later takes the preloaded copy). The Overview
-/// has no charts and no preload, so the first load of `/` stays without
-/// ECharts.
-#[component]
-pub fn ChartScriptPreload() -> impl IntoView {
-    view! { <leptos_meta::Link id="echarts-preload" rel="preload" as_="script" href=crate::ECHARTS_PATH/> }
-}
-
 /// A chart that re-renders in place whenever a signal read by `option` changes.
 ///
 /// - `id`: DOM id of the chart container; must be unique on the page.

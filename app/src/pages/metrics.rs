@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     alerts::{ChartOf, alert_areas},
-    chart::{ChartScriptPreload, EChart},
+    chart::EChart,
     feed::use_live_feed,
     wire::{ClientKind, DashboardSnapshot, HistoryRange, HistoryResponse},
 };
@@ -241,7 +241,6 @@ pub fn MetricsPage() -> impl IntoView {
             .with(|e| e.as_ref().is_some_and(|e| e.keeps_history))
     };
     view! {
-        <ChartScriptPreload/>
         <StreamNotice/>
         <Show when=keeps>
             <div class="range-picker" role="group" aria-label="Time range" data-testid="range-picker">

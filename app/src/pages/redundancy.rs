@@ -20,7 +20,7 @@ use super::{
     metrics::{base, base_framed, dashed, faint, frame, solid},
 };
 use crate::{
-    chart::{ChartScriptPreload, EChart},
+    chart::EChart,
     wire::{
         ChunkReplication, Control, DashboardSnapshot, RedundancyEventKind, RedundancyView,
         ReplicaNodeStatus,
@@ -394,7 +394,6 @@ pub fn RedundancyPage() -> impl IntoView {
     let has = move || e.with(|e| view_of(e).is_some());
     let connected = move || e.with(|e| e.is_some());
     view! {
-        <ChartScriptPreload/>
         <Show when=has fallback=move || view! {
             <div class="empty-state" data-testid="no-redundancy">
                 <p class="empty-title">{move || if connected() { "No replication manager here" } else { "Waiting for the engine…" }}</p>

@@ -21,7 +21,7 @@ use leptos_router::{components::A, hooks::use_params_map};
 use super::{Card, metrics::frame};
 use crate::{
     api::{get_run, list_runs},
-    chart::{ChartScriptPreload, EChart},
+    chart::EChart,
     wire::{RunChart, RunRecord, RunSummary},
 };
 
@@ -172,7 +172,6 @@ fn run_view(r: RunRecord) -> impl IntoView {
     let charts = r.charts.clone();
     view! {
         <Title text=format!("vstack run: {}", s.title)/>
-        {(!charts.is_empty()).then(|| view! { <ChartScriptPreload/> })}
         <div class="page-grid wide run-page" data-testid="run-page" data-run=s.id.clone()>
             <Card title="Run">
                 <h1 class="run-title" data-testid="run-title">{s.title.clone()}</h1>
