@@ -71,7 +71,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 // No favicon request (it would cost a 404 page per first load).
                 <link rel="icon" href="data:,"/>
-                <script>"try{var t=localStorage.getItem('vstack-theme');if(t)document.documentElement.setAttribute('data-theme',t)}catch(e){}"</script>
+                <script nonce=leptos::nonce::use_nonce()>"try{var t=localStorage.getItem('vstack-theme');if(t)document.documentElement.setAttribute('data-theme',t)}catch(e){}"</script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -80,6 +80,30 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// Text for `<head>` (a `<Title>`): leptos_meta writes a title into the
+/// server-rendered HTML without escaping it, so on the server `&`, `<`, `>`,
+/// `"` and `'` become entities here (a run titled
+/// `x</title><script>…` stays text). In the browser the text is set through
+/// `document.title`, which takes it literally, so it passes unchanged.
+pub fn head_text(s: &str) -> String {
+    if cfg!(feature = "ssr") {
+        let mut out = String::with_capacity(s.len());
+        for c in s.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c => out.push(c),
+            }
+        }
+        out
+    } else {
+        s.to_string()
     }
 }
 

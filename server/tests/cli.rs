@@ -182,7 +182,7 @@ async fn standalone_metadata_node_ingest_and_play() {
     // Without the cluster's token nothing is uploaded.
     let out = Command::new(BIN)
         .args(["ingest", video.to_str().unwrap(), "--metadata-url", &meta])
-        .args(["--cluster-token", "not-this-clusters-token"])
+        .args(["--cluster-token", "not-this-clusters-token-0123456789"])
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
@@ -719,4 +719,72 @@ fn bench_quick_measures_every_target_and_writes_the_results_file() {
         Some(2)
     );
     assert_eq!(run(&["bench", "--bogus"]).status.code(), Some(2));
+}
+
+/// Issue 22: weak secrets and impossible caps refuse to start (exit 2), and
+/// secrets may come from files.
+#[test]
+fn weak_secrets_and_impossible_caps_refuse_to_start() {
+    for args in [
+        &[
+            "serve",
+            "--no-engine",
+            "--public",
+            "--admin-token",
+            "aaaaaaaaaaaaaaaa",
+        ][..],
+        &[
+            "serve",
+            "--no-engine",
+            "--public",
+            "--admin-token",
+            "0123456789abcdef0123",
+        ],
+        &["serve", "--no-engine", "--max-dashboards", "9000"],
+        &[
+            "node",
+            "--cluster-token",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ],
+        &[
+            "metadata",
+            "--cluster-token-file",
+            "/nonexistent/vstack-token",
+        ],
+    ] {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run(&[
+        "serve",
+        "--no-engine",
+        "--public",
+        "--admin-token",
+        "aaaaaaaaaaaaaaaa",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("128 bits"), "{stderr}");
+    assert!(
+        !stderr.contains("aaaaaaaaaaaaaaaa"),
+        "the token is not echoed: {stderr}"
+    );
+    // A weak token in a file is refused the same way.
+    let d = tempfile::tempdir().unwrap();
+    let weak = d.path().join("weak");
+    std::fs::write(&weak, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n").unwrap();
+    let out = run(&["node", "--cluster-token-file", weak.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&[
+        "serve",
+        "--no-engine",
+        "--public",
+        "--admin-token-file",
+        weak.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -761,3 +761,321 @@ async fn publishing_a_run_is_refused_to_viewers_and_foreign_origins() {
     assert_eq!(status, StatusCode::CREATED, "{text}");
     assert_eq!(history.list_runs(None).await.unwrap().len(), 1);
 }
+
+// ---- issue 22: the next layer down ----
+
+/// A TCP connection to `to` from the loopback address `from` (all of
+/// 127/8 reaches this host), so one test can play several clients.
+async fn connect_from(to: std::net::SocketAddr, from: [u8; 4]) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// Whether the server closes `s` (EOF or reset) within `d`.
+async fn closed_within(s: &mut tokio::net::TcpStream, d: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + d;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn healthz_from(addr: std::net::SocketAddr, from: [u8; 4]) -> String {
+    let mut s = connect_from(addr, from).await;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn connections_that_never_send_a_request_are_closed_whatever_the_protocol() {
+    let addr = serve(
+        local(),
+        ServeLimits {
+            header_read_timeout: Duration::from_millis(500),
+            ..ServeLimits::default()
+        },
+    )
+    .await;
+    // hyper's own timer covered none of these (hyper #3756, #3962).
+    let settings_frame: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".as_slice();
+    let payloads: Vec<(&str, Vec<u8>)> = vec![
+        ("nothing", vec![]),
+        ("half a preface", b"PRI * HTTP/2.0\r\n".to_vec()),
+        ("a whole preface", preface.to_vec()),
+        ("a preface and SETTINGS", [preface, settings_frame].concat()),
+    ];
+    let mut held = Vec::new();
+    for (what, bytes) in &payloads {
+        let mut s = connect_from(addr, [127, 0, 0, 1]).await;
+        s.write_all(bytes).await.unwrap();
+        held.push((*what, s));
+    }
+    for (what, mut s) in held {
+        assert!(
+            closed_within(&mut s, Duration::from_secs(3)).await,
+            "a connection that sent {what} was still open 3 s after a 0.5 s header timeout"
+        );
+    }
+    assert!(healthz_from(addr, [127, 0, 0, 1]).await.contains("200 OK"));
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_connection_and_a_websocket_keeps_its_slot() {
+    let addr = serve(
+        local(),
+        ServeLimits {
+            max_connections: 50,
+            max_per_ip: 3,
+            max_per_loopback_ip: 3,
+            ..ServeLimits::default()
+        },
+    )
+    .await;
+    let attacker = [127, 0, 0, 2];
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from(addr, attacker).await);
+    }
+    let mut over = connect_from(addr, attacker).await;
+    assert!(
+        closed_within(&mut over, Duration::from_secs(2)).await,
+        "the 4th connection from one address was kept"
+    );
+    assert!(
+        healthz_from(addr, [127, 0, 0, 3]).await.contains("200 OK"),
+        "another address is served"
+    );
+    drop(held);
+    // An upgraded /ws connection still counts against its address's cap.
+    let viewer = [127, 0, 0, 4];
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        let stream = connect_from(addr, viewer).await;
+        let (ws, _) = tokio_tungstenite::client_async(ws_request(addr, None), stream)
+            .await
+            .unwrap();
+        sockets.push(ws);
+    }
+    let mut over = connect_from(addr, viewer).await;
+    assert!(
+        closed_within(&mut over, Duration::from_secs(2)).await,
+        "three open dashboards left room for a 4th connection"
+    );
+}
+
+#[tokio::test]
+async fn websocket_connects_are_rate_limited_per_client() {
+    let state = local().with_access(
+        AccessControl::new(AccessConfig {
+            ws_rate_per_s: 1,
+            ws_burst: 3,
+            ..AccessConfig::default()
+        })
+        .unwrap(),
+    );
+    let addr = serve(state, ServeLimits::default()).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        match tokio_tungstenite::connect_async(ws_request(addr, None)).await {
+            Ok(_) => statuses.push(101),
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                statuses.push(r.status().as_u16());
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(&statuses[..3], &[101, 101, 101], "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_request_relayed_by_a_local_proxy_only_watches_in_local_mode() {
+    let router = app(local().with_hub(hub().await));
+    for (name, value) in [
+        ("x-forwarded-for", "198.51.100.4"),
+        ("forwarded", "for=198.51.100.4;proto=https"),
+    ] {
+        let req = control(KILL)
+            .header(name, value)
+            .body(Body::from(KILL))
+            .unwrap();
+        let (status, _, body) = call(&router, req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+        json_error(&body);
+    }
+}
+
+fn run_body(id: &str, title: &str, headline: &str, conditions: &str, notes: &[&str]) -> String {
+    serde_json::json!({
+        "summary": {"id": id, "kind": "bench", "title": title, "headline": headline,
+            "passed": true, "started_unix_ms": 1, "finished_unix_ms": 2,
+            "conditions": conditions, "source": "cli"},
+        "machine": [[title, headline]], "version": conditions, "tables": [], "charts": [],
+        "notes": notes, "report": {}
+    })
+    .to_string()
+}
+
+const SCRIPT_PAYLOADS: [&str; 3] = [
+    "x</title><script>window.PWNED=1</script><title>",
+    "\"><img src=x onerror=window.PWNED=2>",
+    "</script><script>window.PWNED=3</script>",
+];
+
+#[tokio::test]
+async fn a_stored_run_renders_as_text_under_a_nonce_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = vstack::history::History::open(dir.path(), Default::default())
+        .await
+        .unwrap();
+    let router = app(local().with_recorder(vstack::history::Recorder::spawn(history)));
+    let [a, b, c] = SCRIPT_PAYLOADS;
+    let body = run_body("00112233445566bb", a, b, c, &SCRIPT_PAYLOADS);
+    let post = || {
+        Request::post("/api/runs")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::HOST, "127.0.0.1:8888")
+    };
+    let (status, _, text) = call(&router, post().body(Body::from(body.clone())).unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    // Publishing the same id again replaces nothing.
+    let (status, _, text) = call(&router, post().body(Body::from(body)).unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{text}");
+    json_error(&text);
+    for path in ["/runs/00112233445566bb", "/runs", "/"] {
+        let (status, headers, html) = call(
+            &router,
+            Request::get(path)
+                .header(header::HOST, "127.0.0.1:8888")
+                .header(header::ACCEPT, "text/html")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        for p in ["<script>window.PWNED", "<img src=x"] {
+            assert!(!html.contains(p), "{path} carries {p:?} as markup");
+        }
+        let csp = headers
+            .get(header::CONTENT_SECURITY_POLICY)
+            .unwrap_or_else(|| panic!("{path}: no Content-Security-Policy"))
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|r| r.split('\'').next())
+            .unwrap_or_else(|| panic!("{path}: no nonce in {csp}"));
+        // Every inline or module script the page carries names the nonce.
+        for (i, tag) in html.match_indices("<script").map(|(i, _)| (i, &html[i..])) {
+            let open = &tag[..tag.find('>').unwrap_or(tag.len())];
+            assert!(
+                open.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: script at {i} without this response's nonce: {open}"
+            );
+        }
+        if path == "/runs/00112233445566bb" {
+            assert!(
+                html.contains("&lt;/title&gt;&lt;script&gt;window.PWNED=1"),
+                "the title is escaped, not dropped"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_published_run_may_be_4_mib_and_the_compare_route_names_no_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = vstack::history::History::open(dir.path(), Default::default())
+        .await
+        .unwrap();
+    let secret_dir = dir.path().join("secret-folder-name");
+    let router = app(local()
+        .with_recorder(vstack::history::Recorder::spawn(history))
+        .with_compare_results(secret_dir.join("compare.json")));
+    // 3 MiB of notes: over axum's 2 MiB default, under the stated 4 MiB.
+    let note = "n".repeat(15_000);
+    let notes: Vec<&str> = (0..200).map(|_| note.as_str()).collect();
+    let body = run_body("00112233445566cc", "big", "h", "c", &notes);
+    assert!(
+        body.len() > 2 << 20 && body.len() < 4 << 20,
+        "{}",
+        body.len()
+    );
+    let (status, _, text) = call(
+        &router,
+        Request::post("/api/runs")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::HOST, "127.0.0.1:8888")
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        &text[..text.len().min(300)]
+    );
+    let get = || {
+        Request::get("/api/compare")
+            .header(header::HOST, "127.0.0.1:8888")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, _, text) = call(&router, get()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!text.contains("secret-folder-name"), "{text}");
+    std::fs::create_dir(&secret_dir).unwrap();
+    std::fs::write(secret_dir.join("compare.json"), "not json").unwrap();
+    let (status, _, text) = call(&router, get()).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!text.contains("secret-folder-name"), "{text}");
+    json_error(&text);
+}
+
+#[tokio::test]
+async fn cluster_and_metrics_listeners_refuse_a_rebinding_host() {
+    let c = cluster().await;
+    let http = reqwest::Client::new();
+    for url in [
+        format!("{}/nodes", c.metadata_url()),
+        format!("{}/chunks", c.nodes()[0].url()),
+        format!("{}/health", c.nodes()[0].url()),
+    ] {
+        let r = http
+            .get(&url)
+            .header(header::HOST, "attacker.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 421, "{url}");
+        json_error(&r.text().await.unwrap());
+        let ok = http.get(&url).send().await.unwrap();
+        assert_eq!(ok.status(), 200, "{url} by IP");
+    }
+    let metrics = vstack::web::metrics_router(local());
+    let (status, _, body) = call(
+        &metrics,
+        Request::get("/metrics")
+            .header(header::HOST, "attacker.example:9898")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{body}");
+}

@@ -171,7 +171,7 @@ fn run_view(r: RunRecord) -> impl IntoView {
     let json = format!("/api/runs/{}", s.id);
     let charts = r.charts.clone();
     view! {
-        <Title text=format!("vstack run: {}", s.title)/>
+        <Title text=crate::head_text(&format!("vstack run: {}", s.title))/>
         <div class="page-grid wide run-page" data-testid="run-page" data-run=s.id.clone()>
             <Card title="Run">
                 <h1 class="run-title" data-testid="run-title">{s.title.clone()}</h1>

@@ -40,12 +40,9 @@ pub struct ClusterArgs {
     /// packet loss → node failure → degraded → recovery) on the nodes.
     #[arg(long, conflicts_with = "scenario")]
     pub demo_timeline: bool,
-    /// The cluster token its state-changing routes require (16–256 visible
-    /// ASCII characters). Default: a random one, printed at start so
-    /// `vstack ingest` can use it.
-    #[arg(long, env = "VSTACK_CLUSTER_TOKEN", hide_env_values = true,
-          value_parser = super::parse_cluster_token)]
-    pub cluster_token: Option<crate::cluster::auth::ClusterToken>,
+    /// The cluster token (or a file holding it).
+    #[command(flatten)]
+    pub token: super::ClusterTokenArgs,
     /// Adaptive redundancy: the replication manager's policy.
     #[command(flatten)]
     pub redundancy: super::metadata::RedundancyArgs,
@@ -57,8 +54,9 @@ pub struct ClusterArgs {
 /// [`BadInput`] for bad flags or traces; others when it cannot start.
 pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     let traces = files::trace_paths(&args.trace).map_err(|e| BadInput(e.to_string()))?;
-    let token_given = args.cluster_token.is_some();
-    let cluster_token = args.cluster_token.clone().unwrap_or_default();
+    let given = args.token.given().await?;
+    let token_given = given.is_some();
+    let cluster_token = given.unwrap_or_default();
     let c = Cluster::start(ClusterConfig {
         cluster_token: cluster_token.clone(),
         nodes: args.nodes as usize,

@@ -31,12 +31,9 @@ pub struct IngestArgs {
     /// paths, symlinks leading out). Off by default.
     #[arg(long)]
     pub allow_outside: bool,
-    /// The cluster's shared token, required on every state-changing request
-    /// between its processes (16–256 visible ASCII characters; e.g. `openssl
-    /// rand -hex 32`). Give every process of the cluster the same one.
-    #[arg(long, env = "VSTACK_CLUSTER_TOKEN", hide_env_values = true,
-          value_parser = super::parse_cluster_token)]
-    pub cluster_token: crate::cluster::auth::ClusterToken,
+    /// The cluster token (or a file holding it).
+    #[command(flatten)]
+    pub token: super::ClusterTokenArgs,
 }
 
 /// Runs `vstack ingest`.
@@ -45,7 +42,7 @@ pub struct IngestArgs {
 /// [`BadInput`] for a bad playlist (nothing uploaded); others for cluster
 /// failures (partial uploads removed).
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
-    let http = args.cluster_token.client();
+    let http = args.token.required().await?.client();
     match ingest_with(
         &http,
         &args.metadata_url,

@@ -25,12 +25,13 @@ pub struct MetadataArgs {
         default_value = "vstack-data/metadata"
     )]
     pub data_dir: std::path::PathBuf,
-    /// The cluster's shared token, required on every state-changing request
-    /// between its processes (16–256 visible ASCII characters; e.g. `openssl
-    /// rand -hex 32`). Give every process of the cluster the same one.
-    #[arg(long, env = "VSTACK_CLUSTER_TOKEN", hide_env_values = true,
-          value_parser = super::parse_cluster_token)]
-    pub cluster_token: crate::cluster::auth::ClusterToken,
+    /// The cluster token (or a file holding it).
+    #[command(flatten)]
+    pub token: super::ClusterTokenArgs,
+    /// A host name this service answers to (repeatable); IP literals and
+    /// `localhost` always are, other names get 421 (DNS-rebinding guard).
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
     /// Adaptive redundancy: the replication manager's policy.
     #[command(flatten)]
     pub redundancy: RedundancyArgs,
@@ -86,18 +87,20 @@ impl RedundancyArgs {
 /// # Errors
 /// When the address cannot be bound.
 pub async fn run(args: MetadataArgs) -> anyhow::Result<()> {
+    let cluster_token = args.token.required().await?;
     let svc = Arc::new(
         MetadataService::open(MetadataConfig {
             heartbeat_timeout: Duration::from_secs(args.heartbeat_timeout_s),
-            cluster_token: args.cluster_token.clone(),
+            cluster_token: cluster_token.clone(),
             data_dir: Some(args.data_dir.clone()),
+            allowed_hosts: crate::http::host::HostAllowList::new(args.allow_hosts.clone()),
         })
         .await
         .with_context(|| format!("opening the catalog in {}", args.data_dir.display()))?,
     );
     let _manager = match args.redundancy.config() {
         Some(cfg) => Some(
-            crate::cluster::replication::spawn(svc.clone(), cfg, args.cluster_token.client())
+            crate::cluster::replication::spawn(svc.clone(), cfg, cluster_token.client())
                 .map_err(|e| anyhow::anyhow!("adaptive redundancy: {e}"))?,
         ),
         None => None,

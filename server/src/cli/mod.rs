@@ -54,6 +54,53 @@ pub fn parse_cluster_token(s: &str) -> Result<crate::cluster::auth::ClusterToken
     crate::cluster::auth::ClusterToken::new(s).map_err(|e| e.to_string())
 }
 
+/// The cluster token flags every cluster command shares: the token itself
+/// or, so it stays out of `ps` and shell history, a file holding it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterTokenArgs {
+    /// The cluster's shared token, required on every state-changing request
+    /// between its processes (16–256 visible ASCII characters, at least 128
+    /// bits of entropy; e.g. `openssl rand -hex 32`). Give every process of
+    /// the cluster the same one.
+    #[arg(long, env = "VSTACK_CLUSTER_TOKEN", hide_env_values = true,
+          value_parser = parse_cluster_token, conflicts_with = "cluster_token_file")]
+    pub cluster_token: Option<crate::cluster::auth::ClusterToken>,
+    /// A file whose first line is the cluster token (instead of
+    /// `--cluster-token`).
+    #[arg(long, env = "VSTACK_CLUSTER_TOKEN_FILE")]
+    pub cluster_token_file: Option<std::path::PathBuf>,
+}
+
+impl ClusterTokenArgs {
+    /// The token given, if any.
+    ///
+    /// # Errors
+    /// [`BadInput`] for an unreadable file or a weak token in it.
+    pub async fn given(&self) -> Result<Option<crate::cluster::auth::ClusterToken>, BadInput> {
+        if let Some(path) = &self.cluster_token_file {
+            let secret = crate::http::secret::read_secret_file(path)
+                .await
+                .map_err(BadInput)?;
+            return parse_cluster_token(secret.expose())
+                .map(Some)
+                .map_err(|e| BadInput(format!("{}: {e}", path.display())));
+        }
+        Ok(self.cluster_token.clone())
+    }
+
+    /// The token, which this command needs.
+    ///
+    /// # Errors
+    /// [`BadInput`] when none was given, or as [`ClusterTokenArgs::given`].
+    pub async fn required(&self) -> Result<crate::cluster::auth::ClusterToken, BadInput> {
+        self.given().await?.ok_or_else(|| {
+            BadInput(
+                "this command needs the cluster token: pass --cluster-token-file (or --cluster-token, VSTACK_CLUSTER_TOKEN)".into(),
+            )
+        })
+    }
+}
+
 /// vstack: V-Stack's smart streaming client, storage cluster and live dashboard.
 #[derive(Debug, Parser)]
 #[command(name = "vstack", version, about, long_about = None)]

@@ -41,12 +41,14 @@ pub struct NodeArgs {
     /// Upload size limit, MiB.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_chunk_mib: u64,
-    /// The cluster's shared token, required on every state-changing request
-    /// between its processes (16–256 visible ASCII characters; e.g. `openssl
-    /// rand -hex 32`). Give every process of the cluster the same one.
-    #[arg(long, env = "VSTACK_CLUSTER_TOKEN", hide_env_values = true,
-          value_parser = super::parse_cluster_token)]
-    pub cluster_token: crate::cluster::auth::ClusterToken,
+    /// The cluster token (or a file holding it).
+    #[command(flatten)]
+    pub token: super::ClusterTokenArgs,
+    /// A host name this node answers to (repeatable) besides IP literals,
+    /// `localhost` and its `--public-url` host; others get 421
+    /// (DNS-rebinding guard).
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
     /// Emulated latency before the first byte, ms.
     #[arg(long, default_value_t = 0.0)]
     pub latency_ms: f64,
@@ -96,11 +98,19 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("vstack-data").join(&node_id));
+    let cluster_token = args.token.required().await?;
     let node = Arc::new(
         StorageNode::open(
             StorageConfig {
                 max_chunk_bytes: args.max_chunk_mib << 20,
-                cluster_token: args.cluster_token.clone(),
+                cluster_token,
+                allowed_hosts: {
+                    let list = crate::http::host::HostAllowList::new(args.allow_hosts.clone());
+                    match &args.public_url {
+                        Some(u) => list.with_url_host(u),
+                        None => list,
+                    }
+                },
                 ..StorageConfig::new(node_id.clone(), data_dir)
             },
             emulator,

@@ -44,10 +44,17 @@ pub struct ServeArgs {
     #[arg(long, env = "VSTACK_PUBLIC")]
     pub public: bool,
 
-    /// The admin token of public mode (at least 16 characters). Default: a
-    /// random one, printed once at start.
-    #[arg(long, env = "VSTACK_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    /// The admin token of public mode (at least 128 bits of entropy, e.g.
+    /// `openssl rand -hex 16`). Default: a random one, printed once at start.
+    #[arg(long, env = "VSTACK_ADMIN_TOKEN", hide_env_values = true,
+          value_parser = |s: &str| Ok::<_, String>(crate::http::secret::Secret::from(s)),
+          conflicts_with = "admin_token_file")]
+    pub admin_token: Option<crate::http::secret::Secret>,
+
+    /// A file whose first line is the admin token (instead of
+    /// `--admin-token`, so it stays out of `ps` and shell history).
+    #[arg(long, env = "VSTACK_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 
     /// The URL users reach the dashboard at, e.g. `https://vstack.example`
     /// behind a reverse proxy: its host is served and its origin trusted.
@@ -63,9 +70,23 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub fn_rate_per_s: u32,
 
-    /// `/ws` subscribers at most (then 503).
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// `/ws` subscribers at most (then 503). Each holds a connection, so it
+    /// may not exceed `--max-connections`.
+    #[arg(long, default_value_t = 8_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_dashboards: u32,
+
+    /// Open connections at most, in all (one more is closed at once).
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Open connections per client address (an IPv4 address, an IPv6 /64).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_ip: u32,
+
+    /// Open connections per loopback address: a reverse proxy on this host
+    /// relays all its clients from one, and must then cap them itself.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_loopback_ip: u32,
 
     /// Seconds a request may take until its response starts (then 408).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -227,6 +248,17 @@ impl ServeArgs {
         }
     }
 
+    /// Connection limits of the dashboard's listener.
+    pub fn serve_limits(&self) -> crate::http::ServeLimits {
+        crate::http::ServeLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_s),
+            max_connections: self.max_connections as usize,
+            max_per_ip: self.max_connections_per_ip as usize,
+            max_per_loopback_ip: self.max_connections_per_loopback_ip as usize,
+            ..crate::http::ServeLimits::default()
+        }
+    }
+
     /// Settings of the server's own figures on `/ws`.
     pub fn server_stats_config(&self) -> ServerStatsConfig {
         ServerStatsConfig {
@@ -266,12 +298,45 @@ async fn serve_metrics(args: &ServeArgs, state: web::AppState) -> anyhow::Result
     Ok(())
 }
 
+/// Who this server serves, for the start-up log: which mode, who may
+/// change what.
+fn audience(args: &ServeArgs, addr: SocketAddr) -> String {
+    if args.public {
+        "public mode: anyone who reaches this address watches; only the admin (token or sign-in) changes anything".into()
+    } else if addr.ip().is_loopback() {
+        "local mode: for this machine's user, who may use the controls; requests relayed by a proxy (Forwarded / X-Forwarded-For) only watch; to share the dashboard, use --public".into()
+    } else {
+        format!(
+            "local mode on {addr}: this machine's user may use the controls; every other caller, and every request relayed by a proxy, only watches (--public to let an admin act remotely)"
+        )
+    }
+}
+
 /// Serves the dashboard until the process is stopped (Ctrl-C / SIGTERM).
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if args.max_dashboards > args.max_connections {
+        return Err(BadInput(format!(
+            "--max-dashboards {} is more than --max-connections {}: every dashboard holds a connection",
+            args.max_dashboards, args.max_connections
+        ))
+        .into());
+    }
     let options = args.leptos_options();
     let addr: SocketAddr = options.site_addr;
     // An empty VSTACK_ADMIN_TOKEN counts as not given.
-    let given = args.admin_token.as_deref().filter(|t| !t.is_empty());
+    let from_file = match &args.admin_token_file {
+        Some(p) => Some(
+            crate::http::secret::read_secret_file(p)
+                .await
+                .map_err(BadInput)?,
+        ),
+        None => None,
+    };
+    let given = from_file
+        .as_ref()
+        .or(args.admin_token.as_ref())
+        .map(crate::http::secret::Secret::expose)
+        .filter(|t| !t.is_empty());
     let admin_token = match (given, args.public) {
         (Some(t), _) => Some(t.to_string()),
         (None, true) => {
@@ -351,20 +416,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let router = web::app(state);
     let listener = super::bind(addr).await?;
-    tracing::info!(
-        "vstack dashboard on http://{}{}",
-        listener.local_addr()?,
-        if args.public {
-            " (public, read-only for viewers)"
-        } else {
-            ""
-        }
-    );
-    let limits = crate::http::ServeLimits {
-        header_read_timeout: Duration::from_secs(args.header_read_timeout_s),
-        ..crate::http::ServeLimits::default()
-    };
-    crate::http::serve(listener, router, limits, super::shutdown_signal())
-        .await
-        .context("server error")
+    tracing::info!("vstack dashboard on http://{}", listener.local_addr()?);
+    tracing::info!("{}", audience(&args, addr));
+    crate::http::serve(
+        listener,
+        router,
+        args.serve_limits(),
+        super::shutdown_signal(),
+    )
+    .await
+    .context("server error")
 }

@@ -45,7 +45,7 @@ impl std::fmt::Debug for ClusterToken {
 /// A token refused by [`ClusterToken::new`].
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "a cluster token must have {MIN_TOKEN_CHARS}-{MAX_TOKEN_CHARS} visible ASCII characters (no spaces)"
+    "a cluster token must have {MIN_TOKEN_CHARS}-{MAX_TOKEN_CHARS} visible ASCII characters (no spaces) and at least 128 bits of entropy (e.g. `openssl rand -hex 16` or more)"
 )]
 pub struct BadToken;
 
@@ -53,10 +53,12 @@ impl ClusterToken {
     /// The token `s`.
     ///
     /// # Errors
-    /// [`BadToken`] unless `s` has 16–256 visible ASCII characters.
+    /// [`BadToken`] unless `s` has 16–256 visible ASCII characters and
+    /// rates at least 128 bits ([`crate::http::secret::estimated_bits`]).
     pub fn new(s: &str) -> Result<Self, BadToken> {
         let ok = (MIN_TOKEN_CHARS..=MAX_TOKEN_CHARS).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_graphic());
+            && s.bytes().all(|b| b.is_ascii_graphic())
+            && crate::http::secret::strong_enough(s);
         if ok {
             Ok(Self(s.into()))
         } else {
@@ -135,17 +137,19 @@ mod tests {
     fn tokens() {
         assert!(ClusterToken::new("short").is_err());
         assert!(ClusterToken::new("has a space in it 0123").is_err());
-        let t = ClusterToken::new("0123456789abcdef").unwrap();
+        assert!(ClusterToken::new("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").is_err());
+        assert!(ClusterToken::new("0123456789abcdef").is_err(), "64 bits");
+        let t = ClusterToken::new("0123456789abcdef0123456789abcdef").unwrap();
         let mut h = HeaderMap::new();
         assert!(!t.verify(&h));
         h.insert(
             header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer 0123456789abcdeX"),
+            HeaderValue::from_static("Bearer 0123456789abcdef0123456789abcdeX"),
         );
         assert!(!t.verify(&h));
         h.insert(
             header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer 0123456789abcdef"),
+            HeaderValue::from_static("Bearer 0123456789abcdef0123456789abcdef"),
         );
         assert!(t.verify(&h));
         assert_ne!(

@@ -154,7 +154,7 @@ pub fn parse_playlist_with(path: &Path, rules: PlaylistRules) -> Result<Vec<Segm
         line,
         message: message.to_string(),
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = playlist_dir(path);
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
     match lines.next() {
         Some((_, "#EXTM3U")) => {}
@@ -237,13 +237,28 @@ pub fn parse_playlist_with(path: &Path, rules: PlaylistRules) -> Result<Vec<Segm
     Ok(segments)
 }
 
+/// The folder a playlist's segments must stay in: its parent, or the
+/// working directory for a bare file name (whose parent is "", which does
+/// not resolve).
+fn playlist_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// Whether `path` lies inside `dir` once both are resolved (`..`, absolute
-/// paths and symlinks followed). A path that does not exist yet is judged by
-/// its components: no `..`, not absolute.
+/// paths and symlinks followed). A folder that does not resolve holds
+/// nothing; a path that does not exist at all (not even as a dangling link)
+/// is judged by its components: no `..`, not absolute.
 fn inside(dir: &Path, path: &Path) -> bool {
-    match (dir.canonicalize(), path.canonicalize()) {
-        (Ok(d), Ok(p)) => p.starts_with(d),
-        _ => path.strip_prefix(dir).is_ok_and(|rel| {
+    let Ok(d) = dir.canonicalize() else {
+        return false;
+    };
+    match path.canonicalize() {
+        Ok(p) => p.starts_with(d),
+        Err(_) if path.symlink_metadata().is_ok() => false,
+        Err(_) => path.strip_prefix(dir).is_ok_and(|rel| {
             rel.components()
                 .all(|c| matches!(c, std::path::Component::Normal(_)))
         }),
@@ -844,5 +859,18 @@ mod tests {
         let p = dir.join("index.m3u8");
         std::fs::write(&p, "#EXTM3U\n#EXTINF:2,\na.ts\n").unwrap();
         assert_eq!(parse_playlist(&p).unwrap().len(), 1);
+        // A playlist given as a bare file name (issue 22: its parent was ""
+        // and a link out of the folder was accepted).
+        assert_eq!(playlist_dir(Path::new("index.m3u8")), Path::new("."));
+        assert_eq!(playlist_dir(&p), dir.as_path());
+        #[cfg(unix)]
+        {
+            assert!(!inside(Path::new(""), &dir.join("link.ts")));
+            assert!(!inside(&dir, &dir.join("link.ts")));
+            std::os::unix::fs::symlink(root.path().join("gone.ts"), dir.join("dangling.ts"))
+                .unwrap();
+            assert!(!inside(&dir, &dir.join("dangling.ts")), "a dangling link");
+            assert!(inside(&dir, &dir.join("not-yet.ts")));
+        }
     }
 }

@@ -66,6 +66,9 @@ pub struct MetadataConfig {
     /// `None` keeps them in memory only. Default `None`; `vstack metadata`
     /// defaults to `./vstack-data/metadata`.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Host names the service answers besides IP literals and `localhost`
+    /// (DNS-rebinding guard, [`crate::http::host`]). Default: none.
+    pub allowed_hosts: crate::http::host::HostAllowList,
 }
 
 impl Default for MetadataConfig {
@@ -74,6 +77,7 @@ impl Default for MetadataConfig {
             heartbeat_timeout: Duration::from_secs(10),
             cluster_token: ClusterToken::random(),
             data_dir: None,
+            allowed_hosts: crate::http::host::HostAllowList::default(),
         }
     }
 }
@@ -571,6 +575,10 @@ pub fn router(svc: Arc<MetadataService>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             svc.config.cluster_token.clone(),
             crate::cluster::auth::require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(svc.config.allowed_hosts.clone()),
+            crate::http::host::host_guard,
         ))
         .with_state(svc)
 }

@@ -76,6 +76,10 @@ pub struct StorageConfig {
     /// Window over which the node counts GETs per chunk for adaptive
     /// redundancy's popularity (six slots). Default 60 s.
     pub popularity_window: Duration,
+    /// Host names the node answers besides IP literals and `localhost`
+    /// (DNS-rebinding guard, [`crate::http::host`]). Default: none;
+    /// `vstack node` adds its `--public-url` host.
+    pub allowed_hosts: crate::http::host::HostAllowList,
 }
 
 /// Largest body of the node's other state-changing routes (`/paxos`,
@@ -91,6 +95,7 @@ impl StorageConfig {
             max_chunk_bytes: 64 << 20,
             cluster_token: crate::cluster::auth::ClusterToken::random(),
             popularity_window: Duration::from_secs(60),
+            allowed_hosts: crate::http::host::HostAllowList::default(),
         }
     }
 }
@@ -415,6 +420,43 @@ impl StorageNode {
         Ok((meta, Bytes::from(bytes)))
     }
 
+    /// Opens chunk `id` for streaming bytes `start..end`: the file, checked
+    /// to have the chunk's size and positioned at `start` (on the blocking
+    /// pool). The body then reads it block by block ([`READ_BLOCK_BYTES`]).
+    ///
+    /// # Errors
+    /// 400 bad id, 404 unknown, 503 when the file changed size (an overwrite
+    /// racing the read), 500 disk errors.
+    pub async fn open_range(
+        &self,
+        id: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<std::fs::File, ApiError> {
+        validate_id("chunk", id)?;
+        let meta = self
+            .lookup(id)
+            .ok_or_else(|| ApiError::not_found(format!("no chunk {id:?} on this node")))?;
+        if start > end || end > meta.size_bytes {
+            return Err(ApiError::internal("range outside the chunk"));
+        }
+        let path = self.path_of(id);
+        let size = meta.size_bytes;
+        tokio::task::spawn_blocking(move || -> std::io::Result<Option<std::fs::File>> {
+            use std::io::{Seek, SeekFrom};
+            let mut f = std::fs::File::open(path)?;
+            if f.metadata()?.len() != size {
+                return Ok(None);
+            }
+            f.seek(SeekFrom::Start(start))?;
+            Ok(Some(f))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("open task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("open failed: {e}")))?
+        .ok_or_else(changed_while_read)
+    }
+
     /// Deletes chunk `id`.
     ///
     /// # Errors
@@ -513,6 +555,10 @@ pub fn router(node: Arc<StorageNode>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             node.config.cluster_token.clone(),
             crate::cluster::auth::require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(node.config.allowed_hosts.clone()),
+            crate::http::host::host_guard,
         ))
         .with_state(node)
 }
@@ -633,40 +679,120 @@ fn down() -> ApiError {
     )
 }
 
-/// Builds a paced body for `bytes`, cut after `cut_after` bytes (a lost transfer).
-fn paced_body(emulator: Emulator, bytes: Bytes, cut_after: Option<u64>) -> Body {
+/// Block size of a paced body's reads, bytes: a body holds at most one
+/// block in memory, however large the range and however slowly (or never)
+/// the client reads.
+pub const READ_BLOCK_BYTES: usize = 64 << 10;
+
+static ZEROS: [u8; READ_BLOCK_BYTES] = [0; READ_BLOCK_BYTES];
+
+/// Where a paced body's bytes come from, one [`READ_BLOCK_BYTES`] block at
+/// a time.
+enum BodySource {
+    /// `left` zero bytes (ping payloads), sliced from one static block.
+    Zeros { left: u64 },
+    /// A chunk file positioned at the range's start, `left` bytes to go,
+    /// read on the blocking pool.
+    File {
+        file: Option<std::fs::File>,
+        left: u64,
+    },
+}
+
+impl BodySource {
+    async fn next_block(&mut self) -> std::io::Result<Option<Bytes>> {
+        match self {
+            BodySource::Zeros { left } => {
+                if *left == 0 {
+                    return Ok(None);
+                }
+                let n =
+                    usize::try_from(*left).map_or(READ_BLOCK_BYTES, |l| l.min(READ_BLOCK_BYTES));
+                *left -= n as u64;
+                Ok(Some(Bytes::from_static(&ZEROS[..n])))
+            }
+            BodySource::File { file, left } => {
+                if *left == 0 {
+                    return Ok(None);
+                }
+                let n =
+                    usize::try_from(*left).map_or(READ_BLOCK_BYTES, |l| l.min(READ_BLOCK_BYTES));
+                let mut f = file
+                    .take()
+                    .ok_or_else(|| std::io::Error::other("read after a failed read"))?;
+                let (f, buf) = tokio::task::spawn_blocking(move || {
+                    use std::io::Read;
+                    let mut v = vec![0u8; n];
+                    f.read_exact(&mut v).map(|()| (f, v))
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+                *file = Some(f);
+                *left -= n as u64;
+                Ok(Some(Bytes::from(buf)))
+            }
+        }
+    }
+}
+
+/// Builds a paced body of `total` bytes from `source`, cut after
+/// `cut_after` bytes (a lost transfer). It reads ahead at most one block.
+fn paced_body(emulator: Emulator, source: BodySource, total: u64, cut_after: Option<u64>) -> Body {
     let epoch = emulator.epoch();
     let reset =
         |why: &str| std::io::Error::new(std::io::ErrorKind::ConnectionReset, why.to_string());
     let stream = futures::stream::unfold(
-        (emulator, bytes, 0usize, cut_after),
-        move |(e, bytes, pos, cut)| async move {
-            if pos == usize::MAX {
+        (emulator, source, Bytes::new(), 0u64, cut_after, false),
+        move |(e, mut source, mut pending, pos, cut, done)| async move {
+            if done {
                 return None;
             }
-            let lost = cut.is_some_and(|c| pos as u64 >= c);
+            let lost = cut.is_some_and(|c| pos >= c);
             if lost || e.epoch() != epoch {
                 let why = if lost {
                     "transfer lost (network emulator)"
                 } else {
                     "node killed"
                 };
-                return Some((Err(reset(why)), (e, bytes, usize::MAX, None)));
+                return Some((Err(reset(why)), (e, source, pending, pos, None, true)));
             }
-            if pos >= bytes.len() {
+            if pos >= total {
                 return None;
             }
-            let mut n = e.slice_bytes().min(bytes.len() - pos);
+            if pending.is_empty() {
+                match source.next_block().await {
+                    Ok(Some(b)) => pending = b,
+                    Ok(None) => return None,
+                    Err(err) => {
+                        // The file shrank or failed under us: the client sees a
+                        // broken transfer (and its hash check would catch a
+                        // changed one).
+                        return Some((
+                            Err(reset(&format!("read failed: {err}"))),
+                            (e, source, pending, pos, None, true),
+                        ));
+                    }
+                }
+            }
+            let mut n = e.slice_bytes().min(pending.len());
             if let Some(c) = cut {
-                n = n.min((c as usize).saturating_sub(pos)).max(1);
+                n = n
+                    .min(usize::try_from(c.saturating_sub(pos)).unwrap_or(usize::MAX))
+                    .max(1);
             }
             e.wait_reachable().await;
             e.pace(n).await;
             if e.epoch() != epoch {
-                return Some((Err(reset("node killed")), (e, bytes, usize::MAX, None)));
+                return Some((
+                    Err(reset("node killed")),
+                    (e, source, pending, pos, None, true),
+                ));
             }
-            let slice = bytes.slice(pos..pos + n);
-            Some((Ok::<_, std::io::Error>(slice), (e, bytes, pos + n, cut)))
+            let slice = pending.split_to(n);
+            Some((
+                Ok::<_, std::io::Error>(slice),
+                (e, source, pending, pos + n as u64, cut, false),
+            ))
         },
     );
     Body::from_stream(stream)
@@ -760,7 +886,7 @@ async fn ping(
         return Err(down());
     };
     tokio::time::sleep(first_byte_delay).await;
-    let body = paced_body(e, Bytes::from(vec![0u8; q.bytes as usize]), cut_after);
+    let body = paced_body(e, BodySource::Zeros { left: q.bytes }, q.bytes, cut_after);
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream")],
         [(header::CONTENT_LENGTH, q.bytes.to_string())],
@@ -873,10 +999,14 @@ async fn get_chunk(
         return Err(down());
     };
     tokio::time::sleep(first_byte_delay).await;
-    let (_, bytes) = node.read_range(&id, start, end).await?;
+    let file = node.open_range(&id, start, end).await?;
     let sent = cut_after.map_or(end - start, |c| c.min(end - start));
     node.served_bytes.fetch_add(sent, Ordering::Relaxed);
-    let body = paced_body(e, bytes, cut_after);
+    let source = BodySource::File {
+        file: Some(file),
+        left: end - start,
+    };
+    let body = paced_body(e, source, end - start, cut_after);
     let mut h = chunk_headers(&meta, end - start);
     let status = if range.is_some() {
         h.insert(

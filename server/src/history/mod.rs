@@ -79,6 +79,9 @@ pub enum HistoryError {
     /// A run record over [`MAX_RUN_BYTES`].
     #[error("run record of {0} bytes is over the {MAX_RUN_BYTES}-byte bound")]
     TooLarge(usize),
+    /// [`History::publish_run`] with an id already stored.
+    #[error("a run with id {0} is stored already; a published run never replaces one")]
+    Exists(String),
 }
 
 /// Retention settings. Every field has a stated default
@@ -418,12 +421,31 @@ impl History {
     /// # Errors
     /// [`HistoryError::TooLarge`] over [`MAX_RUN_BYTES`]; [`HistoryError::Db`].
     pub async fn save_run(&self, run: &RunRecord) -> Result<(), HistoryError> {
+        self.insert_run(run, "INSERT OR REPLACE").await
+    }
+
+    /// Stores a run that arrived from elsewhere (`POST /api/runs`): never
+    /// over a stored one.
+    ///
+    /// # Errors
+    /// [`HistoryError::Exists`] when its id is taken; otherwise as
+    /// [`History::save_run`].
+    pub async fn publish_run(&self, run: &RunRecord) -> Result<(), HistoryError> {
+        match self.insert_run(run, "INSERT").await {
+            Err(HistoryError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                Err(HistoryError::Exists(run.summary.id.clone()))
+            }
+            r => r,
+        }
+    }
+
+    async fn insert_run(&self, run: &RunRecord, verb: &str) -> Result<(), HistoryError> {
         let record = serde_json::to_string(run)?;
         if record.len() > MAX_RUN_BYTES {
             return Err(HistoryError::TooLarge(record.len()));
         }
         let s = &run.summary;
-        sqlx::query("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query(&format!("{verb} INTO runs VALUES (?, ?, ?, ?, ?, ?)"))
             .bind(&s.id)
             .bind(s.kind.name())
             .bind(to_i64(s.started_unix_ms))

@@ -3,7 +3,9 @@
 //! that end up in URLs and file names, and the SHA-256 helper; [`serve`], the
 //! accept loop with connection limits every server runs.
 
+pub mod host;
 pub mod prom;
+pub mod secret;
 pub mod serve;
 
 pub use serve::{ServeLimits, serve};

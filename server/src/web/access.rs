@@ -27,8 +27,10 @@
 //!    sign-in / sign-out and the read-only server functions listed in
 //!    [`READ_ONLY_FNS`] (a new server function is admin-only until listed).
 //! 5. **Rate limit** on server functions per client IP
-//!    ([`AccessConfig::fn_rate_per_s`], [`AccessConfig::fn_burst`]), then 429
-//!    ([`client_ip`]: behind a proxy on this host, the address it forwards).
+//!    ([`AccessConfig::fn_rate_per_s`], [`AccessConfig::fn_burst`]) and on
+//!    `/ws` connects ([`AccessConfig::ws_rate_per_s`],
+//!    [`AccessConfig::ws_burst`]), then 429 ([`client_ip`]: behind a proxy
+//!    on this host, the address it forwards; IPv6 counted per /64).
 //!
 //! Sessions live in memory, at most [`AccessConfig::max_sessions`], each for
 //! [`AccessConfig::session_ttl`]; a restart signs everyone out.
@@ -77,8 +79,9 @@ pub const READ_ONLY_FNS: [&str; 8] = [
 pub const MAX_TRACKED_IPS: usize = 65_536;
 
 /// Access rules of the dashboard server. [`AccessConfig::default`] is the
-/// local mode: controls open to every same-origin caller.
-#[derive(Clone, Debug)]
+/// local mode: controls open to every same-origin caller. `Debug` leaves
+/// the admin token out.
+#[derive(Clone)]
 pub struct AccessConfig {
     /// Public mode: viewers see everything, only the admin changes state.
     /// Default `false`.
@@ -103,6 +106,23 @@ pub struct AccessConfig {
     pub fn_rate_per_s: u32,
     /// Server-function calls a client IP may burst. Default 100.
     pub fn_burst: u32,
+    /// `/ws` connects per second per client IP, sustained (each one sends a
+    /// full snapshot). Default 5.
+    pub ws_rate_per_s: u32,
+    /// `/ws` connects a client IP may burst. Default 50.
+    pub ws_burst: u32,
+}
+
+impl std::fmt::Debug for AccessConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessConfig")
+            .field("public", &self.public)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "…"))
+            .field("public_url", &self.public_url)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("bind", &self.bind)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AccessConfig {
@@ -117,6 +137,8 @@ impl Default for AccessConfig {
             max_sessions: 1024,
             fn_rate_per_s: 20,
             fn_burst: 100,
+            ws_rate_per_s: 5,
+            ws_burst: 50,
         }
     }
 }
@@ -128,6 +150,7 @@ pub struct AccessControl {
     public_origin: Option<(String, String, Option<u16>)>,
     sessions: std::sync::Mutex<HashMap<String, Instant>>,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
+    ws_limiter: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl std::fmt::Debug for AccessControl {
@@ -148,8 +171,10 @@ pub enum AccessConfigError {
     /// Public mode without an admin token.
     #[error("public mode needs an admin token")]
     NoAdminToken,
-    /// The admin token is too short to resist guessing.
-    #[error("the admin token must have at least 16 characters")]
+    /// The admin token is too weak to resist guessing.
+    #[error(
+        "the admin token must carry at least 128 bits of entropy: e.g. 32 random hex characters (`openssl rand -hex 16`) or more; leave it out to get a random one"
+    )]
     WeakAdminToken,
     /// A zero rate or burst.
     #[error("the server-function rate and burst must be at least 1")]
@@ -172,15 +197,20 @@ impl AccessControl {
         if config.public {
             match &config.admin_token {
                 None => return Err(AccessConfigError::NoAdminToken),
-                Some(t) if t.len() < 16 => return Err(AccessConfigError::WeakAdminToken),
+                Some(t) if !crate::http::secret::strong_enough(t) => {
+                    return Err(AccessConfigError::WeakAdminToken);
+                }
                 Some(_) => {}
             }
         }
         let rate = NonZeroU32::new(config.fn_rate_per_s).ok_or(AccessConfigError::ZeroRate)?;
         let burst = NonZeroU32::new(config.fn_burst).ok_or(AccessConfigError::ZeroRate)?;
+        let ws_rate = NonZeroU32::new(config.ws_rate_per_s).ok_or(AccessConfigError::ZeroRate)?;
+        let ws_burst = NonZeroU32::new(config.ws_burst).ok_or(AccessConfigError::ZeroRate)?;
         Ok(Arc::new(Self {
             public_origin,
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            ws_limiter: RateLimiter::keyed(Quota::per_second(ws_rate).allow_burst(ws_burst)),
             sessions: std::sync::Mutex::new(HashMap::new()),
             config,
         }))
@@ -248,13 +278,18 @@ impl AccessControl {
 
     /// Who the caller of a request with `headers` from `peer` is. Outside
     /// public mode only this machine's user is the admin: a peer on
-    /// loopback (or none: an in-process test); a remote peer (the server
-    /// bound to `0.0.0.0` without `--public`) only watches.
+    /// loopback (or none: an in-process test) that is not relaying someone
+    /// else. A request carrying `Forwarded` or `X-Forwarded-For` came
+    /// through a proxy (nginx or Caddy on this host is a loopback peer) and
+    /// is a remote caller: it only watches. So does a remote peer (the
+    /// server bound to `0.0.0.0` without `--public`).
     pub fn caller(&self, headers: &HeaderMap, peer: IpAddr) -> Access {
         if !self.config.public {
+            let relayed =
+                headers.contains_key(header::FORWARDED) || headers.contains_key("x-forwarded-for");
             return Access {
                 public: false,
-                admin: peer.is_loopback() || peer.is_unspecified(),
+                admin: (peer.is_loopback() || peer.is_unspecified()) && !relayed,
             };
         }
         let bearer = headers
@@ -309,15 +344,15 @@ impl AccessControl {
         self.sessions.locked().remove(id);
     }
 
-    /// Whether a server-function call from `ip` is within its rate.
+    /// Whether a server-function call from `ip` is within its rate (IPv6
+    /// counted per /64, [`crate::http::serve::ip_key`]).
     fn rate_ok(&self, ip: IpAddr) -> bool {
-        if self.limiter.len() >= MAX_TRACKED_IPS {
-            self.limiter.retain_recent();
-            if self.limiter.len() >= MAX_TRACKED_IPS {
-                return false;
-            }
-        }
-        self.limiter.check_key(&ip).is_ok()
+        within(&self.limiter, ip)
+    }
+
+    /// Whether a `/ws` connect from `ip` is within its rate.
+    fn ws_rate_ok(&self, ip: IpAddr) -> bool {
+        within(&self.ws_limiter, ip)
     }
 
     /// Whether the browser reaches this server over HTTPS (public URL or a
@@ -331,6 +366,16 @@ impl AccessControl {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.eq_ignore_ascii_case("https"))
     }
+}
+
+fn within(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> bool {
+    if limiter.len() >= MAX_TRACKED_IPS {
+        limiter.retain_recent();
+        if limiter.len() >= MAX_TRACKED_IPS {
+            return false;
+        }
+    }
+    limiter.check_key(&crate::http::serve::ip_key(ip)).is_ok()
 }
 
 /// `(scheme, host, port)` of `http(s)://host[:port][/…]`, lower-case scheme.
@@ -470,16 +515,29 @@ pub async fn guard(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
     }
-    if path.starts_with("/api/fn/") || path.starts_with("/api/auth/") {
+    let limited = if path.starts_with("/api/fn/") || path.starts_with("/api/auth/") {
+        Some((access.config.fn_rate_per_s, access.config.fn_burst, "calls"))
+    } else if path == "/ws" {
+        Some((
+            access.config.ws_rate_per_s,
+            access.config.ws_burst,
+            "dashboard connects",
+        ))
+    } else {
+        None
+    };
+    if let Some((rate, burst, what)) = limited {
         let (parts, body) = req.into_parts();
         let ip = client_ip(&parts);
-        if !access.rate_ok(ip) {
+        let ok = if path == "/ws" {
+            access.ws_rate_ok(ip)
+        } else {
+            access.rate_ok(ip)
+        };
+        if !ok {
             let mut r = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "too many calls from {ip}: at most {} per second (burst {})",
-                    access.config.fn_rate_per_s, access.config.fn_burst
-                ),
+                format!("too many {what} from {ip}: at most {rate} per second (burst {burst})"),
             )
             .into_response();
             r.headers_mut()
@@ -688,10 +746,12 @@ pub async fn fn_error_status(req: Request, next: Next) -> Response {
 mod tests {
     use super::*;
 
+    const STRONG: &str = "0123456789abcdef0123456789abcdef";
+
     fn public() -> Arc<AccessControl> {
         AccessControl::new(AccessConfig {
             public: true,
-            admin_token: Some("0123456789abcdef0123".into()),
+            admin_token: Some(STRONG.into()),
             public_url: Some("https://vstack.example".into()),
             ..AccessConfig::default()
         })
@@ -718,7 +778,7 @@ mod tests {
         assert!(!local.host_allowed("attacker.example"), "DNS rebinding");
         let open = AccessControl::new(AccessConfig {
             public: true,
-            admin_token: Some("0123456789abcdef0123".into()),
+            admin_token: Some(STRONG.into()),
             ..AccessConfig::default()
         })
         .unwrap();
@@ -763,7 +823,7 @@ mod tests {
         assert!(!a.caller(&h, LOCAL).admin);
         h.insert(
             header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer 0123456789abcdef0123"),
+            HeaderValue::from_static("Bearer 0123456789abcdef0123456789abcdef"),
         );
         assert!(a.caller(&h, LOCAL).admin);
         let id = a.open_session();
@@ -782,6 +842,17 @@ mod tests {
             !local.caller(&HeaderMap::new(), remote).admin,
             "outside public mode a remote peer only watches"
         );
+        for (name, value) in [
+            ("x-forwarded-for", "198.51.100.4"),
+            ("forwarded", "for=198.51.100.4"),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(name, HeaderValue::from_static(value));
+            assert!(
+                !local.caller(&h, LOCAL).admin,
+                "a request a local proxy relayed ({name}) only watches"
+            );
+        }
     }
 
     #[test]
@@ -850,6 +921,19 @@ mod tests {
                 admin_token: Some("short".into()),
                 ..AccessConfig::default()
             }),
+            Err(AccessConfigError::WeakAdminToken)
+        ));
+        let aaaa = AccessConfig {
+            public: true,
+            admin_token: Some("aaaaaaaaaaaaaaaa".into()),
+            ..AccessConfig::default()
+        };
+        assert!(
+            !format!("{aaaa:?}").contains("aaaa"),
+            "Debug hides the token"
+        );
+        assert!(matches!(
+            AccessControl::new(aaaa),
             Err(AccessConfigError::WeakAdminToken)
         ));
         assert!(matches!(

@@ -10,7 +10,8 @@
 //!   admin only in public mode, loopback only in local mode (the access
 //!   guard); the body is a [`app::wire::RunRecord`] of at most
 //!   [`MAX_RUN_BODY_BYTES`], checked by [`validate_run`]; answers 201
-//!   `{"id","url"}`.
+//!   `{"id","url"}`, or 409 when a run with that id is stored (a published
+//!   run never replaces one).
 //!
 //! Without a history (a server started with nothing to keep it in) every
 //! route answers 503 JSON.
@@ -48,7 +49,12 @@ pub struct HistoryState {
 pub fn router<S>(state: HistoryState) -> Router<S> {
     Router::new()
         .route("/api/history", get(history))
-        .route("/api/runs", get(list).post(publish))
+        .route(
+            "/api/runs",
+            get(list)
+                .post(publish)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_RUN_BODY_BYTES)),
+        )
         .route("/api/runs/{id}", get(one))
         .with_state(state)
 }
@@ -235,9 +241,12 @@ async fn publish(
     validate_run(&run).map_err(ApiError::bad_request)?;
     let rec = recorder(&s)?;
     run.summary.source = "published".into();
-    rec.history().save_run(&run).await.map_err(|e| match e {
+    rec.history().publish_run(&run).await.map_err(|e| match e {
         crate::history::HistoryError::TooLarge(_) => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+        }
+        crate::history::HistoryError::Exists(_) => {
+            ApiError::new(StatusCode::CONFLICT, e.to_string())
         }
         e => db_error(e),
     })?;

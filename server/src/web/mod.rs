@@ -10,6 +10,7 @@
 //! mode with admin sign-in, rate limits); [`WebLimits`] bounds the rest.
 
 pub mod access;
+pub mod headers;
 pub mod history;
 pub mod openapi;
 pub mod rest;
@@ -37,7 +38,11 @@ use leptos::{config::LeptosOptions, prelude::provide_context};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use serde_json::json;
 
-use crate::{dashboard::Hub, http::ApiError, tools::compare::read_saved};
+use crate::{
+    dashboard::Hub,
+    http::{ApiError, serve::ConnectionSlot},
+    tools::compare::read_saved,
+};
 
 pub use access::{AccessConfig, AccessControl};
 pub use server_stats::{ServerStats, ServerStatsConfig};
@@ -55,8 +60,13 @@ pub struct WebLimits {
     /// Largest message a dashboard may send on `/ws` (it sends none but
     /// pings and a close); a larger one closes the connection. Default 64 KiB.
     pub ws_max_message_bytes: usize,
-    /// `/ws` subscribers at most; one more is answered 503. Default 10 000.
+    /// `/ws` subscribers at most; one more is answered 503. Default 8 000
+    /// (each holds one of the accept loop's connections, 8192 by default;
+    /// `vstack serve` refuses a value above `--max-connections`).
     pub max_dashboards: u32,
+    /// Time one frame may take to go out to a `/ws` subscriber; a dashboard
+    /// whose socket stops draining is dropped after it. Default 5 s.
+    pub ws_send_timeout: std::time::Duration,
 }
 
 impl Default for WebLimits {
@@ -65,7 +75,8 @@ impl Default for WebLimits {
             request_timeout: std::time::Duration::from_secs(30),
             max_body_bytes: 64 << 10,
             ws_max_message_bytes: 64 << 10,
-            max_dashboards: 10_000,
+            max_dashboards: 8_000,
+            ws_send_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -187,7 +198,11 @@ impl DashboardBackend for BackendImpl {
     }
 
     fn latest_compare(&self) -> Result<Option<app::wire::CompareReport>, String> {
-        read_saved(&self.2)
+        match saved_compare_for_caller(&self.2) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Ok(None),
+            Err(e) => Err(e.message),
+        }
     }
 
     fn consensus_run(
@@ -252,7 +267,10 @@ pub fn app(state: AppState) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(backend.clone()),
+            move || {
+                provide_context(backend.clone());
+                headers::provide_request_nonce();
+            },
             move || shell(options.clone()),
         )
         .route_layer(axum::middleware::from_fn_with_state(
@@ -265,6 +283,7 @@ pub fn app(state: AppState) -> Router {
         // the access guard, the body bound and the timeout.
         .layer(
             tower::ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(headers::security_headers))
                 .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                     panic_response,
                 ))
@@ -295,9 +314,17 @@ pub fn app(state: AppState) -> Router {
 /// `vstack_dashboard_dropped_subscribers_total`,
 /// `vstack_process_resident_memory_bytes`, `vstack_process_uptime_seconds`
 /// and the main port's `vstack_http_request_duration_seconds`.
+///
+/// Its `Host` must be an IP literal, `localhost` or an `--allow-host` name
+/// (DNS-rebinding guard, [`crate::http::host`]).
 pub fn metrics_router(state: AppState) -> Router {
+    let hosts = crate::http::host::HostAllowList::new(state.access.config().allowed_hosts.clone());
     Router::new()
         .route("/metrics", get(prometheus_metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(hosts),
+            crate::http::host::host_guard,
+        ))
         .with_state(state)
 }
 
@@ -349,7 +376,11 @@ async fn site_or_404(
     {
         return r;
     }
-    leptos_axum::file_and_error_handler::<AppState, _>(shell)(uri, State(state), req).await
+    leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+        headers::provide_request_nonce,
+        shell,
+    )(uri, State(state), req)
+    .await
 }
 
 /// What a panic in a handler answers: 500 with a JSON body (the panic itself
@@ -366,19 +397,35 @@ pub fn panic_response(
     ApiError::internal("internal error (the server logged it)").into_response()
 }
 
+/// The latest saved comparison for a caller: the file's path and the
+/// reader's error stay in the server's log (a viewer learns nothing of the
+/// server's file system).
+fn saved_compare_for_caller(path: &std::path::Path) -> Result<app::wire::CompareReport, ApiError> {
+    match read_saved(path) {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(ApiError::not_found(
+            "no comparison saved: run `vstack compare` on the server",
+        )),
+        Err(e) => {
+            tracing::warn!("the saved comparison: {e}");
+            Err(ApiError::internal(
+                "the saved comparison cannot be read (the server logged why)",
+            ))
+        }
+    }
+}
+
 /// `GET /api/compare`: the latest saved `vstack compare` result; 404 with a
-/// JSON error when none was saved, 500 when the file is not a comparison.
+/// JSON error when none was saved, 500 when the file is not a comparison
+/// (neither names the file). Read on the blocking pool.
 async fn latest_compare(
     State(state): State<AppState>,
 ) -> Result<Json<app::wire::CompareReport>, ApiError> {
-    match read_saved(&state.compare_results) {
-        Ok(Some(r)) => Ok(Json(r)),
-        Ok(None) => Err(ApiError::not_found(format!(
-            "no comparison saved at {}: run `vstack compare`",
-            state.compare_results.display()
-        ))),
-        Err(e) => Err(ApiError::internal(e)),
-    }
+    let path = state.compare_results.clone();
+    tokio::task::spawn_blocking(move || saved_compare_for_caller(&path))
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the saved comparison: {e}")))?
+        .map(Json)
 }
 
 fn consensus_recording(scenario: &str, seed: u64) -> Result<app::wire::ConsensusRecording, String> {
@@ -424,9 +471,12 @@ pub const WS_READ_BUFFER_BYTES: usize = 4096;
 
 /// `GET /ws`: 503 JSON once [`WebLimits::max_dashboards`] are subscribed;
 /// inbound messages are bounded by [`WebLimits::ws_max_message_bytes`].
+/// The upgraded socket keeps the connection's [`ConnectionSlot`], so it still
+/// counts against the accept loop's caps.
 async fn ws_upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
+    slot: Option<axum::Extension<ConnectionSlot>>,
 ) -> axum::response::Response {
     let Some(guard) = state.stats.try_subscribe(state.limits.max_dashboards) else {
         return ApiError::new(
@@ -445,13 +495,37 @@ async fn ws_upgrade(
         .max_frame_size(max)
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| push_loop(socket, guard, state.stats, state.hub))
+        .on_upgrade(move |socket| {
+            let held = (guard, slot.map(|s| s.0));
+            push_loop(
+                socket,
+                held,
+                state.stats,
+                state.hub,
+                state.limits.ws_send_timeout,
+            )
+        })
         .into_response()
 }
 
-async fn send(socket: &mut WebSocket, ev: &WsEvent) -> bool {
+/// Sends one frame; `false` when the socket failed or did not take it
+/// within `timeout` (a subscriber that stopped reading).
+/// A timed-out subscriber counts as dropped in `stats`.
+async fn send(
+    socket: &mut WebSocket,
+    ev: &WsEvent,
+    timeout: std::time::Duration,
+    stats: &ServerStats,
+) -> bool {
     match serde_json::to_string(ev) {
-        Ok(t) => socket.send(Message::Text(t.into())).await.is_ok(),
+        Ok(t) => match tokio::time::timeout(timeout, socket.send(Message::Text(t.into()))).await {
+            Ok(r) => r.is_ok(),
+            Err(_) => {
+                tracing::info!("dropping a dashboard that took no frame for {timeout:?}");
+                stats.count_dropped();
+                false
+            }
+        },
         Err(e) => {
             tracing::error!("event serialisation: {e}");
             false
@@ -473,28 +547,38 @@ async fn next_event(
 /// goes away. A subscriber more than [`crate::dashboard::EVENT_QUEUE`] events
 /// behind is dropped (the connection is closed; the dashboard reconnects and
 /// gets a fresh snapshot). Incoming frames are read only to notice a close.
+/// A subscriber whose socket does not take a frame within `send_timeout` is
+/// dropped too. `_held` (the subscriber count's guard and the connection's
+/// slot) is released when the loop ends.
 async fn push_loop(
     mut socket: WebSocket,
-    _guard: server_stats::SubscriberGuard,
+    _held: (server_stats::SubscriberGuard, Option<ConnectionSlot>),
     stats: Arc<ServerStats>,
     hub: Option<Arc<Hub>>,
+    send_timeout: std::time::Duration,
 ) {
     let mut beats = stats.heartbeats();
     let mut events = hub.as_ref().map(|h| h.subscribe());
     if let Some(h) = &hub
-        && !send(&mut socket, &WsEvent::Snapshot(Box::new(h.snapshot()))).await
+        && !send(
+            &mut socket,
+            &WsEvent::Snapshot(Box::new(h.snapshot())),
+            send_timeout,
+            &stats,
+        )
+        .await
     {
         return;
     }
     loop {
         tokio::select! {
             hb = beats.next() => {
-                if !send(&mut socket, &WsEvent::Heartbeat(hb)).await {
+                if !send(&mut socket, &WsEvent::Heartbeat(hb), send_timeout, &stats).await {
                     break;
                 }
             }
             ev = next_event(&mut events) => match ev {
-                Ok(ev) => if !send(&mut socket, &ev).await { break },
+                Ok(ev) => if !send(&mut socket, &ev, send_timeout, &stats).await { break },
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     tracing::info!("dropping a slow dashboard ({n} events behind)");
                     stats.count_dropped();

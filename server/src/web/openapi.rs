@@ -260,6 +260,7 @@ pub const ROUTES: &[Route] = &[
                 403,
                 "foreign origin, or not from this machine in local mode",
             ),
+            (409, "a run with that id is stored already"),
             (413, "over 4 MiB"),
             NO_HISTORY,
         ],
