@@ -2,6 +2,7 @@
 // browser of its own. The tests start the built `vstack` binary themselves
 // (tests/server.ts) so they can stop and restart it.
 import { defineConfig } from '@playwright/test';
+import { proxyAdminToken } from './tests/server';
 
 export default defineConfig({
   testDir: './tests',
@@ -16,6 +17,11 @@ export default defineConfig({
     headless: true,
     // Through the reverse proxy (VSTACK_E2E_PROXY) the certificate is self-signed.
     ignoreHTTPSErrors: !!process.env.VSTACK_E2E_PROXY,
+    // Through the proxy the server runs public mode (deploy/'s setup): the
+    // browser is its admin. public.spec.ts drops this to be a viewer.
+    extraHTTPHeaders: process.env.VSTACK_E2E_PROXY
+      ? { Authorization: `Bearer ${proxyAdminToken}` }
+      : undefined,
     viewport: { width: 1280, height: 860 },
     launchOptions: {
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',

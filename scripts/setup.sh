@@ -13,8 +13,10 @@
 #     brotli and gzip siblings
 #   - Debian chromium for the browser tests, Debian ffmpeg for the HLS ingest
 #     tests (it encodes a real video to ingest), Debian caddy and openssl for
-#     the browser suite through a TLS reverse proxy, Debian prometheus (and its
-#     promtool) for the metrics tests
+#     the browser suite through a TLS reverse proxy (openssl also signs the
+#     cluster's test certificates), Debian nginx (the deploy config is checked
+#     with `nginx -t`), Debian prometheus (and its promtool) for the metrics
+#     tests
 #
 # Source it (`. scripts/setup.sh`) or run it; either way it exports PATH with
 # ~/.cargo/bin and end2end/node_modules/.bin (wasm-opt) in front.
@@ -88,6 +90,7 @@ system_and_npm() {
   command -v ffmpeg >/dev/null || missing+=(ffmpeg)
   command -v caddy >/dev/null || missing+=(caddy)
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v nginx >/dev/null || missing+=(nginx)
 
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian ${missing[*]}"

@@ -10,6 +10,8 @@ const port = Number(process.env.VSTACK_E2E_PUBLIC_PORT ?? 18890);
 const token = 'e2e-admin-token-0123456789';
 const artifacts = path.resolve(__dirname, '..', 'artifacts');
 const server = new VstackServer(port, ['--public', '--admin-token', token]);
+// A viewer: no admin header, whatever the pass (playwright.config.ts).
+test.use({ extraHTTPHeaders: {} });
 
 test.beforeAll(async () => {
   fs.mkdirSync(artifacts, { recursive: true });

@@ -65,3 +65,49 @@ test('the Metrics tab reads stored history for a time range', async ({ page }) =
   await page.getByTestId('range-live').click();
   await expect(page.locator('#chart-buffer canvas').first()).toBeVisible();
 });
+
+// Issue 22: a run whose every text field carries a script payload is stored,
+// and no page that shows it runs any of it (escaped text, and a nonce
+// Content-Security-Policy behind that); the page still hydrates under it.
+test('a published run with script payloads runs nothing on /runs, its permalink or the tabs', async ({ page, request }) => {
+  test.setTimeout(90_000);
+  const payloads = [
+    'x</title><script>window.PWNED=1</script><title>',
+    '"><img src=x onerror="window.PWNED=2">',
+    '</script><script>window.PWNED=3</script>',
+  ];
+  const id = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const run = {
+    summary: {
+      id, kind: 'bench', title: payloads[0], headline: payloads[1], passed: true,
+      started_unix_ms: Date.now() - 1000, finished_unix_ms: Date.now(), conditions: payloads[2], source: 'cli',
+    },
+    machine: [[payloads[0], payloads[1]]], version: payloads[2],
+    tables: [{ title: payloads[0], columns: [payloads[1]], rows: [[payloads[2]]] }],
+    charts: [], notes: payloads, report: {},
+  };
+  const posted = await request.post(`${server.url}/api/runs`, { data: run });
+  expect(posted.status(), await posted.text()).toBe(201);
+  const again = await request.post(`${server.url}/api/runs`, { data: run });
+  expect(again.status(), 'a stored id is never replaced').toBe(409);
+
+  const dialogs: string[] = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  for (const path of [`/runs/${id}`, '/runs', '/compare', '/']) {
+    const res = await page.goto(server.url + path);
+    const csp = res?.headers()['content-security-policy'] ?? '';
+    expect(csp, path).toContain("frame-ancestors 'none'");
+    expect(csp, path).toMatch(/script-src 'self' 'nonce-[0-9a-f]{32}'/);
+    await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
+    expect(await page.evaluate(() => (window as any).PWNED), path).toBeUndefined();
+  }
+  await page.goto(`${server.url}/runs/${id}`);
+  await expect(page.getByTestId('run-title')).toHaveText(payloads[0]);
+  expect(await page.title()).toBe(`vstack run: ${payloads[0]}`);
+  expect(await page.locator('img[src="x"]').count()).toBe(0);
+  expect(await page.evaluate(() => (window as any).PWNED)).toBeUndefined();
+  expect(dialogs).toEqual([]);
+  expect(errors).toEqual([]);
+});

@@ -19,6 +19,12 @@ export const proxy = process.env.VSTACK_E2E_PROXY ?? '';
 // self-signed certificate too.
 if (proxy) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
+/** The admin token of the proxy pass. Through a reverse proxy on the same
+ * host a local-mode dashboard is read-only (every request arrives relayed,
+ * from loopback), so that pass runs public mode, as `deploy/` does, and the
+ * browser carries this token (playwright.config.ts). */
+export const proxyAdminToken = 'e2e-proxy-admin-token-0123456789abcdef';
+
 /** Where the e2e server reads `vstack compare` results from. */
 export const compareResults = path.join(root, 'target', 'e2e-compare.json');
 
@@ -115,6 +121,9 @@ export class VstackServer {
       // Its own Prometheus listener on a free port: several servers run at once.
       '--metrics-addr', '127.0.0.1:0',
       ...this.extra,
+      ...(proxy && !this.extra.includes('--public')
+        ? ['--public', '--admin-token', proxyAdminToken]
+        : []),
     ];
     const env = serverEnv();
     const child = spawn(binary, args, {

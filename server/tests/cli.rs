@@ -408,7 +408,7 @@ fn compare_live_and_sim_print_json_with_improvements() {
     assert!(file.finished_unix_s.is_some());
 
     let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/hsdpa-3g");
-    if traces.exists() {
+    if common::shared_input(&traces) {
         let out = run(&[
             "compare",
             "--mode",
@@ -605,7 +605,7 @@ fn bench_quick_measures_every_target_and_writes_the_results_file() {
     let path = dir.path().join("benchmark_results.json");
     let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/fcc");
     let mut args = vec!["bench", "--quick", "--output", path.to_str().unwrap()];
-    if traces.exists() {
+    if common::shared_input(&traces) {
         args.extend(["--trace", traces.to_str().unwrap()]);
     } else {
         eprintln!(
@@ -661,7 +661,7 @@ fn bench_quick_measures_every_target_and_writes_the_results_file() {
     let passed = results.iter().filter(|x| x["passed"] == true).count();
     assert_eq!(r["passed"].as_u64().unwrap() as usize, passed);
     assert_eq!(r["total"].as_u64().unwrap() as usize, results.len());
-    assert_eq!(results.len(), conditions * 8 + 15);
+    assert_eq!(results.len(), conditions * 8 + 25);
     assert_redundancy_step(&r);
     // The dashboards step: every subscriber opened, none left counted.
     let d = &r["dashboards"][0];

@@ -353,7 +353,7 @@ async fn bad_input_gets_the_documented_errors() {
         .unwrap();
     assert_eq!(r.status(), 404);
     assert!(r.json::<ErrorBody>().await.unwrap().error.contains("nope"));
-    let e = fetch_view(&http, &meta, "nope").await.unwrap_err();
+    let e = fetch_view(&http.plain(), &meta, "nope").await.unwrap_err();
     assert!(
         matches!(e, client::ClientError::Metadata { status: 404, .. }),
         "{e}"
@@ -575,7 +575,7 @@ async fn chunk_paxos_over_http_commits_exactly_one_record_per_chunk() {
 /// holds the chosen value.
 async fn randomized_rounds(
     cluster: &Cluster,
-    http: &reqwest::Client,
+    http: &vstack::cluster::auth::ClusterClient,
     urls: &[String],
     rec: impl Fn(&str, &str) -> vstack_core::consensus::ChunkRecord,
     t: Duration,
@@ -661,7 +661,7 @@ async fn concurrent_ingests_of_one_video_commit_one_record_per_chunk() {
     assert!(n >= 4, "{n}");
     // Every slot was won by exactly one of them.
     assert_eq!(ra.consensus.lost + rb.consensus.lost, n, "{ra:?} {rb:?}");
-    let view = fetch_view(&http, &meta, "film").await.unwrap();
+    let view = fetch_view(&http.plain(), &meta, "film").await.unwrap();
     assert_eq!(view.manifest.chunks.len(), n);
     // The winners' bytes are on their replicas; nothing else of `film` is stored.
     let mut stored = std::collections::BTreeSet::new();
@@ -687,7 +687,7 @@ async fn concurrent_ingests_of_one_video_commit_one_record_per_chunk() {
     let (ntx, _) = broadcast::channel(64);
     let (_stop, stop_rx) = watch::channel(false);
     let q = client::play(
-        http.clone(),
+        http.plain(),
         view,
         ClientConfig {
             speed: 20.0,

@@ -1079,3 +1079,264 @@ async fn cluster_and_metrics_listeners_refuse_a_rebinding_host() {
     .await;
     assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{body}");
 }
+
+/// A CA and a leaf certificate for 127.0.0.1 signed by it, made with the
+/// openssl command; `None` when openssl is missing (outside CI).
+fn test_certificates(
+    dir: &std::path::Path,
+) -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+    if !common::tool("openssl") {
+        return None;
+    }
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=vstack test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    Some((
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    ))
+}
+
+#[tokio::test]
+async fn the_cluster_token_goes_only_on_writes_and_only_over_tls_to_other_hosts() {
+    use std::sync::{Arc, Mutex};
+    // A server that records, per method, whether a request carried a token.
+    let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let record = {
+        let seen = seen.clone();
+        move |req: axum::extract::Request| {
+            let seen = seen.clone();
+            async move {
+                let auth = req.headers().contains_key(header::AUTHORIZATION);
+                seen.lock().unwrap().push((req.method().to_string(), auth));
+                "ok"
+            }
+        }
+    };
+    let router = axum::Router::new().fallback(record);
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = test_certificates(dir.path()) else {
+        return;
+    };
+    let acceptor = vstack::http::tls::acceptor(&cert, &key).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(vstack::http::serve_tls(
+        listener,
+        router,
+        ServeLimits::default(),
+        Some(acceptor),
+        std::future::pending(),
+    ));
+    let token =
+        vstack::cluster::auth::ClusterToken::new("0123456789abcdef0123456789abcdef").unwrap();
+    let transport = vstack::cluster::auth::ClusterTransport {
+        ca: Some(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap()),
+        ..Default::default()
+    };
+    let client = vstack::cluster::auth::ClusterClient::new(token, &transport);
+    let url = format!("https://{addr}/chunks/x");
+    for r in [client.get(&url), client.put(&url), client.delete(&url)] {
+        assert_eq!(r.send().await.unwrap().status(), 200);
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            ("GET".to_string(), false),
+            ("PUT".to_string(), true),
+            ("DELETE".to_string(), true)
+        ],
+        "reads carry no token; writes carry it over TLS"
+    );
+    // An untrusted certificate is refused outright.
+    let plain = reqwest::Client::new();
+    assert!(
+        plain.get(&url).send().await.is_err(),
+        "a certificate from an unknown CA"
+    );
+}
+
+fn rss_mib() -> f64 {
+    memory_stats::memory_stats().map_or(f64::NAN, |m| m.physical_mem as f64 / (1 << 20) as f64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_chunk_gets_hold_a_block_each_not_the_chunk() {
+    let c = vstack::cluster::embedded::Cluster::start(ClusterConfig {
+        nodes: 1,
+        replication: 1,
+        video: Some(SyntheticVideo {
+            duration: Duration::from_secs(10),
+            bitrate_kbps: 100.0,
+            ..SyntheticVideo::default()
+        }),
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap();
+    let node = c.nodes()[0].url();
+    let big = vec![7u8; 64 << 20];
+    let r = c
+        .http()
+        .put(format!("{node}/chunks/big64"))
+        .header(
+            vstack::cluster::storage::HASH_HEADER,
+            vstack::http::sha256_hex(&big),
+        )
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = rss_mib();
+    // 200 clients ask for the whole 64 MiB chunk and never read a byte.
+    let addr: std::net::SocketAddr = node.trim_start_matches("http://").parse().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /chunks/big64 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let loaded = rss_mib();
+    println!("node RSS with 200 unread 64 MiB GETs: {idle:.0} → {loaded:.0} MiB");
+    assert!(
+        loaded - idle < 100.0,
+        "200 unread 64 MiB GETs took {:.0} MiB (idle {idle:.0} MiB)",
+        loaded - idle
+    );
+    drop(held);
+}
+
+#[tokio::test]
+async fn a_dashboard_that_stops_reading_is_dropped_after_the_send_timeout() {
+    // Heartbeats every millisecond (~300 KB/s of frames) to a subscriber
+    // whose socket never drains: the kernel's buffers (a few MB on
+    // loopback) fill within seconds, then one frame waits past the timeout
+    // and the server lets the subscriber go.
+    let state = AppState::new(
+        common::leptos_options(),
+        ServerStatsConfig {
+            push_interval: Duration::from_millis(1),
+        },
+    )
+    .with_limits(WebLimits {
+        ws_send_timeout: Duration::from_millis(300),
+        ..WebLimits::default()
+    });
+    let stats = state.stats.clone();
+    let addr = serve(state, ServeLimits::default()).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(ws_request(addr, None), stream)
+        .await
+        .unwrap();
+    assert_eq!(stats.dashboards_connected(), 1);
+    let t = std::time::Instant::now();
+    while stats.dashboards_dropped() == 0 && t.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        stats.dashboards_dropped(),
+        1,
+        "a dashboard that read nothing for {:?} was still being waited on",
+        t.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(stats.dashboards_connected(), 0, "its slot is free");
+    println!("dropped {:?} after it stopped reading", t.elapsed());
+    drop(ws);
+}
+
+#[tokio::test]
+async fn a_node_cannot_register_a_url_on_a_host_nobody_allowed() {
+    let c = cluster().await;
+    let http = c.http();
+    for (url, status) in [
+        ("http://169.254.169.254:80", 403),
+        ("https://attacker.example:8443", 403),
+        ("http://127.0.0.1:9", 200),
+    ] {
+        let r = http
+            .post(format!("{}/nodes/register", c.metadata_url()))
+            .json(&serde_json::json!({ "node_id": "node-x", "url": url }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{url}");
+        if status != 200 {
+            json_error(&r.text().await.unwrap());
+        }
+    }
+}

@@ -278,9 +278,33 @@ async fn a_hot_video_gains_replicas_and_loses_them_after_cooling() {
         .find(|n| n.node_id == hot.replicas[0])
         .unwrap()
         .url();
-    // 10 GETs within the 3 s window: over hot_gets (6).
-    for _ in 0..10 {
-        let r = reqwest::get(format!("{url}/chunks/{}", hot.chunk_id))
+    // One client in a loop (a cross-site image loop, say) is one vote: 50
+    // GETs leave the chunk at its base factor.
+    let http = reqwest::Client::new();
+    for _ in 0..50 {
+        let r = http
+            .get(format!("{url}/chunks/{}", hot.chunk_id))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let still = c.metadata().video(&m.video_id).unwrap();
+    assert_eq!(
+        still.chunks[4].replicas.len(),
+        2,
+        "one client's GET loop made the chunk hot"
+    );
+    // 10 players within the 3 s window: over hot_gets (6).
+    for i in 0..10 {
+        let r = http
+            .get(format!("{url}/chunks/{}", hot.chunk_id))
+            .header(
+                vstack::cluster::wire::CLIENT_ID_HEADER,
+                format!("player-{i}"),
+            )
+            .send()
             .await
             .unwrap();
         assert!(r.status().is_success());

@@ -71,7 +71,7 @@ fn saved_report(r: CompareReport, now_unix_ms: Option<u64>) -> impl IntoView {
                                     <td>{format!("{:.1} ± {:.1}", m.smart_mean, m.smart_sd)}</td>
                                     <td>{format!("{:.1} ± {:.1}", m.naive_mean, m.naive_sd)}</td>
                                     <td class=class>{label}</td>
-                                    <td>{m.improvement_p10_p90.map(|(a, b)| format!("{a:+.0} .. {b:+.0} %")).unwrap_or_else(|| "no ratio (naive 0 in every pair)".into())}</td>
+                                    <td>{m.pairs_label()}</td>
                                 </tr>
                             }
                         }).collect_view()}

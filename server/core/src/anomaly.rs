@@ -430,7 +430,9 @@ pub struct Alert {
     pub client: Option<ClientKind>,
     /// The node, for per-node series.
     pub node: Option<String>,
-    /// The value that opened it (the worst seen since, for anomalies).
+    /// The value that opened it (the worst seen since, for anomalies);
+    /// infinite for a session that never started.
+    #[serde(with = "crate::stats::f64_or_inf")]
     pub observed: f64,
     /// Lowest normal value (`None`: unbounded).
     pub expected_low: Option<f64>,
@@ -802,17 +804,19 @@ impl AnomalyMonitor {
     fn session_rules(&mut self, now: Now, s: &SessionOutcome, out: &mut Vec<Alert>) {
         let cfg = self.config.clone();
         let key = format!("{}/session_targets", s.kind.name());
+        // A session that never started missed the startup target (an
+        // infinite startup), it did not meet it.
         let slow = s
             .startup_latency_ms
-            .is_some_and(|ms| ms >= cfg.startup_target_ms);
+            .is_none_or(|ms| ms >= cfg.startup_target_ms);
         let stalls = s.rebuffer_count > cfg.max_rebuffers_per_session;
         if slow || stalls {
             let mut missed = Vec::new();
-            if let Some(ms) = s.startup_latency_ms.filter(|_| slow) {
-                missed.push(format!(
-                    "startup {ms:.0} ms ≥ {:.0} ms",
-                    cfg.startup_target_ms
-                ));
+            if slow {
+                missed.push(match s.startup_latency_ms {
+                    Some(ms) => format!("startup {ms:.0} ms ≥ {:.0} ms", cfg.startup_target_ms),
+                    None => "playback never started".to_string(),
+                });
             }
             if stalls {
                 missed.push(format!(
@@ -823,7 +827,7 @@ impl AnomalyMonitor {
             let (metric, observed, expected) = if slow {
                 (
                     Metric::StartupMs,
-                    s.startup_latency_ms.unwrap_or(0.0),
+                    s.startup_latency_ms.unwrap_or(f64::INFINITY),
                     (None, Some(cfg.startup_target_ms)),
                 )
             } else {
@@ -1367,6 +1371,29 @@ mod tests {
         let all = m.alerts();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].ended_uptime_ms, Some(2000));
+    }
+
+    #[test]
+    fn a_session_that_never_started_missed_the_startup_target() {
+        let mut m = AnomalyMonitor::new(AnomalyConfig::default()).unwrap();
+        let never = SessionOutcome {
+            startup_latency_ms: None,
+            ..outcome(ClientKind::Smart, 1, 0.0, 0, 0.0)
+        };
+        let a = tick_sessions(&mut m, 1000, &[never]);
+        let missed = a
+            .iter()
+            .find(|a| a.kind == AlertKind::TargetMissed)
+            .expect("a never-started session is a missed target, not a 0 ms startup");
+        assert!(
+            missed.message.contains("never started"),
+            "{}",
+            missed.message
+        );
+        assert!(missed.observed.is_infinite());
+        let json = serde_json::to_string(missed).unwrap();
+        let back: Alert = serde_json::from_str(&json).unwrap();
+        assert!(back.observed.is_infinite(), "{json}");
     }
 
     #[test]

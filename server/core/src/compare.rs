@@ -31,12 +31,16 @@ pub struct MetricRow {
     /// Unit (`ms`, `s`, `Mbit/s` or empty for counts).
     pub unit: String,
     /// Smart client: mean over its sessions.
+    #[serde(with = "crate::stats::f64_or_inf")]
     pub smart_mean: f64,
     /// Smart client: standard deviation.
+    #[serde(with = "crate::stats::f64_or_inf")]
     pub smart_sd: f64,
     /// Naive client: mean.
+    #[serde(with = "crate::stats::f64_or_inf")]
     pub naive_mean: f64,
     /// Naive client: standard deviation.
+    #[serde(with = "crate::stats::f64_or_inf")]
     pub naive_sd: f64,
     /// Improvement of the means, % (positive = smart better); `None` when the
     /// naive mean is 0 and the smart one is not.
@@ -47,8 +51,42 @@ pub struct MetricRow {
     /// it existed.
     #[serde(default)]
     pub improvement: String,
-    /// 10th and 90th percentile of the per-session-pair improvements, %.
+    /// 10th and 90th percentile of the per-session-pair improvements, %,
+    /// over the pairs that have a ratio.
     pub improvement_p10_p90: Option<(f64, f64)>,
+    /// Pairs without a ratio (naive 0, or a session that never started)
+    /// where smart did worse: regressions the percentiles cannot show.
+    #[serde(default)]
+    pub pairs_worse_without_ratio: usize,
+    /// Pairs without a ratio where smart did better.
+    #[serde(default)]
+    pub pairs_better_without_ratio: usize,
+}
+
+impl MetricRow {
+    /// The per-pair cell every view shows: the p10..p90 spread of the pairs
+    /// with a ratio, and the pairs without one counted by direction, so a
+    /// regression from zero (`2 pairs worse from 0`) is never dropped.
+    pub fn pairs_label(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some((a, b)) = self.improvement_p10_p90 {
+            parts.push(format!("{a:+.0} .. {b:+.0} %"));
+        }
+        for (n, dir) in [
+            (self.pairs_worse_without_ratio, "worse"),
+            (self.pairs_better_without_ratio, "better"),
+        ] {
+            if n > 0 {
+                let pairs = if n == 1 { "pair" } else { "pairs" };
+                parts.push(format!("{n} {pairs} {dir} from 0 or never started"));
+            }
+        }
+        if parts.is_empty() {
+            "no difference (0 in every pair)".into()
+        } else {
+            parts.join("; ")
+        }
+    }
 }
 
 /// One condition (scenario or trace folder) of a `vstack compare` run.
@@ -90,8 +128,9 @@ pub struct CompareReport {
 pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> ConditionResult {
     type Get = fn(&QoeReport) -> f64;
     let metrics: [(&str, &str, bool, Get); 7] = [
+        // A session that never started is a failure: infinite startup.
         ("startup latency", "ms", true, |q| {
-            q.startup_latency_ms.unwrap_or(q.session_ms)
+            q.startup_latency_ms.unwrap_or(f64::INFINITY)
         }),
         ("rebuffering events", "events", true, |q| {
             f64::from(q.rebuffer_count)
@@ -124,6 +163,16 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
                     .filter_map(|(a, b)| improvement_pct(*a, *b, *lower))
                     .collect::<Vec<_>>(),
             );
+            let (mut worse, mut better) = (0, 0);
+            for (a, b) in s.iter().zip(&n) {
+                if improvement_pct(*a, *b, *lower).is_none() && a != b {
+                    if (a > b) == *lower {
+                        worse += 1;
+                    } else {
+                        better += 1;
+                    }
+                }
+            }
             MetricRow {
                 metric: name.to_string(),
                 unit: unit.to_string(),
@@ -135,6 +184,8 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
                 improvement: improvement_label(sm, nm, *lower, unit, 1),
                 improvement_p10_p90: (!pairs.is_empty())
                     .then(|| (percentile(&pairs, 0.1), percentile(&pairs, 0.9))),
+                pairs_worse_without_ratio: worse,
+                pairs_better_without_ratio: better,
             }
         })
         .collect();
@@ -175,6 +226,40 @@ mod tests {
         assert!((startup.improvement_pct.unwrap() - 100.0 / 3.0).abs() < 1e-9);
         assert_eq!(startup.improvement_p10_p90, Some((25.0, 50.0)));
         assert_eq!(r.metrics[2].improvement_pct, Some(0.0), "0 vs 0 stall");
+    }
+
+    #[test]
+    fn regressions_from_zero_and_never_started_sessions_are_counted() {
+        let q = |startup_ms: Option<f64>, rebuffers: u32| QoeReport {
+            startup_latency_ms: startup_ms,
+            rebuffer_count: rebuffers,
+            ..QoeReport::default()
+        };
+        // Pair 1: naive 0 stalls, smart 2 (a regression from zero); pair 2:
+        // smart never started.
+        let r = aggregate(
+            "normal",
+            &[q(Some(1000.0), 2), q(None, 0)],
+            &[q(Some(2000.0), 0), q(Some(1500.0), 1)],
+        );
+        let startup = &r.metrics[0];
+        assert!(
+            startup.smart_mean.is_infinite(),
+            "never started is infinite"
+        );
+        assert_eq!(startup.pairs_worse_without_ratio, 1);
+        assert_eq!(startup.improvement_p10_p90, Some((50.0, 50.0)));
+        let rebuffers = &r.metrics[1];
+        assert_eq!(rebuffers.pairs_worse_without_ratio, 1, "2 vs 0 is worse");
+        assert!(
+            rebuffers.pairs_label().contains("1 pair worse"),
+            "{}",
+            rebuffers.pairs_label()
+        );
+        // And it survives the file round trip.
+        let json = serde_json::to_string(&r).unwrap();
+        let back: ConditionResult = serde_json::from_str(&json).unwrap();
+        assert!(back.metrics[0].smart_mean.is_infinite());
         assert_eq!(serde_json::to_string(&CompareMode::Sim).unwrap(), "\"sim\"");
     }
 }

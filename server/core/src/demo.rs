@@ -66,7 +66,9 @@ pub const PHASES: [(Phase, &str); 8] = [
 pub struct PhaseFigures {
     /// Chunks downloaded in the phase.
     pub chunks: u64,
-    /// Rebuffering events that started in the phase.
+    /// Rebuffering events in the phase: those that started in it, plus one
+    /// already under way when it began that went on stalling in it (each
+    /// phase counts what happened in it, events and time alike).
     pub rebuffers: u32,
     /// Stall time in the phase, ms.
     pub stall_ms: f64,
@@ -117,10 +119,14 @@ pub fn figures(
     phase_media_s: f64,
 ) -> PhaseFigures {
     let (a, b) = (before, after);
+    let stall_ms = (b.rebuffer_time_ms - a.rebuffer_time_ms).max(0.0);
+    let carried_over = a.state == crate::engine::PlaybackState::Rebuffering
+        && b.rebuffer_count == a.rebuffer_count
+        && stall_ms > 0.0;
     PhaseFigures {
         chunks: b.downloads.saturating_sub(a.downloads),
-        rebuffers: b.rebuffer_count.saturating_sub(a.rebuffer_count),
-        stall_ms: (b.rebuffer_time_ms - a.rebuffer_time_ms).max(0.0),
+        rebuffers: b.rebuffer_count.saturating_sub(a.rebuffer_count) + u32::from(carried_over),
+        stall_ms,
         failovers: b.failovers.saturating_sub(a.failovers),
         goodput_mbps: b.bytes_total.saturating_sub(a.bytes_total) as f64 * 8.0
             / phase_media_s
@@ -341,6 +347,34 @@ mod tests {
         assert_eq!(f.chunks, 4, "new session: from its start");
         assert_eq!(f.buffer_end_s, 12.0);
         assert_eq!(phase_figures(None, None, 30.0), PhaseFigures::default());
+    }
+
+    #[test]
+    fn a_stall_carried_into_a_phase_is_one_of_its_events() {
+        // `vstack demo --seed 7` printed "naive: 0 rebuffers (4.0 s stalled)"
+        // for packet_loss: the stall began in the phase before.
+        let mut before = snap(1, 5, 0);
+        before.state = PlaybackState::Rebuffering;
+        before.rebuffer_count = 2;
+        before.rebuffer_time_ms = 1000.0;
+        let mut after = snap(1, 8, 0);
+        after.rebuffer_count = 2;
+        after.rebuffer_time_ms = 5000.0;
+        let f = phase_figures(Some(&before), Some(&after), 30.0);
+        assert_eq!((f.rebuffers, f.stall_ms), (1, 4000.0));
+        // A new stall in the phase is counted once, not twice.
+        after.rebuffer_count = 3;
+        assert_eq!(
+            phase_figures(Some(&before), Some(&after), 30.0).rebuffers,
+            1
+        );
+        // No stall time in the phase, no event.
+        after.rebuffer_count = 2;
+        after.rebuffer_time_ms = 1000.0;
+        assert_eq!(
+            phase_figures(Some(&before), Some(&after), 30.0).rebuffers,
+            0
+        );
     }
 
     fn result(phase: &str, smart_stall_ms: f64, naive_stall_ms: f64) -> PhaseResult {

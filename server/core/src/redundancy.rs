@@ -484,17 +484,24 @@ impl TokenBucket {
     }
 }
 
+/// Voters [`PopularityWindow::record_vote`] remembers at most (one entry per
+/// chunk and client within the window); past it new votes are dropped and
+/// counted in [`PopularityWindow::dropped`].
+pub const MAX_POPULARITY_VOTES: usize = 100_000;
+
 /// A sliding-window counter of GET requests per chunk, sans-IO: the window is
 /// `buckets` slots of `bucket` each; counts older than the window fall off.
-/// Holds at most `max_keys` keys per slot (more are dropped and counted in
-/// [`PopularityWindow::dropped`]).
+/// Holds at most `max_keys` keys per slot and [`MAX_POPULARITY_VOTES`] votes
+/// (more are dropped and counted in [`PopularityWindow::dropped`]).
 #[derive(Clone, Debug)]
 pub struct PopularityWindow {
     bucket: Duration,
     slots: VecDeque<(u64, HashMap<String, u64>)>,
     buckets: usize,
     max_keys: usize,
-    /// Counts refused because a slot was full.
+    /// The slot of each (chunk, voter)'s counted vote within the window.
+    votes: HashMap<(String, String), u64>,
+    /// Counts refused because a slot or the vote book was full.
     pub dropped: u64,
 }
 
@@ -508,6 +515,7 @@ impl PopularityWindow {
             slots: VecDeque::with_capacity(buckets + 1),
             buckets,
             max_keys,
+            votes: HashMap::new(),
             dropped: 0,
         }
     }
@@ -518,13 +526,41 @@ impl PopularityWindow {
 
     fn expire(&mut self, now: Duration) {
         let cur = self.slot_of(now);
+        let mut popped = false;
         while let Some((s, _)) = self.slots.front() {
             if cur.saturating_sub(*s) >= self.buckets as u64 {
                 self.slots.pop_front();
+                popped = true;
             } else {
                 break;
             }
         }
+        if popped || self.votes.len() >= MAX_POPULARITY_VOTES {
+            let buckets = self.buckets as u64;
+            self.votes.retain(|_, s| cur.saturating_sub(*s) < buckets);
+        }
+    }
+
+    /// Counts one GET of `key` at `now` by `voter` (a client: its address,
+    /// or on loopback the id its player sends), at most once per voter and
+    /// key per window: one client requesting a chunk in a loop (a
+    /// cross-site image loop, say) is one vote, so it cannot make a video
+    /// hot and set off copies.
+    pub fn record_vote(&mut self, now: Duration, key: &str, voter: &str) {
+        self.expire(now);
+        let cur = self.slot_of(now);
+        let vk = (key.to_string(), voter.to_string());
+        if let Some(s) = self.votes.get(&vk)
+            && cur.saturating_sub(*s) < self.buckets as u64
+        {
+            return;
+        }
+        if self.votes.len() >= MAX_POPULARITY_VOTES {
+            self.dropped = self.dropped.saturating_add(1);
+            return;
+        }
+        self.votes.insert(vk, cur);
+        self.record(now, key);
     }
 
     /// Counts one GET of `key` at `now`.
@@ -690,6 +726,28 @@ pub const MAX_EVENTS: usize = 100;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn one_client_is_one_vote_per_window() {
+        let mut w = PopularityWindow::new(Duration::from_secs(60), 6, 100);
+        let t = Duration::from_secs(1);
+        for _ in 0..50 {
+            w.record_vote(t, "c0", "192.0.2.1");
+        }
+        assert_eq!(
+            w.top(t, 10),
+            vec![("c0".to_string(), 1)],
+            "a loop is one vote"
+        );
+        for i in 0..7 {
+            w.record_vote(t, "c0", &format!("client-{i}"));
+        }
+        assert_eq!(w.top(t, 10)[0].1, 8, "seven more clients, seven more votes");
+        // After the window the same client votes again.
+        let later = Duration::from_secs(70);
+        w.record_vote(later, "c0", "192.0.2.1");
+        assert_eq!(w.top(later, 10), vec![("c0".to_string(), 1)]);
+    }
+
     use super::*;
 
     fn node(id: &str, status: NodeStatus, free_gb: u64) -> NodeView {

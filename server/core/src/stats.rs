@@ -2,6 +2,57 @@
 //! the dashboard: mean, standard deviation, nearest-rank percentiles and the
 //! smart-vs-naive improvement in %.
 
+/// Serde for an `f64` that may be infinite (a session that never started
+/// has an infinite startup): finite values are JSON numbers, ±∞ the strings
+/// `"inf"` / `"-inf"`, NaN `null` (JSON has no such numbers, and serde_json
+/// would write `null` for all three, which then fails to read back).
+/// Reading also takes a plain number.
+pub mod f64_or_inf {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `v` as described in the module doc.
+    ///
+    /// # Errors
+    /// The serializer's.
+    #[allow(clippy::trivially_copy_pass_by_ref)]
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_none()
+        } else if *v > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Number(f64),
+        Text(String),
+    }
+
+    /// Reads what [`serialize`] writes.
+    ///
+    /// # Errors
+    /// A string other than `inf` / `-inf`, or another JSON type.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match Option::<Repr>::deserialize(d)? {
+            None => Ok(f64::NAN),
+            Some(Repr::Number(x)) => Ok(x),
+            Some(Repr::Text(t)) => match t.as_str() {
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                other => Err(serde::de::Error::custom(format!(
+                    "expected a number, \"inf\" or \"-inf\", got {other:?}"
+                ))),
+            },
+        }
+    }
+}
+
 /// Mean of `v`; NaN when empty.
 pub fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
@@ -38,10 +89,14 @@ pub fn sorted(v: &[f64]) -> Vec<f64> {
 }
 
 /// Improvement of smart over naive in %, positive = smart better;
-/// `lower_is_better` for latencies, stalls and counts. `None` when the naive
-/// value is 0 and the smart one is not (no meaningful ratio); `Some(0)` when
-/// both are 0.
+/// `lower_is_better` for latencies, stalls and counts. `None` when there is
+/// no meaningful ratio: the naive value is 0 and the smart one is not, or
+/// either is not finite (a session that never started has an infinite
+/// startup); `Some(0)` when both are 0.
 pub fn improvement_pct(smart: f64, naive: f64, lower_is_better: bool) -> Option<f64> {
+    if !smart.is_finite() || !naive.is_finite() {
+        return None;
+    }
     if naive.abs() < 1e-12 {
         return (smart.abs() < 1e-12).then_some(0.0);
     }
@@ -79,6 +134,19 @@ pub fn improvement_label(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn infinite_values_survive_json() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct W(#[serde(with = "f64_or_inf")] f64);
+        for x in [1.5, f64::INFINITY, f64::NEG_INFINITY] {
+            let j = serde_json::to_string(&W(x)).unwrap();
+            assert_eq!(serde_json::from_str::<W>(&j).unwrap().0, x, "{j}");
+        }
+        assert!(serde_json::from_str::<W>("null").unwrap().0.is_nan());
+        assert_eq!(serde_json::to_string(&W(f64::INFINITY)).unwrap(), "\"inf\"");
+        assert_eq!(improvement_pct(f64::INFINITY, 1000.0, true), None);
+    }
 
     #[test]
     fn a_regression_from_zero_is_named() {

@@ -14,7 +14,7 @@ use crate::tools::bench::{BenchPlan, BenchReport, Step, execute};
 /// Options of `vstack bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// A short CI-sized run (about a minute): fewer sessions, requests,
+    /// A short CI-sized run (about two minutes): fewer sessions, requests,
     /// uploaders and repetitions, shorter videos.
     #[arg(long)]
     pub quick: bool,

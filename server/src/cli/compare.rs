@@ -103,9 +103,7 @@ pub fn format_report(r: &CompareReport) -> String {
                 format!("{:.1} ± {:.1}", m.smart_mean, m.smart_sd),
                 format!("{:.1} ± {:.1}", m.naive_mean, m.naive_sd),
                 m.improvement.clone(),
-                m.improvement_p10_p90
-                    .map(|(a, b)| format!("{a:+.0} .. {b:+.0} %"))
-                    .unwrap_or_else(|| "no ratio (naive 0 in every pair)".into()),
+                m.pairs_label(),
             ]);
         }
         out.push_str(&format!(

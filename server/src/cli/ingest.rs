@@ -42,7 +42,7 @@ pub struct IngestArgs {
 /// [`BadInput`] for a bad playlist (nothing uploaded); others for cluster
 /// failures (partial uploads removed).
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
-    let http = args.token.required().await?.client();
+    let http = args.token.client(args.token.required().await?).await?;
     match ingest_with(
         &http,
         &args.metadata_url,

@@ -69,6 +69,15 @@ pub struct ClusterTokenArgs {
     /// `--cluster-token`).
     #[arg(long, env = "VSTACK_CLUSTER_TOKEN_FILE")]
     pub cluster_token_file: Option<std::path::PathBuf>,
+    /// Send the token over plain HTTP to other hosts too. Without it the
+    /// token goes only over HTTPS or to loopback, and a state-changing
+    /// request to a plain-HTTP node elsewhere fails (401).
+    #[arg(long)]
+    pub insecure_cluster_http: bool,
+    /// A PEM certificate authority the cluster's HTTPS certificates chain
+    /// to, besides the platform's trust store (e.g. your own CA).
+    #[arg(long, env = "VSTACK_CLUSTER_CA")]
+    pub cluster_ca: Option<std::path::PathBuf>,
 }
 
 impl ClusterTokenArgs {
@@ -88,6 +97,45 @@ impl ClusterTokenArgs {
         Ok(self.cluster_token.clone())
     }
 
+    /// How this process reaches the cluster's others.
+    ///
+    /// # Errors
+    /// [`BadInput`] for an unreadable or non-PEM `--cluster-ca`.
+    pub async fn transport(&self) -> Result<crate::cluster::auth::ClusterTransport, BadInput> {
+        let ca = match &self.cluster_ca {
+            Some(p) => {
+                let pem = tokio::fs::read(p)
+                    .await
+                    .map_err(|e| BadInput(format!("--cluster-ca {}: {e}", p.display())))?;
+                Some(reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                    BadInput(format!(
+                        "--cluster-ca {}: not a PEM certificate ({e})",
+                        p.display()
+                    ))
+                })?)
+            }
+            None => None,
+        };
+        Ok(crate::cluster::auth::ClusterTransport {
+            insecure_http: self.insecure_cluster_http,
+            ca,
+        })
+    }
+
+    /// The cluster client for `token` ([`ClusterTokenArgs::transport`]).
+    ///
+    /// # Errors
+    /// As [`ClusterTokenArgs::transport`].
+    pub async fn client(
+        &self,
+        token: crate::cluster::auth::ClusterToken,
+    ) -> Result<crate::cluster::auth::ClusterClient, BadInput> {
+        Ok(crate::cluster::auth::ClusterClient::new(
+            token,
+            &self.transport().await?,
+        ))
+    }
+
     /// The token, which this command needs.
     ///
     /// # Errors
@@ -98,6 +146,33 @@ impl ClusterTokenArgs {
                 "this command needs the cluster token: pass --cluster-token-file (or --cluster-token, VSTACK_CLUSTER_TOKEN)".into(),
             )
         })
+    }
+}
+
+/// HTTPS flags of a cluster server (`vstack node`, `vstack metadata`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TlsArgs {
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs
+    /// `--tls-key`.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+impl TlsArgs {
+    /// The acceptor, when HTTPS was asked for.
+    ///
+    /// # Errors
+    /// [`BadInput`] for an unusable certificate or key.
+    pub fn acceptor(&self) -> Result<Option<tokio_rustls::TlsAcceptor>, BadInput> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => crate::http::tls::acceptor(c, k)
+                .map(Some)
+                .map_err(|e| BadInput(e.to_string())),
+            _ => Ok(None),
+        }
     }
 }
 

@@ -44,6 +44,9 @@ pub struct NodeArgs {
     /// The cluster token (or a file holding it).
     #[command(flatten)]
     pub token: super::ClusterTokenArgs,
+    /// HTTPS for this node (`--tls-cert`, `--tls-key`).
+    #[command(flatten)]
+    pub tls: super::TlsArgs,
     /// A host name this node answers to (repeatable) besides IP literals,
     /// `localhost` and its `--public-url` host; others get 421
     /// (DNS-rebinding guard).
@@ -99,11 +102,13 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("vstack-data").join(&node_id));
     let cluster_token = args.token.required().await?;
+    let tls = args.tls.acceptor()?;
     let node = Arc::new(
         StorageNode::open(
             StorageConfig {
                 max_chunk_bytes: args.max_chunk_mib << 20,
                 cluster_token,
+                transport: args.token.transport().await?,
                 allowed_hosts: {
                     let list = crate::http::host::HostAllowList::new(args.allow_hosts.clone());
                     match &args.public_url {
@@ -119,10 +124,10 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
     );
     let listener = super::bind(args.addr).await?;
     let local = listener.local_addr()?;
-    let public = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{local}"));
+    let public = args.public_url.clone().unwrap_or_else(|| {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{local}")
+    });
     tracing::info!(
         "storage node {node_id} on {public} ({} chunks)",
         node.usage().chunk_count
@@ -133,10 +138,11 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         public,
         Duration::from_secs(args.heartbeat_s),
     ));
-    let r = crate::http::serve(
+    let r = crate::http::serve_tls(
         listener,
         crate::cluster::storage::router(node),
         crate::http::ServeLimits::default(),
+        tls,
         super::shutdown_signal(),
     )
     .await

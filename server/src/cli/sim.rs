@@ -190,6 +190,7 @@ fn print_sessions(results: &[SessionRun]) {
         "avg buffer s",
         "Mbit/s",
         "failovers",
+        "engine steps",
     ]);
     for r in results {
         t.add_row(vec![
@@ -241,22 +242,44 @@ fn print_summary(summary: &Summary) {
         ]);
     }
     println!("{t}");
-    let pct = |v: Option<f64>| {
-        v.map(|v| format!("{v:+.1} %"))
-            .unwrap_or_else(|| "n/a".into())
-    };
-    for (label, d) in [
-        ("smart vs naive", &summary.smart_vs_naive),
-        ("smart vs oracle", &summary.smart_vs_oracle),
+    // Each difference as the dashboard shows it: a % when there is a ratio,
+    // otherwise the plain difference and its direction (a regression from
+    // zero reads "+0.4 events, worse", never "n/a").
+    let find = |k: Strategy| summary.strategies.iter().find(|s| s.strategy == k);
+    for (label, other) in [
+        ("smart vs naive", Strategy::Naive),
+        ("smart vs oracle", Strategy::Oracle),
     ] {
-        if let Some(d) = d {
+        let (Some(a), Some(b)) = (find(Strategy::Smart), find(other)) else {
+            continue;
+        };
+        let d = |x: &vstack_core::sim::Dist,
+                 y: &vstack_core::sim::Dist,
+                 lower: bool,
+                 unit: &str,
+                 dec: usize| {
+            vstack_core::stats::improvement_label(x.mean, y.mean, lower, unit, dec)
+        };
+        println!(
+            "{label}: startup {} · rebuffers {} · stall time {} · buffer {} · throughput {}  (positive = smart better)",
+            d(&a.startup_latency_ms, &b.startup_latency_ms, true, "ms", 0),
+            d(&a.rebuffer_count, &b.rebuffer_count, true, "events", 2),
+            d(&a.rebuffer_time_ms, &b.rebuffer_time_ms, true, "ms", 0),
+            d(&a.avg_buffer_s, &b.avg_buffer_s, false, "s", 1),
+            d(
+                &a.avg_throughput_mbps,
+                &b.avg_throughput_mbps,
+                false,
+                "Mbit/s",
+                2
+            )
+        );
+        if a.never_started + b.never_started > 0 {
             println!(
-                "{label}: startup {} · rebuffers {} · stall time {} · buffer {} · throughput {}  (positive = smart better)",
-                pct(d.startup_latency_pct),
-                pct(d.rebuffer_count_pct),
-                pct(d.rebuffer_time_pct),
-                pct(d.avg_buffer_pct),
-                pct(d.throughput_pct)
+                "  never started (counted as infinite startup): smart {} · {} {}",
+                a.never_started,
+                other.name(),
+                b.never_started
             );
         }
     }

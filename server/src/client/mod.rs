@@ -27,7 +27,7 @@
 
 pub mod transfer;
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -223,6 +223,9 @@ struct Driver {
     /// Every part's buffer, until its chunk is assembled.
     parts: HashMap<DownloadId, transfer::Part>,
     probes: Vec<AbortHandle>,
+    /// This session's random id (16 hex digits), sent with every chunk
+    /// `GET` for the nodes' popularity count.
+    client_id: Arc<str>,
 }
 
 impl Driver {
@@ -276,6 +279,10 @@ impl Driver {
             downloads: HashMap::new(),
             parts: HashMap::new(),
             probes: Vec::new(),
+            client_id: {
+                use rand::Rng;
+                hex::encode(rand::rng().random::<[u8; 8]>()).into()
+            },
         };
         Ok((driver, session))
     }
@@ -299,9 +306,11 @@ impl Driver {
                 let buf = part.buf.clone();
                 self.parts.insert(id, part);
                 let (http, tx) = (self.http.clone(), self.tx.clone());
+                let client_id = self.client_id.clone();
                 let whole = offset == 0 && len == size_bytes;
                 let task = tokio::spawn(async move {
-                    let result = transfer::download(&http, &url, offset, len, whole, &buf).await;
+                    let result =
+                        transfer::download(&http, &url, &client_id, offset, len, whole, &buf).await;
                     let _ = tx.send(Outcome::Download { id, result });
                 });
                 self.downloads.insert(id, task.abort_handle());

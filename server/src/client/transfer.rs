@@ -76,15 +76,20 @@ impl Part {
 /// `whole` when the range is the whole chunk (a plain `GET`). Returns the
 /// bytes received, or why it failed (with what was received so far in
 /// `buf`).
+/// `client_id` goes in [`crate::cluster::wire::CLIENT_ID_HEADER`] (the
+/// node's popularity counts one vote per client).
 pub async fn download(
     http: &reqwest::Client,
     url: &str,
+    client_id: &str,
     offset: u64,
     len: u64,
     whole: bool,
     buf: &Mutex<PartBuf>,
 ) -> Result<u64, String> {
-    let mut req = http.get(url);
+    let mut req = http
+        .get(url)
+        .header(crate::cluster::wire::CLIENT_ID_HEADER, client_id);
     if !whole {
         req = req.header(RANGE, format!("bytes={}-{}", offset, offset + len - 1));
     }

@@ -539,9 +539,10 @@ impl Cluster {
         Ok(())
     }
 
-    /// An HTTP client that sends this cluster's token (for ingest, chunk
-    /// uploads and other state-changing calls).
-    pub fn http(&self) -> reqwest::Client {
+    /// This cluster's HTTP client: its token on state-changing calls
+    /// (ingest, chunk uploads, the replication manager) to its loopback
+    /// servers, none on reads ([`super::auth::ClusterClient`]).
+    pub fn http(&self) -> super::auth::ClusterClient {
         self.config.cluster_token.client()
     }
 

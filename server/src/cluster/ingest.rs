@@ -333,7 +333,7 @@ pub struct ConsensusReport {
 /// Commits `record` in the instance of `slot` (the record keeps its own
 /// content-addressed chunk id).
 async fn commit_slot(
-    http: &reqwest::Client,
+    http: &crate::cluster::auth::ClusterClient,
     acceptors: &[String],
     proposer_id: u32,
     slot: &str,
@@ -441,7 +441,10 @@ fn plan(
 }
 
 /// PUTs every replica, 8 at a time.
-async fn upload_all(http: &reqwest::Client, uploads: Vec<Upload>) -> Vec<UploadResult> {
+async fn upload_all(
+    http: &crate::cluster::auth::ClusterClient,
+    uploads: Vec<Upload>,
+) -> Vec<UploadResult> {
     futures::stream::iter(uploads)
         .map(|(url, id, sha, bytes)| async move {
             let r = http
@@ -470,7 +473,7 @@ async fn upload_all(http: &reqwest::Client, uploads: Vec<Upload>) -> Vec<UploadR
 /// a time); the acceptors are every registered node (a fixed set: down nodes
 /// just do not answer). Returns the chosen records, in chunk order.
 async fn commit_all(
-    http: &reqwest::Client,
+    http: &crate::cluster::auth::ClusterClient,
     acceptors: &[String],
     video_id: &str,
     version: u64,
@@ -525,7 +528,7 @@ async fn commit_all(
 
 /// Registers the manifest with the metadata service.
 async fn register(
-    http: &reqwest::Client,
+    http: &crate::cluster::auth::ClusterClient,
     base: &str,
     manifest: &VideoManifest,
 ) -> Result<VideoSummary, String> {
@@ -553,7 +556,7 @@ async fn register(
 /// [`IngestError`]: bad input before anything is uploaded, or a cluster error
 /// after which the partial upload has been removed.
 pub async fn ingest(
-    http: &reqwest::Client,
+    http: &crate::cluster::auth::ClusterClient,
     metadata_url: &str,
     path: &Path,
     video_id: Option<&str>,
@@ -575,7 +578,7 @@ pub async fn ingest(
 /// # Errors
 /// As [`ingest`].
 pub async fn ingest_with(
-    http: &reqwest::Client,
+    http: &crate::cluster::auth::ClusterClient,
     metadata_url: &str,
     path: &Path,
     video_id: Option<&str>,
@@ -673,7 +676,7 @@ pub async fn ingest_with(
 /// when every chunk's hash is unchanged (the same records are chosen again),
 /// else one more than the registered one.
 async fn next_version(
-    http: &reqwest::Client,
+    http: &crate::cluster::auth::ClusterClient,
     base: &str,
     video_id: &str,
     chunks: &[ChunkEntry],
@@ -732,7 +735,10 @@ pub fn revision_slot(slot: &str, revision: u64) -> String {
     }
 }
 
-async fn rollback<'a>(http: &reqwest::Client, done: impl Iterator<Item = &'a (String, String)>) {
+async fn rollback<'a>(
+    http: &crate::cluster::auth::ClusterClient,
+    done: impl Iterator<Item = &'a (String, String)>,
+) {
     let deletes = done.map(|(url, id)| {
         http.delete(format!("{url}/chunks/{id}"))
             .timeout(Duration::from_secs(10))
@@ -742,7 +748,7 @@ async fn rollback<'a>(http: &reqwest::Client, done: impl Iterator<Item = &'a (St
 }
 
 async fn get_json<T: for<'de> Deserialize<'de>>(
-    http: &reqwest::Client,
+    http: &crate::cluster::auth::ClusterClient,
     url: &str,
 ) -> Result<T, IngestError> {
     http.get(url)

@@ -69,6 +69,16 @@ pub struct MetadataConfig {
     /// Host names the service answers besides IP literals and `localhost`
     /// (DNS-rebinding guard, [`crate::http::host`]). Default: none.
     pub allowed_hosts: crate::http::host::HostAllowList,
+    /// Hosts a node may register a URL on (the service sends the cluster
+    /// token there): names, IP addresses or CIDR blocks (`10.0.0.0/24`),
+    /// besides loopback and the registering node's own address, which are
+    /// always allowed. Default: none; `vstack metadata` adds its own
+    /// network (the bound address's /24, or /64 for IPv6).
+    pub node_hosts: Vec<String>,
+    /// How the cluster's processes reach each other (HTTPS, trusted
+    /// authorities, plain HTTP allowed). Default
+    /// [`crate::cluster::auth::ClusterTransport::default`].
+    pub transport: crate::cluster::auth::ClusterTransport,
 }
 
 impl Default for MetadataConfig {
@@ -78,6 +88,8 @@ impl Default for MetadataConfig {
             cluster_token: ClusterToken::random(),
             data_dir: None,
             allowed_hosts: crate::http::host::HostAllowList::default(),
+            node_hosts: Vec::new(),
+            transport: crate::cluster::auth::ClusterTransport::default(),
         }
     }
 }
@@ -113,7 +125,7 @@ pub struct MetadataService {
     config: MetadataConfig,
     nodes: RwLock<Vec<NodeEntry>>,
     videos: RwLock<BTreeMap<String, VideoManifest>>,
-    http: reqwest::Client,
+    http: crate::cluster::auth::ClusterClient,
     store: Option<CatalogStore>,
     /// The replication manager's latest report (`None` while none runs).
     replication: RwLock<Option<vstack_core::redundancy::ReplicationReport>>,
@@ -156,7 +168,10 @@ impl MetadataService {
     /// An empty registry and catalog.
     pub fn new(config: MetadataConfig) -> Self {
         Self {
-            http: config.cluster_token.client(),
+            http: crate::cluster::auth::ClusterClient::new(
+                config.cluster_token.clone(),
+                &config.transport,
+            ),
             config,
             ..Self::default()
         }
@@ -194,7 +209,10 @@ impl MetadataService {
             .map(|m| (m.video_id.clone(), m))
             .collect();
         Ok(Self {
-            http: config.cluster_token.client(),
+            http: crate::cluster::auth::ClusterClient::new(
+                config.cluster_token.clone(),
+                &config.transport,
+            ),
             config,
             nodes: RwLock::new(nodes),
             videos: RwLock::new(videos),
@@ -772,11 +790,73 @@ async fn get_node(
         .ok_or_else(|| ApiError::not_found(format!("unknown node {id:?}")))
 }
 
+/// Whether a node registering from `peer` may name `url`: its host is
+/// loopback, the peer's own address, or covered by `node_hosts` (a name,
+/// an address or a CIDR block).
+///
+/// # Errors
+/// 403 JSON naming the host and the flag that allows it.
+pub fn node_url_allowed(
+    url: &str,
+    peer: Option<std::net::IpAddr>,
+    node_hosts: &[String],
+) -> Result<(), ApiError> {
+    let refused = |h: &str| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "node url host {h:?} is not allowed: nodes register on loopback, their own address, or a host named by the metadata service's --node-hosts"
+            ),
+        )
+    };
+    let u =
+        reqwest::Url::parse(url).map_err(|_| ApiError::bad_request("node url does not parse"))?;
+    let host = u.host_str().unwrap_or("");
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = bare.parse::<std::net::IpAddr>().ok();
+    let ok = bare.eq_ignore_ascii_case("localhost")
+        || ip.is_some_and(|ip| ip.is_loopback() || Some(ip) == peer)
+        || node_hosts.iter().any(|entry| host_matches(entry, bare, ip));
+    if ok { Ok(()) } else { Err(refused(bare)) }
+}
+
+/// Whether `entry` (name, address or `addr/bits`) covers the host `name`
+/// (with its address `ip` when it is one).
+fn host_matches(entry: &str, name: &str, ip: Option<std::net::IpAddr>) -> bool {
+    use std::net::IpAddr;
+    let entry = entry.trim();
+    if let Some((net, bits)) = entry.split_once('/') {
+        let (Ok(net), Ok(bits), Some(ip)) = (net.parse::<IpAddr>(), bits.parse::<u32>(), ip) else {
+            return false;
+        };
+        return match (net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) if bits <= 32 => {
+                let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) if bits <= 128 => {
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        };
+    }
+    match (entry.parse::<IpAddr>(), ip) {
+        (Ok(e), Some(a)) => e == a,
+        _ => entry.eq_ignore_ascii_case(name),
+    }
+}
+
 async fn register_node(
     State(s): State<Arc<MetadataService>>,
+    extensions: axum::http::Extensions,
     body: Result<Json<RegisterNode>, JsonRejection>,
 ) -> Result<Json<Registered>, ApiError> {
     let r = json_body(body)?;
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    node_url_allowed(&r.url, peer, &s.config.node_hosts)?;
     let node_index = s.register_durably(&r).await?;
     Ok(Json(Registered {
         node_id: r.node_id,
@@ -862,6 +942,31 @@ async fn cluster_scenario(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nodes_register_only_on_allowed_hosts() {
+        let peer = Some("10.0.0.5".parse().unwrap());
+        let hosts = vec!["10.1.0.0/16".to_string(), "node9.example".to_string()];
+        for ok in [
+            "http://127.0.0.1:8081",
+            "http://localhost:8081",
+            "http://[::1]:8081",
+            "https://10.0.0.5:8443",
+            "http://10.1.200.3:8081",
+            "https://NODE9.example",
+        ] {
+            assert!(node_url_allowed(ok, peer, &hosts).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.6:8081",
+            "http://169.254.169.254/latest",
+            "https://evil.example",
+            "http://10.2.0.1",
+        ] {
+            let e = node_url_allowed(bad, peer, &hosts).unwrap_err();
+            assert_eq!(e.status, StatusCode::FORBIDDEN, "{bad}");
+        }
+    }
+
     use super::*;
     use crate::cluster::wire::ChunkEntry;
 

@@ -40,7 +40,7 @@ pub struct CommitStats {
 }
 
 async fn send(
-    http: &reqwest::Client,
+    http: &crate::cluster::auth::ClusterClient,
     url: &str,
     to: usize,
     msg: Message<ChunkRecord>,
@@ -62,7 +62,7 @@ async fn send(
 /// # Errors
 /// [`CommitError::NoQuorum`] after `max_attempts` attempts without a choice.
 pub async fn commit(
-    http: &reqwest::Client,
+    http: &crate::cluster::auth::ClusterClient,
     nodes: &[String],
     proposer_id: u32,
     record: ChunkRecord,
@@ -89,7 +89,7 @@ pub async fn commit(
 /// # Errors
 /// [`CommitError::NoQuorum`] after `max_attempts` attempts without a choice.
 pub async fn commit_instance(
-    http: &reqwest::Client,
+    http: &crate::cluster::auth::ClusterClient,
     nodes: &[String],
     slot: &str,
     proposer_id: u32,

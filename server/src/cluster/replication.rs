@@ -174,7 +174,7 @@ impl Drop for ManagerHandle {
 struct Manager {
     svc: Arc<MetadataService>,
     cfg: RedundancyConfig,
-    http: reqwest::Client,
+    http: crate::cluster::auth::ClusterClient,
     proposer_id: u32,
     name: String,
     counters: Mutex<Counters>,
@@ -196,7 +196,7 @@ struct Manager {
 pub fn spawn(
     svc: Arc<MetadataService>,
     cfg: RedundancyConfig,
-    http: reqwest::Client,
+    http: crate::cluster::auth::ClusterClient,
 ) -> Result<ManagerHandle, String> {
     cfg.validate()?;
     let proposer_id = rand::random::<u32>().max(1);

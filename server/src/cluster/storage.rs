@@ -80,6 +80,10 @@ pub struct StorageConfig {
     /// (DNS-rebinding guard, [`crate::http::host`]). Default: none;
     /// `vstack node` adds its `--public-url` host.
     pub allowed_hosts: crate::http::host::HostAllowList,
+    /// How the cluster's processes reach each other (HTTPS, trusted
+    /// authorities, plain HTTP allowed). Default
+    /// [`crate::cluster::auth::ClusterTransport::default`].
+    pub transport: crate::cluster::auth::ClusterTransport,
 }
 
 /// Largest body of the node's other state-changing routes (`/paxos`,
@@ -96,6 +100,7 @@ impl StorageConfig {
             cluster_token: crate::cluster::auth::ClusterToken::random(),
             popularity_window: Duration::from_secs(60),
             allowed_hosts: crate::http::host::HostAllowList::default(),
+            transport: crate::cluster::auth::ClusterTransport::default(),
         }
     }
 }
@@ -262,10 +267,11 @@ impl StorageNode {
         }
     }
 
-    /// Counts one GET of chunk `id` in the popularity window.
-    fn count_get(&self, id: &str) {
+    /// Counts one GET of chunk `id` by `voter` in the popularity window
+    /// (one vote per client per window, [`PopularityWindow::record_vote`]).
+    fn count_get(&self, id: &str, voter: &str) {
         let now = self.started.elapsed();
-        self.popularity.locked().record(now, id);
+        self.popularity.locked().record_vote(now, id, voter);
     }
 
     /// What the node's heartbeat carries: [`Self::usage`], the free space of
@@ -956,16 +962,36 @@ fn chunk_headers(meta: &StoredChunk, len: u64) -> HeaderMap {
     h
 }
 
+/// The popularity voter of a request from `peer`: its address (IPv6 per
+/// /64); on loopback, the address and the player's
+/// [`super::wire::CLIENT_ID_HEADER`] (at most 64 visible ASCII characters).
+fn voter(peer: Option<std::net::SocketAddr>, headers: &HeaderMap) -> String {
+    let ip = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.ip());
+    let key = crate::http::serve::ip_key(ip);
+    let id = headers
+        .get(super::wire::CLIENT_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()));
+    match id {
+        Some(id) if ip.is_loopback() || ip.is_unspecified() => format!("{key}+{id}"),
+        _ => key.to_string(),
+    }
+}
+
 async fn get_chunk(
     State(node): State<Arc<StorageNode>>,
     UrlPath(id): UrlPath<String>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     validate_id("chunk", &id)?;
     let meta = node
         .lookup(&id)
         .ok_or_else(|| ApiError::not_found(format!("no chunk {id:?} on this node")))?;
-    node.count_get(&id);
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    node.count_get(&id, &voter(peer, &headers));
     let range = match headers.get(header::RANGE) {
         None => None,
         Some(v) => {
@@ -1117,7 +1143,10 @@ pub async fn register_and_heartbeat(
     public_url: String,
     interval: Duration,
 ) {
-    let http = node.config.cluster_token.client();
+    let http = crate::cluster::auth::ClusterClient::new(
+        node.config.cluster_token.clone(),
+        &node.config.transport,
+    );
     let base = metadata_url.trim_end_matches('/').to_string();
     let mut registered = false;
     let mut tick = tokio::time::interval(interval);
@@ -1158,7 +1187,7 @@ pub async fn register_and_heartbeat(
 /// # Errors
 /// The HTTP or status error, as text.
 pub async fn register(
-    http: &reqwest::Client,
+    http: &crate::cluster::auth::ClusterClient,
     base: &str,
     node_id: &str,
     url: &str,

@@ -213,3 +213,11 @@ pub struct ScenarioRequest {
     #[serde(default)]
     pub node_index: Option<usize>,
 }
+
+/// Header a player sends with each chunk `GET`: its session's random id. A
+/// storage node counts popularity one vote per client and chunk per window;
+/// a client is its address (IPv6 per /64), and only on loopback (the
+/// embedded cluster's many players share 127.0.0.1) address plus this id. A
+/// cross-site page cannot set it (a custom header needs CORS, which nodes
+/// never grant).
+pub const CLIENT_ID_HEADER: &str = "x-vstack-client";

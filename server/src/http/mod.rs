@@ -7,8 +7,9 @@ pub mod host;
 pub mod prom;
 pub mod secret;
 pub mod serve;
+pub mod tls;
 
-pub use serve::{ServeLimits, serve};
+pub use serve::{ServeLimits, serve, serve_tls};
 
 use axum::{
     Json,

@@ -271,6 +271,21 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    serve_tls(listener, router, limits, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given ([`super::tls::acceptor`]): the
+/// handshake must finish within the header-read timeout too.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -341,13 +356,37 @@ pub async fn serve(
                 }
             })
         };
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc))
-            .into_owned();
-        let conn = graceful.watch(conn);
         let limits = limits.clone();
+        let (builder, tls) = (builder.clone(), tls.clone());
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            watch_connection(conn, &activity, &limits).await;
+            let deadline = Instant::now() + limits.header_read_timeout;
+            match tls {
+                None => {
+                    let conn = builder
+                        .serve_connection_with_upgrades(
+                            TokioIo::new(stream),
+                            TowerToHyperService::new(svc),
+                        )
+                        .into_owned();
+                    watch_connection(watcher.watch(conn), &activity, &limits, deadline).await;
+                }
+                Some(acceptor) => {
+                    // The handshake counts against the first request's time.
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout_at(deadline, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let conn = builder
+                        .serve_connection_with_upgrades(
+                            TokioIo::new(stream),
+                            TowerToHyperService::new(svc),
+                        )
+                        .into_owned();
+                    watch_connection(watcher.watch(conn), &activity, &limits, deadline).await;
+                }
+            }
             drop(slot);
         });
     }
@@ -364,12 +403,15 @@ pub async fn serve(
 /// Runs one connection to its end, closing it when its first request does
 /// not arrive within the header-read timeout or, once it served some, when
 /// nothing has been in flight for the idle timeout.
-async fn watch_connection<F>(conn: F, activity: &Activity, limits: &ServeLimits)
-where
+async fn watch_connection<F>(
+    conn: F,
+    activity: &Activity,
+    limits: &ServeLimits,
+    first_deadline: Instant,
+) where
     F: Future,
 {
     tokio::pin!(conn);
-    let first_deadline = Instant::now() + limits.header_read_timeout;
     let mut check_at = first_deadline;
     loop {
         tokio::select! {

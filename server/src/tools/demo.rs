@@ -60,12 +60,18 @@ pub enum DemoEvent<'a> {
 /// One step of the chaos phase on every cluster alike: the nodes killed by
 /// the previous step are revived and every node goes back to its base
 /// profile, then one random node gets one of [`Fault::DEMO`] (killed, a
-/// latency spike or loss). Returns what it did.
+/// latency spike or loss). Returns what it did, the revivals first
+/// (`node-1 back up; node-1 killed`), so the list never shows a node
+/// killed twice without its return between.
 pub async fn chaos_step(
     clusters: &mut [Cluster],
     rng: &mut ChaCha8Rng,
     killed: &mut Vec<usize>,
 ) -> String {
+    let revived: Vec<String> = killed
+        .iter()
+        .map(|i| format!("node-{} back up", i + 1))
+        .collect();
     revive(clusters, killed).await;
     for c in clusters.iter() {
         c.apply_scenario(Scenario::Normal);
@@ -87,7 +93,9 @@ pub async fn chaos_step(
             killed.push(node);
         }
     }
-    fault.describe(&node_id)
+    let mut what = revived;
+    what.push(fault.describe(&node_id));
+    what.join("; ")
 }
 
 /// Restarts every node in `killed` on every cluster (and empties it).

@@ -105,9 +105,10 @@ pub struct HotStartupRow {
     pub clients: usize,
     /// Sessions of the measured wave that reported a startup.
     pub started: usize,
-    /// Startup latency, median, ms (media time).
+    /// Startup latency, median, ms (media time), over every session of the
+    /// wave: one that failed or never started counts as infinite.
     pub startup_p50_ms: f64,
-    /// Startup latency, 95th percentile, ms (media time).
+    /// Startup latency, 95th percentile, ms (media time), as the median.
     pub startup_p95_ms: f64,
     /// Mean replicas per chunk when the measured wave started.
     pub mean_replicas: f64,
@@ -222,12 +223,17 @@ async fn wave(bed: &Testbed, n: usize, speed: f64) -> (Vec<f64>, u32) {
             })
         })
         .collect();
+    // Every session is judged: one that failed or never started counts
+    // with an infinite startup (it is in the percentiles, not left out).
     let mut startups = Vec::new();
     let mut rebuffers = 0;
     for s in sessions {
-        if let Ok(Ok(q)) = s.await {
-            startups.extend(q.startup_latency_ms);
-            rebuffers += q.rebuffer_count;
+        match s.await {
+            Ok(Ok(q)) => {
+                startups.push(q.startup_latency_ms.unwrap_or(f64::INFINITY));
+                rebuffers += q.rebuffer_count;
+            }
+            _ => startups.push(f64::INFINITY),
         }
     }
     (startups, rebuffers)
@@ -298,7 +304,7 @@ pub async fn hot_startup(
     Ok(HotStartupRow {
         policy: if adaptive { "adaptive" } else { "fixed RF 2" }.into(),
         clients: cfg.hot_clients,
-        started: s.len(),
+        started: s.iter().filter(|x| x.is_finite()).count(),
         startup_p50_ms: percentile(&s, 0.5),
         startup_p95_ms: percentile(&s, 0.95),
         mean_replicas,

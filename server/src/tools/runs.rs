@@ -171,8 +171,7 @@ pub fn compare_record(r: &CompareReport, started_unix_ms: u64, source: &str) -> 
                         mean_sd(m.smart_mean, m.smart_sd, &m.unit),
                         mean_sd(m.naive_mean, m.naive_sd, &m.unit),
                         m.improvement.clone(),
-                        m.improvement_p10_p90
-                            .map_or_else(|| "—".into(), |(a, b)| format!("{a:+.0} % … {b:+.0} %")),
+                        m.pairs_label(),
                     ]
                 })
                 .collect(),

@@ -27,7 +27,7 @@ pub struct Testbed {
     pub cluster: Cluster,
     /// Its nodes and the seeded video's manifest, as fetched over HTTP.
     pub view: ClusterView,
-    /// One HTTP client for everything played on it.
+    /// One HTTP client (without credentials) for everything played on it.
     pub http: reqwest::Client,
 }
 
@@ -57,7 +57,7 @@ impl Testbed {
     }
 
     async fn over(cluster: Cluster, video_id: &str) -> Result<Self, TestbedError> {
-        let http = cluster.http();
+        let http = cluster.http().plain();
         let view = fetch_view(&http, &cluster.metadata_url(), video_id).await?;
         Ok(Self {
             cluster,

@@ -29,10 +29,31 @@ pub fn ffmpeg_hls_of(dir: &Path, seconds: u32, source: &str) -> Option<PathBuf> 
         Ok(s) if s.success() => Some(out),
         Ok(s) => panic!("ffmpeg failed: {s}"),
         Err(e) => {
+            assert!(
+                std::env::var_os("VSTACK_REQUIRE_TOOLS").is_none(),
+                "ffmpeg not runnable ({e}) and VSTACK_REQUIRE_TOOLS is set: run scripts/setup.sh"
+            );
             eprintln!("skipping: ffmpeg not runnable ({e}); scripts/setup.sh installs it");
             None
         }
     }
+}
+
+/// Whether the shared input `path` (`../shared/traces/…`) exists. When
+/// not, says so and returns false (the caller skips that part), unless
+/// `VSTACK_REQUIRE_TOOLS` is set: then it panics.
+#[allow(dead_code)]
+pub fn shared_input(path: &Path) -> bool {
+    let found = path.exists();
+    if !found {
+        assert!(
+            std::env::var_os("VSTACK_REQUIRE_TOOLS").is_none(),
+            "{} not found and VSTACK_REQUIRE_TOOLS is set: it is this test's real input",
+            path.display()
+        );
+        eprintln!("skipping: {} not found", path.display());
+    }
+    found
 }
 
 /// Whether the command `name` is installed. When not, says so and returns

@@ -165,11 +165,14 @@ pub fn run_experiment(exp: &Experiment) -> Vec<SessionRun> {
 /// Mean, median and 95th percentile of a metric.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dist {
-    /// Mean.
+    /// Mean (infinite when a sample is: a session that never started).
+    #[serde(with = "crate::stats::f64_or_inf")]
     pub mean: f64,
     /// Median.
+    #[serde(with = "crate::stats::f64_or_inf")]
     pub p50: f64,
     /// 95th percentile (nearest rank).
+    #[serde(with = "crate::stats::f64_or_inf")]
     pub p95: f64,
 }
 
@@ -194,7 +197,8 @@ pub struct StrategySummary {
     pub sessions: usize,
     /// Sessions that never started playing.
     pub never_started: usize,
-    /// Startup latency, ms (sessions that started).
+    /// Startup latency, ms, over every session: one that never started
+    /// counts as infinite (a failure, never a 0 ms startup).
     pub startup_latency_ms: Dist,
     /// Rebuffering events per session.
     pub rebuffer_count: Dist,
@@ -278,11 +282,7 @@ impl Summary {
                     strategy: *s,
                     sessions: rs.len(),
                     never_started: rs.iter().filter(|q| q.startup_latency_ms.is_none()).count(),
-                    startup_latency_ms: Dist::of(
-                        &rs.iter()
-                            .filter_map(|q| q.startup_latency_ms)
-                            .collect::<Vec<_>>(),
-                    ),
+                    startup_latency_ms: pick(&|q| q.startup_latency_ms.unwrap_or(f64::INFINITY)),
                     rebuffer_count: pick(&|q| q.rebuffer_count as f64),
                     rebuffer_time_ms: pick(&|q| q.rebuffer_time_ms),
                     avg_buffer_s: pick(&|q| q.avg_buffer_s),

@@ -7,7 +7,9 @@ use std::{path::PathBuf, sync::Arc};
 
 use vstack_core::sim::Trace;
 
-/// `shared/traces/<dir>` (next to the checkout), if present.
+/// `shared/traces/<dir>` (next to the checkout), if present. Absent, the
+/// caller skips, unless `VSTACK_REQUIRE_TOOLS` is set (CI, the test
+/// script): then it panics, so no run passes by skipping its real input.
 pub fn shared_traces(dir: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/traces")
@@ -15,6 +17,11 @@ pub fn shared_traces(dir: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
+        assert!(
+            std::env::var_os("VSTACK_REQUIRE_TOOLS").is_none(),
+            "{} not found and VSTACK_REQUIRE_TOOLS is set: the recorded traces are this test's input",
+            p.display()
+        );
         eprintln!("skipping: {} not found", p.display());
         None
     }
