@@ -1340,3 +1340,53 @@ async fn a_node_cannot_register_a_url_on_a_host_nobody_allowed() {
         }
     }
 }
+
+#[tokio::test]
+async fn http2_connections_cap_their_streams_and_close_when_idle() {
+    let addr = serve(
+        local(),
+        ServeLimits {
+            idle_timeout: Duration::from_millis(800),
+            h2_max_streams: 8,
+            ..ServeLimits::default()
+        },
+    )
+    .await;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = h2::client::handshake(tcp).await.unwrap();
+    let mut conn = tokio::spawn(conn);
+    let req = axum::http::Request::get(format!("http://{addr}/healthz"))
+        .body(())
+        .unwrap();
+    send = send.ready().await.unwrap();
+    let (resp, _) = send.send_request(req, true).unwrap();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    while let Some(chunk) = body.data().await {
+        chunk.unwrap();
+    }
+    // The server announced its stream cap (hyper's default was 200).
+    // Nothing in flight now: the server closes the connection after the
+    // idle timeout (there was no timer at all for HTTP/2 before).
+    let t = std::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), &mut conn).await;
+    assert!(
+        closed.is_ok(),
+        "an idle HTTP/2 connection was still open {:?} after its last response",
+        t.elapsed()
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    // The stream cap: a fresh connection is told at most 8 concurrent streams.
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = h2::client::handshake(tcp).await.unwrap();
+    let mut conn = conn;
+    // Drive the connection until the server's SETTINGS arrive.
+    let _ = tokio::time::timeout(Duration::from_millis(300), &mut conn).await;
+    assert_eq!(conn.max_concurrent_send_streams(), 8);
+    drop(send);
+}

@@ -204,6 +204,8 @@ struct Activity {
     started: AtomicBool,
     in_flight: AtomicUsize,
     last_done: Mutex<Instant>,
+    /// Wakes the watchdog when a request starts or ends.
+    changed: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -212,6 +214,7 @@ impl Activity {
             started: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             last_done: Mutex::new(Instant::now()),
+            changed: tokio::sync::Notify::new(),
         })
     }
 }
@@ -223,6 +226,7 @@ impl InFlight {
     fn begin(a: &Arc<Activity>) -> Self {
         a.started.store(true, Ordering::Relaxed);
         a.in_flight.fetch_add(1, Ordering::Relaxed);
+        a.changed.notify_one();
         Self(a.clone())
     }
 }
@@ -231,6 +235,7 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         *self.0.last_done.locked() = Instant::now();
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.changed.notify_one();
     }
 }
 
@@ -412,26 +417,37 @@ async fn watch_connection<F>(
     F: Future,
 {
     tokio::pin!(conn);
-    let mut check_at = first_deadline;
     loop {
+        // When to look again: the first request's deadline, or the idle
+        // deadline while nothing is in flight, or only when that changes.
+        let deadline = if !activity.started.load(Ordering::Relaxed) {
+            Some(first_deadline)
+        } else if activity.in_flight.load(Ordering::Relaxed) == 0 {
+            Some(*activity.last_done.locked() + limits.idle_timeout)
+        } else {
+            None
+        };
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = conn.as_mut() => return,
-            () = tokio::time::sleep_until(check_at) => {}
+            () = activity.changed.notified() => continue,
+            () = sleep => {}
         }
+        let now = Instant::now();
         if !activity.started.load(Ordering::Relaxed) {
             // No request within the header-read timeout: whatever it sent
             // (nothing, part of a preface), the connection goes.
             return;
         }
-        if activity.in_flight.load(Ordering::Relaxed) == 0 {
-            let idle_since = *activity.last_done.locked();
-            let until = idle_since + limits.idle_timeout;
-            if Instant::now() >= until {
-                return;
-            }
-            check_at = until;
-        } else {
-            check_at = Instant::now() + limits.idle_timeout;
+        if activity.in_flight.load(Ordering::Relaxed) == 0
+            && now >= *activity.last_done.locked() + limits.idle_timeout
+        {
+            return;
         }
     }
 }
