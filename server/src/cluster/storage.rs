@@ -394,23 +394,14 @@ impl StorageNode {
         start: u64,
         end: u64,
     ) -> Result<(StoredChunk, Bytes), ApiError> {
-        validate_id("chunk", id)?;
+        let len = usize::try_from(end.saturating_sub(start))
+            .map_err(|_| ApiError::internal("range too long"))?;
+        let mut f = self.open_range(id, start, end).await?;
         let meta = self
             .lookup(id)
             .ok_or_else(|| ApiError::not_found(format!("no chunk {id:?} on this node")))?;
-        if start > end || end > meta.size_bytes {
-            return Err(ApiError::internal("range outside the chunk"));
-        }
-        let path = self.path_of(id);
-        let len = usize::try_from(end - start).map_err(|_| ApiError::internal("range too long"))?;
-        let size = meta.size_bytes;
         let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Vec<u8>>> {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut f = std::fs::File::open(path)?;
-            if f.metadata()?.len() != size {
-                return Ok(None);
-            }
-            f.seek(SeekFrom::Start(start))?;
+            use std::io::Read;
             let mut v = vec![0u8; len];
             match f.read_exact(&mut v) {
                 Ok(()) => Ok(Some(v)),

@@ -368,28 +368,16 @@ pub async fn serve_tls(
             let deadline = Instant::now() + limits.header_read_timeout;
             match tls {
                 None => {
-                    let conn = builder
-                        .serve_connection_with_upgrades(
-                            TokioIo::new(stream),
-                            TowerToHyperService::new(svc),
-                        )
-                        .into_owned();
-                    watch_connection(watcher.watch(conn), &activity, &limits, deadline).await;
+                    serve_io(&builder, stream, svc, watcher, &activity, &limits, deadline).await
                 }
                 Some(acceptor) => {
                     // The handshake counts against the first request's time.
-                    let Ok(Ok(stream)) =
+                    if let Ok(Ok(stream)) =
                         tokio::time::timeout_at(deadline, acceptor.accept(stream)).await
-                    else {
-                        return;
-                    };
-                    let conn = builder
-                        .serve_connection_with_upgrades(
-                            TokioIo::new(stream),
-                            TowerToHyperService::new(svc),
-                        )
-                        .into_owned();
-                    watch_connection(watcher.watch(conn), &activity, &limits, deadline).await;
+                    {
+                        serve_io(&builder, stream, svc, watcher, &activity, &limits, deadline)
+                            .await;
+                    }
                 }
             }
             drop(slot);
@@ -403,6 +391,33 @@ pub async fn serve_tls(
         tracing::info!("shutdown: connections still open after {:?}", limits.drain);
     }
     Ok(())
+}
+
+/// Serves one connection's `io` (plain or TLS) with `svc` under `watcher`
+/// and the watchdog of [`watch_connection`].
+async fn serve_io<I, S>(
+    builder: &Builder<TokioExecutor>,
+    io: I,
+    svc: S,
+    watcher: hyper_util::server::graceful::Watcher,
+    activity: &Activity,
+    limits: &ServeLimits,
+    deadline: Instant,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<
+            axum::http::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(svc))
+        .into_owned();
+    watch_connection(watcher.watch(conn), activity, limits, deadline).await;
 }
 
 /// Runs one connection to its end, closing it when its first request does
