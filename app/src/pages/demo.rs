@@ -82,7 +82,7 @@ pub fn DemoPanel() -> impl IntoView {
         {move || match demo() {
             None => view! {
                 <p class="muted" data-testid="demo-idle">
-                    "The seed's demo on these clusters: normal → +200 ms latency → 3 Mbit/s → 10 % loss → node-1 down → recovery → chaos. Both clients restart; each phase's conditions are stated as it starts, and what each client did is measured at its end. Watch the clients above while it runs."
+                    "The seed's demo on these clusters: normal → +200 ms latency → 3 Mbit/s → 10 % loss → node-1 down → recovery → chaos → node-3 lost for good while adaptive redundancy repairs (8 phases). Both clients restart; each phase's conditions are stated as it starts, and what each client did is measured at its end. Watch the clients above while it runs."
                 </p>
             }.into_any(),
             Some(d) => {

@@ -1,6 +1,7 @@
 //! `vstack demo`: the seed's demonstration (001, "Demonstration Scenarios") on
 //! the real engine: normal operation → network degradation (latency, then
-//! bandwidth, then loss) → node failure → recovery → chaos, with the smart client
+//! bandwidth, then loss) → node failure → recovery → chaos → adaptive
+//! redundancy (a node lost for good), 8 phases, with the smart client
 //! on the embedded cluster and the naive client on its twin, both playing one
 //! long session. Each phase is narrated as it starts; at its end the phase's own
 //! figures (differences of the clients' counters across the phase) are printed,
