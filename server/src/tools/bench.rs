@@ -1257,6 +1257,19 @@ async fn failover_once(
     Ok(measured)
 }
 
+/// The failover target's figure, s: the worst of the measured times (ms).
+/// Every repetition is judged: one without a measured failover (no fault
+/// landed, or no other replica delivered within 60 s media time) makes it
+/// infinite, a failure rather than a repetition left out; so does a run
+/// that measured none.
+fn worst_failover_s(times_ms: &[f64], misses: usize) -> f64 {
+    if misses > 0 || times_ms.is_empty() {
+        f64::INFINITY
+    } else {
+        times_ms.iter().copied().fold(f64::NAN, f64::max) / 1e3
+    }
+}
+
 async fn failover(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<TargetResult>> {
     let speed = cfg.failover_speed;
     // Equal nodes: the time measured is the failover's, not a slow
@@ -1298,14 +1311,7 @@ async fn failover(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<Tar
             }
             pb.inc(1);
         }
-        // Every repetition is judged: one without a measured failover (no
-        // fault landed, or no other replica delivered within 60 s media
-        // time) is a failure, not a repetition left out.
-        let worst = if misses > 0 || times.is_empty() {
-            f64::INFINITY
-        } else {
-            times.iter().copied().fold(f64::NAN, f64::max) / 1e3
-        };
+        let worst = worst_failover_s(&times, misses);
         out.push(
             TargetResult::new(
                 name,
@@ -1805,6 +1811,120 @@ fn idle_socket_targets(r: &super::ws_load::IdleSocketsRow) -> Vec<TargetResult> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_that_measured_nothing_or_less_than_asked_fails() {
+        // Failover: one unmeasured repetition fails the target.
+        assert_eq!(worst_failover_s(&[900.0, 1200.0], 0), 1.2);
+        assert!(worst_failover_s(&[900.0], 1).is_infinite());
+        assert!(worst_failover_s(&[], 0).is_infinite());
+        // Load: a failed session fails the completion target.
+        let t = sessions_completed(ClientKind::Smart, 4, &["connection refused".into()], "c");
+        assert!(!t.passed, "{t:?}");
+        assert!(t.detail.contains("3 of 4") && t.detail.contains("refused"));
+        assert!(sessions_completed(ClientKind::Smart, 4, &[], "c").passed);
+        // Dashboards: fewer opened than asked fails, and nothing opened
+        // measures no memory returned.
+        let row = super::super::ws_load::WsLoadRow {
+            subscribers: 1000,
+            opened: 0,
+            open_s: 0.0,
+            heartbeats: 0,
+            heartbeat_p50_ms: f64::NAN,
+            heartbeat_p99_ms: f64::NAN,
+            rss_before_mib: 40.0,
+            rss_during_mib: 40.0,
+            rss_after_mib: 40.0,
+            connected_after: 0,
+            kib_per_subscriber: 0.0,
+            returned_pct: f64::NAN,
+        };
+        let idle = super::super::ws_load::IdleSocketsRow {
+            opened: 0,
+            mid_preface: 0,
+            held_by_server: 0,
+            held_after_timeout: 0,
+            first_frame_ms: 2.0,
+            first_frame_loaded_ms: 2.0,
+            rss_before_mib: 40.0,
+            rss_during_mib: 40.0,
+            rss_after_mib: 40.0,
+        };
+        let report = super::super::ws_load::WsLoadReport {
+            rows: vec![row],
+            slowloris: super::super::ws_load::SlowlorisRow {
+                connections: 10,
+                first_frame_ms: 2.0,
+                first_frame_loaded_ms: 2.0,
+            },
+            idle_sockets: idle,
+        };
+        let cfg = super::super::ws_load::WsLoadConfig {
+            subscribers: vec![1000],
+            slowloris: 10,
+            idle_sockets: 10,
+        };
+        let results = dashboards_targets(&cfg, &report);
+        for name in [
+            "dashboards opened",
+            "memory returned after dashboards leave",
+            "first frame beside idle sockets",
+            "idle sockets held after the header-read timeout",
+        ] {
+            let r = results.iter().find(|r| r.name == name).unwrap();
+            assert!(
+                !r.passed,
+                "{name} passed on a run that measured nothing: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_hot_video_target_needs_copies_and_every_session() {
+        let row =
+            |policy: &str, started, p95, replicas| super::super::redundancy_bench::HotStartupRow {
+                policy: policy.into(),
+                clients: 20,
+                started,
+                startup_p50_ms: 1000.0,
+                startup_p95_ms: p95,
+                mean_replicas: replicas,
+                rebuffers: 0,
+            };
+        let cfg = super::super::redundancy_bench::RedundancyBenchConfig::quick();
+        let restore = super::super::redundancy_bench::RestoreRow {
+            node_lost: "node-3".into(),
+            chunks: 10,
+            under_replicated_at_loss: 5,
+            restore_ms: 1000.0,
+            bytes_moved: 1,
+            copies: 5,
+            repair_mbps: 10.0,
+            cap_mbps: 40.0,
+            share_of_cap_pct: 25.0,
+        };
+        let judge = |hot: &[super::super::redundancy_bench::HotStartupRow], name: &str| {
+            redundancy_targets(&cfg, &restore, hot)
+                .into_iter()
+                .find(|r| r.name.starts_with(name))
+                .unwrap()
+                .passed
+        };
+        // A tie where adaptive redundancy added nothing does not pass.
+        let tie = [
+            row("adaptive", 20, 2000.0, 2.0),
+            row("fixed RF 2", 20, 2000.0, 2.0),
+        ];
+        assert!(judge(&tie, "startup p95"), "the p95 comparison alone ties");
+        assert!(!judge(&tie, "copies per chunk"), "but no copies were added");
+        // A session that never started fails its policy's target.
+        let missing = [
+            row("adaptive", 19, f64::INFINITY, 4.0),
+            row("fixed RF 2", 20, 2000.0, 2.0),
+        ];
+        assert!(!judge(&missing, "hot-video sessions started (adaptive)"));
+        assert!(!judge(&missing, "startup p95"));
+    }
 
     #[test]
     fn comparisons_and_percentiles() {
