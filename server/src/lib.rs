@@ -7,8 +7,8 @@
 //! - [`web`]: [`web::app`] builds the whole axum [`axum::Router`] (pages,
 //!   server functions, `/ws`, REST, `/healthz`, static files) from a
 //!   [`web::AppState`], so tests can call routes without binding a port.
-//! - [`dashboard`]: the engine host behind the dashboard: twin clusters, the
-//!   smart and naive client loops, the metrics collector, the controls.
+//! - [`hub`]: the engine host the dashboard shows: twin clusters, the smart
+//!   and naive client loops, the metrics collector, the controls.
 //! - [`client`]: the live client: the core's session driven by tokio over HTTP.
 //! - [`cluster`]: the storage cluster (metadata service, storage nodes with
 //!   their network emulator, durable ChunkPaxos acceptors, the embedded
@@ -23,10 +23,10 @@
 pub mod cli;
 pub mod client;
 pub mod cluster;
-pub mod dashboard;
 pub mod files;
 pub mod history;
 pub mod http;
+pub mod hub;
 pub mod sync;
 pub mod tools;
 pub mod web;

@@ -13,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 
 use app::wire::{Control, WsEvent};
 use vstack::{
-    dashboard::Hub,
+    hub::Hub,
     web::{AppState, ServerStatsConfig, app},
 };
 

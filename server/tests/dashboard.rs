@@ -10,7 +10,7 @@ use app::wire::{Control, Scenario, WsEvent};
 use axum::http::StatusCode;
 use tokio::sync::broadcast::error::TryRecvError;
 use vstack::{
-    dashboard::{Hub, HubConfig},
+    hub::{Hub, HubConfig},
     web::ServerStatsConfig,
     web::{AppState, app},
 };

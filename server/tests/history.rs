@@ -14,8 +14,8 @@ use axum::{
     http::{Request, StatusCode, header},
 };
 use vstack::{
-    dashboard::{Hub, HubConfig},
     history::{History, HistoryConfig, Recorder},
+    hub::{Hub, HubConfig},
     web::{AppState, ServerStatsConfig, app},
 };
 

@@ -21,8 +21,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 use vstack::{
     cluster::embedded::{ClusterConfig, SyntheticVideo},
-    dashboard::Hub,
     http::ServeLimits,
+    hub::Hub,
     web::{AccessConfig, AccessControl, AppState, ServerStatsConfig, WebLimits, app},
 };
 

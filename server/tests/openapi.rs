@@ -15,8 +15,8 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use vstack::{
     cluster::embedded::{ClusterConfig, SyntheticVideo},
-    dashboard::{Hub, HubConfig},
     history::{History, HistoryConfig, Recorder},
+    hub::{Hub, HubConfig},
     web::{AppState, ServerStatsConfig, app, openapi::ROUTES},
 };
 

@@ -22,7 +22,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use vstack::{
     cluster::embedded::{Cluster, ClusterConfig, SyntheticVideo},
-    dashboard::{Hub, HubConfig},
+    hub::{Hub, HubConfig},
     web::{AppState, ServerStatsConfig, app, metrics_router},
 };
 use vstack_core::redundancy::RedundancyConfig;

@@ -39,18 +39,6 @@ pub fn Stat(
     }
 }
 
-/// Shown by a tab whose engine data is not wired yet: says so plainly rather than
-/// drawing empty or invented charts.
-#[component]
-pub fn NoEngineYet(what: &'static str) -> impl IntoView {
-    view! {
-        <div class="empty-state" data-testid="no-engine">
-            <p class="empty-title">"No engine data yet"</p>
-            <p>{what}</p>
-        </div>
-    }
-}
-
 /// Formats milliseconds as `1h 02m 03s` / `2m 03s` / `4.2 s`.
 pub fn format_duration_ms(ms: u64) -> String {
     let s = ms / 1000;

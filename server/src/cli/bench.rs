@@ -11,6 +11,26 @@ use indicatif::MultiProgress;
 use super::check_output_dir;
 use crate::tools::bench::{BenchPlan, BenchReport, Step, execute};
 
+/// `--only`'s parser: the steps' names, listed in `--help` and in the error
+/// for an unknown one.
+fn step_parser() -> impl clap::builder::TypedValueParser<Value = Step> {
+    use clap::builder::{PossibleValue, TypedValueParser};
+    let about = |s: Step| match s {
+        Step::Qoe => "QoE targets per client and condition",
+        Step::Latency => "Storage node latency",
+        Step::Uploads => "Concurrent uploads",
+        Step::Scale => "Concurrent sessions per process, node response time under load",
+        Step::Load => "Load distribution against node capacity",
+        Step::Failover => "Failover after a kill and a partition",
+        Step::Dashboards => "Many live dashboards on one server, and slowloris connections",
+        Step::Redundancy => "Adaptive redundancy: restore after a loss, startup on a hot video",
+    };
+    clap::builder::PossibleValuesParser::new(
+        Step::ALL.map(|s| PossibleValue::new(s.name()).help(about(s))),
+    )
+    .map(|name| Step::from_name(&name).expect("a listed step"))
+}
+
 /// Options of `vstack bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
@@ -27,9 +47,9 @@ pub struct BenchArgs {
 
     /// Where else the run is kept (history database, a server).
     #[command(flatten)]
-    pub keep: crate::tools::runs::RunOutput,
+    pub keep: super::RunOutputArgs,
     /// Run only these steps (comma-separated). Default: all.
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = step_parser())]
     pub only: Vec<Step>,
     /// The trace set (a folder or file of recorded traces) of the QoE step's
     /// trace condition. Default `../shared/traces/fcc` when it exists; without

@@ -57,7 +57,7 @@ pub struct ChaosArgs {
 
     /// Where else the run is kept (history database, a server).
     #[command(flatten)]
-    pub keep: crate::tools::runs::RunOutput,
+    pub keep: super::RunOutputArgs,
 }
 
 impl ChaosArgs {

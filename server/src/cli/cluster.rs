@@ -45,7 +45,7 @@ pub struct ClusterArgs {
     pub token: super::ClusterTokenArgs,
     /// Adaptive redundancy: the replication manager's policy.
     #[command(flatten)]
-    pub redundancy: super::metadata::RedundancyArgs,
+    pub redundancy: super::RedundancyArgs,
 }
 
 /// Runs `vstack cluster`: the embedded cluster as a process, until stopped.

@@ -67,7 +67,7 @@ pub struct CompareArgs {
 
     /// Where else the run is kept (history database, a server).
     #[command(flatten)]
-    pub keep: crate::tools::runs::RunOutput,
+    pub keep: super::RunOutputArgs,
 }
 
 /// Renders the report as tables.

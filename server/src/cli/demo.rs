@@ -46,7 +46,7 @@ pub struct DemoArgs {
 
     /// Where else the run is kept (history database, a server).
     #[command(flatten)]
-    pub keep: crate::tools::runs::RunOutput,
+    pub keep: super::RunOutputArgs,
 }
 
 fn print_figures(name: &str, f: &PhaseFigures) {

@@ -17,7 +17,7 @@ pub struct IngestArgs {
     #[arg(
         long,
         env = "METADATA_SERVICE_URL",
-        default_value = "http://127.0.0.1:8080"
+        default_value = crate::cluster::metadata::DEFAULT_URL
     )]
     pub metadata_url: String,
     /// Video id. Default: the playlist's folder name for index.m3u8, else its

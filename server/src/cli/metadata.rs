@@ -12,7 +12,7 @@ use crate::cluster::metadata::{MetadataConfig, MetadataService};
 #[derive(Debug, Clone, Args)]
 pub struct MetadataArgs {
     /// Address to listen on (the seed's port 8080).
-    #[arg(long, env = "VSTACK_METADATA_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "VSTACK_METADATA_ADDR", default_value = crate::cluster::metadata::DEFAULT_ADDR)]
     pub addr: SocketAddr,
     /// A node without a heartbeat for this many seconds is reported down.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -43,52 +43,7 @@ pub struct MetadataArgs {
     pub node_hosts: Vec<String>,
     /// Adaptive redundancy: the replication manager's policy.
     #[command(flatten)]
-    pub redundancy: RedundancyArgs,
-}
-
-/// Options of the replication manager (adaptive redundancy), shared by
-/// `vstack metadata` and `vstack serve`.
-#[derive(Debug, Clone, Args)]
-pub struct RedundancyArgs {
-    /// Turn the replication manager off (replication stays as ingested).
-    #[arg(long)]
-    pub no_adaptive_redundancy: bool,
-    /// Base replication factor.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub base_rf: u64,
-    /// Most replicas of a hot chunk (default: every live node).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub max_rf: Option<u64>,
-    /// GETs of a chunk per popularity window (summed over nodes) that make
-    /// it hot.
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
-    pub hot_gets: u64,
-    /// Seconds a node may be down before its replicas stop counting and
-    /// repair starts.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
-    pub grace_s: u64,
-    /// Cap on repair traffic, Mbit/s (0.01 – 100000).
-    #[arg(long, default_value_t = 40.0, value_parser = super::parse_repair_cap_mbps)]
-    pub repair_cap_mbps: f64,
-    /// Copies in flight at once (HDFS' replication max-streams).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub max_concurrent_repairs: u64,
-}
-
-impl RedundancyArgs {
-    /// The policy these options give, or `None` when turned off.
-    pub fn config(&self) -> Option<vstack_core::redundancy::RedundancyConfig> {
-        (!self.no_adaptive_redundancy).then(|| vstack_core::redundancy::RedundancyConfig {
-            base_rf: self.base_rf as usize,
-            max_rf: self.max_rf.map(|m| (m as usize).max(self.base_rf as usize)),
-            hot_gets: self.hot_gets,
-            cool_gets: (self.hot_gets / 4).min(self.hot_gets - 1),
-            grace_ms: self.grace_s * 1000,
-            repair_cap_mbps: self.repair_cap_mbps,
-            max_concurrent_repairs: self.max_concurrent_repairs as usize,
-            ..vstack_core::redundancy::RedundancyConfig::default()
-        })
-    }
+    pub redundancy: super::RedundancyArgs,
 }
 
 /// `--node-hosts`, or by default the bound address's network.

@@ -149,6 +149,87 @@ impl ClusterTokenArgs {
     }
 }
 
+/// Options of the replication manager (adaptive redundancy), shared by
+/// `vstack metadata`, `vstack cluster` and `vstack serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedundancyArgs {
+    /// Turn the replication manager off (replication stays as ingested).
+    #[arg(long)]
+    pub no_adaptive_redundancy: bool,
+    /// Base replication factor.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub base_rf: u64,
+    /// Most replicas of a hot chunk (default: every live node).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub max_rf: Option<u64>,
+    /// Votes for a chunk per popularity window that make it hot: each node
+    /// counts one per client that fetched it, summed over nodes.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    pub hot_gets: u64,
+    /// Seconds a node may be down before its replicas stop counting and
+    /// repair starts.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub grace_s: u64,
+    /// Cap on repair traffic, Mbit/s (0.01 – 100000).
+    #[arg(long, default_value_t = 40.0, value_parser = parse_repair_cap_mbps)]
+    pub repair_cap_mbps: f64,
+    /// Copies in flight at once (HDFS' replication max-streams).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub max_concurrent_repairs: u64,
+}
+
+impl RedundancyArgs {
+    /// The policy these options give, or `None` when turned off.
+    pub fn config(&self) -> Option<vstack_core::redundancy::RedundancyConfig> {
+        (!self.no_adaptive_redundancy).then(|| vstack_core::redundancy::RedundancyConfig {
+            base_rf: self.base_rf as usize,
+            max_rf: self.max_rf.map(|m| (m as usize).max(self.base_rf as usize)),
+            hot_gets: self.hot_gets,
+            cool_gets: (self.hot_gets / 4).min(self.hot_gets - 1),
+            grace_ms: self.grace_s * 1000,
+            repair_cap_mbps: self.repair_cap_mbps,
+            max_concurrent_repairs: self.max_concurrent_repairs as usize,
+            ..vstack_core::redundancy::RedundancyConfig::default()
+        })
+    }
+}
+
+/// Where a CLI tool keeps its run: `--data-dir` and/or `--publish`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunOutputArgs {
+    /// Also store the run in the history database of this data directory
+    /// (`<dir>/history.sqlite3`, the one `vstack serve --data-dir <dir>`
+    /// serves), so it gets a permalink page there.
+    #[arg(long = "data-dir", env = "VSTACK_DATA_DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+
+    /// Also publish the run to a running dashboard server, e.g.
+    /// `http://host:8888` (`POST /api/runs`; needs the admin token in public
+    /// mode). Prints the run's permalink.
+    #[arg(long)]
+    pub publish: Option<String>,
+
+    /// The admin token for `--publish` (public mode).
+    #[arg(
+        long = "publish-token",
+        env = "VSTACK_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_parser = |s: &str| Ok::<_, String>(crate::http::secret::Secret::from(s))
+    )]
+    pub publish_token: Option<crate::http::secret::Secret>,
+}
+
+impl RunOutputArgs {
+    /// The library's view of these flags.
+    pub fn output(&self) -> crate::tools::runs::RunOutput {
+        crate::tools::runs::RunOutput {
+            data_dir: self.data_dir.clone(),
+            publish: self.publish.clone(),
+            publish_token: self.publish_token.clone(),
+        }
+    }
+}
+
 /// HTTPS flags of a cluster server (`vstack node`, `vstack metadata`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct TlsArgs {
@@ -275,11 +356,8 @@ fn check_output_dir(path: &std::path::Path) -> Result<(), BadInput> {
 /// # Errors
 /// The database or the server refused (the run's results were printed
 /// already).
-async fn keep_run(
-    keep: &crate::tools::runs::RunOutput,
-    run: app::wire::RunRecord,
-) -> anyhow::Result<()> {
-    for line in keep.keep(run).await? {
+async fn keep_run(keep: &RunOutputArgs, run: app::wire::RunRecord) -> anyhow::Result<()> {
+    for line in keep.output().keep(run).await? {
         eprintln!("{line}");
     }
     Ok(())

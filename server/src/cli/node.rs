@@ -23,7 +23,7 @@ pub struct NodeArgs {
     #[arg(
         long,
         env = "METADATA_SERVICE_URL",
-        default_value = "http://127.0.0.1:8080"
+        default_value = crate::cluster::metadata::DEFAULT_URL
     )]
     pub metadata_url: String,
     /// Node id (1-128 of A-Z a-z 0-9 - _ .). Default: `node-<port>`.

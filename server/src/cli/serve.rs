@@ -8,9 +8,8 @@ use leptos::config::LeptosOptions;
 
 use super::{BadInput, parse_speed};
 use crate::{
-    client,
-    dashboard::{self, HubConfig},
-    files,
+    client, files,
+    hub::{self, HubConfig},
     web::{self, ServerStatsConfig},
 };
 
@@ -139,7 +138,7 @@ pub struct ServeArgs {
 
     /// Adaptive redundancy on the embedded cluster (the Redundancy tab).
     #[command(flatten)]
-    pub redundancy: super::metadata::RedundancyArgs,
+    pub redundancy: super::RedundancyArgs,
 
     /// Length of the synthetic test-video-001, seconds.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86_400))]
@@ -401,9 +400,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let mut config = args.hub_config().map_err(BadInput)?;
         config.recorder = Some(recorder);
         tracing::info!("starting the engine: embedded clusters and the smart and naive clients");
-        let hub = dashboard::Hub::start(config).await.map_err(|e| match e {
-            dashboard::HubError::Ingest(e) if e.is_bad_input() => BadInput(e.to_string()).into(),
-            dashboard::HubError::Client(e @ client::ClientError::Metadata { status: 404, .. }) => {
+        let hub = hub::Hub::start(config).await.map_err(|e| match e {
+            hub::HubError::Ingest(e) if e.is_bad_input() => BadInput(e.to_string()).into(),
+            hub::HubError::Client(e @ client::ClientError::Metadata { status: 404, .. }) => {
                 BadInput(e.to_string()).into()
             }
             e => anyhow::Error::from(e),

@@ -561,11 +561,6 @@ impl Cluster {
         &self.nodes
     }
 
-    /// The replication manager, when [`ClusterConfig::redundancy`] is set.
-    pub fn replication_manager(&self) -> Option<&super::replication::ManagerHandle> {
-        self.manager.as_ref()
-    }
-
     /// The configuration the cluster was started with.
     pub fn config(&self) -> &ClusterConfig {
         &self.config

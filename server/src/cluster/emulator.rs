@@ -190,14 +190,6 @@ impl Emulator {
         self.lock().base.clone()
     }
 
-    /// Replaces the base profile and the current conditions.
-    pub fn set_base(&self, base: Conditions) {
-        let mut g = self.lock();
-        g.current = base.clone();
-        g.base = base;
-        g.next_free = None;
-    }
-
     /// The conditions in force now, in real (uncompressed) units. With a
     /// trace, the scenario or slider settings compose with it
     /// ([`compose_with_trace`]).

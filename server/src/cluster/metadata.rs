@@ -51,8 +51,12 @@ use crate::{
     http::{ApiError, validate_id},
 };
 
-/// Default port of a standalone metadata service (the seed's 8080).
-pub const DEFAULT_PORT: u16 = 8080;
+/// Default address of a standalone metadata service (the seed's port 8080).
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// Where nodes, ingest and players find a standalone metadata service by
+/// default: [`DEFAULT_ADDR`] over HTTP.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
 /// Metadata service settings.
 #[derive(Clone, Debug)]

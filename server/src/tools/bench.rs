@@ -1339,7 +1339,7 @@ async fn failover(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<Tar
 }
 
 /// A step of the benchmark (`--only`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     /// QoE targets per client and condition.
@@ -1372,6 +1372,26 @@ impl Step {
         Step::Dashboards,
         Step::Redundancy,
     ];
+
+    /// The step's name (`qoe`, …, `redundancy`), as `--only` and the JSON
+    /// spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Qoe => "qoe",
+            Step::Latency => "latency",
+            Step::Uploads => "uploads",
+            Step::Scale => "scale",
+            Step::Load => "load",
+            Step::Failover => "failover",
+            Step::Dashboards => "dashboards",
+            Step::Redundancy => "redundancy",
+        }
+    }
+
+    /// The step named `name`.
+    pub fn from_name(name: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.name() == name)
+    }
 }
 
 /// What to run: the sizes, the steps, the trace set of the QoE step.

@@ -8,7 +8,6 @@
 use std::path::PathBuf;
 
 use app::wire::{CompareReport, RunChart, RunKind, RunRecord, RunSeries, RunSummary, RunTable};
-use clap::Args;
 use vstack_core::{
     demo::{PhaseFigures, PhaseResult},
     engine::ClientKind,
@@ -487,28 +486,18 @@ pub fn demo_record(d: &DemoRun, times: (u64, u64), source: &str) -> RunRecord {
     rec
 }
 
-/// Where a CLI tool keeps its run: `--data-dir` and/or `--publish`.
-#[derive(Debug, Clone, Default, Args)]
+/// Where a CLI tool keeps its run (`cli::RunOutputArgs` parses it). Its
+/// `Debug` does not print the token.
+#[derive(Debug, Clone, Default)]
 pub struct RunOutput {
     /// Also store the run in the history database of this data directory
-    /// (`<dir>/history.sqlite3`, the one `vstack serve --data-dir <dir>`
-    /// serves), so it gets a permalink page there.
-    #[arg(long = "data-dir", env = "VSTACK_DATA_DIR")]
+    /// (`<dir>/history.sqlite3`). Default none.
     pub data_dir: Option<PathBuf>,
-
-    /// Also publish the run to a running dashboard server, e.g.
-    /// `http://host:8888` (`POST /api/runs`; needs the admin token in public
-    /// mode). Prints the run's permalink.
-    #[arg(long)]
+    /// Also publish the run to a running dashboard server at this base URL
+    /// (`POST /api/runs`). Default none.
     pub publish: Option<String>,
-
-    /// The admin token for `--publish` (public mode).
-    #[arg(
-        long = "publish-token",
-        env = "VSTACK_ADMIN_TOKEN",
-        hide_env_values = true
-    )]
-    pub publish_token: Option<String>,
+    /// The admin token for `publish` (public mode). Default none.
+    pub publish_token: Option<crate::http::secret::Secret>,
 }
 
 /// A failure to keep a run.
@@ -558,7 +547,16 @@ impl RunOutput {
         }
         if let Some(base) = &self.publish {
             run.summary.source = "published".into();
-            lines.push(publish(base, self.publish_token.as_deref(), &run).await?);
+            lines.push(
+                publish(
+                    base,
+                    self.publish_token
+                        .as_ref()
+                        .map(crate::http::secret::Secret::expose),
+                    &run,
+                )
+                .await?,
+            );
         }
         Ok(lines)
     }

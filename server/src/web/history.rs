@@ -26,9 +26,9 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    dashboard::Hub,
     history::{Recorder, unix_ms_now},
     http::ApiError,
+    hub::Hub,
     tools::runs::is_run_id,
 };
 

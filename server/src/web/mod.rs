@@ -39,8 +39,8 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use serde_json::json;
 
 use crate::{
-    dashboard::Hub,
     http::{ApiError, serve::ConnectionSlot},
+    hub::Hub,
     tools::compare::read_saved,
 };
 
@@ -310,7 +310,7 @@ pub fn app(state: AppState) -> Router {
 /// `/metrics` on the main port): `GET /metrics` in the Prometheus text
 /// format, anyone who can reach the listener may read it (it binds loopback
 /// unless told otherwise, in public mode too). Series: the hub's
-/// ([`crate::dashboard::prom`]), `vstack_dashboard_subscribers`,
+/// ([`crate::hub::prom`]), `vstack_dashboard_subscribers`,
 /// `vstack_dashboard_dropped_subscribers_total`,
 /// `vstack_process_resident_memory_bytes`, `vstack_process_uptime_seconds`
 /// and the main port's `vstack_http_request_duration_seconds`.
@@ -544,7 +544,7 @@ async fn next_event(
 
 /// One subscriber: a full snapshot first (with an engine), then the engine's
 /// events as they happen and a heartbeat every push interval, until the peer
-/// goes away. A subscriber more than [`crate::dashboard::EVENT_QUEUE`] events
+/// goes away. A subscriber more than [`crate::hub::EVENT_QUEUE`] events
 /// behind is dropped (the connection is closed; the dashboard reconnects and
 /// gets a fresh snapshot). Incoming frames are read only to notice a close.
 /// A subscriber whose socket does not take a frame within `send_timeout` is

@@ -36,7 +36,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{dashboard::Hub, http::ApiError};
+use crate::{http::ApiError, hub::Hub};
 
 /// `GET /api/status`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

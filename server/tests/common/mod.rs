@@ -95,9 +95,9 @@ pub fn hub_config(
     speed: f64,
     video_s: u64,
     bitrate_kbps: f64,
-) -> vstack::dashboard::HubConfig {
+) -> vstack::hub::HubConfig {
     use vstack::cluster::embedded::{ClusterConfig, SyntheticVideo};
-    vstack::dashboard::HubConfig {
+    vstack::hub::HubConfig {
         metrics_interval: std::time::Duration::from_millis(tick_ms),
         speed,
         cluster: ClusterConfig {
@@ -108,7 +108,7 @@ pub fn hub_config(
             }),
             ..ClusterConfig::default()
         },
-        ..vstack::dashboard::HubConfig::default()
+        ..vstack::hub::HubConfig::default()
     }
 }
 

@@ -284,11 +284,6 @@ impl BufferManager {
         self.filling
     }
 
-    /// Whether the hysteresis is currently in its filling phase.
-    pub fn is_filling(&self) -> bool {
-        self.filling
-    }
-
     /// The next instant at which playback itself changes something: the buffer
     /// reaching the low-water mark (while not filling) or running dry. `None`
     /// when not playing.

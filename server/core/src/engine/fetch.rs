@@ -216,11 +216,6 @@ impl Fetch {
         }
         out
     }
-
-    /// The part with `id`.
-    pub fn part_mut(&mut self, id: DownloadId) -> Option<&mut Part> {
-        self.parts.iter_mut().find(|p| p.id == id)
-    }
 }
 
 /// One node's side of a [`split`]: when it is free to start (s from now:

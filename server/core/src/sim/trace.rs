@@ -16,7 +16,7 @@
 //! the text's own size plus one 1 s bin per second of a 7-day trace. This module
 //! parses text; reading files is the caller's (the server's `files` module).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -332,9 +332,6 @@ fn parse_columns(name: &str, origin: &str, text: &str) -> Result<Trace, TraceErr
         origin: origin.to_string(),
     })
 }
-
-/// Shared handle to a trace.
-pub type SharedTrace = Arc<Trace>;
 
 #[cfg(test)]
 mod tests {
