@@ -52,8 +52,10 @@ pub fn strong_enough(s: &str) -> bool {
     estimated_bits(s) >= MIN_SECRET_BITS
 }
 
-/// A secret string: `Debug` prints `Secret(…)`, never the value.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret string: `Debug` prints `Secret(…)`, never the value. Reads from
+/// a plain JSON or form string.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {

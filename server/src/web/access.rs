@@ -571,11 +571,11 @@ pub fn client_ip(parts: &axum::http::request::Parts) -> IpAddr {
         .unwrap_or(peer)
 }
 
-/// Form (or query) of `POST /api/auth/signin`.
+/// Form (or query) of `POST /api/auth/signin`. `Debug` hides the token.
 #[derive(Debug, Deserialize)]
 pub struct SignInForm {
     /// The admin token.
-    pub token: String,
+    pub token: crate::http::secret::Secret,
     /// Where to go after signing in: a path on this site. Default `/`.
     #[serde(default)]
     pub next: Option<String>,
@@ -617,7 +617,7 @@ pub async fn sign_in(
         Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
     };
     let html = wants_html(&headers);
-    if !access.is_admin_token(form.token.trim()) {
+    if !access.is_admin_token(form.token.expose().trim()) {
         return if html {
             Redirect::to("/signin?failed=1").into_response()
         } else {
