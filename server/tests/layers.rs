@@ -1,0 +1,248 @@
+//! The house rules of ARCHITECTURE.md, checked against the code: every
+//! `crate::<module>` path in `server/src` is read (comments left out) and
+//! held to the layer table below, and no command under `cli/` reaches into
+//! another command. Beside it, `scripts/test.sh` checks with `cargo tree`
+//! that the core depends on no runtime, web or I/O crate, and Cargo itself
+//! keeps the UI crate from depending on the server.
+//!
+//! One rule is a ratchet for now: outside `web/`, only the files listed in
+//! [`LEPTOS_CRATE_DEBT`] may name the UI crate (`app::`) or leptos, because
+//! the wire types still live in `app` (issue 23 moves them into the core).
+//! A new file that does fails; a listed file that no longer does must leave
+//! the list.
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
+
+/// The server crate's top-level modules, and which others each may not use.
+/// Layers, top to bottom: `cli`; `web`; `hub`; `tools`; `history`;
+/// `client` and `cluster`; `http`, `files`, `sync`.
+const FORBIDDEN: &[(&str, &[&str])] = &[
+    ("cli", &[]),
+    ("web", &["cli"]),
+    ("hub", &["cli", "web"]),
+    ("tools", &["cli", "web", "hub"]),
+    ("history", &["cli", "web", "hub", "tools"]),
+    ("client", &["cli", "web", "hub", "tools", "history"]),
+    ("cluster", &["cli", "web", "hub", "tools", "history"]),
+    (
+        "http",
+        &["cli", "web", "hub", "tools", "history", "client", "cluster"],
+    ),
+    (
+        "files",
+        &["cli", "web", "hub", "tools", "history", "client", "cluster"],
+    ),
+    (
+        "sync",
+        &["cli", "web", "hub", "tools", "history", "client", "cluster"],
+    ),
+];
+
+/// Files outside `web/` that still name `app::` or leptos (the wire types
+/// live in the UI crate until issue 23 moves them).
+const LEPTOS_CRATE_DEBT: &[&str] = &[
+    "cli/compare.rs",
+    "cli/mod.rs",
+    "cli/serve.rs",
+    "history/mod.rs",
+    "hub/collector.rs",
+    "hub/controls.rs",
+    "hub/loops.rs",
+    "hub/mod.rs",
+    "hub/redundancy.rs",
+    "tools/runs.rs",
+];
+
+/// The commands (files of `cli/` other than `mod.rs`).
+const COMMANDS: &[&str] = &[
+    "serve", "sim", "play", "metadata", "node", "cluster", "ingest", "compare", "bench", "chaos",
+    "demo",
+];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The file's code without comments (`//` to the end of the line; doc
+/// comments name modules freely).
+fn code(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(i) if !l[..i].contains('"') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The top-level module a file under `src/` belongs to (`cluster` for
+/// `cluster/storage.rs`, `files` for `files.rs`); `None` for `lib.rs` and
+/// `main.rs`.
+fn module_of(rel: &Path) -> Option<String> {
+    let first = rel.components().next()?.as_os_str().to_str()?.to_string();
+    let m = first.trim_end_matches(".rs").to_string();
+    (!matches!(m.as_str(), "lib" | "main")).then_some(m)
+}
+
+/// Every module named as `crate::<m>` in `text`, including inside
+/// `use crate::{a::…, b::…}` groups.
+fn crate_paths(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    for (i, _) in text.match_indices("crate::") {
+        let rest = &text[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // `crate::{a::x, b, c::{y, z}}`: the first segment of each item.
+            let mut depth = 0;
+            let mut item_start = true;
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => item_start = true,
+                    c if item_start && (c.is_ascii_alphabetic() || c == '_') => {
+                        out.insert(ident(&group[j..]));
+                        item_start = false;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            out.insert(ident(rest));
+        }
+    }
+    out
+}
+
+fn files() -> Vec<(String, PathBuf)> {
+    let root = src();
+    let mut v = Vec::new();
+    rust_files(&root, &mut v);
+    v.sort();
+    v.into_iter()
+        .map(|p| {
+            let rel = p
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (rel, p)
+        })
+        .collect()
+}
+
+#[test]
+fn no_module_uses_one_above_its_layer() {
+    let mut broken = Vec::new();
+    for (rel, path) in files() {
+        let Some(m) = module_of(Path::new(&rel)) else {
+            continue;
+        };
+        let forbidden = FORBIDDEN
+            .iter()
+            .find(|(name, _)| *name == m)
+            .unwrap_or_else(|| panic!("{rel}: module {m} is not in the layer table"))
+            .1;
+        for used in crate_paths(&code(&path)) {
+            if forbidden.contains(&used.as_str()) {
+                broken.push(format!("{rel} uses crate::{used} ({m} may not)"));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "layer rules broken:\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn no_command_reaches_into_another() {
+    let mut broken = Vec::new();
+    for (rel, path) in files() {
+        let Some(own) = rel
+            .strip_prefix("cli/")
+            .and_then(|f| f.strip_suffix(".rs"))
+            .filter(|f| *f != "mod")
+        else {
+            continue;
+        };
+        let text = code(&path);
+        for other in COMMANDS.iter().filter(|c| **c != own) {
+            for path in [
+                format!("super::{other}::"),
+                format!("crate::cli::{other}::"),
+            ] {
+                if text.contains(&path) {
+                    broken.push(format!("cli/{own}.rs uses {path}"));
+                }
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "a command uses another (shared arguments live in cli/mod.rs):\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn only_web_names_the_ui_crate_and_leptos_apart_from_the_listed_debt() {
+    let mut naming = BTreeSet::new();
+    for (rel, path) in files() {
+        if rel.starts_with("web/") {
+            continue;
+        }
+        let text = code(&path);
+        let names = ["app::", "leptos::", "leptos_axum::", "leptos_meta::"]
+            .iter()
+            .any(|p| {
+                text.match_indices(p).any(|(i, _)| {
+                    // A path segment, not the end of another name (`my_app::`).
+                    i == 0 || !text[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                })
+            });
+        if names {
+            naming.insert(rel);
+        }
+    }
+    let debt: BTreeSet<String> = LEPTOS_CRATE_DEBT.iter().map(|s| s.to_string()).collect();
+    let new: Vec<_> = naming.difference(&debt).collect();
+    let paid: Vec<_> = debt.difference(&naming).collect();
+    assert!(
+        new.is_empty(),
+        "outside web/ these files name the UI crate or leptos: {new:?} (shared types belong in the core)"
+    );
+    assert!(
+        paid.is_empty(),
+        "these files no longer name the UI crate: take them off LEPTOS_CRATE_DEBT: {paid:?}"
+    );
+}
+
+#[test]
+fn the_path_reader_sees_groups_and_plain_paths() {
+    let t = "use crate::{cluster::auth, http::{ApiError, x}, sync::LockExt};\nlet a = crate::web::app(s);";
+    let got: Vec<_> = crate_paths(t).into_iter().collect();
+    assert_eq!(got, ["cluster", "http", "sync", "web"]);
+}
