@@ -385,6 +385,18 @@ async fn serve(state: AppState, limits: ServeLimits) -> std::net::SocketAddr {
     addr
 }
 
+/// A local dashboard on a real port with a 0.5 s header-read timeout.
+async fn serve_impatient() -> std::net::SocketAddr {
+    serve(
+        local(),
+        ServeLimits {
+            header_read_timeout: Duration::from_millis(500),
+            ..ServeLimits::default()
+        },
+    )
+    .await
+}
+
 fn ws_request(
     addr: std::net::SocketAddr,
     origin: Option<&str>,
@@ -452,14 +464,7 @@ async fn websockets_from_foreign_pages_or_over_the_cap_are_refused() {
 
 #[tokio::test]
 async fn slowloris_connections_are_cut_and_do_not_slow_others() {
-    let addr = serve(
-        local(),
-        ServeLimits {
-            header_read_timeout: Duration::from_millis(500),
-            ..ServeLimits::default()
-        },
-    )
-    .await;
+    let addr = serve_impatient().await;
     let mut slow = Vec::new();
     for _ in 0..200 {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -797,14 +802,7 @@ async fn healthz_from(addr: std::net::SocketAddr, from: [u8; 4]) -> String {
 
 #[tokio::test]
 async fn connections_that_never_send_a_request_are_closed_whatever_the_protocol() {
-    let addr = serve(
-        local(),
-        ServeLimits {
-            header_read_timeout: Duration::from_millis(500),
-            ..ServeLimits::default()
-        },
-    )
-    .await;
+    let addr = serve_impatient().await;
     // hyper's own timer covered none of these (hyper #3756, #3962).
     let settings_frame: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
     let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".as_slice();

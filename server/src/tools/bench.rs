@@ -1128,6 +1128,20 @@ async fn load(cfg: &BenchConfig, pb: &ProgressBar) -> anyhow::Result<Vec<TargetR
     Ok(out)
 }
 
+/// A step's own target that every repetition it asked for measured
+/// something: `done` of `asked`, in %, at least 100 %.
+fn all_measured(name: &str, done: usize, asked: usize, detail: String) -> TargetResult {
+    TargetResult::new(
+        name,
+        None,
+        "%",
+        done as f64 / asked.max(1) as f64 * 100.0,
+        Comparison::AtLeast,
+        100.0,
+        detail,
+    )
+}
+
 /// The load step's sessions of `kind`: a session that failed measured
 /// nothing, so the step ran fewer than it asked for and this target fails,
 /// saying which and why.
@@ -1138,13 +1152,10 @@ fn sessions_completed(
     conditions: &str,
 ) -> TargetResult {
     let done = asked - failed.len();
-    TargetResult::new(
+    all_measured(
         "load distribution sessions completed",
-        None,
-        "%",
-        done as f64 / asked.max(1) as f64 * 100.0,
-        Comparison::AtLeast,
-        100.0,
+        done,
+        asked,
         if failed.is_empty() {
             format!("{asked} of {asked} sessions completed")
         } else {
@@ -1582,13 +1593,10 @@ fn redundancy_targets(
         );
         for row in [adaptive, fixed] {
             out.push(
-                TargetResult::new(
+                all_measured(
                     &format!("hot-video sessions started ({})", row.policy),
-                    None,
-                    "%",
-                    row.started as f64 / row.clients.max(1) as f64 * 100.0,
-                    Comparison::AtLeast,
-                    100.0,
+                    row.started,
+                    row.clients,
                     format!("{} of {} sessions started", row.started, row.clients),
                 )
                 .of(ClientKind::Smart)
@@ -1671,13 +1679,10 @@ fn dashboards_targets(
     let mut results = Vec::new();
     for r in rows {
         results.push(
-            TargetResult::new(
+            all_measured(
                 "dashboards opened",
-                None,
-                "%",
-                r.opened as f64 / r.subscribers.max(1) as f64 * 100.0,
-                Comparison::AtLeast,
-                100.0,
+                r.opened,
+                r.subscribers,
                 format!("{} of {} subscribers opened", r.opened, r.subscribers),
             )
             .under(&conditions),
