@@ -15,8 +15,8 @@ use leptos::{
 use serde::{Deserialize, Serialize};
 
 use crate::wire::{
-    Access, CompareReport, ConsensusRecording, Control, DashboardSnapshot, HistoryResponse,
-    RunRecord, RunSummary, ServerInfo,
+    Access, CompareReport, ConsensusRecording, ConsensusScenario, Control, DashboardSnapshot,
+    HistoryRange, HistoryResponse, RunKind, RunRecord, RunSummary, ServerInfo,
 };
 
 /// Error of every server function: a message and the HTTP status it is
@@ -80,23 +80,17 @@ pub trait DashboardBackend: Send + Sync + 'static {
     /// Applies a control; `Ok` carries a short confirmation, `Err` the
     /// status and message for the user (400 bad node index or unknown
     /// scenario, 503 no engine).
-    fn control(
-        &self,
-        control: Control,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, FnError>> + Send + '_>>;
+    fn control(&self, control: Control) -> FnFuture<'_, String>;
     /// The latest saved `vstack compare` result; `Ok(None)` when there is none
-    /// yet, `Err` when the file is unreadable or not a comparison.
-    fn latest_compare(&self) -> Result<Option<CompareReport>, String>;
-    /// Runs a ChunkPaxos scenario (`normal`, `conflict`, `node_failure`)
-    /// in-process on a virtual clock with `seed` and returns its recording;
-    /// `Err` names the known scenarios.
-    fn consensus_run(&self, scenario: &str, seed: u64) -> Result<ConsensusRecording, String>;
-    /// The stored history of `range` (`15m`, `1h`, `24h`, `7d`); 400 for
-    /// another range, 503 without a history.
-    fn metrics_history(&self, range: String) -> FnFuture<'_, HistoryResponse>;
-    /// Stored runs, newest first, of `kind` if given; 400 for an unknown
-    /// kind, 503 without a history.
-    fn list_runs(&self, kind: Option<String>) -> FnFuture<'_, Vec<RunSummary>>;
+    /// yet, `Err` (500) when the file is unreadable or not a comparison.
+    fn latest_compare(&self) -> Result<Option<CompareReport>, FnError>;
+    /// Runs a ChunkPaxos scenario in-process on a virtual clock with `seed`
+    /// and returns its recording.
+    fn consensus_run(&self, scenario: ConsensusScenario, seed: u64) -> ConsensusRecording;
+    /// The stored history of `range`; 503 without a history.
+    fn metrics_history(&self, range: HistoryRange) -> FnFuture<'_, HistoryResponse>;
+    /// Stored runs, newest first, of `kind` if given; 503 without a history.
+    fn list_runs(&self, kind: Option<RunKind>) -> FnFuture<'_, Vec<RunSummary>>;
     /// One stored run; 400 malformed id, 404 unknown, 503 without a history.
     fn get_run(&self, id: String) -> FnFuture<'_, RunRecord>;
 }
@@ -177,43 +171,40 @@ pub async fn control(control: Control) -> Result<String, FnError> {
 /// the file when it exists but is not a comparison.
 #[server(name = GetLatestCompare, prefix = "/api/fn", endpoint = "latest_compare")]
 pub async fn latest_compare() -> Result<Option<CompareReport>, FnError> {
-    backend()?
-        .0
-        .latest_compare()
-        .map_err(|e| FnError::new(500, e))
+    backend()?.0.latest_compare()
 }
 
 /// Runs a ChunkPaxos scenario (`normal`, `conflict`, `node_failure`) with the
 /// real protocol code, in-process on a virtual clock seeded with `seed`, and
 /// returns every recorded step for the Consensus tab to replay.
 ///
-/// Served as `POST /api/fn/consensus_run`. Errors: a 400 [`FnError`] naming
-/// the known scenarios for an unknown one.
+/// Served as `POST /api/fn/consensus_run` (form fields `scenario`, `seed`).
+/// Errors: 400 for a scenario or seed that does not decode.
 #[server(name = RunConsensus, prefix = "/api/fn", endpoint = "consensus_run")]
-pub async fn consensus_run(scenario: String, seed: u64) -> Result<ConsensusRecording, FnError> {
-    backend()?
-        .0
-        .consensus_run(&scenario, seed)
-        .map_err(|e| FnError::new(400, e))
+pub async fn consensus_run(
+    scenario: ConsensusScenario,
+    seed: u64,
+) -> Result<ConsensusRecording, FnError> {
+    Ok(backend()?.0.consensus_run(scenario, seed))
 }
 
 /// The stored history of `range` (`15m`, `1h`, `24h`, `7d`) for the Metrics
 /// tab's time ranges.
 ///
-/// Served as `POST /api/fn/metrics_history`. Errors: 400 unknown range, 503
-/// when the server keeps no history.
+/// Served as `POST /api/fn/metrics_history`. Errors: 400 for a range that
+/// does not decode, 503 when the server keeps no history.
 #[server(name = GetMetricsHistory, prefix = "/api/fn", endpoint = "metrics_history")]
-pub async fn metrics_history(range: String) -> Result<HistoryResponse, FnError> {
+pub async fn metrics_history(range: HistoryRange) -> Result<HistoryResponse, FnError> {
     backend()?.0.metrics_history(range).await
 }
 
 /// Stored runs (compare, bench, chaos, demo), newest first, of `kind` if
 /// given.
 ///
-/// Served as `POST /api/fn/list_runs`. Errors: 400 unknown kind, 503 without
-/// a history.
+/// Served as `POST /api/fn/list_runs`. Errors: 400 for a kind that does not
+/// decode, 503 without a history.
 #[server(name = ListRuns, prefix = "/api/fn", endpoint = "list_runs")]
-pub async fn list_runs(kind: Option<String>) -> Result<Vec<RunSummary>, FnError> {
+pub async fn list_runs(kind: Option<RunKind>) -> Result<Vec<RunSummary>, FnError> {
     backend()?.0.list_runs(kind).await
 }
 

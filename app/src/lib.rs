@@ -6,7 +6,8 @@
 //! into `frontend` (WASM), which hydrates the rendered page and keeps it live over
 //! the `/ws` WebSocket. Layout:
 //!
-//! - [`wire`]: JSON types on the wire (server functions, WebSocket frames).
+//! - [`wire`]: JSON types on the wire (server functions, WebSocket frames),
+//!   re-exported from the pure core, where the server and the CLI read them.
 //! - [`access`]: the caller's access (public mode), the read-only gate and sign-in.
 //! - [`api`]: server functions and the [`api::DashboardBackend`] seam to the engine.
 //! - [`feed`]: the browser's WebSocket connection and its reconnect loop.
@@ -24,7 +25,9 @@ pub mod feed;
 pub mod pages;
 pub mod perf;
 pub mod sparkline;
-pub mod wire;
+/// The wire types live in the pure core, shared with the server and the CLI.
+pub use vstack_core::wire;
+pub use vstack_core::wire::{counted, metric_with_unit};
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -41,24 +44,6 @@ use pages::overview::OverviewPage;
 /// components the dashboard draws) into `public/vendor/`. Not in the page
 /// shell: [`chart::EChart`] loads it when the first chart mounts.
 pub const ECHARTS_PATH: &str = "/vendor/echarts.min.js";
-
-/// `n` and the noun in the right number: `counted(1, "session", "sessions")`
-/// is `"1 session"`, any other `n` takes `many` (`"0 sessions"`, `"5 sessions"`).
-/// Used by page titles and table captions that the server and the UI both show.
-pub fn counted(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// A metric's table label with its unit: `"startup latency ms"`; the unit
-/// is left off when empty or when the name already ends with it
-/// (`"rebuffering events"`, unit `events`).
-pub fn metric_with_unit(metric: &str, unit: &str) -> String {
-    if unit.is_empty() || metric.ends_with(unit) {
-        metric.to_owned()
-    } else {
-        format!("{metric} {unit}")
-    }
-}
 
 /// The HTML document around [`App`], rendered by the server for every route.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -290,28 +275,5 @@ fn NotFound() -> impl IntoView {
             <p class="empty-title">"Page not found"</p>
             <p>"The dashboard has six tabs: " <A href="/">"Overview"</A> ", metrics, compare, analytics, consensus and redundancy."</p>
         </div>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn counted_picks_the_number() {
-        assert_eq!(super::counted(1, "session", "sessions"), "1 session");
-        assert_eq!(super::counted(0, "session", "sessions"), "0 sessions");
-        assert_eq!(
-            super::counted(12, "condition", "conditions"),
-            "12 conditions"
-        );
-    }
-
-    #[test]
-    fn metric_labels_name_the_unit_once() {
-        assert_eq!(super::metric_with_unit("stall time", "ms"), "stall time ms");
-        assert_eq!(
-            super::metric_with_unit("rebuffering events", "events"),
-            "rebuffering events"
-        );
-        assert_eq!(super::metric_with_unit("failovers", ""), "failovers");
     }
 }

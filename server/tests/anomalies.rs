@@ -11,11 +11,11 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use app::wire::{Control, WsEvent};
 use vstack::{
     hub::Hub,
     web::{AppState, ServerStatsConfig, app},
 };
+use vstack_core::wire::{Control, WsEvent};
 
 async fn hub() -> Arc<Hub> {
     Hub::start(common::hub_config(250, 4.0, 120, 2000.0))

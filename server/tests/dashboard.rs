@@ -6,7 +6,6 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use app::wire::{Control, Scenario, WsEvent};
 use axum::http::StatusCode;
 use tokio::sync::broadcast::error::TryRecvError;
 use vstack::{
@@ -14,6 +13,7 @@ use vstack::{
     web::ServerStatsConfig,
     web::{AppState, app},
 };
+use vstack_core::wire::{Control, Scenario, WsEvent};
 
 async fn hub(event_queue: usize) -> Arc<Hub> {
     Hub::start(HubConfig {
@@ -155,7 +155,7 @@ async fn a_slow_subscriber_lags_and_the_engine_does_not_wait() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let after = hub.snapshot();
     // The engine kept playing and the collector kept sampling.
-    let dl = |s: &app::wire::DashboardSnapshot| {
+    let dl = |s: &vstack_core::wire::DashboardSnapshot| {
         s.clients.smart.as_ref().map(|c| c.downloads).unwrap_or(0)
     };
     assert!(dl(&after) > dl(&before), "{} → {}", dl(&before), dl(&after));
@@ -226,7 +226,7 @@ async fn saved_compare_results_are_served_or_explained() {
         .map(|r| r.qoe)
         .collect::<Vec<_>>()
     };
-    let report = app::wire::CompareReport {
+    let report = vstack_core::wire::CompareReport {
         mode: vstack_core::compare::CompareMode::Sim,
         video: (60, 2000.0),
         speed: 1.0,
@@ -240,7 +240,7 @@ async fn saved_compare_results_are_served_or_explained() {
     std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
     let (status, body) = common::get(&router, "/api/compare").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let back: app::wire::CompareReport = serde_json::from_str(&body).unwrap();
+    let back: vstack_core::wire::CompareReport = serde_json::from_str(&body).unwrap();
     assert_eq!(back, report);
 }
 
@@ -459,7 +459,7 @@ async fn twins_play_paired_sessions_and_totals_add_up_across_them() {
     })
     .await
     .unwrap();
-    let wait_for = |pred: &dyn Fn(&app::wire::DashboardSnapshot) -> bool| {
+    let wait_for = |pred: &dyn Fn(&vstack_core::wire::DashboardSnapshot) -> bool| {
         let t = std::time::Instant::now();
         loop {
             let s = hub.snapshot();
@@ -496,7 +496,7 @@ async fn twins_play_paired_sessions_and_totals_add_up_across_them() {
     let smart_sessions: Vec<_> = s
         .sessions
         .iter()
-        .filter(|r| r.kind == app::wire::ClientKind::Smart)
+        .filter(|r| r.kind == vstack_core::wire::ClientKind::Smart)
         .collect();
     let t = &s.totals.smart;
     assert!(t.sessions_ended >= smart_sessions.len() as u64, "{t:?}");
@@ -529,10 +529,10 @@ async fn twins_play_paired_sessions_and_totals_add_up_across_them() {
     })
     .await
     .unwrap();
-    let ended = |s: &app::wire::DashboardSnapshot| {
+    let ended = |s: &vstack_core::wire::DashboardSnapshot| {
         s.sessions
             .iter()
-            .find(|r| r.kind == app::wire::ClientKind::Smart && r.session == session)
+            .find(|r| r.kind == vstack_core::wire::ClientKind::Smart && r.session == session)
             .cloned()
     };
     let s = tokio::task::block_in_place(|| wait_for(&|s| ended(s).is_some()));

@@ -8,7 +8,6 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use app::wire::Control;
 use axum::{
     body::Body,
     http::{Request, StatusCode, header},
@@ -18,6 +17,7 @@ use vstack::{
     hub::{Hub, HubConfig},
     web::{AppState, ServerStatsConfig, app},
 };
+use vstack_core::wire::Control;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_keeps_samples_sessions_alerts_and_its_comparison_run() {
@@ -118,7 +118,7 @@ async fn the_engine_keeps_samples_sessions_alerts_and_its_comparison_run() {
         .unwrap();
     let now = vstack::history::unix_ms_now();
     let kept = reopened
-        .samples(app::wire::HistoryRange::Hour1, now, vec![], 200)
+        .samples(vstack_core::wire::HistoryRange::Hour1, now, vec![], 200)
         .await
         .unwrap();
     assert!(

@@ -70,7 +70,7 @@ fn jsonish() -> impl Strategy<Value = String> {
 }
 
 fn decode_all(bytes: &[u8]) {
-    let _ = serde_json::from_slice::<app::wire::Control>(bytes);
+    let _ = serde_json::from_slice::<vstack_core::wire::Control>(bytes);
     let _ = serde_json::from_slice::<VideoManifest>(bytes);
     let _ = serde_json::from_slice::<RegisterNode>(bytes);
     let _ = serde_json::from_slice::<NodeHeartbeat>(bytes);

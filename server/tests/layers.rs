@@ -3,13 +3,11 @@
 //! held to the layer table below, and no command under `cli/` reaches into
 //! another command. Beside it, `scripts/test.sh` checks with `cargo tree`
 //! that the core depends on no runtime, web or I/O crate, and Cargo itself
-//! keeps the UI crate from depending on the server.
-//!
-//! One rule is a ratchet for now: outside `web/`, only the files listed in
-//! [`LEPTOS_CRATE_DEBT`] may name the UI crate (`app::`) or leptos, because
-//! the wire types still live in `app` (issue 23 moves them into the core).
-//! A new file that does fails; a listed file that no longer does must leave
-//! the list.
+//! keeps the UI crate from depending on the server. Two more rules are
+//! read from the source: outside `web/`, no server file names the UI crate
+//! (`app::`) or leptos (the types the server, the CLI and the browser share
+//! live in `vstack_core::wire`), and the core names no clock, file, socket,
+//! thread or process (it is sans-IO: time comes in as `now`).
 
 use std::{
     collections::BTreeSet,
@@ -39,21 +37,6 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "sync",
         &["cli", "web", "hub", "tools", "history", "client", "cluster"],
     ),
-];
-
-/// Files outside `web/` that still name `app::` or leptos (the wire types
-/// live in the UI crate until issue 23 moves them).
-const LEPTOS_CRATE_DEBT: &[&str] = &[
-    "cli/compare.rs",
-    "cli/mod.rs",
-    "cli/serve.rs",
-    "history/mod.rs",
-    "hub/collector.rs",
-    "hub/controls.rs",
-    "hub/loops.rs",
-    "hub/mod.rs",
-    "hub/redundancy.rs",
-    "tools/runs.rs",
 ];
 
 /// The commands (files of `cli/` other than `mod.rs`).
@@ -207,36 +190,64 @@ fn no_command_reaches_into_another() {
     );
 }
 
+/// Whether `text` names `prefix` as a path's first segment (not the end of
+/// another name, as in `my_app::`).
+fn names_path(text: &str, prefix: &str) -> bool {
+    text.match_indices(prefix).any(|(i, _)| {
+        i == 0 || !text[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
 #[test]
-fn only_web_names_the_ui_crate_and_leptos_apart_from_the_listed_debt() {
-    let mut naming = BTreeSet::new();
-    for (rel, path) in files() {
-        if rel.starts_with("web/") {
-            continue;
-        }
-        let text = code(&path);
-        let names = ["app::", "leptos::", "leptos_axum::", "leptos_meta::"]
+fn only_web_names_the_ui_crate_and_leptos() {
+    let naming: Vec<_> = files()
+        .into_iter()
+        .filter(|(rel, _)| !rel.starts_with("web/"))
+        .filter(|(_, path)| {
+            let text = code(path);
+            [
+                "app::",
+                "leptos::",
+                "leptos_axum::",
+                "leptos_meta::",
+                "leptos_router::",
+            ]
             .iter()
-            .any(|p| {
-                text.match_indices(p).any(|(i, _)| {
-                    // A path segment, not the end of another name (`my_app::`).
-                    i == 0 || !text[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-                })
-            });
-        if names {
-            naming.insert(rel);
+            .any(|p| names_path(&text, p))
+        })
+        .map(|(rel, _)| rel)
+        .collect();
+    assert!(
+        naming.is_empty(),
+        "outside web/ these files name the UI crate or leptos: {naming:?} (shared types belong in vstack_core::wire)"
+    );
+}
+
+#[test]
+fn the_core_names_no_clock_file_socket_or_thread() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("core/src");
+    let mut v = Vec::new();
+    rust_files(&root, &mut v);
+    let impure = [
+        "std::fs",
+        "std::net",
+        "std::thread",
+        "std::process",
+        "std::env",
+        "SystemTime::now",
+        "Instant::now",
+    ];
+    let mut broken = Vec::new();
+    for path in v {
+        let text = code(&path);
+        for p in impure.iter().filter(|p| names_path(&text, p)) {
+            broken.push(format!("{} names {p}", path.display()));
         }
     }
-    let debt: BTreeSet<String> = LEPTOS_CRATE_DEBT.iter().map(|s| s.to_string()).collect();
-    let new: Vec<_> = naming.difference(&debt).collect();
-    let paid: Vec<_> = debt.difference(&naming).collect();
     assert!(
-        new.is_empty(),
-        "outside web/ these files name the UI crate or leptos: {new:?} (shared types belong in the core)"
-    );
-    assert!(
-        paid.is_empty(),
-        "these files no longer name the UI crate: take them off LEPTOS_CRATE_DEBT: {paid:?}"
+        broken.is_empty(),
+        "the core is sans-IO (time comes in as `now`):\n{}",
+        broken.join("\n")
     );
 }
 

@@ -47,7 +47,7 @@ async fn the_description_matches_the_real_routes() {
     .await
     .unwrap();
     // A stored run, so /api/runs/{id} has something to answer.
-    let run: app::wire::RunRecord = serde_json::from_value(serde_json::json!({
+    let run: vstack_core::wire::RunRecord = serde_json::from_value(serde_json::json!({
         "summary": {"id": "0123456789abcdef", "kind": "bench", "title": "t", "headline": "h",
             "passed": true, "started_unix_ms": 1, "finished_unix_ms": 2, "conditions": "c", "source": "cli"},
         "machine": [], "version": "v", "tables": [], "charts": [], "notes": [], "report": {}

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use app::wire::{ServerInfo, WsEvent};
 use axum::{
     body::Body,
     http::{Request, StatusCode},
@@ -16,6 +15,7 @@ use vstack::{
     web::ServerStatsConfig,
     web::{AppState, app},
 };
+use vstack_core::wire::{ServerInfo, WsEvent};
 
 fn state(push_ms: u64) -> AppState {
     let options = LeptosOptions::builder()

@@ -20,7 +20,8 @@ use crate::{
     feed::use_live_feed,
     perf::improvement_label,
     wire::{
-        ClientKind, ClientSnapshot, CompareMode, CompareReport, Control, Scenario, SessionResult,
+        ClientSnapshot, CompareMode, CompareReport, Control, Pair, Scenario, SessionResult,
+        paired_groups,
     },
 };
 
@@ -183,40 +184,6 @@ fn live_rows(s: Option<&ClientSnapshot>, n: Option<&ClientSnapshot>) -> Vec<Row>
         .collect()
 }
 
-/// Smart's and naive's session `n`.
-type Pair<'a> = (&'a SessionResult, &'a SessionResult);
-
-/// Pairs by scenario name.
-type Groups<'a> = Vec<(String, Vec<Pair<'a>>)>;
-
-/// Finished sessions in pairs: smart's and naive's session `n`, both steady
-/// and under the same scenario; grouped by scenario name (in order of
-/// first appearance). Returns the groups and how many sessions were left out.
-pub fn paired_groups(sessions: &[SessionResult]) -> (Groups<'_>, usize) {
-    let mut groups: Groups<'_> = Vec::new();
-    let mut used = 0;
-    for s in sessions
-        .iter()
-        .filter(|r| r.kind == ClientKind::Smart && r.steady)
-    {
-        let twin = sessions.iter().find(|r| {
-            r.kind == ClientKind::Naive
-                && r.session == s.session
-                && r.steady
-                && r.scenario == s.scenario
-        });
-        if let Some(n) = twin {
-            used += 2;
-            let name = s.scenario.name().to_string();
-            match groups.iter_mut().find(|(g, _)| *g == name) {
-                Some((_, v)) => v.push((s, n)),
-                None => groups.push((name, vec![(s, n)])),
-            }
-        }
-    }
-    (groups, sessions.len() - used)
-}
-
 fn pair_rows(pairs: &[Pair<'_>]) -> Vec<Row> {
     let smart: Vec<_> = pairs.iter().map(|p| p.0).collect();
     let naive: Vec<_> = pairs.iter().map(|p| p.1).collect();
@@ -341,43 +308,6 @@ pub fn ComparePage() -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Scenario, ScenarioInForce};
-
-    fn session(kind: ClientKind, n: u32, scenario: Scenario, steady: bool) -> SessionResult {
-        SessionResult {
-            kind,
-            session: n,
-            scenario: ScenarioInForce::from(scenario),
-            steady,
-            startup_latency_ms: Some(1000.0),
-            rebuffer_count: 0,
-            rebuffer_time_ms: 0.0,
-            avg_buffer_s: 20.0,
-            avg_throughput_mbps: 10.0,
-            goodput_mbps: 2.0,
-            failovers: 0,
-        }
-    }
-
-    #[test]
-    fn only_steady_twins_of_one_scenario_pair_up() {
-        use ClientKind::{Naive, Smart};
-        let v = vec![
-            session(Smart, 1, Scenario::Normal, true),
-            session(Naive, 1, Scenario::Normal, true),
-            session(Smart, 2, Scenario::Normal, false),
-            session(Naive, 2, Scenario::Normal, true),
-            session(Smart, 3, Scenario::LowBandwidth, true),
-            session(Naive, 3, Scenario::LowBandwidth, true),
-            session(Smart, 4, Scenario::LowBandwidth, true),
-        ];
-        let (groups, left_out) = paired_groups(&v);
-        assert_eq!(left_out, 3, "session 2 (not steady, both) and 4 (no twin)");
-        assert_eq!(groups.len(), 2);
-        assert_eq!(groups[0].0, "normal");
-        assert_eq!(groups[1].0, "low_bandwidth");
-        assert_eq!(groups[1].1.len(), 1);
-    }
 
     #[test]
     fn a_regression_gets_the_bad_class() {

@@ -12,22 +12,22 @@ use leptos::prelude::*;
 use super::Card;
 use crate::{
     api::consensus_run,
-    wire::{ConsensusRecording, ConsensusStep},
+    wire::{ConsensusRecording, ConsensusScenario, ConsensusStep},
 };
 
 /// Base time per step at 1× replay speed, ms.
 const STEP_MS: f64 = 900.0;
 
-const SCENARIOS: [(&str, &str); 3] = [
-    ("normal", "Normal operation"),
-    ("conflict", "Concurrent uploaders"),
-    ("node_failure", "Node failure"),
+const SCENARIOS: [(ConsensusScenario, &str); 3] = [
+    (ConsensusScenario::Normal, "Normal operation"),
+    (ConsensusScenario::Conflict, "Concurrent uploaders"),
+    (ConsensusScenario::NodeFailure, "Node failure"),
 ];
 
 /// The replay's state, shared by the tab's parts.
 #[derive(Clone, Copy)]
 struct Replay {
-    scenario: RwSignal<String>,
+    scenario: RwSignal<ConsensusScenario>,
     seed: RwSignal<u64>,
     /// Index of the step shown.
     step: RwSignal<usize>,
@@ -79,7 +79,7 @@ impl Replay {
 /// The Consensus tab.
 #[component]
 pub fn ConsensusPage() -> impl IntoView {
-    let scenario = RwSignal::new("normal".to_string());
+    let scenario = RwSignal::new(ConsensusScenario::Normal);
     let seed = RwSignal::new(1u64);
     let record = LocalResource::new(move || {
         let (s, n) = (scenario.get(), seed.get());
@@ -131,13 +131,11 @@ fn ScenarioPicker(replay: Replay) -> impl IntoView {
     let Replay { scenario, seed, .. } = replay;
     view! {
         <div class="control-row">
-            {SCENARIOS.iter().map(|(name, label)| {
-                let name = name.to_string();
-                let n2 = name.clone();
+            {SCENARIOS.iter().map(|&(name, label)| {
                 view! {
                     <button class="btn" data-testid=format!("cons-scenario-{name}")
-                        class:active=move || scenario.get() == n2
-                        on:click=move |_| scenario.set(name.clone())>{*label}</button>
+                        class:active=move || scenario.get() == name
+                        on:click=move |_| scenario.set(name)>{label}</button>
                 }
             }).collect_view()}
             <label class="small">" seed "
@@ -217,7 +215,7 @@ fn node_tables(s: &ConsensusStep) -> impl IntoView + use<> {
                 {s.proposers.iter().map(|p| view! {
                     <tr data-proposer=p.name.clone()>
                         <td>{p.name.clone()}</td>
-                        <td>{p.phase.clone()}</td>
+                        <td>{p.phase.name()}</td>
                         <td>{p.ballot.clone().unwrap_or_else(|| "—".into())}</td>
                         <td class:ok=p.chosen.is_some()>{p.chosen.clone().unwrap_or_else(|| "—".into())}</td>
                     </tr>
@@ -241,7 +239,7 @@ fn MessageTimeline(replay: Replay) -> impl IntoView {
                             <tr class:current=i == cur class:pending=s.lost>
                                 <td>{format!("{:.1}", s.t_ms)}</td>
                                 <td>{format!("{} → {}", s.from, s.to)}</td>
-                                <td>{if s.lost { format!("{} (lost)", s.kind) } else { s.kind.clone() }}</td>
+                                <td>{if s.lost { format!("{} (lost)", s.kind) } else { s.kind.to_string() }}</td>
                                 <td>{s.ballot.clone()}</td>
                                 <td>{s.value.clone().unwrap_or_default()}</td>
                             </tr>
@@ -256,12 +254,11 @@ fn MessageTimeline(replay: Replay) -> impl IntoView {
 /// Messages so far against the two reference counts, and the outcome once
 /// the last step is reached.
 fn counts(r: &ConsensusRecording, step: usize) -> impl IntoView + use<> {
-    let is_msg = |k: &str| k != "start" && k != "timeout";
     let so_far = r
         .steps
         .iter()
         .take(step + 1)
-        .filter(|s| is_msg(&s.kind))
+        .filter(|s| s.kind.is_message())
         .count();
     let at_end = step + 1 >= r.steps.len();
     view! {

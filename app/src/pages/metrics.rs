@@ -287,7 +287,7 @@ fn LiveCharts() -> impl IntoView {
 /// restart of the server keeps all of it (with `--data-dir`).
 #[component]
 fn HistoryCharts(range: HistoryRange) -> impl IntoView {
-    let data = LocalResource::new(move || crate::api::metrics_history(range.label().to_string()));
+    let data = LocalResource::new(move || crate::api::metrics_history(range));
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Reading the history…"</p> }>
             {move || data.get().map(|r| match r {

@@ -25,6 +25,9 @@
 //!   throttle and popularity window, and the `/replication` report.
 //! - [`anomaly`]: online anomaly detection (robust z-score over a sliding
 //!   window) and alert rules with hysteresis over the live series.
+//! - [`wire`]: the JSON the server, the command line and the browser share
+//!   (WebSocket frames, controls, history points, run records) and the
+//!   labels all three print.
 //! - [`stats`]: mean, standard deviation, percentiles, improvement in %.
 //!
 //! Feature `clap` (off by default) derives `clap::ValueEnum` on the enums the
@@ -39,3 +42,4 @@ pub mod engine;
 pub mod redundancy;
 pub mod sim;
 pub mod stats;
+pub mod wire;

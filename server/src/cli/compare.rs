@@ -99,7 +99,7 @@ pub fn format_report(r: &CompareReport) -> String {
         ]);
         for m in &c.metrics {
             t.add_row(vec![
-                app::metric_with_unit(&m.metric, &m.unit),
+                vstack_core::wire::metric_with_unit(&m.metric, &m.unit),
                 format!("{:.1} ± {:.1}", m.smart_mean, m.smart_sd),
                 format!("{:.1} ± {:.1}", m.naive_mean, m.naive_sd),
                 m.improvement.clone(),
@@ -109,7 +109,7 @@ pub fn format_report(r: &CompareReport) -> String {
         out.push_str(&format!(
             "\n{} ({} per client; chunks per node smart {:?}, naive {:?})\n{t}\n",
             c.condition,
-            app::counted(c.sessions, "session", "sessions"),
+            vstack_core::wire::counted(c.sessions, "session", "sessions"),
             c.load_per_node.0,
             c.load_per_node.1
         ));

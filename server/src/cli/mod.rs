@@ -356,7 +356,7 @@ fn check_output_dir(path: &std::path::Path) -> Result<(), BadInput> {
 /// # Errors
 /// The database or the server refused (the run's results were printed
 /// already).
-async fn keep_run(keep: &RunOutputArgs, run: app::wire::RunRecord) -> anyhow::Result<()> {
+async fn keep_run(keep: &RunOutputArgs, run: vstack_core::wire::RunRecord) -> anyhow::Result<()> {
     for line in keep.output().keep(run).await? {
         eprintln!("{line}");
     }
@@ -398,7 +398,7 @@ mod tests {
     fn serve_is_the_default_and_flags_parse() {
         let cli = Cli::try_parse_from(["vstack", "--addr", "127.0.0.1:9999"]).unwrap();
         assert!(cli.command.is_none());
-        assert_eq!(cli.serve.leptos_options().site_addr.port(), 9999);
+        assert_eq!(cli.serve.site_options().site_addr.port(), 9999);
     }
 
     #[test]

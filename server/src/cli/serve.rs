@@ -4,7 +4,6 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Args;
-use leptos::config::LeptosOptions;
 
 use super::{BadInput, parse_speed};
 use crate::{
@@ -164,33 +163,17 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// Leptos options: cargo-leptos's environment when present (so `cargo leptos
-    /// watch` hot reload works), otherwise vstack's defaults; flags override both.
-    pub fn leptos_options(&self) -> LeptosOptions {
-        // cargo-leptos sets LEPTOS_OUTPUT_NAME; without it (a deployed
-        // binary) leptos would fall back to an empty output name.
-        let from_cargo_leptos = std::env::var_os("LEPTOS_OUTPUT_NAME").is_some();
-        let mut options = from_cargo_leptos
-            .then(|| leptos::config::get_configuration(None).ok())
-            .flatten()
-            .map(|c| c.leptos_options)
-            .unwrap_or_else(|| {
-                LeptosOptions::builder()
-                    .output_name("vstack")
-                    .site_root("target/site")
-                    .site_pkg_dir("pkg")
-                    .site_addr(DEFAULT_ADDR.parse::<SocketAddr>().expect("valid default"))
-                    .build()
-            });
-        if let Some(addr) = self.addr {
-            options.site_addr = addr;
-        } else if self.public {
-            options.site_addr.set_ip([0, 0, 0, 0].into());
-        }
-        if let Some(root) = &self.site_root {
-            options.site_root = root.to_string_lossy().as_ref().into();
-        }
-        options
+    /// The site's options (address, site root): see
+    /// [`web::site::site_options`]. `--addr` wins; `--public` alone listens on
+    /// every interface.
+    pub fn site_options(&self) -> web::SiteOptions {
+        let default_addr = DEFAULT_ADDR.parse::<SocketAddr>().expect("valid default");
+        web::site::site_options(
+            default_addr,
+            self.addr,
+            self.public,
+            self.site_root.as_deref(),
+        )
     }
 
     /// Settings of the engine host.
@@ -320,7 +303,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let options = args.leptos_options();
+    let options = args.site_options();
     let addr: SocketAddr = options.site_addr;
     // An empty VSTACK_ADMIN_TOKEN counts as not given.
     let from_file = match &args.admin_token_file {

@@ -30,15 +30,15 @@ use std::{
     time::Duration,
 };
 
-use app::wire::{
-    Alert, ClientKind, HistoryPoint, HistoryRange, HistoryResponse, MetricsSample, RunKind,
-    RunRecord, RunSummary, SessionResult,
-};
 use sqlx::{
     Row,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     },
+};
+use vstack_core::wire::{
+    Alert, ClientKind, HistoryPoint, HistoryRange, HistoryResponse, MetricsSample, RunKind,
+    RunRecord, RunSummary, SessionResult,
 };
 
 /// File name of the database inside the data directory.
@@ -632,7 +632,7 @@ impl Recorder {
 
 #[cfg(test)]
 mod tests {
-    use app::wire::{ClientSample, PerClient, PlaybackState};
+    use vstack_core::wire::{ClientSample, PerClient, PlaybackState};
 
     use super::*;
 

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use app::wire::{ClientSample, MetricsSample, MetricsUpdate, WsEvent};
 use tokio::task::JoinHandle;
 use vstack_core::engine::{ClientSnapshot, PerClient};
+use vstack_core::wire::{ClientSample, MetricsSample, MetricsUpdate, WsEvent};
 
 use super::Hub;
 use crate::sync::LockExt;
@@ -53,7 +53,7 @@ fn detect(
     sh: &mut super::Shared,
     clients: &PerClient<Option<ClientSnapshot>>,
     sample: &MetricsSample,
-    finished: &[app::wire::SessionResult],
+    finished: &[vstack_core::wire::SessionResult],
     uptime_ms: u64,
     interval_media_s: f64,
 ) -> Vec<vstack_core::anomaly::Alert> {
@@ -108,13 +108,13 @@ impl Hub {
         let Some(run) = sh.compare_run.clone() else {
             return;
         };
-        let (groups, _) = app::pages::compare::paired_groups(&sh.sessions);
+        let (groups, _) = vstack_core::wire::paired_groups(&sh.sessions);
         let pairs: usize = groups.iter().map(|(_, p)| p.len()).sum();
         if pairs <= run.pairs_recorded {
             return;
         }
-        let qoe = |s: &app::wire::SessionResult| QoeReport {
-            strategy: s.kind.name().into(),
+        let qoe = |s: &vstack_core::wire::SessionResult| QoeReport {
+            strategy: s.kind.into(),
             startup_latency_ms: s.startup_latency_ms,
             rebuffer_count: s.rebuffer_count,
             rebuffer_time_ms: s.rebuffer_time_ms,
@@ -133,8 +133,8 @@ impl Hub {
                 vstack_core::compare::aggregate(name, &smart, &naive)
             })
             .collect();
-        let report = app::wire::CompareReport {
-            mode: app::wire::CompareMode::Live,
+        let report = vstack_core::wire::CompareReport {
+            mode: vstack_core::wire::CompareMode::Live,
             video: (0, 0.0),
             speed: self.config.speed,
             finished_unix_s: Some(crate::history::unix_ms_now() / 1000),

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use app::wire::{Control, DemoPhase, DemoStatus, WsEvent};
+use vstack_core::wire::{Control, DemoPhase, DemoStatus, WsEvent};
 use vstack_core::{
     conditions::{Conditions, Override, Scenario, ScenarioInForce},
     demo::{PHASES, Phase, findings, narrate, phase_name},

@@ -9,12 +9,12 @@ use std::{
     time::Duration,
 };
 
-use app::wire::{ChunkEvent, NodeStatusEvent, PlaybackStateEvent, SessionResult, WsEvent};
 use tokio::{
     sync::{broadcast, watch},
     task::JoinHandle,
 };
 use vstack_core::engine::{ClientKind, ClientSnapshot, Notice, PerClient, QoeReport};
+use vstack_core::wire::{ChunkEvent, NodeStatusEvent, PlaybackStateEvent, SessionResult, WsEvent};
 
 use super::{HubConfig, MAX_SESSIONS, Shared};
 

@@ -34,10 +34,10 @@ use std::{
     time::Duration,
 };
 
-use app::wire::{
+use tokio::{sync::broadcast, task::JoinHandle, time::Instant};
+use vstack_core::wire::{
     CumulativeTotals, DashboardSnapshot, DemoStatus, MetricsSample, SessionResult, WsEvent,
 };
-use tokio::{sync::broadcast, task::JoinHandle, time::Instant};
 use vstack_core::{
     conditions::ScenarioInForce,
     engine::{ClientKind, ClientSnapshot, PerClient, PlaybackState},
@@ -52,7 +52,7 @@ use crate::{
     sync::LockExt,
 };
 
-pub use app::wire::Control;
+pub use vstack_core::wire::Control;
 
 /// Capacity of the event queue: a `/ws` subscriber this many events behind is
 /// dropped.
@@ -156,8 +156,8 @@ struct Shared {
     /// Each client's last session folded into `ended`.
     folded_session: PerClient<u32>,
     /// Adaptive redundancy's samples, oldest first (bounded by
-    /// `app::wire::REDUNDANCY_HISTORY`).
-    redundancy_history: VecDeque<app::wire::RedundancySample>,
+    /// `vstack_core::wire::REDUNDANCY_HISTORY`).
+    redundancy_history: VecDeque<vstack_core::wire::RedundancySample>,
     /// Histograms observed as sessions finish (`/metrics`).
     qoe: Arc<prom::QoeHistograms>,
     /// Each client's stall time at the last collector tick, ms.

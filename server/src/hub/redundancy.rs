@@ -6,11 +6,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use app::wire::{
-    HotPopulation, REDUNDANCY_HISTORY, RedundancySample, RedundancyUpdate, RedundancyView, WsEvent,
-};
 use tokio::task::JoinHandle;
 use vstack_core::engine::ClientKind;
+use vstack_core::wire::{
+    HotPopulation, REDUNDANCY_HISTORY, RedundancySample, RedundancyUpdate, RedundancyView, WsEvent,
+};
 
 use super::Hub;
 use crate::{

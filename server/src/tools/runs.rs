@@ -7,7 +7,9 @@
 
 use std::path::PathBuf;
 
-use app::wire::{CompareReport, RunChart, RunKind, RunRecord, RunSeries, RunSummary, RunTable};
+use vstack_core::wire::{
+    CompareReport, RunChart, RunKind, RunRecord, RunSeries, RunSummary, RunTable,
+};
 use vstack_core::{
     demo::{PhaseFigures, PhaseResult},
     engine::ClientKind,
@@ -128,8 +130,8 @@ pub fn compare_record(r: &CompareReport, started_unix_ms: u64, source: &str) -> 
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
-                app::counted(r.conditions.len(), "condition", "conditions"),
-                app::counted(sessions, "session pair", "session pairs"),
+                vstack_core::wire::counted(r.conditions.len(), "condition", "conditions"),
+                vstack_core::wire::counted(sessions, "session pair", "session pairs"),
             ),
             headline,
             passed: None,
@@ -150,7 +152,7 @@ pub fn compare_record(r: &CompareReport, started_unix_ms: u64, source: &str) -> 
             title: format!(
                 "{} ({} per client)",
                 c.condition,
-                app::counted(c.sessions, "session", "sessions")
+                vstack_core::wire::counted(c.sessions, "session", "sessions")
             ),
             columns: [
                 "metric",

@@ -20,7 +20,7 @@
 //! 3. **Caller**: an admin is this machine's user outside public mode (a
 //!    loopback peer; a remote one gets 403 on changes), or a caller with
 //!    `Authorization: Bearer <admin token>`, or a browser holding a session
-//!    cookie from [`sign_in`]. The caller's [`app::wire::Access`] goes into
+//!    cookie from [`sign_in`]. The caller's [`vstack_core::wire::Access`] goes into
 //!    the request's extensions, where server functions read it.
 //! 4. **Admin-only routes**: in public mode every route that changes state
 //!    answers 401 JSON to a viewer. That is every non-`GET` route except
@@ -43,7 +43,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::wire::Access;
 use axum::{
     Form, Json,
     body::Body,
@@ -55,6 +54,7 @@ use axum::{
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
+use vstack_core::wire::Access;
 
 use crate::{http::ApiError, sync::LockExt};
 

@@ -1,14 +1,14 @@
 //! The durable history over HTTP ([`crate::history`]):
 //!
-//! - `GET /api/history?range=15m|1h|24h|7d`: [`app::wire::HistoryResponse`]
+//! - `GET /api/history?range=15m|1h|24h|7d`: [`vstack_core::wire::HistoryResponse`]
 //!   (the Metrics tab's time ranges); 400 for another range.
 //! - `GET /api/runs?kind=compare|bench|chaos|demo`: the runs, newest first
-//!   ([`app::wire::RunSummary`], at most 500); 400 for another kind.
-//! - `GET /api/runs/{id}`: one [`app::wire::RunRecord`]; 404 JSON for an
+//!   ([`vstack_core::wire::RunSummary`], at most 500); 400 for another kind.
+//! - `GET /api/runs/{id}`: one [`vstack_core::wire::RunRecord`]; 404 JSON for an
 //!   unknown id, 400 for an id that is not 16 hex digits.
 //! - `POST /api/runs`: stores a run a CLI tool publishes (`--publish`): the
 //!   admin only in public mode, loopback only in local mode (the access
-//!   guard); the body is a [`app::wire::RunRecord`] of at most
+//!   guard); the body is a [`vstack_core::wire::RunRecord`] of at most
 //!   [`MAX_RUN_BODY_BYTES`], checked by [`validate_run`]; answers 201
 //!   `{"id","url"}`, or 409 when a run with that id is stored (a published
 //!   run never replaces one).
@@ -16,7 +16,6 @@
 //! Without a history (a server started with nothing to keep it in) every
 //! route answers 503 JSON.
 
-use app::wire::{HistoryRange, HistoryResponse, RunKind, RunRecord, RunSummary};
 use axum::{
     Json, Router,
     extract::{Path, Query, State},
@@ -24,6 +23,7 @@ use axum::{
     routing::get,
 };
 use serde::Deserialize;
+use vstack_core::wire::{HistoryRange, HistoryResponse, RunKind, RunRecord, RunSummary};
 
 use crate::{
     history::{Recorder, unix_ms_now},
@@ -80,14 +80,24 @@ pub struct RangeQuery {
     pub range: String,
 }
 
+/// Parses a `range` query value.
+///
+/// # Errors
+/// 400 naming the four ranges.
+fn parse_range(range: &str) -> Result<HistoryRange, ApiError> {
+    HistoryRange::parse(range).ok_or_else(|| {
+        ApiError::bad_request(format!("unknown range {range:?}: one of 15m, 1h, 24h, 7d"))
+    })
+}
+
 /// The history of `range` (see [`crate::history::History::samples`]).
 ///
 /// # Errors
-/// 400 for an unknown range, 503 without a history, 500 from the database.
-pub async fn history_of(s: &HistoryState, range: &str) -> Result<HistoryResponse, ApiError> {
-    let range = HistoryRange::parse(range).ok_or_else(|| {
-        ApiError::bad_request(format!("unknown range {range:?}: one of 15m, 1h, 24h, 7d"))
-    })?;
+/// 503 without a history, 500 from the database.
+pub async fn history_of(
+    s: &HistoryState,
+    range: HistoryRange,
+) -> Result<HistoryResponse, ApiError> {
     let rec = recorder(s)?;
     let (node_ids, interval_ms) = s.hub.as_ref().map_or((Vec::new(), 2000), |h| {
         let snap_nodes = h.snapshot().node_ids;
@@ -107,7 +117,7 @@ async fn history(
     q: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<HistoryResponse>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    history_of(&s, &q.range).await.map(Json)
+    history_of(&s, parse_range(&q.range)?).await.map(Json)
 }
 
 /// Query of `GET /api/runs`.
@@ -117,20 +127,23 @@ pub struct KindQuery {
     pub kind: Option<String>,
 }
 
+/// Parses a `kind` query value.
+///
+/// # Errors
+/// 400 naming the four kinds.
+fn parse_kind(k: &str) -> Result<RunKind, ApiError> {
+    RunKind::parse(k).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unknown kind {k:?}: one of compare, bench, chaos, demo"
+        ))
+    })
+}
+
 /// The runs, newest first, of `kind` if given.
 ///
 /// # Errors
-/// 400 for an unknown kind, 503 without a history, 500 from the database.
-pub async fn runs_of(s: &HistoryState, kind: Option<&str>) -> Result<Vec<RunSummary>, ApiError> {
-    let kind = kind
-        .map(|k| {
-            RunKind::parse(k).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "unknown kind {k:?}: one of compare, bench, chaos, demo"
-                ))
-            })
-        })
-        .transpose()?;
+/// 503 without a history, 500 from the database.
+pub async fn runs_of(s: &HistoryState, kind: Option<RunKind>) -> Result<Vec<RunSummary>, ApiError> {
     recorder(s)?
         .history()
         .list_runs(kind)
@@ -143,7 +156,8 @@ async fn list(
     q: Result<Query<KindQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<RunSummary>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    runs_of(&s, q.kind.as_deref()).await.map(Json)
+    let kind = q.kind.as_deref().map(parse_kind).transpose()?;
+    runs_of(&s, kind).await.map(Json)
 }
 
 /// One run.

@@ -46,6 +46,7 @@ use crate::{
 
 pub use access::{AccessConfig, AccessControl};
 pub use server_stats::{ServerStats, ServerStatsConfig};
+pub use site::SiteOptions;
 
 /// Bounds of the dashboard server's routes. Every field has a stated default
 /// ([`WebLimits::default`]).
@@ -167,10 +168,10 @@ struct BackendImpl(
     history::HistoryState,
 );
 
-use app::api::FnFuture;
+use app::api::{FnError, FnFuture};
 
-fn fn_error(e: ApiError) -> app::api::FnError {
-    app::api::FnError::new(e.status.as_u16(), e.message)
+fn fn_error(e: ApiError) -> FnError {
+    FnError::new(e.status.as_u16(), e.message)
 }
 
 impl DashboardBackend for BackendImpl {
@@ -178,17 +179,11 @@ impl DashboardBackend for BackendImpl {
         self.0.info()
     }
 
-    fn snapshot(&self) -> Option<app::wire::DashboardSnapshot> {
+    fn snapshot(&self) -> Option<vstack_core::wire::DashboardSnapshot> {
         self.1.as_ref().map(|h| h.snapshot())
     }
 
-    fn control(
-        &self,
-        control: app::wire::Control,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<String, app::api::FnError>> + Send + '_>,
-    > {
-        use app::api::FnError;
+    fn control(&self, control: vstack_core::wire::Control) -> FnFuture<'_, String> {
         Box::pin(async move {
             match &self.1 {
                 Some(h) => h.control(control).await.map_err(|e| FnError::new(400, e)),
@@ -197,35 +192,37 @@ impl DashboardBackend for BackendImpl {
         })
     }
 
-    fn latest_compare(&self) -> Result<Option<app::wire::CompareReport>, String> {
+    fn latest_compare(&self) -> Result<Option<vstack_core::wire::CompareReport>, FnError> {
         match saved_compare_for_caller(&self.2) {
             Ok(r) => Ok(Some(r)),
             Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Ok(None),
-            Err(e) => Err(e.message),
+            Err(e) => Err(fn_error(e)),
         }
     }
 
     fn consensus_run(
         &self,
-        scenario: &str,
+        scenario: vstack_core::wire::ConsensusScenario,
         seed: u64,
-    ) -> Result<app::wire::ConsensusRecording, String> {
-        consensus_recording(scenario, seed)
+    ) -> vstack_core::wire::ConsensusRecording {
+        vstack_core::consensus::run::scenario(scenario, seed)
     }
 
-    fn metrics_history(&self, range: String) -> FnFuture<'_, app::wire::HistoryResponse> {
-        Box::pin(async move { history::history_of(&self.3, &range).await.map_err(fn_error) })
+    fn metrics_history(
+        &self,
+        range: vstack_core::wire::HistoryRange,
+    ) -> FnFuture<'_, vstack_core::wire::HistoryResponse> {
+        Box::pin(async move { history::history_of(&self.3, range).await.map_err(fn_error) })
     }
 
-    fn list_runs(&self, kind: Option<String>) -> FnFuture<'_, Vec<app::wire::RunSummary>> {
-        Box::pin(async move {
-            history::runs_of(&self.3, kind.as_deref())
-                .await
-                .map_err(fn_error)
-        })
+    fn list_runs(
+        &self,
+        kind: Option<vstack_core::wire::RunKind>,
+    ) -> FnFuture<'_, Vec<vstack_core::wire::RunSummary>> {
+        Box::pin(async move { history::runs_of(&self.3, kind).await.map_err(fn_error) })
     }
 
-    fn get_run(&self, id: String) -> FnFuture<'_, app::wire::RunRecord> {
+    fn get_run(&self, id: String) -> FnFuture<'_, vstack_core::wire::RunRecord> {
         Box::pin(async move { history::run_of(&self.3, &id).await.map_err(fn_error) })
     }
 }
@@ -400,7 +397,9 @@ pub fn panic_response(
 /// The latest saved comparison for a caller: the file's path and the
 /// reader's error stay in the server's log (a viewer learns nothing of the
 /// server's file system).
-fn saved_compare_for_caller(path: &std::path::Path) -> Result<app::wire::CompareReport, ApiError> {
+fn saved_compare_for_caller(
+    path: &std::path::Path,
+) -> Result<vstack_core::wire::CompareReport, ApiError> {
     match read_saved(path) {
         Ok(Some(r)) => Ok(r),
         Ok(None) => Err(ApiError::not_found(
@@ -420,22 +419,12 @@ fn saved_compare_for_caller(path: &std::path::Path) -> Result<app::wire::Compare
 /// (neither names the file). Read on the blocking pool.
 async fn latest_compare(
     State(state): State<AppState>,
-) -> Result<Json<app::wire::CompareReport>, ApiError> {
+) -> Result<Json<vstack_core::wire::CompareReport>, ApiError> {
     let path = state.compare_results.clone();
     tokio::task::spawn_blocking(move || saved_compare_for_caller(&path))
         .await
         .map_err(|e| ApiError::internal(format!("reading the saved comparison: {e}")))?
         .map(Json)
-}
-
-fn consensus_recording(scenario: &str, seed: u64) -> Result<app::wire::ConsensusRecording, String> {
-    use vstack_core::consensus::run;
-    run::scenario(scenario, seed).ok_or_else(|| {
-        format!(
-            "unknown scenario {scenario:?}; one of {}",
-            run::SCENARIOS.join(", ")
-        )
-    })
 }
 
 /// Query of `GET /api/consensus/{scenario}`.
@@ -454,11 +443,19 @@ fn one() -> u64 {
 async fn consensus_rest(
     axum::extract::Path(scenario): axum::extract::Path<String>,
     q: Result<axum::extract::Query<SeedQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<app::wire::ConsensusRecording>, ApiError> {
+) -> Result<Json<vstack_core::wire::ConsensusRecording>, ApiError> {
     let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    consensus_recording(&scenario, q.seed)
-        .map(Json)
-        .map_err(ApiError::not_found)
+    use vstack_core::wire::ConsensusScenario;
+    let scenario = ConsensusScenario::parse(&scenario).ok_or_else(|| {
+        let known: Vec<_> = ConsensusScenario::ALL.iter().map(|c| c.name()).collect();
+        ApiError::not_found(format!(
+            "unknown scenario {scenario:?}; one of {}",
+            known.join(", ")
+        ))
+    })?;
+    Ok(Json(vstack_core::consensus::run::scenario(
+        scenario, q.seed,
+    )))
 }
 
 async fn healthz() -> impl IntoResponse {

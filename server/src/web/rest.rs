@@ -11,7 +11,7 @@
 //!   uptime, the history series.
 //! - `GET /api/performance`: [`PerformanceResponse`]: each seed target, the
 //!   smart client's measured value, met or not, and the overall score.
-//! - `GET /api/redundancy`: [`app::wire::RedundancyView`]: adaptive
+//! - `GET /api/redundancy`: [`vstack_core::wire::RedundancyView`]: adaptive
 //!   redundancy (per chunk target RF, live replicas, popularity; totals;
 //!   events; history), 404 without a replication manager.
 //!
@@ -178,7 +178,9 @@ async fn anomalies(State(h): HubState) -> Result<Json<AnomaliesBody>, ApiError> 
     }))
 }
 
-async fn redundancy(State(h): HubState) -> Result<Json<app::wire::RedundancyView>, ApiError> {
+async fn redundancy(
+    State(h): HubState,
+) -> Result<Json<vstack_core::wire::RedundancyView>, ApiError> {
     hub(&h)?.redundancy().map(Json).ok_or_else(|| {
         ApiError::not_found(
             "no replication manager runs here (external cluster or --no-adaptive-redundancy)",

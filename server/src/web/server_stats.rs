@@ -14,8 +14,8 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use app::wire::{Heartbeat, ServerInfo};
 use tokio::time::{Instant, MissedTickBehavior};
+use vstack_core::wire::{Heartbeat, ServerInfo};
 
 /// Settings of the server's own figures on `/ws`.
 #[derive(Clone, Debug)]

@@ -20,6 +20,47 @@ use axum::{
 };
 use axum::{http::HeaderMap, response::Response};
 
+/// The leptos options a server renders with (output name, site root, pkg
+/// folder, address); the rest of the server names this type, not leptos.
+pub type SiteOptions = leptos::config::LeptosOptions;
+
+/// Site options: cargo-leptos's environment when present (so `cargo leptos
+/// watch` hot reload works), otherwise vstack's defaults (output `vstack`,
+/// site root `target/site`, pkg folder `pkg`, `default_addr`). `addr` wins
+/// over both; without it, `public` listens on every interface (0.0.0.0) at
+/// the same port. `site_root` replaces the site root when given.
+pub fn site_options(
+    default_addr: std::net::SocketAddr,
+    addr: Option<std::net::SocketAddr>,
+    public: bool,
+    site_root: Option<&std::path::Path>,
+) -> SiteOptions {
+    // cargo-leptos sets LEPTOS_OUTPUT_NAME; without it (a deployed
+    // binary) leptos would fall back to an empty output name.
+    let from_cargo_leptos = std::env::var_os("LEPTOS_OUTPUT_NAME").is_some();
+    let mut options = from_cargo_leptos
+        .then(|| leptos::config::get_configuration(None).ok())
+        .flatten()
+        .map(|c| c.leptos_options)
+        .unwrap_or_else(|| {
+            SiteOptions::builder()
+                .output_name("vstack")
+                .site_root("target/site")
+                .site_pkg_dir("pkg")
+                .site_addr(default_addr)
+                .build()
+        });
+    if let Some(addr) = addr {
+        options.site_addr = addr;
+    } else if public {
+        options.site_addr.set_ip([0, 0, 0, 0].into());
+    }
+    if let Some(root) = site_root {
+        options.site_root = root.to_string_lossy().as_ref().into();
+    }
+    options
+}
+
 #[cfg(feature = "embed-site")]
 #[derive(rust_embed::Embed)]
 #[folder = "$CARGO_MANIFEST_DIR/../target/site"]

@@ -132,13 +132,14 @@ pub enum Message<V> {
 
 impl<V> Message<V> {
     /// `prepare`, `promise`, `accept`, `accepted` or `nack`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> super::record::StepKind {
+        use super::record::StepKind;
         match self {
-            Message::Prepare { .. } => "prepare",
-            Message::Promise { .. } => "promise",
-            Message::Accept { .. } => "accept",
-            Message::Accepted { .. } => "accepted",
-            Message::Nack { .. } => "nack",
+            Message::Prepare { .. } => StepKind::Prepare,
+            Message::Promise { .. } => StepKind::Promise,
+            Message::Accept { .. } => StepKind::Accept,
+            Message::Accepted { .. } => StepKind::Accepted,
+            Message::Nack { .. } => StepKind::Nack,
         }
     }
 

@@ -4,6 +4,131 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A ChunkPaxos scenario the Consensus tab and `GET /api/consensus/{name}`
+/// replay (snake_case names on the wire and in URLs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsensusScenario {
+    /// One uploader; every node answers: the fast round decides.
+    Normal,
+    /// Two uploaders race for the same chunk: classic rounds resolve it.
+    Conflict,
+    /// A node is down: the quorum decides without it.
+    NodeFailure,
+}
+
+impl ConsensusScenario {
+    /// Every scenario, in the tab's order.
+    pub const ALL: [ConsensusScenario; 3] = [
+        ConsensusScenario::Normal,
+        ConsensusScenario::Conflict,
+        ConsensusScenario::NodeFailure,
+    ];
+
+    /// `normal`, `conflict`, `node_failure`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConsensusScenario::Normal => "normal",
+            ConsensusScenario::Conflict => "conflict",
+            ConsensusScenario::NodeFailure => "node_failure",
+        }
+    }
+
+    /// Parses [`Self::name`]; `None` for any other text.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+impl std::fmt::Display for ConsensusScenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a recorded step is: a proposer's start or timeout, or one of the
+/// five ChunkPaxos messages (seed `003_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// A proposer starts its round.
+    Start,
+    /// Phase 1a.
+    Prepare,
+    /// Phase 1b.
+    Promise,
+    /// Phase 2a (also the fast round's proposal).
+    Accept,
+    /// Phase 2b.
+    Accepted,
+    /// A refusal naming a higher ballot.
+    Nack,
+    /// A proposer's timer fired.
+    Timeout,
+}
+
+impl StepKind {
+    /// The wire name (`start`, `prepare`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Start => "start",
+            StepKind::Prepare => "prepare",
+            StepKind::Promise => "promise",
+            StepKind::Accept => "accept",
+            StepKind::Accepted => "accepted",
+            StepKind::Nack => "nack",
+            StepKind::Timeout => "timeout",
+        }
+    }
+
+    /// Whether the step is a message (counted in
+    /// [`ConsensusRecording::messages`]); a start or timeout is not.
+    pub fn is_message(self) -> bool {
+        !matches!(self, StepKind::Start | StepKind::Timeout)
+    }
+}
+
+impl std::fmt::Display for StepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a proposer's round stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposerPhase {
+    /// Not started.
+    Idle,
+    /// In the fast round.
+    Fast,
+    /// Phase 1 of a classic round.
+    Preparing,
+    /// Phase 2 of a classic round.
+    Accepting,
+    /// It learned the chosen value.
+    Chosen,
+}
+
+impl ProposerPhase {
+    /// The wire name (`idle`, `fast`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProposerPhase::Idle => "idle",
+            ProposerPhase::Fast => "fast",
+            ProposerPhase::Preparing => "preparing",
+            ProposerPhase::Accepting => "accepting",
+            ProposerPhase::Chosen => "chosen",
+        }
+    }
+}
+
+impl std::fmt::Display for ProposerPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// An acceptor's state as shown.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AcceptorView {
@@ -24,8 +149,9 @@ pub struct AcceptorView {
 pub struct ProposerView {
     /// Name.
     pub name: String,
-    /// `idle`, `fast`, `preparing`, `accepting` or `chosen`.
-    pub phase: String,
+    /// Where its round stands (`"idle"`, `"fast"`, `"preparing"`,
+    /// `"accepting"` or `"chosen"` on the wire).
+    pub phase: ProposerPhase,
     /// Current ballot, if any.
     pub ballot: Option<String>,
     /// The value it learned, once chosen.
@@ -42,8 +168,9 @@ pub struct ConsensusStep {
     pub from: String,
     /// Receiver name.
     pub to: String,
-    /// `prepare`, `promise`, `accept`, `accepted`, `nack` or `timeout`.
-    pub kind: String,
+    /// What happened (`"start"`, `"prepare"`, `"promise"`, `"accept"`,
+    /// `"accepted"`, `"nack"` or `"timeout"` on the wire).
+    pub kind: StepKind,
     /// Ballot of the message.
     pub ballot: String,
     /// Value label carried, if any.
@@ -61,8 +188,9 @@ pub struct ConsensusStep {
 /// A whole recorded ChunkPaxos run (the Consensus tab replays it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConsensusRecording {
-    /// Scenario name.
-    pub scenario: String,
+    /// The scenario recorded (`"normal"`, `"conflict"` or `"node_failure"`
+    /// on the wire).
+    pub scenario: ConsensusScenario,
     /// What the scenario shows.
     pub description: String,
     /// Acceptor (storage node) names, in order.

@@ -73,7 +73,10 @@ impl RunConfig {
     }
 }
 
-pub use super::record::{AcceptorView, ConsensusRecording, ConsensusStep, ProposerView};
+pub use super::record::{
+    AcceptorView, ConsensusRecording, ConsensusScenario, ConsensusStep, ProposerPhase,
+    ProposerView, StepKind,
+};
 
 #[derive(Debug)]
 enum Event {
@@ -103,15 +106,15 @@ fn carried(m: &Message<ChunkRecord>) -> Option<String> {
 
 fn proposer_view(name: &str, p: &Proposer<ChunkRecord>) -> ProposerView {
     let (phase, ballot) = match &p.phase {
-        Phase::Idle => ("idle", None),
-        Phase::Fast { .. } => ("fast", Some(Ballot::FAST)),
-        Phase::Preparing { ballot, .. } => ("preparing", Some(*ballot)),
-        Phase::Accepting { ballot, .. } => ("accepting", Some(*ballot)),
-        Phase::Chosen { ballot, .. } => ("chosen", Some(*ballot)),
+        Phase::Idle => (ProposerPhase::Idle, None),
+        Phase::Fast { .. } => (ProposerPhase::Fast, Some(Ballot::FAST)),
+        Phase::Preparing { ballot, .. } => (ProposerPhase::Preparing, Some(*ballot)),
+        Phase::Accepting { ballot, .. } => (ProposerPhase::Accepting, Some(*ballot)),
+        Phase::Chosen { ballot, .. } => (ProposerPhase::Chosen, Some(*ballot)),
     };
     ProposerView {
         name: name.to_string(),
-        phase: phase.into(),
+        phase,
         ballot: ballot.map(ballot_str),
         chosen: p.chosen().map(ChunkRecord::label),
     }
@@ -170,7 +173,7 @@ fn narrate(
 struct StepHead {
     from: String,
     to: String,
-    kind: String,
+    kind: StepKind,
     ballot: String,
     value: Option<String>,
     lost: bool,
@@ -189,7 +192,7 @@ impl StepHead {
         Self {
             from,
             to,
-            kind: m.kind().to_string(),
+            kind: m.kind(),
             ballot: ballot_str(m.ballot()),
             value: carried(m),
             lost,
@@ -294,7 +297,7 @@ impl<'a> Run<'a> {
         StepHead {
             from: spec.name.clone(),
             to: "all".into(),
-            kind: "start".into(),
+            kind: StepKind::Start,
             ballot: if spec.fast {
                 "fast".into()
             } else {
@@ -336,7 +339,7 @@ impl<'a> Run<'a> {
             ),
             from: name,
             to: "all".into(),
-            kind: "timeout".into(),
+            kind: StepKind::Timeout,
             ballot: b,
             value: None,
             lost: false,
@@ -481,7 +484,11 @@ impl<'a> Run<'a> {
 }
 
 /// Runs `config` and records every step.
-pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> ConsensusRecording {
+pub fn simulate(
+    config: &RunConfig,
+    scenario: ConsensusScenario,
+    description: &str,
+) -> ConsensusRecording {
     let mut run = Run::new(config);
     while run.step() {}
     let n = config.acceptors.len();
@@ -490,7 +497,7 @@ pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> Consen
     ConsensusRecording {
         acceptor_names: config.acceptors.clone(),
         proposer_names: config.proposers.iter().map(|p| p.name.clone()).collect(),
-        scenario: scenario.into(),
+        scenario,
         description: description.into(),
         chosen: chosen_record.as_ref().map(ChunkRecord::label),
         chosen_by_quorum,
@@ -501,9 +508,6 @@ pub fn simulate(config: &RunConfig, scenario: &str, description: &str) -> Consen
         decided_ms: run.decided_ms,
     }
 }
-
-/// The three scenarios of the seed's consensus demo.
-pub const SCENARIOS: [&str; 3] = ["normal", "conflict", "node_failure"];
 
 fn record(uploader: &str, seed: u8) -> ChunkRecord {
     let sha: String = (0..32)
@@ -521,9 +525,9 @@ fn record(uploader: &str, seed: u8) -> ChunkRecord {
     }
 }
 
-/// Builds and runs a named scenario (`normal`, `conflict`, `node_failure`);
-/// `None` for an unknown name.
-pub fn scenario(name: &str, seed: u64) -> Option<ConsensusRecording> {
+/// Builds and runs one of the seed's three consensus demo scenarios with
+/// `seed`.
+pub fn scenario(name: ConsensusScenario, seed: u64) -> ConsensusRecording {
     let a = ProposerSpec {
         name: "uploader-a".into(),
         id: 1,
@@ -532,11 +536,11 @@ pub fn scenario(name: &str, seed: u64) -> Option<ConsensusRecording> {
         fast: true,
     };
     let (config, description) = match name {
-        "normal" => (
+        ConsensusScenario::Normal => (
             RunConfig::new(vec![a]),
             "One uploader commits chunk film-00003. Every node answers, so the fast round decides in one round trip: accept to each node, accepted back.",
         ),
-        "conflict" => {
+        ConsensusScenario::Conflict => {
             let b = ProposerSpec {
                 name: "uploader-b".into(),
                 id: 2,
@@ -549,16 +553,15 @@ pub fn scenario(name: &str, seed: u64) -> Option<ConsensusRecording> {
                 "Two uploaders commit different bytes for the same chunk at the same time. Their fast-round votes split, so no value reaches the fast quorum; they fall back to classic ballots, and exactly one record wins. Both learn it.",
             )
         }
-        "node_failure" => (
+        ConsensusScenario::NodeFailure => (
             RunConfig {
                 outages: vec![(2, 0.0, 10_000.0)],
                 ..RunConfig::new(vec![a])
             },
             "node-3 is down. The fast round needs all three nodes, so the uploader times out and runs a classic ballot, which needs only a majority: two of three nodes commit the chunk.",
         ),
-        _ => return None,
     };
-    Some(simulate(&RunConfig { seed, ..config }, name, description))
+    simulate(&RunConfig { seed, ..config }, name, description)
 }
 
 #[cfg(test)]
@@ -567,7 +570,7 @@ mod tests {
 
     #[test]
     fn the_three_scenarios_decide_with_the_expected_message_counts() {
-        let normal = scenario("normal", 1).unwrap();
+        let normal = scenario(ConsensusScenario::Normal, 1);
         assert_eq!(normal.messages, 6, "fast path: 3 accepts + 3 accepted");
         assert_eq!(
             normal.chosen.as_deref().map(|s| &s[..10]),
@@ -575,7 +578,7 @@ mod tests {
         );
         assert!(normal.steps.iter().all(|s| !s.lost));
 
-        let conflict = scenario("conflict", 1).unwrap();
+        let conflict = scenario(ConsensusScenario::Conflict, 1);
         assert!(conflict.chosen.is_some());
         assert!(conflict.messages > 12, "{}", conflict.messages);
         let last = conflict.steps.last().unwrap();
@@ -586,14 +589,14 @@ mod tests {
         );
         assert!(learned[0].is_some());
 
-        let failure = scenario("node_failure", 1).unwrap();
+        let failure = scenario(ConsensusScenario::NodeFailure, 1);
         assert_eq!(
             failure.chosen.as_deref().map(|s| &s[..10]),
             Some("uploader-a")
         );
         assert!(failure.steps.iter().any(|s| s.lost && s.to == "node-3"));
-        assert!(failure.steps.iter().any(|s| s.kind == "timeout"));
-        assert!(scenario("meteor", 1).is_none());
+        assert!(failure.steps.iter().any(|s| s.kind == StepKind::Timeout));
+        assert_eq!(ConsensusScenario::parse("meteor"), None);
     }
 
     #[test]
@@ -620,7 +623,8 @@ mod tests {
                 max_ms: 20_000.0,
                 ..RunConfig::new(proposers)
             };
-            let r = simulate(&config, "random", "");
+            // The label only: random configurations are not one of the three.
+            let r = simulate(&config, ConsensusScenario::Conflict, "");
             let learned: std::collections::BTreeSet<_> = r
                 .steps
                 .last()

@@ -159,7 +159,10 @@ mod tests {
         assert_eq!(json, serde_json::json!({"smart": 1, "naive": 2}));
         let kinds: Vec<ClientKind> = p.into_iter().map(|(k, _)| k).collect();
         assert_eq!(kinds, ClientKind::ALL);
-        assert_eq!(ClientKind::Smart.selector().name(), "smart");
+        assert_eq!(
+            ClientKind::Smart.selector().strategy(),
+            super::super::Strategy::Smart
+        );
         assert!(!ClientKind::Naive.selector().uses_probes());
     }
 }

@@ -116,11 +116,57 @@ pub struct SelectionContext<'a> {
     pub queued_bytes_per_node: &'a [u64],
 }
 
+/// Node-selection strategies: the two live clients, and the simulator's
+/// oracle and bound (snake_case names on the wire and the command line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Multi-source, share-aware, progress-monitoring client (the smart one).
+    #[default]
+    Smart,
+    /// Round robin, no monitoring.
+    Naive,
+    /// Knows the links' future (simulator only).
+    Oracle,
+    /// The fluid pooled-capacity bound ([`bound`]; simulator only).
+    ///
+    /// [`bound`]: crate::sim::bound
+    Bound,
+}
+
+impl Strategy {
+    /// Lower-case name (`smart`, `naive`, `oracle`, `bound`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Smart => "smart",
+            Strategy::Naive => "naive",
+            Strategy::Oracle => "oracle",
+            Strategy::Bound => "bound",
+        }
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl From<ClientKind> for Strategy {
+    fn from(k: ClientKind) -> Self {
+        match k {
+            ClientKind::Smart => Strategy::Smart,
+            ClientKind::Naive => Strategy::Naive,
+        }
+    }
+}
+
 /// Picks the replica a chunk is downloaded from: the only difference between
 /// the smart and the naive client.
 pub trait NodeSelector: Send {
-    /// Short name used in reports (`smart`, `naive`, `oracle`).
-    fn name(&self) -> &'static str;
+    /// The strategy it implements (named in reports).
+    fn strategy(&self) -> Strategy;
     /// Whether the session should probe nodes for this selector. The naive client
     /// does no monitoring, so it sends no probes.
     fn uses_probes(&self) -> bool {
@@ -159,8 +205,8 @@ pub fn expected_finish_s(monitor: &NetworkMonitor, node: NodeId, queued: u64, by
 }
 
 impl NodeSelector for SmartSelector {
-    fn name(&self) -> &'static str {
-        "smart"
+    fn strategy(&self) -> Strategy {
+        Strategy::Smart
     }
 
     fn multi_source(&self) -> bool {
@@ -214,8 +260,8 @@ pub struct RoundRobinSelector {
 }
 
 impl NodeSelector for RoundRobinSelector {
-    fn name(&self) -> &'static str {
-        "naive"
+    fn strategy(&self) -> Strategy {
+        Strategy::Naive
     }
 
     fn uses_probes(&self) -> bool {

@@ -77,7 +77,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     BufferConfig, BufferManager, Manifest, MonitorConfig, NetworkMonitor, NodeHealth, NodeId,
-    NodeSelector, PlaybackState, SelectionContext,
+    NodeSelector, PlaybackState, SelectionContext, Strategy,
     fetch::{Fetch, Lane, Part, PartState, split},
     monitor::{PRIOR_BANDWIDTH_MBPS, PRIOR_LATENCY_MS},
 };
@@ -367,8 +367,9 @@ pub struct NodeLoad {
 /// Quality of experience of a session, all measured by the core.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct QoeReport {
-    /// Selector name (`smart`, `naive`, `oracle`).
-    pub strategy: String,
+    /// The selector's strategy (`"smart"`, `"naive"`, `"oracle"`; the
+    /// simulator's bound says `"bound"`).
+    pub strategy: Strategy,
     /// Play request → playback start, ms; `None` if playback never started.
     pub startup_latency_ms: Option<f64>,
     /// Rebuffering events.
@@ -469,7 +470,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("strategy", &self.selector.name())
+            .field("strategy", &self.selector.strategy())
             .field("video", &self.manifest.video_id)
             .field("now", &self.now)
             .field("state", &self.buffer.state())
@@ -718,9 +719,9 @@ impl Session {
         &self.fetches
     }
 
-    /// Selector name.
-    pub fn strategy(&self) -> &'static str {
-        self.selector.name()
+    /// The strategy of the session's selector.
+    pub fn strategy(&self) -> Strategy {
+        self.selector.strategy()
     }
 
     /// The QoE report as of the last `now`.
@@ -741,7 +742,7 @@ impl Session {
             }
         };
         QoeReport {
-            strategy: self.selector.name().to_string(),
+            strategy: self.selector.strategy(),
             startup_latency_ms: self.buffer.startup_latency().map(|d| d.as_secs_f64() * 1e3),
             rebuffer_count: self.buffer.rebuffer_count(),
             rebuffer_time_ms: self.buffer.rebuffer_time().as_secs_f64() * 1e3,

@@ -168,7 +168,7 @@ fn report(
         }
     };
     QoeReport {
-        strategy: "bound".into(),
+        strategy: crate::engine::Strategy::Bound,
         startup_latency_ms: buffer.startup_latency().map(|d| d.as_secs_f64() * 1e3),
         rebuffer_count: buffer.rebuffer_count(),
         rebuffer_time_ms: buffer.rebuffer_time().as_secs_f64() * 1e3,

@@ -23,28 +23,14 @@ pub use net::{NodeLink, OracleSelector, SimConfig, SimOutcome, run_session};
 pub use trace::{Period, Trace, TraceError};
 pub use video::{VideoError, VideoSource, load_chunks};
 
+pub use crate::engine::Strategy;
+
 use crate::{
     engine::{
         Manifest, NodeSelector, QoeReport, RoundRobinSelector, SmartSelector, session::TimeStats,
     },
     stats::improvement_pct,
 };
-
-/// Node-selection strategies the simulator can run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// Multi-source, share-aware, progress-monitoring client (the smart one).
-    #[default]
-    Smart,
-    /// Round robin, no monitoring.
-    Naive,
-    /// Knows the links' future (simulator only).
-    Oracle,
-    /// The fluid pooled-capacity bound ([`bound`]; simulator only).
-    Bound,
-}
 
 impl Strategy {
     /// The strategy's selector for a session on `links`; the bound has
@@ -64,16 +50,6 @@ impl Strategy {
         match self.selector(&links) {
             Some(selector) => run_session(config, manifest, selector),
             None => bound::run_bound(config, manifest),
-        }
-    }
-
-    /// Lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Smart => "smart",
-            Strategy::Naive => "naive",
-            Strategy::Oracle => "oracle",
-            Strategy::Bound => "bound",
         }
     }
 }

@@ -158,8 +158,8 @@ impl OracleSelector {
 }
 
 impl NodeSelector for OracleSelector {
-    fn name(&self) -> &'static str {
-        "oracle"
+    fn strategy(&self) -> crate::engine::Strategy {
+        crate::engine::Strategy::Oracle
     }
 
     fn uses_probes(&self) -> bool {

@@ -1,4 +1,4 @@
-//! Wire types shared by the server and the browser.
+//! Wire types shared by the server, the command line and the browser.
 //!
 //! Everything here is plain serde data: the server serialises it as JSON (server
 //! function responses, WebSocket frames) and the WASM front end deserialises the
@@ -11,11 +11,14 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use vstack_core::{
+pub use crate::{
     anomaly::{Alert, AlertKind, Metric as AlertMetric, Severity},
     compare::{CompareMode, CompareReport, ConditionResult, MetricRow},
     conditions::{Override, Scenario, ScenarioInForce},
-    consensus::record::{AcceptorView, ConsensusRecording, ConsensusStep, ProposerView},
+    consensus::record::{
+        AcceptorView, ConsensusRecording, ConsensusScenario, ConsensusStep, ProposerPhase,
+        ProposerView, StepKind,
+    },
     demo::PhaseFigures,
     engine::{
         ChunkSnapshot, ClientKind, ClientSnapshot, NodeHealth, NodeSnapshot, PerClient,
@@ -698,9 +701,99 @@ pub struct RunRecord {
     pub report: serde_json::Value,
 }
 
+// Labels the server, the CLI and the browser all print.
+
+/// `n` and the noun in the right number: `counted(1, "session", "sessions")`
+/// is `"1 session"`, any other `n` takes `many` (`"0 sessions"`, `"5 sessions"`).
+/// Used by page titles and table captions that the server and the UI both show.
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A metric's table label with its unit: `"startup latency ms"`; the unit
+/// is left off when empty or when the name already ends with it
+/// (`"rebuffering events"`, unit `events`).
+pub fn metric_with_unit(metric: &str, unit: &str) -> String {
+    if unit.is_empty() || metric.ends_with(unit) {
+        metric.to_owned()
+    } else {
+        format!("{metric} {unit}")
+    }
+}
+
+/// Smart's and naive's session `n`.
+pub type Pair<'a> = (&'a SessionResult, &'a SessionResult);
+
+/// Pairs by scenario name.
+pub type Groups<'a> = Vec<(String, Vec<Pair<'a>>)>;
+
+/// Finished sessions in pairs: smart's and naive's session `n`, both steady
+/// and under the same scenario; grouped by scenario name (in order of
+/// first appearance). Returns the groups and how many sessions were left out.
+pub fn paired_groups(sessions: &[SessionResult]) -> (Groups<'_>, usize) {
+    let mut groups: Groups<'_> = Vec::new();
+    let mut used = 0;
+    for s in sessions
+        .iter()
+        .filter(|r| r.kind == ClientKind::Smart && r.steady)
+    {
+        let twin = sessions.iter().find(|r| {
+            r.kind == ClientKind::Naive
+                && r.session == s.session
+                && r.steady
+                && r.scenario == s.scenario
+        });
+        if let Some(n) = twin {
+            used += 2;
+            let name = s.scenario.name().to_string();
+            match groups.iter_mut().find(|(g, _)| *g == name) {
+                Some((_, v)) => v.push((s, n)),
+                None => groups.push((name, vec![(s, n)])),
+            }
+        }
+    }
+    (groups, sessions.len() - used)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn session(kind: ClientKind, n: u32, scenario: Scenario, steady: bool) -> SessionResult {
+        SessionResult {
+            kind,
+            session: n,
+            scenario: ScenarioInForce::from(scenario),
+            steady,
+            startup_latency_ms: Some(1000.0),
+            rebuffer_count: 0,
+            rebuffer_time_ms: 0.0,
+            avg_buffer_s: 20.0,
+            avg_throughput_mbps: 10.0,
+            goodput_mbps: 2.0,
+            failovers: 0,
+        }
+    }
+
+    #[test]
+    fn only_steady_twins_of_one_scenario_pair_up() {
+        use ClientKind::{Naive, Smart};
+        let v = vec![
+            session(Smart, 1, Scenario::Normal, true),
+            session(Naive, 1, Scenario::Normal, true),
+            session(Smart, 2, Scenario::Normal, false),
+            session(Naive, 2, Scenario::Normal, true),
+            session(Smart, 3, Scenario::LowBandwidth, true),
+            session(Naive, 3, Scenario::LowBandwidth, true),
+            session(Smart, 4, Scenario::LowBandwidth, true),
+        ];
+        let (groups, left_out) = paired_groups(&v);
+        assert_eq!(left_out, 3, "session 2 (not steady, both) and 4 (no twin)");
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].0, "normal");
+        assert_eq!(groups[1].0, "low_bandwidth");
+        assert_eq!(groups[1].1.len(), 1);
+    }
 
     #[test]
     fn ws_event_is_tagged_json() {
@@ -718,5 +811,22 @@ mod tests {
         assert_eq!(json["dashboards_connected"], 2);
         let back: WsEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn counted_picks_the_number() {
+        assert_eq!(counted(1, "session", "sessions"), "1 session");
+        assert_eq!(counted(0, "session", "sessions"), "0 sessions");
+        assert_eq!(counted(12, "condition", "conditions"), "12 conditions");
+    }
+
+    #[test]
+    fn metric_labels_name_the_unit_once() {
+        assert_eq!(metric_with_unit("stall time", "ms"), "stall time ms");
+        assert_eq!(
+            metric_with_unit("rebuffering events", "events"),
+            "rebuffering events"
+        );
+        assert_eq!(metric_with_unit("failovers", ""), "failovers");
     }
 }
