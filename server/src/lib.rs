@@ -13,7 +13,11 @@
 //! - [`cluster`]: the storage cluster (metadata service, storage nodes with
 //!   their network emulator, durable ChunkPaxos acceptors, the embedded
 //!   cluster, HLS ingest).
-//! - [`tools`]: what `vstack compare`, `bench`, `chaos` and `demo` run.
+//! - [`runs`]: a finished run as a record (tables, charts, the report), kept
+//!   in the history or published to a server; the saved comparison file.
+//! - [`demo`]: the seed's demo phases on live clusters, one loop for the
+//!   command and the dashboard, and the command's own twin testbeds.
+//! - [`tools`]: what `vstack compare`, `bench` and `chaos` run.
 //! - [`history`]: durable history in SQLite: metrics samples (downsampled,
 //!   7-day retention), finished sessions, alerts and runs.
 //! - [`http`]: the HTTP plumbing every server shares (JSON errors, ids, hashes).
@@ -23,10 +27,12 @@
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod demo;
 pub mod files;
 pub mod history;
 pub mod http;
 pub mod hub;
+pub mod runs;
 pub mod sync;
 pub mod tools;
 pub mod web;

@@ -403,7 +403,7 @@ fn compare_live_and_sim_print_json_with_improvements() {
         "{c}"
     );
     // The same result is saved for the dashboard, which serves it.
-    let file = vstack::tools::compare::read_saved(&saved).unwrap().unwrap();
+    let file = vstack::runs::saved::read_saved(&saved).unwrap().unwrap();
     assert_eq!(serde_json::to_value(&file).unwrap(), r);
     assert!(file.finished_unix_s.is_some());
 

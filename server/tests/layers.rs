@@ -15,27 +15,41 @@ use std::{
 };
 
 /// The server crate's top-level modules, and which others each may not use.
-/// Layers, top to bottom: `cli`; `web`; `hub`; `tools`; `history`;
-/// `client` and `cluster`; `http`, `files`, `sync`.
+/// Layers, top to bottom: `cli`; `web`; `hub`; `demo`; `runs`; `tools`;
+/// `history`; `client` and `cluster`; `http`, `files`, `sync`.
 const FORBIDDEN: &[(&str, &[&str])] = &[
     ("cli", &[]),
     ("web", &["cli"]),
     ("hub", &["cli", "web"]),
-    ("tools", &["cli", "web", "hub"]),
-    ("history", &["cli", "web", "hub", "tools"]),
-    ("client", &["cli", "web", "hub", "tools", "history"]),
-    ("cluster", &["cli", "web", "hub", "tools", "history"]),
+    ("demo", &["cli", "web", "hub"]),
+    ("runs", &["cli", "web", "hub", "demo"]),
+    ("tools", &["cli", "web", "hub", "demo", "runs"]),
+    ("history", &["cli", "web", "hub", "demo", "runs", "tools"]),
+    (
+        "client",
+        &["cli", "web", "hub", "demo", "runs", "tools", "history"],
+    ),
+    (
+        "cluster",
+        &["cli", "web", "hub", "demo", "runs", "tools", "history"],
+    ),
     (
         "http",
-        &["cli", "web", "hub", "tools", "history", "client", "cluster"],
+        &[
+            "cli", "web", "hub", "demo", "runs", "tools", "history", "client", "cluster",
+        ],
     ),
     (
         "files",
-        &["cli", "web", "hub", "tools", "history", "client", "cluster"],
+        &[
+            "cli", "web", "hub", "demo", "runs", "tools", "history", "client", "cluster",
+        ],
     ),
     (
         "sync",
-        &["cli", "web", "hub", "tools", "history", "client", "cluster"],
+        &[
+            "cli", "web", "hub", "demo", "runs", "tools", "history", "client", "cluster",
+        ],
     ),
 ];
 

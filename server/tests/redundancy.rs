@@ -446,18 +446,18 @@ async fn a_node_revived_on_twin_clusters_keeps_one_chunk_index() {
         .await
         .unwrap();
     let twin = smart.start_twin().await.unwrap();
-    let mut both = vec![smart, twin];
-    for c in &mut both {
+    let mut both = vstack_core::engine::PerClient { smart, naive: twin };
+    for (_, c) in both.iter_mut() {
         c.kill_node(2);
     }
     restart_node_on_twins(&mut both, 2).await.unwrap();
     // A copy stored through the smart cluster's node is seen by its twin.
     let bytes = bytes::Bytes::from_static(b"a repaired copy");
-    both[0].nodes()[2]
+    both.smart.nodes()[2]
         .storage()
         .store("copy-1", &sha256_hex(&bytes), bytes.clone())
         .await
         .unwrap();
-    let listed = listing(&both[1], 2).await;
+    let listed = listing(&both.naive, 2).await;
     assert!(listed.iter().any(|s| s.chunk_id == "copy-1"), "{listed:?}");
 }

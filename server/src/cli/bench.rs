@@ -145,7 +145,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         print_report(&report);
         println!("results written to {}", args.output.display());
     }
-    super::keep_run(&args.keep, crate::tools::runs::bench_record(&report, "cli")).await
+    super::keep_run(&args.keep, crate::runs::bench_record(&report, "cli")).await
 }
 
 /// The QoE step's trace set: `--trace` (an error when it cannot be read) or

@@ -244,11 +244,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         print_report(&report);
     }
     let times = (started, crate::history::unix_ms_now());
-    super::keep_run(
-        &args.keep,
-        crate::tools::runs::chaos_record(&report, times, "cli"),
-    )
-    .await?;
+    super::keep_run(&args.keep, crate::runs::chaos_record(&report, times, "cli")).await?;
     if report.violations.is_empty() {
         Ok(())
     } else {

@@ -25,7 +25,7 @@ use vstack_core::{
 use super::{BadInput, check_output_dir, parse_speed};
 use crate::{
     files,
-    tools::compare::{self, CompareConfig, compare_live, compare_sim},
+    tools::compare::{CompareConfig, compare_live, compare_sim},
 };
 
 /// Options of `vstack compare`.
@@ -180,7 +180,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         }
     };
     if save {
-        compare::save(&report, &args.output)
+        crate::runs::saved::save(&report, &args.output)
             .with_context(|| format!("writing {}", args.output.display()))?;
     }
     if args.json {
@@ -188,6 +188,6 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", format_report(&report));
     }
-    let run = crate::tools::runs::compare_record(&report, started, "cli");
+    let run = crate::runs::compare_record(&report, started, "cli");
     super::keep_run(&args.keep, run).await
 }

@@ -221,8 +221,8 @@ pub struct RunOutputArgs {
 
 impl RunOutputArgs {
     /// The library's view of these flags.
-    pub fn output(&self) -> crate::tools::runs::RunOutput {
-        crate::tools::runs::RunOutput {
+    pub fn output(&self) -> crate::runs::RunOutput {
+        crate::runs::RunOutput {
             data_dir: self.data_dir.clone(),
             publish: self.publish.clone(),
             publish_token: self.publish_token.clone(),

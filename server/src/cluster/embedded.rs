@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use vstack_core::{
-    engine::striped_replicas,
+    engine::{PerClient, striped_replicas},
     sim::{Trace, VideoSource, load_chunks},
 };
 
@@ -697,21 +697,18 @@ impl Cluster {
     }
 }
 
-/// Restarts killed node `i` on twin clusters: on the first from disk, on
-/// the others as its twin (one shared chunk index, see
+/// Restarts killed node `i` on twin clusters: on the smart client's from
+/// disk, on the naive client's as its twin (one shared chunk index, see
 /// [`Cluster::restart_twin_node`]).
 ///
 /// # Errors
 /// As [`Cluster::restart_node`].
-pub async fn restart_node_on_twins(clusters: &mut [Cluster], i: usize) -> Result<(), ClusterError> {
-    let Some((first, rest)) = clusters.split_first_mut() else {
-        return Ok(());
-    };
-    first.restart_node(i).await?;
-    for c in rest {
-        c.restart_twin_node(i, first).await?;
-    }
-    Ok(())
+pub async fn restart_node_on_twins(
+    clusters: &mut PerClient<Cluster>,
+    i: usize,
+) -> Result<(), ClusterError> {
+    clusters.smart.restart_node(i).await?;
+    clusters.naive.restart_twin_node(i, &clusters.smart).await
 }
 
 /// Node `i`'s emulator: `base` conditions, the cluster's speed, seed `seed + i`

@@ -10,7 +10,7 @@
 //!   the retention.
 //! - **Alerts**: every alert as it opens and again when it resolves (keyed
 //!   by the server's start and the alert's id), kept for the retention.
-//! - **Runs** (`RunRecord`s, built by `crate::tools::runs`): every
+//! - **Runs** (`RunRecord`s, built by `crate::runs`): every
 //!   `compare`, `bench`, `chaos` and `demo` run,
 //!   from the command line (`--data-dir`), published to a server
 //!   (`--publish`) or started from the dashboard; kept until deleted.

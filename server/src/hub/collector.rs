@@ -140,8 +140,7 @@ impl Hub {
             finished_unix_s: Some(crate::history::unix_ms_now() / 1000),
             conditions,
         };
-        let mut record =
-            crate::tools::runs::compare_record(&report, run.started_unix_ms, "dashboard");
+        let mut record = crate::runs::compare_record(&report, run.started_unix_ms, "dashboard");
         record.summary.id = run.id.clone();
         record.summary.conditions = format!("{}; {}", record.summary.conditions, self.conditions);
         if let Some(c) = sh.compare_run.as_mut() {

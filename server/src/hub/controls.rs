@@ -1,9 +1,10 @@
 //! The dashboard's controls ([`Control`]), acting on both clusters and both
 //! clients alike, and the seed's demo run on the hub's clusters (the loop of
-//! [`crate::tools::demo`], watched on the dashboard).
+//! [`crate::demo`], watched on the dashboard).
 
 use std::{sync::Arc, time::Duration};
 
+use vstack_core::engine::PerClient;
 use vstack_core::wire::{Control, DemoPhase, DemoStatus, WsEvent};
 use vstack_core::{
     conditions::{Conditions, Override, Scenario, ScenarioInForce},
@@ -13,8 +14,8 @@ use vstack_core::{
 use super::{Hub, list_videos};
 use crate::{
     cluster::embedded::{Cluster, restart_node_on_twins},
+    demo::{DemoEvent, run_phases},
     sync::LockExt,
-    tools::demo::{DemoEvent, run_phases},
 };
 
 /// Seed of the chaos phase of a demo started from the dashboard.
@@ -49,7 +50,7 @@ impl Hub {
                 let under = match scenario {
                     Some(name) => {
                         let clusters = self.embedded().await?;
-                        for c in clusters.iter() {
+                        for (_, c) in clusters.iter() {
                             c.apply_scenario(name);
                         }
                         drop(clusters);
@@ -63,7 +64,7 @@ impl Hub {
                     sh.sessions.clear();
                     sh.pending.clear();
                     sh.compare_run = self.config.recorder.as_ref().map(|_| super::CompareRun {
-                        id: crate::tools::runs::new_id(),
+                        id: crate::runs::new_id(),
                         started_unix_ms: crate::history::unix_ms_now(),
                         pairs_recorded: 0,
                         stored: false,
@@ -79,7 +80,7 @@ impl Hub {
             Control::PickVideo { video_id } => self.pick_video(video_id).await,
             Control::Scenario { name } => {
                 let clusters = self.embedded().await?;
-                for c in clusters.iter() {
+                for (_, c) in clusters.iter() {
                     c.apply_scenario(name);
                 }
                 self.set_scenario(name.into());
@@ -102,7 +103,7 @@ impl Hub {
                 };
                 c.validate()?;
                 let clusters = self.embedded().await?;
-                for cl in clusters.iter() {
+                for (_, cl) in clusters.iter() {
                     cl.set_conditions(node, c.clone())?;
                 }
                 self.set_scenario(ScenarioInForce::Override(Override::Custom));
@@ -111,7 +112,7 @@ impl Hub {
             Control::KillNode { node } => {
                 self.check_node(node)?;
                 let mut clusters = self.embedded().await?;
-                for c in clusters.iter_mut() {
+                for (_, c) in clusters.iter_mut() {
                     c.kill_node(node);
                 }
                 self.set_killed(node, true);
@@ -120,7 +121,7 @@ impl Hub {
             Control::ReviveNode { node } => {
                 self.check_node(node)?;
                 let mut clusters = self.embedded().await?;
-                restart_node_on_twins(&mut clusters[..], node)
+                restart_node_on_twins(&mut clusters, node)
                     .await
                     .map_err(|e| e.to_string())?;
                 self.set_killed(node, false);
@@ -173,15 +174,13 @@ impl Hub {
 
     pub(super) async fn embedded(
         &self,
-    ) -> Result<tokio::sync::MutexGuard<'_, Vec<Cluster>>, String> {
-        let g = self.clusters.lock().await;
-        if g.is_empty() {
-            Err(
+    ) -> Result<tokio::sync::MutexGuard<'_, PerClient<Cluster>>, String> {
+        match &self.clusters {
+            Some(c) => Ok(c.lock().await),
+            None => Err(
                 "cluster controls need the embedded cluster (started without --metadata-url)"
                     .into(),
-            )
-        } else {
-            Ok(g)
+            ),
         }
     }
 
@@ -235,11 +234,10 @@ impl Hub {
             run_id: None,
         });
         self.restart_clients();
-        let task = tokio::spawn(run_demo(
-            Arc::downgrade(self),
-            self.clusters.clone(),
-            phase_s,
-        ));
+        let Some(clusters) = self.clusters.clone() else {
+            return Err("the demo needs the embedded cluster".into());
+        };
+        let task = tokio::spawn(run_demo(Arc::downgrade(self), clusters, phase_s));
         *self.demo_task.locked() = Some(task);
         Ok(format!(
             "demo started: {} phases of {phase_s} s",
@@ -254,12 +252,12 @@ impl Hub {
         let Some(task) = task else { return false };
         let was_running = !task.is_finished();
         task.abort();
-        if was_running {
-            let mut clusters = self.clusters.lock().await;
+        if was_running && let Some(clusters) = &self.clusters {
+            let mut clusters = clusters.lock().await;
             for i in 0..self.node_ids.len() {
-                let _ = restart_node_on_twins(&mut clusters[..], i).await;
+                let _ = restart_node_on_twins(&mut clusters, i).await;
             }
-            for c in clusters.iter() {
+            for (_, c) in clusters.iter() {
                 c.apply_scenario(Scenario::Normal);
             }
             drop(clusters);
@@ -337,7 +335,7 @@ impl Hub {
 /// delayed by it.
 async fn run_demo(
     hub: std::sync::Weak<Hub>,
-    clusters: Arc<tokio::sync::Mutex<Vec<Cluster>>>,
+    clusters: Arc<tokio::sync::Mutex<PerClient<Cluster>>>,
     phase_s: u64,
 ) {
     let Some(speed) = hub.upgrade().map(|h| h.config.speed) else {
@@ -360,7 +358,7 @@ async fn run_demo(
     if let Some(h) = hub.upgrade() {
         let findings = findings(&results);
         let run_id = h.config.recorder.as_ref().map(|rec| {
-            let run = crate::tools::runs::DemoRun {
+            let run = crate::runs::DemoRun {
                 phase_s,
                 speed,
                 seed: DEMO_SEED,
@@ -368,7 +366,7 @@ async fn run_demo(
                 phases: results,
             };
             let times = (started, crate::history::unix_ms_now());
-            let record = crate::tools::runs::demo_record(&run, times, "dashboard");
+            let record = crate::runs::demo_record(&run, times, "dashboard");
             let id = record.summary.id.clone();
             rec.run(record);
             id

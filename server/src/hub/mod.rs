@@ -198,9 +198,9 @@ impl Shared {
 pub struct Hub {
     config: HubConfig,
     started: Instant,
-    /// The smart client's cluster and the naive client's twin; empty when
+    /// The smart client's cluster and the naive client's twin; `None` when
     /// playing from an external cluster.
-    clusters: Arc<tokio::sync::Mutex<Vec<Cluster>>>,
+    clusters: Option<Arc<tokio::sync::Mutex<PerClient<Cluster>>>>,
     node_ids: Vec<String>,
     metadata_url: String,
     conditions: String,
@@ -241,7 +241,7 @@ impl Drop for Hub {
 /// Where the clients play: the clusters (none for an external one), each
 /// client's metadata service, and the conditions in words.
 struct Clusters {
-    clusters: Vec<Cluster>,
+    clusters: Option<PerClient<Cluster>>,
     urls: PerClient<String>,
     conditions: String,
     video_id: String,
@@ -252,7 +252,7 @@ struct Clusters {
 async fn start_clusters(config: &mut HubConfig) -> Result<Clusters, HubError> {
     if let Some(url) = &config.metadata_url {
         return Ok(Clusters {
-            clusters: Vec::new(),
+            clusters: None,
             urls: PerClient::from_fn(|_| url.clone()),
             conditions: format!("external cluster at {url} (both clients share it)"),
             video_id: config.video_id.clone(),
@@ -286,7 +286,7 @@ async fn start_clusters(config: &mut HubConfig) -> Result<Clusters, HubError> {
             smart: smart.metadata_url(),
             naive: naive.metadata_url(),
         },
-        clusters: vec![smart, naive],
+        clusters: Some(PerClient { smart, naive }),
         video_id,
     })
 }
@@ -354,7 +354,10 @@ impl Hub {
             ..Shared::default()
         }));
         let metadata_url = started.urls.smart.clone();
-        let smart_metadata = started.clusters.first().map(|c| c.metadata().clone());
+        let smart_metadata = started
+            .clusters
+            .as_ref()
+            .map(|c| c.smart.metadata().clone());
         let pairing = loops::Pairing::new();
         let clients = started.urls.map(|kind, url| {
             loops::spawn(
@@ -369,7 +372,9 @@ impl Hub {
         });
         let hub = Arc::new(Hub {
             started: Instant::now(),
-            clusters: Arc::new(tokio::sync::Mutex::new(started.clusters)),
+            clusters: started
+                .clusters
+                .map(|c| Arc::new(tokio::sync::Mutex::new(c))),
             node_ids,
             metadata_url,
             conditions: started.conditions,

@@ -213,8 +213,11 @@ impl Hub {
     }
 
     async fn scrape_emulators(&self, s: &mut Scrape) {
-        let clusters = self.clusters.lock().await;
-        for (cluster, kind) in clusters.iter().zip(ClientKind::ALL) {
+        let Some(clusters) = &self.clusters else {
+            return;
+        };
+        let clusters = clusters.lock().await;
+        for (kind, cluster) in clusters.iter() {
             for n in cluster.nodes() {
                 let labels = vec![
                     ("cluster", kind.name().to_string()),

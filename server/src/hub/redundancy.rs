@@ -119,22 +119,17 @@ impl Hub {
                 "clients must be in 1..={MAX_HOT_CLIENTS}, got {clients}"
             ));
         }
-        let urls: Vec<String> = self
-            .embedded()
-            .await?
-            .iter()
-            .map(|c| c.metadata_url())
-            .collect();
+        let urls = self.embedded().await?.as_ref().map(|_, c| c.metadata_url());
         let video_id = video_id.unwrap_or_else(|| self.shared.locked().video_id.clone());
         let http = reqwest::Client::new();
         // Checked once here, so a typo answers 400 instead of idle tasks.
-        fetch_view(&http, &urls[0], &video_id)
+        fetch_view(&http, &urls.smart, &video_id)
             .await
             .map_err(|e| format!("video {video_id:?}: {e}"))?;
         let mut hot = self.hot.locked();
         hot.stop();
         let speed = self.config.speed;
-        for url in &urls {
+        for (_, url) in urls.iter() {
             for i in 0..clients {
                 let (http, url, video_id) = (http.clone(), url.clone(), video_id.clone());
                 let weak = Arc::downgrade(self);

@@ -3,10 +3,10 @@
 //! seeds and traces) over HTTP, one condition per scenario; [`compare_sim`]
 //! runs both in the simulator, one condition per trace set, with each
 //! client's gap to the fluid bound on the same traces. The figures are
-//! aggregated by [`vstack_core::compare::aggregate`]; [`save`] and
-//! [`read_saved`] keep the latest run for the dashboard.
+//! aggregated by [`vstack_core::compare::aggregate`]; `crate::runs::saved`
+//! keeps the latest run for the dashboard.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use vstack_core::{
     compare::{CompareMode, CompareReport, aggregate},
@@ -173,28 +173,4 @@ pub fn compare_sim(
         speed: 1.0,
         conditions,
     })
-}
-
-/// Saves `report` as pretty JSON at `path` (what the dashboard reads).
-///
-/// # Errors
-/// The I/O error.
-pub fn save(report: &CompareReport, path: &Path) -> std::io::Result<()> {
-    let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
-    std::fs::write(path, json)
-}
-
-/// Reads a saved comparison ([`save`], `vstack compare --output`).
-///
-/// # Errors
-/// A message when the file exists but cannot be read or is not a comparison.
-/// A missing file is `Ok(None)`.
-pub fn read_saved(path: &Path) -> Result<Option<CompareReport>, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("{} is not a vstack compare result: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-    }
 }

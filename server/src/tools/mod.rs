@@ -1,29 +1,23 @@
-//! The tools behind `vstack compare`, `bench`, `chaos` and `demo`, as a
-//! library the commands (and the dashboard, for the demo) call:
+//! The tools behind `vstack compare`, `bench` and `chaos`, as a library
+//! the commands call (the demo's phase loop and run records, which the
+//! dashboard shares, are `crate::demo` and `crate::runs`):
 //!
 //! - [`testbed`]: start an embedded cluster (and its twin) and fetch its
 //!   video, the sequence every tool starts with;
 //! - [`compare`]: smart vs naive on identical conditions, live or simulated;
 //! - [`bench`]: the seed's benchmark targets measured in one run;
 //! - [`chaos`]: seeded failure injection with invariant checks;
-//! - [`demo`]: the seed's demo phases on live clusters, one loop for every host.
 //! - [`ws_load`]: the dashboards step of `bench` (many `/ws` subscribers,
 //!   slowloris connections).
 //! - [`redundancy_bench`]: the redundancy step of `bench` (restore after a
 //!   loss, startup on a hot video under adaptive vs fixed replication).
-//!
-//! - [`runs`]: a finished run as the history keeps it (`--data-dir`) or a
-//!   server publishes it (`--publish`), with its permalink page's tables
-//!   and charts.
 //!
 //! Also here: the notice log and failover time both `bench` and `chaos` use.
 
 pub mod bench;
 pub mod chaos;
 pub mod compare;
-pub mod demo;
 pub mod redundancy_bench;
-pub mod runs;
 pub mod testbed;
 pub mod ws_load;
 

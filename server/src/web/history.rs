@@ -29,7 +29,7 @@ use crate::{
     history::{Recorder, unix_ms_now},
     http::ApiError,
     hub::Hub,
-    tools::runs::is_run_id,
+    runs::is_run_id,
 };
 
 /// Largest `POST /api/runs` body, bytes (the history's own bound).

@@ -41,7 +41,7 @@ use serde_json::json;
 use crate::{
     http::{ApiError, serve::ConnectionSlot},
     hub::Hub,
-    tools::compare::read_saved,
+    runs::saved::read_saved,
 };
 
 pub use access::{AccessConfig, AccessControl};

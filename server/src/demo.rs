@@ -1,6 +1,7 @@
 //! The seed's demo on live clusters, one phase loop for every host: `vstack
-//! demo` (its own twin clusters) and the dashboard (the hub's) both call
-//! [`run_phases`] and watch it through a progress callback.
+//! demo` ([`run_standalone`]: its own twin testbeds and clients) and the
+//! dashboard (the hub's clusters) both call [`run_phases`] and watch it
+//! through a progress callback.
 //!
 //! Each phase applies its scenario to every cluster alike (the chaos phase
 //! injects one random fault every 5 s of media time, the same on every
@@ -15,10 +16,17 @@ use tokio::sync::Mutex;
 use vstack_core::{
     conditions::{Fault, Scenario},
     demo::{PHASES, Phase, PhaseResult, phase_figures, phase_name},
-    engine::{ClientSnapshot, PerClient},
+    engine::{ClientKind, ClientSnapshot, PerClient},
 };
 
-use crate::cluster::embedded::{Cluster, restart_node_on_twins};
+use tokio::sync::{broadcast, watch};
+
+use crate::{
+    client::{self, ClientConfig},
+    cluster::embedded::{Cluster, ClusterConfig, SyntheticVideo, restart_node_on_twins},
+    runs::DemoRun,
+    tools::testbed::{Testbed, TestbedError},
+};
 
 /// Media seconds between two faults of the chaos phase.
 pub const CHAOS_STEP_S: u64 = 5;
@@ -64,7 +72,7 @@ pub enum DemoEvent<'a> {
 /// (`node-1 back up; node-1 killed`), so the list never shows a node
 /// killed twice without its return between.
 pub async fn chaos_step(
-    clusters: &mut [Cluster],
+    clusters: &mut PerClient<Cluster>,
     rng: &mut ChaCha8Rng,
     killed: &mut Vec<usize>,
 ) -> String {
@@ -73,21 +81,21 @@ pub async fn chaos_step(
         .map(|i| format!("node-{} back up", i + 1))
         .collect();
     revive(clusters, killed).await;
-    for c in clusters.iter() {
+    for (_, c) in clusters.iter() {
         c.apply_scenario(Scenario::Normal);
     }
-    let n = clusters[0].nodes().len();
+    let n = clusters.smart.nodes().len();
     let node = rng.random_range(0..n);
     let fault = Fault::DEMO[rng.random_range(0..Fault::DEMO.len())];
     let node_id = format!("node-{}", node + 1);
-    match fault.conditions(&clusters[0].nodes()[node].emulator().base()) {
+    match fault.conditions(&clusters.smart.nodes()[node].emulator().base()) {
         Some(c) => {
-            for cl in clusters.iter() {
+            for (_, cl) in clusters.iter() {
                 let _ = cl.set_conditions(node, c.clone());
             }
         }
         None => {
-            for cl in clusters.iter_mut() {
+            for (_, cl) in clusters.iter_mut() {
                 cl.kill_node(node);
             }
             killed.push(node);
@@ -99,7 +107,7 @@ pub async fn chaos_step(
 }
 
 /// Restarts every node in `killed` on every cluster (and empties it).
-async fn revive(clusters: &mut [Cluster], killed: &mut Vec<usize>) {
+async fn revive(clusters: &mut PerClient<Cluster>, killed: &mut Vec<usize>) {
     for i in killed.drain(..) {
         let _ = restart_node_on_twins(clusters, i).await;
     }
@@ -112,7 +120,7 @@ async fn revive(clusters: &mut [Cluster], killed: &mut Vec<usize>) {
 /// phase's figures. Dropping the future stops the demo where it is (the
 /// caller restores the clusters).
 pub async fn run_phases(
-    clusters: &Mutex<Vec<Cluster>>,
+    clusters: &Mutex<PerClient<Cluster>>,
     phase_s: u64,
     speed: f64,
     seed: u64,
@@ -131,7 +139,7 @@ pub async fn run_phases(
         let before = clients();
         match phase {
             Phase::Scenario(s) => {
-                for c in clusters.lock().await.iter() {
+                for (_, c) in clusters.lock().await.iter() {
                     c.apply_scenario(s);
                 }
                 tokio::time::sleep(phase_wall).await;
@@ -160,7 +168,7 @@ pub async fn run_phases(
 /// events as they happen (the twin mirrors its changes); at the phase's end
 /// the node returns.
 async fn redundancy_phase(
-    clusters: &Mutex<Vec<Cluster>>,
+    clusters: &Mutex<PerClient<Cluster>>,
     phase_s: u64,
     speed: f64,
     progress: &mut impl FnMut(DemoEvent<'_>),
@@ -171,14 +179,13 @@ async fn redundancy_phase(
     let t0 = tokio::time::Instant::now();
     let (node, svc) = {
         let mut c = clusters.lock().await;
-        let Some(n) = c.first().map(|c| c.nodes().len()) else {
+        let Some(node) = c.smart.nodes().len().checked_sub(1) else {
             return;
         };
-        let node = n - 1;
-        for cl in c.iter_mut() {
+        for (_, cl) in c.iter_mut() {
             cl.kill_node(node);
         }
-        (node, c[0].metadata().clone())
+        (node, c.smart.metadata().clone())
     };
     let killed = [node];
     progress(DemoEvent::Chaos {
@@ -207,13 +214,13 @@ async fn redundancy_phase(
         seen = events.len().max(seen);
     }
     let mut c = clusters.lock().await;
-    let _ = restart_node_on_twins(&mut c[..], node).await;
+    let _ = restart_node_on_twins(&mut c, node).await;
 }
 
 /// The chaos phase: a [`chaos_step`] every [`CHAOS_STEP_S`] media seconds,
 /// then every node revived and back on its base profile.
 async fn chaos_phase(
-    clusters: &Mutex<Vec<Cluster>>,
+    clusters: &Mutex<PerClient<Cluster>>,
     phase_s: u64,
     speed: f64,
     rng: &mut ChaCha8Rng,
@@ -222,7 +229,7 @@ async fn chaos_phase(
     let step = Duration::from_secs(CHAOS_STEP_S).div_f64(speed);
     let mut killed = Vec::new();
     for k in 0..(phase_s / CHAOS_STEP_S).max(1) {
-        let what = chaos_step(&mut clusters.lock().await[..], rng, &mut killed).await;
+        let what = chaos_step(&mut *clusters.lock().await, rng, &mut killed).await;
         progress(DemoEvent::Chaos {
             at_s: k * CHAOS_STEP_S,
             what,
@@ -231,8 +238,134 @@ async fn chaos_phase(
         tokio::time::sleep(step).await;
     }
     let mut clusters = clusters.lock().await;
-    revive(&mut clusters[..], &mut killed).await;
-    for c in clusters.iter() {
+    revive(&mut clusters, &mut killed).await;
+    for (_, c) in clusters.iter() {
         c.apply_scenario(Scenario::Normal);
     }
+}
+
+/// Settings of a standalone demo (`vstack demo`); every default stated.
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    /// Time compression factor. Default 10 (the ~4-minute demo in ~25 s).
+    pub speed: f64,
+    /// Media seconds per phase. Default 30.
+    pub phase_s: u64,
+    /// Seed of the chaos phase's random faults. Default 7.
+    pub seed: u64,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            speed: 10.0,
+            phase_s: 30,
+            seed: 7,
+        }
+    }
+}
+
+/// Why a standalone demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// A twin cluster did not start.
+    #[error("the {0} client's cluster: {1}")]
+    Testbed(ClientKind, #[source] TestbedError),
+    /// A client stopped before it published its first snapshot.
+    #[error("the {0} client stopped before it started playing")]
+    ClientStopped(ClientKind),
+}
+
+/// The seed's demo on its own twin testbeds: the smart client on an embedded
+/// cluster, the naive client on its twin, one long session each (the video
+/// lasts every phase plus a minute), [`run_phases`] over both. The
+/// redundancy phase repairs within itself: a grace of a fifth of the phase
+/// (wall time, at least 0.5 s), heartbeats every 200 ms, and the default
+/// 40 Mbit/s repair cap in media time (× speed, as the emulated links).
+/// Returns the run and its start and end, Unix ms.
+///
+/// # Errors
+/// [`DemoError`] when a cluster does not start or a client stops before
+/// playing.
+pub async fn run_standalone(
+    config: &DemoConfig,
+    progress: impl FnMut(DemoEvent<'_>),
+) -> Result<(DemoRun, (u64, u64)), DemoError> {
+    let total_s = config.phase_s * PHASES.len() as u64 + 60;
+    let phase_wall_ms = (config.phase_s as f64 * 1e3 / config.speed) as u64;
+    let smart_bed = Testbed::start(ClusterConfig {
+        speed: config.speed,
+        video: Some(SyntheticVideo {
+            duration: Duration::from_secs(total_s),
+            ..SyntheticVideo::default()
+        }),
+        heartbeat_interval: Duration::from_millis(200),
+        heartbeat_timeout: Duration::from_millis(500),
+        redundancy: Some(vstack_core::redundancy::RedundancyConfig {
+            grace_ms: (phase_wall_ms / 5).max(500),
+            tick_ms: 100,
+            repair_cap_mbps: (40.0 * config.speed).min(100_000.0),
+            max_concurrent_repairs: 4,
+            ..vstack_core::redundancy::RedundancyConfig::default()
+        }),
+        ..ClusterConfig::default()
+    })
+    .await
+    .map_err(|e| DemoError::Testbed(ClientKind::Smart, e))?;
+    let naive_bed = smart_bed
+        .twin()
+        .await
+        .map_err(|e| DemoError::Testbed(ClientKind::Naive, e))?;
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let beds = PerClient {
+        smart: smart_bed,
+        naive: naive_bed,
+    };
+    let watchers = beds.as_ref().map(|kind, bed| {
+        let (tx, rx) = watch::channel(None);
+        let (ntx, _) = broadcast::channel(64);
+        let client = ClientConfig {
+            kind,
+            speed: config.speed,
+            ..ClientConfig::default()
+        };
+        let task = tokio::spawn(client::play(
+            bed.http.clone(),
+            bed.view.clone(),
+            client,
+            tx,
+            ntx,
+            stop_rx.clone(),
+        ));
+        (rx, task)
+    });
+    // Both clients publish a first snapshot before the first phase.
+    for (kind, (rx, _)) in watchers.iter() {
+        if rx.clone().wait_for(Option::is_some).await.is_err() {
+            return Err(DemoError::ClientStopped(kind));
+        }
+    }
+    let snapshots = || watchers.as_ref().map(|_, (rx, _)| rx.borrow().clone());
+    let clusters = Mutex::new(beds.map(|_, bed| bed.cluster));
+    let started = crate::history::unix_ms_now();
+    let phases = run_phases(
+        &clusters,
+        config.phase_s,
+        config.speed,
+        config.seed,
+        snapshots,
+        progress,
+    )
+    .await;
+    for (_, (_, task)) in watchers.iter() {
+        task.abort();
+    }
+    let run = DemoRun {
+        phase_s: config.phase_s,
+        speed: config.speed,
+        seed: config.seed,
+        findings: vstack_core::demo::findings(&phases),
+        phases,
+    };
+    Ok((run, (started, crate::history::unix_ms_now())))
 }

@@ -1,11 +1,6 @@
-//! Runs as the history keeps them and the run pages show them: each tool's
-//! report turned into a [`RunRecord`] (summary, machine, version, per-metric
-//! tables with their spread, charts, notes, and the report itself), and
-//! where a finished run goes: the history database of a data directory
-//! (`--data-dir`), a running server (`--publish URL`, `POST /api/runs` with
-//! the admin token), or both.
-
-use std::path::PathBuf;
+//! Each tool's report turned into a [`RunRecord`]: summary, machine,
+//! version, per-metric tables with their spread, charts and notes, with the
+//! report itself kept beside them.
 
 use vstack_core::wire::{
     CompareReport, RunChart, RunKind, RunRecord, RunSeries, RunSummary, RunTable,
@@ -15,48 +10,12 @@ use vstack_core::{
     engine::ClientKind,
 };
 
-use super::{
+use super::{machine_rows, new_id, version_of};
+use crate::history::unix_ms_now;
+use crate::tools::{
     bench::{BenchReport, Machine},
     chaos::ChaosReport,
 };
-use crate::history::{History, HistoryConfig, unix_ms_now};
-
-/// A fresh run id: 16 hex digits (64 random bits: links cannot be guessed).
-pub fn new_id() -> String {
-    use rand::Rng;
-    hex::encode(rand::rng().random::<[u8; 8]>())
-}
-
-/// Whether `id` has the shape of a run id (16 lower-case hex digits).
-pub fn is_run_id(id: &str) -> bool {
-    id.len() == 16
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// The machine as (label, value) rows.
-pub fn machine_rows(m: &Machine) -> Vec<(String, String)> {
-    let mut rows = vec![
-        ("OS".to_string(), format!("{} {}", m.os, m.arch)),
-        ("CPUs".to_string(), m.cpus.to_string()),
-    ];
-    if let Some(c) = &m.cpu_model {
-        rows.push(("CPU".into(), c.clone()));
-    }
-    if let Some(mib) = m.memory_total_mib {
-        rows.push(("memory".into(), format!("{:.1} GiB", mib as f64 / 1024.0)));
-    }
-    if let Some(h) = &m.hostname {
-        rows.push(("host".into(), h.clone()));
-    }
-    rows
-}
-
-/// `vstack 0.1.0 (debug build)`.
-pub fn version_of(m: &Machine) -> String {
-    format!("vstack {} ({} build)", m.vstack_version, m.build)
-}
 
 /// What every run's summary says (see [`RunSummary`]).
 struct Head {
@@ -486,103 +445,4 @@ pub fn demo_record(d: &DemoRun, times: (u64, u64), source: &str) -> RunRecord {
     }
     rec.notes = d.findings.clone();
     rec
-}
-
-/// Where a CLI tool keeps its run (`cli::RunOutputArgs` parses it). Its
-/// `Debug` does not print the token.
-#[derive(Debug, Clone, Default)]
-pub struct RunOutput {
-    /// Also store the run in the history database of this data directory
-    /// (`<dir>/history.sqlite3`). Default none.
-    pub data_dir: Option<PathBuf>,
-    /// Also publish the run to a running dashboard server at this base URL
-    /// (`POST /api/runs`). Default none.
-    pub publish: Option<String>,
-    /// The admin token for `publish` (public mode). Default none.
-    pub publish_token: Option<crate::http::secret::Secret>,
-}
-
-/// A failure to keep a run.
-#[derive(Debug, thiserror::Error)]
-pub enum KeepError {
-    /// The history database refused.
-    #[error(transparent)]
-    History(#[from] crate::history::HistoryError),
-    /// The server could not be reached.
-    #[error("publishing to {url}: {source}")]
-    Http {
-        /// Where.
-        url: String,
-        /// Why.
-        source: reqwest::Error,
-    },
-    /// The server answered with an error.
-    #[error("publishing to {url}: HTTP {status}: {body}")]
-    Refused {
-        /// Where.
-        url: String,
-        /// Status.
-        status: u16,
-        /// Its JSON error.
-        body: String,
-    },
-}
-
-impl RunOutput {
-    /// Keeps `run` where the options say; returns one line per place, with
-    /// the permalink when published.
-    ///
-    /// # Errors
-    /// [`KeepError`] from the database or the server.
-    pub async fn keep(&self, mut run: RunRecord) -> Result<Vec<String>, KeepError> {
-        let mut lines = Vec::new();
-        if let Some(dir) = &self.data_dir {
-            History::open(dir, HistoryConfig::default())
-                .await?
-                .save_run(&run)
-                .await?;
-            lines.push(format!(
-                "run {} stored in {}",
-                run.summary.id,
-                dir.join(crate::history::DB_FILE).display()
-            ));
-        }
-        if let Some(base) = &self.publish {
-            run.summary.source = "published".into();
-            lines.push(
-                publish(
-                    base,
-                    self.publish_token
-                        .as_ref()
-                        .map(crate::http::secret::Secret::expose),
-                    &run,
-                )
-                .await?,
-            );
-        }
-        Ok(lines)
-    }
-}
-
-async fn publish(base: &str, token: Option<&str>, run: &RunRecord) -> Result<String, KeepError> {
-    let base = base.trim_end_matches('/');
-    let url = format!("{base}/api/runs");
-    let mut req = reqwest::Client::new().post(&url).json(run);
-    if let Some(t) = token.filter(|t| !t.is_empty()) {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().await.map_err(|source| KeepError::Http {
-        url: url.clone(),
-        source,
-    })?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp.text().await.unwrap_or_default();
-        return Err(KeepError::Refused {
-            url,
-            status: status.as_u16(),
-            body,
-        });
-    }
-    Ok(format!("published: {base}/runs/{}", run.summary.id))
 }
