@@ -11,7 +11,7 @@ use std::{
     sync::Arc,
 };
 
-use vstack_core::sim::{Trace, TraceError};
+use vstack_core::input::{Trace, TraceError};
 
 /// An input file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +127,7 @@ pub fn trace_paths(paths: &[PathBuf]) -> Result<Vec<Arc<Trace>>, FileError> {
 mod tests {
     use std::time::Duration;
 
-    use vstack_core::sim::{VideoSource, load_chunks};
+    use vstack_core::input::{VideoSource, load_chunks};
 
     use super::*;
 

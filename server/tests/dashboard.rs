@@ -201,8 +201,8 @@ async fn saved_compare_results_are_served_or_explained() {
     assert!(!body.contains(path.to_str().unwrap()), "{body}");
     // A real (simulated) comparison round-trips.
     let q = |strategy: vstack_core::sim::Strategy| {
-        let chunks = vstack_core::sim::load_chunks(
-            &vstack_core::sim::VideoSource::Synthetic {
+        let chunks = vstack_core::input::load_chunks(
+            &vstack_core::input::VideoSource::Synthetic {
                 bitrate_kbps: 2000.0,
                 duration: Duration::from_secs(60),
                 vbr: 0.2,
@@ -212,7 +212,7 @@ async fn saved_compare_results_are_served_or_explained() {
         )
         .unwrap();
         let manifest = vstack_core::engine::striped_manifest("v", &chunks, 3, 2);
-        let trace = std::sync::Arc::new(vstack_core::sim::Trace::constant(10.0, 20.0));
+        let trace = std::sync::Arc::new(vstack_core::input::Trace::constant(10.0, 20.0));
         vstack_core::sim::run_experiment(&vstack_core::sim::Experiment {
             base: vstack_core::sim::SimConfig::new(Vec::new()),
             traces: vec![trace],

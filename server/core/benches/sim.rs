@@ -13,7 +13,8 @@ use std::{sync::Arc, time::Duration};
 use criterion::{Criterion, criterion_group, criterion_main};
 use vstack_core::{
     engine::striped_manifest,
-    sim::{NodeLink, SimConfig, Strategy, Trace, VideoSource, load_chunks},
+    input::{Trace, VideoSource, load_chunks},
+    sim::{NodeLink, SimConfig, Strategy},
 };
 
 fn bench(c: &mut Criterion) {

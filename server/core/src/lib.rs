@@ -9,8 +9,11 @@
 //! - [`engine`]: the smart streaming client, sans-IO (seed `002_*`): network
 //!   monitor, buffer manager, chunk scheduler, the smart and naive node
 //!   selectors, and [`engine::ClientSnapshot`], what a client publishes.
-//! - [`sim`]: the trace-driven simulator: simulated links, trace and video
-//!   parsers (text in, values out), experiments and their summaries.
+//! - [`input`]: recorded bandwidth traces and video descriptions (chunk
+//!   sizes), parsed from text: the inputs of both the simulator and the
+//!   live emulator.
+//! - [`sim`]: the trace-driven simulator: simulated links, experiments and
+//!   their summaries.
 //! - [`consensus`]: ChunkPaxos, one sans-IO Paxos instance per chunk, and its
 //!   recorded virtual-clock runs.
 //! - [`demo`]: the seed's demonstration phases and the figures and findings
@@ -39,6 +42,7 @@ pub mod conditions;
 pub mod consensus;
 pub mod demo;
 pub mod engine;
+pub mod input;
 pub mod redundancy;
 pub mod sim;
 pub mod stats;

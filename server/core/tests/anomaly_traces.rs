@@ -24,7 +24,7 @@ mod support;
 use vstack_core::anomaly::{AnomalyConfig, Direction, Scale, alerted_share, run_series};
 
 /// The trace's bandwidth once a second, Mbit/s.
-fn per_second(t: &vstack_core::sim::Trace) -> Vec<f64> {
+fn per_second(t: &vstack_core::input::Trace) -> Vec<f64> {
     let mut out = Vec::new();
     let mut carry = 0.0;
     for p in t.periods() {

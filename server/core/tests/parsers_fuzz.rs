@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use vstack_core::sim::{Trace, VideoSource, load_chunks};
+use vstack_core::input::{Trace, VideoSource, load_chunks};
 
 /// Text that looks like the formats often enough to reach deep into them:
 /// numbers (huge, tiny, negative, non-finite), separators and JSON pieces.

@@ -19,10 +19,8 @@ use std::time::Duration;
 
 use vstack_core::{
     engine::striped_manifest,
-    sim::{
-        Experiment, SimConfig, Strategy, StrategySummary, Summary, VideoSource, load_chunks,
-        run_experiment,
-    },
+    input::{VideoSource, load_chunks},
+    sim::{Experiment, SimConfig, Strategy, StrategySummary, Summary, run_experiment},
 };
 
 fn experiment(dir: &str, bitrate_kbps: f64) -> Option<Summary> {

@@ -153,7 +153,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 async fn load_traces(
     given: Option<PathBuf>,
 ) -> anyhow::Result<(
-    Option<(String, Vec<std::sync::Arc<vstack_core::sim::Trace>>)>,
+    Option<(String, Vec<std::sync::Arc<vstack_core::input::Trace>>)>,
     Option<String>,
 )> {
     let explicit = given.is_some();

@@ -9,10 +9,8 @@ use serde::Serialize;
 
 use vstack_core::{
     engine::layout_manifest,
-    sim::{
-        Experiment, NodeLink, SessionRun, SimConfig, Strategy, Summary, VideoSource, load_chunks,
-        run_experiment,
-    },
+    input::{VideoSource, load_chunks},
+    sim::{Experiment, NodeLink, SessionRun, SimConfig, Strategy, Summary, run_experiment},
 };
 
 use super::BadInput;

@@ -18,7 +18,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 
 use vstack_core::{
     engine::{PerClient, striped_replicas},
-    sim::{Trace, VideoSource, load_chunks},
+    input::{Trace, VideoSource, load_chunks},
 };
 
 use super::{

@@ -34,7 +34,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use vstack_core::sim::Trace;
+use vstack_core::input::Trace;
 
 pub use vstack_core::conditions::{Conditions, DEMO_TIMELINE, Scenario};
 
@@ -447,7 +447,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn scenarios_compose_with_a_trace() {
-        use vstack_core::sim::Period;
+        use vstack_core::input::Period;
         let flat = |bandwidth_mbps| {
             Trace::new(
                 "flat",
@@ -502,7 +502,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn trace_replay_changes_bandwidth_over_time() {
-        use vstack_core::sim::Period;
+        use vstack_core::input::Period;
         let trace = Trace::new(
             "t",
             vec![

@@ -35,7 +35,7 @@ use tokio::sync::{broadcast, watch};
 use vstack_core::{
     conditions::{Conditions, Scenario},
     engine::{ClientKind, ClientSnapshot, PerClient, QoeReport},
-    sim::Trace,
+    input::Trace,
     stats::{mean, percentile, sorted},
 };
 

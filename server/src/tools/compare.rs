@@ -12,9 +12,8 @@ use vstack_core::{
     compare::{CompareMode, CompareReport, aggregate},
     conditions::Scenario,
     engine::{ClientKind, QoeReport, striped_manifest},
-    sim::{
-        Experiment, SimConfig, Strategy, Summary, Trace, VideoSource, load_chunks, run_experiment,
-    },
+    input::{Trace, VideoSource, load_chunks},
+    sim::{Experiment, SimConfig, Strategy, Summary, run_experiment},
 };
 
 use super::testbed::{Testbed, TestbedError};

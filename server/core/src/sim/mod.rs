@@ -2,16 +2,14 @@
 //!
 //! The simulator drives the engine's sans-IO [`crate::engine::Session`] on a
 //! virtual clock over simulated links ([`net`]) whose bandwidth and latency come
-//! from recorded traces ([`trace`]), with chunk sizes from real or synthetic
-//! videos ([`video`]). [`run_experiment`] plays N sessions per strategy on
+//! from recorded traces ([`crate::input::trace`]), with chunk sizes from real
+//! or synthetic videos ([`crate::input::video`]). [`run_experiment`] plays N sessions per strategy on
 //! identical conditions (same traces, offsets and seeds for every strategy) and
 //! [`Summary`] aggregates them (mean, p50, p95) with smart-vs-naive and
 //! smart-vs-oracle deltas. `vstack sim` is the command-line front end.
 
 pub mod bound;
 pub mod net;
-pub mod trace;
-pub mod video;
 
 use std::sync::Arc;
 
@@ -20,8 +18,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 pub use net::{NodeLink, OracleSelector, SimConfig, SimOutcome, run_session};
-pub use trace::{Period, Trace, TraceError};
-pub use video::{VideoError, VideoSource, load_chunks};
 
 pub use crate::engine::Strategy;
 
@@ -29,6 +25,7 @@ use crate::{
     engine::{
         Manifest, NodeSelector, QoeReport, RoundRobinSelector, SmartSelector, session::TimeStats,
     },
+    input::Trace,
     stats::improvement_pct,
 };
 

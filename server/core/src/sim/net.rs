@@ -23,11 +23,11 @@ use std::{sync::Arc, time::Duration};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::trace::Trace;
 use crate::engine::{
     Action, DownloadId, EngineConfig, Event, Manifest, NodeId, NodeSelector, QoeReport,
     SelectionContext, Session,
 };
+use crate::input::Trace;
 
 /// One node's simulated link.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use vstack_core::sim::Trace;
+use vstack_core::input::Trace;
 
 /// `shared/traces/<dir>` (next to the checkout), if present. Absent, the
 /// caller skips, unless `VSTACK_REQUIRE_TOOLS` is set (CI, the test

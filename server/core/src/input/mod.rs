@@ -1,0 +1,12 @@
+//! The recorded inputs both the simulator and the live network emulator
+//! replay: bandwidth traces ([`trace`]) and video descriptions, chunk
+//! durations and sizes ([`video`]). Text in, values out: the server reads
+//! the files and hands their contents here, so parsing stays pure and is
+//! shared by `vstack sim`, the emulated nodes and the embedded cluster's
+//! video.
+
+pub mod trace;
+pub mod video;
+
+pub use trace::{Period, Trace, TraceError};
+pub use video::{VideoError, VideoSource, load_chunks};
