@@ -83,7 +83,7 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn control(&self, control: Control) -> FnFuture<'_, String>;
     /// The latest saved `vstack compare` result; `Ok(None)` when there is none
     /// yet, `Err` (500) when the file is unreadable or not a comparison.
-    fn latest_compare(&self) -> Result<Option<CompareReport>, FnError>;
+    fn latest_compare(&self) -> FnFuture<'_, Option<CompareReport>>;
     /// Runs a ChunkPaxos scenario in-process on a virtual clock with `seed`
     /// and returns its recording.
     fn consensus_run(&self, scenario: ConsensusScenario, seed: u64) -> ConsensusRecording;
@@ -171,7 +171,7 @@ pub async fn control(control: Control) -> Result<String, FnError> {
 /// the file when it exists but is not a comparison.
 #[server(name = GetLatestCompare, prefix = "/api/fn", endpoint = "latest_compare")]
 pub async fn latest_compare() -> Result<Option<CompareReport>, FnError> {
-    backend()?.0.latest_compare()
+    backend()?.0.latest_compare().await
 }
 
 /// Runs a ChunkPaxos scenario (`normal`, `conflict`, `node_failure`) with the

@@ -8,6 +8,10 @@
 //! connected, memory, timer lag) that every `/ws` subscriber gets.
 //! [`access`] decides who may call what (same-origin and host checks, public
 //! mode with admin sign-in, rate limits); [`WebLimits`] bounds the rest.
+//! The other rooms: `backend` (what server functions read), `ws` (the live
+//! stream), `results` (the saved comparison and consensus runs over REST),
+//! `prom` (the Prometheus listener), [`history`] (stored history and runs),
+//! [`headers`] (security headers, the CSP nonce), [`site`] (static files).
 
 pub mod access;
 pub mod headers;
@@ -19,6 +23,7 @@ pub mod site;
 
 use std::sync::Arc;
 
+use app::api::{FnError, FnFuture};
 use app::{
     App,
     api::{Backend, DashboardBackend},
@@ -47,6 +52,16 @@ use crate::{
 pub use access::{AccessConfig, AccessControl};
 pub use server_stats::{ServerStats, ServerStatsConfig};
 pub use site::SiteOptions;
+
+mod backend;
+mod prom;
+mod results;
+mod ws;
+
+use backend::*;
+pub use prom::*;
+use results::*;
+pub use ws::*;
 
 /// Bounds of the dashboard server's routes. Every field has a stated default
 /// ([`WebLimits::default`]).
@@ -161,72 +176,6 @@ impl AppState {
     }
 }
 
-struct BackendImpl(
-    Arc<ServerStats>,
-    Option<Arc<Hub>>,
-    std::path::PathBuf,
-    history::HistoryState,
-);
-
-use app::api::{FnError, FnFuture};
-
-fn fn_error(e: ApiError) -> FnError {
-    FnError::new(e.status.as_u16(), e.message)
-}
-
-impl DashboardBackend for BackendImpl {
-    fn server_info(&self) -> ServerInfo {
-        self.0.info()
-    }
-
-    fn snapshot(&self) -> Option<vstack_core::wire::DashboardSnapshot> {
-        self.1.as_ref().map(|h| h.snapshot())
-    }
-
-    fn control(&self, control: vstack_core::wire::Control) -> FnFuture<'_, String> {
-        Box::pin(async move {
-            match &self.1 {
-                Some(h) => h.control(control).await.map_err(|e| FnError::new(400, e)),
-                None => Err(FnError::new(503, "no engine running in this server")),
-            }
-        })
-    }
-
-    fn latest_compare(&self) -> Result<Option<vstack_core::wire::CompareReport>, FnError> {
-        match saved_compare_for_caller(&self.2) {
-            Ok(r) => Ok(Some(r)),
-            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Ok(None),
-            Err(e) => Err(fn_error(e)),
-        }
-    }
-
-    fn consensus_run(
-        &self,
-        scenario: vstack_core::wire::ConsensusScenario,
-        seed: u64,
-    ) -> vstack_core::wire::ConsensusRecording {
-        vstack_core::consensus::run::scenario(scenario, seed)
-    }
-
-    fn metrics_history(
-        &self,
-        range: vstack_core::wire::HistoryRange,
-    ) -> FnFuture<'_, vstack_core::wire::HistoryResponse> {
-        Box::pin(async move { history::history_of(&self.3, range).await.map_err(fn_error) })
-    }
-
-    fn list_runs(
-        &self,
-        kind: Option<vstack_core::wire::RunKind>,
-    ) -> FnFuture<'_, Vec<vstack_core::wire::RunSummary>> {
-        Box::pin(async move { history::runs_of(&self.3, kind).await.map_err(fn_error) })
-    }
-
-    fn get_run(&self, id: String) -> FnFuture<'_, vstack_core::wire::RunRecord> {
-        Box::pin(async move { history::run_of(&self.3, &id).await.map_err(fn_error) })
-    }
-}
-
 /// Builds the complete router.
 ///
 /// Routes: the four dashboard tabs (`/`, `/metrics`, `/compare`, `/analytics`,
@@ -241,12 +190,12 @@ pub fn app(state: AppState) -> Router {
         recorder: state.recorder.clone(),
         hub: state.hub.clone(),
     };
-    let backend = Backend(Arc::new(BackendImpl(
-        state.stats.clone(),
-        state.hub.clone(),
-        state.compare_results.clone(),
-        history_state.clone(),
-    )));
+    let backend = Backend(Arc::new(BackendImpl {
+        stats: state.stats.clone(),
+        hub: state.hub.clone(),
+        compare_results: state.compare_results.clone(),
+        history: history_state.clone(),
+    }));
     let options = state.leptos_options.clone();
     let access = state.access.clone();
     let limits = state.limits.clone();
@@ -302,66 +251,6 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The metrics listener's router (`--metrics-addr`, default
-/// `127.0.0.1:9898`, kept apart because the Performance Metrics tab owns
-/// `/metrics` on the main port): `GET /metrics` in the Prometheus text
-/// format, anyone who can reach the listener may read it (it binds loopback
-/// unless told otherwise, in public mode too). Series: the hub's
-/// ([`crate::hub::prom`]), `vstack_dashboard_subscribers`,
-/// `vstack_dashboard_dropped_subscribers_total`,
-/// `vstack_process_resident_memory_bytes`, `vstack_process_uptime_seconds`
-/// and the main port's `vstack_http_request_duration_seconds`.
-///
-/// Its `Host` must be an IP literal, `localhost` or an `--allow-host` name
-/// (DNS-rebinding guard, [`crate::http::host`]).
-pub fn metrics_router(state: AppState) -> Router {
-    let hosts = crate::http::host::HostAllowList::new(state.access.config().allowed_hosts.clone());
-    Router::new()
-        .route("/metrics", get(prometheus_metrics))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(hosts),
-            crate::http::host::host_guard,
-        ))
-        .with_state(state)
-}
-
-async fn prometheus_metrics(State(state): State<AppState>) -> axum::response::Response {
-    let mut s = crate::http::prom::Scrape::new();
-    let st = &state.stats;
-    s.gauge(
-        "vstack_dashboard_subscribers",
-        "Dashboards subscribed to /ws",
-        vec![],
-        f64::from(st.dashboards_connected()),
-    );
-    s.counter(
-        "vstack_dashboard_dropped_subscribers",
-        "Dashboards closed for falling too far behind the event stream",
-        vec![],
-        st.dashboards_dropped() as f64,
-    );
-    if let Some(m) = memory_stats::memory_stats() {
-        s.gauge(
-            "vstack_process_resident_memory_bytes",
-            "Resident memory of the server process",
-            vec![],
-            m.physical_mem as f64,
-        );
-    }
-    s.gauge(
-        "vstack_process_uptime_seconds",
-        "Time since the server started",
-        vec![],
-        st.uptime_ms() as f64 / 1e3,
-    );
-    let Some(hub) = &state.hub else {
-        return crate::http::prom::render(&[s.registry(), st.http().registry()]);
-    };
-    hub.scrape(&mut s).await;
-    let qoe = hub.histograms();
-    crate::http::prom::render(&[s.registry(), qoe.registry(), st.http().registry()])
-}
-
 /// Static files (embedded, then from the site root), else the 404 page.
 async fn site_or_404(
     uri: axum::http::Uri,
@@ -394,200 +283,6 @@ pub fn panic_response(
     ApiError::internal("internal error (the server logged it)").into_response()
 }
 
-/// The latest saved comparison for a caller: the file's path and the
-/// reader's error stay in the server's log (a viewer learns nothing of the
-/// server's file system).
-fn saved_compare_for_caller(
-    path: &std::path::Path,
-) -> Result<vstack_core::wire::CompareReport, ApiError> {
-    match read_saved(path) {
-        Ok(Some(r)) => Ok(r),
-        Ok(None) => Err(ApiError::not_found(
-            "no comparison saved: run `vstack compare` on the server",
-        )),
-        Err(e) => {
-            tracing::warn!("the saved comparison: {e}");
-            Err(ApiError::internal(
-                "the saved comparison cannot be read (the server logged why)",
-            ))
-        }
-    }
-}
-
-/// `GET /api/compare`: the latest saved `vstack compare` result; 404 with a
-/// JSON error when none was saved, 500 when the file is not a comparison
-/// (neither names the file). Read on the blocking pool.
-async fn latest_compare(
-    State(state): State<AppState>,
-) -> Result<Json<vstack_core::wire::CompareReport>, ApiError> {
-    let path = state.compare_results.clone();
-    tokio::task::spawn_blocking(move || saved_compare_for_caller(&path))
-        .await
-        .map_err(|e| ApiError::internal(format!("reading the saved comparison: {e}")))?
-        .map(Json)
-}
-
-/// Query of `GET /api/consensus/{scenario}`.
-#[derive(Debug, serde::Deserialize)]
-struct SeedQuery {
-    #[serde(default = "one")]
-    seed: u64,
-}
-
-fn one() -> u64 {
-    1
-}
-
-/// `GET /api/consensus/{scenario}?seed=N`: a recorded ChunkPaxos run; 404
-/// JSON for an unknown scenario, 400 for a bad seed.
-async fn consensus_rest(
-    axum::extract::Path(scenario): axum::extract::Path<String>,
-    q: Result<axum::extract::Query<SeedQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<vstack_core::wire::ConsensusRecording>, ApiError> {
-    let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    use vstack_core::wire::ConsensusScenario;
-    let scenario = ConsensusScenario::parse(&scenario).ok_or_else(|| {
-        let known: Vec<_> = ConsensusScenario::ALL.iter().map(|c| c.name()).collect();
-        ApiError::not_found(format!(
-            "unknown scenario {scenario:?}; one of {}",
-            known.join(", ")
-        ))
-    })?;
-    Ok(Json(vstack_core::consensus::run::scenario(
-        scenario, q.seed,
-    )))
-}
-
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
-}
-
-/// Read buffer of a `/ws` connection, bytes (dashboards send nothing but
-/// pings and a close).
-pub const WS_READ_BUFFER_BYTES: usize = 4096;
-
-/// `GET /ws`: 503 JSON once [`WebLimits::max_dashboards`] are subscribed;
-/// inbound messages are bounded by [`WebLimits::ws_max_message_bytes`].
-/// The upgraded socket keeps the connection's [`ConnectionSlot`], so it still
-/// counts against the accept loop's caps.
-async fn ws_upgrade(
-    ws: WebSocketUpgrade,
-    State(state): State<AppState>,
-    slot: Option<axum::Extension<ConnectionSlot>>,
-) -> axum::response::Response {
-    let Some(guard) = state.stats.try_subscribe(state.limits.max_dashboards) else {
-        return ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "{} dashboards are connected, the most this server takes",
-                state.limits.max_dashboards
-            ),
-        )
-        .into_response();
-    };
-    let max = state.limits.ws_max_message_bytes;
-    // Small socket buffers: an idle dashboard holds little (tungstenite's
-    // defaults are 128 KiB each way); frames are written out at once.
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .read_buffer_size(WS_READ_BUFFER_BYTES)
-        .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            let held = (guard, slot.map(|s| s.0));
-            push_loop(
-                socket,
-                held,
-                state.stats,
-                state.hub,
-                state.limits.ws_send_timeout,
-            )
-        })
-        .into_response()
-}
-
-/// Sends one frame; `false` when the socket failed or did not take it
-/// within `timeout` (a subscriber that stopped reading).
-/// A timed-out subscriber counts as dropped in `stats`.
-async fn send(
-    socket: &mut WebSocket,
-    ev: &WsEvent,
-    timeout: std::time::Duration,
-    stats: &ServerStats,
-) -> bool {
-    match serde_json::to_string(ev) {
-        Ok(t) => match tokio::time::timeout(timeout, socket.send(Message::Text(t.into()))).await {
-            Ok(r) => r.is_ok(),
-            Err(_) => {
-                tracing::info!("dropping a dashboard that took no frame for {timeout:?}");
-                stats.count_dropped();
-                false
-            }
-        },
-        Err(e) => {
-            tracing::error!("event serialisation: {e}");
-            false
-        }
-    }
-}
-
-async fn next_event(
-    rx: &mut Option<tokio::sync::broadcast::Receiver<WsEvent>>,
-) -> Result<WsEvent, tokio::sync::broadcast::error::RecvError> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// One subscriber: a full snapshot first (with an engine), then the engine's
-/// events as they happen and a heartbeat every push interval, until the peer
-/// goes away. A subscriber more than [`crate::hub::EVENT_QUEUE`] events
-/// behind is dropped (the connection is closed; the dashboard reconnects and
-/// gets a fresh snapshot). Incoming frames are read only to notice a close.
-/// A subscriber whose socket does not take a frame within `send_timeout` is
-/// dropped too. `_held` (the subscriber count's guard and the connection's
-/// slot) is released when the loop ends.
-async fn push_loop(
-    mut socket: WebSocket,
-    _held: (server_stats::SubscriberGuard, Option<ConnectionSlot>),
-    stats: Arc<ServerStats>,
-    hub: Option<Arc<Hub>>,
-    send_timeout: std::time::Duration,
-) {
-    let mut beats = stats.heartbeats();
-    let mut events = hub.as_ref().map(|h| h.subscribe());
-    if let Some(h) = &hub
-        && !send(
-            &mut socket,
-            &WsEvent::Snapshot(Box::new(h.snapshot())),
-            send_timeout,
-            &stats,
-        )
-        .await
-    {
-        return;
-    }
-    loop {
-        tokio::select! {
-            hb = beats.next() => {
-                if !send(&mut socket, &WsEvent::Heartbeat(hb), send_timeout, &stats).await {
-                    break;
-                }
-            }
-            ev = next_event(&mut events) => match ev {
-                Ok(ev) => if !send(&mut socket, &ev, send_timeout, &stats).await { break },
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::info!("dropping a slow dashboard ({n} events behind)");
-                    stats.count_dropped();
-                    let _ = socket.send(Message::Close(None)).await;
-                    break;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => events = None,
-            },
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                Some(Ok(_)) => {}
-            },
-        }
-    }
 }

@@ -331,12 +331,7 @@ fn changed_while_read() -> ApiError {
     )
 }
 
-fn write_atomically(
-    dir: &Path,
-    tmp: &Path,
-    target: &Path,
-    bytes: &[u8],
-) -> std::io::Result<()> {
+fn write_atomically(dir: &Path, tmp: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let result = (|| {
         let mut f = std::fs::File::create(tmp)?;
