@@ -1,0 +1,238 @@
+//! Progress monitoring and tail hedging (multi-source selectors): rates
+//! sampled over each interval, stalls, late parts trimmed, and idle replicas
+//! taking over the end of a running part's range.
+
+use super::*;
+
+impl Session {
+    /// The progress check of multi-source selectors: bandwidth samples from
+    /// the bytes each node delivered since the last check, stalled parts
+    /// failed.
+    pub(super) fn check_progress(&mut self, now: Duration) {
+        let interval = self.config.scheduler.progress_interval;
+        let dt = now.saturating_sub(self.last_check);
+        // An early check (for a trimmed part) samples no rate: over a few
+        // milliseconds the bytes say more about bursts than bandwidth.
+        if dt >= interval / 2 {
+            self.sample_rates(dt);
+            self.last_check = now;
+        }
+        self.next_check = Some(self.last_check + interval);
+        self.last_report = now;
+        let stall = self.config.scheduler.stall_timeout;
+        let mut stalled = Vec::new();
+        for (fi, f) in self.fetches.iter().enumerate() {
+            for (pi, p) in f.parts.iter().enumerate() {
+                if p.state != PartState::Running || p.stalled {
+                    continue;
+                }
+                let limit = match p.first_byte {
+                    Some(_) => stall,
+                    None => stall.max(secs(4.0 * self.latency_s(p.node))),
+                };
+                if now.saturating_sub(p.last_progress) >= limit {
+                    stalled.push((fi, pi));
+                }
+            }
+        }
+        // A stalled part keeps running (a node that only paused still
+        // delivers), but its node is charged and the rest of its range goes
+        // to the other replicas.
+        for (fi, pi) in stalled {
+            self.fetches[fi].parts[pi].stalled = true;
+            self.fetches[fi].dirty = true;
+            self.fail_attempt(fi, pi, "stall");
+        }
+    }
+
+    /// When the first running trimmed part should hold its whole range, at
+    /// its observed rate (at least [`MIN_EARLY_CHECK`] from `now`).
+    pub(super) fn trimmed_eta(&self, now: Duration) -> Option<Duration> {
+        self.fetches
+            .iter()
+            .flat_map(|f| f.running())
+            .filter(|p| p.trimmed)
+            .map(|p| now + secs(self.part_finish_s(p, now)).max(MIN_EARLY_CHECK))
+            .min()
+    }
+
+    /// Each node's bytes over the last `dt` as a bandwidth sample, when all
+    /// of its running parts were requested before the interval began.
+    fn sample_rates(&mut self, dt: Duration) {
+        let n = self.in_flight_per_node.len();
+        let mut bytes = vec![0u64; n];
+        let mut whole = vec![true; n];
+        let mut any = vec![false; n];
+        for f in &mut self.fetches {
+            for p in f.parts.iter_mut().filter(|p| p.state == PartState::Running) {
+                let i = p.node.index();
+                any[i] = true;
+                bytes[i] += p.received.saturating_sub(p.received_at_check);
+                whole[i] &= p.started <= self.last_check;
+                p.received_at_check = p.received;
+            }
+        }
+        for i in 0..n {
+            if any[i] && whole[i] {
+                let mbps = bytes[i] as f64 * 8.0 / dt.as_secs_f64() / 1e6;
+                self.monitor.update_bandwidth(NodeId(i as u16), mbps);
+            }
+        }
+    }
+
+    /// Nodes that hold no running part and are not down: free for work.
+    pub(super) fn idle(&self, nodes: &[NodeId]) -> Vec<NodeId> {
+        nodes
+            .iter()
+            .copied()
+            .filter(|n| {
+                self.in_flight_per_node[n.index()] == 0
+                    && self.monitor.health(*n) != NodeHealth::Down
+            })
+            .collect()
+    }
+
+    /// Hedges the tail: an idle replica takes over the end of a running part
+    /// of the earliest chunk it holds, when the two together finish that part
+    /// sooner than it would alone (each node's share so that both finish
+    /// together; the part keeps running, whichever bytes come first are
+    /// used). A part is helped again once its helper is done.
+    pub(super) fn help_idle(&mut self, now: Duration) {
+        let min = self.config.scheduler.min_part_bytes;
+
+        for fi in 0..self.fetches.len() {
+            let f = &self.fetches[fi];
+            if f.assembling || f.whole_only {
+                continue;
+            }
+            let Some(helper) = self.manifest.chunks[f.chunk]
+                .replicas
+                .iter()
+                .copied()
+                .find(|&n| {
+                    n.index() < self.health.len()
+                        && self.in_flight_per_node[n.index()] == 0
+                        && !self.tried[f.chunk].contains(&n)
+                        && self.monitor.health(n) != NodeHealth::Down
+                })
+            else {
+                continue;
+            };
+            // A part already being helped (a running part starts inside its
+            // remaining range) waits for that help to end.
+            let helped = |p: &Part| {
+                f.running()
+                    .any(|q| q.id != p.id && q.offset > p.reach() && q.offset < p.end())
+            };
+            // What a part still has to deliver that nothing else holds: from
+            // its reach to the first byte another part already brought.
+            let open_end = |p: &Part| {
+                f.parts
+                    .iter()
+                    .filter(|q| {
+                        q.id != p.id
+                            && q.state == PartState::Done
+                            && q.offset > p.reach()
+                            && q.offset < p.end()
+                    })
+                    .map(|q| q.offset)
+                    .min()
+                    .unwrap_or(p.end())
+            };
+            let best = f
+                .parts
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.state == PartState::Running && !helped(p))
+                .map(|(pi, p)| (pi, p, open_end(p)))
+                .filter(|(_, p, e)| e.saturating_sub(p.reach()) >= 2 * min)
+                .map(|(pi, p, e)| (pi, e, self.part_eta_s(p, e - p.reach(), now)))
+                .max_by(|a, b| a.2.total_cmp(&b.2));
+            let Some((pi, e, alone_s)) = best else {
+                continue;
+            };
+            // Where the part stands is known from the last progress report:
+            // split its tail only on a fresh one.
+            if now.saturating_sub(self.last_report) > FRESH_REPORT {
+                self.want_report = true;
+                return;
+            }
+            let p = &self.fetches[fi].parts[pi];
+            let (rate_p, rate_h) = (self.part_rate(p), self.rate_bytes_per_s(helper));
+            let lat_h = self.latency_s(helper);
+            // The helper takes the tail: b bytes with lat_h + b/rate_h =
+            // (open - b)/rate_p, both from now.
+            let r = (e - p.reach()) as f64;
+            let b = ((r / rate_p - lat_h) * rate_p * rate_h / (rate_p + rate_h)).clamp(0.0, r);
+            let together_s = (r - b) / rate_p;
+            let gain = alone_s - together_s;
+            if b < min as f64 || gain < (2.0 * lat_h).max(MIN_HELP_GAIN_S) {
+                continue;
+            }
+            let b = b as u64;
+            let (offset, len) = (e - b, b);
+            // The helped part ends where the helper starts: once it holds
+            // its shortened range its node is free for other work (and may
+            // in turn help the helper).
+            let p = &mut self.fetches[fi].parts[pi];
+            p.len = offset - p.offset;
+            p.trimmed = true;
+            self.request_part(fi, helper, offset, len, now);
+        }
+    }
+
+    /// A running part's rate: observed once bytes came, else the node's
+    /// estimate (bytes/s).
+    pub(super) fn part_rate(&self, p: &Part) -> f64 {
+        // Progress is reported at checks, so the first byte's time is known
+        // only to a check interval; count from the expected first byte.
+        let since = self.now.saturating_sub(p.started).as_secs_f64() - self.latency_s(p.node);
+        if p.received > 0 && since > 0.0 {
+            (p.received as f64 / since).max(1.0)
+        } else {
+            self.rate_bytes_per_s(p.node)
+        }
+    }
+
+    /// Seconds until a running part has `bytes` more at its rate (latency
+    /// still to come before its first byte).
+    fn part_eta_s(&self, p: &Part, bytes: u64, now: Duration) -> f64 {
+        let wait = match p.first_byte {
+            Some(_) => 0.0,
+            None => (self.latency_s(p.node) - now.saturating_sub(p.started).as_secs_f64()).max(0.0),
+        };
+        wait + bytes as f64 / self.part_rate(p)
+    }
+
+    /// Seconds until a running part is done at its rate.
+    fn part_finish_s(&self, p: &Part, now: Duration) -> f64 {
+        self.part_eta_s(p, p.remaining(), now)
+    }
+
+    /// The node's latency estimate, s.
+    pub(super) fn latency_s(&self, node: NodeId) -> f64 {
+        self.monitor
+            .stats(node)
+            .latency_ms
+            .unwrap_or(PRIOR_LATENCY_MS)
+            / 1e3
+    }
+
+    /// The node's estimated rate for new bytes, bytes/s: its bandwidth
+    /// estimate (or the prior) times its reliability.
+    pub(super) fn rate_bytes_per_s(&self, node: NodeId) -> f64 {
+        let s = self.monitor.stats(node);
+        let mbps = s.bandwidth_mbps.unwrap_or(PRIOR_BANDWIDTH_MBPS) * s.reliability();
+        (mbps * 1e6 / 8.0).max(1.0)
+    }
+
+    /// Bytes still to come from the node's running parts.
+    pub(super) fn queued_bytes(&self, node: NodeId) -> u64 {
+        self.fetches
+            .iter()
+            .flat_map(|f| f.running())
+            .filter(|p| p.node == node)
+            .map(Part::remaining)
+            .sum()
+    }
+}
