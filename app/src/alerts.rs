@@ -1,21 +1,17 @@
-//! Alerts in the dashboard: the header's badge with the count of open alerts
-//! (red when one is critical) that opens the alert feed, and the chart
-//! markers: each alert as an ECharts `markArea` over the time it was open,
-//! on the chart of its series (buffer, node scores, throughput).
+//! Alerts in the dashboard header: the badge with the count of open alerts
+//! (red when one is critical) that opens the alert feed. No chart code here
+//! (the header is on every page's first load): the charts' alert shading is
+//! [`crate::chart::alerts`].
 //!
 //! The alerts come from the server's anomaly monitor
 //! (`vstack_core::anomaly`): the snapshot's `anomalies` first, then
 //! `anomaly` frames on `/ws` ([`crate::feed::apply_alert`]).
 
-use charming::{
-    element::{ItemStyle, Label, MarkArea, MarkAreaData},
-    series::Line,
-};
 use leptos::prelude::*;
 
 use crate::{
     feed::use_live_feed,
-    wire::{Alert, AlertMetric, ClientKind, DashboardSnapshot, Severity},
+    wire::{Alert, Severity},
 };
 
 /// Alerts open now and whether one of them is critical.
@@ -23,16 +19,6 @@ fn open_counts(alerts: &[Alert]) -> (usize, bool) {
     let open: Vec<&Alert> = alerts.iter().filter(|a| a.is_open()).collect();
     let critical = open.iter().any(|a| a.severity == Severity::Critical);
     (open.len(), critical)
-}
-
-/// `12.3 s` / `4 min 5 s` for a duration in ms.
-fn fmt_duration(ms: u64) -> String {
-    let s = ms / 1000;
-    if s < 60 {
-        format!("{:.1} s", ms as f64 / 1e3)
-    } else {
-        format!("{} min {} s", s / 60, s % 60)
-    }
 }
 
 /// The header's alert badge and its feed.
@@ -132,14 +118,14 @@ fn alert_row(a: Alert, now_ms: u64) -> impl IntoView {
     let when = match a.ended_uptime_ms {
         None => format!(
             "open for {} (since t = {:.0} s)",
-            fmt_duration(now_ms.saturating_sub(a.started_uptime_ms)),
+            crate::format::duration_ms(now_ms.saturating_sub(a.started_uptime_ms)),
             a.started_uptime_ms as f64 / 1e3
         ),
         Some(end) => format!(
             "t = {:.0}–{:.0} s ({}){}",
             a.started_uptime_ms as f64 / 1e3,
             end as f64 / 1e3,
-            fmt_duration(end.saturating_sub(a.started_uptime_ms)),
+            crate::format::duration_ms(end.saturating_sub(a.started_uptime_ms)),
             a.resolution
                 .as_deref()
                 .map(|r| format!(": {r}"))
@@ -153,117 +139,4 @@ fn alert_row(a: Alert, now_ms: u64) -> impl IntoView {
             <span class="alert-when muted">{state}" · "{when}" · "{a.series}</span>
         </li>
     }
-}
-
-/// Which chart an alert is marked on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChartOf {
-    /// Buffer level (low buffer, stall share).
-    Buffer,
-    /// The smart client's node scores (its per-node alerts).
-    Scores,
-    /// Throughput (throughput anomalies).
-    Throughput,
-}
-
-fn belongs(a: &Alert, chart: ChartOf) -> bool {
-    match chart {
-        ChartOf::Buffer => matches!(a.metric, AlertMetric::BufferS | AlertMetric::StallShare),
-        ChartOf::Scores => {
-            a.client == Some(ClientKind::Smart)
-                && matches!(
-                    a.metric,
-                    AlertMetric::Score | AlertMetric::LatencyMs | AlertMetric::Health
-                )
-        }
-        ChartOf::Throughput => a.metric == AlertMetric::ThroughputMbps,
-    }
-}
-
-/// A few words for a chart label: the node and measure (`node-1 latency`),
-/// or the client and measure (`naive buffer`).
-fn alert_label(a: &Alert) -> String {
-    let measure = match a.metric {
-        AlertMetric::ThroughputMbps => "throughput",
-        AlertMetric::StallShare => "stalls",
-        AlertMetric::LatencyMs => "latency",
-        AlertMetric::Score => "score",
-        AlertMetric::BufferS => "buffer",
-        AlertMetric::Health => "health",
-        AlertMetric::StartupMs => "startup",
-        AlertMetric::Rebuffers => "rebuffers",
-        AlertMetric::StallGapMs => "stall gap",
-    };
-    match (&a.node, a.client) {
-        (Some(n), _) => format!("{n} {measure}"),
-        (None, Some(c)) => format!("{} {measure}", c.name()),
-        (None, None) => measure.to_string(),
-    }
-}
-
-/// A series that draws no line, only the alerts of `chart` as shaded areas
-/// over the time each was open (to now while open), red when critical,
-/// amber otherwise, labelled with the series. `None` without such alerts.
-pub fn alert_areas(e: &DashboardSnapshot, chart: ChartOf) -> Option<Line> {
-    let first = e.history.first().map_or(0, |m| m.uptime_ms);
-    let marks: Vec<&Alert> = e
-        .anomalies
-        .iter()
-        .filter(|a| belongs(a, chart) && a.ended_uptime_ms.is_none_or(|end| end >= first))
-        .collect();
-    if marks.is_empty() {
-        return None;
-    }
-    // Overlapping alerts share one area, labelled with what they concern.
-    let mut spans: Vec<(u64, u64, Vec<String>)> = Vec::new();
-    let mut sorted = marks.clone();
-    sorted.sort_by_key(|a| a.started_uptime_ms);
-    for a in sorted {
-        let start = a.started_uptime_ms.max(first);
-        let end = a.ended_uptime_ms.unwrap_or(e.uptime_ms).max(start);
-        let what = alert_label(a);
-        match spans.last_mut() {
-            Some(last) if start <= last.1 => {
-                last.1 = last.1.max(end);
-                if !last.2.contains(&what) {
-                    last.2.push(what);
-                }
-            }
-            _ => spans.push((start, end, vec![what])),
-        }
-    }
-    let data: Vec<(MarkAreaData, MarkAreaData)> = spans
-        .into_iter()
-        .map(|(start, end, what)| {
-            let shown = if what.len() > 2 {
-                format!("{}, {} +{}", what[0], what[1], what.len() - 2)
-            } else {
-                what.join(", ")
-            };
-            (
-                MarkAreaData::new()
-                    .name(format!("⚠ {shown}"))
-                    .x_axis(format!("{:.2}", start as f64 / 1e3)),
-                MarkAreaData::new().x_axis(format!("{:.2}", end as f64 / 1e3)),
-            )
-        })
-        .collect();
-    let critical = marks.iter().any(|a| a.severity == Severity::Critical);
-    let color = if critical {
-        "rgba(229, 62, 62, 0.16)"
-    } else {
-        "rgba(214, 158, 46, 0.18)"
-    };
-    Some(
-        Line::new()
-            .name("alerts")
-            .data(Vec::<Vec<f64>>::new())
-            .mark_area(
-                MarkArea::new()
-                    .silent(true)
-                    .item_style(ItemStyle::new().color(color))
-                    .label(Label::new().show(true).color("#c05621").font_size(10))
-                    .data(data),
-            ),
-    )
 }

@@ -12,6 +12,7 @@
 //! - [`api`]: server functions and the [`api::DashboardBackend`] seam to the engine.
 //! - [`feed`]: the browser's WebSocket connection and its reconnect loop.
 //! - [`chart`]: charming/ECharts charts that update in place (ECharts loads on demand).
+//! - [`format`]: every time, duration and size the tabs print.
 //! - [`sparkline`]: inline SVG lines for the Overview's server health.
 //! - [`pages`]: one module per tab.
 
@@ -22,6 +23,7 @@ pub mod alerts;
 pub mod api;
 pub mod chart;
 pub mod feed;
+pub mod format;
 pub mod pages;
 pub mod perf;
 pub mod sparkline;

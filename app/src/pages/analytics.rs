@@ -6,12 +6,7 @@
 
 use leptos::prelude::*;
 
-use super::{
-    Card,
-    engine::StreamNotice,
-    format_bytes, format_duration_ms,
-    metrics::{EngineChart, load_chart},
-};
+use super::{Card, engine::StreamNotice, metrics::load_chart};
 use crate::{feed::use_live_feed, perf};
 
 /// The Analytics tab.
@@ -37,8 +32,8 @@ pub fn AnalyticsPage() -> impl IntoView {
                     } else { 0.0 };
                     view! {
                         <div class="stats" data-testid="health">
-                            <div class="stat"><span class="stat-label">"uptime"</span><span class="stat-value">{format_duration_ms(e.uptime_ms)}</span></div>
-                            <div class="stat"><span class="stat-label">"data transferred since start"</span><span class="stat-value" data-testid="health-bytes">{format_bytes(bytes)}</span></div>
+                            <div class="stat"><span class="stat-label">"uptime"</span><span class="stat-value">{crate::format::uptime_ms(e.uptime_ms)}</span></div>
+                            <div class="stat"><span class="stat-label">"data transferred since start"</span><span class="stat-value" data-testid="health-bytes">{crate::format::bytes(bytes)}</span></div>
                             <div class="stat"><span class="stat-label">"failover rate since start (failovers ÷ attempts)"</span><span class="stat-value" data-testid="health-failover-rate">{format!("{:.1} %", both.failover_rate_pct())}</span></div>
                             <div class="stat"><span class="stat-label">"sessions ended since start"</span><span class="stat-value" data-testid="health-sessions">{all(|t| t.sessions_ended).to_string()}</span></div>
                             <div class="stat"><span class="stat-label">"avg download time (current sessions)"</span><span class="stat-value">{format!("{avg_dl:.0} ms")}</span></div>
@@ -51,7 +46,7 @@ pub fn AnalyticsPage() -> impl IntoView {
                                         <td>{kind.name()}</td>
                                         <td>{format!("{} / {}", t.sessions_ended, t.sessions_finished)}</td>
                                         <td>{t.downloads.to_string()}</td>
-                                        <td>{format_bytes(t.bytes_transferred)}</td>
+                                        <td>{crate::format::bytes(t.bytes_transferred)}</td>
                                         <td>{format!("{} ({:.1} %)", t.failovers, t.failover_rate_pct())}</td>
                                         <td>{t.rebuffer_events.to_string()}</td>
                                         <td>{format!("{:.1} s", t.stall_ms / 1e3)}</td>
@@ -85,7 +80,7 @@ pub fn AnalyticsPage() -> impl IntoView {
                 }))}
             </Card>
             <Card title="Load distribution">
-                <EngineChart id="chart-an-load" make=load_chart/>
+                <crate::chart::LiveChart id="chart-an-load" make=load_chart/>
             </Card>
             <Card title="Detailed metrics (current sessions)">
                 {move || feed.engine.with(|e| e.as_ref().map(|e| {
@@ -98,7 +93,7 @@ pub fn AnalyticsPage() -> impl IntoView {
                                     <tr>
                                         <td>{c.kind.name()}</td>
                                         <td>{c.downloads.to_string()}</td>
-                                        <td>{format_bytes(c.bytes_total)}</td>
+                                        <td>{crate::format::bytes(c.bytes_total)}</td>
                                         <td>{format!("{:.0} ms", c.avg_download_ms)}</td>
                                         <td>{format!("{:.1} s", c.avg_buffer_s)}</td>
                                         <td>{format!("{:.1} %", c.success_rate * 100.0)}</td>

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use super::{
     Card,
     engine::{ScenarioSelect, StreamNotice, send_control},
-    metrics::{EngineChart, load_chart},
+    metrics::load_chart,
 };
 use crate::{
     api::latest_compare,
@@ -25,24 +25,6 @@ use crate::{
     },
 };
 
-fn ago(finished_unix_s: Option<u64>, now_unix_ms: Option<u64>) -> String {
-    match (finished_unix_s, now_unix_ms) {
-        (Some(t), Some(now)) => {
-            let s = (now / 1000).saturating_sub(t);
-            if s < 120 {
-                format!("{s} s ago")
-            } else if s < 7200 {
-                format!("{} min ago", s / 60)
-            } else if s < 172_800 {
-                format!("{} h ago", s / 3600)
-            } else {
-                format!("{} days ago", s / 86_400)
-            }
-        }
-        _ => "at an unknown time".into(),
-    }
-}
-
 fn saved_report(r: CompareReport, now_unix_ms: Option<u64>) -> impl IntoView {
     let how = if r.mode == CompareMode::Live {
         format!("live twin clusters at ×{}", r.speed)
@@ -51,7 +33,7 @@ fn saved_report(r: CompareReport, now_unix_ms: Option<u64>) -> impl IntoView {
     };
     view! {
         <p class="muted small" data-testid="cmp-saved-meta">
-            {format!("Finished {} · {} · {} s video at {:.0} kbit/s", ago(r.finished_unix_s, now_unix_ms), how, r.video.0, r.video.1)}
+            {format!("Finished {} · {} · {} s video at {:.0} kbit/s", crate::format::ago(r.finished_unix_s, now_unix_ms), how, r.video.0, r.video.1)}
         </p>
         {r.conditions.into_iter().map(|c| view! {
             <h3>{format!("{} · {} per client", c.condition, crate::counted(c.sessions, "session", "sessions"))}</h3>
@@ -271,7 +253,7 @@ pub fn ComparePage() -> impl IntoView {
                 }))}
             </Card>
             <Card title="Load distribution">
-                <EngineChart id="chart-cmp-load" make=load_chart/>
+                <crate::chart::LiveChart id="chart-cmp-load" make=load_chart/>
             </Card>
             <Card title="Latest vstack compare run">
                 <Suspense fallback=|| view! { <p class="muted">"Asking the server…"</p> }>

@@ -2,16 +2,13 @@
 //! charts that update in place: buffer level of both clients with the target
 //! and low-water lines, the smart client's node score trends, throughput of
 //! both clients, and the load distribution over nodes. Alerts are shaded on
-//! the chart of their series ([`crate::alerts::alert_areas`]).
+//! the chart of their series ([`crate::chart::alerts`]).
 
 use charming::{
     Chart,
-    component::{Axis, Grid, Legend},
-    element::{
-        AxisType, ItemStyle, LineStyle, LineStyleType, NameLocation, SplitLine, TextStyle, Tooltip,
-        Trigger,
-    },
-    series::{Bar, Line},
+    component::Axis,
+    element::{AxisType, ItemStyle},
+    series::Bar,
 };
 use leptos::prelude::*;
 
@@ -20,82 +17,14 @@ use super::{
     engine::{NODE_COLORS, StreamNotice},
 };
 use crate::{
-    alerts::{ChartOf, alert_areas},
-    chart::EChart,
+    chart::{
+        EChart, LiveChart,
+        alerts::{ChartOf, with_alerts, with_history_alerts},
+        style::{base, client_color, dashed, frame, solid, time_base},
+    },
     feed::use_live_feed,
     wire::{ClientKind, DashboardSnapshot, HistoryRange, HistoryResponse},
 };
-
-/// A grey readable on light and dark backgrounds (legend text).
-pub const MUTED: &str = "#8a91ab";
-
-/// Grid lines faint enough for light and dark backgrounds.
-pub fn faint() -> SplitLine {
-    SplitLine::new().line_style(LineStyle::new().color("rgba(128, 128, 128, 0.25)"))
-}
-
-/// The frame every engine chart shares: no animation (updates in place),
-/// axis tooltip, legend below, fixed margins.
-pub fn frame() -> Chart {
-    framed("24")
-}
-
-/// [`frame`] with `right` px of right margin (room for a second value axis).
-pub fn framed(right: &str) -> Chart {
-    Chart::new()
-        .animation(false)
-        .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(
-            Legend::new()
-                .bottom("0")
-                .text_style(TextStyle::new().color(MUTED)),
-        )
-        .grid(Grid::new().left("56").right(right).top("36").bottom("64"))
-}
-
-/// A chart over server uptime (s) with one value axis named `y_name`.
-pub fn base(y_name: &str) -> Chart {
-    base_framed(y_name, "24")
-}
-
-/// [`base`] with `right` px of right margin (room for a second value axis).
-pub fn base_framed(y_name: &str, right: &str) -> Chart {
-    framed(right)
-        .x_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name("server uptime (s)")
-                .name_location(NameLocation::Middle)
-                .name_gap(26)
-                .scale(true)
-                .split_line(faint()),
-        )
-        .y_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name(y_name)
-                .split_line(faint()),
-        )
-}
-
-/// A solid line without symbols in `color`.
-pub fn solid(name: &str, color: &str, points: Vec<Vec<f64>>) -> Line {
-    Line::new()
-        .name(name)
-        .show_symbol(false)
-        .item_style(ItemStyle::new().color(color))
-        .data(points)
-}
-
-/// A dashed line without symbols in `color` (targets, caps, thresholds).
-pub fn dashed(name: &str, color: &str, points: Vec<Vec<f64>>) -> Line {
-    Line::new()
-        .name(name)
-        .show_symbol(false)
-        .line_style(LineStyle::new().type_(LineStyleType::Dashed).color(color))
-        .item_style(ItemStyle::new().color(color))
-        .data(points)
-}
 
 fn series(
     e: &DashboardSnapshot,
@@ -111,14 +40,6 @@ fn series(
                 .map(|c| vec![m.uptime_ms as f64 / 1e3, (f(c) * 100.0).round() / 100.0])
         })
         .collect()
-}
-
-/// Each client's colour in the charts.
-pub fn client_color(kind: ClientKind) -> &'static str {
-    match kind {
-        ClientKind::Smart => "#667eea",
-        ClientKind::Naive => "#ed8936",
-    }
 }
 
 /// Adds the smart and the naive client's series of `f` to `chart`.
@@ -153,14 +74,6 @@ pub fn buffer_chart(e: &DashboardSnapshot) -> Chart {
         e,
         ChartOf::Buffer,
     )
-}
-
-/// `chart` with the alerts that belong to it shaded ([`alert_areas`]).
-fn with_alerts(chart: Chart, e: &DashboardSnapshot, of: ChartOf) -> Chart {
-    match alert_areas(e, of) {
-        Some(areas) => chart.series(areas),
-        None => chart,
-    }
 }
 
 fn scores_chart(e: &DashboardSnapshot) -> Chart {
@@ -219,17 +132,6 @@ pub fn load_chart(e: &DashboardSnapshot) -> Chart {
     })
 }
 
-/// An engine chart, or "no data yet" while the engine state is missing.
-#[component]
-pub fn EngineChart(id: &'static str, make: fn(&DashboardSnapshot) -> Chart) -> impl IntoView {
-    let feed = use_live_feed();
-    view! {
-        {move || feed.engine.with(|e| e.as_ref().is_none_or(|e| e.history.is_empty()))
-            .then(|| view! { <p class="muted chart-empty">"No data yet: the first metrics sample arrives within one collector interval."</p> })}
-        <EChart id=id option=move || feed.engine.with(|e| e.as_ref().map(make).unwrap_or_else(Chart::new))/>
-    }
-}
-
 /// The Performance Metrics tab: the live charts, or with a time range picked
 /// the stored history ([`HistoryCharts`]).
 #[component]
@@ -267,16 +169,16 @@ fn LiveCharts() -> impl IntoView {
     view! {
         <div class="page-grid wide">
             <Card title="Buffer level history">
-                <EngineChart id="chart-buffer" make=buffer_chart/>
+                <LiveChart id="chart-buffer" make=buffer_chart/>
             </Card>
             <Card title="Node score trends (smart client)">
-                <EngineChart id="chart-scores" make=scores_chart/>
+                <LiveChart id="chart-scores" make=scores_chart/>
             </Card>
             <Card title="Throughput history (received per sample interval)">
-                <EngineChart id="chart-throughput" make=throughput_chart/>
+                <LiveChart id="chart-throughput" make=throughput_chart/>
             </Card>
             <Card title="Node utilization (load distribution)">
-                <EngineChart id="chart-load" make=load_chart/>
+                <LiveChart id="chart-load" make=load_chart/>
             </Card>
         </div>
     }
@@ -323,62 +225,8 @@ fn HistoryCharts(range: HistoryRange) -> impl IntoView {
     }
 }
 
-/// A chart over wall-clock time (ECharts time axis, ms).
-fn time_base(y_name: &str) -> Chart {
-    frame()
-        .x_axis(Axis::new().type_(AxisType::Time).split_line(faint()))
-        .y_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name(y_name)
-                .split_line(faint()),
-        )
-}
-
-/// `2026-12-01T05:20:22.750Z`: what ECharts parses as a UTC instant.
-fn iso(unix_ms: u64) -> String {
-    let day = super::runs::utc(unix_ms);
-    let date = &day[..10];
-    let time = &day[11..19];
-    format!("{date}T{time}.{:03}Z", unix_ms % 1000)
-}
-
-/// The range's alerts shaded on a time-axis chart.
-fn history_alerts(h: &HistoryResponse) -> Option<Line> {
-    use charming::element::{Label, MarkArea, MarkAreaData};
-    if h.alerts.is_empty() {
-        return None;
-    }
-    let data: Vec<(MarkAreaData, MarkAreaData)> = h
-        .alerts
-        .iter()
-        .map(|a| {
-            let end = a
-                .ended_unix_ms
-                .unwrap_or(h.now_unix_ms)
-                .max(a.started_unix_ms);
-            (
-                MarkAreaData::new().x_axis(iso(a.started_unix_ms)),
-                MarkAreaData::new().x_axis(iso(end)),
-            )
-        })
-        .collect();
-    Some(
-        Line::new()
-            .name("alerts")
-            .data(Vec::<Vec<f64>>::new())
-            .mark_area(
-                MarkArea::new()
-                    .silent(true)
-                    .item_style(ItemStyle::new().color("rgba(214, 158, 46, 0.18)"))
-                    .label(Label::new().show(false))
-                    .data(data),
-            ),
-    )
-}
-
 fn history_chart(h: &HistoryResponse, y: &str, f: fn(&crate::wire::HistoryPoint) -> f64) -> Chart {
-    let mut chart = ClientKind::ALL.into_iter().fold(time_base(y), |c, kind| {
+    let chart = ClientKind::ALL.into_iter().fold(time_base(y), |c, kind| {
         let pts: Vec<Vec<f64>> = h
             .points
             .iter()
@@ -387,10 +235,7 @@ fn history_chart(h: &HistoryResponse, y: &str, f: fn(&crate::wire::HistoryPoint)
             .collect();
         c.series(solid(kind.name(), client_color(kind), pts))
     });
-    if let Some(a) = history_alerts(h) {
-        chart = chart.series(a);
-    }
-    chart
+    with_history_alerts(chart, h)
 }
 
 fn history_scores(h: &HistoryResponse) -> Chart {
@@ -408,8 +253,5 @@ fn history_scores(h: &HistoryResponse) -> Chart {
             .collect();
         chart = chart.series(solid(id, NODE_COLORS[i % NODE_COLORS.len()], pts));
     }
-    if let Some(a) = history_alerts(h) {
-        chart = chart.series(a);
-    }
-    chart
+    with_history_alerts(chart, h)
 }

@@ -16,7 +16,6 @@ use super::{
     engine::{
         BufferBar, ChunkGrid, ClientStats, Controls, NodeCards, StreamNotice, ThroughputMeter,
     },
-    format_bytes, format_duration_ms,
 };
 use crate::{api::server_info, feed::use_live_feed, sparkline::Sparkline, wire::ClientKind};
 
@@ -50,7 +49,7 @@ pub fn OverviewPage() -> impl IntoView {
     let latest = move || feed.latest.get();
     let uptime = Signal::derive(move || {
         latest()
-            .map(|h| format_duration_ms(h.uptime_ms))
+            .map(|h| crate::format::uptime_ms(h.uptime_ms))
             .unwrap_or_else(|| "—".into())
     });
     let dashboards = Signal::derive(move || {
@@ -61,7 +60,7 @@ pub fn OverviewPage() -> impl IntoView {
     let rss = Signal::derive(move || {
         latest()
             .and_then(|h| h.rss_bytes)
-            .map(format_bytes)
+            .map(crate::format::bytes)
             .unwrap_or_else(|| "—".into())
     });
     let lag = Signal::derive(move || {
@@ -107,7 +106,7 @@ pub fn OverviewPage() -> impl IntoView {
                                         <div class="stats" data-testid="server-info">
                                             <Stat label="version" testid="server-version" value=Signal::stored(i.version.clone())/>
                                             <Stat label="process id" testid="server-pid" value=Signal::stored(i.pid.to_string())/>
-                                            <Stat label="uptime at call" testid="server-uptime" value=Signal::stored(format_duration_ms(i.uptime_ms))/>
+                                            <Stat label="uptime at call" testid="server-uptime" value=Signal::stored(crate::format::uptime_ms(i.uptime_ms))/>
                                             <Stat label="push interval" testid="server-push" value=Signal::stored(format!("{} ms", i.ws_push_interval_ms))/>
                                         </div>
                                     }

@@ -16,16 +16,23 @@ use leptos::prelude::*;
 use super::{
     Card, Stat,
     engine::{engine, send_control},
-    format_bytes, format_duration_ms,
-    metrics::{base, base_framed, dashed, faint, frame, solid},
 };
 use crate::{
-    chart::EChart,
+    chart::{
+        LiveChart,
+        style::{base, base_framed, dashed, faint, frame, solid},
+    },
+    format,
     wire::{
         ChunkReplication, Control, DashboardSnapshot, RedundancyEventKind, RedundancyView,
         ReplicaNodeStatus,
     },
 };
+
+/// Whether the snapshot holds redundancy history to chart.
+fn has_redundancy(e: &DashboardSnapshot) -> bool {
+    e.redundancy.as_ref().is_some_and(|r| !r.history.is_empty())
+}
 
 /// The redundancy view of the live state, if a replication manager runs.
 fn view_of(e: &Option<DashboardSnapshot>) -> Option<&RedundancyView> {
@@ -63,10 +70,6 @@ pub fn cell_state(c: &ChunkReplication, node: &str) -> &'static str {
     }
 }
 
-fn uptime_s(ms: u64) -> f64 {
-    ms as f64 / 1e3
-}
-
 fn under_chart(e: &DashboardSnapshot) -> Chart {
     let h = e
         .redundancy
@@ -75,7 +78,7 @@ fn under_chart(e: &DashboardSnapshot) -> Chart {
         .unwrap_or(&[]);
     let pts = |f: fn(&crate::wire::RedundancySample) -> usize| -> Vec<Vec<f64>> {
         h.iter()
-            .map(|s| vec![uptime_s(s.uptime_ms), f(s) as f64])
+            .map(|s| vec![format::seconds(s.uptime_ms), f(s) as f64])
             .collect()
     };
     base("chunks")
@@ -106,19 +109,24 @@ fn repair_chart(e: &DashboardSnapshot) -> Chart {
         .iter()
         .map(|s| {
             vec![
-                uptime_s(s.uptime_ms),
+                format::seconds(s.uptime_ms),
                 (s.repair_mbps * 100.0).round() / 100.0,
             ]
         })
         .collect();
     let queue: Vec<Vec<f64>> = h
         .iter()
-        .map(|s| vec![uptime_s(s.uptime_ms), (s.in_flight + s.queued) as f64])
+        .map(|s| {
+            vec![
+                format::seconds(s.uptime_ms),
+                (s.in_flight + s.queued) as f64,
+            ]
+        })
         .collect();
     let ends: Vec<Vec<f64>> = [h.first(), h.last()]
         .iter()
         .flatten()
-        .map(|s| vec![uptime_s(s.uptime_ms), cap])
+        .map(|s| vec![format::seconds(s.uptime_ms), cap])
         .collect();
     base_framed("Mbit/s", "56")
         .y_axis(Axis::new().type_(AxisType::Value).name("actions"))
@@ -173,17 +181,6 @@ fn popularity_chart(e: &DashboardSnapshot) -> Chart {
                 .item_style(ItemStyle::new().color("#c53030"))
                 .data(vec![hot; chunks.len()]),
         )
-}
-
-/// A chart of the redundancy view, or a note while there is none.
-#[component]
-fn RedundancyChart(id: &'static str, make: fn(&DashboardSnapshot) -> Chart) -> impl IntoView {
-    let e = engine();
-    view! {
-        {move || e.with(|e| view_of(e).is_none_or(|r| r.history.is_empty()))
-            .then(|| view! { <p class="muted chart-empty">"No data yet: the first sample arrives within one collector interval."</p> })}
-        <EChart id=id option=move || e.with(|e| e.as_ref().map(make).unwrap_or_else(Chart::new))/>
-    }
 }
 
 /// The replica map: one row per node, one cell per chunk of the playing
@@ -250,12 +247,6 @@ fn ReplicaMap() -> impl IntoView {
     }
 }
 
-/// Formats a Unix time in ms as `HH:MM:SS` UTC.
-pub fn clock_utc(unix_ms: u64) -> String {
-    let s = (unix_ms / 1000) % 86_400;
-    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
-}
-
 /// The manager's events, newest first.
 #[component]
 fn EventFeed() -> impl IntoView {
@@ -284,7 +275,7 @@ fn EventFeed() -> impl IntoView {
                         };
                         view! {
                             <li data-kind=kind>
-                                <span class="muted small">{clock_utc(e.unix_ms)} " UTC "</span>
+                                <span class="muted small">{format::clock_utc(e.unix_ms)} " UTC "</span>
                                 {e.message}
                             </li>
                         }
@@ -379,10 +370,10 @@ fn Totals() -> impl IntoView {
             <Stat label="over-replicated chunks" testid="rd-over" value=t(|r| r.report.totals.over_replicated.to_string())/>
             <Stat label="chunks without a copy" testid="rd-unavailable" value=t(|r| r.report.totals.unavailable.to_string())/>
             <Stat label="repairs in flight / queued" testid="rd-inflight" value=t(|r| format!("{} / {}", r.report.totals.repairs_in_flight, r.report.totals.queued))/>
-            <Stat label="bytes repaired (since start)" testid="rd-bytes" value=t(|r| format_bytes(r.report.totals.bytes_repaired))/>
+            <Stat label="bytes repaired (since start)" testid="rd-bytes" value=t(|r| format::bytes(r.report.totals.bytes_repaired))/>
             <Stat label="repair read rate (5 s) / cap" testid="rd-rate" value=t(|r| format!("{:.1} / {:.0} Mbit/s", r.report.totals.repair_mbps, r.report.totals.repair_cap_mbps))/>
             <Stat label="copies done / failed · trims" testid="rd-copies" value=t(|r| format!("{} / {} · {}", r.report.totals.copies_done, r.report.totals.copies_failed, r.report.totals.trims_done))/>
-            <Stat label="since the last node loss" testid="rd-since-loss" value=t(|r| r.report.totals.since_last_loss_ms.map(format_duration_ms).unwrap_or_else(|| "never".into()))/>
+            <Stat label="since the last node loss" testid="rd-since-loss" value=t(|r| r.report.totals.since_last_loss_ms.map(format::uptime_ms).unwrap_or_else(|| "never".into()))/>
         </div>
     }
 }
@@ -418,13 +409,13 @@ pub fn RedundancyPage() -> impl IntoView {
             </div>
             <div class="page-grid wide">
                 <Card title="Under-replicated chunks over time">
-                    <RedundancyChart id="chart-under" make=under_chart/>
+                    <LiveChart has_data=has_redundancy empty="No data yet: the first sample arrives within one collector interval." id="chart-under" make=under_chart/>
                 </Card>
                 <Card title="Repair throughput and queue">
-                    <RedundancyChart id="chart-repair" make=repair_chart/>
+                    <LiveChart has_data=has_redundancy empty="No data yet: the first sample arrives within one collector interval." id="chart-repair" make=repair_chart/>
                 </Card>
                 <Card title="Popularity: GETs per chunk over the nodes' window">
-                    <RedundancyChart id="chart-popularity" make=popularity_chart/>
+                    <LiveChart has_data=has_redundancy empty="No data yet: the first sample arrives within one collector interval." id="chart-popularity" make=popularity_chart/>
                 </Card>
                 <Card title="Events">
                     <EventFeed/>
@@ -458,6 +449,5 @@ mod tests {
         assert_eq!(cell_state(&c, "c"), "lost");
         assert_eq!(cell_state(&c, "d"), "repairing");
         assert_eq!(cell_state(&c, "e"), "none");
-        assert_eq!(clock_utc(3_723_000), "01:02:03");
     }
 }

@@ -18,45 +18,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_params_map};
 
-use super::{Card, metrics::frame};
+use super::Card;
 use crate::{
     api::{get_run, list_runs},
-    chart::EChart,
+    chart::{EChart, style::frame},
+    format,
     wire::{RunChart, RunRecord, RunSummary},
 };
-
-/// `2026-12-01 05:22:11 UTC` for Unix ms (proleptic Gregorian, no leap
-/// seconds).
-pub fn utc(unix_ms: u64) -> String {
-    let secs = unix_ms / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-fn duration(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0..=59 => format!("{:.1} s", ms as f64 / 1e3),
-        60..=3599 => format!("{} min {} s", s / 60, s % 60),
-        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
-    }
-}
 
 fn verdict(passed: Option<bool>) -> (&'static str, &'static str) {
     match passed {
@@ -119,7 +87,7 @@ fn runs_table(list: Vec<RunSummary>) -> impl IntoView {
                     let href = format!("/runs/{}", r.id);
                     view! {
                         <tr data-testid="run-row" data-kind=r.kind.name()>
-                            <td>{utc(r.finished_unix_ms)}</td>
+                            <td>{format::utc(r.finished_unix_ms)}</td>
                             <td>{r.kind.name()}</td>
                             <td><a href=href>{r.title}</a></td>
                             <td>{r.headline}</td>
@@ -179,8 +147,8 @@ fn run_view(r: RunRecord) -> impl IntoView {
                 <div class="stats">
                     <div class="stat"><span class="stat-label">"kind"</span><span class="stat-value">{s.kind.name()}</span></div>
                     <div class="stat"><span class="stat-label">"verdict"</span><span class=format!("stat-value {class}")>{v}</span></div>
-                    <div class="stat"><span class="stat-label">"started"</span><span class="stat-value small">{utc(s.started_unix_ms)}</span></div>
-                    <div class="stat"><span class="stat-label">"took"</span><span class="stat-value">{duration(s.finished_unix_ms.saturating_sub(s.started_unix_ms))}</span></div>
+                    <div class="stat"><span class="stat-label">"started"</span><span class="stat-value small">{format::utc(s.started_unix_ms)}</span></div>
+                    <div class="stat"><span class="stat-label">"took"</span><span class="stat-value">{format::duration_ms(s.finished_unix_ms.saturating_sub(s.started_unix_ms))}</span></div>
                     <div class="stat"><span class="stat-label">"from"</span><span class="stat-value">{s.source.clone()}</span></div>
                 </div>
                 <p><span class="muted">"Conditions: "</span><span data-testid="run-conditions">{s.conditions.clone()}</span></p>
@@ -269,16 +237,4 @@ fn run_chart(c: &RunChart) -> Chart {
                 ),
         )
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn utc_formats_known_instants() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc(1_796_102_422_750), "2026-12-01 05:20:22 UTC");
-    }
 }

@@ -1,4 +1,8 @@
-//! A leptos wrapper around an ECharts instance, fed by chart options as JSON.
+//! The dashboard's charts: [`EChart`], a leptos wrapper around an ECharts
+//! instance fed by chart options as JSON; [`LiveChart`], the one wrapper
+//! every live tab uses (a chart of the live snapshot, or a note while there
+//! is no data); [`style`], the frame, axes and lines they share; [`alerts`],
+//! the alert shading.
 //!
 //! [`EChart`] renders an empty `<div>` on the server. In the browser an effect
 //! builds the [`ChartOption`] from reactive data, creates the ECharts instance
@@ -18,7 +22,12 @@
 //! `wasm-opt`) in the first-load WASM. The tabs build their charts with
 //! charming ([`ChartOption::from_chart`], in their own lazy chunks).
 
+pub mod alerts;
+pub mod style;
+
 use leptos::prelude::*;
+
+use crate::{feed::use_live_feed, wire::DashboardSnapshot};
 
 /// An ECharts option object as JSON text, handed to `setOption`.
 #[derive(Clone, Debug, PartialEq)]
@@ -165,5 +174,30 @@ mod js {
             .ok()
             .and_then(|f| f.dyn_into::<Function>().ok())
             .is_some_and(|f| f.call1(this, arg).is_ok())
+    }
+}
+
+/// A chart of the live snapshot that `make` draws, updated with every
+/// snapshot change, or `empty` (a muted note) while there is no snapshot or
+/// `has_data` says it holds nothing to draw yet.
+///
+/// Defaults: `has_data` is "the collector's history has a sample";
+/// `empty` says the first metrics sample arrives within one collector
+/// interval.
+#[component]
+pub fn LiveChart(
+    id: &'static str,
+    make: fn(&DashboardSnapshot) -> charming::Chart,
+    #[prop(default = |e| !e.history.is_empty())] has_data: fn(&DashboardSnapshot) -> bool,
+    #[prop(
+        default = "No data yet: the first metrics sample arrives within one collector interval."
+    )]
+    empty: &'static str,
+) -> impl IntoView {
+    let feed = use_live_feed();
+    view! {
+        {move || feed.engine.with(|e| e.as_ref().is_none_or(|e| !has_data(e)))
+            .then(|| view! { <p class="muted chart-empty">{empty}</p> })}
+        <EChart id=id option=move || feed.engine.with(|e| e.as_ref().map(make).unwrap_or_else(charming::Chart::new))/>
     }
 }
