@@ -137,11 +137,14 @@ async fn sessions(counts: &[usize]) {
             reports.push(t.await.unwrap().unwrap());
         }
         let ended = reports.iter().filter(|q| q.ended).count();
-        let rebuffered = reports.iter().filter(|q| q.rebuffer_count > 0).count();
-        let rebuffers: u32 = reports.iter().map(|q| q.rebuffer_count).sum();
+        let rebuffered = reports
+            .iter()
+            .filter(|q| q.playback.rebuffer_count > 0)
+            .count();
+        let rebuffers: u32 = reports.iter().map(|q| q.playback.rebuffer_count).sum();
         let mut startup: Vec<f64> = reports
             .iter()
-            .filter_map(|q| q.startup_latency_ms)
+            .filter_map(|q| q.playback.startup_latency_ms)
             .collect();
         startup.sort_by(f64::total_cmp);
         let bytes: u64 = reports.iter().map(|q| q.bytes_total).sum();

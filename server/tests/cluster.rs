@@ -206,7 +206,7 @@ async fn smart_client_plays_to_the_end_and_prefers_the_best_node() {
     assert!(q.ended, "{q:?}");
     assert_eq!(q.chunks_played, 12);
     assert_eq!(q.downloads, 12);
-    assert_eq!(q.rebuffer_count, 0, "{q:?}");
+    assert_eq!(q.playback.rebuffer_count, 0, "{q:?}");
     let s = status.borrow().clone().unwrap();
     assert_eq!(s.state, PlaybackState::Ended);
     assert_eq!(s.recent_chunks.len(), 12);

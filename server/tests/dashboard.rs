@@ -488,7 +488,8 @@ async fn twins_play_paired_sessions_and_totals_add_up_across_them() {
             s.sessions
         );
         assert!(
-            r.goodput_mbps > 0.0 && r.goodput_mbps < r.avg_throughput_mbps,
+            r.playback.goodput_mbps > 0.0
+                && r.playback.goodput_mbps < r.playback.avg_throughput_mbps,
             "{r:?}"
         );
     }

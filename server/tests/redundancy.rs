@@ -429,7 +429,7 @@ async fn repair_under_a_bandwidth_cap_leaves_playback_without_a_rebuffer() {
         "the client re-read its manifest after failing over and took the new replicas"
     );
     assert_eq!(
-        qoe.rebuffer_count, 0,
+        qoe.playback.rebuffer_count, 0,
         "a rebuffer while repair ran: {qoe:?}"
     );
     assert!(

@@ -125,25 +125,31 @@ const LIVE: [Metric<ClientSnapshot>; 7] = [
 ];
 
 const FINISHED: [Metric<SessionResult>; 7] = [
-    ("startup latency", "ms", 0, true, |r| r.startup_latency_ms),
-    ("rebuffering events", "events", 1, true, |r| {
-        Some(f64::from(r.rebuffer_count))
+    ("startup latency", "ms", 0, true, |r| {
+        r.playback.startup_latency_ms
     }),
-    ("stall time", "ms", 0, true, |r| Some(r.rebuffer_time_ms)),
-    ("average buffer", "s", 1, false, |r| Some(r.avg_buffer_s)),
+    ("rebuffering events", "events", 1, true, |r| {
+        Some(f64::from(r.playback.rebuffer_count))
+    }),
+    ("stall time", "ms", 0, true, |r| {
+        Some(r.playback.rebuffer_time_ms)
+    }),
+    ("average buffer", "s", 1, false, |r| {
+        Some(r.playback.avg_buffer_s)
+    }),
     (
         "session goodput (bytes ÷ session time)",
         "Mbit/s",
         2,
         false,
-        |r| Some(r.goodput_mbps),
+        |r| Some(r.playback.goodput_mbps),
     ),
     (
         "busy-time rate (bytes ÷ time downloading)",
         "Mbit/s",
         1,
         false,
-        |r| Some(r.avg_throughput_mbps),
+        |r| Some(r.playback.avg_throughput_mbps),
     ),
     ("failovers", "", 1, true, |r| Some(r.failovers as f64)),
 ];

@@ -130,24 +130,24 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
     let metrics: [(&str, &str, bool, Get); 7] = [
         // A session that never started is a failure: infinite startup.
         ("startup latency", "ms", true, |q| {
-            q.startup_latency_ms.unwrap_or(f64::INFINITY)
+            q.playback.startup_latency_ms.unwrap_or(f64::INFINITY)
         }),
         ("rebuffering events", "events", true, |q| {
-            f64::from(q.rebuffer_count)
+            f64::from(q.playback.rebuffer_count)
         }),
-        ("stall time", "ms", true, |q| q.rebuffer_time_ms),
-        ("average buffer", "s", false, |q| q.avg_buffer_s),
+        ("stall time", "ms", true, |q| q.playback.rebuffer_time_ms),
+        ("average buffer", "s", false, |q| q.playback.avg_buffer_s),
         (
             "session goodput (bytes ÷ session time)",
             "Mbit/s",
             false,
-            |q| q.goodput_mbps,
+            |q| q.playback.goodput_mbps,
         ),
         (
             "busy-time rate (bytes ÷ time downloading)",
             "Mbit/s",
             false,
-            |q| q.avg_throughput_mbps,
+            |q| q.playback.avg_throughput_mbps,
         ),
         ("failovers", "", true, |q| q.failovers as f64),
     ];
@@ -207,12 +207,16 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::PlaybackQoe;
 
     #[test]
     fn aggregate_pairs_sessions() {
         let q = |startup_ms: f64, stall_ms: f64| QoeReport {
-            startup_latency_ms: Some(startup_ms),
-            rebuffer_time_ms: stall_ms,
+            playback: PlaybackQoe {
+                startup_latency_ms: Some(startup_ms),
+                rebuffer_time_ms: stall_ms,
+                ..PlaybackQoe::default()
+            },
             ..QoeReport::default()
         };
         let r = aggregate(
@@ -231,8 +235,11 @@ mod tests {
     #[test]
     fn regressions_from_zero_and_never_started_sessions_are_counted() {
         let q = |startup_ms: Option<f64>, rebuffers: u32| QoeReport {
-            startup_latency_ms: startup_ms,
-            rebuffer_count: rebuffers,
+            playback: PlaybackQoe {
+                startup_latency_ms: startup_ms,
+                rebuffer_count: rebuffers,
+                ..PlaybackQoe::default()
+            },
             ..QoeReport::default()
         };
         // Pair 1: naive 0 stalls, smart 2 (a regression from zero); pair 2:

@@ -22,7 +22,7 @@ pub use crate::{
     demo::PhaseFigures,
     engine::{
         ChunkSnapshot, ClientKind, ClientSnapshot, NodeHealth, NodeSnapshot, PerClient,
-        PlaybackState,
+        PlaybackQoe, PlaybackState,
     },
     redundancy::{
         ChunkReplication, NodeReplication, NodeStatus as ReplicaNodeStatus, RedundancyConfig,
@@ -186,20 +186,10 @@ pub struct SessionResult {
     /// finished-session means, grouped by `scenario`.
     #[serde(default)]
     pub steady: bool,
-    /// Startup latency, ms.
-    pub startup_latency_ms: Option<f64>,
-    /// Rebuffering events.
-    pub rebuffer_count: u32,
-    /// Stall time, ms.
-    pub rebuffer_time_ms: f64,
-    /// Time-weighted mean buffer, s.
-    pub avg_buffer_s: f64,
-    /// Busy-time rate: bytes × 8 over the time with a download in flight,
-    /// Mbit/s.
-    pub avg_throughput_mbps: f64,
-    /// Session goodput: bytes × 8 over the session time, Mbit/s.
-    #[serde(default)]
-    pub goodput_mbps: f64,
+    /// The session's startup, rebuffering, buffer and rates (the same JSON
+    /// fields as the engine's report, flattened).
+    #[serde(flatten)]
+    pub playback: PlaybackQoe,
     /// Failovers.
     pub failovers: u64,
 }
@@ -765,12 +755,14 @@ mod tests {
             session: n,
             scenario: ScenarioInForce::from(scenario),
             steady,
-            startup_latency_ms: Some(1000.0),
-            rebuffer_count: 0,
-            rebuffer_time_ms: 0.0,
-            avg_buffer_s: 20.0,
-            avg_throughput_mbps: 10.0,
-            goodput_mbps: 2.0,
+            playback: PlaybackQoe {
+                startup_latency_ms: Some(1000.0),
+                rebuffer_count: 0,
+                rebuffer_time_ms: 0.0,
+                avg_buffer_s: 20.0,
+                avg_throughput_mbps: 10.0,
+                goodput_mbps: 2.0,
+            },
             failovers: 0,
         }
     }
@@ -828,5 +820,23 @@ mod tests {
             "rebuffering events"
         );
         assert_eq!(metric_with_unit("failovers", ""), "failovers");
+    }
+
+    #[test]
+    fn a_session_result_keeps_its_json_fields_and_order() {
+        // The playback figures are flattened from `PlaybackQoe`: the JSON is
+        // the one the struct had when it declared them itself.
+        let r = session(ClientKind::Smart, 3, Scenario::Normal, true);
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"smart","session":3,"scenario":"normal","steady":true,"startup_latency_ms":1000.0,"rebuffer_count":0,"rebuffer_time_ms":0.0,"avg_buffer_s":20.0,"avg_throughput_mbps":10.0,"goodput_mbps":2.0,"failovers":0}"#
+        );
+        let back: SessionResult = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        // Saved before goodput existed: it defaults to 0.
+        let old = json.replace(r#","goodput_mbps":2.0"#, "");
+        let back: SessionResult = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.playback.goodput_mbps, 0.0);
     }
 }

@@ -196,13 +196,14 @@ fn print_sessions(results: &[SessionRun]) {
             r.strategy.name().to_string(),
             r.traces.join(", "),
             r.qoe
+                .playback
                 .startup_latency_ms
                 .map(|v| format!("{v:.0}"))
                 .unwrap_or_else(|| "never".into()),
-            r.qoe.rebuffer_count.to_string(),
-            format!("{:.0}", r.qoe.rebuffer_time_ms),
-            format!("{:.1}", r.qoe.avg_buffer_s),
-            format!("{:.2}", r.qoe.avg_throughput_mbps),
+            r.qoe.playback.rebuffer_count.to_string(),
+            format!("{:.0}", r.qoe.playback.rebuffer_time_ms),
+            format!("{:.1}", r.qoe.playback.avg_buffer_s),
+            format!("{:.2}", r.qoe.playback.avg_throughput_mbps),
             r.qoe.failovers.to_string(),
             r.steps.to_string(),
         ]);

@@ -76,9 +76,9 @@ fn detect(
         .map(|r| SessionOutcome {
             kind: r.kind,
             session: r.session,
-            startup_latency_ms: r.startup_latency_ms,
-            rebuffer_count: r.rebuffer_count,
-            rebuffer_time_ms: r.rebuffer_time_ms,
+            startup_latency_ms: r.playback.startup_latency_ms,
+            rebuffer_count: r.playback.rebuffer_count,
+            rebuffer_time_ms: r.playback.rebuffer_time_ms,
         })
         .collect();
     let unix_ms = std::time::SystemTime::now()
@@ -115,12 +115,7 @@ impl Hub {
         }
         let qoe = |s: &vstack_core::wire::SessionResult| QoeReport {
             strategy: s.kind.into(),
-            startup_latency_ms: s.startup_latency_ms,
-            rebuffer_count: s.rebuffer_count,
-            rebuffer_time_ms: s.rebuffer_time_ms,
-            avg_buffer_s: s.avg_buffer_s,
-            avg_throughput_mbps: s.avg_throughput_mbps,
-            goodput_mbps: s.goodput_mbps,
+            playback: s.playback.clone(),
             failovers: s.failovers,
             ended: true,
             ..QoeReport::default()

@@ -232,15 +232,10 @@ impl Run {
             session,
             scenario: sh.scenario,
             steady,
-            startup_latency_ms: q.startup_latency_ms,
-            rebuffer_count: q.rebuffer_count,
-            rebuffer_time_ms: q.rebuffer_time_ms,
-            avg_buffer_s: q.avg_buffer_s,
-            avg_throughput_mbps: q.avg_throughput_mbps,
-            goodput_mbps: q.goodput_mbps,
+            playback: q.playback.clone(),
             failovers: q.failovers,
         };
-        if let Some(ms) = q.startup_latency_ms {
+        if let Some(ms) = q.playback.startup_latency_ms {
             sh.qoe.observe_startup(self.kind, ms);
         }
         sh.sessions.push(r.clone());

@@ -483,16 +483,22 @@ fn qoe_targets(kind: ClientKind, reports: &[QoeReport], conditions: &str) -> Vec
     let startup: Vec<f64> = reports
         .iter()
         // A session that never started is a failure: infinite startup.
-        .map(|q| q.startup_latency_ms.unwrap_or(f64::INFINITY) / 1e3)
+        .map(|q| q.playback.startup_latency_ms.unwrap_or(f64::INFINITY) / 1e3)
         .collect();
     let rebuffers: Vec<f64> = reports
         .iter()
-        .map(|q| f64::from(q.rebuffer_count))
+        .map(|q| f64::from(q.playback.rebuffer_count))
         .collect();
-    let buffer: Vec<f64> = reports.iter().map(|q| q.avg_buffer_s).collect();
-    let tput: Vec<f64> = reports.iter().map(|q| q.avg_throughput_mbps).collect();
-    let goodput: Vec<f64> = reports.iter().map(|q| q.goodput_mbps).collect();
-    let stall: Vec<f64> = reports.iter().map(|q| q.rebuffer_time_ms / 1e3).collect();
+    let buffer: Vec<f64> = reports.iter().map(|q| q.playback.avg_buffer_s).collect();
+    let tput: Vec<f64> = reports
+        .iter()
+        .map(|q| q.playback.avg_throughput_mbps)
+        .collect();
+    let goodput: Vec<f64> = reports.iter().map(|q| q.playback.goodput_mbps).collect();
+    let stall: Vec<f64> = reports
+        .iter()
+        .map(|q| q.playback.rebuffer_time_ms / 1e3)
+        .collect();
     let range = |v: &[f64]| {
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -894,16 +900,19 @@ async fn scale_once(
     let startup = sorted(
         &reports
             .iter()
-            .filter_map(|q| q.startup_latency_ms)
+            .filter_map(|q| q.playback.startup_latency_ms)
             .collect::<Vec<_>>(),
     );
     Ok(ScaleRow {
         sessions: n,
         clean: reports
             .iter()
-            .filter(|q| q.ended && q.rebuffer_count == 0)
+            .filter(|q| q.ended && q.playback.rebuffer_count == 0)
             .count(),
-        rebuffered: reports.iter().filter(|q| q.rebuffer_count > 0).count(),
+        rebuffered: reports
+            .iter()
+            .filter(|q| q.playback.rebuffer_count > 0)
+            .count(),
         failed,
         startup_p50_ms: percentile(&startup, 0.5),
         startup_p95_ms: percentile(&startup, 0.95),

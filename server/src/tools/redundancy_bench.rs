@@ -230,8 +230,8 @@ async fn wave(bed: &Testbed, n: usize, speed: f64) -> (Vec<f64>, u32) {
     for s in sessions {
         match s.await {
             Ok(Ok(q)) => {
-                startups.push(q.startup_latency_ms.unwrap_or(f64::INFINITY));
-                rebuffers += q.rebuffer_count;
+                startups.push(q.playback.startup_latency_ms.unwrap_or(f64::INFINITY));
+                rebuffers += q.playback.rebuffer_count;
             }
             _ => startups.push(f64::INFINITY),
         }

@@ -34,8 +34,8 @@ pub use buffer::{BufferConfig, BufferManager, PlaybackState};
 pub use kind::{ClientKind, PerClient};
 pub use monitor::{MonitorConfig, NetworkMonitor, NodeHealth, NodeStats, score};
 pub use session::{
-    Action, DownloadId, DownloadRecord, EngineConfig, Event, NodeLoad, Notice, QoeReport,
-    SchedulerConfig, Session, TimeStats,
+    Action, DownloadId, DownloadRecord, EngineConfig, Event, NodeLoad, Notice, PlaybackQoe,
+    QoeReport, SchedulerConfig, Session, TimeStats,
 };
 pub use snapshot::{ChunkSnapshot, ClientSnapshot, NodeSnapshot};
 

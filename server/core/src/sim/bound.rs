@@ -22,7 +22,7 @@
 use std::time::Duration;
 
 use super::net::{NodeLink, SimConfig, SimOutcome};
-use crate::engine::{BufferManager, Manifest, PlaybackState, QoeReport, TimeStats};
+use crate::engine::{BufferManager, Manifest, PlaybackQoe, PlaybackState, QoeReport, TimeStats};
 
 const EPS_BITS: f64 = 1e-3;
 
@@ -169,12 +169,14 @@ fn report(
     };
     QoeReport {
         strategy: crate::engine::Strategy::Bound,
-        startup_latency_ms: buffer.startup_latency().map(|d| d.as_secs_f64() * 1e3),
-        rebuffer_count: buffer.rebuffer_count(),
-        rebuffer_time_ms: buffer.rebuffer_time().as_secs_f64() * 1e3,
-        avg_buffer_s: buffer.average_level_secs().unwrap_or(0.0),
-        avg_throughput_mbps: rate(busy_s),
-        goodput_mbps: rate(end),
+        playback: PlaybackQoe {
+            startup_latency_ms: buffer.startup_latency().map(|d| d.as_secs_f64() * 1e3),
+            rebuffer_count: buffer.rebuffer_count(),
+            rebuffer_time_ms: buffer.rebuffer_time().as_secs_f64() * 1e3,
+            avg_buffer_s: buffer.average_level_secs().unwrap_or(0.0),
+            avg_throughput_mbps: rate(busy_s),
+            goodput_mbps: rate(end),
+        },
         download_time: TimeStats::default(),
         downloads: done_at.len() as u64,
         failovers: 0,

@@ -254,12 +254,17 @@ impl Summary {
                 StrategySummary {
                     strategy: *s,
                     sessions: rs.len(),
-                    never_started: rs.iter().filter(|q| q.startup_latency_ms.is_none()).count(),
-                    startup_latency_ms: pick(&|q| q.startup_latency_ms.unwrap_or(f64::INFINITY)),
-                    rebuffer_count: pick(&|q| q.rebuffer_count as f64),
-                    rebuffer_time_ms: pick(&|q| q.rebuffer_time_ms),
-                    avg_buffer_s: pick(&|q| q.avg_buffer_s),
-                    avg_throughput_mbps: pick(&|q| q.avg_throughput_mbps),
+                    never_started: rs
+                        .iter()
+                        .filter(|q| q.playback.startup_latency_ms.is_none())
+                        .count(),
+                    startup_latency_ms: pick(&|q| {
+                        q.playback.startup_latency_ms.unwrap_or(f64::INFINITY)
+                    }),
+                    rebuffer_count: pick(&|q| q.playback.rebuffer_count as f64),
+                    rebuffer_time_ms: pick(&|q| q.playback.rebuffer_time_ms),
+                    avg_buffer_s: pick(&|q| q.playback.avg_buffer_s),
+                    avg_throughput_mbps: pick(&|q| q.playback.avg_throughput_mbps),
                     failovers: pick(&|q| q.failovers as f64),
                 }
             })

@@ -550,7 +550,7 @@ mod tests {
             "{:?}",
             out.qoe.download_time
         );
-        assert!((out.qoe.startup_latency_ms.unwrap() - 4020.0).abs() < 1.0);
+        assert!((out.qoe.playback.startup_latency_ms.unwrap() - 4020.0).abs() < 1.0);
     }
 
     #[test]
@@ -591,16 +591,16 @@ mod tests {
         let naive = run_session(&cfg, &m, Box::new(RoundRobinSelector::default())).qoe;
         assert!(smart.ended && naive.ended);
         assert!(
-            smart.rebuffer_count < naive.rebuffer_count,
+            smart.playback.rebuffer_count < naive.playback.rebuffer_count,
             "{smart:?}\n{naive:?}"
         );
         // Smart splits chunk 0 across its replicas; the fast one takes over.
         let (s0, n0) = (
-            smart.startup_latency_ms.unwrap(),
-            naive.startup_latency_ms.unwrap(),
+            smart.playback.startup_latency_ms.unwrap(),
+            naive.playback.startup_latency_ms.unwrap(),
         );
         assert!(s0 < 1_500.0 && n0 > 15_000.0, "{s0} vs {n0}");
-        assert!(smart.avg_throughput_mbps > naive.avg_throughput_mbps);
+        assert!(smart.playback.avg_throughput_mbps > naive.playback.avg_throughput_mbps);
     }
 
     #[test]
@@ -613,8 +613,8 @@ mod tests {
         let smart = run_session(&cfg, &m, Box::new(SmartSelector)).qoe;
         let naive = run_session(&cfg, &m, Box::new(RoundRobinSelector::default())).qoe;
         let (s0, n0) = (
-            smart.startup_latency_ms.unwrap(),
-            naive.startup_latency_ms.unwrap(),
+            smart.playback.startup_latency_ms.unwrap(),
+            naive.playback.startup_latency_ms.unwrap(),
         );
         assert!(s0 <= n0, "{s0} vs {n0}");
     }

@@ -374,12 +374,12 @@ pub struct NodeLoad {
     pub failures: u64,
 }
 
-/// Quality of experience of a session, all measured by the core.
+/// The playback QoE every session reports: the figures both a full
+/// [`QoeReport`] and the dashboard's per-session result
+/// (`crate::wire::SessionResult`) carry. Flattened into both, so each
+/// keeps its JSON fields.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct QoeReport {
-    /// The selector's strategy (`"smart"`, `"naive"`, `"oracle"`; the
-    /// simulator's bound says `"bound"`).
-    pub strategy: Strategy,
+pub struct PlaybackQoe {
     /// Play request → playback start, ms; `None` if playback never started.
     pub startup_latency_ms: Option<f64>,
     /// Rebuffering events.
@@ -395,6 +395,18 @@ pub struct QoeReport {
     /// the end or now), Mbit/s.
     #[serde(default)]
     pub goodput_mbps: f64,
+}
+
+/// Quality of experience of a session, all measured by the core.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QoeReport {
+    /// The selector's strategy (`"smart"`, `"naive"`, `"oracle"`; the
+    /// simulator's bound says `"bound"`).
+    pub strategy: Strategy,
+    /// Startup, rebuffering, buffer and rates (flattened: the same JSON
+    /// fields as before, beside `strategy`).
+    #[serde(flatten)]
+    pub playback: PlaybackQoe,
     /// Chunk download times (first request to verification).
     pub download_time: TimeStats,
     /// Chunks delivered.
@@ -753,12 +765,14 @@ impl Session {
         };
         QoeReport {
             strategy: self.selector.strategy(),
-            startup_latency_ms: self.buffer.startup_latency().map(|d| d.as_secs_f64() * 1e3),
-            rebuffer_count: self.buffer.rebuffer_count(),
-            rebuffer_time_ms: self.buffer.rebuffer_time().as_secs_f64() * 1e3,
-            avg_buffer_s: self.buffer.average_level_secs().unwrap_or(0.0),
-            avg_throughput_mbps: rate(busy),
-            goodput_mbps: rate(session),
+            playback: PlaybackQoe {
+                startup_latency_ms: self.buffer.startup_latency().map(|d| d.as_secs_f64() * 1e3),
+                rebuffer_count: self.buffer.rebuffer_count(),
+                rebuffer_time_ms: self.buffer.rebuffer_time().as_secs_f64() * 1e3,
+                avg_buffer_s: self.buffer.average_level_secs().unwrap_or(0.0),
+                avg_throughput_mbps: rate(busy),
+                goodput_mbps: rate(session),
+            },
             download_time: TimeStats::of(&self.download_ms),
             downloads: self.download_ms.len() as u64,
             failovers: self.failovers,

@@ -481,11 +481,11 @@ fn full_session_reports_qoe() {
     }
     let r = s.report();
     assert!(r.ended);
-    assert_eq!(r.rebuffer_count, 0);
+    assert_eq!(r.playback.rebuffer_count, 0);
     assert_eq!(r.downloads, 6);
     assert_eq!(r.chunks_played, 6);
-    assert!((r.startup_latency_ms.unwrap() - 100.0).abs() < 1e-6);
-    assert!(r.avg_buffer_s > 10.0);
+    assert!((r.playback.startup_latency_ms.unwrap() - 100.0).abs() < 1e-6);
+    assert!(r.playback.avg_buffer_s > 10.0);
     assert_eq!(r.per_node.iter().map(|n| n.chunks).sum::<u64>(), 6);
     assert_eq!(s.records().len(), 6);
 }
