@@ -14,44 +14,33 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// The server crate's top-level modules, and which others each may not use.
-/// Layers, top to bottom: `cli`; `web`; `hub`; `demo`; `runs`; `tools`;
-/// `history`; `client` and `cluster`; `http`, `files`, `sync`.
-const FORBIDDEN: &[(&str, &[&str])] = &[
-    ("cli", &[]),
-    ("web", &["cli"]),
-    ("hub", &["cli", "web"]),
-    ("demo", &["cli", "web", "hub"]),
-    ("runs", &["cli", "web", "hub", "demo"]),
-    ("tools", &["cli", "web", "hub", "demo", "runs"]),
-    ("history", &["cli", "web", "hub", "demo", "runs", "tools"]),
-    (
-        "client",
-        &["cli", "web", "hub", "demo", "runs", "tools", "history"],
-    ),
-    (
-        "cluster",
-        &["cli", "web", "hub", "demo", "runs", "tools", "history"],
-    ),
-    (
-        "http",
-        &[
-            "cli", "web", "hub", "demo", "runs", "tools", "history", "client", "cluster",
-        ],
-    ),
-    (
-        "files",
-        &[
-            "cli", "web", "hub", "demo", "runs", "tools", "history", "client", "cluster",
-        ],
-    ),
-    (
-        "sync",
-        &[
-            "cli", "web", "hub", "demo", "runs", "tools", "history", "client", "cluster",
-        ],
-    ),
+/// The server crate's top-level modules in layers, top to bottom: a module
+/// may use its own layer and those below, never one above. ARCHITECTURE.md
+/// states the same list (checked by
+/// [`the_documented_layers_are_the_checked_ones`]).
+const LAYERS: &[&[&str]] = &[
+    &["cli"],
+    &["web"],
+    &["hub"],
+    &["demo"],
+    &["runs"],
+    &["tools"],
+    &["history"],
+    &["client", "cluster"],
+    &["http", "files", "sync"],
 ];
+
+/// The modules `m` may not use: those in layers above its own; `None` for a
+/// module in no layer.
+fn forbidden_for(m: &str) -> Option<Vec<&'static str>> {
+    let layer = LAYERS.iter().position(|l| l.contains(&m))?;
+    Some(
+        LAYERS[..layer]
+            .iter()
+            .flat_map(|l| l.iter().copied())
+            .collect(),
+    )
+}
 
 /// The commands (files of `cli/` other than `mod.rs`).
 const COMMANDS: &[&str] = &[
@@ -156,11 +145,9 @@ fn no_module_uses_one_above_its_layer() {
         let Some(m) = module_of(Path::new(&rel)) else {
             continue;
         };
-        let forbidden = FORBIDDEN
-            .iter()
-            .find(|(name, _)| *name == m)
-            .unwrap_or_else(|| panic!("{rel}: module {m} is not in the layer table"))
-            .1;
+        let forbidden = forbidden_for(&m).unwrap_or_else(|| {
+            panic!("{rel}: module {m} is in no layer (add it to LAYERS and ARCHITECTURE.md)")
+        });
         for used in crate_paths(&code(&path)) {
             if forbidden.contains(&used.as_str()) {
                 broken.push(format!("{rel} uses crate::{used} ({m} may not)"));
@@ -263,6 +250,82 @@ fn the_core_names_no_clock_file_socket_or_thread() {
         "the core is sans-IO (time comes in as `now`):\n{}",
         broken.join("\n")
     );
+}
+
+fn architecture_md() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../ARCHITECTURE.md"))
+        .unwrap()
+}
+
+#[test]
+fn the_documented_layers_are_the_checked_ones() {
+    let doc = architecture_md();
+    let line = doc
+        .lines()
+        .find_map(|l| l.strip_prefix("Layers, top to bottom: "))
+        .expect("ARCHITECTURE.md states the layers on one line starting 'Layers, top to bottom: '");
+    let documented: Vec<Vec<String>> = line
+        .trim_end_matches('.')
+        .split(';')
+        .map(|group| {
+            group
+                .split(',')
+                .map(|m| m.trim().trim_matches('`').to_string())
+                .collect()
+        })
+        .collect();
+    let checked: Vec<Vec<String>> = LAYERS
+        .iter()
+        .map(|l| l.iter().map(|m| m.to_string()).collect())
+        .collect();
+    assert_eq!(documented, checked, "ARCHITECTURE.md and LAYERS disagree");
+}
+
+#[test]
+fn every_path_the_architecture_names_exists() {
+    // Backticked paths (with a slash, no spaces): from the repository root,
+    // or inside the folder of the section they are in (`### `server/core/``
+    // makes `engine/` mean `server/core/src/engine/`). A renamed or removed
+    // folder or file fails here until the document follows.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut base = root.clone();
+    let mut missing = Vec::new();
+    for line in architecture_md().lines() {
+        let spans: Vec<&str> = line.split('`').skip(1).step_by(2).collect();
+        if line.starts_with("### ") {
+            base = spans.first().map_or(root.clone(), |b| root.join(b));
+        }
+        for part in spans {
+            let looks_like_path = part.contains('/')
+                && !part.contains(' ')
+                && !part.contains("::")
+                && !part.starts_with('/')
+                && !part.contains('{');
+            let found = [
+                root.join(part),
+                base.join(part),
+                base.join("src").join(part),
+            ]
+            .iter()
+            .any(|p| p.exists());
+            if looks_like_path && !found {
+                missing.push(part.to_string());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names paths that do not exist: {missing:?}"
+    );
+}
+
+#[test]
+fn every_server_module_is_in_a_layer() {
+    for (rel, _) in files() {
+        if let Some(m) = module_of(Path::new(&rel)) {
+            assert!(forbidden_for(&m).is_some(), "{rel}: {m} is in no layer");
+        }
+    }
 }
 
 #[test]
