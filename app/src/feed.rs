@@ -223,6 +223,20 @@ pub fn use_live_feed() -> LiveFeed {
     expect_context::<LiveFeed>()
 }
 
+/// Waits until the page's hydration is complete (`hydrating` turns false;
+/// checked every 20 ms), then runs [`connect`]. Until then no frame can change what the server rendered:
+/// with lazy routes, hydration awaits the route's WASM chunk, and a
+/// snapshot applied meanwhile made `/compare` hydrate its "no data" markup
+/// against live data (a hydration mismatch: the page trapped and stayed
+/// blank).
+#[cfg(feature = "hydrate")]
+pub async fn connect_after_hydration(feed: LiveFeed, hydrating: impl Fn() -> bool) {
+    while hydrating() {
+        gloo_timers::future::TimeoutFuture::new(20).await;
+    }
+    connect(feed).await;
+}
+
 /// Runs the connect / read / reconnect loop forever (browser only).
 #[cfg(feature = "hydrate")]
 pub async fn connect(feed: LiveFeed) {

@@ -101,8 +101,15 @@ pub fn App() -> impl IntoView {
     let feed = LiveFeed::new();
     provide_context(feed);
     provide_context(access::AccessState(RwSignal::new(access::initial_access())));
+    // The stream opens once hydration is over: a frame applied while a lazy
+    // route's chunk still loads would hydrate that route's markup against
+    // live data the server never rendered (a hydration mismatch, a trap).
     #[cfg(feature = "hydrate")]
-    leptos::task::spawn_local(feed::connect(feed));
+    {
+        let shared = leptos::prelude::Owner::current_shared_context();
+        let hydrating = move || shared.as_ref().is_some_and(|s| s.during_hydration());
+        leptos::task::spawn_local(feed::connect_after_hydration(feed, hydrating));
+    }
 
     view! {
         <Stylesheet id="leptos" href="/pkg/vstack.css"/>

@@ -93,8 +93,10 @@ test('a published run with script payloads runs nothing on /runs, its permalink 
 
   const dialogs: string[] = [];
   page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+  // Each error names the page it came from and its stack, so a failure
+  // says where (a WASM trap reads only "unreachable").
   const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('pageerror', (e) => errors.push(`${page.url()}: ${e.message}\n${e.stack ?? ''}`));
   for (const path of [`/runs/${id}`, '/runs', '/compare', '/']) {
     const res = await page.goto(server.url + path);
     const csp = res?.headers()['content-security-policy'] ?? '';
