@@ -114,10 +114,11 @@ rust_tools() {
   # --- cargo-leptos ------------------------------------------------------------
   have_leptos="$(cargo leptos --version 2>/dev/null | awk '{print $2}' || true)"
   if [ "$have_leptos" != "$CARGO_LEPTOS_VERSION" ]; then
-    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (found: ${have_leptos:-none}; ~13 min on 2 cores)"
-    # Its release profile asks for fat LTO and one codegen unit: most of the
-    # install was then one core linking while the other idled. The tool's own
-    # speed does not matter here, so the install overrides both.
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (found: ${have_leptos:-none}; ~16 min on 2 cores)"
+    # Its release profile asks for fat LTO and one codegen unit; the install
+    # overrides both (the tool's own speed does not matter here). Measured
+    # cold on 2 cores that did not shorten it (15.8 min): the time is its ~550
+    # dependencies compiled at full optimisation.
     CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
       cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads --force || return
   fi
