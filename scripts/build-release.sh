@@ -4,37 +4,45 @@
 # (bin-features = ["embed-site"] in Cargo.toml). Prints the binary's path and
 # size.
 #
-# Run twice with nothing changed, the second run takes seconds: cargo-leptos
-# rewrites the site's files even when their bytes are the same, and the new
-# timestamps alone would make cargo rebuild the server that embeds them. So
-# every file whose bytes did not change gets its old timestamp back before
-# the server is built.
+# Run again with nothing changed, it takes seconds: the site is rebuilt only
+# when what it is built from changed (the UI and core sources, styles,
+# public assets, Cargo.toml/Cargo.lock and the tools' versions, hashed into
+# target/front-inputs.sha256). cargo-leptos itself regenerates the site every
+# time, and its output is not byte-identical from run to run (the split
+# manifest's order, gzip timestamps), so a regenerated site would make cargo
+# re-embed it and rebuild the server.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-site="$ROOT/target/site"
-stamps="$ROOT/target/site-stamps.tsv"
-# path, sha256 and mtime of every file of the site as it is now.
-snapshot() {
-  [ -d "$site" ] || return 0
-  (cd "$site" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) |
-    while read -r sum path; do
-      printf '%s\t%s\t%s\n' "$path" "$sum" "$(stat -c %Y "$site/$path")"
-    done
+key_file="$ROOT/target/front-inputs.sha256"
+
+# One hash over the front end's inputs; empty outside a git checkout (then
+# the site is always rebuilt).
+front_inputs() {
+  git rev-parse --is-inside-work-tree >/dev/null 2>&1 || return 0
+  {
+    cargo leptos --version
+    wasm-bindgen --version
+    wasm-opt --version
+    { git ls-files -co --exclude-standard -- app frontend server/core style Cargo.toml Cargo.lock
+      find public -type f; } | sort -u | while read -r f; do [ -f "$f" ] && printf '%s\n' "$f"; done |
+      xargs -d '\n' sha256sum
+  } | sha256sum | cut -d' ' -f1
 }
-snapshot > "$stamps"
-# --split: every tab but the Overview is its own WASM chunk (the lazy routes
-# need it); --precompress: brotli and gzip siblings the server sends as they are.
-cargo leptos build --release --frontend-only --split --precompress
-# Files with the same bytes as before get their old mtime back.
-while IFS=$'\t' read -r path sum mtime; do
-  f="$site/$path"
-  [ -f "$f" ] || continue
-  if [ "$(sha256sum "$f" | cut -d' ' -f1)" = "$sum" ]; then
-    touch -d "@$mtime" "$f"
-  fi
-done < "$stamps"
+
+key="$(front_inputs)"
+if [ -n "$key" ] && [ -f "$key_file" ] && [ "$(cat "$key_file")" = "$key" ] &&
+  [ -f "$ROOT/target/site/pkg/vstack.wasm" ]; then
+  echo "site: its inputs are unchanged since the last build; not rebuilt"
+else
+  rm -f "$key_file"
+  # --split: every tab but the Overview is its own WASM chunk (the lazy
+  # routes need it); --precompress: brotli and gzip siblings the server
+  # sends as they are.
+  cargo leptos build --release --frontend-only --split --precompress
+  [ -z "$key" ] || printf '%s\n' "$key" > "$key_file"
+fi
 cargo leptos build --release --server-only
 bin="$ROOT/target/server-release/vstack"
 echo "one-file build: $bin ($(du -h "$bin" | cut -f1)); run it anywhere: $bin serve --public"
