@@ -1388,3 +1388,46 @@ async fn http2_connections_cap_their_streams_and_close_when_idle() {
     assert_eq!(conn.max_concurrent_send_streams(), 8);
     drop(send);
 }
+
+/// Server functions take typed arguments: a range, a run kind or a
+/// consensus scenario that does not decode is a 400 JSON error (it never
+/// reaches the backend), while every valid value is served.
+#[tokio::test]
+async fn server_functions_refuse_arguments_that_are_not_their_enums() {
+    let router = app(local());
+    let post = |path: &str, form: &str| {
+        Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::HOST, "127.0.0.1:8888")
+            .body(Body::from(form.to_string()))
+            .unwrap()
+    };
+    for (path, form) in [
+        ("/api/fn/metrics_history", "range=9y"),
+        ("/api/fn/metrics_history", "range=15M"),
+        ("/api/fn/list_runs", "kind=bogus"),
+        ("/api/fn/consensus_run", "scenario=meteor&seed=1"),
+        ("/api/fn/consensus_run", "scenario=normal&seed=-1"),
+    ] {
+        let (status, _, body) = call(&router, post(path, form)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {form}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["status"], 400, "{path} {form}: {body}");
+    }
+    for scenario in ["normal", "conflict", "node_failure"] {
+        let (status, _, body) = call(
+            &router,
+            post(
+                "/api/fn/consensus_run",
+                &format!("scenario={scenario}&seed=2"),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{scenario}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["scenario"], scenario);
+    }
+    // Without a history the typed range reaches the backend: 503, not 400.
+    let (status, _, body) = call(&router, post("/api/fn/metrics_history", "range=1h")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}
