@@ -388,6 +388,8 @@ test('the Smart vs Naive tab shows the latest saved vstack compare run', async (
   runCompare();
   await page.getByTestId('cmp-saved-refresh').click();
   await expect(page.getByTestId('cmp-saved-meta')).toContainText('live twin clusters at ×20');
+  // Its age, by the server's clock, once the stream's heartbeat is in.
+  await expect(page.getByTestId('cmp-saved-meta')).toContainText(/Finished \d+ s ago/);
   const rows = page.locator('[data-testid="cmp-saved-table"] tbody tr');
   await expect(rows).toHaveCount(7);
   await expect(rows.first()).toContainText('startup latency');

@@ -25,7 +25,10 @@ use crate::{
     },
 };
 
-fn saved_report(r: CompareReport, now_unix_ms: Option<u64>) -> impl IntoView {
+/// The saved comparison; `now_unix_ms` is the server's clock from the latest
+/// heartbeat, so "Finished … ago" fills in once the stream is live and keeps
+/// counting.
+fn saved_report(r: CompareReport, now_unix_ms: Signal<Option<u64>>) -> impl IntoView {
     let how = if r.mode == CompareMode::Live {
         format!("live twin clusters at ×{}", r.speed)
     } else {
@@ -33,7 +36,7 @@ fn saved_report(r: CompareReport, now_unix_ms: Option<u64>) -> impl IntoView {
     };
     view! {
         <p class="muted small" data-testid="cmp-saved-meta">
-            {format!("Finished {} · {} · {} s video at {:.0} kbit/s", crate::format::ago(r.finished_unix_s, now_unix_ms), how, r.video.0, r.video.1)}
+            {move || format!("Finished {} · {} · {} s video at {:.0} kbit/s", crate::format::ago(r.finished_unix_s, now_unix_ms.get()), how, r.video.0, r.video.1)}
         </p>
         {r.conditions.into_iter().map(|c| view! {
             <h3>{format!("{} · {} per client", c.condition, crate::counted(c.sessions, "session", "sessions"))}</h3>
@@ -264,7 +267,7 @@ pub fn ComparePage() -> impl IntoView {
             <Card title="Latest vstack compare run">
                 <Suspense fallback=|| view! { <p class="muted">"Asking the server…"</p> }>
                     {move || saved.get().map(|res| match res {
-                        Ok(Some(r)) => saved_report(r, feed.latest.get_untracked().map(|h| h.server_time_unix_ms)).into_any(),
+                        Ok(Some(r)) => saved_report(r, Signal::derive(move || feed.latest.get().map(|h| h.server_time_unix_ms))).into_any(),
                         Ok(None) => view! {
                             <p class="muted" data-testid="cmp-saved-none">
                                 "No saved comparison yet. Run " <code>"vstack compare"</code>
