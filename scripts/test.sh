@@ -33,14 +33,27 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "clippy: WASM build (hydrate)"
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown --locked -- -D warnings
 
-step "cargo test --workspace"
+step "Rust tests (cargo nextest, four at a time across binaries; .config/nextest.toml)"
 # Tests that need promtool or prometheus fail instead of skipping when it is
 # missing (setup installs both).
 export VSTACK_REQUIRE_TOOLS=1
 rust_status=0
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$logs/cargo-test.log" || rust_status=$?
-rust_passed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$logs/cargo-test.log")
-rust_failed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^failed;?$/) s+=$(i-1)} END {print s+0}' "$logs/cargo-test.log")
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast 2>&1 | tee "$logs/cargo-test.log" || rust_status=$?
+  # "Summary [ 138.182s] 269 tests run: 269 passed (1 slow), 0 skipped"
+  summary="$(grep -E '^ *Summary \[' "$logs/cargo-test.log" | tail -1 || true)"
+  rust_run=$(sed -nE 's/.* ([0-9]+) tests? run: .*/\1/p' <<<"$summary")
+  rust_passed=$(sed -nE 's/.* tests? run: ([0-9]+) passed.*/\1/p' <<<"$summary")
+  rust_passed=${rust_passed:-0}
+  rust_failed=$(( ${rust_run:-0} - rust_passed ))
+else
+  # Without cargo-nextest: the same tests, one binary after another.
+  cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$logs/cargo-test.log" || rust_status=$?
+  rust_passed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$logs/cargo-test.log")
+  rust_failed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^failed;?$/) s+=$(i-1)} END {print s+0}' "$logs/cargo-test.log")
+fi
+# A build that failed ran no test: count it as a failure, never as 0 of 0.
+if [ "$rust_status" != 0 ] && [ "$rust_failed" = 0 ]; then rust_failed=1; fi
 
 step "cargo leptos build: the release front-end (WASM split by route, brotli and gzip siblings), then the server"
 # The browser suite runs on what users download; the first-load test measures it.
