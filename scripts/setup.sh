@@ -125,9 +125,9 @@ rust_tools() {
     # Its release profile asks for fat LTO, one codegen unit and full
     # optimisation of its ~550 dependencies: 15.8 min cold on 2 cores, and
     # turning off LTO alone saved nothing. The install builds without
-    # optimisation instead (6.8 min measured), except for the crates doing
-    # its heavy work at build time (brotli for --precompress, walrus for
-    # --split). A release build of the site then takes ~7 s longer
+    # optimisation instead (7.4 min cold, with the registry download), except
+    # for the crates doing its heavy work at build time (brotli for
+    # --precompress, walrus for --split). A release build of the site then takes ~7 s longer
     # (1 min 41 s against 1 min 34 s).
     CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=false \
       CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
@@ -142,8 +142,8 @@ rust_tools() {
   if [ "$have_wb" != "$want_wb" ]; then
     say "installing wasm-bindgen-cli $want_wb (found: ${have_wb:-none})"
     # Not --locked: the CLI's own lockfile names a crate version the registry
-    # lacks. Unoptimised but for walrus and wasmparser, as above: 1.5 min
-    # instead of 2.7, and ~10 s more per release build of the site.
+    # lacks. Unoptimised but for walrus and wasmparser, as above: 1.7 min
+    # cold instead of 2.7, and ~10 s more per release build of the site.
     CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=false \
       CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
       cargo install wasm-bindgen-cli --version "$want_wb" --force "${optimised_crates[@]}" || return
