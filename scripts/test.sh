@@ -61,6 +61,9 @@ cargo leptos build --release --frontend-only --split --precompress
 cargo leptos build --server-only
 export VSTACK_REQUIRE_RELEASE_SITE=1
 
+step "test-video-001's media: the test pattern the browser suite's servers play (encoded once, cached)"
+"$ROOT/target/debug/vstack" media --video-duration-s 120
+
 step "browser tests (Playwright + Debian chromium)"
 mkdir -p "$ROOT/end2end/artifacts"
 e2e_status=0

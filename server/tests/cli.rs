@@ -134,8 +134,10 @@ async fn durable_catalog_and_versions(
         .unwrap();
     assert_eq!(v2["version"], 2);
     let v1: serde_json::Value = serde_json::from_str(&before).unwrap();
+    // Chunk 0 is the fMP4 initialization segment (the same for both
+    // encodings); the media differs.
     assert_ne!(
-        v1["chunks"][0]["sha256"], v2["chunks"][0]["sha256"],
+        v1["chunks"][1]["sha256"], v2["chunks"][1]["sha256"],
         "the new content is served"
     );
     m
@@ -207,7 +209,7 @@ async fn standalone_metadata_node_ingest_and_play() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("ingested clip (version 1): 3 chunks"),
+        stdout.contains("ingested clip (version 1): 4 chunks"),
         "{stdout}"
     );
 
@@ -230,8 +232,43 @@ async fn standalone_metadata_node_ingest_and_play() {
     );
     let q: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(q["ended"], true, "{q}");
-    assert_eq!(q["chunks_played"], 3, "{q}");
+    assert_eq!(q["chunks_played"], 4, "{q}");
     assert_eq!(q["failovers"], 0, "{q}");
+
+    // The played media, in order, to a file: every frame decodes (12 s of
+    // the second encoding at 25 frames/s).
+    let played = d.path().join("played.mp4");
+    let out = run(&[
+        "play",
+        "clip",
+        "--metadata-url",
+        &meta,
+        "--speed",
+        "10",
+        "--output",
+        played.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wrote 4 chunks"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(common::probe_frames(&played), ("h264".to_string(), 300));
+    let out = run(&[
+        "play",
+        "clip",
+        "--metadata-url",
+        &meta,
+        "--output",
+        "/no/such/dir/x.mp4",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/dir/x.mp4"));
 
     // Bad input: exit code 2 and a message naming the problem.
     let out = run(&["play", "nope", "--metadata-url", &meta]);
@@ -787,4 +824,75 @@ fn weak_secrets_and_impossible_caps_refuse_to_start() {
         weak.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `vstack play` without a cluster seeds the test pattern (real H.264 in
+/// fMP4, encoded once and cached) and `--output -` streams what it played to
+/// standard output, its status to standard error: what `| mpv -` reads.
+#[test]
+fn play_seeds_the_test_pattern_and_writes_the_played_media_to_stdout() {
+    if !common::tool("ffmpeg") {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let play = || {
+        Command::new(BIN)
+            .args([
+                "play",
+                "--video-duration-s",
+                "10",
+                "--speed",
+                "10",
+                "--output",
+                "-",
+            ])
+            .env("VSTACK_CACHE_DIR", cache.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = play();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("QoE (smart)"),
+        "the summary goes to stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("wrote 2 chunks"),
+        "init + one 10 s segment: {stderr}"
+    );
+    assert_eq!(&out.stdout[4..8], b"ftyp", "an MP4 file on stdout");
+    let file = cache.path().join("played.mp4");
+    std::fs::write(&file, &out.stdout).unwrap();
+    assert_eq!(
+        common::probe_frames(&file),
+        ("h264".to_string(), 250),
+        "10 s at 25 frames/s"
+    );
+    // Encoded once: the second run reads the cache.
+    let cached: Vec<_> = walk(cache.path(), "index.m3u8");
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let before = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
+    let again = play();
+    assert!(again.status.success());
+    assert_eq!(again.stdout, out.stdout, "the same media, byte for byte");
+    assert_eq!(
+        std::fs::metadata(&cached[0]).unwrap().modified().unwrap(),
+        before
+    );
+}
+
+/// Files named `name` under `dir`, recursively.
+fn walk(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            found.extend(walk(&p, name));
+        } else if p.file_name().is_some_and(|n| n == name) {
+            found.push(p);
+        }
+    }
+    found
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::ffmpeg_hls;
+use common::{ffmpeg_hls, probe_frames};
 
 use tokio::sync::{broadcast, watch};
 use vstack::{
@@ -56,6 +56,36 @@ async fn play(
         .await
         .unwrap();
     (q, rx)
+}
+
+/// Plays `video` with the smart client at ×10, writing the verified media
+/// in playback order to `path`.
+async fn play_to_file(
+    cluster: &Cluster,
+    video: &str,
+    path: std::path::PathBuf,
+) -> (std::path::PathBuf, QoeReport) {
+    let http = reqwest::Client::new();
+    let view = fetch_view(&http, &cluster.metadata_url(), video)
+        .await
+        .unwrap();
+    let (tx, _rx) = watch::channel(None);
+    let (ntx, _) = broadcast::channel(64);
+    let (_stop, stop_rx) = watch::channel(false);
+    let (sink, media) = tokio::sync::mpsc::channel(4);
+    let file = tokio::fs::File::create(&path).await.unwrap();
+    let writer = tokio::spawn(client::output::write_in_order(media, file));
+    let cfg = ClientConfig {
+        speed: 10.0,
+        media_sink: Some(sink),
+        ..ClientConfig::default()
+    };
+    let q = client::play(http, view, cfg, tx, ntx, stop_rx)
+        .await
+        .unwrap();
+    let w = writer.await.unwrap().unwrap();
+    assert_eq!(w.chunks as usize, q.chunk_count);
+    (path, q)
 }
 
 async fn put_chunk(c: &Cluster, url: &str, id: &str, bytes: Vec<u8>) -> reqwest::Response {
@@ -293,7 +323,9 @@ async fn ingest_real_hls_and_play_it_with_every_hash_verified() {
         .await
         .unwrap();
     assert_eq!(r.video.video_id, "ffmpeg-clip");
-    assert_eq!(r.video.chunk_count, 5, "20 s in 4 s segments");
+    // MPEG-TS is remuxed to fMP4: the initialization segment, then 20 s in
+    // 4 s segments.
+    assert_eq!(r.video.chunk_count, 6, "{r:?}");
     assert!((19_000..=21_000).contains(&r.video.duration_ms), "{r:?}");
     let stored: u64 = c
         .nodes()
@@ -301,18 +333,31 @@ async fn ingest_real_hls_and_play_it_with_every_hash_verified() {
         .map(|n| n.storage().usage().bytes_stored)
         .sum();
     assert_eq!(stored, 2 * r.video.size_bytes, "two replicas of every byte");
-    // Every segment's bytes are what the manifest's hash says.
     let m = c.metadata().video("ffmpeg-clip").unwrap();
-    for (i, chunk) in m.chunks.iter().enumerate() {
-        let seg = std::fs::read(d.path().join(format!("index{i}.ts"))).unwrap();
-        assert_eq!(chunk.sha256, sha256_hex(&seg));
+    let init = m.init_segment().expect("an fMP4 initialization segment");
+    assert_eq!(init.duration_ms, 0);
+    assert!(init.size_bytes < 4096, "{init:?}");
+    assert_eq!(init.replicas.len(), 2, "replicated like any chunk");
+    // Every stored replica is what the manifest's hash says.
+    for chunk in &m.chunks {
+        for holder in &chunk.replicas {
+            let n = c.nodes().iter().find(|n| &n.node_id == holder).unwrap();
+            let bytes =
+                std::fs::read(n.data_dir.join(format!("{}.chunk", chunk.chunk_id))).unwrap();
+            assert_eq!(chunk.sha256, sha256_hex(&bytes), "{}", chunk.chunk_id);
+        }
     }
-    // Playback end to end: the client checks size and SHA-256 of every chunk;
-    // a mismatch would be a failover.
-    let (q, _) = play(&c, "ffmpeg-clip", ClientKind::Smart, 10.0).await;
-    assert!(q.ended && q.chunks_played == 5, "{q:?}");
+    // Playback end to end: the client checks size and SHA-256 of every chunk
+    // (a mismatch would be a failover) and hands the verified media on in
+    // playback order: ffprobe decodes every frame of it.
+    let (media, q) = play_to_file(&c, "ffmpeg-clip", d.path().join("played.mp4")).await;
+    assert!(q.ended && q.chunks_played == 6, "{q:?}");
     assert_eq!(q.failovers, 0);
     assert_eq!(q.bytes_total, r.video.size_bytes);
+    assert_eq!(std::fs::metadata(&media).unwrap().len(), r.video.size_bytes);
+    let (codec, frames) = probe_frames(&media);
+    assert_eq!(codec, "h264");
+    assert_eq!(frames, 500, "20 s at 25 frames/s, every one decoded");
     let _ = playlist;
 
     // Corrupt one replica on disk behind the node's back: the client detects
@@ -328,7 +373,7 @@ async fn ingest_real_hls_and_play_it_with_every_hash_verified() {
     bytes[100] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
     let (q, _) = play(&c, "ffmpeg-clip", ClientKind::Naive, 10.0).await;
-    assert!(q.ended && q.chunks_played == 5, "{q:?}");
+    assert!(q.ended && q.chunks_played == 6, "{q:?}");
     assert!(q.failovers >= 1, "corrupt chunk must fail over: {q:?}");
 }
 

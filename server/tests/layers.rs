@@ -44,8 +44,8 @@ fn forbidden_for(m: &str) -> Option<Vec<&'static str>> {
 
 /// The commands (files of `cli/` other than `mod.rs`).
 const COMMANDS: &[&str] = &[
-    "serve", "sim", "play", "metadata", "node", "cluster", "ingest", "compare", "bench", "chaos",
-    "demo",
+    "serve", "sim", "play", "metadata", "node", "cluster", "ingest", "media", "compare", "bench",
+    "chaos", "demo",
 ];
 
 fn src() -> PathBuf {

@@ -162,7 +162,9 @@ pub struct NodeView {
 /// One chunk's inputs to [`plan`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkView {
-    /// Position of the chunk in its video (0 = first).
+    /// Position of the chunk's media in its video (0 = first). An fMP4
+    /// initialization segment (no media, fetched before the first media
+    /// chunk) counts as 0 too: startup needs both.
     pub index: usize,
     /// Size, bytes.
     pub size_bytes: u64,

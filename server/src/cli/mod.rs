@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod compare;
 pub mod demo;
 pub mod ingest;
+pub mod media;
 pub mod metadata;
 pub mod node;
 pub mod play;
@@ -291,6 +292,8 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// Upload an HLS VOD (playlist + segments) into the cluster as a video.
     Ingest(ingest::IngestArgs),
+    /// Encode test-video-001's media (a test pattern, once, cached) ahead of `serve`.
+    Media(media::MediaArgs),
     /// Smart vs naive on identical conditions (live twin clusters or simulator).
     Compare(compare::CompareArgs),
     /// The seed's demo: normal, degradation, node failure, recovery, chaos, adaptive redundancy.
@@ -321,6 +324,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(args) => node::run(args).await,
         Command::Cluster(args) => cluster::run(args).await,
         Command::Ingest(args) => ingest::run(args).await,
+        Command::Media(args) => media::run(args).await,
         Command::Compare(args) => compare::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Chaos(args) => chaos::run(args).await,

@@ -1,13 +1,16 @@
 //! `vstack play`: headless playback with the live client, printing a status
 //! block like the seed's `print_status()` (buffer, playback statistics, storage
 //! node performance, download statistics) every few seconds and a QoE summary
-//! at the end. Without `--metadata-url` it starts the embedded cluster first.
+//! at the end. Without `--metadata-url` it starts the embedded cluster first,
+//! seeded with the test pattern (real H.264 in fMP4). `--output FILE` (or `-`
+//! for standard output, the status then on standard error) writes the
+//! verified media in playback order: `vstack play --output - | mpv -`.
 
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Args;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use vstack_core::{
     conditions::Scenario,
@@ -16,8 +19,11 @@ use vstack_core::{
 
 use super::{BadInput, parse_speed};
 use crate::{
-    client::{self, ClientConfig, ClientError, fetch_view},
-    cluster::embedded::{Cluster, ClusterConfig, SyntheticVideo},
+    client::{self, ClientConfig, ClientError, fetch_view, output},
+    cluster::{
+        embedded::{Cluster, ClusterConfig, SyntheticVideo},
+        test_pattern::{self, TestPattern},
+    },
     files,
 };
 
@@ -60,9 +66,94 @@ pub struct PlayArgs {
     #[arg(long)]
     pub trace: Vec<PathBuf>,
 
-    /// Embedded cluster only: length of the seeded synthetic video, seconds.
-    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    /// Embedded cluster only: length of the seeded video, seconds (at most
+    /// 3600 for the test pattern).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub video_duration_s: u64,
+
+    /// Embedded cluster only: seed random bytes instead of the test pattern
+    /// (see `vstack serve --help`); nothing can decode them.
+    #[arg(long)]
+    pub synthetic_video: bool,
+
+    /// Write the played media (every chunk verified, in playback order) to
+    /// this file, or to standard output for `-` (the status then goes to
+    /// standard error).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Starts the embedded cluster for `vstack play`, seeded with the test
+/// pattern (or random bytes with `--synthetic-video`).
+async fn embedded_cluster(args: &PlayArgs) -> anyhow::Result<Cluster> {
+    let traces = files::trace_paths(&args.trace).map_err(|e| BadInput(e.to_string()))?;
+    eprintln!(
+        "starting the embedded cluster (3 nodes, seeding {})…",
+        args.video_id
+    );
+    let duration = Duration::from_secs(args.video_duration_s);
+    if !args.synthetic_video && duration > Duration::from_secs(3600) {
+        return Err(BadInput(format!(
+            "--video-duration-s {}: the test pattern is at most 3600 s long (pass --synthetic-video for longer)",
+            args.video_duration_s
+        ))
+        .into());
+    }
+    let c = Cluster::start(ClusterConfig {
+        speed: args.speed,
+        traces,
+        video: args.synthetic_video.then(|| SyntheticVideo {
+            video_id: args.video_id.clone(),
+            duration,
+            ..SyntheticVideo::default()
+        }),
+        ..ClusterConfig::default()
+    })
+    .await
+    .context("embedded cluster")?;
+    if !args.synthetic_video {
+        let pattern = TestPattern {
+            video_id: args.video_id.clone(),
+            duration,
+            ..TestPattern::default()
+        };
+        c.seed_test_pattern(&pattern, test_pattern::cache_root())
+            .await
+            .context("seeding the test pattern (--synthetic-video plays without ffmpeg)")?;
+    }
+    if let Some(s) = args.scenario {
+        c.apply_scenario(s);
+    }
+    Ok(c)
+}
+
+/// The played media's sink and the task writing it to `output` (standard
+/// output when `to_stdout`) in playback order; none without `--output`.
+async fn media_output(
+    output: Option<&std::path::Path>,
+    to_stdout: bool,
+) -> anyhow::Result<(
+    Option<mpsc::Sender<(u32, bytes::Bytes)>>,
+    Option<tokio::task::JoinHandle<std::io::Result<output::Written>>>,
+)> {
+    let Some(path) = output else {
+        return Ok((None, None));
+    };
+    let out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if to_stdout {
+        Box::new(tokio::io::stdout())
+    } else {
+        Box::new(
+            tokio::fs::File::create(path)
+                .await
+                .map_err(|e| BadInput(format!("--output {}: {e}", path.display())))?,
+        )
+    };
+    // Four chunks may wait for the writer; then the client waits too.
+    let (tx, rx) = mpsc::channel(4);
+    Ok((
+        Some(tx),
+        Some(tokio::spawn(output::write_in_order(rx, out))),
+    ))
 }
 
 fn parse_positive(s: &str) -> Result<f64, String> {
@@ -85,26 +176,7 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     let metadata_url = match &args.metadata_url {
         Some(u) => u.clone(),
         None => {
-            let traces = files::trace_paths(&args.trace).map_err(|e| BadInput(e.to_string()))?;
-            eprintln!(
-                "starting the embedded cluster (3 nodes, seeding {})…",
-                args.video_id
-            );
-            let c = Cluster::start(ClusterConfig {
-                speed: args.speed,
-                traces,
-                video: Some(SyntheticVideo {
-                    video_id: args.video_id.clone(),
-                    duration: Duration::from_secs(args.video_duration_s),
-                    ..SyntheticVideo::default()
-                }),
-                ..ClusterConfig::default()
-            })
-            .await
-            .context("embedded cluster")?;
-            if let Some(s) = args.scenario {
-                c.apply_scenario(s);
-            }
+            let c = embedded_cluster(&args).await?;
             let url = c.metadata_url();
             _cluster = Some(c);
             url
@@ -122,12 +194,29 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     } else {
         ClientKind::Smart
     };
+    if args.output.is_some() && view.manifest.init_segment().is_none() {
+        eprintln!(
+            "note: {} has no fMP4 initialization segment; the output is its chunks' bytes as stored",
+            args.video_id
+        );
+    }
+    let to_stdout = args.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    // With the media on standard output, everything else goes to standard error.
+    let say = move |text: &str| {
+        if to_stdout {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    };
+    let (media_sink, mut writer) = media_output(args.output.as_deref(), to_stdout).await?;
     let (status_tx, mut status_rx) = watch::channel(None);
     let (notice_tx, _) = broadcast::channel(256);
-    let (_stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
     let config = ClientConfig {
         kind,
         speed: args.speed,
+        media_sink,
         ..ClientConfig::default()
     };
     let mut playing = tokio::spawn(client::play(
@@ -136,23 +225,49 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     let period = Duration::from_secs_f64(args.status_interval_s / args.speed);
     let mut tick = tokio::time::interval(period);
     tick.tick().await;
+    let mut written = None;
     let report = loop {
         tokio::select! {
-            r = &mut playing => break r.context("client task")??,
+            r = &mut playing => break r.context("client task")?,
+            w = async { writer.as_mut().expect("guarded").await }, if writer.is_some() && written.is_none() => {
+                let w = w.context("output task")?;
+                if w.is_err() {
+                    // The reader left (a closed pipe): stop playing.
+                    let _ = stop_tx.send(true);
+                }
+                written = Some(w);
+            }
             _ = tick.tick() => {
                 if !args.json && let Some(s) = status_rx.borrow_and_update().clone() {
-                    print!("{}", format_status(&s));
+                    say(&format_status(&s));
                 }
             }
         }
     };
+    if let Some(w) = writer.take().filter(|_| written.is_none()) {
+        written = Some(w.await.context("output task")?);
+    }
+    if let (Some(path), Some(w)) = (&args.output, written) {
+        let w = w.with_context(|| format!("writing the media to {}", path.display()))?;
+        eprintln!(
+            "wrote {} chunks, {} bytes, in playback order to {}",
+            w.chunks,
+            w.bytes,
+            if to_stdout {
+                "standard output".into()
+            } else {
+                path.display().to_string()
+            }
+        );
+    }
+    let report = report?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        say(&format!("{}\n", serde_json::to_string_pretty(&report)?));
     } else {
         if let Some(s) = status_rx.borrow().clone() {
-            print!("{}", format_status(&s));
+            say(&format_status(&s));
         }
-        print!("{}", format_summary(&report));
+        say(&format_summary(&report));
     }
     Ok(())
 }

@@ -120,10 +120,18 @@ pub struct ServeArgs {
     pub speed: f64,
 
     /// An HLS VOD (media playlist or a folder holding one, e.g. from `ffmpeg -f
-    /// hls -hls_time 10`) to ingest into the embedded cluster and play instead
-    /// of the synthetic test-video-001.
+    /// hls -hls_time 10`; MPEG-TS segments are remuxed to fMP4) to ingest into
+    /// the embedded cluster and play instead of test-video-001.
     #[arg(long)]
     pub video: Option<PathBuf>,
+
+    /// Seed test-video-001 as random bytes (the engine's figures only; no
+    /// player can decode it) instead of the test pattern, real H.264 in fMP4
+    /// that ffmpeg encodes once (about 1 min at the defaults) and caches under
+    /// $VSTACK_CACHE_DIR, else $XDG_CACHE_HOME/vstack, else ~/.cache/vstack.
+    /// Without ffmpeg the server falls back to random bytes, with a warning.
+    #[arg(long)]
+    pub synthetic_video: bool,
 
     /// Trace files or folders (formats of `vstack sim`) replayed on the
     /// embedded nodes' links, trace i on node i mod count.
@@ -139,8 +147,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub redundancy: super::RedundancyArgs,
 
-    /// Length of the synthetic test-video-001, seconds.
-    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    /// Length of test-video-001, seconds (the test pattern, or the random
+    /// bytes with --synthetic-video; at most 3600 for the test pattern).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub video_duration_s: u64,
 
     /// Data directory of the embedded cluster (reused across restarts; chunks
@@ -181,8 +190,17 @@ impl ServeArgs {
     /// # Errors
     /// A message for an unreadable trace.
     pub fn hub_config(&self) -> Result<HubConfig, String> {
-        use crate::cluster::embedded::{ClusterConfig, SyntheticVideo};
+        use crate::cluster::{
+            embedded::{ClusterConfig, SyntheticVideo},
+            test_pattern::TestPattern,
+        };
         let traces = files::trace_paths(&self.trace).map_err(|e| e.to_string())?;
+        if !self.synthetic_video && self.video.is_none() && self.video_duration_s > 3600 {
+            return Err(format!(
+                "--video-duration-s {}: the test pattern is at most 3600 s long (pass --synthetic-video for longer)",
+                self.video_duration_s
+            ));
+        }
         Ok(HubConfig {
             metrics_interval: Duration::from_millis(self.metrics_interval_ms),
             history: self.history as usize,
@@ -198,6 +216,10 @@ impl ServeArgs {
                 ..ClusterConfig::default()
             },
             video: self.video.clone(),
+            test_pattern: (!self.synthetic_video).then(|| TestPattern {
+                duration: Duration::from_secs(self.video_duration_s),
+                ..TestPattern::default()
+            }),
             metadata_url: self.metadata_url.clone(),
             ..HubConfig::default()
         })

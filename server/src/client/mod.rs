@@ -25,6 +25,7 @@
 //! their hash state) and joins and verifies a chunk when the core says it is
 //! all there.
 
+pub mod output;
 pub mod transfer;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -67,6 +68,13 @@ pub struct ClientConfig {
     /// hundreds of sessions per process was the host's main cost. Default
     /// 50 ms.
     pub status_interval: Duration,
+    /// Where every verified chunk goes, as `(chunk index, bytes)` in the
+    /// order verified (`vstack play --output`). With a sink, every part keeps
+    /// its bytes (not only the hash of a part from offset 0), and the core
+    /// hears that a chunk is assembled only once the channel took it, so a
+    /// slow reader holds the engine back as a full player buffer would. The
+    /// channel's capacity bounds the chunks waiting. Default `None`.
+    pub media_sink: Option<mpsc::Sender<(u32, bytes::Bytes)>>,
 }
 
 impl Default for ClientConfig {
@@ -78,6 +86,7 @@ impl Default for ClientConfig {
             probe_timeout: Duration::from_secs(2),
             session: 1,
             status_interval: Duration::from_millis(50),
+            media_sink: None,
         }
     }
 }
@@ -302,7 +311,7 @@ impl Driver {
             } => {
                 let i = chunk as usize;
                 let url = format!("{}/chunks/{}", self.urls[node.index()], self.chunk_ids[i]);
-                let part = transfer::Part::new(chunk, offset);
+                let part = transfer::Part::new(chunk, offset, self.config.media_sink.is_some());
                 let buf = part.buf.clone();
                 self.parts.insert(id, part);
                 let (http, tx) = (self.http.clone(), self.tx.clone());
@@ -372,8 +381,21 @@ impl Driver {
         let i = chunk as usize;
         let (size, sha) = (self.sizes[i], self.hashes[i].clone());
         let tx = self.tx.clone();
+        let sink = self.config.media_sink.clone();
         tokio::task::spawn_blocking(move || {
-            let ok = transfer::assemble(&segments, &held, size, &sha);
+            let ok = match sink {
+                None => transfer::assemble(&segments, &held, size, &sha),
+                Some(sink) => match transfer::join(&segments, &held, size, &sha) {
+                    Some(bytes) => {
+                        // Waits for room: a slow reader holds the engine back
+                        // as a full player buffer would. A reader that left
+                        // takes nothing more; the chunk still verified.
+                        let _ = sink.blocking_send((chunk, bytes));
+                        true
+                    }
+                    None => false,
+                },
+            };
             let _ = tx.send(Outcome::Assembled { chunk, ok });
         });
     }

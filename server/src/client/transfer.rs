@@ -49,17 +49,20 @@ pub struct Part {
 }
 
 impl Part {
-    /// A part of `chunk` from `offset`.
-    pub fn new(chunk: u32, offset: u64) -> Self {
+    /// A part of `chunk` from `offset`. With `keep_bytes` a part from offset
+    /// 0 keeps its bytes too instead of only their hash (for a driver that
+    /// hands the verified media on, see [`join`]).
+    pub fn new(chunk: u32, offset: u64, keep_bytes: bool) -> Self {
+        let hash_only = offset == 0 && !keep_bytes;
         let buf = PartBuf {
-            hasher: (offset == 0).then(Sha256::new),
+            hasher: hash_only.then(Sha256::new),
             ..PartBuf::default()
         };
         Self {
             chunk,
             offset,
             buf: Arc::new(Mutex::new(buf)),
-            reported: (0, (offset == 0).then(Sha256::new)),
+            reported: (0, hash_only.then(Sha256::new)),
         }
     }
 
@@ -167,6 +170,45 @@ pub fn assemble(
     at == size && hex::encode(hasher.finalize()).eq_ignore_ascii_case(sha256)
 }
 
+/// [`assemble`] for parts that all kept their bytes ([`Part::new`] with
+/// `keep_bytes`): the chunk's bytes, joined, when they match `size` and
+/// `sha256`; `None` otherwise (or when a part holds only a hash state).
+/// Blocking (it copies and hashes): call it on the blocking pool.
+pub fn join(
+    segments: &[(DownloadId, u64, u64)],
+    parts: &[HeldPart],
+    size: u64,
+    sha256: &str,
+) -> Option<Bytes> {
+    let mut out = Vec::with_capacity(usize::try_from(size).ok()?);
+    for (id, from, to) in segments {
+        if *from != out.len() as u64 || to < from {
+            return None;
+        }
+        let (_, offset, reported, bytes) = parts.iter().find(|p| p.0 == *id)?;
+        if reported.1.is_some() || from < offset {
+            return None;
+        }
+        let (a, b) = (from - offset, to - offset);
+        let mut pos = 0u64;
+        for c in bytes {
+            let (start, end) = (pos, pos + c.len() as u64);
+            if end > a && start < b {
+                let lo = (a.max(start) - start) as usize;
+                let hi = (b.min(end) - start) as usize;
+                out.extend_from_slice(&c[lo..hi]);
+            }
+            pos = end;
+        }
+        if out.len() as u64 != *to {
+            return None;
+        }
+    }
+    let ok =
+        out.len() as u64 == size && hex::encode(Sha256::digest(&out)).eq_ignore_ascii_case(sha256);
+    ok.then(|| Bytes::from(out))
+}
+
 /// Hashes bytes `from .. to` (relative to the part) of `chunks`; `false`
 /// when the part does not hold them all.
 fn feed(hasher: &mut Sha256, chunks: &[Bytes], from: u64, to: u64) -> bool {
@@ -222,5 +264,51 @@ mod tests {
             "an offset-0 part must be used whole"
         );
         assert!(!assemble(&segs[..1], &parts, 100, &sha), "short");
+        assert_eq!(
+            join(&segs, &parts, 100, &sha),
+            None,
+            "part 1 kept only its hash"
+        );
+    }
+
+    #[test]
+    fn joins_parts_that_kept_their_bytes_and_refuses_wrong_ones() {
+        let data: Vec<u8> = (0..100u8).collect();
+        let sha = hex::encode(Sha256::digest(&data));
+        // Part 1 from 0 holds 0..60 (a late part: more than it supplies);
+        // part 2 from 40 holds 40..100.
+        let parts = vec![
+            (
+                DownloadId(1),
+                0,
+                (60, None),
+                vec![
+                    Bytes::copy_from_slice(&data[..10]),
+                    Bytes::copy_from_slice(&data[10..60]),
+                ],
+            ),
+            (
+                DownloadId(2),
+                40,
+                (60, None),
+                vec![Bytes::copy_from_slice(&data[40..])],
+            ),
+        ];
+        let segs = [(DownloadId(1), 0, 45), (DownloadId(2), 45, 100)];
+        assert_eq!(join(&segs, &parts, 100, &sha).as_deref(), Some(&data[..]));
+        assert_eq!(
+            join(&segs, &parts, 100, &"0".repeat(64)),
+            None,
+            "wrong hash"
+        );
+        assert_eq!(join(&segs[..1], &parts, 100, &sha), None, "short");
+        let gap = [(DownloadId(1), 0, 45), (DownloadId(2), 50, 100)];
+        assert_eq!(join(&gap, &parts, 100, &sha), None, "a gap");
+        let beyond = [(DownloadId(1), 0, 70), (DownloadId(2), 70, 100)];
+        assert_eq!(
+            join(&beyond, &parts, 100, &sha),
+            None,
+            "part 1 holds only 60 bytes"
+        );
     }
 }

@@ -144,6 +144,10 @@ pub enum ClusterError {
     /// Seeding failed.
     #[error("seeding the video: {0}")]
     Seed(String),
+    /// The default video's media could not be prepared (ffmpeg missing or
+    /// failing).
+    #[error(transparent)]
+    Media(#[from] super::test_pattern::TestPatternError),
     /// The configuration is inconsistent.
     #[error("{0}")]
     Config(String),
@@ -498,6 +502,34 @@ impl Cluster {
             .put_video(manifest.clone())
             .map_err(|e| ClusterError::Seed(e.message))?;
         Ok(manifest)
+    }
+
+    /// Seeds the default video's real media: `pattern` encoded once with
+    /// ffmpeg and cached under `cache_root` ([`super::test_pattern`]), then
+    /// ingested under `pattern.video_id` with the configured replication (its
+    /// initialization segment as chunk 0).
+    ///
+    /// # Errors
+    /// [`ClusterError::Media`] when ffmpeg is missing or fails;
+    /// [`ClusterError::Seed`] when the ingest fails.
+    pub async fn seed_test_pattern(
+        &self,
+        pattern: &super::test_pattern::TestPattern,
+        cache_root: PathBuf,
+    ) -> Result<VideoManifest, ClusterError> {
+        let playlist = pattern.ensure(cache_root).await?;
+        super::ingest::ingest(
+            &self.http(),
+            &self.metadata_url(),
+            &playlist,
+            Some(&pattern.video_id),
+            self.config.replication,
+        )
+        .await
+        .map_err(|e| ClusterError::Seed(e.to_string()))?;
+        self.metadata
+            .video(&pattern.video_id)
+            .map_err(|e| ClusterError::Seed(e.message))
     }
 
     /// Starts a twin of this cluster: its own metadata service and node servers

@@ -6,11 +6,19 @@
 //! (SHA-256), uploaded to `replication` nodes (chunk *i* on healthy nodes *i*,
 //! *i*+1, … modulo their count) and finally registered as the video's manifest.
 //!
+//! Fragmented MP4 (CMAF) is what gets stored, because every browser's Media
+//! Source Extensions take it (Firefox's and Safari's take no MPEG-TS):
+//! - an fMP4 playlist's `#EXT-X-MAP` initialization segment becomes chunk 0,
+//!   of no duration ([`VideoManifest::init_segment`]), stored, replicated and
+//!   committed like any chunk, and fetched first because it comes first;
+//! - a playlist of MPEG-TS segments is first remuxed to fMP4 with ffmpeg
+//!   (`-c copy`: no re-encoding; [`remux_to_fmp4`]), then ingested as above.
+//!
 //! Nothing partial: the whole playlist and every segment are read and checked
 //! before the first upload; if an upload fails, the chunks already uploaded are
 //! deleted again and no manifest is registered. Master playlists, byte ranges,
-//! `#EXT-X-MAP` init sections and remote segment URLs are refused with an error
-//! naming the file and line.
+//! more than one `#EXT-X-MAP` and remote segment URLs are refused with an
+//! error naming the file and line.
 
 use std::{
     path::{Path, PathBuf},
@@ -34,7 +42,8 @@ use crate::http::{sha256_hex, validate_id};
 pub struct Segment {
     /// The segment file.
     pub path: PathBuf,
-    /// Its `#EXTINF` duration.
+    /// Its `#EXTINF` duration; zero for the `#EXT-X-MAP` initialization
+    /// segment, which [`parse_playlist_with`] lists first.
     pub duration: Duration,
 }
 
@@ -166,6 +175,7 @@ pub fn parse_playlist_with(path: &Path, rules: PlaylistRules) -> Result<Vec<Segm
         }
     }
     let mut segments = Vec::new();
+    let mut init: Option<PathBuf> = None;
     let mut pending: Option<(usize, Duration)> = None;
     for (n, line) in lines {
         if line.is_empty() {
@@ -190,32 +200,33 @@ pub fn parse_playlist_with(path: &Path, rules: PlaylistRules) -> Result<Vec<Segm
             ));
         } else if line.starts_with("#EXT-X-BYTERANGE") {
             return Err(err(n, "byte-range segments are not supported"));
-        } else if line.starts_with("#EXT-X-MAP") {
-            return Err(err(
-                n,
-                "#EXT-X-MAP init sections (fMP4) are not supported; use MPEG-TS segments",
-            ));
+        } else if let Some(attrs) = line.strip_prefix("#EXT-X-MAP:") {
+            if init.is_some() {
+                return Err(err(
+                    n,
+                    "more than one #EXT-X-MAP: one initialization segment per video",
+                ));
+            }
+            if !segments.is_empty() {
+                return Err(err(n, "#EXT-X-MAP after the first segment"));
+            }
+            if attrs.contains("BYTERANGE") {
+                return Err(err(
+                    n,
+                    "byte-range initialization segments are not supported",
+                ));
+            }
+            let Some(uri) = quoted_attribute(attrs, "URI") else {
+                return Err(err(n, "#EXT-X-MAP without a quoted URI attribute"));
+            };
+            init = Some(segment_path(dir, uri, rules).map_err(|m| err(n, &m))?);
         } else if line.starts_with('#') {
             continue;
         } else {
             let Some((_, duration)) = pending.take() else {
                 return Err(err(n, "segment URI without a preceding #EXTINF"));
             };
-            if line.contains("://") {
-                return Err(err(
-                    n,
-                    "remote segment URLs are not supported; download first",
-                ));
-            }
-            let seg = dir.join(line);
-            if !rules.allow_outside && !inside(dir, &seg) {
-                return Err(err(
-                    n,
-                    &format!(
-                        "segment {line:?} is outside the playlist's folder (pass --allow-outside to allow it)"
-                    ),
-                ));
-            }
+            let seg = segment_path(dir, line, rules).map_err(|m| err(n, &m))?;
             if segments.len() >= MAX_SEGMENTS {
                 return Err(err(n, &format!("more than {MAX_SEGMENTS} segments")));
             }
@@ -234,7 +245,45 @@ pub fn parse_playlist_with(path: &Path, rules: PlaylistRules) -> Result<Vec<Segm
             message: "playlist lists no segments".into(),
         });
     }
+    if let Some(init) = init {
+        segments.insert(
+            0,
+            Segment {
+                path: init,
+                duration: Duration::ZERO,
+            },
+        );
+    }
     Ok(segments)
+}
+
+/// A segment's file from its playlist line: local, and inside `dir` unless
+/// `rules` allow otherwise. The error is the message for the line.
+fn segment_path(dir: &Path, uri: &str, rules: PlaylistRules) -> Result<PathBuf, String> {
+    if uri.contains("://") {
+        return Err("remote segment URLs are not supported; download first".into());
+    }
+    let seg = dir.join(uri);
+    if !rules.allow_outside && !inside(dir, &seg) {
+        return Err(format!(
+            "segment {uri:?} is outside the playlist's folder (pass --allow-outside to allow it)"
+        ));
+    }
+    Ok(seg)
+}
+
+/// The value of `NAME="value"` in an HLS attribute list.
+fn quoted_attribute<'a>(attrs: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = attrs;
+    while let Some(i) = rest.find(name) {
+        let before_ok = i == 0 || rest.as_bytes()[i - 1] == b',';
+        let after = &rest[i + name.len()..];
+        if before_ok && let Some(v) = after.strip_prefix("=\"") {
+            return v.find('"').map(|end| &v[..end]);
+        }
+        rest = &rest[i + name.len()..];
+    }
+    None
 }
 
 /// The folder a playlist's segments must stay in: its parent, or the
@@ -360,30 +409,14 @@ struct Payload {
 /// Reads and checks every segment first, so a missing or empty one uploads
 /// nothing.
 fn read_segments(segments: &[Segment]) -> Result<Vec<Payload>, IngestError> {
-    let mut total: u64 = 0;
+    check_sizes(segments)?;
     segments
         .iter()
         .map(|s| {
-            let bad = |message: String| IngestError::Input {
+            let bytes = std::fs::read(&s.path).map_err(|e| IngestError::Input {
                 path: s.path.clone(),
-                message,
-            };
-            let len = std::fs::metadata(&s.path)
-                .map_err(|e| bad(format!("segment unreadable: {e}")))?
-                .len();
-            if len > MAX_SEGMENT_BYTES {
-                return Err(bad(format!(
-                    "segment of {len} bytes is over the {MAX_SEGMENT_BYTES} byte bound"
-                )));
-            }
-            total = total.saturating_add(len);
-            if total > MAX_VIDEO_BYTES {
-                return Err(bad(format!(
-                    "the segments add up to over {MAX_VIDEO_BYTES} bytes"
-                )));
-            }
-            let bytes =
-                std::fs::read(&s.path).map_err(|e| bad(format!("segment unreadable: {e}")))?;
+                message: format!("segment unreadable: {e}"),
+            })?;
             if bytes.is_empty() {
                 return Err(IngestError::Input {
                     path: s.path.clone(),
@@ -396,6 +429,120 @@ fn read_segments(segments: &[Segment]) -> Result<Vec<Payload>, IngestError> {
             })
         })
         .collect()
+}
+
+/// Whether the playlist's media segments are MPEG-TS: no initialization
+/// segment, and the first segment starts with the transport stream's sync
+/// byte (0x47) every 188 bytes.
+fn is_mpeg_ts(segments: &[Segment]) -> Result<bool, IngestError> {
+    let Some(first) = segments.first() else {
+        return Ok(false);
+    };
+    if first.duration.is_zero() {
+        return Ok(false);
+    }
+    let mut head = [0u8; 189];
+    let n = std::fs::File::open(&first.path)
+        .and_then(|mut f| {
+            use std::io::Read;
+            let mut n = 0;
+            while n < head.len() {
+                match f.read(&mut head[n..])? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            Ok(n)
+        })
+        .map_err(|e| IngestError::Input {
+            path: first.path.clone(),
+            message: format!("segment unreadable: {e}"),
+        })?;
+    Ok(n == head.len() && head[0] == 0x47 && head[188] == 0x47)
+}
+
+/// The bounds of [`read_segments`], from the files' sizes alone.
+fn check_sizes(segments: &[Segment]) -> Result<(), IngestError> {
+    let mut total: u64 = 0;
+    for s in segments {
+        let bad = |message: String| IngestError::Input {
+            path: s.path.clone(),
+            message,
+        };
+        let len = std::fs::metadata(&s.path)
+            .map_err(|e| bad(format!("segment unreadable: {e}")))?
+            .len();
+        if len > MAX_SEGMENT_BYTES {
+            return Err(bad(format!(
+                "segment of {len} bytes is over the {MAX_SEGMENT_BYTES} byte bound"
+            )));
+        }
+        total = total.saturating_add(len);
+        if total > MAX_VIDEO_BYTES {
+            return Err(bad(format!(
+                "the segments add up to over {MAX_VIDEO_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Remuxes an HLS VOD of MPEG-TS segments to fragmented MP4 in `out`
+/// (`index.m3u8`, `init.mp4`, `seg_NNNNN.m4s`) with ffmpeg, copying the
+/// streams (`-c copy`: the bytes of the video and audio are not re-encoded;
+/// ffmpeg's default picks one video and one audio stream). Segments are cut
+/// at the first keyframe past the input's longest `#EXTINF`, so their count
+/// and lengths stay close to the input's. ffmpeg reads local files only
+/// (`-protocol_whitelist file`); the playlist was already checked to name
+/// only segments inside its folder. Blocking: call it on the blocking pool.
+///
+/// # Errors
+/// [`IngestError::Input`] when ffmpeg is not installed or fails (its message
+/// included).
+pub fn remux_to_fmp4(
+    playlist: &Path,
+    segments: &[Segment],
+    out: &Path,
+) -> Result<PathBuf, IngestError> {
+    let longest = segments
+        .iter()
+        .map(|s| s.duration)
+        .max()
+        .unwrap_or(Duration::from_secs(10));
+    let index = out.join("index.m3u8");
+    let result = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+        .args(["-protocol_whitelist", "file", "-i"])
+        .arg(playlist)
+        .args(["-c", "copy", "-f", "hls", "-hls_playlist_type", "vod"])
+        .args(["-hls_time", &format!("{:.3}", longest.as_secs_f64())])
+        .args([
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_fmp4_init_filename",
+            "init.mp4",
+        ])
+        .arg("-hls_segment_filename")
+        .arg(out.join("seg_%05d.m4s"))
+        .arg(&index)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let bad = |message: String| IngestError::Input {
+        path: playlist.to_path_buf(),
+        message,
+    };
+    match result {
+        Ok(o) if o.status.success() => Ok(index),
+        Ok(o) => Err(bad(format!(
+            "remuxing the MPEG-TS segments to fMP4 with ffmpeg failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))),
+        Err(e) => Err(bad(format!(
+            "MPEG-TS segments are remuxed to fMP4 with ffmpeg, which did not run ({e}); \
+             scripts/setup.sh installs it"
+        ))),
+    }
 }
 
 /// One upload: (node URL, chunk id, SHA-256, bytes).
@@ -590,8 +737,18 @@ pub async fn ingest_with(
     let (playlist, payloads) = tokio::task::spawn_blocking(move || {
         let playlist = find_playlist(&path_owned)?;
         let segments = parse_playlist_with(&playlist, rules)?;
-        let payloads = read_segments(&segments)?;
-        Ok::<_, IngestError>((playlist, payloads))
+        if !is_mpeg_ts(&segments)? {
+            let payloads = read_segments(&segments)?;
+            return Ok::<_, IngestError>((playlist, payloads));
+        }
+        check_sizes(&segments)?;
+        let out = tempfile::Builder::new()
+            .prefix("vstack-remux-")
+            .tempdir()
+            .map_err(|e| IngestError::Cluster(format!("a folder for the remux: {e}")))?;
+        let remuxed = remux_to_fmp4(&playlist, &segments, out.path())?;
+        let payloads = read_segments(&parse_playlist(&remuxed)?)?;
+        Ok((playlist, payloads))
     })
     .await
     .map_err(|e| IngestError::Cluster(format!("reading the playlist: {e}")))??;
@@ -798,6 +955,57 @@ mod tests {
     }
 
     #[test]
+    fn an_fmp4_playlist_lists_its_initialization_segment_first() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "index.m3u8",
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:10\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+             #EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:10.000000,\nseg_00000.m4s\n\
+             #EXTINF:2.5,\nseg_00001.m4s\n#EXT-X-ENDLIST\n",
+        );
+        let s = parse_playlist(&p).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].path, d.path().join("init.mp4"));
+        assert_eq!(s[0].duration, Duration::ZERO);
+        assert_eq!(s[1].path, d.path().join("seg_00000.m4s"));
+        assert_eq!(s[2].duration, Duration::from_millis(2500));
+        assert_eq!(
+            quoted_attribute("BYTERANGE=\"1@0\",URI=\"a b.mp4\"", "URI"),
+            Some("a b.mp4")
+        );
+        assert_eq!(quoted_attribute("XURI=\"a\"", "URI"), None);
+        assert_eq!(quoted_attribute("URI=a", "URI"), None);
+    }
+
+    #[test]
+    fn only_mpeg_ts_is_remuxed() {
+        let d = tempfile::tempdir().unwrap();
+        let mut ts = vec![0u8; 188 * 3];
+        ts[0] = 0x47;
+        ts[188] = 0x47;
+        std::fs::write(d.path().join("a.ts"), &ts).unwrap();
+        std::fs::write(d.path().join("short.ts"), [0x47u8; 10]).unwrap();
+        std::fs::write(d.path().join("a.m4s"), b"....moof").unwrap();
+        let seg = |name: &str, secs: u64| Segment {
+            path: d.path().join(name),
+            duration: Duration::from_secs(secs),
+        };
+        assert!(is_mpeg_ts(&[seg("a.ts", 4)]).unwrap());
+        assert!(!is_mpeg_ts(&[seg("short.ts", 4)]).unwrap());
+        assert!(!is_mpeg_ts(&[seg("a.m4s", 4)]).unwrap());
+        assert!(
+            !is_mpeg_ts(&[seg("a.ts", 0), seg("a.ts", 4)]).unwrap(),
+            "it has an init segment"
+        );
+        assert!(
+            is_mpeg_ts(&[seg("missing.ts", 4)])
+                .unwrap_err()
+                .is_bad_input()
+        );
+    }
+
+    #[test]
     fn broken_playlists_name_file_and_line() {
         let d = tempfile::tempdir().unwrap();
         for (text, line, needle) in [
@@ -811,6 +1019,24 @@ mod tests {
             ),
             ("#EXTM3U\n#EXTINF:10,\n", 2, "without a segment"),
             ("#EXTM3U\n#EXTINF:10,\nhttp://x/a.ts\n", 3, "remote"),
+            (
+                "#EXTM3U\n#EXT-X-MAP:URI=\"i.mp4\"\n#EXT-X-MAP:URI=\"j.mp4\"\n",
+                3,
+                "more than one",
+            ),
+            (
+                "#EXTM3U\n#EXTINF:10,\na.m4s\n#EXT-X-MAP:URI=\"i.mp4\"\n",
+                4,
+                "after the first segment",
+            ),
+            (
+                "#EXTM3U\n#EXT-X-MAP:URI=\"i.mp4\",BYTERANGE=\"800@0\"\n",
+                2,
+                "byte-range",
+            ),
+            ("#EXTM3U\n#EXT-X-MAP:URI=i.mp4\n", 2, "quoted URI"),
+            ("#EXTM3U\n#EXT-X-MAP:URI=\"../i.mp4\"\n", 2, "outside"),
+            ("#EXTM3U\n#EXT-X-MAP:URI=\"http://x/i.mp4\"\n", 2, "remote"),
         ] {
             let p = write(d.path(), "p.m3u8", text);
             match parse_playlist(&p) {

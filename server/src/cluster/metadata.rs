@@ -519,11 +519,19 @@ impl MetadataService {
                     "chunk {i}: sha256 must be 64 hex digits"
                 )));
             }
-            if c.duration_ms == 0 || c.duration_ms > MAX_CHUNK_DURATION_MS {
+            // Chunk 0 alone may have no duration: an fMP4 initialization
+            // segment (see `VideoManifest::init_segment`).
+            let least = u64::from(i > 0);
+            if c.duration_ms < least || c.duration_ms > MAX_CHUNK_DURATION_MS {
                 return Err(ApiError::bad_request(format!(
-                    "chunk {i}: duration_ms {} out of range 1..={MAX_CHUNK_DURATION_MS}",
+                    "chunk {i}: duration_ms {} out of range {least}..={MAX_CHUNK_DURATION_MS}",
                     c.duration_ms
                 )));
+            }
+            if i == 0 && c.duration_ms == 0 && m.chunks.len() == 1 {
+                return Err(ApiError::bad_request(
+                    "a video of only an initialization segment has no media",
+                ));
             }
             if c.size_bytes == 0 || c.size_bytes > MAX_CHUNK_BYTES {
                 return Err(ApiError::bad_request(format!(
@@ -1065,6 +1073,36 @@ mod tests {
             chunks: vec![c],
         };
         assert_eq!(s.put_video(m).unwrap_err().status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn only_chunk_0_may_be_an_initialization_segment_of_no_duration() {
+        let s = MetadataService::new(MetadataConfig::default());
+        s.register(&reg("n1", "http://a:1")).unwrap();
+        let mut init = chunk(0, "n1");
+        init.duration_ms = 0;
+        let m = VideoManifest {
+            video_id: "v".into(),
+            version: 1,
+            chunks: vec![init.clone(), chunk(1, "n1")],
+        };
+        s.put_video(m.clone()).unwrap();
+        assert_eq!(s.video("v").unwrap().init_segment(), Some(&init));
+        let mut later = m.clone();
+        later.chunks[1].duration_ms = 0;
+        let e = s.put_video(later).unwrap_err();
+        assert!(
+            e.message
+                .contains("chunk 1: duration_ms 0 out of range 1..="),
+            "{}",
+            e.message
+        );
+        let only = VideoManifest {
+            chunks: vec![init],
+            ..m
+        };
+        let e = s.put_video(only).unwrap_err();
+        assert!(e.message.contains("no media"), "{}", e.message);
     }
 
     #[test]

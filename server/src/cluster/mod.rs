@@ -13,7 +13,10 @@
 //! - [`embedded`]: one call starts the metadata service and three nodes on
 //!   ephemeral loopback ports and seeds `test-video-001`.
 //! - [`ingest`]: `vstack ingest`: an HLS VOD (playlist + segments) into the
-//!   cluster, one chunk per segment, replicated, nothing partial on error.
+//!   cluster, one chunk per segment (the fMP4 initialization segment as chunk
+//!   0; MPEG-TS remuxed to fMP4 first), replicated, nothing partial on error.
+//! - [`test_pattern`]: the default video's real media, a test pattern
+//!   encoded once with ffmpeg (H.264 in fMP4) and cached.
 //! - [`acceptor_store`]: a storage node's durable ChunkPaxos acceptor states
 //!   (written before the reply), served as `POST /paxos/{chunk_id}`.
 //! - [`proposer`]: the ChunkPaxos proposer over HTTP that ingest commits
@@ -41,4 +44,5 @@ pub mod proposer;
 pub mod replica_view;
 pub mod replication;
 pub mod storage;
+pub mod test_pattern;
 pub mod wire;

@@ -88,6 +88,9 @@ pub(crate) fn world(
     let mut keys = Vec::new();
     let mut chunks = Vec::new();
     for (mi, m) in manifests.iter().enumerate() {
+        // Startup needs an fMP4 initialization segment and the first media
+        // chunk alike: both count as position 0.
+        let init = usize::from(m.init_segment().is_some());
         for (ci, c) in m.chunks.iter().enumerate() {
             keys.push((mi, ci));
             let extra = listings
@@ -98,7 +101,7 @@ pub(crate) fn world(
                 .map(|(node, _)| node.clone())
                 .collect();
             chunks.push(ChunkView {
-                index: ci,
+                index: ci.saturating_sub(init),
                 size_bytes: c.size_bytes,
                 replicas: c.replicas.clone(),
                 extra,

@@ -130,6 +130,15 @@ fn first_version() -> u64 {
 }
 
 impl VideoManifest {
+    /// The fMP4 initialization segment (`ftyp` + `moov`, no media): chunk 0
+    /// when its duration is 0. Stored, replicated, committed and fetched like
+    /// any chunk; a player appends it before the media segments, and the
+    /// engine fetches it first because it comes first in playback order.
+    /// `None` for a video without one (MPEG-TS or synthetic bytes).
+    pub fn init_segment(&self) -> Option<&ChunkEntry> {
+        self.chunks.first().filter(|c| c.duration_ms == 0)
+    }
+
     /// Total media duration, ms.
     pub fn duration_ms(&self) -> u64 {
         self.chunks

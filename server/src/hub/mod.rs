@@ -46,7 +46,8 @@ use vstack_core::{
 use crate::{
     client::{self, fetch_view},
     cluster::{
-        embedded::{Cluster, ClusterConfig, SyntheticVideo},
+        embedded::{Cluster, ClusterConfig, ClusterError, SyntheticVideo},
+        test_pattern::{self, TestPattern},
         wire::VideoSummary,
     },
     sync::LockExt,
@@ -76,6 +77,13 @@ pub struct HubConfig {
     /// An HLS playlist (or folder) to ingest into the embedded cluster and play
     /// instead of the synthetic video. Default none.
     pub video: Option<PathBuf>,
+    /// Without `video`: the embedded cluster plays this test pattern, real
+    /// H.264 in fMP4 encoded once with ffmpeg and cached
+    /// ([`crate::cluster::test_pattern`]), under `video_id`, instead of
+    /// `cluster.video`'s synthetic bytes. Without ffmpeg it falls back to
+    /// synthetic bytes of the same length, with a warning. Default `None`
+    /// (synthetic bytes: the tests); `vstack serve` sets it.
+    pub test_pattern: Option<crate::cluster::test_pattern::TestPattern>,
     /// A running cluster to play from instead of the embedded one (both
     /// clients then share it). Default none.
     pub metadata_url: Option<String>,
@@ -102,6 +110,7 @@ impl Default for HubConfig {
             speed: 1.0,
             cluster: ClusterConfig::default(),
             video: None,
+            test_pattern: None,
             metadata_url: None,
             video_id: "test-video-001".into(),
             session_gap: Duration::from_secs(2),
@@ -259,7 +268,14 @@ async fn start_clusters(config: &mut HubConfig) -> Result<Clusters, HubError> {
         });
     }
     config.cluster.speed = config.speed;
-    if config.video.is_some() {
+    let media = match (&config.video, &config.test_pattern) {
+        (None, Some(p)) => Some(TestPattern {
+            video_id: config.video_id.clone(),
+            ..p.clone()
+        }),
+        _ => None,
+    };
+    if config.video.is_some() || media.is_some() {
         config.cluster.video = None;
     } else if let Some(v) = &mut config.cluster.video {
         v.video_id = config.video_id.clone();
@@ -268,6 +284,25 @@ async fn start_clusters(config: &mut HubConfig) -> Result<Clusters, HubError> {
     }
     let smart = Cluster::start(config.cluster.clone()).await?;
     let mut video_id = config.video_id.clone();
+    if let Some(p) = media {
+        match smart
+            .seed_test_pattern(&p, test_pattern::cache_root())
+            .await
+        {
+            Ok(_) => {}
+            Err(ClusterError::Media(e)) => {
+                tracing::warn!("{e}: the clusters play synthetic bytes instead of the test video");
+                smart
+                    .seed_video(&SyntheticVideo {
+                        video_id: p.video_id.clone(),
+                        duration: p.duration,
+                        ..SyntheticVideo::default()
+                    })
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     if let Some(path) = &config.video {
         let r = crate::cluster::ingest::ingest(
             &smart.http(),

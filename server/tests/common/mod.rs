@@ -142,3 +142,34 @@ pub async fn get_json(router: &axum::Router, uri: &str) -> serde_json::Value {
     assert_eq!(status, axum::http::StatusCode::OK, "{uri}: {body}");
     serde_json::from_str(&body).unwrap()
 }
+
+/// ffprobe's codec name of the first video stream of `path` and the number
+/// of frames it decoded.
+#[allow(dead_code)]
+pub fn probe_frames(path: &Path) -> (String, u64) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["streams"][0];
+    (
+        s["codec_name"].as_str().unwrap_or_default().to_string(),
+        s["nb_read_frames"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    )
+}

@@ -17,6 +17,13 @@
 //! - refill hysteresis: downloading starts when the level drops below the
 //!   low-water mark (15 s) and continues until level + in-flight media reaches
 //!   the target (30 s); during startup and rebuffering it always continues.
+//!
+//! With a real player ([`BufferConfig::external_playhead`], the browser's
+//! `<video>` element) the model steps aside: the playhead is the player's
+//! position and the state is what the player reports ([`PlayerEvent`]:
+//! startup ends at its first frame, a stall runs from `waiting` to `playing`),
+//! reported with [`BufferManager::observe_player`]; the start and resume
+//! thresholds then do not apply (the player decides when it can play).
 
 use std::time::Duration;
 
@@ -33,6 +40,27 @@ pub struct BufferConfig {
     pub start_threshold: Duration,
     /// Level needed to resume after a stall. Default 10 s.
     pub resume_threshold: Duration,
+    /// The playhead and the playback state come from a real player through
+    /// [`BufferManager::observe_player`] instead of the model (1× from the
+    /// start threshold on, a stall when the buffer runs dry). Default false.
+    #[serde(default)]
+    pub external_playhead: bool,
+}
+
+/// What a real player reported (see [`BufferConfig::external_playhead`]),
+/// named after the `<video>` element's events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlayerEvent {
+    /// A position update while nothing changed (`timeupdate`).
+    Position,
+    /// It presents frames: the first one ends startup, a later one ends a
+    /// stall (`playing`).
+    Playing,
+    /// It ran out of data while playing (`waiting`): a stall.
+    Waiting,
+    /// It played the last frame (`ended`).
+    Ended,
 }
 
 impl Default for BufferConfig {
@@ -42,6 +70,7 @@ impl Default for BufferConfig {
             low_water_mark: Duration::from_secs(15),
             start_threshold: Duration::from_secs(10),
             resume_threshold: Duration::from_secs(10),
+            external_playhead: false,
         }
     }
 }
@@ -191,6 +220,15 @@ impl BufferManager {
             return;
         }
         let dt = now - self.last_update;
+        if self.config.external_playhead {
+            // The player moves the playhead; between two reports the level
+            // counts as it was at the last one.
+            if self.state == PlaybackState::Playing {
+                self.level_integral += self.level().as_secs_f64() * dt.as_secs_f64();
+            }
+            self.last_update = now;
+            return;
+        }
         if self.state == PlaybackState::Playing {
             let level = self.level();
             if dt >= level {
@@ -227,6 +265,10 @@ impl BufferManager {
         while self.contiguous < self.downloaded.len() && self.downloaded[self.contiguous] {
             self.contiguous += 1;
         }
+        if self.config.external_playhead {
+            // The player decides when it plays (`observe_player`).
+            return true;
+        }
         let complete = self.contiguous == self.chunk_ends.len();
         match self.state {
             PlaybackState::Startup if self.level() >= self.config.start_threshold || complete => {
@@ -244,6 +286,50 @@ impl BufferManager {
             _ => {}
         }
         true
+    }
+
+    /// What the real player reported at `now`: its position (clamped to
+    /// what is buffered and to the video) and, unless
+    /// [`PlayerEvent::Position`], a change of state. Startup ends at the
+    /// first [`PlayerEvent::Playing`]; a [`PlayerEvent::Waiting`] while
+    /// playing starts a stall (counted), the next `Playing` ends it (timed);
+    /// [`PlayerEvent::Ended`] ends playback. Ignored unless
+    /// [`BufferConfig::external_playhead`], and after the end.
+    pub fn observe_player(&mut self, now: Duration, position: Duration, event: PlayerEvent) {
+        if !self.config.external_playhead || self.state == PlaybackState::Ended {
+            return;
+        }
+        self.advance(now);
+        let now = self.last_update;
+        self.playhead = position.min(self.buffered_end());
+        match (self.state, event) {
+            (PlaybackState::Startup, PlayerEvent::Playing) => {
+                self.state = PlaybackState::Playing;
+                self.started_at = Some(now);
+            }
+            (PlaybackState::Playing, PlayerEvent::Waiting) => {
+                self.state = PlaybackState::Rebuffering;
+                self.rebuffer_count += 1;
+                self.stall_started = Some(now);
+                self.filling = true;
+            }
+            (PlaybackState::Rebuffering, PlayerEvent::Playing) => {
+                self.state = PlaybackState::Playing;
+                if let Some(s) = self.stall_started.take() {
+                    self.rebuffer_time += now.saturating_sub(s);
+                }
+            }
+            (_, PlayerEvent::Ended) => {
+                if let Some(s) = self.stall_started.take() {
+                    self.rebuffer_time += now.saturating_sub(s);
+                }
+                self.started_at.get_or_insert(now);
+                self.playhead = self.video_duration().min(self.buffered_end());
+                self.state = PlaybackState::Ended;
+                self.ended_at = Some(now);
+            }
+            _ => {}
+        }
     }
 
     /// Media start time of chunk `index` (its offset in the video).
@@ -288,7 +374,8 @@ impl BufferManager {
     /// reaching the low-water mark (while not filling) or running dry. `None`
     /// when not playing.
     pub fn next_deadline(&self) -> Option<Duration> {
-        if self.state != PlaybackState::Playing {
+        // A real player's reports wake the session instead.
+        if self.state != PlaybackState::Playing || self.config.external_playhead {
             return None;
         }
         let level = self.level();
@@ -466,6 +553,70 @@ mod tests {
             !b.wants_more(b.chunk_start(3)),
             "chunks 0-2 cover the 30 s target"
         );
+    }
+
+    fn external() -> BufferManager {
+        let cfg = BufferConfig {
+            external_playhead: true,
+            ..BufferConfig::default()
+        };
+        BufferManager::new(cfg, &[s(0), s(10), s(10), s(10)], Duration::ZERO)
+    }
+
+    #[test]
+    fn a_real_player_sets_the_playhead_startup_and_stalls() {
+        let mut b = external();
+        b.add_chunk(s(1), 0);
+        b.add_chunk(s(1), 1);
+        b.add_chunk(s(2), 2);
+        assert_eq!(
+            b.state(),
+            PlaybackState::Startup,
+            "the player has not played yet"
+        );
+        assert_eq!(b.level(), s(20));
+        assert_eq!(b.next_deadline(), None, "no model deadline");
+        b.observe_player(s(3), Duration::ZERO, PlayerEvent::Playing);
+        assert_eq!(b.state(), PlaybackState::Playing);
+        assert_eq!(b.startup_latency(), Some(s(3)), "request → first frame");
+        b.advance(s(30));
+        assert_eq!(
+            b.state(),
+            PlaybackState::Playing,
+            "the model never drains it"
+        );
+        b.observe_player(s(31), s(20), PlayerEvent::Waiting);
+        assert_eq!(b.state(), PlaybackState::Rebuffering);
+        assert_eq!((b.rebuffer_count(), b.level()), (1, Duration::ZERO));
+        assert!(b.wants_more(b.chunk_start(3)), "a stall always refills");
+        b.add_chunk(s(33), 3);
+        assert_eq!(
+            b.state(),
+            PlaybackState::Rebuffering,
+            "until the player plays"
+        );
+        b.observe_player(s(34), s(20), PlayerEvent::Playing);
+        assert_eq!(b.rebuffer_time(), s(3));
+        b.observe_player(s(40), s(26), PlayerEvent::Position);
+        assert_eq!(b.playhead(), s(26));
+        assert_eq!(b.chunks_played(), 3, "init and two media chunks");
+        b.observe_player(s(44), s(99), PlayerEvent::Ended);
+        assert_eq!(b.state(), PlaybackState::Ended);
+        assert_eq!(b.ended_at(), Some(s(44)));
+        assert_eq!(b.playhead(), s(30));
+        assert_eq!(b.chunks_played(), 4);
+        b.observe_player(s(50), s(0), PlayerEvent::Playing);
+        assert_eq!(b.state(), PlaybackState::Ended, "nothing after the end");
+    }
+
+    #[test]
+    fn a_model_buffer_ignores_player_reports() {
+        let mut b = six_chunks();
+        b.add_chunk(s(1), 0);
+        b.observe_player(s(2), s(5), PlayerEvent::Waiting);
+        assert_eq!(b.state(), PlaybackState::Playing);
+        assert_eq!(b.rebuffer_count(), 0);
+        assert_eq!(b.playhead(), s(0), "the report moved nothing");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use buffer::{BufferConfig, BufferManager, PlaybackState};
+pub use buffer::{BufferConfig, BufferManager, PlaybackState, PlayerEvent};
 pub use kind::{ClientKind, PerClient};
 pub use monitor::{MonitorConfig, NetworkMonitor, NodeHealth, NodeStats, score};
 pub use session::{

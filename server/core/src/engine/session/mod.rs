@@ -629,6 +629,17 @@ impl Session {
         self.step(now);
     }
 
+    /// What the real player reported at `now` (its position, media time
+    /// from the video's start, and the event), for a session whose
+    /// [`BufferConfig::external_playhead`] is set: see
+    /// [`BufferManager::observe_player`]. The level this leaves may start a
+    /// refill.
+    pub fn observe_player(&mut self, now: Duration, position: Duration, event: super::PlayerEvent) {
+        self.set_now(now);
+        self.buffer.observe_player(self.now, position, event);
+        self.step(now);
+    }
+
     /// Whether a [`Session::handle_timeout`] at `now` wants the running
     /// downloads' progress reported first (a progress check is due).
     pub fn wants_progress(&self, now: Duration) -> bool {

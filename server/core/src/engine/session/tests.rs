@@ -432,33 +432,35 @@ fn a_late_event_for_a_cancelled_download_is_ignored() {
     assert_eq!(s.report().downloads, 0);
 }
 
-#[test]
-fn full_session_reports_qoe() {
-    let mut s = Session::new(
-        ungated(),
-        manifest(6, 3, 2),
-        Box::new(SmartSelector),
-        Duration::ZERO,
-    );
-    // An instant network: every download completes 0.1 s after it starts.
+/// Plays `s` to the end on an instant network: every download completes
+/// 0.1 s after it starts, every probe answers in 5 ms, every chunk verifies.
+fn play_on_instant_network(s: &mut Session) {
     let mut now = Duration::ZERO;
     let mut pending: Vec<(Duration, DownloadId, u64)> = Vec::new();
     for _ in 0..10_000 {
-        for a in drain(&mut s) {
-            match a {
-                Action::Download { id, len, .. } => pending.push((now + secs(0.1), id, len)),
-                Action::Assemble { chunk, .. } => {
-                    s.handle(now, Event::ChunkAssembled { chunk, ok: true })
+        // Everything the session asks for now, including what answering it
+        // asks for next, before the clock moves on.
+        loop {
+            let actions = drain(s);
+            if actions.is_empty() {
+                break;
+            }
+            for a in actions {
+                match a {
+                    Action::Download { id, len, .. } => pending.push((now + secs(0.1), id, len)),
+                    Action::Assemble { chunk, .. } => {
+                        s.handle(now, Event::ChunkAssembled { chunk, ok: true })
+                    }
+                    Action::Probe { node, .. } => s.handle(
+                        now,
+                        Event::ProbeOk {
+                            node,
+                            rtt: secs(0.005),
+                            payload: None,
+                        },
+                    ),
+                    Action::Cancel { .. } => {}
                 }
-                Action::Probe { node, .. } => s.handle(
-                    now,
-                    Event::ProbeOk {
-                        node,
-                        rtt: secs(0.005),
-                        payload: None,
-                    },
-                ),
-                Action::Cancel { .. } => {}
             }
         }
         if s.is_finished() {
@@ -479,6 +481,17 @@ fn full_session_reports_qoe() {
             s.handle_timeout(now);
         }
     }
+}
+
+#[test]
+fn full_session_reports_qoe() {
+    let mut s = Session::new(
+        ungated(),
+        manifest(6, 3, 2),
+        Box::new(SmartSelector),
+        Duration::ZERO,
+    );
+    play_on_instant_network(&mut s);
     let r = s.report();
     assert!(r.ended);
     assert_eq!(r.playback.rebuffer_count, 0);
@@ -488,4 +501,118 @@ fn full_session_reports_qoe() {
     assert!(r.playback.avg_buffer_s > 10.0);
     assert_eq!(r.per_node.iter().map(|n| n.chunks).sum::<u64>(), 6);
     assert_eq!(s.records().len(), 6);
+}
+
+#[test]
+fn an_init_segment_of_no_duration_is_fetched_first_and_played_through() {
+    // An fMP4 video: chunk 0 is the initialization segment (no media, 0 s),
+    // then five 10 s media segments.
+    let mut chunks = vec![(Duration::ZERO, 900)];
+    chunks.extend(vec![(secs(10.0), 1_000_000); 5]);
+    for selector in [
+        Box::new(SmartSelector) as Box<dyn NodeSelector>,
+        Box::new(RoundRobinSelector::default()),
+    ] {
+        let mut s = Session::new(
+            EngineConfig::default(),
+            striped_manifest("fmp4", &chunks, 3, 2),
+            selector,
+            Duration::ZERO,
+        );
+        let first = drain(&mut s);
+        assert_eq!(chunks_of(&first).first(), Some(&0), "{first:?}");
+        for a in first {
+            s.actions.push_back(a);
+        }
+        play_on_instant_network(&mut s);
+        let r = s.report();
+        assert!(r.ended, "{r:?}");
+        assert_eq!(r.chunk_count, 6);
+        assert_eq!(r.downloads, 6);
+        assert_eq!(r.chunks_played, 6);
+        assert_eq!(r.playback.rebuffer_count, 0);
+        assert!(
+            (r.session_ms - 50_000.0).abs() < 1_000.0,
+            "{}",
+            r.session_ms
+        );
+        assert!(r.playback.startup_latency_ms.unwrap() < 1_000.0);
+    }
+}
+
+/// Delivers every download the session asks for at `now` (and those that
+/// follow), answering probes at once.
+fn fill(s: &mut Session, now: Duration) {
+    let mut pending = drain(s);
+    while let Some(a) = pending.pop() {
+        match a {
+            Action::Download { id, len, .. } => pending.extend(deliver(s, now, id, len)),
+            Action::Probe { node, .. } => s.handle(
+                now,
+                Event::ProbeOk {
+                    node,
+                    rtt: secs(0.005),
+                    payload: None,
+                },
+            ),
+            _ => {}
+        }
+        pending.extend(drain(s));
+    }
+}
+
+#[test]
+fn a_real_player_drives_the_playhead_the_startup_and_the_stalls() {
+    let mut cfg = ungated();
+    cfg.buffer.external_playhead = true;
+    let mut chunks = vec![(Duration::ZERO, 900)];
+    chunks.extend(vec![(secs(10.0), 1_000_000); 6]);
+    let mut s = Session::new(
+        cfg,
+        striped_manifest("p", &chunks, 3, 2),
+        Box::new(SmartSelector),
+        Duration::ZERO,
+    );
+    fill(&mut s, secs(0.1));
+    assert_eq!(s.buffer().level(), secs(30.0), "filled to the target");
+    assert_eq!(
+        s.buffer().state(),
+        PlaybackState::Startup,
+        "until the player plays"
+    );
+    s.observe_player(
+        secs(0.6),
+        Duration::ZERO,
+        crate::engine::PlayerEvent::Playing,
+    );
+    assert_eq!(s.buffer().state(), PlaybackState::Playing);
+    assert!(std::iter::from_fn(|| s.poll_notice()).any(|n| n
+        == Notice::PlaybackState {
+            state: PlaybackState::Playing
+        }));
+    // The player's position, not the clock, empties the buffer: at 20 s
+    // played the level is under the low-water mark and the refill starts.
+    s.handle_timeout(secs(25.0));
+    assert!(
+        chunks_of(&drain(&mut s)).is_empty(),
+        "the clock alone drains nothing"
+    );
+    s.observe_player(secs(25.0), secs(14.0), crate::engine::PlayerEvent::Position);
+    assert!(
+        chunks_of(&drain(&mut s)).is_empty(),
+        "16 s ahead: above the low-water mark"
+    );
+    s.observe_player(secs(25.5), secs(20.0), crate::engine::PlayerEvent::Position);
+    let refill = drain(&mut s);
+    assert_eq!(
+        chunks_of(&refill),
+        vec![4, 5],
+        "10 s ahead: refill to the target {refill:?}"
+    );
+    s.observe_player(secs(26.0), secs(20.4), crate::engine::PlayerEvent::Waiting);
+    s.observe_player(secs(28.5), secs(20.4), crate::engine::PlayerEvent::Playing);
+    let r = s.report();
+    assert_eq!(r.playback.rebuffer_count, 1);
+    assert!((r.playback.rebuffer_time_ms - 2500.0).abs() < 1e-6, "{r:?}");
+    assert!((r.playback.startup_latency_ms.unwrap() - 600.0).abs() < 1e-6);
 }
