@@ -564,3 +564,169 @@ async fn twins_play_paired_sessions_and_totals_add_up_across_them() {
         .unwrap();
     assert!(e.contains("current conditions"), "{e}");
 }
+
+/// `GET uri` through `router` with `range` (a `Range` header value): the
+/// status, the body's bytes and how long the whole body took.
+async fn fetch_timed(
+    router: &axum::Router,
+    uri: &str,
+    range: Option<&str>,
+) -> (StatusCode, bytes::Bytes, Duration) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::get(uri);
+    if let Some(r) = range {
+        req = req.header(axum::http::header::RANGE, r);
+    }
+    let t0 = std::time::Instant::now();
+    let resp = router
+        .clone()
+        .oneshot(req.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, body, t0.elapsed())
+}
+
+/// The Watch tab's data path: a browser player reaches the nodes through
+/// the dashboard's origin, on links of its own that follow the nodes'
+/// conditions without slowing the nodes' own clients, within a bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_routes_serve_each_viewer_on_its_own_link() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(_) = common::ffmpeg_hls(d.path(), 20) else {
+        return;
+    };
+    let hub = Hub::start(HubConfig {
+        video: Some(d.path().to_path_buf()),
+        watch: vstack::hub::watch::WatchConfig {
+            max_watchers: 2,
+            ..Default::default()
+        },
+        ..common::hub_config(200, 1.0, 20, 500.0)
+    })
+    .await
+    .unwrap();
+    let router = app(
+        AppState::new(common::leptos_options(), ServerStatsConfig::default()).with_hub(hub.clone()),
+    );
+    // What a player needs first: an fMP4 video (MPEG-TS was remuxed), its
+    // MSE type read from the initialization segment, the nodes.
+    let m = common::get_json(&router, "/watch/api/manifest").await;
+    assert_eq!(m["init"], true, "{m}");
+    assert!(
+        m["mse_type"]
+            .as_str()
+            .unwrap()
+            .starts_with("video/mp4; codecs=\"avc1."),
+        "{m}"
+    );
+    assert_eq!(m["nodes"].as_array().unwrap().len(), 3);
+    assert_eq!(m["chunks"][0]["duration_ms"], 0);
+    assert_eq!(
+        (m["watching"].as_u64(), m["max_watchers"].as_u64()),
+        (Some(0), Some(2))
+    );
+    let chunk = &m["chunks"][1];
+    let (id, sha) = (
+        chunk["chunk_id"].as_str().unwrap(),
+        chunk["sha256"].as_str().unwrap(),
+    );
+    let node = chunk["replicas"][0].as_u64().unwrap();
+    let viewer = "viewer-aaaaaaaaaaaa";
+    let url = format!("/watch/smart/{node}/chunks/{id}?viewer={viewer}");
+    let (status, body, _) = fetch_timed(&router, &url, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(vstack::http::sha256_hex(&body), sha, "the stored bytes");
+    let (status, part, _) = fetch_timed(&router, &url, Some("bytes=100-199")).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part, body.slice(100..200));
+
+    // Bad input is a JSON 4xx.
+    for (uri, want) in [
+        (format!("/watch/smart/{node}/chunks/{id}?viewer=short"), 400),
+        (format!("/watch/smart/{node}/chunks/{id}"), 400),
+        (
+            format!("/watch/other/{node}/chunks/{id}?viewer={viewer}"),
+            400,
+        ),
+        (format!("/watch/smart/x/chunks/{id}?viewer={viewer}"), 400),
+        (format!("/watch/smart/9/chunks/{id}?viewer={viewer}"), 404),
+        (
+            format!("/watch/smart/{node}/chunks/nope?viewer={viewer}"),
+            404,
+        ),
+        (
+            format!("/watch/smart/{node}/ping?viewer={viewer}&bytes=99999999"),
+            400,
+        ),
+    ] {
+        let (status, body) = common::get(&router, &uri).await;
+        assert_eq!(status.as_u16(), want, "{uri}: {body}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"].is_string(),
+            "{uri}: {body}"
+        );
+    }
+
+    // The viewer's link follows the node's conditions: node-1 at 8 Mbit/s
+    // sends 1 MiB in about 1.05 s. The nodes' own link is not shared: the
+    // same probe straight to the node at the same time takes as long, not
+    // twice as long.
+    hub.control(Control::NodeConditions {
+        node: 0,
+        latency_ms: 0.0,
+        bandwidth_mbps: Some(8.0),
+        loss: 0.0,
+        down: false,
+    })
+    .await
+    .unwrap();
+    let node = hub.storages(vstack_core::engine::ClientKind::Smart).await[0].clone();
+    let direct = async {
+        // The node's own link, the one the twins' clients are paced on.
+        use http_body_util::BodyExt;
+        let t0 = std::time::Instant::now();
+        let resp = node
+            .serve_ping(node.emulator().clone(), 1 << 20)
+            .await
+            .unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (StatusCode::OK, body, t0.elapsed())
+    };
+    let ping = format!("/watch/smart/0/ping?viewer={viewer}&bytes=1048576");
+    let other = "/watch/smart/0/ping?viewer=viewer-bbbbbbbbbbbb&bytes=1048576".to_string();
+    let (a, b, c) = tokio::join!(
+        fetch_timed(&router, &ping, None),
+        fetch_timed(&router, &other, None),
+        direct
+    );
+    for (who, (status, body, took)) in
+        [("viewer a", a), ("viewer b", b), ("the node's own link", c)]
+    {
+        assert_eq!(status, StatusCode::OK, "{who}");
+        assert_eq!(body.len(), 1 << 20, "{who}");
+        let s = took.as_secs_f64();
+        // Alone: 1.05 s; on one shared link the three would take 3.1 s.
+        assert!(
+            (0.95..2.5).contains(&s),
+            "{who}: 1 MiB at 8 Mbit/s beside two other transfers took {s} s"
+        );
+    }
+
+    // The bound: a third viewer is refused while two are watching.
+    let (status, body) =
+        common::get(&router, "/watch/smart/0/ping?viewer=viewer-cccccccccccc").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["watching"].as_u64(), v["max_watchers"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    // A killed node refuses viewers as it refuses the twins.
+    hub.control(Control::KillNode { node: 0 }).await.unwrap();
+    let (status, body) = common::get(&router, &ping).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}

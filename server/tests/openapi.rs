@@ -22,7 +22,10 @@ use vstack::{
 
 /// `path` with its parameters filled: a real run id, a real scenario.
 fn concrete(path: &str, run_id: &str) -> String {
-    path.replace("{id}", run_id).replace("{scenario}", "normal")
+    path.replace("{id}", run_id)
+        .replace("{scenario}", "normal")
+        .replace("{kind}", "smart")
+        .replace("{node}", "0")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -461,3 +461,64 @@ async fn a_node_revived_on_twin_clusters_keeps_one_chunk_index() {
     let listed = listing(&both.naive, 2).await;
     assert!(listed.iter().any(|s| s.chunk_id == "copy-1"), "{listed:?}");
 }
+
+/// A revision instance may hold a decision about another chunk: the nodes
+/// keep their acceptor state in their data directories, an embedded catalog
+/// does not, so a later video under the same id meets its predecessor's
+/// decisions. The manager moves on to the next free revision instead of
+/// copying the chunk again and again (it did, for ever, with the fMP4 test
+/// video seeded on the data of a synthetic one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revision_taken_by_another_chunk_is_skipped() {
+    let c = Cluster::start(config(3, video(20, 2000.0, 2), None))
+        .await
+        .unwrap();
+    let m = manifest(&c).await;
+    let first = &m.chunks[0];
+    assert_eq!(first.revision, 1);
+    let acceptors: Vec<String> = c.nodes().iter().map(|n| n.url()).collect();
+    let stale = ChunkRecord {
+        chunk_id: "test-video-001-00000-an-older-one".into(),
+        sha256: "0".repeat(64),
+        size_bytes: 1,
+        duration_ms: 2000,
+        replicas: acceptors.iter().map(|_| "node-9".to_string()).collect(),
+        version: 1,
+        uploader: "an-earlier-life".into(),
+        revision: 2,
+    };
+    let slot = revision_slot(&slot_of(VIDEO, 1, 0), 2);
+    vstack::cluster::proposer::commit_instance(
+        &c.http(),
+        &acceptors,
+        &slot,
+        7,
+        stale,
+        Duration::from_secs(3),
+        10,
+    )
+    .await
+    .unwrap();
+    // The startup chunk is hot: it wants a copy on every node.
+    let manager = replication::spawn(
+        Arc::clone(c.metadata()),
+        RedundancyConfig {
+            startup_chunks: 1,
+            ..policy()
+        },
+        c.http(),
+    )
+    .unwrap();
+    wait_for(&c, 20, "chunk 0 on every node", |r| {
+        r.totals.under_replicated == 0 && r.totals.repairs_in_flight == 0
+    })
+    .await;
+    let r = report(&c).await;
+    manager.stop();
+    let m = manifest(&c).await;
+    assert_eq!(m.chunks[0].chunk_id, first.chunk_id);
+    assert_eq!(m.chunks[0].replicas.len(), 3, "{:?}", m.chunks[0]);
+    assert_eq!(m.chunks[0].revision, 3, "revision 2 was taken");
+    assert_eq!(r.totals.copies_done, 1, "copied once: {:?}", r.totals);
+    verify_replicas(&c).await;
+}

@@ -125,6 +125,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub video: Option<PathBuf>,
 
+    /// Viewers the Watch tab serves at once (each browser tab plays from
+    /// links of its own to the nodes); past it the tab says how many watch.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_watchers: u64,
+
     /// Seed test-video-001 as random bytes (the engine's figures only; no
     /// player can decode it) instead of the test pattern, real H.264 in fMP4
     /// that ffmpeg encodes once (about 1 min at the defaults) and caches under
@@ -221,6 +226,10 @@ impl ServeArgs {
                 ..TestPattern::default()
             }),
             metadata_url: self.metadata_url.clone(),
+            watch: crate::hub::watch::WatchConfig {
+                max_watchers: self.max_watchers as usize,
+                ..crate::hub::watch::WatchConfig::default()
+            },
             ..HubConfig::default()
         })
     }

@@ -266,6 +266,11 @@ impl EmbeddedNode {
         &self.node
     }
 
+    /// Whether the node serves (not killed).
+    pub fn is_running(&self) -> bool {
+        self.server.is_some()
+    }
+
     /// The node's emulator (survives restarts).
     pub fn emulator(&self) -> &Emulator {
         &self.emulator

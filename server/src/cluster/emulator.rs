@@ -165,6 +165,36 @@ impl Emulator {
         }
     }
 
+    /// A link of its own to this node for one viewer: the node's conditions
+    /// in force now (re-read with [`Emulator::follow`]), its own bandwidth
+    /// reservations, jitter and loss draws (from `seed`), so a viewer's
+    /// transfers never queue behind the node's own clients or another
+    /// viewer's. It shares the node's transfer generation: killing the node
+    /// ([`Emulator::abort_in_flight`]) resets the viewer's transfers too.
+    pub fn viewer_link(&self, seed: u64) -> Emulator {
+        let link = Emulator::new(self.conditions(), self.speed, seed);
+        Emulator {
+            epoch: self.epoch.clone(),
+            ..link
+        }
+    }
+
+    /// Takes `node`'s conditions in force now, its bandwidth capped at
+    /// `cap_mbps` when given, when they differ from this link's (a viewer
+    /// link following its node: [`Emulator::viewer_link`]). Unchanged
+    /// conditions keep the link's bandwidth reservations.
+    pub fn follow(&self, node: &Emulator, cap_mbps: Option<f64>) {
+        let mut now = node.conditions();
+        if let Some(cap) = cap_mbps.filter(|c| c.is_finite() && *c > 0.0) {
+            now.bandwidth_mbps = Some(now.bandwidth_mbps.map_or(cap, |b| b.min(cap)));
+        }
+        let mut g = self.lock();
+        if g.current != now {
+            g.current = now;
+            g.next_free = None;
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.locked()
     }
@@ -339,6 +369,33 @@ mod tests {
             t0.elapsed()
         );
         crawl.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_viewer_link_follows_its_node_but_never_queues_behind_it() {
+        // The node's link is booked for 8 s (10 MB at 10 Mbit/s); a viewer's
+        // link to it sends 1.25 MB in its own 1 s.
+        let node = Emulator::new(Conditions::profile(0.0, 10.0), 1.0, 1);
+        node.pace(10_000_000).await;
+        let booked = node.clone();
+        let busy = tokio::spawn(async move { booked.pace(10_000_000).await });
+        tokio::task::yield_now().await;
+        let viewer = node.viewer_link(7);
+        let t0 = Instant::now();
+        viewer.pace(1_250_000).await;
+        assert_eq!(t0.elapsed(), Duration::from_secs(1));
+        // A slider on the node: the viewer's next request takes it.
+        node.set_conditions(Conditions::profile(0.0, 5.0));
+        assert_eq!(viewer.conditions().bandwidth_mbps, Some(10.0));
+        viewer.follow(&node, None);
+        assert_eq!(viewer.conditions(), node.conditions());
+        viewer.follow(&node, Some(2.0));
+        assert_eq!(viewer.conditions().bandwidth_mbps, Some(2.0), "capped");
+        // Killing the node resets the viewer's transfers as well.
+        let epoch = viewer.epoch();
+        node.abort_in_flight();
+        assert_ne!(viewer.epoch(), epoch);
+        busy.abort();
     }
 
     #[tokio::test(start_paused = true)]

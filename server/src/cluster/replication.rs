@@ -55,6 +55,11 @@ use super::{
 };
 use crate::{http::sha256_hex, sync::LockExt};
 
+/// Revision instances a commit tries past ones holding a decision about
+/// another chunk (left from an earlier catalog of the same video id) before
+/// it gives up.
+pub const MAX_STALE_REVISIONS: u64 = 16;
+
 /// Counters and the event feed, shared by the loop and its actions.
 #[derive(Debug, Default)]
 struct Counters {
@@ -613,7 +618,9 @@ impl Manager {
     }
 
     /// Commits revision `c.revision + 1` with `replicas` in its ChunkPaxos
-    /// instance and applies the chosen record to the catalog (and mirrors).
+    /// instance (or a later one, when that instance holds a decision about
+    /// another chunk: at most [`MAX_STALE_REVISIONS`] tried) and applies the
+    /// chosen record to the catalog (and mirrors).
     /// Returns the chosen record; [`ActionError::LostRace`] is not returned
     /// here: the caller compares.
     async fn commit(
@@ -624,31 +631,50 @@ impl Manager {
         replicas: Vec<String>,
         urls: &HashMap<String, String>,
     ) -> Result<ChunkRecord, ActionError> {
-        let revision = c.revision.saturating_add(1);
-        let record = ChunkRecord {
-            chunk_id: c.chunk_id.clone(),
-            sha256: c.sha256.clone(),
-            size_bytes: c.size_bytes,
-            duration_ms: c.duration_ms,
-            replicas,
-            version,
-            uploader: self.name.clone(),
-            revision,
-        };
-        let slot = revision_slot(&slot_of(video_id, version, c.index as usize), revision);
         let mut acceptors: Vec<String> = urls.values().cloned().collect();
         acceptors.sort();
-        let (chosen, _) = proposer::commit_instance(
-            &self.http,
-            &acceptors,
-            &slot,
-            self.proposer_id,
-            record,
-            Duration::from_secs(3),
-            10,
-        )
-        .await
-        .map_err(|e| ActionError::Consensus(e.to_string()))?;
+        let mut revision = c.revision;
+        let chosen = loop {
+            revision = revision.saturating_add(1);
+            let record = ChunkRecord {
+                chunk_id: c.chunk_id.clone(),
+                sha256: c.sha256.clone(),
+                size_bytes: c.size_bytes,
+                duration_ms: c.duration_ms,
+                replicas: replicas.clone(),
+                version,
+                uploader: self.name.clone(),
+                revision,
+            };
+            let slot = revision_slot(&slot_of(video_id, version, c.index as usize), revision);
+            let (chosen, _) = proposer::commit_instance(
+                &self.http,
+                &acceptors,
+                &slot,
+                self.proposer_id,
+                record,
+                Duration::from_secs(3),
+                10,
+            )
+            .await
+            .map_err(|e| ActionError::Consensus(e.to_string()))?;
+            // A decision about another chunk in this slot is left from an
+            // earlier catalog of the same video id (the acceptors keep their
+            // state in the nodes' data directories; an embedded catalog does
+            // not): this revision is taken, the next one may be free.
+            if chosen.chunk_id == c.chunk_id
+                || revision >= c.revision.saturating_add(MAX_STALE_REVISIONS)
+            {
+                break chosen;
+            }
+        };
+        if chosen.chunk_id != c.chunk_id {
+            return Err(ActionError::Consensus(format!(
+                "revisions {}..={revision} of {} hold decisions about other chunks",
+                c.revision + 1,
+                c.chunk_id
+            )));
+        }
         let entry = ChunkEntry {
             index: c.index,
             chunk_id: chosen.chunk_id.clone(),

@@ -17,6 +17,8 @@
 //! - [`redundancy`]: adaptive redundancy's report and history each collector
 //!   tick (the smart client's cluster runs the replication manager; the twin
 //!   mirrors its changes), and the hot-video population.
+//! - [`watch`]: the Watch tab's viewers, each browser player on links of its
+//!   own to the nodes (bounded).
 //! - Events: a `tokio::sync::broadcast` channel of [`WsEvent`]s (capacity
 //!   [`EVENT_QUEUE`]); the engine's send never waits, and a subscriber that
 //!   falls more than the capacity behind is dropped by `/ws`.
@@ -26,6 +28,7 @@ mod controls;
 mod loops;
 pub mod prom;
 mod redundancy;
+pub mod watch;
 
 use std::{
     collections::VecDeque,
@@ -89,6 +92,9 @@ pub struct HubConfig {
     pub metadata_url: Option<String>,
     /// Video id to play. Default `test-video-001` (or the ingested video's).
     pub video_id: String,
+    /// The Watch tab's viewers: how many, idle time, link cap. Default
+    /// [`watch::WatchConfig::default`].
+    pub watch: watch::WatchConfig,
     /// Pause between two sessions of one client, media time. Default 2 s.
     pub session_gap: Duration,
     /// Event queue capacity: a subscriber this many events behind is dropped.
@@ -113,6 +119,7 @@ impl Default for HubConfig {
             test_pattern: None,
             metadata_url: None,
             video_id: "test-video-001".into(),
+            watch: watch::WatchConfig::default(),
             session_gap: Duration::from_secs(2),
             event_queue: EVENT_QUEUE,
             anomaly: vstack_core::anomaly::AnomalyConfig::default(),
@@ -223,6 +230,8 @@ pub struct Hub {
     smart_metadata: Option<Arc<crate::cluster::metadata::MetadataService>>,
     /// The hot-video population.
     hot: Mutex<redundancy::Hot>,
+    /// The Watch tab's viewers.
+    watchers: watch::Watchers,
 }
 
 impl std::fmt::Debug for Hub {
@@ -420,10 +429,86 @@ impl Hub {
             demo_task: Mutex::new(None),
             smart_metadata,
             hot: Mutex::new(redundancy::Hot::default()),
+            watchers: watch::Watchers::new(config.watch.clone()),
             config,
         });
         *hub.collector.locked() = Some(collector::spawn(&hub));
         Ok(hub)
+    }
+
+    /// The Watch tab's viewers.
+    pub fn watchers(&self) -> &watch::Watchers {
+        &self.watchers
+    }
+
+    /// Node number `node` of the `kind` client's cluster as viewer `viewer`
+    /// reaches it: its storage and the viewer's own link to it
+    /// ([`watch::Watchers::link`]).
+    ///
+    /// # Errors
+    /// [`watch::WatchError`]: no embedded cluster, no such node, the node
+    /// killed, a bad viewer id, every place taken.
+    pub async fn watch_node(
+        &self,
+        viewer: &str,
+        kind: ClientKind,
+        node: usize,
+    ) -> Result<watch::WatchedNode, watch::WatchError> {
+        let clusters = self.clusters.as_ref().ok_or(watch::WatchError::NoCluster)?;
+        let (node_id, storage, emulator, running) = {
+            let g = clusters.lock().await;
+            let n = g
+                .get(kind)
+                .nodes()
+                .get(node)
+                .ok_or(watch::WatchError::UnknownNode(node))?;
+            (
+                n.node_id.clone(),
+                n.storage().clone(),
+                n.emulator().clone(),
+                n.is_running(),
+            )
+        };
+        if !running {
+            return Err(watch::WatchError::NodeDown(node_id));
+        }
+        let link = self.watchers.link(viewer, kind, node, &emulator)?;
+        Ok(watch::WatchedNode {
+            node_id,
+            storage,
+            link,
+        })
+    }
+
+    /// Node ids, in node-index order.
+    pub fn node_ids(&self) -> &[String] {
+        &self.node_ids
+    }
+
+    /// The storage of every node of the `kind` client's cluster (none from
+    /// an external cluster).
+    pub async fn storages(
+        &self,
+        kind: ClientKind,
+    ) -> Vec<Arc<crate::cluster::storage::StorageNode>> {
+        match &self.clusters {
+            None => Vec::new(),
+            Some(c) => c
+                .lock()
+                .await
+                .get(kind)
+                .nodes()
+                .iter()
+                .map(|n| n.storage().clone())
+                .collect(),
+        }
+    }
+
+    /// The manifest of the video the clients play, as the smart client's
+    /// cluster holds it (`None` from an external cluster).
+    pub fn watch_manifest(&self) -> Option<crate::cluster::wire::VideoManifest> {
+        let video_id = self.shared.locked().video_id.clone();
+        self.smart_metadata.as_ref()?.video(&video_id).ok()
     }
 
     /// Subscribes to the event stream.

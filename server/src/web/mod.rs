@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod rest;
 pub mod server_stats;
 pub mod site;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -209,6 +210,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/compare", get(latest_compare))
         .route("/api/consensus/{scenario}", get(consensus_rest))
         .merge(rest::router(state.hub.clone()))
+        .merge(watch::router(state.hub.clone()))
         .merge(history::router(history_state))
         .leptos_routes_with_context(
             &state,
@@ -236,8 +238,18 @@ pub fn app(state: AppState) -> Router {
                 // brotli (quality 4) or gzip for pages, JSON and any static
                 // file without a precompressed sibling, when the browser
                 // accepts it; bodies already encoded and WebSocket upgrades
-                // pass through.
-                .layer(tower_http::compression::CompressionLayer::new())
+                // pass through, and so do the Watch tab's media and probes
+                // (octet streams: compressing them would cost CPU for
+                // nothing and falsify a probe's transfer time).
+                .layer(
+                    tower_http::compression::CompressionLayer::new().compress_when({
+                        use tower_http::compression::predicate::{
+                            DefaultPredicate, NotForContentType, Predicate,
+                        };
+                        DefaultPredicate::new()
+                            .and(NotForContentType::const_new("application/octet-stream"))
+                    }),
+                )
                 .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                     axum::http::StatusCode::REQUEST_TIMEOUT,
                     limits.request_timeout,

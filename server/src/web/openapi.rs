@@ -89,6 +89,32 @@ const Q_FORMAT: Param = Param {
     description: "csv for the history as CSV; JSON otherwise",
 };
 
+const P_KIND: Param = Param {
+    name: "kind",
+    in_path: true,
+    description: "smart or naive: whose twin cluster",
+};
+const P_NODE: Param = Param {
+    name: "node",
+    in_path: true,
+    description: "the node's index (0 for node-1)",
+};
+const P_CHUNK: Param = Param {
+    name: "id",
+    in_path: true,
+    description: "the chunk's storage id",
+};
+const Q_VIEWER: Param = Param {
+    name: "viewer",
+    in_path: false,
+    description: "the viewer's random id, 16 to 64 characters of 0-9 a-z A-Z _ -",
+};
+const Q_BYTES: Param = Param {
+    name: "bytes",
+    in_path: false,
+    description: "payload, bytes (default 0, at most 1 MiB)",
+};
+
 const NO_ENGINE: (u16, &str) = (503, "no engine runs in this server");
 const NO_HISTORY: (u16, &str) = (503, "this server keeps no history");
 
@@ -418,6 +444,59 @@ pub const ROUTES: &[Route] = &[
             (400, "malformed id"),
             (404, "unknown run"),
             NO_HISTORY,
+        ],
+    },
+    Route {
+        method: "GET",
+        path: "/watch/api/manifest",
+        tag: "watch",
+        summary: "What a browser player needs first: the chunks (ids, durations, sizes, SHA-256, replicas as node indices), the node ids, the MSE type with its codecs, viewers now and the bound",
+        caller: Caller::Anyone,
+        params: &[],
+        body: None,
+        answers: &[
+            (200, "manifest"),
+            (503, "no engine, or no embedded cluster"),
+        ],
+    },
+    Route {
+        method: "GET",
+        path: "/watch/{kind}/{node}/chunks/{id}",
+        tag: "watch",
+        summary: "A chunk (or the byte range of a Range header) from a node, paced on the viewer's own link to it, which follows the node's conditions; not counted in the chunk's popularity",
+        caller: Caller::Anyone,
+        params: &[P_KIND, P_NODE, P_CHUNK, Q_VIEWER],
+        body: None,
+        answers: &[
+            (200, "the chunk"),
+            (206, "the range"),
+            (400, "bad viewer id, client kind, node or chunk id"),
+            (404, "no such node or chunk"),
+            (416, "unsatisfiable range"),
+            (
+                429,
+                "every viewer place is taken: {error, watching, max_watchers}",
+            ),
+            (503, "the node is down, or no embedded cluster"),
+        ],
+    },
+    Route {
+        method: "GET",
+        path: "/watch/{kind}/{node}/ping",
+        tag: "watch",
+        summary: "A probe on the viewer's link to a node: bytes zero bytes after its latency, at its rate",
+        caller: Caller::Anyone,
+        params: &[P_KIND, P_NODE, Q_VIEWER, Q_BYTES],
+        body: None,
+        answers: &[
+            (200, "the payload"),
+            (400, "bad viewer id, client kind, node or bytes over 1 MiB"),
+            (404, "no such node"),
+            (
+                429,
+                "every viewer place is taken: {error, watching, max_watchers}",
+            ),
+            (503, "the node is down, or no embedded cluster"),
         ],
     },
 ];

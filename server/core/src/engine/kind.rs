@@ -20,6 +20,14 @@ impl ClientKind {
     /// Both kinds, smart first.
     pub const ALL: [ClientKind; 2] = [ClientKind::Smart, ClientKind::Naive];
 
+    /// The kind named `name` (`smart`, `naive`), as [`ClientKind::name`]
+    /// writes it.
+    pub fn parse(name: &str) -> Option<Self> {
+        [ClientKind::Smart, ClientKind::Naive]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+
     /// Lower-case name (`smart`, `naive`).
     pub fn name(self) -> &'static str {
         match self {

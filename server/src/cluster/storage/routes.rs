@@ -74,28 +74,116 @@ pub(super) async fn ping(
     q: Result<Query<PingQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    if q.bytes > MAX_PING_BYTES {
-        return Err(ApiError::bad_request(format!(
-            "bytes must be at most {MAX_PING_BYTES}"
-        )));
+    node.serve_ping(node.emulator.clone(), q.bytes).await
+}
+
+impl StorageNode {
+    /// `GET /ping?bytes=N` through `link` (the node's own emulator, or a
+    /// viewer's link to it: [`Emulator::viewer_link`]): `bytes` zero bytes
+    /// after the link's latency, paced at its rate.
+    ///
+    /// # Errors
+    /// 400 over [`MAX_PING_BYTES`]; 503 while the link is down.
+    pub async fn serve_ping(&self, link: Emulator, bytes: u64) -> Result<Response, ApiError> {
+        if bytes > MAX_PING_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "bytes must be at most {MAX_PING_BYTES}"
+            )));
+        }
+        link.wait_reachable().await;
+        let Plan::Serve {
+            first_byte_delay,
+            cut_after,
+        } = link.plan(bytes, false)
+        else {
+            return Err(down());
+        };
+        tokio::time::sleep(first_byte_delay).await;
+        let body = paced_body(link, BodySource::Zeros { left: bytes }, bytes, cut_after);
+        Ok((
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            [(header::CONTENT_LENGTH, bytes.to_string())],
+            body,
+        )
+            .into_response())
     }
-    let e = node.emulator.clone();
-    e.wait_reachable().await;
-    let Plan::Serve {
-        first_byte_delay,
-        cut_after,
-    } = e.plan(q.bytes, false)
-    else {
-        return Err(down());
-    };
-    tokio::time::sleep(first_byte_delay).await;
-    let body = paced_body(e, BodySource::Zeros { left: q.bytes }, q.bytes, cut_after);
-    Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        [(header::CONTENT_LENGTH, q.bytes.to_string())],
-        body,
-    )
-        .into_response())
+
+    /// `GET /chunks/{id}` (the whole chunk, or the `range` of a `Range:
+    /// bytes=` header) through `link` (the node's own emulator, or a
+    /// viewer's link: [`Emulator::viewer_link`]), counted for the popularity
+    /// of `voter` when given (a viewer's request is not counted).
+    ///
+    /// # Errors
+    /// 400 for a bad id, 404 for a chunk this node lacks, 416 (with
+    /// `Content-Range: bytes */size`) for an unsatisfiable range, 503 while
+    /// the link is down.
+    pub async fn serve_chunk(
+        &self,
+        link: Emulator,
+        id: &str,
+        range: Option<&HeaderValue>,
+        voter: Option<&str>,
+    ) -> Result<Response, ApiError> {
+        validate_id("chunk", id)?;
+        let meta = self
+            .lookup(id)
+            .ok_or_else(|| ApiError::not_found(format!("no chunk {id:?} on this node")))?;
+        if let Some(voter) = voter {
+            self.count_get(id, voter);
+        }
+        let range = match range {
+            None => None,
+            Some(v) => {
+                let v = v.to_str().unwrap_or("");
+                match parse_range(v, meta.size_bytes) {
+                    Ok(r) => Some(r),
+                    Err(()) => {
+                        let mut resp = ApiError::new(
+                            StatusCode::RANGE_NOT_SATISFIABLE,
+                            format!("unsatisfiable range {v:?} for {} bytes", meta.size_bytes),
+                        )
+                        .into_response();
+                        resp.headers_mut().insert(
+                            header::CONTENT_RANGE,
+                            HeaderValue::from_str(&format!("bytes */{}", meta.size_bytes))
+                                .expect("ascii"),
+                        );
+                        return Ok(resp);
+                    }
+                }
+            }
+        };
+        let (start, end) = range.unwrap_or((0, meta.size_bytes));
+        link.wait_reachable().await;
+        let Plan::Serve {
+            first_byte_delay,
+            cut_after,
+        } = link.plan(end - start, true)
+        else {
+            return Err(down());
+        };
+        tokio::time::sleep(first_byte_delay).await;
+        let file = self.open_range(id, start, end).await?;
+        let sent = cut_after.map_or(end - start, |c| c.min(end - start));
+        self.served_bytes.fetch_add(sent, Ordering::Relaxed);
+        let source = BodySource::File {
+            file: Some(file),
+            left: end - start,
+        };
+        let body = paced_body(link, source, end - start, cut_after);
+        let mut h = chunk_headers(&meta, end - start);
+        let status = if range.is_some() {
+            h.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {start}-{}/{}", end - 1, meta.size_bytes))
+                    .expect("ascii"),
+            );
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        };
+        Ok((status, h, body).into_response())
+    }
 }
 
 pub(super) async fn health(
@@ -183,67 +271,16 @@ async fn get_chunk(
     extensions: axum::http::Extensions,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    validate_id("chunk", &id)?;
-    let meta = node
-        .lookup(&id)
-        .ok_or_else(|| ApiError::not_found(format!("no chunk {id:?} on this node")))?;
     let peer = extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
-    node.count_get(&id, &voter(peer, &headers));
-    let range = match headers.get(header::RANGE) {
-        None => None,
-        Some(v) => {
-            let v = v.to_str().unwrap_or("");
-            match parse_range(v, meta.size_bytes) {
-                Ok(r) => Some(r),
-                Err(()) => {
-                    let mut resp = ApiError::new(
-                        StatusCode::RANGE_NOT_SATISFIABLE,
-                        format!("unsatisfiable range {v:?} for {} bytes", meta.size_bytes),
-                    )
-                    .into_response();
-                    resp.headers_mut().insert(
-                        header::CONTENT_RANGE,
-                        HeaderValue::from_str(&format!("bytes */{}", meta.size_bytes))
-                            .expect("ascii"),
-                    );
-                    return Ok(resp);
-                }
-            }
-        }
-    };
-    let (start, end) = range.unwrap_or((0, meta.size_bytes));
-    let e = node.emulator.clone();
-    e.wait_reachable().await;
-    let Plan::Serve {
-        first_byte_delay,
-        cut_after,
-    } = e.plan(end - start, true)
-    else {
-        return Err(down());
-    };
-    tokio::time::sleep(first_byte_delay).await;
-    let file = node.open_range(&id, start, end).await?;
-    let sent = cut_after.map_or(end - start, |c| c.min(end - start));
-    node.served_bytes.fetch_add(sent, Ordering::Relaxed);
-    let source = BodySource::File {
-        file: Some(file),
-        left: end - start,
-    };
-    let body = paced_body(e, source, end - start, cut_after);
-    let mut h = chunk_headers(&meta, end - start);
-    let status = if range.is_some() {
-        h.insert(
-            header::CONTENT_RANGE,
-            HeaderValue::from_str(&format!("bytes {start}-{}/{}", end - 1, meta.size_bytes))
-                .expect("ascii"),
-        );
-        StatusCode::PARTIAL_CONTENT
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, h, body).into_response())
+    node.serve_chunk(
+        node.emulator.clone(),
+        &id,
+        headers.get(header::RANGE),
+        Some(&voter(peer, &headers)),
+    )
+    .await
 }
 
 async fn head_chunk(

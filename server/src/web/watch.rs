@@ -1,0 +1,247 @@
+//! The Watch tab's data path: the browser players reach the storage nodes
+//! through the dashboard's own origin (one URL behind a proxy serves
+//! everything; no extra port, no CORS), each viewer on links of its own
+//! ([`crate::hub::watch`]).
+//!
+//! - `GET /watch/api/manifest`: [`WatchManifest`], what a player needs
+//!   before its first byte: the chunks (ids, durations, sizes, SHA-256,
+//!   replicas as node indices), the node ids, the MSE type of the video.
+//! - `GET /watch/{kind}/{node}/chunks/{id}?viewer=V` (a `Range: bytes=`
+//!   header for a part): the chunk from node number `node` of the `kind`
+//!   client's cluster (`smart` or `naive`), paced on viewer `V`'s link.
+//! - `GET /watch/{kind}/{node}/ping?viewer=V&bytes=N`: a probe on that link.
+//!
+//! Anyone may call them (public viewers may watch); they change nothing but
+//! the viewer's place among [`crate::hub::watch::WatchConfig::max_watchers`].
+//! Errors are JSON: 400 (bad viewer id, kind or query), 404 (no such node
+//! or chunk), 416, 429 (every place taken: `{"error", "watching",
+//! "max_watchers"}`), 503 (a node down, or no embedded cluster).
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::{Deserialize, Serialize};
+use vstack_core::engine::ClientKind;
+
+use crate::{
+    http::ApiError,
+    hub::{
+        Hub,
+        watch::{WatchError, WatchedNode},
+    },
+};
+
+/// One chunk as a browser player needs it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchChunk {
+    /// Storage id.
+    pub chunk_id: String,
+    /// Media duration, ms (0 for the initialization segment).
+    pub duration_ms: u64,
+    /// Size, bytes.
+    pub size_bytes: u64,
+    /// Hex SHA-256.
+    pub sha256: String,
+    /// The nodes holding it, as indices into [`WatchManifest::nodes`].
+    pub replicas: Vec<u16>,
+}
+
+/// `GET /watch/api/manifest`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchManifest {
+    /// The video both clients play.
+    pub video_id: String,
+    /// Node ids, in node-index order (`/watch/{kind}/{index}/…`).
+    pub nodes: Vec<String>,
+    /// Chunks in playback order; chunk 0 is the initialization segment when
+    /// `init` is set.
+    pub chunks: Vec<WatchChunk>,
+    /// Whether chunk 0 is an fMP4 initialization segment.
+    pub init: bool,
+    /// The MSE type with its codecs (`video/mp4; codecs="avc1.64001e"`);
+    /// `None` when the video is not H.264 in fMP4 (synthetic bytes): no
+    /// browser can play it.
+    pub mse_type: Option<String>,
+    /// Viewers now.
+    pub watching: usize,
+    /// The most viewers at once.
+    pub max_watchers: usize,
+}
+
+/// The Watch routes (see the module docs); 503 without an engine.
+pub fn router<S>(hub: Option<Arc<Hub>>) -> Router<S> {
+    Router::new()
+        .route("/watch/api/manifest", get(manifest))
+        .route("/watch/{kind}/{node}/chunks/{id}", get(chunk))
+        .route("/watch/{kind}/{node}/ping", get(ping))
+        .with_state(hub)
+}
+
+fn no_engine() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no engine runs on this server",
+    )
+}
+
+fn watch_error(e: WatchError) -> Response {
+    let status = match &e {
+        WatchError::Full { .. } => StatusCode::TOO_MANY_REQUESTS,
+        WatchError::BadViewer => StatusCode::BAD_REQUEST,
+        WatchError::UnknownNode(_) => StatusCode::NOT_FOUND,
+        WatchError::NodeDown(_) | WatchError::NoCluster => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    match e {
+        WatchError::Full {
+            watching,
+            max_watchers,
+        } => (
+            status,
+            Json(serde_json::json!({
+                "error": e.to_string(),
+                "watching": watching,
+                "max_watchers": max_watchers,
+            })),
+        )
+            .into_response(),
+        e => ApiError::new(status, e.to_string()).into_response(),
+    }
+}
+
+async fn manifest(State(hub): State<Option<Arc<Hub>>>) -> Response {
+    let Some(hub) = hub else {
+        return no_engine().into_response();
+    };
+    let Some(m) = hub.watch_manifest() else {
+        return watch_error(WatchError::NoCluster);
+    };
+    let nodes = hub.node_ids().to_vec();
+    let index = |id: &str| {
+        nodes
+            .iter()
+            .position(|n| n == id)
+            .and_then(|i| u16::try_from(i).ok())
+    };
+    let mse_type = match m.init_segment() {
+        Some(init) => read_init(&hub, init)
+            .await
+            .as_deref()
+            .and_then(vstack_core::input::media::mse_type),
+        None => None,
+    };
+    Json(WatchManifest {
+        video_id: m.video_id.clone(),
+        chunks: m
+            .chunks
+            .iter()
+            .map(|c| WatchChunk {
+                chunk_id: c.chunk_id.clone(),
+                duration_ms: c.duration_ms,
+                size_bytes: c.size_bytes,
+                sha256: c.sha256.clone(),
+                replicas: c.replicas.iter().filter_map(|r| index(r)).collect(),
+            })
+            .collect(),
+        init: m.init_segment().is_some(),
+        mse_type,
+        watching: hub.watchers().watching(),
+        max_watchers: hub.watchers().config().max_watchers,
+        nodes,
+    })
+    .into_response()
+}
+
+/// The initialization segment's bytes from the first replica that has it.
+async fn read_init(hub: &Hub, init: &crate::cluster::wire::ChunkEntry) -> Option<bytes::Bytes> {
+    for storage in hub.storages(ClientKind::Smart).await {
+        if let Ok((_, bytes)) = storage.read(&init.chunk_id).await {
+            return Some(bytes);
+        }
+    }
+    None
+}
+
+/// Query of the chunk route.
+#[derive(Debug, Deserialize)]
+struct ViewerQuery {
+    viewer: String,
+}
+
+/// Query of the ping route.
+#[derive(Debug, Deserialize)]
+struct PingQuery {
+    viewer: String,
+    #[serde(default)]
+    bytes: u64,
+}
+
+async fn node_for(
+    hub: Option<Arc<Hub>>,
+    kind: &str,
+    node: &str,
+    viewer: &str,
+) -> Result<WatchedNode, Response> {
+    let hub = hub.ok_or_else(|| no_engine().into_response())?;
+    let kind = ClientKind::parse(kind).ok_or_else(|| {
+        ApiError::bad_request(format!("unknown client {kind:?}: smart or naive")).into_response()
+    })?;
+    let node: usize = node.parse().map_err(|_| {
+        ApiError::bad_request(format!("node {node:?} is not a node index")).into_response()
+    })?;
+    hub.watch_node(viewer, kind, node)
+        .await
+        .map_err(watch_error)
+}
+
+async fn chunk(
+    State(hub): State<Option<Arc<Hub>>>,
+    Path((kind, node, id)): Path<(String, String, String)>,
+    q: Result<Query<ViewerQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    };
+    let n = match node_for(hub, &kind, &node, &q.viewer).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let mut resp = n
+        .storage
+        .serve_chunk(n.link, &id, headers.get(header::RANGE), None)
+        .await
+        .into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    resp
+}
+
+async fn ping(
+    State(hub): State<Option<Arc<Hub>>>,
+    Path((kind, node)): Path<(String, String)>,
+    q: Result<Query<PingQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    };
+    let n = match node_for(hub, &kind, &node, &q.viewer).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let mut resp = n.storage.serve_ping(n.link, q.bytes).await.into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    resp
+}
