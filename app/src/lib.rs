@@ -27,6 +27,7 @@ pub mod format;
 pub mod pages;
 pub mod perf;
 pub mod sparkline;
+pub mod watch_driver;
 /// The wire types live in the pure core, shared with the server and the CLI.
 pub use vstack_core::wire;
 pub use vstack_core::wire::{counted, metric_with_unit};

@@ -704,22 +704,21 @@ impl AnomalyMonitor {
                     Some(n.node_id.clone()),
                     level,
                     (None, Some(0.0)),
-                    format!(
-                        "{} is {} as the {} client sees it (latency {}, success rate {:.0} %)",
-                        n.node_id,
-                        n.health.name(),
-                        kind.name(),
-                        n.latency_ms
-                            .map_or_else(|| "not measured".to_string(), |ms| format!("{ms:.0} ms")),
-                        n.success_rate * 100.0
-                    ),
+                    health_message(kind, n),
                 );
                 out.push(self.open_alert(key, a));
             }
             Transition::Close => out.extend(self.resolve(now, &key, "healthy again")),
             Transition::None => {
                 if n.health == NodeHealth::Down {
-                    self.escalate(&key, Severity::Critical, level, Direction::High);
+                    let message = health_message(kind, n);
+                    out.extend(self.escalate(
+                        &key,
+                        Severity::Critical,
+                        level,
+                        Direction::High,
+                        Some(message),
+                    ));
                 }
             }
         }
@@ -772,7 +771,7 @@ impl AnomalyMonitor {
                     .saturating_sub(now.uptime_ms.saturating_sub(start));
                 out.push(self.open_alert(key, a));
             } else if is_open {
-                self.escalate(
+                out.extend(self.escalate(
                     &key,
                     if rebuffering {
                         Severity::Critical
@@ -781,7 +780,8 @@ impl AnomalyMonitor {
                     },
                     c.buffer_level_s,
                     Direction::Low,
-                );
+                    None,
+                ));
             }
         } else {
             *self.low_since.get_mut(kind) = None;
@@ -1064,17 +1064,39 @@ impl AnomalyMonitor {
     }
 
     /// Raises an open alert's severity and keeps its worst value.
-    fn escalate(&mut self, key: &str, severity: Severity, observed: f64, bad: Direction) {
-        if let Some(a) = self.open.get(key).copied().and_then(|id| self.find_mut(id)) {
-            a.severity = a.severity.max(severity);
-            let worse = match bad {
-                Direction::High => observed > a.observed,
-                Direction::Low => observed < a.observed,
-            };
-            if worse {
-                a.observed = observed;
-            }
+    /// Raises the open alert of `key` to `severity` (never lowers it) and
+    /// keeps its worst observation; with `message`, it says so. Returns the
+    /// alert when its severity rose, so dashboards hear of it (they replace
+    /// an alert by its id): a silent escalation once left the badge at
+    /// "warning" while the alert was critical.
+    fn escalate(
+        &mut self,
+        key: &str,
+        severity: Severity,
+        observed: f64,
+        bad: Direction,
+        message: Option<String>,
+    ) -> Option<Alert> {
+        let a = self
+            .open
+            .get(key)
+            .copied()
+            .and_then(|id| self.find_mut(id))?;
+        let worse = match bad {
+            Direction::High => observed > a.observed,
+            Direction::Low => observed < a.observed,
+        };
+        if worse {
+            a.observed = observed;
         }
+        if severity <= a.severity {
+            return None;
+        }
+        a.severity = severity;
+        if let Some(m) = message {
+            a.message = m;
+        }
+        Some(a.clone())
     }
 
     fn resolve(&mut self, now: Now, key: &str, why: &str) -> Option<Alert> {
@@ -1177,6 +1199,20 @@ pub fn alerted_share(alerts: &[(usize, Option<usize>)], len: usize) -> f64 {
         .map(|(a, b)| b.unwrap_or(len).saturating_sub(*a))
         .sum();
     inside as f64 / len as f64
+}
+
+/// The node-health alert's text: `node-3 is down as the smart client sees
+/// it (latency 60 ms, success rate 50 %)`.
+fn health_message(kind: ClientKind, n: &crate::engine::NodeSnapshot) -> String {
+    format!(
+        "{} is {} as the {} client sees it (latency {}, success rate {:.0} %)",
+        n.node_id,
+        n.health.name(),
+        kind.name(),
+        n.latency_ms
+            .map_or_else(|| "not measured".to_string(), |ms| format!("{ms:.0} ms")),
+        n.success_rate * 100.0
+    )
 }
 
 #[cfg(test)]
@@ -1328,6 +1364,70 @@ mod tests {
             rebuffer_count: rebuffers,
             rebuffer_time_ms: stall,
         }
+    }
+
+    #[test]
+    fn a_node_that_goes_from_degraded_to_down_escalates_out_loud() {
+        let mut m = AnomalyMonitor::new(AnomalyConfig::default()).unwrap();
+        let node = |health: NodeHealth| crate::engine::NodeSnapshot {
+            node_id: "node-3".into(),
+            score: 0.5,
+            latency_ms: Some(60.0),
+            bandwidth_mbps: None,
+            success_rate: 0.5,
+            health,
+            in_flight: 0,
+            chunks: 0,
+            bytes: 0,
+            failures: 2,
+            killed: false,
+        };
+        let at = |ms: u64| Now {
+            uptime_ms: ms,
+            unix_ms: 1_700_000_000_000 + ms,
+        };
+        let mut out = Vec::new();
+        for t in 1..=2 {
+            m.health_rule(
+                at(t * 1000),
+                ClientKind::Smart,
+                &node(NodeHealth::Degraded),
+                &mut out,
+            );
+        }
+        assert_eq!(out.len(), 1, "opened after two bad ticks: {out:?}");
+        assert_eq!(out[0].severity, Severity::Warning);
+        assert!(
+            out[0].message.starts_with("node-3 is degraded"),
+            "{}",
+            out[0].message
+        );
+        let id = out[0].id;
+        out.clear();
+        m.health_rule(
+            at(3000),
+            ClientKind::Smart,
+            &node(NodeHealth::Down),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1, "the escalation goes out: {out:?}");
+        assert_eq!((out[0].id, out[0].severity), (id, Severity::Critical));
+        assert!(
+            out[0]
+                .message
+                .starts_with("node-3 is down as the smart client"),
+            "{}",
+            out[0].message
+        );
+        out.clear();
+        m.health_rule(
+            at(4000),
+            ClientKind::Smart,
+            &node(NodeHealth::Down),
+            &mut out,
+        );
+        assert!(out.is_empty(), "nothing new: {out:?}");
+        assert_eq!(m.open_count(), 1);
     }
 
     fn tick_sessions(m: &mut AnomalyMonitor, at: u64, finished: &[SessionOutcome]) -> Vec<Alert> {

@@ -171,8 +171,11 @@ impl Emulator {
     /// transfers never queue behind the node's own clients or another
     /// viewer's. It shares the node's transfer generation: killing the node
     /// ([`Emulator::abort_in_flight`]) resets the viewer's transfers too.
+    /// It runs in real time whatever the node's `--speed`: a browser plays
+    /// at 1×, so it meets the conditions in their real units, as the
+    /// node's clients meet them in media time.
     pub fn viewer_link(&self, seed: u64) -> Emulator {
-        let link = Emulator::new(self.conditions(), self.speed, seed);
+        let link = Emulator::new(self.conditions(), 1.0, seed);
         Emulator {
             epoch: self.epoch.clone(),
             ..link
@@ -383,6 +386,13 @@ mod tests {
         let viewer = node.viewer_link(7);
         let t0 = Instant::now();
         viewer.pace(1_250_000).await;
+        assert_eq!(t0.elapsed(), Duration::from_secs(1));
+        // A node at ×4 (its clients in media time): the viewer plays at 1×
+        // and meets the same 10 Mbit/s in real time.
+        let fast = Emulator::new(Conditions::profile(0.0, 10.0), 4.0, 1);
+        assert_eq!(fast.viewer_link(8).speed(), 1.0);
+        let t0 = Instant::now();
+        fast.viewer_link(9).pace(1_250_000).await;
         assert_eq!(t0.elapsed(), Duration::from_secs(1));
         // A slider on the node: the viewer's next request takes it.
         node.set_conditions(Conditions::profile(0.0, 5.0));

@@ -26,8 +26,11 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use serde::{Deserialize, Serialize};
-use vstack_core::engine::ClientKind;
+use serde::Deserialize;
+use vstack_core::{
+    engine::ClientKind,
+    wire::{WatchChunk, WatchManifest},
+};
 
 use crate::{
     http::ApiError,
@@ -36,43 +39,6 @@ use crate::{
         watch::{WatchError, WatchedNode},
     },
 };
-
-/// One chunk as a browser player needs it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct WatchChunk {
-    /// Storage id.
-    pub chunk_id: String,
-    /// Media duration, ms (0 for the initialization segment).
-    pub duration_ms: u64,
-    /// Size, bytes.
-    pub size_bytes: u64,
-    /// Hex SHA-256.
-    pub sha256: String,
-    /// The nodes holding it, as indices into [`WatchManifest::nodes`].
-    pub replicas: Vec<u16>,
-}
-
-/// `GET /watch/api/manifest`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct WatchManifest {
-    /// The video both clients play.
-    pub video_id: String,
-    /// Node ids, in node-index order (`/watch/{kind}/{index}/…`).
-    pub nodes: Vec<String>,
-    /// Chunks in playback order; chunk 0 is the initialization segment when
-    /// `init` is set.
-    pub chunks: Vec<WatchChunk>,
-    /// Whether chunk 0 is an fMP4 initialization segment.
-    pub init: bool,
-    /// The MSE type with its codecs (`video/mp4; codecs="avc1.64001e"`);
-    /// `None` when the video is not H.264 in fMP4 (synthetic bytes): no
-    /// browser can play it.
-    pub mse_type: Option<String>,
-    /// Viewers now.
-    pub watching: usize,
-    /// The most viewers at once.
-    pub max_watchers: usize,
-}
 
 /// The Watch routes (see the module docs); 503 without an engine.
 pub fn router<S>(hub: Option<Arc<Hub>>) -> Router<S> {
