@@ -448,22 +448,32 @@ mod tests {
         Duration::from_millis(v)
     }
 
+    /// Answers a fetch of `url` (its chunk's `range`) at once.
+    fn fetch(
+        p: &mut Player,
+        data: &[Vec<u8>],
+        now: Duration,
+        id: DownloadId,
+        url: &str,
+        range: Option<(u64, u64)>,
+    ) {
+        let chunk: usize = url.split("/chunks/v-").nth(1).unwrap()[..5]
+            .parse()
+            .unwrap();
+        let (a, b) = range.map_or((0, data[chunk].len()), |(a, b)| {
+            (a as usize, b as usize + 1)
+        });
+        p.on_bytes(id, &data[chunk][a..b]);
+        p.on_done(now, id);
+    }
+
     /// Carries out every command at `now` on an instant network; returns
     /// the appended chunks, `corrupt` chunks failing their first check.
     fn run(p: &mut Player, data: &[Vec<u8>], now: Duration, corrupt: &mut Vec<u32>) -> Vec<u32> {
         let mut appended = Vec::new();
         while let Some(c) = p.poll() {
             match c {
-                Command::Fetch { id, url, range } => {
-                    let chunk: usize = url.split("/chunks/v-").nth(1).unwrap()[..5]
-                        .parse()
-                        .unwrap();
-                    let (a, b) = range.map_or((0, data[chunk].len()), |(a, b)| {
-                        (a as usize, b as usize + 1)
-                    });
-                    p.on_bytes(id, &data[chunk][a..b]);
-                    p.on_done(now, id);
-                }
+                Command::Fetch { id, url, range } => fetch(p, data, now, id, &url, range),
                 Command::Probe { node, url } => {
                     assert!(
                         url.starts_with(&format!("/watch/smart/{}/ping?viewer=", node.0)),
@@ -533,14 +543,7 @@ mod tests {
                 match c {
                     Command::Fetch { id, url, range } => {
                         assert!(url.starts_with("/watch/naive/"), "{url}");
-                        let chunk: usize = url.split("/chunks/v-").nth(1).unwrap()[..5]
-                            .parse()
-                            .unwrap();
-                        let (a, b) = range.map_or((0, data[chunk].len()), |(a, b)| {
-                            (a as usize, b as usize + 1)
-                        });
-                        p.on_bytes(id, &data[chunk][a..b]);
-                        p.on_done(ms(t), id);
+                        fetch(&mut p, &data, ms(t), id, &url, range);
                     }
                     Command::Verify {
                         chunk,

@@ -160,7 +160,12 @@ pub fn assemble(
             Some(state) if i == 0 && *offset == 0 && reported.0 == *to => hasher = state.clone(),
             Some(_) => return false,
             None => {
-                if !feed(&mut hasher, bytes, from - offset, to - offset) {
+                if !feed(
+                    |slice| hasher.update(slice),
+                    bytes,
+                    from - offset,
+                    to - offset,
+                ) {
                     return false;
                 }
             }
@@ -189,16 +194,13 @@ pub fn join(
         if reported.1.is_some() || from < offset {
             return None;
         }
-        let (a, b) = (from - offset, to - offset);
-        let mut pos = 0u64;
-        for c in bytes {
-            let (start, end) = (pos, pos + c.len() as u64);
-            if end > a && start < b {
-                let lo = (a.max(start) - start) as usize;
-                let hi = (b.min(end) - start) as usize;
-                out.extend_from_slice(&c[lo..hi]);
-            }
-            pos = end;
+        if !feed(
+            |slice| out.extend_from_slice(slice),
+            bytes,
+            from - offset,
+            to - offset,
+        ) {
+            return None;
         }
         if out.len() as u64 != *to {
             return None;
@@ -209,16 +211,16 @@ pub fn join(
     ok.then(|| Bytes::from(out))
 }
 
-/// Hashes bytes `from .. to` (relative to the part) of `chunks`; `false`
-/// when the part does not hold them all.
-fn feed(hasher: &mut Sha256, chunks: &[Bytes], from: u64, to: u64) -> bool {
+/// Hands bytes `from .. to` (relative to the part) of `chunks` to `sink`,
+/// slice by slice; `false` when the part does not hold them all.
+fn feed(mut sink: impl FnMut(&[u8]), chunks: &[Bytes], from: u64, to: u64) -> bool {
     let mut pos = 0u64;
     for c in chunks {
         let (start, end) = (pos, pos + c.len() as u64);
         if end > from && start < to {
             let a = (from.max(start) - start) as usize;
             let b = (to.min(end) - start) as usize;
-            hasher.update(&c[a..b]);
+            sink(&c[a..b]);
         }
         pos = end;
         if pos >= to {

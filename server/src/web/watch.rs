@@ -133,26 +133,25 @@ async fn read_init(hub: &Hub, init: &crate::cluster::wire::ChunkEntry) -> Option
     None
 }
 
-/// Query of the chunk route.
+/// Query of the chunk and ping routes.
 #[derive(Debug, Deserialize)]
-struct ViewerQuery {
+struct WatchQuery {
+    /// The viewer's id.
     viewer: String,
-}
-
-/// Query of the ping route.
-#[derive(Debug, Deserialize)]
-struct PingQuery {
-    viewer: String,
+    /// Ping payload, bytes (the ping route only; default 0).
     #[serde(default)]
     bytes: u64,
 }
 
-async fn node_for(
+/// The node a viewer's request reaches on its own link, and the request's
+/// query; or the JSON error to answer.
+async fn watched(
     hub: Option<Arc<Hub>>,
     kind: &str,
     node: &str,
-    viewer: &str,
-) -> Result<WatchedNode, Response> {
+    q: Result<Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(WatchedNode, WatchQuery), Response> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()).into_response())?;
     let hub = hub.ok_or_else(|| no_engine().into_response())?;
     let kind = ClientKind::parse(kind).ok_or_else(|| {
         ApiError::bad_request(format!("unknown client {kind:?}: smart or naive")).into_response()
@@ -160,54 +159,46 @@ async fn node_for(
     let node: usize = node.parse().map_err(|_| {
         ApiError::bad_request(format!("node {node:?} is not a node index")).into_response()
     })?;
-    hub.watch_node(viewer, kind, node)
+    let n = hub
+        .watch_node(&q.viewer, kind, node)
         .await
-        .map_err(watch_error)
+        .map_err(watch_error)?;
+    Ok((n, q))
+}
+
+/// The answer, never kept by a cache (a part of a chunk, a probe's timing).
+fn no_store(r: Result<Response, ApiError>) -> Response {
+    let mut resp = r.into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    resp
 }
 
 async fn chunk(
     State(hub): State<Option<Arc<Hub>>>,
     Path((kind, node, id)): Path<(String, String, String)>,
-    q: Result<Query<ViewerQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
-    };
-    let n = match node_for(hub, &kind, &node, &q.viewer).await {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    let mut resp = n
-        .storage
-        .serve_chunk(n.link, &id, headers.get(header::RANGE), None)
-        .await
-        .into_response();
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    resp
+    match watched(hub, &kind, &node, q).await {
+        Ok((n, _)) => no_store(
+            n.storage
+                .serve_chunk(n.link, &id, headers.get(header::RANGE), None)
+                .await,
+        ),
+        Err(r) => r,
+    }
 }
 
 async fn ping(
     State(hub): State<Option<Arc<Hub>>>,
     Path((kind, node)): Path<(String, String)>,
-    q: Result<Query<PingQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
-    };
-    let n = match node_for(hub, &kind, &node, &q.viewer).await {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    let mut resp = n.storage.serve_ping(n.link, q.bytes).await.into_response();
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    resp
+    match watched(hub, &kind, &node, q).await {
+        Ok((n, q)) => no_store(n.storage.serve_ping(n.link, q.bytes).await),
+        Err(r) => r,
+    }
 }
