@@ -654,6 +654,18 @@ async fn watch_routes_serve_each_viewer_on_its_own_link() {
         (format!("/watch/smart/x/chunks/{id}?viewer={viewer}"), 400),
         (format!("/watch/smart/9/chunks/{id}?viewer={viewer}"), 404),
         (
+            format!("/watch/smart/{node}/chunks/..%2F..%2Fetc%2Fpasswd?viewer={viewer}"),
+            400,
+        ),
+        (
+            format!("/watch/smart/99999999999999999999999/chunks/{id}?viewer={viewer}"),
+            400,
+        ),
+        (
+            format!("/watch/smart/{node}/chunks/{id}?viewer=aaaaaaaaaaaaaaaa%3Cscript%3E"),
+            400,
+        ),
+        (
             format!("/watch/smart/{node}/chunks/nope?viewer={viewer}"),
             404,
         ),
