@@ -589,6 +589,47 @@ async fn fetch_timed(
     (status, body, t0.elapsed())
 }
 
+/// Bad input on the Watch routes is a JSON 4xx that takes no viewer place.
+async fn bad_watch_requests_are_json_4xx(router: &axum::Router, node: u64, id: &str, viewer: &str) {
+    for (uri, want) in [
+        (format!("/watch/smart/{node}/chunks/{id}?viewer=short"), 400),
+        (format!("/watch/smart/{node}/chunks/{id}"), 400),
+        (
+            format!("/watch/other/{node}/chunks/{id}?viewer={viewer}"),
+            400,
+        ),
+        (format!("/watch/smart/x/chunks/{id}?viewer={viewer}"), 400),
+        (format!("/watch/smart/9/chunks/{id}?viewer={viewer}"), 404),
+        (
+            format!("/watch/smart/{node}/chunks/..%2F..%2Fetc%2Fpasswd?viewer={viewer}"),
+            400,
+        ),
+        (
+            format!("/watch/smart/99999999999999999999999/chunks/{id}?viewer={viewer}"),
+            400,
+        ),
+        (
+            format!("/watch/smart/{node}/chunks/{id}?viewer=aaaaaaaaaaaaaaaa%3Cscript%3E"),
+            400,
+        ),
+        (
+            format!("/watch/smart/{node}/chunks/nope?viewer={viewer}"),
+            404,
+        ),
+        (
+            format!("/watch/smart/{node}/ping?viewer={viewer}&bytes=99999999"),
+            400,
+        ),
+    ] {
+        let (status, body) = common::get(router, &uri).await;
+        assert_eq!(status.as_u16(), want, "{uri}: {body}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"].is_string(),
+            "{uri}: {body}"
+        );
+    }
+}
+
 /// The Watch tab's data path: a browser player reaches the nodes through
 /// the dashboard's origin, on links of its own that follow the nodes'
 /// conditions without slowing the nodes' own clients, within a bound.
@@ -643,44 +684,7 @@ async fn watch_routes_serve_each_viewer_on_its_own_link() {
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(part, body.slice(100..200));
 
-    // Bad input is a JSON 4xx.
-    for (uri, want) in [
-        (format!("/watch/smart/{node}/chunks/{id}?viewer=short"), 400),
-        (format!("/watch/smart/{node}/chunks/{id}"), 400),
-        (
-            format!("/watch/other/{node}/chunks/{id}?viewer={viewer}"),
-            400,
-        ),
-        (format!("/watch/smart/x/chunks/{id}?viewer={viewer}"), 400),
-        (format!("/watch/smart/9/chunks/{id}?viewer={viewer}"), 404),
-        (
-            format!("/watch/smart/{node}/chunks/..%2F..%2Fetc%2Fpasswd?viewer={viewer}"),
-            400,
-        ),
-        (
-            format!("/watch/smart/99999999999999999999999/chunks/{id}?viewer={viewer}"),
-            400,
-        ),
-        (
-            format!("/watch/smart/{node}/chunks/{id}?viewer=aaaaaaaaaaaaaaaa%3Cscript%3E"),
-            400,
-        ),
-        (
-            format!("/watch/smart/{node}/chunks/nope?viewer={viewer}"),
-            404,
-        ),
-        (
-            format!("/watch/smart/{node}/ping?viewer={viewer}&bytes=99999999"),
-            400,
-        ),
-    ] {
-        let (status, body) = common::get(&router, &uri).await;
-        assert_eq!(status.as_u16(), want, "{uri}: {body}");
-        assert!(
-            serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"].is_string(),
-            "{uri}: {body}"
-        );
-    }
+    bad_watch_requests_are_json_4xx(&router, node, id, viewer).await;
 
     // The viewer's link follows the node's conditions: node-1 at 8 Mbit/s
     // sends 1 MiB in about 1.05 s. The nodes' own link is not shared: the
