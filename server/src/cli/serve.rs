@@ -126,7 +126,8 @@ pub struct ServeArgs {
     pub video: Option<PathBuf>,
 
     /// Viewers the Watch tab serves at once (each browser tab plays from
-    /// links of its own to the nodes); past it the tab says how many watch.
+    /// links of its own to the nodes); past it the Watch routes answer 429
+    /// with how many watch.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub max_watchers: u64,
 
