@@ -40,6 +40,24 @@ async fn play(
     kind: ClientKind,
     speed: f64,
 ) -> (QoeReport, watch::Receiver<Option<ClientSnapshot>>) {
+    play_with(
+        cluster,
+        video,
+        ClientConfig {
+            kind,
+            speed,
+            ..ClientConfig::default()
+        },
+    )
+    .await
+}
+
+/// Plays `video` to the end with `cfg`.
+async fn play_with(
+    cluster: &Cluster,
+    video: &str,
+    cfg: ClientConfig,
+) -> (QoeReport, watch::Receiver<Option<ClientSnapshot>>) {
     let http = reqwest::Client::new();
     let view = fetch_view(&http, &cluster.metadata_url(), video)
         .await
@@ -47,11 +65,6 @@ async fn play(
     let (tx, rx) = watch::channel(None);
     let (ntx, _) = broadcast::channel(64);
     let (_stop, stop_rx) = watch::channel(false);
-    let cfg = ClientConfig {
-        kind,
-        speed,
-        ..ClientConfig::default()
-    };
     let q = client::play(http, view, cfg, tx, ntx, stop_rx)
         .await
         .unwrap();
@@ -65,13 +78,6 @@ async fn play_to_file(
     video: &str,
     path: std::path::PathBuf,
 ) -> (std::path::PathBuf, QoeReport) {
-    let http = reqwest::Client::new();
-    let view = fetch_view(&http, &cluster.metadata_url(), video)
-        .await
-        .unwrap();
-    let (tx, _rx) = watch::channel(None);
-    let (ntx, _) = broadcast::channel(64);
-    let (_stop, stop_rx) = watch::channel(false);
     let (sink, media) = tokio::sync::mpsc::channel(4);
     let file = tokio::fs::File::create(&path).await.unwrap();
     let writer = tokio::spawn(client::output::write_in_order(media, file));
@@ -80,9 +86,7 @@ async fn play_to_file(
         media_sink: Some(sink),
         ..ClientConfig::default()
     };
-    let q = client::play(http, view, cfg, tx, ntx, stop_rx)
-        .await
-        .unwrap();
+    let (q, _) = play_with(cluster, video, cfg).await;
     let w = writer.await.unwrap().unwrap();
     assert_eq!(w.chunks as usize, q.chunk_count);
     (path, q)
@@ -681,12 +685,22 @@ async fn concurrent_ingests_of_one_video_commit_one_record_per_chunk() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
-    let (Some(pa), Some(pb)) = (
+    let (Some(ta), Some(tb)) = (
         common::ffmpeg_hls_of(&a, 16, "testsrc"),
         common::ffmpeg_hls_of(&b, 16, "testsrc2"),
     ) else {
         return;
     };
+    // Remuxed to fMP4 first, so both uploads start together (a remux in
+    // the ingest takes each its own time, and the faster one then
+    // registered before the other chose its version).
+    let fmp4 = |ts: &std::path::Path, name: &str| {
+        let out = dir.path().join(name);
+        std::fs::create_dir_all(&out).unwrap();
+        let segments = vstack::cluster::ingest::parse_playlist(ts).unwrap();
+        vstack::cluster::ingest::remux_to_fmp4(ts, &segments, &out).unwrap()
+    };
+    let (pa, pb) = (fmp4(&ta, "a-fmp4"), fmp4(&tb, "b-fmp4"));
     let cluster = Cluster::start(ClusterConfig {
         profiles: vec![Conditions::profile(5.0, 500.0)],
         video: None,

@@ -158,8 +158,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub video_duration_s: u64,
 
-    /// Data directory of the embedded cluster (reused across restarts; chunks
-    /// already there are kept). Default: a temporary directory removed on exit.
+    /// Data directory of the embedded cluster (reused across restarts: the
+    /// chunks, the ChunkPaxos state and the catalog already there are kept).
+    /// Default: a temporary directory removed on exit.
     #[arg(long, env = "VSTACK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 

@@ -78,8 +78,9 @@ pub struct ClusterConfig {
     pub speed: f64,
     /// Seed of the emulators' jitter and loss. Default 1.
     pub seed: u64,
-    /// Data directory (one sub-directory per node). Default `None`: a temporary
-    /// directory removed when the cluster is dropped.
+    /// Data directory (one sub-directory per node, and `metadata/` for the
+    /// registry and catalog in SQLite). Default `None`: a temporary
+    /// directory removed when the cluster is dropped, the catalog in memory.
     pub data_dir: Option<PathBuf>,
     /// Video to seed. Default `Some(SyntheticVideo::default())`.
     pub video: Option<SyntheticVideo>,
@@ -343,7 +344,10 @@ impl Cluster {
                 (Some(t), p)
             }
         };
-        let mut cluster = Cluster::empty(config.clone(), tmp).await?;
+        // With a data directory the catalog is kept beside the nodes' data
+        // (a temporary one goes with the cluster anyway).
+        let catalog_dir = config.data_dir.as_ref().map(|d| d.join("metadata"));
+        let mut cluster = Cluster::empty(config.clone(), tmp, catalog_dir).await?;
         for i in 0..config.nodes {
             let node_id = format!("node-{}", i + 1);
             let data_dir = root.join(&node_id);
@@ -375,16 +379,27 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// A cluster with its metadata service running and no node yet.
+    /// A cluster with its metadata service running and no node yet; its
+    /// registry and catalog in SQLite under `catalog_dir` when given (kept
+    /// across restarts, as the nodes keep their chunks and their ChunkPaxos
+    /// acceptor state: a catalog forgotten while the acceptors remember
+    /// let a later video under the same id meet its predecessor's
+    /// decisions), in memory otherwise.
     async fn empty(
         config: ClusterConfig,
         tmp: Option<tempfile::TempDir>,
+        catalog_dir: Option<PathBuf>,
     ) -> Result<Self, ClusterError> {
-        let metadata = Arc::new(MetadataService::new(MetadataConfig {
-            cluster_token: config.cluster_token.clone(),
-            heartbeat_timeout: config.heartbeat_timeout,
-            ..MetadataConfig::default()
-        }));
+        let metadata = Arc::new(
+            MetadataService::open(MetadataConfig {
+                cluster_token: config.cluster_token.clone(),
+                heartbeat_timeout: config.heartbeat_timeout,
+                data_dir: catalog_dir,
+                ..MetadataConfig::default()
+            })
+            .await
+            .map_err(|e| ClusterError::Config(format!("the catalog: {e}")))?,
+        );
         let m = serve_router(
             "metadata service",
             SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -545,7 +560,8 @@ impl Cluster {
     /// # Errors
     /// [`ClusterError`] when a port cannot be bound.
     pub async fn start_twin(&self) -> Result<Cluster, ClusterError> {
-        let mut twin = Cluster::empty(self.config.clone(), None).await?;
+        // The twin's catalog is a copy of this one's (below), in memory.
+        let mut twin = Cluster::empty(self.config.clone(), None, None).await?;
         if let Some(m) = &self.manager {
             m.add_mirror(twin.metadata.clone());
         }
