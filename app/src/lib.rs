@@ -15,6 +15,9 @@
 //! - [`format`]: every time, duration and size the tabs print.
 //! - [`sparkline`]: inline SVG lines for the Overview's server health.
 //! - [`pages`]: one module per tab.
+//! - [`watch_driver`]: the Watch tab's players, sans-IO (the core's engine
+//!   with a browser's commands); `watch_browser` (WASM only) carries them
+//!   out with `fetch`, WebCrypto and Media Source Extensions.
 
 #![recursion_limit = "512"]
 
@@ -27,6 +30,8 @@ pub mod format;
 pub mod pages;
 pub mod perf;
 pub mod sparkline;
+#[cfg(feature = "hydrate")]
+pub mod watch_browser;
 pub mod watch_driver;
 /// The wire types live in the pure core, shared with the server and the CLI.
 pub use vstack_core::wire;
@@ -125,6 +130,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("analytics") view={Lazy::<AnalyticsTab>::new()}/>
                     <Route path=StaticSegment("consensus") view={Lazy::<ConsensusTab>::new()}/>
                     <Route path=StaticSegment("redundancy") view={Lazy::<RedundancyTab>::new()}/>
+                    <Route path=StaticSegment("watch") view={Lazy::<WatchTab>::new()}/>
                     <Route path=StaticSegment("signin") view={Lazy::<SignIn>::new()}/>
                     <Route path=StaticSegment("runs") view={Lazy::<RunsList>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("runs"), ParamSegment("id")) view={Lazy::<RunPermalink>::new()} ssr=SsrMode::Async/>
@@ -178,6 +184,10 @@ lazy_tab!(
     RedundancyTab => pages::redundancy::RedundancyPage
 );
 lazy_tab!(
+    /// `/watch`.
+    WatchTab => pages::watch::WatchPage
+);
+lazy_tab!(
     /// `/signin` (public mode).
     SignIn => access::SignInPage
 );
@@ -191,13 +201,14 @@ lazy_tab!(
 );
 
 /// The tabs, in the seed's order: (path, label).
-pub const TABS: [(&str, &str); 6] = [
+pub const TABS: [(&str, &str); 7] = [
     ("/", "Overview"),
     ("/metrics", "Performance Metrics"),
     ("/compare", "Smart vs Naive"),
     ("/analytics", "Analytics"),
     ("/consensus", "Consensus"),
     ("/redundancy", "Redundancy"),
+    ("/watch", "Watch"),
 ];
 
 #[component]
@@ -283,7 +294,7 @@ fn NotFound() -> impl IntoView {
     view! {
         <div class="empty-state">
             <p class="empty-title">"Page not found"</p>
-            <p>"The dashboard has six tabs: " <A href="/">"Overview"</A> ", metrics, compare, analytics, consensus and redundancy."</p>
+            <p>"The dashboard has seven tabs: " <A href="/">"Overview"</A> ", metrics, compare, analytics, consensus, redundancy and watch."</p>
         </div>
     }
 }

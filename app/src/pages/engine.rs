@@ -53,6 +53,23 @@ pub fn client_of(e: &DashboardSnapshot, kind: ClientKind) -> Option<ClientSnapsh
     e.clients.get(kind).clone()
 }
 
+/// What a client view shows: `client` when given (a Watch tab player's own
+/// snapshot), else the live twin `kind` from the `/ws` stream.
+fn shown(
+    kind: ClientKind,
+    client: Option<Signal<Option<ClientSnapshot>>>,
+) -> Signal<Option<ClientSnapshot>> {
+    client.unwrap_or_else(|| {
+        let e = engine();
+        Signal::derive(move || e.with(|e| e.as_ref().and_then(|e| client_of(e, kind))))
+    })
+}
+
+/// Node ids in node order, as a client snapshot lists them.
+fn ids_of(c: &ClientSnapshot) -> Vec<String> {
+    c.nodes.iter().map(|n| n.node_id.clone()).collect()
+}
+
 /// "no data yet" / "stale" banner: shown when the stream is down or no engine
 /// data arrived, so charts are never silently blank.
 #[component]
@@ -97,9 +114,14 @@ pub fn buffer_class(level: f64, low: f64, target: f64) -> &'static str {
 
 /// The buffer bar of one client, with target and low-water marks.
 #[component]
-pub fn BufferBar(kind: ClientKind) -> impl IntoView {
-    let e = engine();
-    let c = move || e.with(|e| e.as_ref().and_then(|e| client_of(e, kind)));
+pub fn BufferBar(
+    kind: ClientKind,
+    /// A player's own snapshot instead of the live twin's.
+    #[prop(optional)]
+    client: Option<Signal<Option<ClientSnapshot>>>,
+) -> impl IntoView {
+    let c = shown(kind, client);
+    let c = move || c.get();
     view! {
         {move || c().map(|c| {
             let scale = c.buffer_target_s.max(1.0) * 1.2;
@@ -127,9 +149,14 @@ pub fn BufferBar(kind: ClientKind) -> impl IntoView {
 
 /// Playback and download statistics of one client.
 #[component]
-pub fn ClientStats(kind: ClientKind) -> impl IntoView {
-    let e = engine();
-    let c = move || e.with(|e| e.as_ref().and_then(|e| client_of(e, kind)));
+pub fn ClientStats(
+    kind: ClientKind,
+    /// A player's own snapshot instead of the live twin's.
+    #[prop(optional)]
+    client: Option<Signal<Option<ClientSnapshot>>>,
+) -> impl IntoView {
+    let c = shown(kind, client);
+    let c = move || c.get();
     view! {
         {move || c().map(|c| view! {
             <div class="stats">
@@ -197,12 +224,17 @@ pub fn ThroughputMeter(kind: ClientKind) -> impl IntoView {
 
 /// One card per storage node as this client sees it.
 #[component]
-pub fn NodeCards(kind: ClientKind) -> impl IntoView {
-    let e = engine();
+pub fn NodeCards(
+    kind: ClientKind,
+    /// A player's own snapshot instead of the live twin's.
+    #[prop(optional)]
+    client: Option<Signal<Option<ClientSnapshot>>>,
+) -> impl IntoView {
+    let c = shown(kind, client);
     let data = move || {
-        e.with(|e| {
-            e.as_ref()
-                .and_then(|e| client_of(e, kind).map(|c| (c, e.node_ids.clone())))
+        c.get().map(|c| {
+            let ids = ids_of(&c);
+            (c, ids)
         })
     };
     view! {
@@ -247,7 +279,7 @@ pub fn NodeCards(kind: ClientKind) -> impl IntoView {
                         <div class="load" title="share of this session's chunks">
                             <div class="load-fill" style=format!("width:{load:.1}%;background:{color}")></div>
                         </div>
-                        <div class="muted small">{format!("{} chunks · {:.0} % of load · {} failures", n.chunks, load, n.failures)}</div>
+                        <div class="muted small" data-testid=format!("node-bytes-{kind}-{}", n.node_id)>{format!("{} chunks · {} · {:.0} % of load · {} failures", n.chunks, crate::format::bytes(n.bytes), load, n.failures)}</div>
                     </div>
                 }
             }).collect_view()
@@ -258,12 +290,17 @@ pub fn NodeCards(kind: ClientKind) -> impl IntoView {
 
 /// The last 50 chunks, coloured by the node that served them.
 #[component]
-pub fn ChunkGrid(kind: ClientKind) -> impl IntoView {
-    let e = engine();
+pub fn ChunkGrid(
+    kind: ClientKind,
+    /// A player's own snapshot instead of the live twin's.
+    #[prop(optional)]
+    client: Option<Signal<Option<ClientSnapshot>>>,
+) -> impl IntoView {
+    let c = shown(kind, client);
     let data = move || {
-        e.with(|e| {
-            e.as_ref()
-                .and_then(|e| client_of(e, kind).map(|c| (c.recent_chunks, e.node_ids.clone())))
+        c.get().map(|c| {
+            let ids = ids_of(&c);
+            (c.recent_chunks, ids)
         })
     };
     view! {

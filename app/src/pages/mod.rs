@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod overview;
 pub mod redundancy;
 pub mod runs;
+pub mod watch;
 
 use leptos::prelude::*;
 

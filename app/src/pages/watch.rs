@@ -1,0 +1,244 @@
+//! Watch tab (`/watch`): the smart and the naive engine each feed a real
+//! `<video>` element in this browser, started together, side by side.
+//!
+//! Each player is the core's engine driven in the page
+//! ([`crate::watch_driver`], carried out by `watch_browser` in the WASM
+//! build): it fetches the video's chunks from the storage nodes through the
+//! dashboard's own origin (`/watch/{kind}/{node}/…`), on links of its own
+//! that follow the nodes' conditions in force, checks each chunk's SHA-256
+//! and appends it to a `SourceBuffer` in playback order. Under each player:
+//! the element's figures (position, frames decoded and dropped), the
+//! engine's (state, startup, stalls, downloads), the buffer bar, the storage
+//! nodes with the bytes each served and the chunk source strip.
+//!
+//! Startup is play pressed → the element's first `playing` event; a stall
+//! runs from its `waiting` to its next `playing`. The controls act on the
+//! nodes, so on what both players (and the twins) face; the scenario or
+//! demo phase in force is named above the players.
+
+use leptos::{html, prelude::*};
+
+use super::{
+    Card,
+    engine::{BufferBar, ChunkGrid, ClientStats, Controls, NodeCards},
+};
+use crate::{
+    feed::use_live_feed,
+    wire::{ClientKind, ClientSnapshot},
+};
+
+/// What the page shows of one `<video>` element.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VideoFigures {
+    /// The element's `currentTime`, s.
+    pub current_time_s: f64,
+    /// `getVideoPlaybackQuality().totalVideoFrames`.
+    pub total_frames: u32,
+    /// `getVideoPlaybackQuality().droppedVideoFrames`.
+    pub dropped_frames: u32,
+}
+
+/// The signals one player writes.
+#[derive(Clone, Copy, Debug)]
+pub struct Watch {
+    /// The engine's snapshot (buffer, nodes, chunk sources, startup, stalls).
+    pub snapshot: RwSignal<Option<ClientSnapshot>>,
+    /// The element's own figures.
+    pub video: RwSignal<VideoFigures>,
+    /// Set when the server refused this viewer or the media failed.
+    pub refused: RwSignal<Option<String>>,
+}
+
+impl Watch {
+    /// Empty signals.
+    pub fn new() -> Self {
+        Self {
+            snapshot: RwSignal::new(None),
+            video: RwSignal::new(VideoFigures::default()),
+            refused: RwSignal::new(None),
+        }
+    }
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One player's column.
+#[component]
+fn PlayerColumn(
+    kind: ClientKind,
+    title: &'static str,
+    out: Watch,
+    video: NodeRef<html::Video>,
+) -> impl IntoView {
+    let client = Signal::derive(move || out.snapshot.get());
+    let figures = move || {
+        let v = out.video.get();
+        format!(
+            "position {:.1} s · {} frames decoded · {} dropped",
+            v.current_time_s, v.total_frames, v.dropped_frames
+        )
+    };
+    view! {
+        <section class="card client" data-testid=format!("watch-{kind}")>
+            <h2>{title}</h2>
+            <video node_ref=video class="watch-video" data-testid=format!("watch-video-{kind}")
+                muted=true playsinline=true></video>
+            <p class="muted small" data-testid=format!("watch-figures-{kind}")>{figures}</p>
+            {move || out.refused.get().map(|why| view! {
+                <p class="notice" data-testid=format!("watch-refused-{kind}")>{why}</p>
+            })}
+            {move || out.snapshot.with(Option::is_none).then(|| view! {
+                <p class="muted">"Not playing: press Play both."</p>
+            })}
+            <h3>"Playback and downloads"</h3>
+            <ClientStats kind=kind client=client/>
+            <h3>"Buffer"</h3>
+            <BufferBar kind=kind client=client/>
+            <h3>"Storage nodes"</h3>
+            <NodeCards kind=kind client=client/>
+            <h3>"Chunk sources (last 50)"</h3>
+            <ChunkGrid kind=kind client=client/>
+        </section>
+    }
+}
+
+/// What the nodes face now: the scenario in force, and the demo's phase
+/// when the demo runs.
+fn conditions_line() -> impl IntoView {
+    let feed = use_live_feed();
+    move || {
+        feed.engine.with(|e| {
+            e.as_ref().map(|e| {
+                let phase = e
+                    .demo
+                    .as_ref()
+                    .filter(|d| d.running)
+                    .map(|d| match d.current {
+                        Some(i) => format!(
+                            " · demo phase {} of {}: {}",
+                            i + 1,
+                            d.phases.len(),
+                            d.phases[i].name
+                        ),
+                        None => " · demo starting".into(),
+                    });
+                format!(
+                    "Conditions in force: {} ({}){}",
+                    e.scenario,
+                    e.conditions,
+                    phase.unwrap_or_default()
+                )
+            })
+        })
+    }
+}
+
+/// The Watch tab.
+#[component]
+pub fn WatchPage() -> impl IntoView {
+    let smart = Watch::new();
+    let naive = Watch::new();
+    let smart_video = NodeRef::<html::Video>::new();
+    let naive_video = NodeRef::<html::Video>::new();
+    let status = RwSignal::new(String::new());
+    let playing = RwSignal::new(false);
+
+    #[cfg(feature = "hydrate")]
+    let (play, stop) = {
+        use crate::watch_browser;
+        let running: StoredValue<Vec<watch_browser::Running>, LocalStorage> =
+            StoredValue::new_local(Vec::new());
+        let stop = move || {
+            running.update_value(|r| {
+                for p in r.drain(..) {
+                    p.stop();
+                }
+            });
+            playing.set(false);
+        };
+        on_cleanup(stop);
+        let play = move || {
+            stop();
+            for w in [smart, naive] {
+                w.refused.set(None);
+                w.snapshot.set(None);
+            }
+            status.set("Asking for the manifest…".into());
+            leptos::task::spawn_local(async move {
+                let m = match watch_browser::manifest().await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        status.set(format!("No video to watch: {e}"));
+                        return;
+                    }
+                };
+                if m.watching >= m.max_watchers {
+                    status.set(format!(
+                        "{} viewers are watching, the most this server takes ({}); try again later.",
+                        m.watching, m.max_watchers
+                    ));
+                    return;
+                }
+                let viewer = watch_browser::viewer_id();
+                let mut started = Vec::new();
+                for (kind, out, node) in [
+                    (ClientKind::Smart, smart, smart_video),
+                    (ClientKind::Naive, naive, naive_video),
+                ] {
+                    let Some(el) = node.get_untracked() else {
+                        continue;
+                    };
+                    let el: web_sys::HtmlVideoElement = el;
+                    match watch_browser::start(&m, kind, &viewer, el, out) {
+                        Ok(r) => started.push(r),
+                        Err(e) => out.refused.set(Some(e)),
+                    }
+                }
+                let n = started.len();
+                running.update_value(|r| r.extend(started));
+                playing.set(n > 0);
+                status.set(format!(
+                    "Playing {} ({} chunks) · {} watching of at most {}",
+                    m.video_id,
+                    m.chunks.len(),
+                    m.watching + 1,
+                    m.max_watchers
+                ));
+            });
+        };
+        (play, stop)
+    };
+    #[cfg(not(feature = "hydrate"))]
+    let (play, stop) = (move || {}, move || {});
+
+    view! {
+        <section class="card watch-head" data-testid="watch-head">
+            <h2>"Watch it play"</h2>
+            <p>"Two real players in this browser, each fed by one engine: the smart client (scored nodes, parallel ranges, failover) and the naive one (round robin). Both fetch the same video through this server from the same storage nodes, each on links of its own that follow the nodes' conditions, so a stall below is the "
+                <code>"<video>"</code>" element's own ("<code>"waiting"</code>" until "<code>"playing"</code>"). Startup: play pressed → first frame."</p>
+            <div class="control-row">
+                <button class="btn" data-testid="watch-play" on:click=move |_| play()>"Play both"</button>
+                <button class="btn" data-testid="watch-stop" disabled=move || !playing.get() on:click=move |_| stop()>"Stop"</button>
+                <span class="muted" data-testid="watch-status">{move || status.get()}</span>
+            </div>
+            <p class="muted small" data-testid="watch-conditions">{conditions_line()}</p>
+        </section>
+        <div class="two-col">
+            <PlayerColumn kind=ClientKind::Smart title="Smart client" out=smart video=smart_video/>
+            <PlayerColumn kind=ClientKind::Naive title="Naive client (round robin)" out=naive video=naive_video/>
+        </div>
+        <div class="page-grid">
+            <Card title="Controls (what both players face)">
+                <Controls/>
+            </Card>
+            <section class="card span-2" data-testid="demo-card">
+                <h2>"Demo"</h2>
+                <super::demo::DemoPanel/>
+            </section>
+        </div>
+    }
+}
