@@ -93,6 +93,28 @@ test('the first load of / stays under its bar', async ({ page }) => {
   await expect(page.locator('#chart-buffer canvas').first()).toBeVisible({ timeout: 30_000 });
 });
 
+/** The bar on the Watch tab's own code (its WASM chunks), bytes on the
+ * wire: 110 KB (measured 102 KB when the tab landed; the README's
+ * first-load table). */
+const WATCH_CHUNK_MAX_BYTES = Number(process.env.VSTACK_WATCH_CHUNK_MAX_BYTES ?? 110_000);
+
+test("the Watch tab's chunk: what a click on Watch adds to the first load", async ({ page }) => {
+  measuredHere();
+  const transfers = await firstLoad(page);
+  const before = transfers.length;
+  await page.getByRole('link', { name: 'Watch', exact: true }).click();
+  await expect(page.getByTestId('watch-play')).toBeVisible();
+  await page.waitForLoadState('networkidle');
+  await page.waitForTimeout(1000);
+  const code = transfers.slice(before).filter((t) => /\.(wasm|js)$/.test(new URL(t.url).pathname));
+  const bytes = code.reduce((s, t) => s + t.bytes, 0);
+  console.log(`Watch chunk: ${bytes} bytes\n${code.map((t) => `${String(t.bytes).padStart(8)} ${t.encoding.padEnd(4)} ${new URL(t.url).pathname}`).join('\n')}`);
+  record({ watch_chunk_bytes: bytes });
+  expect(code.length, 'the Watch tab loads code of its own').toBeGreaterThan(0);
+  for (const t of code) expect(t.encoding, t.url).toMatch(/br|gzip/);
+  expect(bytes).toBeLessThanOrEqual(WATCH_CHUNK_MAX_BYTES);
+});
+
 /** DevTools' "Fast 3G" preset on `page`, cache off. */
 async function fast3g(page: Page) {
   const cdp = await page.context().newCDPSession(page);

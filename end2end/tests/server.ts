@@ -115,7 +115,9 @@ export class VstackServer {
     const args = [
       '--addr', `127.0.0.1:${this.port}`,
       ...(siteRoot ? ['--site-root', siteRoot] : []),
-      '--speed', '4', '--video-duration-s', '120', '--metrics-interval-ms', '1000',
+      // `extra` may set its own speed (the Watch table runs at real time).
+      ...(this.extra.includes('--speed') ? [] : ['--speed', '4']),
+      '--video-duration-s', '120', '--metrics-interval-ms', '1000',
       '--data-dir', this.dataDir,
       '--compare-results', compareResults,
       // Its own Prometheus listener on a free port: several servers run at once.

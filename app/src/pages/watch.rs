@@ -91,17 +91,17 @@ fn PlayerColumn(
             {move || out.refused.get().map(|why| view! {
                 <p class="notice" data-testid=format!("watch-refused-{kind}")>{why}</p>
             })}
-            {move || out.snapshot.with(Option::is_none).then(|| view! {
-                <p class="muted">"Not playing: press Play both."</p>
-            })}
-            <h3>"Playback and downloads"</h3>
-            <ClientStats kind=kind client=client/>
-            <h3>"Buffer"</h3>
-            <BufferBar kind=kind client=client/>
-            <h3>"Storage nodes"</h3>
-            <NodeCards kind=kind client=client/>
-            <h3>"Chunk sources (last 50)"</h3>
-            <ChunkGrid kind=kind client=client/>
+            <Show when=move || out.snapshot.with(Option::is_some)
+                fallback=|| view! { <p class="muted">"Not playing: press Play both."</p> }>
+                <h3>"Playback and downloads"</h3>
+                <ClientStats kind=kind client=client/>
+                <h3>"Buffer"</h3>
+                <BufferBar kind=kind client=client/>
+                <h3>"Storage nodes"</h3>
+                <NodeCards kind=kind client=client/>
+                <h3>"Chunk sources (last 50)"</h3>
+                <ChunkGrid kind=kind client=client/>
+            </Show>
         </section>
     }
 }
@@ -201,8 +201,18 @@ pub fn WatchPage() -> impl IntoView {
                 let n = started.len();
                 running.update_value(|r| r.extend(started));
                 playing.set(n > 0);
+                // Over HTTP/1.1 a browser opens at most 6 connections per
+                // origin, shared by both players and the live stream: their
+                // requests queue behind each other (measured: the naive
+                // player's stall under low_bandwidth 32 s instead of 6.6 s).
+                let protocol = watch_browser::page_protocol().unwrap_or_default();
+                let shared = if protocol == "http/1.1" {
+                    " · over HTTP/1.1: the browser gives both players and the live stream 6 connections in all, so requests queue; behind a TLS proxy (HTTP/2) they do not"
+                } else {
+                    ""
+                };
                 status.set(format!(
-                    "Playing {} ({} chunks) · {} watching of at most {}",
+                    "Playing {} ({} chunks) · {} watching of at most {}{shared}",
                     m.video_id,
                     m.chunks.len(),
                     m.watching + 1,

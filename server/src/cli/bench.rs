@@ -24,6 +24,9 @@ fn step_parser() -> impl clap::builder::TypedValueParser<Value = Step> {
         Step::Failover => "Failover after a kill and a partition",
         Step::Dashboards => "Many live dashboards on one server, and slowloris connections",
         Step::Redundancy => "Adaptive redundancy: restore after a loss, startup on a hot video",
+        Step::Watchers => {
+            "Watch tab viewers beside the twins: their startup and stalls alone and watched"
+        }
     };
     clap::builder::PossibleValuesParser::new(
         Step::ALL.map(|s| PossibleValue::new(s.name()).help(about(s))),

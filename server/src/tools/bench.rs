@@ -13,6 +13,7 @@
 //! | `scale` | node response time < 50 ms (9.1) | `GET /ping` to every node every 50 ms during the largest N; p95, wall clock |
 //! | `load` | load distribution ≤ 1.5 | smart and naive clients at once on twin default clusters (unequal nodes): each node's share of the bytes ÷ its share of the capacity; the worst node, per client |
 //! | `redundancy` | restore the target RF after losing 1 of 3 nodes ≤ 60 s; repair read rate ≤ 105 % of its cap; startup p95 of N clients on a hot video, 4 nodes with one slow, adaptive RF ≤ fixed RF 2 | a node killed for good: from the loss being declared to every chunk at its target (wall), bytes moved over that time against the cap; two waves of N concurrent smart clients (warm-up, then measured) under each policy ([`super::redundancy_bench`]) |
+//! | `watchers` | with 20 Watch tab viewers pulling chunks, each twin's median startup within 10 % (or 50 ms) of its median alone; no rebuffering event more; every viewer served | a `vstack serve` child; the twins' sessions (restarted, read after a window) alone, then while 20 simulated viewers pull chunks without pause through the browser route on their own links ([`super::watch_bench`]) |
 //! | `failover` | killed node < 1.5 s; silent partition < 3 s | a node serving a smart client's download is killed (connections reset) or partitioned (requests hang, nothing fails); from the fault to that chunk's delivery from another replica (media time); worst of the repetitions |
 //!
 //! Emulated links run with time compression (`speed`); the session and
@@ -249,6 +250,9 @@ pub struct BenchConfig {
     pub dashboards: super::ws_load::WsLoadConfig,
     /// Redundancy step: restore and hot-startup sizes.
     pub redundancy: super::redundancy_bench::RedundancyBenchConfig,
+    /// Watchers step: viewers, samples, window, speed.
+    #[serde(default = "super::watch_bench::WatchBenchConfig::full")]
+    pub watchers: super::watch_bench::WatchBenchConfig,
 }
 
 impl BenchConfig {
@@ -278,6 +282,7 @@ impl BenchConfig {
                 idle_sockets: 8300,
             },
             redundancy: super::redundancy_bench::RedundancyBenchConfig::full(),
+            watchers: super::watch_bench::WatchBenchConfig::full(),
         }
     }
 
@@ -307,6 +312,7 @@ impl BenchConfig {
                 idle_sockets: 1000,
             },
             redundancy: super::redundancy_bench::RedundancyBenchConfig::quick(),
+            watchers: super::watch_bench::WatchBenchConfig::quick(),
         }
     }
 }
@@ -368,6 +374,9 @@ pub struct BenchReport {
     /// The redundancy step's hot-startup runs (adaptive, fixed RF 2).
     #[serde(default)]
     pub hot_startup: Vec<super::redundancy_bench::HotStartupRow>,
+    /// The watchers step (the twins alone and beside Watch tab viewers).
+    #[serde(default)]
+    pub watch_isolation: Option<super::watch_bench::WatchIsolationReport>,
     /// Conditions left out, and why (e.g. no trace set found).
     pub skipped: Vec<String>,
     /// Targets met.
@@ -1378,11 +1387,13 @@ pub enum Step {
     Dashboards,
     /// Adaptive redundancy: restore after a loss, startup on a hot video.
     Redundancy,
+    /// Watch tab viewers beside the twins.
+    Watchers,
 }
 
 impl Step {
     /// Every step, in run order.
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
         Step::Qoe,
         Step::Latency,
         Step::Uploads,
@@ -1391,6 +1402,7 @@ impl Step {
         Step::Failover,
         Step::Dashboards,
         Step::Redundancy,
+        Step::Watchers,
     ];
 
     /// The step's name (`qoe`, …, `redundancy`), as `--only` and the JSON
@@ -1405,6 +1417,7 @@ impl Step {
             Step::Failover => "failover",
             Step::Dashboards => "dashboards",
             Step::Redundancy => "redundancy",
+            Step::Watchers => "watchers",
         }
     }
 
@@ -1507,26 +1520,22 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
             Some(report.idle_sockets),
         );
     }
-    let mut restore = None;
-    let mut hot_startup = Vec::new();
-    if runs(Step::Redundancy) {
-        let pb = bar(mp, "redundancy", 3);
-        let r = super::redundancy_bench::restore(&cfg.redundancy)
+    let (restore, hot_startup) = if runs(Step::Redundancy) {
+        redundancy_step(&cfg, mp, &mut results).await?
+    } else {
+        (None, Vec::new())
+    };
+    let watch_isolation = if runs(Step::Watchers) {
+        let pb = bar(mp, "watchers", 2);
+        let r = super::watch_bench::isolation(&cfg.watchers, &pb)
             .await
-            .context("redundancy: restore")?;
-        pb.inc(1);
-        for adaptive in [true, false] {
-            hot_startup.push(
-                super::redundancy_bench::hot_startup(&cfg.redundancy, adaptive)
-                    .await
-                    .context("redundancy: hot startup")?,
-            );
-            pb.inc(1);
-        }
-        results.extend(redundancy_targets(&cfg.redundancy, &r, &hot_startup));
-        restore = Some(r);
+            .context("watchers")?;
+        results.extend(watchers_targets(&cfg.watchers, &r));
         pb.finish();
-    }
+        Some(r)
+    } else {
+        None
+    };
     let passed = results.iter().filter(|r| r.passed).count();
     let total = results.len();
     Ok(BenchReport {
@@ -1549,8 +1558,120 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
         idle_sockets,
         restore,
         hot_startup,
+        watch_isolation,
         skipped,
     })
+}
+
+/// The redundancy step: the restore run, then hot startup under adaptive
+/// and fixed replication; its targets go into `results`.
+async fn redundancy_step(
+    cfg: &BenchConfig,
+    mp: &MultiProgress,
+    results: &mut Vec<TargetResult>,
+) -> anyhow::Result<(
+    Option<super::redundancy_bench::RestoreRow>,
+    Vec<super::redundancy_bench::HotStartupRow>,
+)> {
+    let pb = bar(mp, "redundancy", 3);
+    let r = super::redundancy_bench::restore(&cfg.redundancy)
+        .await
+        .context("redundancy: restore")?;
+    pb.inc(1);
+    let mut hot_startup = Vec::new();
+    for adaptive in [true, false] {
+        hot_startup.push(
+            super::redundancy_bench::hot_startup(&cfg.redundancy, adaptive)
+                .await
+                .context("redundancy: hot startup")?,
+        );
+        pb.inc(1);
+    }
+    results.extend(redundancy_targets(&cfg.redundancy, &r, &hot_startup));
+    pb.finish();
+    Ok((Some(r), hot_startup))
+}
+
+/// The watchers step's targets (see [`super::watch_bench`]).
+fn watchers_targets(
+    cfg: &super::watch_bench::WatchBenchConfig,
+    r: &super::watch_bench::WatchIsolationReport,
+) -> Vec<TargetResult> {
+    let conditions = format!(
+        "vstack serve, default profiles (100 / 40 / 15 Mbit/s), synthetic 5 Mbit/s video, ×{}, {} sessions of {} s wall per run",
+        cfg.speed, cfg.samples, cfg.window_s
+    );
+    let mut out = vec![
+        all_measured(
+            "Watch viewers served",
+            r.watchers_served,
+            r.watchers,
+            format!(
+                "{} of {} viewers received whole chunks; {} chunks, {:.0} Mbit/s together; {} requests failed",
+                r.watchers_served, r.watchers, r.chunks_pulled, r.watchers_mbps, r.failed_requests
+            ),
+        )
+        .under(&conditions),
+    ];
+    for row in &r.rows {
+        let alone = row.startup_alone_p50_ms();
+        let watched = row.startup_watched_p50_ms();
+        // 10 %, or 50 ms where 10 % is less (one probe round's spread).
+        let allowed = (alone * 0.10).max(50.0);
+        out.push(
+            TargetResult::new(
+                "startup latency with Watch viewers, over alone",
+                None,
+                "ms",
+                watched - alone,
+                Comparison::AtMost,
+                allowed,
+                format!(
+                    "median {watched:.0} ms with {} viewers against {alone:.0} ms alone ({} and {} sessions); allowed 10 % or 50 ms",
+                    r.watchers,
+                    row.startup_watched_ms.len(),
+                    row.startup_alone_ms.len()
+                ),
+            )
+            .of(row.kind)
+            .under(&conditions),
+        );
+        out.push(
+            TargetResult::new(
+                "rebuffering events with Watch viewers, more than alone",
+                None,
+                "events",
+                f64::from(row.rebuffers_watched) - f64::from(row.rebuffers_alone),
+                Comparison::AtMost,
+                0.0,
+                format!(
+                    "{} events ({:.1} s) with viewers, {} ({:.1} s) alone",
+                    row.rebuffers_watched,
+                    row.stall_watched_ms / 1e3,
+                    row.rebuffers_alone,
+                    row.stall_alone_ms / 1e3
+                ),
+            )
+            .of(row.kind)
+            .under(&conditions),
+        );
+        out.push(
+            all_measured(
+                "twin sessions measured beside Watch viewers",
+                row.startup_watched_ms.len().min(row.startup_alone_ms.len()),
+                cfg.samples,
+                format!(
+                    "{} sessions started alone, {} with viewers, of {}",
+                    row.startup_alone_ms.len(),
+                    row.startup_watched_ms.len(),
+                    cfg.samples
+                ),
+            )
+            .of(row.kind)
+            .under(&conditions),
+        );
+    }
+    out
 }
 
 /// The redundancy step's targets (see [`super::redundancy_bench`]).
@@ -1980,6 +2101,78 @@ mod tests {
         assert_eq!(percentile(&v, 0.95), 95.0);
         assert_eq!(percentile(&v, 0.5), 50.0);
         assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn watchers_targets_judge_medians_extra_stalls_and_served_viewers() {
+        use super::super::watch_bench::{
+            WatchBenchConfig, WatchIsolationReport, WatchIsolationRow,
+        };
+        let row = |kind, alone: [f64; 3], watched: [f64; 3], extra: u32| WatchIsolationRow {
+            kind,
+            startup_alone_ms: alone.to_vec(),
+            startup_watched_ms: watched.to_vec(),
+            rebuffers_alone: 1,
+            rebuffers_watched: 1 + extra,
+            stall_alone_ms: 500.0,
+            stall_watched_ms: 500.0,
+        };
+        let report = |served, rows| WatchIsolationReport {
+            rows,
+            watchers_served: served,
+            watchers: 20,
+            chunks_pulled: 100,
+            watchers_mbps: 500.0,
+            failed_requests: 0,
+        };
+        let cfg = WatchBenchConfig::quick();
+        let passed = |r: &WatchIsolationReport| -> Vec<bool> {
+            watchers_targets(&cfg, r).iter().map(|t| t.passed).collect()
+        };
+        // Medians 1000 → 1090 ms (+9 %): within 10 %; an outlier of one
+        // session does not move a median.
+        let ok = report(
+            20,
+            vec![
+                row(
+                    ClientKind::Smart,
+                    [1000.0, 900.0, 1100.0],
+                    [1090.0, 5000.0, 950.0],
+                    0,
+                ),
+                row(
+                    ClientKind::Naive,
+                    [400.0, 420.0, 410.0],
+                    [455.0, 450.0, 440.0],
+                    0,
+                ),
+            ],
+        );
+        assert!(passed(&ok).iter().all(|p| *p), "{:?}", passed(&ok));
+        // +15 % on 1000 ms fails; 40 ms on 410 ms passes (under 50 ms);
+        // one more rebuffer fails; 19 of 20 viewers served fails.
+        let bad = report(
+            19,
+            vec![
+                row(
+                    ClientKind::Smart,
+                    [1000.0, 1000.0, 1000.0],
+                    [1150.0, 1150.0, 1150.0],
+                    0,
+                ),
+                row(
+                    ClientKind::Naive,
+                    [410.0, 410.0, 410.0],
+                    [450.0, 450.0, 450.0],
+                    1,
+                ),
+            ],
+        );
+        // Order: served, then per twin startup, rebuffers, sessions measured.
+        assert_eq!(
+            passed(&bad),
+            vec![false, false, true, true, true, false, true]
+        );
     }
 
     #[test]

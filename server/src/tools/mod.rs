@@ -11,6 +11,8 @@
 //!   slowloris connections).
 //! - [`redundancy_bench`]: the redundancy step of `bench` (restore after a
 //!   loss, startup on a hot video under adaptive vs fixed replication).
+//! - [`watch_bench`]: the watchers step of `bench` (the twins alone and
+//!   beside simulated Watch tab viewers).
 //!
 //! Also here: the notice log and failover time both `bench` and `chaos` use.
 
@@ -19,6 +21,7 @@ pub mod chaos;
 pub mod compare;
 pub mod redundancy_bench;
 pub mod testbed;
+pub mod watch_bench;
 pub mod ws_load;
 
 use std::sync::{Arc, Mutex};

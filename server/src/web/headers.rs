@@ -8,7 +8,8 @@
 //!
 //! - `Content-Security-Policy`: scripts from this origin or carrying the
 //!   nonce (plus `'wasm-unsafe-eval'` so the WASM bundle may compile), no
-//!   plugins, connections (fetch, `/ws`) to this origin only, no `<base>`
+//!   plugins, connections (fetch, `/ws`) to this origin only, media from
+//!   this origin or the Watch tab's own `MediaSource` (`blob:`), no `<base>`
 //!   elsewhere, forms posting here only, and `frame-ancestors 'none'`: no
 //!   other site may frame the dashboard (clickjacking its controls);
 //! - `X-Frame-Options: DENY` for browsers without `frame-ancestors`;
@@ -43,7 +44,8 @@ pub fn content_security_policy(nonce: &str, dev_reload: Option<&str>) -> String 
     let reload = dev_reload.map(|r| format!(" {r}")).unwrap_or_default();
     format!(
         "script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; object-src 'none'; \
-         connect-src 'self'{reload}; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+         connect-src 'self'{reload}; media-src 'self' blob:; base-uri 'self'; form-action 'self'; \
+         frame-ancestors 'none'"
     )
 }
 
@@ -99,6 +101,7 @@ mod tests {
         assert!(p.contains("script-src 'self' 'nonce-abc123'"));
         assert!(p.contains("frame-ancestors 'none'"));
         assert!(p.contains("connect-src 'self';"));
+        assert!(p.contains("media-src 'self' blob:;"));
         assert!(!p.contains("unsafe-inline"));
         assert_ne!(CspNonce::fresh().0, CspNonce::fresh().0);
         assert_eq!(CspNonce::fresh().0.len(), 32);

@@ -1,0 +1,201 @@
+// The Watch tab in real Chromium: both engines feed real <video> elements
+// through Media Source Extensions, and every figure checked here is the
+// element's own (currentTime, getVideoPlaybackQuality(), its waiting and
+// playing events), never the engine's model. Screenshots (light, dark,
+// phone) and the page's CPU while both play land in end2end/artifacts/.
+import { test, expect, type Page } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { VstackServer } from './server';
+
+const port = Number(process.env.VSTACK_E2E_WATCH_PORT ?? 18896);
+const artifacts = path.resolve(__dirname, '..', 'artifacts');
+/** Three places, so the last test can fill them. */
+const MAX_WATCHERS = 3;
+const server = new VstackServer(port, ['--max-watchers', String(MAX_WATCHERS)]);
+
+test.beforeAll(async () => {
+  fs.mkdirSync(artifacts, { recursive: true });
+  await server.start();
+});
+test.afterAll(async () => server.stopAll());
+
+type Kind = 'smart' | 'naive';
+
+/** Starts recording the elements' events (page time, ms) and presses Play
+ * both; returns the page time of the press. */
+async function playBoth(page: Page): Promise<number> {
+  await page.goto(server.url + '/watch');
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
+  await page.evaluate(() => {
+    const w = window as any;
+    w.__events = [];
+    for (const kind of ['smart', 'naive']) {
+      const v = document.querySelector(`[data-testid=watch-video-${kind}]`) as HTMLVideoElement;
+      for (const name of ['waiting', 'playing', 'ended']) {
+        v.addEventListener(name, () => w.__events.push({ kind, name, at: performance.now(), t: v.currentTime }));
+      }
+    }
+  });
+  const pressed = await page.evaluate(() => performance.now());
+  await page.getByTestId('watch-play').click();
+  return pressed;
+}
+
+interface Element { t: number; frames: number; dropped: number }
+
+async function element(page: Page, kind: Kind): Promise<Element> {
+  return page.evaluate((k) => {
+    const v = document.querySelector(`[data-testid=watch-video-${k}]`) as HTMLVideoElement;
+    const q = v.getVideoPlaybackQuality();
+    return { t: v.currentTime, frames: q.totalVideoFrames, dropped: q.droppedVideoFrames };
+  }, kind);
+}
+
+interface Stalls { startupMs: number | null; count: number; ms: number }
+
+/** Startup (press → first `playing`) and stalls (`waiting` → `playing`
+ * after the first frame) from the element's own events. */
+async function stalls(page: Page, kind: Kind, pressed: number): Promise<Stalls> {
+  const events: { kind: string; name: string; at: number }[] = await page.evaluate(() => (window as any).__events);
+  let first: number | null = null;
+  let since: number | null = null;
+  let count = 0;
+  let ms = 0;
+  const now = await page.evaluate(() => performance.now());
+  for (const e of events.filter((e) => e.kind === kind)) {
+    if (first === null) {
+      if (e.name === 'playing') first = e.at;
+      continue;
+    }
+    if (e.name === 'waiting' && since === null) { since = e.at; count += 1; }
+    if (e.name === 'playing' && since !== null) { ms += e.at - since; since = null; }
+  }
+  if (since !== null) ms += now - since;
+  return { startupMs: first === null ? null : first - pressed, count, ms };
+}
+
+async function control(page: Page, body: object) {
+  // page.request carries the browser's headers (the admin token in the
+  // proxy pass); locally the loopback caller is the machine's user.
+  const r = await page.request.post(server.url + '/api/fn/control', { data: { control: body } });
+  expect(r.status(), await r.text()).toBe(200);
+}
+
+test('both players play the real video: the elements advance and decode frames', async ({ page }) => {
+  test.setTimeout(90_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const pressed = await playBoth(page);
+  await expect(page.getByTestId('watch-status')).toContainText('Playing test-video-001');
+  for (const kind of ['smart', 'naive'] as Kind[]) {
+    await expect.poll(async () => (await element(page, kind)).t, { timeout: 30_000 }).toBeGreaterThan(4);
+  }
+  // Chromium's CPU time on the page's main thread over 5 s of both playing
+  // (Performance.getMetrics: TaskDuration and ScriptDuration are seconds).
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const metric = async () => {
+    const m = (await cdp.send('Performance.getMetrics')).metrics as { name: string; value: number }[];
+    const get = (n: string) => m.find((x) => x.name === n)?.value ?? 0;
+    return { task: get('TaskDuration'), script: get('ScriptDuration'), wall: get('Timestamp') };
+  };
+  const before = await metric();
+  const a = { smart: await element(page, 'smart'), naive: await element(page, 'naive') };
+  await page.waitForTimeout(5_000);
+  const after = await metric();
+  const b = { smart: await element(page, 'smart'), naive: await element(page, 'naive') };
+  const wall = after.wall - before.wall;
+  const cpu = {
+    main_thread_busy_pct: ((after.task - before.task) / wall) * 100,
+    script_pct: ((after.script - before.script) / wall) * 100,
+    window_s: wall,
+  };
+  console.log(`page CPU while both play: main thread busy ${cpu.main_thread_busy_pct.toFixed(1)} %, script ${cpu.script_pct.toFixed(1)} % over ${wall.toFixed(1)} s`);
+  for (const kind of ['smart', 'naive'] as Kind[]) {
+    // Real playback: time moves at about real speed and frames decode.
+    expect(b[kind].t - a[kind].t, kind).toBeGreaterThan(3.5);
+    expect(b[kind].frames - a[kind].frames, kind).toBeGreaterThan(75);
+  }
+  const figures: Record<string, unknown> = { cpu };
+  for (const kind of ['smart', 'naive'] as Kind[]) {
+    const s = await stalls(page, kind, pressed);
+    figures[kind] = { ...s, element: b[kind] };
+    expect(s.startupMs, `${kind} reached its first frame`).not.toBeNull();
+    // The page's startup figure is the element's: press → first `playing`.
+    const shown = Number((await page.getByTestId(`startup-${kind}`).innerText()).replace(/[^\d]/g, ''));
+    expect(Math.abs(shown - (s.startupMs ?? 0)), `${kind} startup shown ${shown} ms`).toBeLessThan(300);
+    await expect(page.getByTestId(`state-${kind}`)).toHaveText(/playing|rebuffering/);
+    // Chunks came from the nodes and the strip shows them.
+    await expect(page.getByTestId(`chunk-grid-${kind}`).locator('.chunk').first()).toBeVisible();
+  }
+  fs.writeFileSync(path.join(artifacts, 'watch.json'), JSON.stringify(figures, null, 1));
+  await page.screenshot({ path: path.join(artifacts, 'watch.png'), fullPage: true });
+  await page.getByTestId('theme-toggle').click();
+  await page.screenshot({ path: path.join(artifacts, 'watch-dark.png'), fullPage: true });
+  await page.getByTestId('theme-toggle').click();
+  expect(errors).toEqual([]);
+});
+
+test('a node killed while both play: the smart player plays on from the others', async ({ page }) => {
+  test.setTimeout(90_000);
+  const pressed = await playBoth(page);
+  await expect.poll(async () => (await element(page, 'smart')).t, { timeout: 30_000 }).toBeGreaterThan(3);
+  await control(page, { action: 'kill_node', node: 0 });
+  try {
+    const at = await element(page, 'smart');
+    await page.waitForTimeout(15_000);
+    const later = await element(page, 'smart');
+    // It moved on: failed over to node-2 and node-3 without a stall.
+    expect(later.t - at.t).toBeGreaterThan(13);
+    const s = await stalls(page, 'smart', pressed);
+    expect(s.count, JSON.stringify(s)).toBe(0);
+    await expect(page.getByTestId('node-smart-node-1')).toHaveAttribute('data-health', /down|degraded/);
+  } finally {
+    await control(page, { action: 'revive_node', node: 0 });
+  }
+});
+
+test('the demo runs while both play, and the tab names the phase in force', async ({ page }) => {
+  test.setTimeout(90_000);
+  await playBoth(page);
+  await expect.poll(async () => (await element(page, 'smart')).t, { timeout: 30_000 }).toBeGreaterThan(2);
+  await page.getByTestId('demo-phase-s').fill('10');
+  await page.getByTestId('demo-phase-s').dispatchEvent('change');
+  await page.getByTestId('demo-start').click();
+  try {
+    await expect(page.getByTestId('watch-conditions')).toContainText(/demo phase \d of 8: /, { timeout: 20_000 });
+    // The players go on under the demo's conditions.
+    const t = (await element(page, 'smart')).t;
+    await expect.poll(async () => (await element(page, 'smart')).t, { timeout: 15_000 }).toBeGreaterThan(t + 3);
+    await page.screenshot({ path: path.join(artifacts, 'watch-demo.png'), fullPage: true });
+  } finally {
+    await page.getByTestId('demo-stop').click();
+    await expect(page.getByTestId('watch-conditions')).not.toContainText('demo phase', { timeout: 20_000 });
+  }
+});
+
+test('a phone shows the tab in one column', async ({ browser }) => {
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await page.goto(server.url + '/watch');
+  await expect(page.getByTestId('watch-play')).toBeVisible();
+  const [s, n] = [await page.getByTestId('watch-smart').boundingBox(), await page.getByTestId('watch-naive').boundingBox()];
+  expect(n!.y).toBeGreaterThan(s!.y + s!.height - 1);
+  await page.screenshot({ path: path.join(artifacts, 'watch-phone.png'), fullPage: true });
+  await page.close();
+});
+
+test('past --max-watchers the tab says how many are watching and plays nothing', async ({ page, request }) => {
+  // Fill every free place with viewers of our own (pings, as a page would).
+  const m = await (await request.get(server.url + '/watch/api/manifest')).json();
+  for (let i = m.watching; i < MAX_WATCHERS; i++) {
+    const r = await request.get(`${server.url}/watch/smart/0/ping?viewer=e2e-filler-viewer-${i}&bytes=0`);
+    expect(r.status()).toBe(200);
+  }
+  const full = await request.get(`${server.url}/watch/smart/0/ping?viewer=e2e-one-too-many-viewer&bytes=0`);
+  expect(full.status()).toBe(429);
+  expect(await full.json()).toMatchObject({ watching: MAX_WATCHERS, max_watchers: MAX_WATCHERS });
+  await playBoth(page);
+  await expect(page.getByTestId('watch-status')).toHaveText(new RegExp(`${MAX_WATCHERS} viewers are watching, the most this server takes`));
+  expect((await element(page, 'smart')).t).toBe(0);
+});
