@@ -14,6 +14,7 @@ const tabs = [
   { path: '/compare', label: 'Smart vs Naive', shot: 'compare' },
   { path: '/analytics', label: 'Analytics', shot: 'analytics' },
   { path: '/redundancy', label: 'Redundancy', shot: 'redundancy-tab' },
+  { path: '/watch', label: 'Watch', shot: 'watch-idle' },
 ];
 
 test.beforeAll(async () => {

@@ -186,9 +186,12 @@ test('a phone shows the tab in one column', async ({ browser }) => {
 });
 
 test('past --max-watchers the tab says how many are watching and plays nothing', async ({ page, request }) => {
-  // Fill every free place with viewers of our own (pings, as a page would).
-  const m = await (await request.get(server.url + '/watch/api/manifest')).json();
-  for (let i = m.watching; i < MAX_WATCHERS; i++) {
+  test.setTimeout(90_000);
+  // The earlier tests' viewers leave 30 s after their last request; then
+  // every place is filled with viewers of our own (pings, as a page makes).
+  await expect.poll(async () => (await (await request.get(server.url + '/watch/api/manifest')).json()).watching,
+    { timeout: 45_000, intervals: [1000] }).toBe(0);
+  for (let i = 0; i < MAX_WATCHERS; i++) {
     const r = await request.get(`${server.url}/watch/smart/0/ping?viewer=e2e-filler-viewer-${i}&bytes=0`);
     expect(r.status()).toBe(200);
   }

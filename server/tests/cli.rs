@@ -698,8 +698,25 @@ fn bench_quick_measures_every_target_and_writes_the_results_file() {
     let passed = results.iter().filter(|x| x["passed"] == true).count();
     assert_eq!(r["passed"].as_u64().unwrap() as usize, passed);
     assert_eq!(r["total"].as_u64().unwrap() as usize, results.len());
-    assert_eq!(results.len(), conditions * 8 + 25);
+    assert_eq!(results.len(), conditions * 8 + 32);
     assert_redundancy_step(&r);
+    // The watchers step: every simulated viewer served through the browser
+    // route, both twins measured alone and watched.
+    let w = &r["watch_isolation"];
+    assert_eq!(w["watchers_served"], 20, "{w}");
+    assert!(w["chunks_pulled"].as_u64().unwrap() > 20, "{w}");
+    for row in w["rows"].as_array().unwrap() {
+        assert_eq!(
+            row["startup_alone_ms"].as_array().unwrap().len(),
+            3,
+            "{row}"
+        );
+        assert_eq!(
+            row["startup_watched_ms"].as_array().unwrap().len(),
+            3,
+            "{row}"
+        );
+    }
     // The dashboards step: every subscriber opened, none left counted.
     let d = &r["dashboards"][0];
     assert_eq!(d["subscribers"], 200);
