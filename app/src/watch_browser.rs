@@ -72,20 +72,6 @@ pub fn viewer_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The protocol this page was loaded over (`h2`, `h3`, `http/1.1`), from
-/// the navigation's `nextHopProtocol`; `None` when the browser does not say.
-pub fn page_protocol() -> Option<String> {
-    let perf = web_sys::window()?.performance()?;
-    let entries = js_sys::Reflect::get(&perf, &"getEntriesByType".into()).ok()?;
-    let f: js_sys::Function = entries.dyn_into().ok()?;
-    let list = f.call1(&perf, &"navigation".into()).ok()?;
-    let first = js_sys::Reflect::get(&list, &0.into()).ok()?;
-    js_sys::Reflect::get(&first, &"nextHopProtocol".into())
-        .ok()?
-        .as_string()
-        .filter(|p| !p.is_empty())
-}
-
 /// `GET url` as text, with the status.
 async fn get_text(url: &str) -> Result<(u16, String), String> {
     let w = web_sys::window().ok_or("no window")?;

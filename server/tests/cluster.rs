@@ -34,6 +34,32 @@ async fn start(config: ClusterConfig) -> Cluster {
     Cluster::start(config).await.expect("cluster starts")
 }
 
+/// A naive client at `speed` playing `test-video-001` on `cluster` in a
+/// task: the task, its snapshots and the sender that stops it.
+async fn spawn_naive(
+    cluster: &Cluster,
+    speed: f64,
+) -> (
+    tokio::task::JoinHandle<Result<QoeReport, client::ClientError>>,
+    watch::Receiver<Option<ClientSnapshot>>,
+    watch::Sender<bool>,
+) {
+    let http = reqwest::Client::new();
+    let view = fetch_view(&http, &cluster.metadata_url(), "test-video-001")
+        .await
+        .unwrap();
+    let (tx, rx) = watch::channel(None);
+    let (ntx, _) = broadcast::channel(64);
+    let (stop, stop_rx) = watch::channel(false);
+    let cfg = ClientConfig {
+        kind: ClientKind::Naive,
+        speed,
+        ..ClientConfig::default()
+    };
+    let task = tokio::spawn(client::play(http, view, cfg, tx, ntx, stop_rx));
+    (task, rx, stop)
+}
+
 async fn play(
     cluster: &Cluster,
     video: &str,
@@ -269,19 +295,7 @@ async fn failover_when_a_node_is_killed_mid_download() {
         ..ClusterConfig::default()
     })
     .await;
-    let http = reqwest::Client::new();
-    let view = fetch_view(&http, &c.metadata_url(), "test-video-001")
-        .await
-        .unwrap();
-    let (tx, mut rx) = watch::channel(None);
-    let (ntx, _) = broadcast::channel(64);
-    let (_stop, stop_rx) = watch::channel(false);
-    let cfg = ClientConfig {
-        kind: ClientKind::Naive,
-        speed: 5.0,
-        ..ClientConfig::default()
-    };
-    let task = tokio::spawn(client::play(http, view, cfg, tx, ntx, stop_rx));
+    let (task, mut rx, _stop) = spawn_naive(&c, 5.0).await;
     // Wait until node-2 is serving a download, then kill it.
     loop {
         rx.changed().await.unwrap();
@@ -759,4 +773,58 @@ async fn concurrent_ingests_of_one_video_commit_one_record_per_chunk() {
     .await
     .unwrap();
     assert!(q.ended && q.failovers == 0, "{q:?}");
+}
+
+/// A stall in progress shows in the published snapshots as it lasts: the
+/// live driver publishes on its interval while someone subscribes, events
+/// or not (a stall with nothing arriving used to freeze the stall time and
+/// the elapsed time until the next event).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_keep_moving_through_a_stall_without_events() {
+    // One node at 1 Mbit/s, a 2 Mbit/s video in 10 s chunks, ×4: every
+    // chunk takes 20 s of media time to arrive, so playback stalls ~10 s
+    // (2.5 s wall) before each chunk after the first.
+    let c = start(ClusterConfig {
+        speed: 4.0,
+        profiles: vec![Conditions::profile(5.0, 1.0)],
+        video: Some(small_video(30, 2000.0)),
+        ..ClusterConfig::default()
+    })
+    .await;
+    let (task, mut rx, stop) = spawn_naive(&c, 4.0).await;
+    let stalled = |rx: &watch::Receiver<Option<ClientSnapshot>>| {
+        rx.borrow()
+            .as_ref()
+            .filter(|s| s.state == PlaybackState::Rebuffering)
+            .cloned()
+    };
+    let first = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            rx.changed().await.unwrap();
+            if let Some(s) = stalled(&rx) {
+                break s;
+            }
+        }
+    })
+    .await
+    .expect("the client stalls");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let later = rx.borrow().clone().unwrap();
+    // 800 ms of wall time is 3.2 s of media time at ×4.
+    assert!(
+        later.elapsed_ms - first.elapsed_ms >= 2500.0,
+        "elapsed {} → {}",
+        first.elapsed_ms,
+        later.elapsed_ms
+    );
+    if later.state == first.state && later.rebuffer_count == first.rebuffer_count {
+        assert!(
+            later.rebuffer_time_ms - first.rebuffer_time_ms >= 2500.0,
+            "stall time {} → {}",
+            first.rebuffer_time_ms,
+            later.rebuffer_time_ms
+        );
+    }
+    stop.send(true).unwrap();
+    let _ = task.await;
 }

@@ -201,18 +201,8 @@ pub fn WatchPage() -> impl IntoView {
                 let n = started.len();
                 running.update_value(|r| r.extend(started));
                 playing.set(n > 0);
-                // Over HTTP/1.1 a browser opens at most 6 connections per
-                // origin, shared by both players and the live stream: their
-                // requests queue behind each other (measured: the naive
-                // player's stall under low_bandwidth 32 s instead of 6.6 s).
-                let protocol = watch_browser::page_protocol().unwrap_or_default();
-                let shared = if protocol == "http/1.1" {
-                    " · over HTTP/1.1: the browser gives both players and the live stream 6 connections in all, so requests queue; behind a TLS proxy (HTTP/2) they do not"
-                } else {
-                    ""
-                };
                 status.set(format!(
-                    "Playing {} ({} chunks) · {} watching of at most {}{shared}",
+                    "Playing {} ({} chunks) · {} watching of at most {}",
                     m.video_id,
                     m.chunks.len(),
                     m.watching + 1,

@@ -62,11 +62,11 @@ pub struct ClientConfig {
     /// Session number stamped on every published snapshot (a host playing
     /// session after session counts them). Default 1.
     pub session: u32,
-    /// Snapshots are published at most this often (wall time), plus once at
-    /// every playback state change and at the end, and never while nobody
-    /// subscribes: building one walks every node and recent chunk, which at
-    /// hundreds of sessions per process was the host's main cost. Default
-    /// 50 ms.
+    /// Snapshots are published this often (wall time) while someone
+    /// subscribes, events or not, plus once at every playback state change
+    /// and at the end, and never while nobody subscribes: building one walks
+    /// every node and recent chunk, which at hundreds of sessions per
+    /// process was the host's main cost. Default 50 ms.
     pub status_interval: Duration,
     /// Where every verified chunk goes, as `(chunk index, bytes)` in the
     /// order verified (`vstack play --output`). With a sink, every part keeps
@@ -567,16 +567,18 @@ pub async fn play(
             break Ok(session.report());
         }
         driver.refresh_manifest();
-        // Whether a newer state than the last snapshot waits.
-        let mut stale = true;
         let due = published.is_none_or(|t| t.elapsed() >= status_interval);
         if status.receiver_count() > 0 && (due || state_changed) {
             status.send_replace(Some(driver.snapshot(&session)));
             published = Some(Instant::now());
-            stale = false;
         }
+        // While someone subscribes, the next snapshot is due one interval
+        // later whether or not an event comes: the playhead, the buffer and
+        // a stall in progress move with time alone (a stall with nothing in
+        // flight used to freeze the published stall time until the next
+        // event, seconds later).
         let publish_at = published
-            .filter(|_| stale && status.receiver_count() > 0)
+            .filter(|_| status.receiver_count() > 0)
             .map(|t| t + status_interval);
         let wake = match (session.poll_timeout().map(to_wall), publish_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
