@@ -636,6 +636,21 @@ fn assert_redundancy_step(r: &serde_json::Value) {
     );
 }
 
+/// The watchers step: every simulated viewer served through the browser
+/// route, both twins measured alone and watched.
+fn assert_watchers_step(r: &serde_json::Value) {
+    let w = &r["watch_isolation"];
+    assert_eq!(w["watchers_served"], 20, "{w}");
+    assert!(w["chunks_pulled"].as_u64().unwrap() > 20, "{w}");
+    let rows = w["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{w}");
+    for row in rows {
+        for key in ["startup_alone_ms", "startup_watched_ms"] {
+            assert_eq!(row[key].as_array().unwrap().len(), 3, "{row}");
+        }
+    }
+}
+
 #[test]
 fn bench_quick_measures_every_target_and_writes_the_results_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -700,23 +715,7 @@ fn bench_quick_measures_every_target_and_writes_the_results_file() {
     assert_eq!(r["total"].as_u64().unwrap() as usize, results.len());
     assert_eq!(results.len(), conditions * 8 + 32);
     assert_redundancy_step(&r);
-    // The watchers step: every simulated viewer served through the browser
-    // route, both twins measured alone and watched.
-    let w = &r["watch_isolation"];
-    assert_eq!(w["watchers_served"], 20, "{w}");
-    assert!(w["chunks_pulled"].as_u64().unwrap() > 20, "{w}");
-    for row in w["rows"].as_array().unwrap() {
-        assert_eq!(
-            row["startup_alone_ms"].as_array().unwrap().len(),
-            3,
-            "{row}"
-        );
-        assert_eq!(
-            row["startup_watched_ms"].as_array().unwrap().len(),
-            3,
-            "{row}"
-        );
-    }
+    assert_watchers_step(&r);
     // The dashboards step: every subscriber opened, none left counted.
     let d = &r["dashboards"][0];
     assert_eq!(d["subscribers"], 200);
