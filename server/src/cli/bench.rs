@@ -37,7 +37,7 @@ fn step_parser() -> impl clap::builder::TypedValueParser<Value = Step> {
 /// Options of `vstack bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// A short CI-sized run (about two minutes): fewer sessions, requests,
+    /// A short CI-sized run (about three minutes): fewer sessions, requests,
     /// uploaders and repetitions, shorter videos.
     #[arg(long)]
     pub quick: bool,

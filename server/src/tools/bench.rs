@@ -286,7 +286,7 @@ impl BenchConfig {
         }
     }
 
-    /// The CI-sized run (about two minutes in a debug build).
+    /// The CI-sized run (about three minutes in a debug build).
     pub fn quick() -> Self {
         Self {
             qoe_sessions: 1,
