@@ -208,6 +208,23 @@ async fn bad_control_input_is_a_400_with_a_json_body_and_changes_nothing() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// A public dashboard's viewers may watch: the Watch tab's routes are open
+/// to an anonymous caller (no engine here, so 503 with a JSON reason, not a
+/// sign-in demand).
+#[tokio::test]
+async fn a_viewer_of_a_public_dashboard_may_use_the_watch_routes() {
+    let router = app(public());
+    for path in [
+        "/watch/api/manifest",
+        "/watch/smart/0/ping?viewer=a-public-viewer-0123&bytes=0",
+    ] {
+        let (status, _, body) =
+            call(&router, Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        assert!(!json_error(&body).is_empty(), "{path}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn a_viewer_of_a_public_dashboard_watches_and_the_admin_acts() {
     let router = app(public());
@@ -227,17 +244,6 @@ async fn a_viewer_of_a_public_dashboard_watches_and_the_admin_acts() {
         body.contains("data-access=\"viewer\""),
         "rendered for a viewer"
     );
-    // They may watch: the Watch tab's routes are open to them (no engine
-    // here, so 503 with a JSON reason, not a sign-in demand).
-    for path in [
-        "/watch/api/manifest",
-        "/watch/smart/0/ping?viewer=a-public-viewer-0123&bytes=0",
-    ] {
-        let (status, _, body) =
-            call(&router, Request::get(path).body(Body::empty()).unwrap()).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
-        assert!(!json_error(&body).is_empty(), "{path}: {body}");
-    }
     // …and are refused every change.
     let (status, headers, body) =
         call(&router, control(KILL).body(Body::from(KILL)).unwrap()).await;
