@@ -14,6 +14,7 @@ import { test, expect, type Page } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { VstackServer } from './server';
+import { type ElementStalls, type Kind, elementStalls, recordEvents } from './watch-events';
 
 const enabled = !!process.env.VSTACK_WATCH_TABLE;
 const port = Number(process.env.VSTACK_E2E_WATCH_TABLE_PORT ?? 18897);
@@ -51,8 +52,7 @@ const scenarios = [
   { name: 'low_bandwidth', scenario: 'low_bandwidth', kill: false },
 ];
 
-type Kind = 'smart' | 'naive';
-interface Figures { startup_ms: number | null; stalls: number; stall_ms: number }
+type Figures = ElementStalls;
 interface Run { browser: Record<Kind, Figures & { played_s: number; frames: number }>; twins: Record<Kind, Figures & { session: number }> }
 const results: Record<string, Run[]> = {};
 
@@ -73,37 +73,11 @@ async function control(page: Page, body: object) {
   expect(r.status(), await r.text()).toBe(200);
 }
 
-function fromEvents(events: { kind: string; name: string; at: number }[], kind: Kind, pressed: number, now: number): Figures {
-  let first: number | null = null;
-  let since: number | null = null;
-  let stalls = 0;
-  let stall_ms = 0;
-  for (const e of events.filter((e) => e.kind === kind)) {
-    if (first === null) {
-      if (e.name === 'playing') first = e.at;
-      continue;
-    }
-    if (e.name === 'waiting' && since === null) { since = e.at; stalls += 1; }
-    if (e.name === 'playing' && since !== null) { stall_ms += e.at - since; since = null; }
-  }
-  if (since !== null) stall_ms += now - since;
-  return { startup_ms: first === null ? null : first - pressed, stalls, stall_ms };
-}
-
 async function oneRun(page: Page, s: (typeof scenarios)[number]): Promise<Run> {
   await control(page, { action: 'scenario', name: s.scenario });
   await page.goto(server.url + '/watch');
   await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
-  await page.evaluate(() => {
-    const w = window as any;
-    w.__events = [];
-    for (const kind of ['smart', 'naive']) {
-      const v = document.querySelector(`[data-testid=watch-video-${kind}]`) as HTMLVideoElement;
-      for (const name of ['waiting', 'playing', 'ended']) {
-        v.addEventListener(name, () => w.__events.push({ kind, name, at: performance.now() }));
-      }
-    }
-  });
+  await recordEvents(page);
   // The twins restart and the players start together.
   const pressed = await page.evaluate(() => performance.now());
   await Promise.all([control(page, { action: 'restart' }), page.getByTestId('watch-play').click()]);
@@ -115,8 +89,6 @@ async function oneRun(page: Page, s: (typeof scenarios)[number]): Promise<Run> {
     } else {
       await page.waitForTimeout(WINDOW_S * 1000);
     }
-    const now = await page.evaluate(() => performance.now());
-    const events = await page.evaluate(() => (window as any).__events);
     const status = await (await page.request.get(server.url + '/api/status')).json();
     const run = { browser: {}, twins: {} } as Run;
     for (const kind of ['smart', 'naive'] as Kind[]) {
@@ -124,7 +96,7 @@ async function oneRun(page: Page, s: (typeof scenarios)[number]): Promise<Run> {
         const v = document.querySelector(`[data-testid=watch-video-${k}]`) as HTMLVideoElement;
         return { played_s: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames };
       }, kind);
-      run.browser[kind] = { ...fromEvents(events, kind, pressed, now), ...el };
+      run.browser[kind] = { ...(await elementStalls(page, kind, pressed)), ...el };
       const t = status[kind];
       run.twins[kind] = {
         startup_ms: t.startup_latency_ms,

@@ -7,6 +7,7 @@ import { test, expect, type Page } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { VstackServer } from './server';
+import { type Kind, elementStalls, recordEvents } from './watch-events';
 
 const port = Number(process.env.VSTACK_E2E_WATCH_PORT ?? 18896);
 const artifacts = path.resolve(__dirname, '..', 'artifacts');
@@ -20,23 +21,12 @@ test.beforeAll(async () => {
 });
 test.afterAll(async () => server.stopAll());
 
-type Kind = 'smart' | 'naive';
-
 /** Starts recording the elements' events (page time, ms) and presses Play
  * both; returns the page time of the press. */
 async function playBoth(page: Page): Promise<number> {
   await page.goto(server.url + '/watch');
   await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
-  await page.evaluate(() => {
-    const w = window as any;
-    w.__events = [];
-    for (const kind of ['smart', 'naive']) {
-      const v = document.querySelector(`[data-testid=watch-video-${kind}]`) as HTMLVideoElement;
-      for (const name of ['waiting', 'playing', 'ended']) {
-        v.addEventListener(name, () => w.__events.push({ kind, name, at: performance.now(), t: v.currentTime }));
-      }
-    }
-  });
+  await recordEvents(page);
   const pressed = await page.evaluate(() => performance.now());
   await page.getByTestId('watch-play').click();
   return pressed;
@@ -50,29 +40,6 @@ async function element(page: Page, kind: Kind): Promise<Element> {
     const q = v.getVideoPlaybackQuality();
     return { t: v.currentTime, frames: q.totalVideoFrames, dropped: q.droppedVideoFrames };
   }, kind);
-}
-
-interface Stalls { startupMs: number | null; count: number; ms: number }
-
-/** Startup (press → first `playing`) and stalls (`waiting` → `playing`
- * after the first frame) from the element's own events. */
-async function stalls(page: Page, kind: Kind, pressed: number): Promise<Stalls> {
-  const events: { kind: string; name: string; at: number }[] = await page.evaluate(() => (window as any).__events);
-  let first: number | null = null;
-  let since: number | null = null;
-  let count = 0;
-  let ms = 0;
-  const now = await page.evaluate(() => performance.now());
-  for (const e of events.filter((e) => e.kind === kind)) {
-    if (first === null) {
-      if (e.name === 'playing') first = e.at;
-      continue;
-    }
-    if (e.name === 'waiting' && since === null) { since = e.at; count += 1; }
-    if (e.name === 'playing' && since !== null) { ms += e.at - since; since = null; }
-  }
-  if (since !== null) ms += now - since;
-  return { startupMs: first === null ? null : first - pressed, count, ms };
 }
 
 async function control(page: Page, body: object) {
@@ -119,12 +86,12 @@ test('both players play the real video: the elements advance and decode frames',
   }
   const figures: Record<string, unknown> = { cpu };
   for (const kind of ['smart', 'naive'] as Kind[]) {
-    const s = await stalls(page, kind, pressed);
+    const s = await elementStalls(page, kind, pressed);
     figures[kind] = { ...s, element: b[kind] };
-    expect(s.startupMs, `${kind} reached its first frame`).not.toBeNull();
+    expect(s.startup_ms, `${kind} reached its first frame`).not.toBeNull();
     // The page's startup figure is the element's: press → first `playing`.
     const shown = Number((await page.getByTestId(`startup-${kind}`).innerText()).replace(/[^\d]/g, ''));
-    expect(Math.abs(shown - (s.startupMs ?? 0)), `${kind} startup shown ${shown} ms`).toBeLessThan(300);
+    expect(Math.abs(shown - (s.startup_ms ?? 0)), `${kind} startup shown ${shown} ms`).toBeLessThan(300);
     await expect(page.getByTestId(`state-${kind}`)).toHaveText(/playing|rebuffering/);
     // Chunks came from the nodes and the strip shows them.
     await expect(page.getByTestId(`chunk-grid-${kind}`).locator('.chunk').first()).toBeVisible();
@@ -148,8 +115,8 @@ test('a node killed while both play: the smart player plays on from the others',
     const later = await element(page, 'smart');
     // It moved on: failed over to node-2 and node-3 without a stall.
     expect(later.t - at.t).toBeGreaterThan(13);
-    const s = await stalls(page, 'smart', pressed);
-    expect(s.count, JSON.stringify(s)).toBe(0);
+    const s = await elementStalls(page, 'smart', pressed);
+    expect(s.stalls, JSON.stringify(s)).toBe(0);
     await expect(page.getByTestId('node-smart-node-1')).toHaveAttribute('data-health', /down|degraded/);
   } finally {
     await control(page, { action: 'revive_node', node: 0 });
