@@ -30,6 +30,28 @@ use vstack_core::engine::Notice;
 
 use crate::client::ClientNotice;
 
+/// Waits until the `vstack serve` child at `base` (`http://host:port`)
+/// answers `GET /healthz`, polling every 100 ms.
+///
+/// # Errors
+/// When it has not answered within 60 s.
+pub async fn wait_healthy(base: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_secs(60) {
+        if http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("vstack serve did not answer {base}/healthz within 60 s")
+}
+
 /// A client's notices with the media time (s) each was seen at.
 pub type NoticeLog = Arc<Mutex<Vec<(f64, ClientNotice)>>>;
 

@@ -148,24 +148,12 @@ impl Server {
             .spawn()
             .context("starting vstack serve")?;
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(60) {
-            if http
-                .get(format!("{base}/healthz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Ok(Self {
-                    child,
-                    base,
-                    _data: data,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::bail!("vstack serve did not answer /healthz within 60 s")
+        super::wait_healthy(&base).await?;
+        Ok(Self {
+            child,
+            base,
+            _data: data,
+        })
     }
 }
 

@@ -177,20 +177,8 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .context("starting vstack serve")?;
-        let http = reqwest::Client::new();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(60) {
-            if http
-                .get(format!("http://{addr}/healthz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Ok(Self { child, addr });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::bail!("vstack serve did not answer /healthz within 60 s")
+        super::wait_healthy(&format!("http://{addr}")).await?;
+        Ok(Self { child, addr })
     }
 
     fn rss_mib(&self) -> f64 {
