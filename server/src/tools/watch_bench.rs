@@ -284,7 +284,13 @@ pub async fn isolation(
 ) -> anyhow::Result<WatchIsolationReport> {
     let server = Server::start(cfg).await?;
     let base = server.base.clone();
-    let http = reqwest::Client::new();
+    // No idle connections kept: the step sleeps a window between requests,
+    // longer than the server keeps an idle connection, and a request sent
+    // on one it was closing failed ("connection closed before message
+    // completed").
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
     let m: Arc<WatchManifest> = Arc::new(
         http.get(format!("{base}/watch/api/manifest"))
             .send()
