@@ -12,8 +12,11 @@
 //! - [`input`]: recorded bandwidth traces and video descriptions (chunk
 //!   sizes), parsed from text: the inputs of both the simulator and the
 //!   live emulator.
+//! - [`abr`]: adaptive bitrate: which rendition of the next segment to
+//!   fetch (BOLA, BOLA-E, the throughput rule, dynamic, fixed), as Sabre
+//!   implements them.
 //! - [`sim`]: the trace-driven simulator: simulated links, experiments and
-//!   their summaries.
+//!   their summaries, and Sabre's single-source model ([`sim::sabre`]).
 //! - [`consensus`]: ChunkPaxos, one sans-IO Paxos instance per chunk, and its
 //!   recorded virtual-clock runs.
 //! - [`demo`]: the seed's demonstration phases and the figures and findings
@@ -36,6 +39,7 @@
 //! Feature `clap` (off by default) derives `clap::ValueEnum` on the enums the
 //! command line takes.
 
+pub mod abr;
 pub mod anomaly;
 pub mod compare;
 pub mod conditions;

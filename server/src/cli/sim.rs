@@ -1,5 +1,7 @@
 //! `vstack sim`: run the simulator from the command line and print a table (or
-//! JSON) per strategy, with smart-vs-naive and smart-vs-oracle deltas.
+//! JSON) per strategy, with smart-vs-naive and smart-vs-oracle deltas; with
+//! `--model sabre`, one session per trace in Sabre's single-source model
+//! under Sabre's own figure names.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -8,17 +10,40 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
 use vstack_core::{
+    abr::AbrKind,
     engine::layout_manifest,
-    input::{VideoSource, load_chunks},
-    sim::{Experiment, NodeLink, SessionRun, SimConfig, Strategy, Summary, run_experiment},
+    input::{Ladder, VideoSource, load_chunks},
+    sim::{
+        Experiment, NodeLink, SessionRun, SimConfig, Strategy, Summary, run_experiment,
+        sabre::{self, SabreConfig, SabreReport},
+    },
 };
 
 use super::BadInput;
 use crate::files;
 
+/// Which simulator `vstack sim` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimModel {
+    /// vstack's multi-source simulator: nodes, replicas, the engine itself.
+    Vstack,
+    /// Sabre's single-source model (one link, one ABR rule), for side-by-side
+    /// runs with `sabre.py`.
+    Sabre,
+}
+
 /// Options of `vstack sim`.
 #[derive(Debug, Clone, Args)]
 pub struct SimArgs {
+    /// `vstack` (nodes, replicas, strategies) or `sabre` (Sabre's
+    /// single-source model: one session per trace, Sabre's figure names).
+    #[arg(long, value_enum, default_value = "vstack")]
+    pub model: SimModel,
+    /// ABR rule of the Sabre model: fixed (plays --level), bola, bolae
+    /// (default, as Sabre's), throughput or dynamic. The vstack model plays
+    /// one level (--level) and takes only `fixed`.
+    #[arg(long)]
+    pub abr: Option<AbrKind>,
     /// Trace files or folders (Sabre JSON, Pensieve two-column or Mahimahi);
     /// repeat the flag for more. Session k gives node j trace (k·nodes + j) mod count.
     #[arg(long = "trace", required = true, value_name = "PATH")]
@@ -295,8 +320,82 @@ fn print_summary(summary: &Summary) {
     }
 }
 
+/// Runs `--model sabre`: one session per trace file, printed as Sabre's
+/// figures (JSON: the report for one trace, `{"sessions": [...]}` for more).
+fn run_sabre(args: &SimArgs) -> anyhow::Result<()> {
+    let bad = |m: String| anyhow::Error::new(BadInput(m));
+    if !args.video.ends_with(".json") {
+        return Err(bad(format!(
+            "--model sabre needs a Sabre video manifest with a ladder (e.g. shared/videos/bbb.json), got {:?}",
+            args.video
+        )));
+    }
+    let text = files::read_text(args.video.as_ref()).map_err(|e| bad(e.to_string()))?;
+    let ladder = Ladder::parse_sabre(&args.video, &text).map_err(|e| bad(e.to_string()))?;
+    if args.level >= ladder.levels() {
+        return Err(bad(format!(
+            "--level {} is out of range: {} has levels 0 to {}",
+            args.level,
+            args.video,
+            ladder.top()
+        )));
+    }
+    let traces = files::trace_paths(&args.traces).map_err(|e| bad(e.to_string()))?;
+    let rule = args.abr.unwrap_or(AbrKind::Bolae);
+    let config = SabreConfig {
+        fixed_level: args.level,
+        ..SabreConfig::default()
+    };
+    let reports = traces
+        .iter()
+        .map(|t| sabre::run(t, &ladder, rule, &config).map_err(|e| bad(e.to_string())))
+        .collect::<anyhow::Result<Vec<SabreReport>>>()?;
+    if args.json {
+        let out = match reports.as_slice() {
+            [one] => serde_json::to_string_pretty(one)?,
+            many => serde_json::to_string_pretty(&serde_json::json!({ "sessions": many }))?,
+        };
+        println!("{out}");
+        return Ok(());
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "trace",
+        "abr",
+        "time average played bitrate kbit/s",
+        "total rebuffer s",
+        "rebuffer events",
+        "time average score",
+        "linear QoE",
+        "startup s",
+    ]);
+    for r in &reports {
+        t.add_row(vec![
+            r.trace.clone(),
+            r.abr.clone(),
+            format!("{:.1}", r.time_average_played_bitrate),
+            format!("{:.3}", r.total_rebuffer),
+            format!("{:.0}", r.total_rebuffer_events),
+            format!("{:.4}", r.time_average_score),
+            format!("{:.1}", r.linear_qoe),
+            format!("{:.3}", r.startup_time),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
 /// Runs `vstack sim`.
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    if args.model == SimModel::Sabre {
+        return run_sabre(&args);
+    }
+    if let Some(rule) = args.abr.filter(|r| *r != AbrKind::Fixed) {
+        return Err(anyhow::Error::new(BadInput(format!(
+            "--abr {} applies to --model sabre; the vstack model plays one level (--level)",
+            rule.name()
+        ))));
+    }
     let exp = args.experiment()?;
     let started = std::time::Instant::now();
     let results = run_experiment(&exp);

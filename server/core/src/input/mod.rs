@@ -11,4 +11,4 @@ pub mod trace;
 pub mod video;
 
 pub use trace::{Period, Trace, TraceError};
-pub use video::{VideoError, VideoSource, load_chunks};
+pub use video::{Ladder, VideoError, VideoSource, load_chunks};

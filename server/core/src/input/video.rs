@@ -144,43 +144,124 @@ struct SabreVideo {
     segment_sizes_bits: Vec<Vec<f64>>,
 }
 
+/// Most renditions a ladder may have (bbb.json has 10).
+pub const MAX_LADDER_LEVELS: usize = 64;
+/// Most segments a ladder may have: a day of 1 s segments.
+pub const MAX_LADDER_SEGMENTS: usize = 86_400;
+
+/// A video's bitrate ladder with every segment's size in every rendition,
+/// as Sabre's manifests give it (`shared/videos/bbb.json`: 10 levels,
+/// 230–6,000 kbit/s, 199 segments of 3 s).
+///
+/// Units are Sabre's own (bits, ms, kbit/s = bits/ms), so the ABR rules and
+/// the Sabre-model simulator compute with the very numbers Sabre does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ladder {
+    /// Where the description came from (a file's path).
+    pub name: String,
+    /// Segment duration, ms (every segment lasts this long).
+    pub segment_ms: f64,
+    /// Nominal bitrate per level, kbit/s, strictly increasing from level 0.
+    pub bitrates_kbps: Vec<f64>,
+    /// `segments_bits[i][q]`: size of segment `i` at level `q`, bits (> 0).
+    pub segments_bits: Vec<Vec<f64>>,
+}
+
+impl Ladder {
+    /// Number of levels (renditions), ≥ 1.
+    pub fn levels(&self) -> usize {
+        self.bitrates_kbps.len()
+    }
+
+    /// Index of the highest level.
+    pub fn top(&self) -> usize {
+        self.bitrates_kbps.len() - 1
+    }
+
+    /// Number of segments, ≥ 1.
+    pub fn segments(&self) -> usize {
+        self.segments_bits.len()
+    }
+
+    /// Parses a Sabre video manifest (`segment_duration_ms`,
+    /// `bitrates_kbps`, `segment_sizes_bits`), `origin` naming it in errors.
+    ///
+    /// # Errors
+    /// [`VideoError`] when the JSON is malformed, the duration is outside
+    /// (0, [`MAX_SEGMENT_DURATION_MS`]], the bitrates are not strictly
+    /// increasing and positive, a segment lacks a size in (0,
+    /// [`MAX_SEGMENT_BYTES`]] bytes for a level, or the ladder exceeds
+    /// [`MAX_LADDER_LEVELS`] levels or [`MAX_LADDER_SEGMENTS`] segments.
+    pub fn parse_sabre(origin: &str, text: &str) -> Result<Self, VideoError> {
+        let v: SabreVideo = serde_json::from_str(text).map_err(|e| VideoError::Parse {
+            origin: origin.to_string(),
+            line: e.line(),
+            message: format!("not a Sabre video manifest: {e}"),
+        })?;
+        if !(v.segment_duration_ms > 0.0 && v.segment_duration_ms <= MAX_SEGMENT_DURATION_MS) {
+            return Err(VideoError::Invalid(format!(
+                "{}: segment_duration_ms must be in (0, {MAX_SEGMENT_DURATION_MS}], got {}",
+                origin, v.segment_duration_ms
+            )));
+        }
+        let rates = &v.bitrates_kbps;
+        let increasing = rates.windows(2).all(|w| w[0] < w[1]);
+        if rates.is_empty()
+            || rates.len() > MAX_LADDER_LEVELS
+            || !increasing
+            || !rates.iter().all(|r| r.is_finite() && *r > 0.0)
+        {
+            return Err(VideoError::Invalid(format!(
+                "{origin}: bitrates_kbps must be 1 to {MAX_LADDER_LEVELS} positive values in increasing order, got {rates:?}"
+            )));
+        }
+        if v.segment_sizes_bits.is_empty() || v.segment_sizes_bits.len() > MAX_LADDER_SEGMENTS {
+            return Err(VideoError::Invalid(format!(
+                "{origin}: segment_sizes_bits must hold 1 to {MAX_LADDER_SEGMENTS} segments, got {}",
+                v.segment_sizes_bits.len()
+            )));
+        }
+        for (i, sizes) in v.segment_sizes_bits.iter().enumerate() {
+            for q in 0..rates.len() {
+                match sizes.get(q) {
+                    Some(bits) if *bits > 0.0 && bits / 8.0 <= MAX_SEGMENT_BYTES as f64 => {}
+                    _ => {
+                        return Err(VideoError::Parse {
+                            origin: origin.to_string(),
+                            line: 1,
+                            message: format!(
+                                "segment {i} has no size in (0, {MAX_SEGMENT_BYTES}] bytes for level {q}"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            name: origin.to_string(),
+            segment_ms: v.segment_duration_ms,
+            bitrates_kbps: v.bitrates_kbps,
+            segments_bits: v.segment_sizes_bits,
+        })
+    }
+}
+
 fn parse_sabre(origin: &str, text: &str, level: usize) -> Result<Vec<(Duration, u64)>, VideoError> {
-    let v: SabreVideo = serde_json::from_str(text).map_err(|e| VideoError::Parse {
-        origin: origin.to_string(),
-        line: e.line(),
-        message: format!("not a Sabre video manifest: {e}"),
-    })?;
-    if level >= v.bitrates_kbps.len() {
+    let ladder = Ladder::parse_sabre(origin, text)?;
+    if level >= ladder.levels() {
         return Err(VideoError::Invalid(format!(
             "{}: level {level} out of range (the file has {} levels: {:?} kbit/s)",
             origin,
-            v.bitrates_kbps.len(),
-            v.bitrates_kbps
+            ladder.levels(),
+            ladder.bitrates_kbps
         )));
     }
-    if !(v.segment_duration_ms > 0.0 && v.segment_duration_ms <= MAX_SEGMENT_DURATION_MS) {
-        return Err(VideoError::Invalid(format!(
-            "{}: segment_duration_ms must be in (0, {MAX_SEGMENT_DURATION_MS}], got {}",
-            origin, v.segment_duration_ms
-        )));
-    }
-    let seg = Duration::from_secs_f64(v.segment_duration_ms / 1e3);
-    v.segment_sizes_bits
+    let seg = Duration::from_secs_f64(ladder.segment_ms / 1e3);
+    Ok(ladder
+        .segments_bits
         .iter()
-        .enumerate()
-        .map(|(i, sizes)| match sizes.get(level) {
-            Some(bits) if *bits > 0.0 && bits / 8.0 <= MAX_SEGMENT_BYTES as f64 => {
-                Ok((seg, (bits / 8.0).round() as u64))
-            }
-            _ => Err(VideoError::Parse {
-                origin: origin.to_string(),
-                line: 1,
-                message: format!(
-                    "segment {i} has no size in (0, {MAX_SEGMENT_BYTES}] bytes for level {level}"
-                ),
-            }),
-        })
-        .collect()
+        .map(|sizes| (seg, (sizes[level] / 8.0).round() as u64))
+        .collect())
 }
 
 fn parse_size_file(

@@ -10,6 +10,7 @@
 
 pub mod bound;
 pub mod net;
+pub mod sabre;
 
 use std::sync::Arc;
 

@@ -1,0 +1,309 @@
+//! Adaptive bitrate (ABR): which rendition of the next segment to fetch.
+//!
+//! Quality choice is a decision of its own beside source choice (which
+//! replica serves the bytes, [`crate::engine`]'s scheduler). A rule sees the
+//! ladder ([`Ladder`]), the buffer level and the throughput estimate
+//! ([`AbrState`]) and answers with a level and an optional delay
+//! ([`Choice`]); while a download runs it may abandon it for a lower level
+//! ([`AbrRule::check_abandon`]).
+//!
+//! The rules are those of the Sabre simulator (Spiteri, Sitaraman and
+//! Sparacio, "From Theory to Practice: Improving Bitrate Adaptation in the
+//! DASH Reference Player", MMSys 2018; code `UMass-LIDS/sabre`), reproduced
+//! decision for decision so that `vstack sim --model sabre` and `sabre.py`
+//! agree line by line:
+//!
+//! - [`Bola`]: BOLA (Spiteri, Urgaonkar and Sitaraman, INFOCOM 2016), with
+//!   Sabre's "BOLA-U" up-switch limit and dynamic buffer target;
+//! - [`BolaE`]: BOLA-E, BOLA with placeholder and the insufficient-buffer
+//!   rule, as in dash.js;
+//! - [`ThroughputRule`]: the throughput rule (safety factor 0.9) with the
+//!   insufficient-buffer rule and abandonment;
+//! - [`Dynamic`]: dash.js's "dynamic": the throughput rule while the buffer
+//!   is below 10 s, BOLA above;
+//! - [`Fixed`]: one level always (the seed's fixed quality).
+//!
+//! Units are Sabre's: sizes in bits, times in ms, rates in kbit/s (bits/ms).
+//! Everything here is sans-IO and deterministic.
+
+mod bola;
+mod estimate;
+mod throughput;
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use bola::{Bola, BolaE};
+pub use estimate::Ewma;
+pub use throughput::{Dynamic, ThroughputRule};
+
+pub use crate::input::Ladder;
+
+/// What a rule sees when it decides: the player's state at that moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AbrState {
+    /// Media buffered ahead of the playhead, ms.
+    pub buffer_level_ms: f64,
+    /// Throughput estimate, kbit/s; `None` before the first download.
+    pub throughput_kbps: Option<f64>,
+    /// Latency (time to first bit) estimate, ms; `None` before the first
+    /// download.
+    pub latency_ms: Option<f64>,
+}
+
+/// A rule's answer for the next segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Choice {
+    /// Level to fetch (index into the ladder, 0 = lowest).
+    pub level: usize,
+    /// Wait this long before starting the download, ms (BOLA's buffer
+    /// target; 0 for rules that never wait).
+    pub delay_ms: f64,
+}
+
+/// A download in progress or finished, as rules see it (Sabre's
+/// `DownloadProgress`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Progress {
+    /// Segment index.
+    pub segment: usize,
+    /// Level being fetched.
+    pub level: usize,
+    /// Segment size, bits.
+    pub size_bits: f64,
+    /// Bits received so far.
+    pub downloaded_bits: f64,
+    /// Time since the request, ms.
+    pub time_ms: f64,
+    /// Time from the request to the first bit, ms.
+    pub time_to_first_bit_ms: f64,
+    /// Level the download was abandoned for, if it was.
+    pub abandon_to: Option<usize>,
+}
+
+/// An ABR rule. One instance serves one playback session.
+pub trait AbrRule: Send {
+    /// The rule's name as `--abr` takes it.
+    fn name(&self) -> &'static str;
+
+    /// Level of the first segment, fetched before any estimate exists.
+    fn first_level(&self) -> usize {
+        0
+    }
+
+    /// Level (and wait) for segment `segment`.
+    fn choose(&mut self, ladder: &Ladder, state: &AbrState, segment: usize) -> Choice;
+
+    /// The player waited `delay_ms` because its buffer was full.
+    fn report_delay(&mut self, _delay_ms: f64) {}
+
+    /// A download finished or was abandoned; `state` is the player's after
+    /// it.
+    fn report_download(&mut self, _ladder: &Ladder, _state: &AbrState, _download: &Progress) {}
+
+    /// Called while `progress` runs with the buffer level the player will
+    /// have at that point (`buffer_level_ms`); `Some(level)` abandons the
+    /// download for a lower level.
+    fn check_abandon(
+        &mut self,
+        _ladder: &Ladder,
+        _state: &AbrState,
+        _progress: &Progress,
+        _buffer_level_ms: f64,
+    ) -> Option<usize> {
+        None
+    }
+}
+
+/// Settings the rules share (Sabre's command-line defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AbrConfig {
+    /// Maximum buffer, ms. Default 25,000 (Sabre's `-b 25`).
+    pub buffer_ms: f64,
+    /// BOLA's γp product, seconds. Default 5 (Sabre's `-gp 5`).
+    pub gamma_p: f64,
+    /// BOLA-E and the throughput rule without the insufficient-buffer rule.
+    /// Default false.
+    pub no_ibr: bool,
+    /// Sabre's `--abr-osc`: BOLA variants that trade oscillation for delay.
+    /// Default false.
+    pub abr_osc: bool,
+    /// Sabre's `--abr-basic`: BOLA without the dynamic buffer target and
+    /// without abandonment. Default false.
+    pub abr_basic: bool,
+}
+
+impl Default for AbrConfig {
+    fn default() -> Self {
+        Self {
+            buffer_ms: 25_000.0,
+            gamma_p: 5.0,
+            no_ibr: false,
+            abr_osc: false,
+            abr_basic: false,
+        }
+    }
+}
+
+/// The rules by name, as `--abr` takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AbrKind {
+    /// One level always: the highest one (`fixed`), or the level given.
+    Fixed,
+    /// BOLA.
+    Bola,
+    /// BOLA-E.
+    Bolae,
+    /// The throughput rule.
+    Throughput,
+    /// dash.js's dynamic (throughput below 10 s of buffer, BOLA above).
+    Dynamic,
+}
+
+impl AbrKind {
+    /// Every rule, in the order tables list them.
+    pub const ALL: [AbrKind; 5] = [
+        AbrKind::Fixed,
+        AbrKind::Bola,
+        AbrKind::Bolae,
+        AbrKind::Throughput,
+        AbrKind::Dynamic,
+    ];
+
+    /// The rules `sabre.py` also has (every one but `fixed`).
+    pub const SABRE: [AbrKind; 4] = [
+        AbrKind::Bola,
+        AbrKind::Bolae,
+        AbrKind::Throughput,
+        AbrKind::Dynamic,
+    ];
+
+    /// The name `--abr` takes (and `sabre.py -a` for the Sabre rules).
+    pub fn name(self) -> &'static str {
+        match self {
+            AbrKind::Fixed => "fixed",
+            AbrKind::Bola => "bola",
+            AbrKind::Bolae => "bolae",
+            AbrKind::Throughput => "throughput",
+            AbrKind::Dynamic => "dynamic",
+        }
+    }
+
+    /// A fresh rule for one session on `ladder`. `Fixed` plays
+    /// `fixed_level` (clamped to the top level).
+    pub fn build(
+        self,
+        ladder: &Ladder,
+        config: &AbrConfig,
+        fixed_level: usize,
+    ) -> Box<dyn AbrRule> {
+        match self {
+            AbrKind::Fixed => Box::new(Fixed {
+                level: fixed_level.min(ladder.top()),
+            }),
+            AbrKind::Bola => Box::new(Bola::new(ladder, config)),
+            AbrKind::Bolae => Box::new(BolaE::new(ladder, config)),
+            AbrKind::Throughput => Box::new(ThroughputRule::new(config)),
+            AbrKind::Dynamic => Box::new(Dynamic::new(ladder, config)),
+        }
+    }
+}
+
+/// `--abr` got a name that is not a rule.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown ABR rule {0:?}; expected one of fixed, bola, bolae, throughput, dynamic")]
+pub struct UnknownRule(pub String);
+
+impl FromStr for AbrKind {
+    type Err = UnknownRule;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AbrKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| UnknownRule(s.to_string()))
+    }
+}
+
+/// The seed's fixed quality: one level for every segment.
+#[derive(Clone, Copy, Debug)]
+pub struct Fixed {
+    /// The level played.
+    pub level: usize,
+}
+
+impl AbrRule for Fixed {
+    fn name(&self) -> &'static str {
+        "fixed"
+    }
+
+    fn first_level(&self) -> usize {
+        self.level
+    }
+
+    fn choose(&mut self, _ladder: &Ladder, _state: &AbrState, _segment: usize) -> Choice {
+        Choice {
+            level: self.level,
+            delay_ms: 0.0,
+        }
+    }
+}
+
+/// The highest level whose segment arrives within one segment duration at
+/// `throughput_kbps` after `latency_ms` (Sabre's `quality_from_throughput`).
+/// Level 0 when none does.
+pub fn level_from_throughput(ladder: &Ladder, throughput_kbps: f64, latency_ms: f64) -> usize {
+    let p = ladder.segment_ms;
+    let mut level = 0;
+    while level + 1 < ladder.levels()
+        && latency_ms + p * ladder.bitrates_kbps[level + 1] / throughput_kbps <= p
+    {
+        level += 1;
+    }
+    level
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A three-level ladder of constant-bitrate 2 s segments.
+    pub(crate) fn ladder() -> Ladder {
+        let rates = vec![500.0, 1_500.0, 4_000.0];
+        Ladder {
+            name: "test".into(),
+            segment_ms: 2_000.0,
+            segments_bits: vec![rates.iter().map(|r| r * 2_000.0).collect(); 30],
+            bitrates_kbps: rates,
+        }
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_is_an_error() {
+        for k in AbrKind::ALL {
+            assert_eq!(k.name().parse::<AbrKind>().unwrap(), k);
+        }
+        let e = "bba".parse::<AbrKind>().unwrap_err().to_string();
+        assert!(e.contains("bba") && e.contains("bolae"), "{e}");
+    }
+
+    #[test]
+    fn throughput_level_keeps_the_segment_within_its_duration() {
+        let l = ladder();
+        assert_eq!(level_from_throughput(&l, 100.0, 0.0), 0);
+        assert_eq!(level_from_throughput(&l, 1_500.0, 0.0), 1);
+        // 100 ms of latency leaves 1.9 s for 2 s of 1.5 Mbit/s: too slow.
+        assert_eq!(level_from_throughput(&l, 1_500.0, 100.0), 0);
+        assert_eq!(level_from_throughput(&l, 1e9, 0.0), 2);
+    }
+
+    #[test]
+    fn fixed_plays_its_level_clamped() {
+        let l = ladder();
+        let mut r = AbrKind::Fixed.build(&l, &AbrConfig::default(), 9);
+        assert_eq!(r.first_level(), 2);
+        assert_eq!(r.choose(&l, &AbrState::default(), 3).level, 2);
+    }
+}
