@@ -84,8 +84,10 @@ system_and_npm() {
   fi
 
   # --- Chromium (browser tests), ffmpeg (HLS ingest tests), Caddy (the browser
-  # --- suite through a TLS reverse proxy) and openssl (its test certificate) ------
+  # --- suite through a TLS reverse proxy), openssl (its test certificate) and
+  # --- python3 (sabre.py, run beside vstack's Sabre model) -------------------
   missing=()
+  command -v python3 >/dev/null || missing+=(python3)
   command -v chromium >/dev/null || missing+=(chromium)
   command -v ffmpeg >/dev/null || missing+=(ffmpeg)
   command -v caddy >/dev/null || missing+=(caddy)

@@ -638,6 +638,27 @@ fn assert_redundancy_step(r: &serde_json::Value) {
 
 /// The watchers step: every simulated viewer served through the browser
 /// route, both twins measured alone and watched.
+/// The sabre step: every cell agrees with sabre.py (a correctness bar, not
+/// a speed one: the speed ratio is only checked to be measured).
+fn assert_sabre_step(r: &serde_json::Value, inputs: bool) {
+    let find = |name: &str| {
+        r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let agreeing = find("sabre cells agreeing");
+    assert_eq!(agreeing["passed"], inputs, "{agreeing}");
+    if inputs {
+        assert_eq!(r["sabre"]["cells"].as_array().unwrap().len(), 24);
+        let speed = find("sabre table speed, sabre.py time / vstack time");
+        assert!(speed["measured"].as_f64().unwrap() > 1.0, "{speed}");
+    }
+}
+
 fn assert_watchers_step(r: &serde_json::Value) {
     let w = &r["watch_isolation"];
     assert_eq!(w["watchers_served"], 20, "{w}");
@@ -665,6 +686,10 @@ fn bench_quick_measures_every_target_and_writes_the_results_file() {
             traces.display()
         );
     }
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    let sabre_inputs =
+        common::shared_input(&shared.join("peers/sabre/sabre.py")) && common::tool("python3");
+    args.extend(["--shared", shared.to_str().unwrap()]);
     let out = run(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -713,9 +738,10 @@ fn bench_quick_measures_every_target_and_writes_the_results_file() {
     let passed = results.iter().filter(|x| x["passed"] == true).count();
     assert_eq!(r["passed"].as_u64().unwrap() as usize, passed);
     assert_eq!(r["total"].as_u64().unwrap() as usize, results.len());
-    assert_eq!(results.len(), conditions * 8 + 32);
+    assert_eq!(results.len(), conditions * 8 + 34);
     assert_redundancy_step(&r);
     assert_watchers_step(&r);
+    assert_sabre_step(&r, sabre_inputs);
     // The dashboards step: every subscriber opened, none left counted.
     let d = &r["dashboards"][0];
     assert_eq!(d["subscribers"], 200);

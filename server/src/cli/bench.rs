@@ -27,6 +27,7 @@ fn step_parser() -> impl clap::builder::TypedValueParser<Value = Step> {
         Step::Watchers => {
             "Watch tab viewers beside the twins: their startup and stalls alone and watched"
         }
+        Step::Sabre => "vstack's Sabre model beside sabre.py: every cell, and the speed of both",
     };
     clap::builder::PossibleValuesParser::new(
         Step::ALL.map(|s| PossibleValue::new(s.name()).help(about(s))),
@@ -63,6 +64,10 @@ pub struct BenchArgs {
     /// instead of 100,250,500,1000 (`--quick`: 100).
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=5000))]
     pub scale_sessions: Vec<u16>,
+    /// The shared data folder the sabre step reads (`traces/fcc`,
+    /// `traces/hsdpa-3g`, `videos/bbb.json`, `peers/sabre/sabre.py`).
+    #[arg(long, default_value = "../shared")]
+    pub shared: PathBuf,
 }
 
 /// Default trace set of the QoE step, relative to the working directory.
@@ -97,6 +102,9 @@ fn print_report(r: &BenchReport) {
     for s in &r.skipped {
         println!("  skipped: {s}");
     }
+    if let Some(s) = &r.sabre {
+        print_sabre_cells(s);
+    }
     println!(
         "\nscore: {} of {} targets met ({:.0} %) in {:.1} s on {} × {} ({} build){}",
         r.passed,
@@ -107,6 +115,44 @@ fn print_report(r: &BenchReport) {
         r.machine.cpu_model.as_deref().unwrap_or(&r.machine.arch),
         r.machine.build,
         if r.quick { ", --quick" } else { "" }
+    );
+}
+
+/// The sabre step's cells: vstack beside `sabre.py`, trace by trace.
+fn print_sabre_cells(s: &crate::tools::sabre_bench::SabreBenchReport) {
+    use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "trace",
+        "rule",
+        "played bitrate kbit/s vstack / sabre.py",
+        "Δ %",
+        "rebuffer s vstack / sabre.py",
+        "Δ s",
+        "agrees",
+    ]);
+    for c in &s.cells {
+        t.add_row([
+            format!("{}/{}", c.trace_set, c.trace),
+            c.rule.clone(),
+            format!(
+                "{:.3} / {:.3}",
+                c.vstack.time_average_played_bitrate, c.sabre.time_average_played_bitrate
+            ),
+            format!("{:.1e}", c.bitrate_diff_pct),
+            format!(
+                "{:.3} / {:.3}",
+                c.vstack.total_rebuffer, c.sabre.total_rebuffer
+            ),
+            format!("{:.1e}", c.rebuffer_diff_s),
+            if c.agrees { "yes" } else { "NO" }.into(),
+        ]);
+    }
+    println!("\nvstack's Sabre model beside sabre.py\n{t}");
+    println!(
+        "whole table: sabre.py {:.2} s, vstack {:.4} s: {:.0}× faster",
+        s.sabre_wall_s, s.vstack_wall_s, s.speedup_x
     );
 }
 
@@ -136,6 +182,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .map(|&n| usize::from(n))
                 .collect()
         }),
+        shared: args.shared.clone(),
     };
     let mp = MultiProgress::new();
     let report = execute(plan, &mp).await?;

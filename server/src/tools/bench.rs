@@ -14,6 +14,7 @@
 //! | `load` | load distribution ≤ 1.5 | smart and naive clients at once on twin default clusters (unequal nodes): each node's share of the bytes ÷ its share of the capacity; the worst node, per client |
 //! | `redundancy` | restore the target RF after losing 1 of 3 nodes ≤ 60 s; repair read rate ≤ 105 % of its cap; startup p95 of N clients on a hot video, 4 nodes with one slow, adaptive RF ≤ fixed RF 2 | a node killed for good: from the loss being declared to every chunk at its target (wall), bytes moved over that time against the cap; two waves of N concurrent smart clients (warm-up, then measured) under each policy ([`super::redundancy_bench`]) |
 //! | `watchers` | with 20 Watch tab viewers pulling chunks, each twin's median startup within 10 % (or 50 ms) of its median alone; no rebuffering event more; every viewer served | a `vstack serve` child; the twins' sessions (restarted, read after a window) alone, then while 20 simulated viewers pull chunks without pause through the browser route on their own links ([`super::watch_bench`]) |
+//! | `sabre` | every cell agrees with `sabre.py` (time-average played bitrate within 1 %, rebuffer time within 2 % or 0.1 s); the whole table ≥ 100× faster than Sabre | every trace of `shared/traces/fcc` and `hsdpa-3g` (quick: 3 of each) × `bola`, `bolae`, `throughput`, `dynamic` with `bbb.json`: vstack's Sabre model in this process, `python3 sabre.py` one process per cell ([`super::sabre_bench`]) |
 //! | `failover` | killed node < 1.5 s; silent partition < 3 s | a node serving a smart client's download is killed (connections reset) or partitioned (requests hang, nothing fails); from the fault to that chunk's delivery from another replica (media time); worst of the repetitions |
 //!
 //! Emulated links run with time compression (`speed`); the session and
@@ -253,6 +254,9 @@ pub struct BenchConfig {
     /// Watchers step: viewers, samples, window, speed.
     #[serde(default = "super::watch_bench::WatchBenchConfig::full")]
     pub watchers: super::watch_bench::WatchBenchConfig,
+    /// Sabre step: trace sets, traces per set, rules.
+    #[serde(default = "super::sabre_bench::SabreBenchConfig::full")]
+    pub sabre: super::sabre_bench::SabreBenchConfig,
 }
 
 impl BenchConfig {
@@ -283,6 +287,7 @@ impl BenchConfig {
             },
             redundancy: super::redundancy_bench::RedundancyBenchConfig::full(),
             watchers: super::watch_bench::WatchBenchConfig::full(),
+            sabre: super::sabre_bench::SabreBenchConfig::full(),
         }
     }
 
@@ -313,6 +318,7 @@ impl BenchConfig {
             },
             redundancy: super::redundancy_bench::RedundancyBenchConfig::quick(),
             watchers: super::watch_bench::WatchBenchConfig::quick(),
+            sabre: super::sabre_bench::SabreBenchConfig::quick(),
         }
     }
 }
@@ -377,6 +383,9 @@ pub struct BenchReport {
     /// The watchers step (the twins alone and beside Watch tab viewers).
     #[serde(default)]
     pub watch_isolation: Option<super::watch_bench::WatchIsolationReport>,
+    /// The sabre step (vstack's Sabre model beside `sabre.py`).
+    #[serde(default)]
+    pub sabre: Option<super::sabre_bench::SabreBenchReport>,
     /// Conditions left out, and why (e.g. no trace set found).
     pub skipped: Vec<String>,
     /// Targets met.
@@ -1389,11 +1398,13 @@ pub enum Step {
     Redundancy,
     /// Watch tab viewers beside the twins.
     Watchers,
+    /// vstack's Sabre model beside `sabre.py`.
+    Sabre,
 }
 
 impl Step {
     /// Every step, in run order.
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 10] = [
         Step::Qoe,
         Step::Latency,
         Step::Uploads,
@@ -1403,6 +1414,7 @@ impl Step {
         Step::Dashboards,
         Step::Redundancy,
         Step::Watchers,
+        Step::Sabre,
     ];
 
     /// The step's name (`qoe`, …, `redundancy`), as `--only` and the JSON
@@ -1418,6 +1430,7 @@ impl Step {
             Step::Dashboards => "dashboards",
             Step::Redundancy => "redundancy",
             Step::Watchers => "watchers",
+            Step::Sabre => "sabre",
         }
     }
 
@@ -1441,6 +1454,9 @@ pub struct BenchPlan {
     pub traces_missing: Option<String>,
     /// Session counts of the scale step instead of the sizes' own.
     pub scale_sessions: Option<Vec<usize>>,
+    /// The shared data folder (`traces/`, `videos/`, `peers/`) the sabre
+    /// step reads.
+    pub shared: std::path::PathBuf,
 }
 
 /// Runs the planned steps and returns the report.
@@ -1526,13 +1542,12 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
         (None, Vec::new())
     };
     let watch_isolation = if runs(Step::Watchers) {
-        let pb = bar(mp, "watchers", 2);
-        let r = super::watch_bench::isolation(&cfg.watchers, &pb)
-            .await
-            .context("watchers")?;
-        results.extend(watchers_targets(&cfg.watchers, &r));
-        pb.finish();
-        Some(r)
+        Some(watchers_step(&cfg, mp, &mut results).await?)
+    } else {
+        None
+    };
+    let sabre = if runs(Step::Sabre) {
+        Some(sabre_step(&cfg, &plan.shared, mp, &mut results).await?)
     } else {
         None
     };
@@ -1559,8 +1574,109 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
         restore,
         hot_startup,
         watch_isolation,
+        sabre,
         skipped,
     })
+}
+
+/// The watchers step; its targets go into `results`.
+async fn watchers_step(
+    cfg: &BenchConfig,
+    mp: &MultiProgress,
+    results: &mut Vec<TargetResult>,
+) -> anyhow::Result<super::watch_bench::WatchIsolationReport> {
+    let pb = bar(mp, "watchers", 2);
+    let r = super::watch_bench::isolation(&cfg.watchers, &pb)
+        .await
+        .context("watchers")?;
+    results.extend(watchers_targets(&cfg.watchers, &r));
+    pb.finish();
+    Ok(r)
+}
+
+/// The sabre step; its targets go into `results`.
+async fn sabre_step(
+    cfg: &BenchConfig,
+    shared: &std::path::Path,
+    mp: &MultiProgress,
+    results: &mut Vec<TargetResult>,
+) -> anyhow::Result<super::sabre_bench::SabreBenchReport> {
+    let pb = bar(mp, "sabre side by side", 1);
+    let r = super::sabre_bench::side_by_side(shared, &cfg.sabre, &pb)
+        .await
+        .context("sabre")?;
+    results.extend(sabre_targets(&cfg.sabre, &r));
+    pb.finish();
+    Ok(r)
+}
+
+/// The sabre step's targets (see [`super::sabre_bench`]): every cell it
+/// asked for measured and agreeing, and the speed ratio.
+fn sabre_targets(
+    cfg: &super::sabre_bench::SabreBenchConfig,
+    r: &super::sabre_bench::SabreBenchReport,
+) -> Vec<TargetResult> {
+    let conditions = format!(
+        "bbb.json; traces {} ({}); rules {}",
+        cfg.trace_sets.join(", "),
+        cfg.traces_per_set
+            .map_or_else(|| "all".to_string(), |n| format!("first {n} of each")),
+        cfg.rules
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let agreeing = r.cells.iter().filter(|c| c.agrees).count();
+    // A missing input (no shared folder) is one problem and no cell: the
+    // target still fails (0 of at least 1).
+    let asked = (r.cells.len() + r.problems.len()).max(1);
+    let worst_bitrate = r
+        .cells
+        .iter()
+        .map(|c| c.bitrate_diff_pct)
+        .fold(0.0, f64::max);
+    let worst_rebuffer = r
+        .cells
+        .iter()
+        .map(|c| c.rebuffer_diff_s)
+        .fold(0.0, f64::max);
+    let mut detail = format!(
+        "{agreeing} of {asked} cells within 1 % played bitrate and 2 % (or 0.1 s) rebuffer; worst {worst_bitrate:.2e} % bitrate, {worst_rebuffer:.2e} s rebuffer"
+    );
+    for c in r.cells.iter().filter(|c| !c.agrees).take(5) {
+        detail.push_str(&format!(
+            "; {}/{} {}: {:.1} vs {:.1} kbit/s, {:.2} vs {:.2} s",
+            c.trace_set,
+            c.trace,
+            c.rule,
+            c.vstack.time_average_played_bitrate,
+            c.sabre.time_average_played_bitrate,
+            c.vstack.total_rebuffer,
+            c.sabre.total_rebuffer
+        ));
+    }
+    for p in r.problems.iter().take(3) {
+        detail.push_str(&format!("; {p}"));
+    }
+    vec![
+        all_measured("sabre cells agreeing", agreeing, asked, detail).under(&conditions),
+        TargetResult::new(
+            "sabre table speed, sabre.py time / vstack time",
+            None,
+            "×",
+            if r.cells.is_empty() { 0.0 } else { r.speedup_x },
+            Comparison::AtLeast,
+            100.0,
+            format!(
+                "{} cells: sabre.py {:.2} s over its processes (Python start-up included), vstack {:.4} s in this process (files read and parsed included)",
+                r.cells.len(),
+                r.sabre_wall_s,
+                r.vstack_wall_s
+            ),
+        )
+        .under(&conditions),
+    ]
 }
 
 /// The redundancy step: the restore run, then hot startup under adaptive

@@ -13,6 +13,8 @@
 //!   loss, startup on a hot video under adaptive vs fixed replication).
 //! - [`watch_bench`]: the watchers step of `bench` (the twins alone and
 //!   beside simulated Watch tab viewers).
+//! - [`sabre_bench`]: the sabre step of `bench` (vstack's Sabre model beside
+//!   `sabre.py`, cell by cell, and the speed of both).
 //!
 //! Also here: the notice log and failover time both `bench` and `chaos` use.
 
@@ -20,6 +22,7 @@ pub mod bench;
 pub mod chaos;
 pub mod compare;
 pub mod redundancy_bench;
+pub mod sabre_bench;
 pub mod testbed;
 pub mod watch_bench;
 pub mod ws_load;
