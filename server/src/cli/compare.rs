@@ -117,12 +117,12 @@ pub fn format_report(r: &CompareReport) -> String {
             let x =
                 |v: Option<f64>| v.map_or_else(|| "n/a (bound 0)".into(), |v| format!("×{v:.2}"));
             out.push_str(&format!(
-                "{} vs the fluid bound: startup {} ({:+.0} ms), stall time {} ({:+.0} ms)\n",
+                "{} vs the fluid bound: startup {} ({:+.0} ms), startup + stall {} ({:+.0} ms)\n",
                 g.strategy.name(),
                 x(g.startup_x),
                 g.startup_ms,
-                x(g.stall_x),
-                g.stall_ms
+                x(g.wait_x),
+                g.wait_ms
             ));
         }
     }

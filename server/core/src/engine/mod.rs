@@ -180,6 +180,13 @@ pub trait NodeSelector: Send {
     }
     /// One of `ctx.candidates`.
     fn select(&mut self, ctx: &SelectionContext<'_>) -> NodeId;
+    /// What the selector knows of `node`'s link at `now`, replacing the
+    /// monitor's estimates before every decision (the simulator's oracle,
+    /// which reads the traces). Default `None`: estimates come from
+    /// measurements, as for every real client.
+    fn known_link(&self, _now: Duration, _node: NodeId) -> Option<monitor::LinkTruth> {
+        None
+    }
 }
 
 /// The smart client: the replica that would deliver the bytes first.

@@ -145,6 +145,21 @@ pub struct NetworkMonitor {
     nodes: Vec<NodeStats>,
     /// Each node's health, recomputed whenever its samples change.
     health: Vec<NodeHealth>,
+    /// Nodes whose estimates are the truth ([`NetworkMonitor::set_truth`]):
+    /// measurements no longer move their latency, bandwidth or health.
+    pinned: Vec<bool>,
+}
+
+/// A link as it really is at a moment, for the simulator's oracle
+/// ([`NetworkMonitor::set_truth`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkTruth {
+    /// Bandwidth the node will give, Mbit/s.
+    pub bandwidth_mbps: f64,
+    /// Time to first byte, ms.
+    pub latency_ms: f64,
+    /// Whether the node answers at all.
+    pub up: bool,
 }
 
 impl NetworkMonitor {
@@ -157,7 +172,28 @@ impl NetworkMonitor {
             config,
             nodes,
             health: vec![NodeHealth::Healthy; node_count],
+            pinned: vec![false; node_count],
         }
+    }
+
+    /// Replaces `node`'s estimates with the truth (the simulator's oracle
+    /// knows the links): latency and bandwidth as given, health `Down` when
+    /// the node is not up and `Healthy` otherwise. From then on measurements
+    /// still count toward reliability but no longer move these values.
+    pub fn set_truth(&mut self, node: NodeId, truth: LinkTruth) {
+        let i = node.index();
+        if i >= self.nodes.len() {
+            return;
+        }
+        self.pinned[i] = true;
+        let s = &mut self.nodes[i];
+        s.latency_ms = Some(truth.latency_ms.max(0.0));
+        s.bandwidth_mbps = Some(truth.bandwidth_mbps.max(0.0));
+        self.health[i] = if truth.up {
+            NodeHealth::Healthy
+        } else {
+            NodeHealth::Down
+        };
     }
 
     /// The settings in force.
@@ -206,7 +242,9 @@ impl NetworkMonitor {
         s.recent.push_back(ok);
         s.ok_count += usize::from(ok);
         s.samples_total += 1;
-        self.health[node.index()] = self.compute_health(node);
+        if !self.pinned[node.index()] {
+            self.health[node.index()] = self.compute_health(node);
+        }
     }
 
     /// A probe answered after `rtt`; `payload` is `Some((bytes, transfer_time))`
@@ -218,9 +256,11 @@ impl NetworkMonitor {
         payload: Option<(u64, Duration)>,
     ) {
         let latency = rtt.as_secs_f64() * 1e3;
-        let new_latency = self.ewma(self.nodes[node.index()].latency_ms, latency);
-        self.nodes[node.index()].latency_ms = Some(new_latency);
-        self.health[node.index()] = self.compute_health(node);
+        if !self.pinned[node.index()] {
+            let new_latency = self.ewma(self.nodes[node.index()].latency_ms, latency);
+            self.nodes[node.index()].latency_ms = Some(new_latency);
+            self.health[node.index()] = self.compute_health(node);
+        }
         if let Some((bytes, took)) = payload {
             self.update_bandwidth_sample(node, bytes, took);
         }
@@ -250,7 +290,7 @@ impl NetworkMonitor {
     /// `update_bandwidth(node_url, bandwidth_mbps)`). Non-finite or negative
     /// values are ignored.
     pub fn update_bandwidth(&mut self, node: NodeId, bandwidth_mbps: f64) {
-        if bandwidth_mbps.is_finite() && bandwidth_mbps >= 0.0 {
+        if bandwidth_mbps.is_finite() && bandwidth_mbps >= 0.0 && !self.pinned[node.index()] {
             let new = self.ewma(self.nodes[node.index()].bandwidth_mbps, bandwidth_mbps);
             self.nodes[node.index()].bandwidth_mbps = Some(new);
         }

@@ -1,142 +1,219 @@
-//! The `bound` strategy: a fluid, pooled-capacity upper bound on what any
-//! scheduler can do on the same links under the same buffer rules.
+//! The `bound` strategy: a lower bound on startup latency and on startup +
+//! stall time that no strategy can beat on the same links, proved below and
+//! checked by a property test over thousands of random instances
+//! (`server/core/tests/bound_props.rs`).
 //!
-//! Model: every node gives all of its instantaneous capacity (its trace's
-//! bandwidth, zero while down, no latency, no loss) to the earliest chunk it
-//! holds among the chunks the buffer wants; a chunk's rate is the sum over
-//! its replicas that picked it, bytes flow as a fluid (any node's bytes fill
-//! any part of the chunk), and the client access cap, if any, scales all
-//! rates down alike. The buffer is the engine's own [`BufferManager`] with the
-//! session's settings: start threshold, target, low-water mark, resume
-//! threshold, and the refill hysteresis deciding which chunks are wanted.
+//! **Model (a relaxation of every real schedule):** bytes are a fluid; any
+//! node's bytes may fill any part of a chunk the node holds (replica
+//! placement respected); a node gives its trace's bandwidth (zero while down)
+//! with no latency, no loss, no probes and no processor sharing; the client
+//! cap, if any, limits the sum of all nodes' rates at every instant; nothing
+//! limits how far ahead of the playhead a chunk may be fetched (the buffer
+//! target and the in-flight cap are left out: they can only delay a real
+//! client).
 //!
-//! Why it bounds every scheduler: at every instant, for every prefix of the
-//! video (chunks `0..=k`), the rate at which bytes of that prefix arrive is the
-//! sum of the capacities of the nodes holding some incomplete chunk of it —
-//! the most any schedule can get from those nodes — and no request waits for a
-//! latency. So every chunk completes no later than under any schedule that
-//! wants the same chunks, and startup and stalls can only be shorter. It
-//! measures scheduling, not buffer policy: the in-flight cap and the probes of
-//! a real client are the scheduler's business and are not modelled.
+//! **Prefix times.** For every prefix of the video (chunks `0..=k`), `T_k` is
+//! the earliest time at which all of its bytes can have arrived under that
+//! model. A set `J` of nodes can deliver at most
+//! `cap_J(T) = ∫₀ᵀ min(client cap, Σ_{j∈J} bandwidth_j(t)) dt` bits by `T`, and
+//! the prefix's chunks whose replicas all lie in `J` must come from `J`; by
+//! the supply–demand theorem for polymatroids (Gale's feasibility condition,
+//! the polymatroid form of Hall's theorem) the prefix can be complete by `T`
+//! iff every `J` satisfies `demand_k(J) ≤ cap_J(T)`. So `T_k = max_J` of the
+//! first time `cap_J` reaches `demand_k(J)`. With more than
+//! [`EXACT_NODE_LIMIT`] nodes only `J` = all nodes and each chunk's replica
+//! set are checked: fewer constraints, an earlier `T_k`, still a lower bound.
+//!
+//! **Why no strategy beats it.** In every real session chunk `k` and every
+//! chunk before it are complete at some time `C_k ≥ T_k`. The engine starts
+//! playback when the first `s` chunks are buffered (the start threshold, or
+//! the whole video when it is shorter), so startup `= C_s ≥ T_s`. Playback
+//! cannot pass the start of chunk `k` before `C_k` and then plays at most 1×,
+//! so it ends at `startup + duration + stall ≥ C_k + duration − start_k` for
+//! every `k`: **startup + stall ≥ W = max(T_s, maxₖ (T_k − start_k))**.
+//!
+//! Stall time alone has no strategy-free bound: a client that starts later
+//! stalls less (and the resume threshold makes stalls non-monotone in arrival
+//! times). So the bound reports startup latency `T_s` and stall time `W − T_s`
+//! (the stall a client starting at `T_s` could not avoid); what it bounds is
+//! the startup, and startup + stall. Its rebuffer count, buffer and
+//! throughput figures are 0: it is not a player.
 
 use std::time::Duration;
 
 use super::net::{NodeLink, SimConfig, SimOutcome};
-use crate::engine::{BufferManager, Manifest, PlaybackQoe, PlaybackState, QoeReport, TimeStats};
+use crate::engine::{Manifest, PlaybackQoe, QoeReport, Strategy, TimeStats};
 
-const EPS_BITS: f64 = 1e-3;
+/// Most nodes for which every subset is checked (4,095 subsets).
+pub const EXACT_NODE_LIMIT: usize = 12;
 
-/// Runs the bound for one session of `manifest` on `config`'s links.
-pub fn run_bound(config: &SimConfig, manifest: &Manifest) -> SimOutcome {
+/// The bound's figures for one session, seconds of session time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundFigures {
+    /// `T_k` per chunk: the earliest time chunks `0..=k` can all be in
+    /// (infinite when they never can within the time limit).
+    pub prefix_done_s: Vec<f64>,
+    /// Lower bound on startup latency: `T_s`.
+    pub startup_s: f64,
+    /// Lower bound on startup + stall time: `W`.
+    pub wait_s: f64,
+    /// Capacity segments walked.
+    pub steps: u64,
+}
+
+/// Computes the bound for one session of `manifest` on `config`'s links.
+///
+/// # Panics
+/// If `config` has not one link per node of the manifest.
+pub fn figures(config: &SimConfig, manifest: &Manifest) -> BoundFigures {
     assert_eq!(config.links.len(), manifest.node_count, "one link per node");
     let max_time = config
         .max_time
         .unwrap_or(manifest.duration() * 10 + Duration::from_secs(600))
         .as_secs_f64();
-    let durations: Vec<Duration> = manifest.chunks.iter().map(|c| c.duration).collect();
-    let mut buffer = BufferManager::new(config.engine.buffer.clone(), &durations, Duration::ZERO);
     let n = manifest.chunks.len();
-    let mut left: Vec<f64> = manifest
+    let masks: Vec<u64> = manifest
+        .chunks
+        .iter()
+        .map(|c| {
+            c.replicas
+                .iter()
+                .filter(|r| r.index() < 64)
+                .fold(0u64, |m, r| m | 1 << r.index())
+        })
+        .collect();
+    let bits: Vec<f64> = manifest
         .chunks
         .iter()
         .map(|c| c.size_bytes as f64 * 8.0)
         .collect();
-    let mut started = vec![false; n];
-    let mut done_at: Vec<f64> = Vec::with_capacity(n);
-    let (mut now, mut steps, mut busy, mut abandoned) = (0.0f64, 0u64, 0.0f64, false);
-    while buffer.state() != PlaybackState::Ended {
-        buffer.advance(Duration::from_secs_f64(now));
-        let wanted = wanted_chunks(&mut buffer, &left, &mut started);
-        let rates = chunk_rates(config, manifest, &wanted, now);
-        let mut next = buffer
-            .next_deadline()
-            .map_or(f64::INFINITY, |d| d.as_secs_f64());
-        for (c, r) in &rates {
-            if *r > 0.0 {
-                next = next.min(now + left[*c] / r);
+    let all = if manifest.node_count >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << manifest.node_count) - 1
+    };
+    let subsets: Vec<u64> = if manifest.node_count <= EXACT_NODE_LIMIT {
+        (1..=all).collect()
+    } else {
+        let mut v: Vec<u64> = masks.clone();
+        v.push(all);
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let mut prefix_done_s = vec![0.0f64; n];
+    let mut steps = 0u64;
+    for &set in &subsets {
+        let mut sweep = Sweep::new(config, set, max_time);
+        let mut demand = 0.0;
+        for k in 0..n {
+            if masks[k] & !set == 0 {
+                demand += bits[k];
+            }
+            if demand > 0.0 {
+                let t = sweep.time_to_reach(demand);
+                prefix_done_s[k] = prefix_done_s[k].max(t);
             }
         }
-        for link in &config.links {
-            next = next.min(link_change(link, now));
-        }
-        if !next.is_finite() || now > max_time || steps > 10_000_000 {
-            abandoned = true;
-            break;
-        }
-        let next = next.max(now + 1e-9);
-        let dt = next - now;
-        if rates.iter().any(|(_, r)| *r > 0.0) {
-            busy += dt;
-        }
-        now = next;
-        steps += 1;
-        let at = Duration::from_secs_f64(now);
-        for (c, r) in rates {
-            left[c] -= r * dt;
-            if left[c] <= EPS_BITS {
-                left[c] = 0.0;
-                if buffer.add_chunk(at, c) {
-                    done_at.push(now);
-                }
-            }
-        }
+        steps += sweep.steps;
     }
-    buffer.advance(Duration::from_secs_f64(now));
-    SimOutcome {
-        qoe: report(&buffer, manifest, &done_at, now, busy),
-        sim_time_s: now,
+    // A prefix is never done before a shorter one.
+    for k in 1..n {
+        prefix_done_s[k] = prefix_done_s[k].max(prefix_done_s[k - 1]);
+    }
+    let mut start = 0.0;
+    let starts: Vec<f64> = manifest
+        .chunks
+        .iter()
+        .map(|c| {
+            let s = start;
+            start += c.duration.as_secs_f64();
+            s
+        })
+        .collect();
+    let threshold = config.engine.buffer.start_threshold.as_secs_f64();
+    let s = starts
+        .iter()
+        .zip(&manifest.chunks)
+        .position(|(st, c)| st + c.duration.as_secs_f64() >= threshold)
+        .unwrap_or(n.saturating_sub(1));
+    let startup_s = prefix_done_s.get(s).copied().unwrap_or(0.0);
+    let wait_s = prefix_done_s
+        .iter()
+        .zip(&starts)
+        .map(|(t, st)| t - st)
+        .fold(startup_s, f64::max);
+    BoundFigures {
+        prefix_done_s,
+        startup_s,
+        wait_s,
         steps,
-        abandoned,
     }
 }
 
-/// The chunks the buffer wants now, in order: every chunk already started
-/// and not complete, then new chunks while the refill hysteresis wants them.
-fn wanted_chunks(buffer: &mut BufferManager, left: &[f64], started: &mut [bool]) -> Vec<usize> {
-    let mut wanted = Vec::new();
-    for c in 0..left.len() {
-        if left[c] <= 0.0 {
-            continue;
+/// Walks `cap_J(t)` forward for one node set `J`.
+struct Sweep<'a> {
+    links: Vec<&'a NodeLink>,
+    cap_bps: Option<f64>,
+    max_time: f64,
+    /// Time reached, s.
+    t: f64,
+    /// `cap_J(t)`, bits.
+    delivered: f64,
+    steps: u64,
+}
+
+impl<'a> Sweep<'a> {
+    fn new(config: &'a SimConfig, set: u64, max_time: f64) -> Self {
+        Self {
+            links: config
+                .links
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i < 64 && set & (1 << i) != 0)
+                .map(|(_, l)| l)
+                .collect(),
+            cap_bps: config.client_cap_mbps.map(|c| c * 1e6),
+            max_time,
+            t: 0.0,
+            delivered: 0.0,
+            steps: 0,
         }
-        if !started[c] {
-            if !buffer.wants_more(buffer.chunk_start(c)) {
-                break;
+    }
+
+    /// The first time `cap_J` reaches `bits` (infinite past the time limit).
+    fn time_to_reach(&mut self, bits: f64) -> f64 {
+        while self.delivered < bits {
+            if self.t > self.max_time || self.steps > 50_000_000 {
+                return f64::INFINITY;
             }
-            started[c] = true;
+            self.steps += 1;
+            let t = self.t;
+            let mut rate: f64 = self
+                .links
+                .iter()
+                .filter(|l| !l.is_down(t))
+                .map(|l| l.at(t).0 * 1e6)
+                .sum();
+            if let Some(cap) = self.cap_bps {
+                rate = rate.min(cap);
+            }
+            let next = self
+                .links
+                .iter()
+                .map(|l| link_change(l, t))
+                .fold(f64::INFINITY, f64::min)
+                .max(t + 1e-9);
+            if rate > 0.0 && self.delivered + rate * (next - t) >= bits {
+                self.t = t + (bits - self.delivered) / rate;
+                self.delivered = bits;
+                return self.t;
+            }
+            self.delivered += rate * (next - t);
+            self.t = next;
         }
-        wanted.push(c);
+        self.t
     }
-    wanted
-}
-
-/// Each wanted chunk's rate (bit/s): every node's capacity on the earliest
-/// wanted chunk it holds, scaled to the client cap.
-fn chunk_rates(
-    config: &SimConfig,
-    manifest: &Manifest,
-    wanted: &[usize],
-    now: f64,
-) -> Vec<(usize, f64)> {
-    let mut rates: Vec<(usize, f64)> = wanted.iter().map(|c| (*c, 0.0)).collect();
-    for (i, link) in config.links.iter().enumerate() {
-        if link.is_down(now) {
-            continue;
-        }
-        let pick = rates
-            .iter_mut()
-            .find(|(c, _)| manifest.chunks[*c].replicas.iter().any(|r| r.index() == i));
-        if let Some((_, r)) = pick {
-            *r += link.at(now).0 * 1e6;
-        }
-    }
-    let total: f64 = rates.iter().map(|(_, r)| r).sum();
-    if let Some(cap) = config.client_cap_mbps
-        && total > cap * 1e6
-    {
-        let k = cap * 1e6 / total;
-        rates.iter_mut().for_each(|(_, r)| *r *= k);
-    }
-    rates
 }
 
 /// The next time a link's capacity changes: its trace period's end, or a
@@ -151,41 +228,121 @@ fn link_change(link: &NodeLink, now: f64) -> f64 {
     link.at(now).2.min(link.next_down_start(now)).min(ends)
 }
 
-fn report(
-    buffer: &BufferManager,
-    manifest: &Manifest,
-    done_at: &[f64],
-    now: f64,
-    busy_s: f64,
-) -> QoeReport {
-    let bytes: u64 = manifest.size_bytes();
-    let end = buffer.ended_at().map_or(now, |d| d.as_secs_f64());
-    let rate = |s: f64| {
-        if s > 0.0 {
-            bytes as f64 * 8.0 / s / 1e6
-        } else {
-            0.0
-        }
-    };
-    QoeReport {
-        strategy: crate::engine::Strategy::Bound,
-        playback: PlaybackQoe {
-            startup_latency_ms: buffer.startup_latency().map(|d| d.as_secs_f64() * 1e3),
-            rebuffer_count: buffer.rebuffer_count(),
-            rebuffer_time_ms: buffer.rebuffer_time().as_secs_f64() * 1e3,
-            avg_buffer_s: buffer.average_level_secs().unwrap_or(0.0),
-            avg_throughput_mbps: rate(busy_s),
-            goodput_mbps: rate(end),
+/// Runs the bound for one session of `manifest` on `config`'s links, as a
+/// [`SimOutcome`]: startup latency `T_s`, stall time `W − T_s`, the session
+/// ending at `W + duration`; never started (and abandoned) when the links
+/// cannot deliver the start within the time limit.
+pub fn run_bound(config: &SimConfig, manifest: &Manifest) -> SimOutcome {
+    let f = figures(config, manifest);
+    let finite = f.startup_s.is_finite() && f.wait_s.is_finite();
+    let duration = manifest.duration().as_secs_f64();
+    let end_s = if finite { f.wait_s + duration } else { 0.0 };
+    let bytes = manifest.size_bytes();
+    let n = manifest.chunks.len();
+    SimOutcome {
+        qoe: QoeReport {
+            strategy: Strategy::Bound,
+            playback: PlaybackQoe {
+                startup_latency_ms: f.startup_s.is_finite().then_some(f.startup_s * 1e3),
+                rebuffer_count: 0,
+                rebuffer_time_ms: if finite {
+                    (f.wait_s - f.startup_s) * 1e3
+                } else {
+                    0.0
+                },
+                avg_buffer_s: 0.0,
+                avg_throughput_mbps: 0.0,
+                goodput_mbps: 0.0,
+            },
+            download_time: TimeStats::default(),
+            downloads: if finite { n as u64 } else { 0 },
+            failovers: 0,
+            success_rate: 1.0,
+            bytes_total: bytes,
+            per_node: Vec::new(),
+            chunks_played: if finite { n } else { 0 },
+            chunk_count: n,
+            ended: finite,
+            session_ms: end_s * 1e3,
         },
-        download_time: TimeStats::default(),
-        downloads: done_at.len() as u64,
-        failovers: 0,
-        success_rate: 1.0,
-        bytes_total: bytes,
-        per_node: Vec::new(),
-        chunks_played: buffer.chunks_played(),
-        chunk_count: buffer.chunk_count(),
-        ended: buffer.state() == PlaybackState::Ended,
-        session_ms: end * 1e3,
+        sim_time_s: end_s,
+        steps: f.steps,
+        abandoned: !finite,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        engine::{NodeId, striped_manifest},
+        input::Trace,
+    };
+
+    fn links(mbps: &[f64]) -> Vec<NodeLink> {
+        mbps.iter()
+            .map(|m| NodeLink::new(Arc::new(Trace::constant(*m, 20.0))))
+            .collect()
+    }
+
+    #[test]
+    fn one_node_one_chunk_is_size_over_bandwidth() {
+        let cfg = SimConfig::new(links(&[10.0]));
+        let m = striped_manifest("t", &[(Duration::from_secs(10), 5_000_000)], 1, 1);
+        let f = figures(&cfg, &m);
+        assert!((f.startup_s - 4.0).abs() < 1e-9, "{f:?}");
+        assert!((f.wait_s - 4.0).abs() < 1e-9, "{f:?}");
+    }
+
+    #[test]
+    fn placement_counts_a_chunk_only_on_its_replicas() {
+        // Chunk 0 lives only on the 1 Mbit/s node: the 100 Mbit/s one
+        // cannot help, however fast.
+        let cfg = SimConfig::new(links(&[1.0, 100.0]));
+        let mut m = striped_manifest("t", &[(Duration::from_secs(10), 1_000_000)], 2, 1);
+        m.chunks[0].replicas = vec![NodeId(0)];
+        let f = figures(&cfg, &m);
+        assert!((f.startup_s - 8.0).abs() < 1e-9, "{f:?}");
+    }
+
+    #[test]
+    fn the_client_cap_limits_the_pooled_rate() {
+        let mut cfg = SimConfig::new(links(&[10.0, 10.0]));
+        cfg.client_cap_mbps = Some(5.0);
+        let m = striped_manifest("t", &[(Duration::from_secs(10), 5_000_000)], 2, 2);
+        assert!((figures(&cfg, &m).startup_s - 8.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_late_chunk_that_cannot_keep_up_is_waited_for() {
+        // 10 s chunks: chunk 0 (1 MB) arrives at 0.8 s; chunk 1 (20 MB) needs
+        // 16.8 s in all, due at 10 s of media: startup + stall ≥ 6.8 s.
+        let cfg = SimConfig::new(links(&[10.0]));
+        let m = striped_manifest(
+            "t",
+            &[
+                (Duration::from_secs(10), 1_000_000),
+                (Duration::from_secs(10), 20_000_000),
+            ],
+            1,
+            1,
+        );
+        let f = figures(&cfg, &m);
+        assert!((f.startup_s - 0.8).abs() < 1e-9, "{f:?}");
+        assert!((f.wait_s - 6.8).abs() < 1e-9, "{f:?}");
+        let o = run_bound(&cfg, &m);
+        assert!((o.qoe.playback.rebuffer_time_ms - 6_000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn links_that_never_deliver_give_an_infinite_bound() {
+        let mut cfg = SimConfig::new(links(&[10.0]));
+        cfg.links[0].down = vec![(0.0, f64::INFINITY)];
+        cfg.max_time = Some(Duration::from_secs(100));
+        let m = striped_manifest("t", &[(Duration::from_secs(10), 1_000_000)], 1, 1);
+        let o = run_bound(&cfg, &m);
+        assert!(o.abandoned && o.qoe.playback.startup_latency_ms.is_none());
     }
 }

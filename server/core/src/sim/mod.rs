@@ -203,7 +203,9 @@ pub struct Deltas {
 }
 
 /// How far a strategy's means are from the bound's ([`bound`]): the ratio
-/// (`None` when the bound's mean is 0) and the difference.
+/// (`None` when the bound's mean is 0) and the difference, for the two
+/// figures the bound bounds: startup latency, and startup + stall time
+/// ("wait": the time a viewer spends not watching).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BoundGap {
     /// Strategy.
@@ -212,10 +214,10 @@ pub struct BoundGap {
     pub startup_x: Option<f64>,
     /// Mean startup latency − the bound's, ms.
     pub startup_ms: f64,
-    /// Mean stall time ÷ the bound's.
-    pub stall_x: Option<f64>,
-    /// Mean stall time − the bound's, ms.
-    pub stall_ms: f64,
+    /// Mean startup + stall time ÷ the bound's.
+    pub wait_x: Option<f64>,
+    /// Mean startup + stall time − the bound's, ms.
+    pub wait_ms: f64,
 }
 
 /// The experiment's summary.
@@ -290,6 +292,8 @@ impl Summary {
         let vs_bound = find(Strategy::Bound)
             .map(|b| {
                 let ratio = |x: f64, y: f64| (y > 0.0).then(|| x / y);
+                let wait =
+                    |x: &StrategySummary| x.startup_latency_ms.mean + x.rebuffer_time_ms.mean;
                 strategies
                     .iter()
                     .filter(|s| s.strategy != Strategy::Bound)
@@ -297,8 +301,8 @@ impl Summary {
                         strategy: s.strategy,
                         startup_x: ratio(s.startup_latency_ms.mean, b.startup_latency_ms.mean),
                         startup_ms: s.startup_latency_ms.mean - b.startup_latency_ms.mean,
-                        stall_x: ratio(s.rebuffer_time_ms.mean, b.rebuffer_time_ms.mean),
-                        stall_ms: s.rebuffer_time_ms.mean - b.rebuffer_time_ms.mean,
+                        wait_x: ratio(wait(s), wait(b)),
+                        wait_ms: wait(s) - wait(b),
                     })
                     .collect()
             })

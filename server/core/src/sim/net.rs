@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::engine::{
     Action, DownloadId, EngineConfig, Event, Manifest, NodeId, NodeSelector, QoeReport,
-    SelectionContext, Session,
+    SelectionContext, Session, SmartSelector, monitor::LinkTruth,
 };
 use crate::input::Trace;
 
@@ -110,28 +110,39 @@ impl SimConfig {
     }
 }
 
-/// The reference the smart client is measured against: knows every link's true
-/// future bandwidth, RTT and down intervals, and picks the replica that would
-/// finish the chunk first, assuming the node's current downloads keep their share
-/// (`1 / (in flight + 1)`) for the whole transfer. Sends no probes.
+/// Look-ahead of the oracle's bandwidth, s: the true mean over the next 2 s
+/// (the scale of one part's transfer; the engine re-decides every 0.5 s
+/// progress check).
+pub const ORACLE_HORIZON_S: f64 = 2.0;
+
+/// The oracle: the smart client itself (the same selector, multi-source
+/// fetching, byte ranges, hedging and resume) with its estimates replaced by
+/// the truth. Before every decision each node's latency is its link's RTT
+/// now, its bandwidth the link's true mean over the next
+/// [`ORACLE_HORIZON_S`], and it is down exactly while its link is. It sends
+/// no probes. What separates it from `smart` is knowledge, not machinery.
 ///
-/// It is greedy per chunk (it does not plan ahead, nor count how a new download
-/// slows the ones already running), so it is a strong reference rather than a
-/// proven optimum: on the FCC traces its mean stall time came out within 1 % of
-/// the smart client's while its startup latency and rebuffer count were clearly
-/// better (`server/tests/sim_traces.rs`).
+/// It is not an optimum: it still decides greedily, chunk by chunk, and a
+/// 2 s look-ahead can misjudge a longer transfer.
 #[derive(Clone, Debug)]
 pub struct OracleSelector {
     links: Arc<Vec<NodeLink>>,
+    smart: SmartSelector,
 }
 
 impl OracleSelector {
     /// An oracle over these links (the same ones the simulation uses).
     pub fn new(links: Arc<Vec<NodeLink>>) -> Self {
-        Self { links }
+        Self {
+            links,
+            smart: SmartSelector,
+        }
     }
 
-    /// Predicted completion time (session seconds) of `bytes` from `node`.
+    /// Predicted completion time (session seconds) of `bytes` from `node`
+    /// started at `now_s` with a `share` of the link: one RTT, then the
+    /// link's true rate period by period; infinite if the node is or goes
+    /// down first.
     pub fn finish_time(&self, node: NodeId, now_s: f64, bytes: u64, share: f64) -> f64 {
         let link = &self.links[node.index()];
         if link.is_down(now_s) {
@@ -155,6 +166,32 @@ impl OracleSelector {
         }
         f64::INFINITY
     }
+
+    /// The link's true mean bandwidth over `[from_s, from_s + horizon_s)`,
+    /// Mbit/s (0 while down).
+    pub fn mean_mbps(&self, node: NodeId, from_s: f64, horizon_s: f64) -> f64 {
+        let link = &self.links[node.index()];
+        let until = from_s + horizon_s;
+        let (mut t, mut bits) = (from_s, 0.0);
+        for _ in 0..100_000 {
+            if t >= until {
+                break;
+            }
+            let (bw, _, end) = link.at(t);
+            let ends = link
+                .down
+                .iter()
+                .map(|(_, b)| *b)
+                .filter(|b| *b > t)
+                .fold(f64::INFINITY, f64::min);
+            let next = end.min(link.next_down_start(t)).min(ends).min(until);
+            if !link.is_down(t) {
+                bits += bw * (next - t);
+            }
+            t = next;
+        }
+        bits / horizon_s
+    }
 }
 
 impl NodeSelector for OracleSelector {
@@ -166,17 +203,22 @@ impl NodeSelector for OracleSelector {
         false
     }
 
+    fn multi_source(&self) -> bool {
+        true
+    }
+
     fn select(&mut self, ctx: &SelectionContext<'_>) -> NodeId {
-        let now = ctx.now.as_secs_f64();
-        let mut best = (f64::INFINITY, ctx.candidates[0]);
-        for &n in ctx.candidates {
-            let load = ctx.in_flight_per_node.get(n.index()).copied().unwrap_or(0);
-            let t = self.finish_time(n, now, ctx.bytes, 1.0 / (load + 1) as f64);
-            if t < best.0 {
-                best = (t, n);
-            }
-        }
-        best.1
+        self.smart.select(ctx)
+    }
+
+    fn known_link(&self, now: Duration, node: NodeId) -> Option<LinkTruth> {
+        let link = self.links.get(node.index())?;
+        let now_s = now.as_secs_f64();
+        Some(LinkTruth {
+            bandwidth_mbps: self.mean_mbps(node, now_s, ORACLE_HORIZON_S),
+            latency_ms: link.at(now_s).1,
+            up: !link.is_down(now_s),
+        })
     }
 }
 

@@ -811,6 +811,12 @@ impl Session {
     /// Common tail of every entry point: probes due, complete chunks, new
     /// parts, the next progress check, notices.
     fn step(&mut self, now: Duration) {
+        for i in 0..self.manifest.node_count {
+            let node = NodeId(i as u16);
+            if let Some(truth) = self.selector.known_link(now, node) {
+                self.monitor.set_truth(node, truth);
+            }
+        }
         self.assemble_complete();
         self.schedule(now);
         // Probes after scheduling: a node that just got work is measured by it.
