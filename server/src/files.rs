@@ -68,16 +68,16 @@ pub fn trace_file(path: &Path) -> Result<Trace, FileError> {
     Ok(Trace::parse(&path.to_string_lossy(), &text)?)
 }
 
-/// Every trace file in a folder (sorted by name; hidden files, subfolders
-/// and documents such as `README*`, `LICENSE*`, `*.md` skipped), or the file
-/// itself.
+/// The trace files in a folder, sorted by name (hidden files, subfolders
+/// and documents such as `README*`, `LICENSE*`, `*.md` skipped), or the
+/// path itself when it is a file.
 ///
 /// # Errors
-/// As [`trace_file`], for the folder or the first bad file;
-/// [`FileError::NoTraces`] when the folder holds no trace file.
-pub fn trace_path(path: &Path) -> Result<Vec<Trace>, FileError> {
+/// [`FileError::Io`] for an unreadable folder; [`FileError::NoTraces`]
+/// when it holds no trace file.
+pub fn trace_file_paths(path: &Path) -> Result<Vec<PathBuf>, FileError> {
     if !path.is_dir() {
-        return Ok(vec![trace_file(path)?]);
+        return Ok(vec![path.to_path_buf()]);
     }
     let entries: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|source| FileError::Io {
@@ -95,9 +95,10 @@ pub fn trace_path(path: &Path) -> Result<Vec<Trace>, FileError> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    let mut files: Vec<&PathBuf> = entries
+    let mut files: Vec<PathBuf> = entries
         .iter()
         .filter(|p| p.is_file() && !is_document(&name(p)))
+        .cloned()
         .collect();
     if files.is_empty() {
         let mut subfolders: Vec<String> = entries.iter().filter(|p| p.is_dir()).map(name).collect();
@@ -108,7 +109,20 @@ pub fn trace_path(path: &Path) -> Result<Vec<Trace>, FileError> {
         });
     }
     files.sort();
-    files.into_iter().map(|f| trace_file(f)).collect()
+    Ok(files)
+}
+
+/// Every trace file in a folder ([`trace_file_paths`]), or the file itself,
+/// parsed.
+///
+/// # Errors
+/// As [`trace_file`], for the folder or the first bad file;
+/// [`FileError::NoTraces`] when the folder holds no trace file.
+pub fn trace_path(path: &Path) -> Result<Vec<Trace>, FileError> {
+    trace_file_paths(path)?
+        .iter()
+        .map(|f| trace_file(f))
+        .collect()
 }
 
 /// [`trace_path`] over several files or folders, in order, shared.

@@ -184,12 +184,8 @@ fn read_inputs(shared: &Path, cfg: &SabreBenchConfig, video: &Path) -> anyhow::R
     let mut traces = Vec::new();
     for set in &cfg.trace_sets {
         let dir = shared.join("traces").join(set);
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .with_context(|| format!("{}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        files.sort();
+        let mut files = crate::files::trace_file_paths(&dir)?;
+        files.retain(|p| p.extension().is_some_and(|x| x == "json"));
         files.truncate(cfg.traces_per_set.unwrap_or(usize::MAX));
         for f in files {
             let trace = crate::files::trace_file(&f)?;
