@@ -2,6 +2,10 @@
 //! chunks, replication 2) on constant links and on real 4G traces when
 //! `shared/traces` is present. Report: simulated seconds per wall second =
 //! 600 s / the measured time per iteration. Bar (issue 13): ≥ 1,000,000× real time for the smart session.
+//!
+//! With ABR: one session of `shared/videos/bbb.json` (199 segments of 3 s,
+//! 597 s, 10 levels) in Sabre's model on an FCC trace, per rule. Bar (issue
+//! 25): ≥ 1,000,000× real time, i.e. under 597 µs per session.
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // a test may time itself and read files; the rule is for the core's code
 
@@ -12,10 +16,32 @@ use std::{sync::Arc, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use vstack_core::{
+    abr::AbrKind,
     engine::striped_manifest,
-    input::{Trace, VideoSource, load_chunks},
-    sim::{NodeLink, SimConfig, Strategy},
+    input::{Ladder, Trace, VideoSource, load_chunks},
+    sim::{
+        NodeLink, SimConfig, Strategy,
+        sabre::{self, SabreConfig},
+    },
 };
+
+/// Sabre-model sessions with each ABR rule on an FCC trace and bbb.json.
+fn bench_abr(c: &mut Criterion) {
+    let Some(dir) = support::shared_traces("fcc") else {
+        return;
+    };
+    let video = dir.join("../../videos/bbb.json");
+    let ladder = Ladder::parse_sabre("bbb.json", &std::fs::read_to_string(video).unwrap()).unwrap();
+    let trace = support::load_traces("fcc").unwrap()[0].clone();
+    let config = SabreConfig::default();
+    for rule in AbrKind::SABRE {
+        let r = sabre::run(&trace, &ladder, rule, &config).unwrap();
+        assert_eq!(r.levels.len(), ladder.segments());
+        c.bench_function(&format!("sabre_bbb_597s_fcc_{}", rule.name()), |b| {
+            b.iter(|| sabre::run(&trace, &ladder, rule, &config).unwrap())
+        });
+    }
+}
 
 fn bench(c: &mut Criterion) {
     let chunks = load_chunks(
@@ -58,5 +84,5 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_abr);
 criterion_main!(benches);
