@@ -151,12 +151,14 @@ impl Player {
                 duration: Duration::from_millis(c.duration_ms),
                 size_bytes: c.size_bytes,
                 replicas: c.replicas.iter().map(|r| NodeId(*r)).collect(),
+                level_sizes: Vec::new(),
             });
         }
         let manifest = Manifest {
             video_id: m.video_id.clone(),
             node_count: nodes,
             chunks,
+            bitrates_kbps: Vec::new(),
         };
         let mut config = EngineConfig::default();
         config.buffer.external_playhead = true;

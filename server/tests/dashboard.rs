@@ -221,6 +221,7 @@ async fn saved_compare_results_are_served_or_explained() {
             sessions: 2,
             seed: 1,
             random_offsets: false,
+            abr: Default::default(),
         })
         .into_iter()
         .map(|r| r.qoe)

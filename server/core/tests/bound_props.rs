@@ -1,6 +1,7 @@
 //! The bound is what its name claims: over 1,000 random small instances
 //! (traces with idle periods, replica placements, client caps, nodes going
-//! down, request loss, engine settings) no strategy starts earlier than the
+//! down, request loss, engine settings, ladders with every ABR rule) no
+//! strategy starts earlier than the
 //! bound's startup latency, and none spends less time in startup + stall
 //! than the bound's (`sim::bound`'s proof, checked).
 
@@ -10,17 +11,20 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use vstack_core::{
+    abr::AbrKind,
     engine::{Manifest, NodeId, striped_manifest},
     input::{Period, Trace},
-    sim::{NodeLink, SimConfig, Strategy, bound},
+    sim::{AbrPlan, NodeLink, SimConfig, Strategy, bound, run_strategy},
 };
 
 /// A random instance from `seed`: 1–4 nodes, 1–8 chunks of 1–8 s and
 /// 20 kB–3 MB, each on a random non-empty set of nodes; each node a looping
 /// trace of 1–5 periods (0–30 Mbit/s, a third of them idle, 0–150 ms RTT)
 /// from a random offset, sometimes a down interval, sometimes loss; a client
-/// cap half the time; start and resume thresholds of 1–12 s.
-fn instance(seed: u64) -> (SimConfig, Manifest) {
+/// cap half the time; start and resume thresholds of 1–12 s. Half the
+/// instances have a ladder of 2–4 levels (lower levels 20–90 % of the one
+/// above, chunk by chunk) and random rules for smart and naive.
+fn instance(seed: u64) -> (SimConfig, Manifest, AbrPlan) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let nodes = rng.random_range(1..=4usize);
     let chunks = rng.random_range(1..=8usize);
@@ -75,7 +79,30 @@ fn instance(seed: u64) -> (SimConfig, Manifest) {
     cfg.engine.buffer.resume_threshold = Duration::from_millis(rng.random_range(1_000..=12_000));
     cfg.seed = rng.random();
     cfg.max_time = Some(Duration::from_secs(900));
-    (cfg, m)
+    let mut plan = AbrPlan::default();
+    if rng.random_bool(0.5) {
+        let levels = rng.random_range(2..=4usize);
+        let mut rates = vec![1_000.0f64];
+        for _ in 1..levels {
+            let next = rates[rates.len() - 1] * rng.random_range(1.2..4.0);
+            rates.push(next);
+        }
+        for c in &mut m.chunks {
+            let mut sizes = vec![c.size_bytes];
+            for _ in 1..levels {
+                let lower = (sizes[0] as f64 * rng.random_range(0.2..0.9)).max(1.0) as u64;
+                sizes.insert(0, lower);
+            }
+            c.level_sizes = sizes;
+        }
+        m.bitrates_kbps = rates;
+        plan = AbrPlan {
+            smart: AbrKind::ALL[rng.random_range(0..AbrKind::ALL.len())],
+            baseline: AbrKind::ALL[rng.random_range(0..AbrKind::ALL.len())],
+            fixed_level: rng.random_range(0..levels),
+        };
+    }
+    (cfg, m, plan)
 }
 
 /// Media-clock rounding (nanosecond durations) and event ordering: 1 ms.
@@ -86,13 +113,14 @@ proptest! {
 
     #[test]
     fn no_strategy_beats_the_bound(seed in any::<u64>()) {
-        let (cfg, m) = instance(seed);
-        // The bound as `vstack sim` reports it (its strategy row).
-        let b = Strategy::Bound.run(&cfg, &m).qoe.playback;
+        let (cfg, m, plan) = instance(seed);
+        // The bound as `vstack sim` reports it (its strategy row; with a
+        // ladder, at the lowest level when a rule adapts).
+        let b = run_strategy(Strategy::Bound, &cfg, &m, &plan).qoe.playback;
         let startup_bound_ms = b.startup_latency_ms.unwrap_or(f64::INFINITY);
         let wait_bound_ms = startup_bound_ms + b.rebuffer_time_ms;
         for strategy in [Strategy::Smart, Strategy::Naive, Strategy::Oracle] {
-            let o = strategy.run(&cfg, &m);
+            let o = run_strategy(strategy, &cfg, &m, &plan);
             let p = &o.qoe.playback;
             if let Some(startup) = p.startup_latency_ms {
                 prop_assert!(

@@ -50,6 +50,7 @@ fn experiment(dir: &str, bitrate_kbps: f64) -> Option<Summary> {
         sessions: 20,
         seed: 1,
         random_offsets: true,
+        abr: Default::default(),
     };
     let runs = run_experiment(&exp);
     for r in &runs {
@@ -183,6 +184,7 @@ fn a_wider_startup_layout_starts_the_smart_client_sooner_on_3g() {
             sessions: 30,
             seed: 1,
             random_offsets: true,
+            abr: Default::default(),
         };
         let s = Summary::of(&run_experiment(&exp));
         get(&s, Strategy::Smart).startup_latency_ms.mean

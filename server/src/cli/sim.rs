@@ -14,7 +14,8 @@ use vstack_core::{
     engine::layout_manifest,
     input::{Ladder, VideoSource, load_chunks},
     sim::{
-        Experiment, NodeLink, SessionRun, SimConfig, Strategy, Summary, run_experiment,
+        AbrPlan, Experiment, NodeLink, SessionRun, SimConfig, Strategy, Summary, ladder_manifest,
+        run_experiment,
         sabre::{self, SabreConfig, SabreReport},
     },
 };
@@ -39,11 +40,16 @@ pub struct SimArgs {
     /// single-source model: one session per trace, Sabre's figure names).
     #[arg(long, value_enum, default_value = "vstack")]
     pub model: SimModel,
-    /// ABR rule of the Sabre model: fixed (plays --level), bola, bolae
-    /// (default, as Sabre's), throughput or dynamic. The vstack model plays
-    /// one level (--level) and takes only `fixed`.
+    /// ABR rule: fixed (plays --level), bola, bolae, throughput, dynamic or
+    /// multi-source. The vstack model's smart client and oracle play it
+    /// (default multi-source for a video with a ladder, a Sabre JSON such as
+    /// bbb.json; fixed otherwise); the Sabre model's default is bolae.
     #[arg(long)]
     pub abr: Option<AbrKind>,
+    /// The naive client's ABR rule in the vstack model. Default bolae, or
+    /// fixed when --abr is fixed.
+    #[arg(long)]
+    pub baseline_abr: Option<AbrKind>,
     /// Trace files or folders (Sabre JSON, Pensieve two-column or Mahimahi);
     /// repeat the flag for more. Session k gives node j trace (k·nodes + j) mod count.
     #[arg(long = "trace", required = true, value_name = "PATH")]
@@ -149,6 +155,13 @@ impl SimArgs {
                 segment: Duration::from_secs_f64(self.segment_s),
             },
         };
+        let ladder = match &source {
+            VideoSource::Sabre { origin, text, .. } => {
+                Some(Ladder::parse_sabre(origin, text).map_err(|e| bad(e.to_string()))?)
+            }
+            _ => None,
+        };
+        let abr = self.abr_plan(ladder.is_some())?;
         let chunks = load_chunks(&source, Duration::from_secs_f64(self.chunk_s))
             .map_err(|e| bad(e.to_string()))?;
         let name = match &source {
@@ -160,13 +173,23 @@ impl SimArgs {
             .iter()
             .map(|&r| usize::from(r))
             .collect();
-        let manifest = layout_manifest(
-            &name,
-            &chunks,
-            self.nodes as usize,
-            self.replication,
-            &layout,
-        );
+        let manifest = match &ladder {
+            Some(l) => ladder_manifest(
+                l,
+                Duration::from_secs_f64(self.chunk_s),
+                self.nodes as usize,
+                self.replication,
+                &layout,
+                self.level,
+            ),
+            None => layout_manifest(
+                &name,
+                &chunks,
+                self.nodes as usize,
+                self.replication,
+                &layout,
+            ),
+        };
         let mut base = SimConfig::new(
             (0..self.nodes)
                 .map(|_| NodeLink {
@@ -185,6 +208,7 @@ impl SimArgs {
             sessions: self.sessions,
             seed: self.seed,
             random_offsets: !self.no_random_offsets,
+            abr,
         })
     }
 }
@@ -341,6 +365,33 @@ fn print_summary(summary: &Summary) {
     }
 }
 
+impl SimArgs {
+    /// The rules each strategy plays: an adaptive rule needs a ladder.
+    fn abr_plan(&self, ladder: bool) -> anyhow::Result<AbrPlan> {
+        let default = if ladder {
+            AbrKind::MultiSource
+        } else {
+            AbrKind::Fixed
+        };
+        let smart = self.abr.unwrap_or(default);
+        let baseline = self.baseline_abr.unwrap_or(if smart == AbrKind::Fixed {
+            AbrKind::Fixed
+        } else {
+            AbrKind::Bolae
+        });
+        if !ladder && (smart != AbrKind::Fixed || baseline != AbrKind::Fixed) {
+            return Err(anyhow::Error::new(BadInput(
+                "--abr and --baseline-abr other than fixed need a video with a ladder (a Sabre JSON manifest such as ../shared/videos/bbb.json)".into(),
+            )));
+        }
+        Ok(AbrPlan {
+            smart,
+            baseline,
+            fixed_level: self.level,
+        })
+    }
+}
+
 /// Runs `--model sabre`: one session per trace file, printed as Sabre's
 /// figures (JSON: the report for one trace, `{"sessions": [...]}` for more).
 fn run_sabre(args: &SimArgs) -> anyhow::Result<()> {
@@ -410,12 +461,6 @@ fn run_sabre(args: &SimArgs) -> anyhow::Result<()> {
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     if args.model == SimModel::Sabre {
         return run_sabre(&args);
-    }
-    if let Some(rule) = args.abr.filter(|r| *r != AbrKind::Fixed) {
-        return Err(anyhow::Error::new(BadInput(format!(
-            "--abr {} applies to --model sabre; the vstack model plays one level (--level)",
-            rule.name()
-        ))));
     }
     let exp = args.experiment()?;
     let started = std::time::Instant::now();

@@ -172,8 +172,10 @@ impl VideoManifest {
                         .filter_map(|r| nodes.iter().position(|n| n == r))
                         .map(|i| NodeId(i as u16))
                         .collect(),
+                    level_sizes: Vec::new(),
                 })
                 .collect(),
+            bitrates_kbps: Vec::new(),
         }
     }
 }

@@ -152,6 +152,7 @@ pub fn compare_sim(
             sessions: cfg.sessions,
             seed: cfg.seed,
             random_offsets: true,
+            abr: Default::default(),
         });
         let vs_bound = Summary::of(&results).vs_bound;
         let pick = |s: Strategy| -> Vec<QoeReport> {

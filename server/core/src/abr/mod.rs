@@ -21,7 +21,14 @@
 //!   insufficient-buffer rule and abandonment;
 //! - [`Dynamic`]: dash.js's "dynamic": the throughput rule while the buffer
 //!   is below 10 s, BOLA above;
-//! - [`Fixed`]: one level always (the seed's fixed quality).
+//! - [`Fixed`]: one level always (the seed's fixed quality);
+//! - [`MultiSourceRule`]: vstack's own: the throughput rule on the rate the
+//!   chunk can arrive at from its whole replica set (the sum of the
+//!   replicas' estimates, as the scheduler splits a chunk across them)
+//!   instead of one link's history.
+//!
+//! [`QualityQoe`] scores what was played as the field does: time-average
+//! played bitrate, switches, and Pensieve's linear QoE.
 //!
 //! Units are Sabre's: sizes in bits, times in ms, rates in kbit/s (bits/ms).
 //! Everything here is sans-IO and deterministic.
@@ -50,6 +57,9 @@ pub struct AbrState {
     /// Latency (time to first bit) estimate, ms; `None` before the first
     /// download.
     pub latency_ms: Option<f64>,
+    /// The rate the segment can arrive at from its whole replica set, kbit/s
+    /// (the multi-source engine's estimate); `None` outside it.
+    pub replica_rate_kbps: Option<f64>,
 }
 
 /// A rule's answer for the next segment.
@@ -160,16 +170,19 @@ pub enum AbrKind {
     Throughput,
     /// dash.js's dynamic (throughput below 10 s of buffer, BOLA above).
     Dynamic,
+    /// vstack's multi-source rule ([`MultiSourceRule`]).
+    MultiSource,
 }
 
 impl AbrKind {
     /// Every rule, in the order tables list them.
-    pub const ALL: [AbrKind; 5] = [
+    pub const ALL: [AbrKind; 6] = [
         AbrKind::Fixed,
         AbrKind::Bola,
         AbrKind::Bolae,
         AbrKind::Throughput,
         AbrKind::Dynamic,
+        AbrKind::MultiSource,
     ];
 
     /// The rules `sabre.py` also has (every one but `fixed`).
@@ -188,6 +201,7 @@ impl AbrKind {
             AbrKind::Bolae => "bolae",
             AbrKind::Throughput => "throughput",
             AbrKind::Dynamic => "dynamic",
+            AbrKind::MultiSource => "multi-source",
         }
     }
 
@@ -207,13 +221,16 @@ impl AbrKind {
             AbrKind::Bolae => Box::new(BolaE::new(ladder, config)),
             AbrKind::Throughput => Box::new(ThroughputRule::new(config)),
             AbrKind::Dynamic => Box::new(Dynamic::new(ladder, config)),
+            AbrKind::MultiSource => Box::new(MultiSourceRule::new(config)),
         }
     }
 }
 
 /// `--abr` got a name that is not a rule.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown ABR rule {0:?}; expected one of fixed, bola, bolae, throughput, dynamic")]
+#[error(
+    "unknown ABR rule {0:?}; expected one of fixed, bola, bolae, throughput, dynamic, multi-source"
+)]
 pub struct UnknownRule(pub String);
 
 impl FromStr for AbrKind {
@@ -247,6 +264,128 @@ impl AbrRule for Fixed {
         Choice {
             level: self.level,
             delay_ms: 0.0,
+        }
+    }
+}
+
+/// The rule a session plays, with its settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AbrSettings {
+    /// The rule. Default `fixed`.
+    pub rule: AbrKind,
+    /// Level `fixed` plays (clamped to the top). Default the top level.
+    pub fixed_level: usize,
+    /// The rules' settings. Default [`AbrConfig::default`].
+    pub config: AbrConfig,
+}
+
+impl Default for AbrSettings {
+    fn default() -> Self {
+        Self {
+            rule: AbrKind::Fixed,
+            fixed_level: usize::MAX,
+            config: AbrConfig::default(),
+        }
+    }
+}
+
+/// vstack's multi-source rule: the throughput rule (safety factor 0.9 and
+/// the insufficient-buffer rule, as [`ThroughputRule`]) on the rate the
+/// segment can arrive at from its whole replica set
+/// ([`AbrState::replica_rate_kbps`]), falling back to the throughput
+/// estimate where there is no replica set. It never abandons: the engine
+/// splits, hedges and resumes instead.
+#[derive(Clone, Debug)]
+pub struct MultiSourceRule {
+    ibr_safety: f64,
+    no_ibr: bool,
+}
+
+impl MultiSourceRule {
+    /// The rule with `config`'s insufficient-buffer setting.
+    pub fn new(config: &AbrConfig) -> Self {
+        Self {
+            ibr_safety: 0.9,
+            no_ibr: config.no_ibr,
+        }
+    }
+}
+
+impl AbrRule for MultiSourceRule {
+    fn name(&self) -> &'static str {
+        "multi-source"
+    }
+
+    fn choose(&mut self, ladder: &Ladder, state: &AbrState, _segment: usize) -> Choice {
+        let rate = state
+            .replica_rate_kbps
+            .or(state.throughput_kbps)
+            .unwrap_or(0.0);
+        let latency = state.latency_ms.unwrap_or(0.0);
+        let mut level =
+            level_from_throughput(ladder, rate * ThroughputRule::SAFETY_FACTOR, latency);
+        if !self.no_ibr {
+            let safe_size = self.ibr_safety * (state.buffer_level_ms - latency) * rate;
+            self.ibr_safety = (self.ibr_safety * 0.9).max(0.5);
+            let too_big = |q: &usize| ladder.bitrates_kbps[q + 1] * ladder.segment_ms > safe_size;
+            if let Some(q) = (0..level).find(too_big) {
+                level = q;
+            }
+        }
+        Choice {
+            level,
+            delay_ms: 0.0,
+        }
+    }
+}
+
+/// Pensieve's stall penalty per second in linear QoE (Mao et al., SIGCOMM
+/// 2017: `REBUF_PENALTY` 4.3 for the linear metric, the top bitrate of its
+/// ladder in Mbit/s).
+pub const LINEAR_QOE_REBUFFER_PENALTY: f64 = 4.3;
+
+/// What was played, scored as the field scores it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QualityQoe {
+    /// Level of each played chunk, in order.
+    pub levels: Vec<usize>,
+    /// Played bitrate averaged over played media time, kbit/s.
+    pub played_bitrate_kbps: f64,
+    /// Level changes between consecutive played chunks.
+    pub switches: u32,
+    /// Σ |ΔR| over those changes, kbit/s.
+    pub switch_kbps: f64,
+    /// Linear QoE (Pensieve): Σ R in Mbit/s over played chunks − 4.3 ×
+    /// stall time in s − Σ |ΔR| in Mbit/s. Startup is not a stall here.
+    pub linear_qoe: f64,
+}
+
+impl QualityQoe {
+    /// Scores chunks played at `played` = (level, media duration s) with
+    /// `bitrates_kbps` per level and `stall_s` of stalls.
+    pub fn of(bitrates_kbps: &[f64], played: &[(usize, f64)], stall_s: f64) -> Self {
+        let rate = |q: usize| bitrates_kbps.get(q).copied().unwrap_or(0.0);
+        let media_s: f64 = played.iter().map(|p| p.1).sum();
+        let weighted: f64 = played.iter().map(|&(q, d)| rate(q) * d).sum();
+        let mut switches = 0;
+        let mut switch_kbps = 0.0;
+        for w in played.windows(2) {
+            if w[0].0 != w[1].0 {
+                switches += 1;
+                switch_kbps += (rate(w[1].0) - rate(w[0].0)).abs();
+            }
+        }
+        let sum_mbps: f64 = played.iter().map(|p| rate(p.0) / 1000.0).sum();
+        Self {
+            levels: played.iter().map(|p| p.0).collect(),
+            played_bitrate_kbps: if media_s > 0.0 {
+                weighted / media_s
+            } else {
+                0.0
+            },
+            switches,
+            switch_kbps,
+            linear_qoe: sum_mbps - LINEAR_QOE_REBUFFER_PENALTY * stall_s - switch_kbps / 1000.0,
         }
     }
 }

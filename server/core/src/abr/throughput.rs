@@ -145,6 +145,7 @@ mod tests {
             buffer_level_ms,
             throughput_kbps: Some(throughput_kbps),
             latency_ms: Some(0.0),
+            replica_rate_kbps: None,
         }
     }
 

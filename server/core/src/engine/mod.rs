@@ -70,6 +70,12 @@ pub struct ChunkMeta {
     pub size_bytes: u64,
     /// Nodes holding a replica, in the catalogue's order.
     pub replicas: Vec<NodeId>,
+    /// Size in bytes at each level of the video's ladder
+    /// ([`Manifest::bitrates_kbps`]), lowest first; empty for a video with
+    /// one rendition. The session sets `size_bytes` from it when its ABR
+    /// rule picks the chunk's level.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub level_sizes: Vec<u64>,
 }
 
 /// A video: its chunks in playback order and how many nodes the cluster has.
@@ -81,6 +87,11 @@ pub struct Manifest {
     pub node_count: usize,
     /// Chunks in playback order.
     pub chunks: Vec<ChunkMeta>,
+    /// Nominal bitrate of each level of the ladder, kbit/s, lowest first;
+    /// empty for a video with one rendition (every chunk then has no
+    /// [`ChunkMeta::level_sizes`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bitrates_kbps: Vec<f64>,
 }
 
 impl Manifest {
@@ -334,8 +345,10 @@ pub fn striped_manifest(
                 duration: *duration,
                 size_bytes: *size,
                 replicas: striped_replicas(i, node_count, replication),
+                level_sizes: Vec::new(),
             })
             .collect(),
+        bitrates_kbps: Vec::new(),
     }
 }
 
@@ -349,6 +362,7 @@ mod tests {
             duration: Duration::from_secs(10),
             size_bytes: 1_000_000,
             replicas: replicas.iter().map(|n| NodeId(*n)).collect(),
+            level_sizes: Vec::new(),
         }
     }
 

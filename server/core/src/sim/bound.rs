@@ -264,6 +264,7 @@ pub fn run_bound(config: &SimConfig, manifest: &Manifest) -> SimOutcome {
             chunk_count: n,
             ended: finite,
             session_ms: end_s * 1e3,
+            quality: None,
         },
         sim_time_s: end_s,
         steps: f.steps,

@@ -23,9 +23,11 @@ pub use net::{NodeLink, OracleSelector, SimConfig, SimOutcome, run_session};
 pub use crate::engine::Strategy;
 
 use crate::{
+    abr::AbrKind,
     engine::{
         Manifest, NodeSelector, QoeReport, RoundRobinSelector, SmartSelector, session::TimeStats,
     },
+    input::Ladder,
     input::Trace,
     stats::improvement_pct,
 };
@@ -69,6 +71,85 @@ pub struct Experiment {
     pub seed: u64,
     /// Start each node at a random offset into its trace (default true).
     pub random_offsets: bool,
+    /// Quality choice per strategy, for a video with a ladder
+    /// ([`ladder_manifest`]). Default: every strategy `fixed`.
+    pub abr: AbrPlan,
+}
+
+/// Which ABR rule each strategy plays (a video with a ladder only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AbrPlan {
+    /// The smart client's and the oracle's rule. Default `fixed`.
+    pub smart: AbrKind,
+    /// The naive client's rule. Default `fixed`.
+    pub baseline: AbrKind,
+    /// Level `fixed` plays. Default the top one.
+    pub fixed_level: usize,
+}
+
+impl Default for AbrPlan {
+    fn default() -> Self {
+        Self {
+            smart: AbrKind::Fixed,
+            baseline: AbrKind::Fixed,
+            fixed_level: usize::MAX,
+        }
+    }
+}
+
+impl AbrPlan {
+    /// The rule `strategy` plays (the bound plays none).
+    pub fn rule(&self, strategy: Strategy) -> AbrKind {
+        match strategy {
+            Strategy::Naive => self.baseline,
+            _ => self.smart,
+        }
+    }
+
+    /// Whether any strategy adapts its level.
+    pub fn adapts(&self) -> bool {
+        self.smart != AbrKind::Fixed || self.baseline != AbrKind::Fixed
+    }
+}
+
+/// A manifest of `ladder`'s video: its segments regrouped into chunks of about
+/// `chunk` (as [`crate::input::video::regroup`] does, the same grouping at
+/// every level), each chunk sized per level ([`ChunkMeta::level_sizes`]) and
+/// set to `level`'s size, placed by [`layout_manifest`].
+///
+/// [`ChunkMeta::level_sizes`]: crate::engine::ChunkMeta::level_sizes
+pub fn ladder_manifest(
+    ladder: &Ladder,
+    chunk: std::time::Duration,
+    node_count: usize,
+    replication: usize,
+    layout: &[usize],
+    level: usize,
+) -> Manifest {
+    let segment = std::time::Duration::from_secs_f64(ladder.segment_ms / 1e3);
+    let per_level: Vec<Vec<(std::time::Duration, u64)>> = (0..ladder.levels())
+        .map(|q| {
+            let segs: Vec<(std::time::Duration, u64)> = ladder
+                .segments_bits
+                .iter()
+                .map(|s| (segment, (s[q] / 8.0).round() as u64))
+                .collect();
+            crate::input::video::regroup(&segs, chunk)
+        })
+        .collect();
+    let level = level.min(ladder.top());
+    let mut m = crate::engine::layout_manifest(
+        &ladder.name,
+        &per_level[level],
+        node_count,
+        replication,
+        layout,
+    );
+    for (i, c) in m.chunks.iter_mut().enumerate() {
+        c.level_sizes = per_level.iter().map(|l| l[i].1).collect();
+    }
+    m.bitrates_kbps = ladder.bitrates_kbps.clone();
+    m
 }
 
 /// One session's result.
@@ -90,6 +171,37 @@ pub struct SessionRun {
     pub steps: u64,
     /// QoE measured by the session.
     pub qoe: QoeReport,
+}
+
+/// One session of `strategy` on `cfg` playing `m` with `abr`'s rule for
+/// it. With a ladder the bound is computed at the lowest level when any
+/// strategy adapts (no strategy can fetch less), and at the fixed level
+/// otherwise.
+pub fn run_strategy(
+    strategy: Strategy,
+    cfg: &SimConfig,
+    m: &Manifest,
+    abr: &AbrPlan,
+) -> SimOutcome {
+    if m.bitrates_kbps.is_empty() {
+        return strategy.run(cfg, m);
+    }
+    if strategy == Strategy::Bound {
+        let level = if abr.adapts() {
+            0
+        } else {
+            abr.fixed_level.min(m.bitrates_kbps.len() - 1)
+        };
+        let mut at_level = m.clone();
+        for c in &mut at_level.chunks {
+            c.size_bytes = c.level_sizes.get(level).copied().unwrap_or(c.size_bytes);
+        }
+        return strategy.run(cfg, &at_level);
+    }
+    let mut cfg = cfg.clone();
+    cfg.engine.abr.rule = abr.rule(strategy);
+    cfg.engine.abr.fixed_level = abr.fixed_level;
+    strategy.run(&cfg, m)
 }
 
 /// Runs every session of the experiment, strategies interleaved per session.
@@ -120,7 +232,7 @@ pub fn run_experiment(exp: &Experiment) -> Vec<SessionRun> {
         cfg.links = links;
         cfg.seed = rng.random();
         for &strategy in &exp.strategies {
-            let o = strategy.run(&cfg, &exp.manifest);
+            let o = run_strategy(strategy, &cfg, &exp.manifest, &exp.abr);
             out.push(SessionRun {
                 session: k,
                 strategy,
@@ -184,6 +296,15 @@ pub struct StrategySummary {
     pub avg_throughput_mbps: Dist,
     /// Failovers per session.
     pub failovers: Dist,
+    /// Linear QoE per session (Pensieve), a video with a ladder only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_qoe: Option<Dist>,
+    /// Played bitrate per session, kbit/s, a video with a ladder only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub played_bitrate_kbps: Option<Dist>,
+    /// Level switches per session, a video with a ladder only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switches: Option<Dist>,
 }
 
 /// Relative improvement of the smart client over another strategy, in percent
@@ -269,6 +390,9 @@ impl Summary {
                     avg_buffer_s: pick(&|q| q.playback.avg_buffer_s),
                     avg_throughput_mbps: pick(&|q| q.playback.avg_throughput_mbps),
                     failovers: pick(&|q| q.failovers as f64),
+                    linear_qoe: quality(&rs, &|x| x.linear_qoe),
+                    played_bitrate_kbps: quality(&rs, &|x| x.played_bitrate_kbps),
+                    switches: quality(&rs, &|x| f64::from(x.switches)),
                 }
             })
             .collect();
@@ -316,6 +440,16 @@ impl Summary {
     }
 }
 
+/// The distribution of a quality figure over sessions that have one
+/// (`None` when none has: one rendition, or the bound).
+fn quality(rs: &[&QoeReport], f: &dyn Fn(&crate::abr::QualityQoe) -> f64) -> Option<Dist> {
+    let v: Vec<f64> = rs
+        .iter()
+        .filter_map(|q| q.quality.as_ref().map(f))
+        .collect();
+    (!v.is_empty()).then(|| Dist::of(&v))
+}
+
 /// [`improvement_pct`] where the other strategy's value is not 0.
 fn lower_better(smart: f64, other: f64) -> Option<f64> {
     (other != 0.0)
@@ -345,6 +479,55 @@ mod tests {
         assert_eq!(lower_better(1.0, 0.0), None);
     }
 
+    /// A 60-chunk ladder video of 4 s chunks: 500, 1,500 and 4,000 kbit/s.
+    fn ladder_video() -> Manifest {
+        let rates = [500.0, 1_500.0, 4_000.0];
+        let ladder = Ladder {
+            name: "ladder".into(),
+            segment_ms: 4_000.0,
+            bitrates_kbps: rates.to_vec(),
+            segments_bits: vec![rates.iter().map(|r| r * 4_000.0).collect(); 60],
+        };
+        ladder_manifest(&ladder, Duration::from_secs(4), 3, 2, &[], 0)
+    }
+
+    fn play(mbps: f64, rule: AbrKind, strategy: Strategy) -> crate::abr::QualityQoe {
+        let links: Vec<NodeLink> = (0..3)
+            .map(|_| NodeLink::new(Arc::new(Trace::constant(mbps, 20.0))))
+            .collect();
+        let plan = AbrPlan {
+            smart: rule,
+            baseline: rule,
+            fixed_level: 2,
+        };
+        let o = run_strategy(strategy, &SimConfig::new(links), &ladder_video(), &plan);
+        assert!(o.qoe.ended, "{rule:?} at {mbps} Mbit/s did not end");
+        let q = o.qoe.quality.expect("a ladder video is scored");
+        assert_eq!(q.levels.len(), 60);
+        q
+    }
+
+    #[test]
+    fn adaptive_rules_climb_on_ample_links_and_hold_back_on_scarce_ones() {
+        // 3 × 20 Mbit/s: every rule reaches the top and stays there.
+        for rule in [AbrKind::MultiSource, AbrKind::Bolae, AbrKind::Throughput] {
+            let q = play(20.0, rule, Strategy::Smart);
+            assert_eq!(*q.levels.last().unwrap(), 2, "{rule:?}: {:?}", q.levels);
+            assert!(q.played_bitrate_kbps > 3_000.0, "{rule:?}: {q:?}");
+        }
+        // 3 × 0.8 Mbit/s (2.4 pooled) cannot carry 4 Mbit/s: fixed at the top
+        // stalls for minutes, the multi-source rule plays below it and
+        // scores higher.
+        let fixed = play(0.8, AbrKind::Fixed, Strategy::Smart);
+        let multi = play(0.8, AbrKind::MultiSource, Strategy::Smart);
+        assert!(fixed.levels.iter().all(|&l| l == 2));
+        assert!(multi.played_bitrate_kbps < 2_400.0, "{multi:?}");
+        assert!(
+            multi.linear_qoe > fixed.linear_qoe,
+            "{multi:?} vs {fixed:?}"
+        );
+    }
+
     #[test]
     fn experiment_gives_identical_conditions_to_every_strategy() {
         let traces = vec![
@@ -360,6 +543,7 @@ mod tests {
             sessions: 3,
             seed: 42,
             random_offsets: true,
+            abr: Default::default(),
         };
         let results = run_experiment(&exp);
         assert_eq!(results.len(), 9);

@@ -117,9 +117,7 @@ pub struct SabreReport {
     pub abandoned: u64,
 }
 
-/// Pensieve's stall penalty per second in linear QoE (its `REBUF_PENALTY`
-/// for the linear metric, 4.3: the top bitrate of its ladder in Mbit/s).
-pub const LINEAR_QOE_REBUFFER_PENALTY: f64 = 4.3;
+pub use crate::abr::LINEAR_QOE_REBUFFER_PENALTY;
 
 /// Sabre's abandonment check period, ms (`min_progress_time`).
 const MIN_PROGRESS_MS: f64 = 50.0;
@@ -421,6 +419,7 @@ pub fn run(
             buffer_level_ms: p.level_ms(),
             throughput_kbps: h.throughput_kbps(),
             latency_ms: h.latency_ms(),
+            replica_rate_kbps: None,
         };
         let full_delay = player.level_ms() + seg - buffer_ms;
         if full_delay > 0.0 {

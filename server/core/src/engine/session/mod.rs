@@ -170,6 +170,10 @@ pub struct EngineConfig {
     pub buffer: BufferConfig,
     /// Scheduler settings.
     pub scheduler: SchedulerConfig,
+    /// Quality choice for a video with a ladder ([`Manifest::bitrates_kbps`]);
+    /// ignored for one rendition. Default `fixed` at the top level.
+    #[serde(default)]
+    pub abr: crate::abr::AbrSettings,
 }
 
 /// Identifies one download attempt (one byte range of a chunk from one node).
@@ -427,6 +431,9 @@ pub struct QoeReport {
     pub ended: bool,
     /// Play request → end (or the last update), ms.
     pub session_ms: f64,
+    /// What was played, scored (a video with a ladder only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<crate::abr::QualityQoe>,
 }
 
 /// Record of one chunk delivered, for "which node served chunk i".
@@ -487,6 +494,64 @@ pub struct Session {
     gate_until: Option<Duration>,
     /// The answer of [`Session::poll_timeout`], kept current by `step`.
     next_timeout: Option<Duration>,
+    /// Quality choice, for a video with a ladder.
+    abr: Option<SessionAbr>,
+}
+
+/// A session's quality choice: the rule, the ladder it sees, the throughput
+/// history it keeps (Sabre's EWMA over whole chunks: bits ÷ first request
+/// to delivery), and the level each chunk was fetched at.
+struct SessionAbr {
+    rule: Box<dyn crate::abr::AbrRule>,
+    kind: crate::abr::AbrKind,
+    fixed_level: usize,
+    ladder: crate::abr::Ladder,
+    estimate: crate::abr::Ewma,
+    levels: Vec<Option<usize>>,
+}
+
+impl SessionAbr {
+    /// `None` unless the manifest has a ladder every chunk has sizes for.
+    fn new(config: &crate::abr::AbrSettings, manifest: &Manifest) -> Option<Self> {
+        let levels = manifest.bitrates_kbps.len();
+        if levels == 0
+            || manifest.chunks.is_empty()
+            || manifest
+                .chunks
+                .iter()
+                .any(|c| c.level_sizes.len() != levels)
+        {
+            return None;
+        }
+        let media_ms: f64 = manifest
+            .chunks
+            .iter()
+            .map(|c| c.duration.as_secs_f64() * 1e3)
+            .sum();
+        let ladder = crate::abr::Ladder {
+            name: manifest.video_id.clone(),
+            segment_ms: media_ms / manifest.chunks.len() as f64,
+            bitrates_kbps: manifest.bitrates_kbps.clone(),
+            segments_bits: manifest
+                .chunks
+                .iter()
+                .map(|c| c.level_sizes.iter().map(|b| *b as f64 * 8.0).collect())
+                .collect(),
+        };
+        Some(Self {
+            rule: config
+                .rule
+                .build(&ladder, &config.config, config.fixed_level),
+            kind: config.rule,
+            fixed_level: config.fixed_level.min(levels - 1),
+            estimate: crate::abr::Ewma::new(
+                &crate::abr::Ewma::DEFAULT_HALF_LIFE_S,
+                ladder.segment_ms,
+            ),
+            levels: vec![None; manifest.chunks.len()],
+            ladder,
+        })
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -559,8 +624,10 @@ impl Session {
             busy_time: Duration::ZERO,
             gate_until: (probes && !gate.is_zero()).then(|| now + gate),
             next_timeout: None,
+            abr: None,
             manifest,
         };
+        s.abr = SessionAbr::new(&s.config.abr, &s.manifest);
         s.step(now);
         s
     }
@@ -798,6 +865,100 @@ impl Session {
             chunk_count: self.buffer.chunk_count(),
             ended: self.buffer.state() == PlaybackState::Ended,
             session_ms: session.as_secs_f64() * 1e3,
+            quality: self.abr.as_ref().map(|a| {
+                let played: Vec<(usize, f64)> = (0..self.buffer.chunks_played())
+                    .filter_map(|i| {
+                        Some((
+                            a.levels.get(i).copied().flatten()?,
+                            self.manifest.chunks[i].duration.as_secs_f64(),
+                        ))
+                    })
+                    .collect();
+                crate::abr::QualityQoe::of(
+                    &self.manifest.bitrates_kbps,
+                    &played,
+                    self.buffer.rebuffer_time().as_secs_f64(),
+                )
+            }),
+        }
+    }
+
+    /// Picks chunk `chunk`'s level (a video with a ladder) before its first
+    /// request, and sizes the chunk for it. The first chunk takes the rule's
+    /// first level (the lowest for every rule but `fixed`): nothing is
+    /// measured yet.
+    pub(super) fn choose_level(&mut self, chunk: usize) {
+        let Some(abr) = self.abr.as_mut() else {
+            return;
+        };
+        if abr.levels[chunk].is_some() {
+            return;
+        }
+        let meta = &self.manifest.chunks[chunk];
+        let replica_rate_kbps: f64 = meta
+            .replicas
+            .iter()
+            .filter(|n| n.index() < self.manifest.node_count)
+            .filter(|n| self.monitor.health(**n) != NodeHealth::Down)
+            .map(|n| {
+                let s = self.monitor.stats(*n);
+                s.bandwidth_mbps.unwrap_or(PRIOR_BANDWIDTH_MBPS) * s.reliability() * 1e3
+            })
+            .sum();
+        let latency_ms = meta
+            .replicas
+            .iter()
+            .filter(|n| n.index() < self.manifest.node_count)
+            .map(|n| {
+                self.monitor
+                    .stats(*n)
+                    .latency_ms
+                    .unwrap_or(PRIOR_LATENCY_MS)
+            })
+            .fold(f64::INFINITY, f64::min);
+        let state = crate::abr::AbrState {
+            buffer_level_ms: self.buffer.level().as_secs_f64() * 1e3,
+            throughput_kbps: abr.estimate.throughput_kbps(),
+            latency_ms: abr
+                .estimate
+                .latency_ms()
+                .or(latency_ms.is_finite().then_some(latency_ms)),
+            replica_rate_kbps: Some(replica_rate_kbps),
+        };
+        let level = match abr.kind {
+            crate::abr::AbrKind::Fixed => abr.fixed_level,
+            _ if chunk == 0 || state.throughput_kbps.is_none() => abr.rule.first_level(),
+            _ => abr.rule.choose(&abr.ladder, &state, chunk).level,
+        }
+        .min(abr.ladder.top());
+        abr.levels[chunk] = Some(level);
+        let meta = &mut self.manifest.chunks[chunk];
+        meta.size_bytes = meta.level_sizes[level];
+    }
+
+    /// A chunk of `bits` took `took_ms` from its first request: a throughput
+    /// sample for the quality choice.
+    pub(super) fn sample_throughput(&mut self, bits: f64, took_ms: f64, chunk: usize) {
+        let Some(abr) = self.abr.as_mut() else {
+            return;
+        };
+        if took_ms > 0.0 {
+            let latency = self.manifest.chunks[chunk]
+                .replicas
+                .iter()
+                .filter(|n| n.index() < self.manifest.node_count)
+                .map(|n| {
+                    self.monitor
+                        .stats(*n)
+                        .latency_ms
+                        .unwrap_or(PRIOR_LATENCY_MS)
+                })
+                .fold(f64::INFINITY, f64::min);
+            abr.estimate.push(
+                took_ms,
+                bits / took_ms,
+                if latency.is_finite() { latency } else { 0.0 },
+            );
         }
     }
 

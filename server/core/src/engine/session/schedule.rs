@@ -160,6 +160,7 @@ impl Session {
             {
                 break;
             }
+            self.choose_level(chunk);
             let size = self.manifest.chunks[chunk].size_bytes;
             self.fetches.push(Fetch::new(chunk, size, now));
             let fi = self.fetches.len() - 1;
