@@ -972,6 +972,14 @@ impl Session {
     /// Common tail of every entry point: probes due, complete chunks, new
     /// parts, the next progress check, notices.
     fn step(&mut self, now: Duration) {
+        // Parts that ended holding no byte are history: drop them, so that a
+        // chunk retried for minutes against a dead or idle node does not
+        // carry every attempt (the per-step work grew with them: a
+        // 900 s session took minutes).
+        for f in &mut self.fetches {
+            f.parts
+                .retain(|p| p.state == PartState::Running || p.received > 0);
+        }
         for i in 0..self.manifest.node_count {
             let node = NodeId(i as u16);
             if let Some(truth) = self.selector.known_link(now, node) {

@@ -616,3 +616,30 @@ fn a_real_player_drives_the_playhead_the_startup_and_the_stalls() {
     assert!((r.playback.rebuffer_time_ms - 2500.0).abs() < 1e-6, "{r:?}");
     assert!((r.playback.startup_latency_ms.unwrap() - 600.0).abs() < 1e-6);
 }
+
+#[test]
+fn attempts_that_failed_empty_are_not_kept() {
+    // One chunk on one node that fails every request at once: the fetch
+    // keeps retrying, but only the running attempt stays in its parts.
+    for selector in [
+        Box::new(SmartSelector) as Box<dyn NodeSelector>,
+        Box::new(RoundRobinSelector::default()),
+    ] {
+        let mut s = Session::new(ungated(), manifest(1, 1, 1), selector, Duration::ZERO);
+        let mut now = Duration::ZERO;
+        for _ in 0..500 {
+            now += Duration::from_millis(10);
+            for d in downloads(&drain(&mut s)) {
+                s.handle(now, Event::DownloadFailed { id: d.0, bytes: 0 });
+            }
+            s.handle_timeout(now);
+        }
+        let parts: usize = s.fetches.iter().map(|f| f.parts.len()).sum();
+        assert!(s.failovers > 50, "{}", s.failovers);
+        assert!(
+            parts <= 2,
+            "{parts} parts kept after {} failures",
+            s.failovers
+        );
+    }
+}
