@@ -260,6 +260,45 @@ fn print_sessions(results: &[SessionRun]) {
     println!("{t}");
 }
 
+/// What each strategy played, for a video with a ladder: linear QoE,
+/// played bitrate and level switches (mean / p50 / p95).
+fn print_quality(summary: &Summary) {
+    let rows: Vec<_> = summary
+        .strategies
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s.strategy,
+                s.linear_qoe?,
+                s.played_bitrate_kbps?,
+                s.switches?,
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "strategy",
+        "linear QoE mean / p50 / p95",
+        "played kbit/s mean / p50",
+        "switches mean / p95",
+    ]);
+    for (k, q, b, sw) in rows {
+        t.add_row(vec![
+            k.name().to_string(),
+            format!("{:.1} / {:.1} / {:.1}", q.mean, q.p50, q.p95),
+            format!("{:.0} / {:.0}", b.mean, b.p50),
+            format!("{:.1} / {:.0}", sw.mean, sw.p95),
+        ]);
+    }
+    println!("{t}");
+    println!(
+        "linear QoE (Pensieve): Σ bitrate in Mbit/s over played chunks − 4.3 × stall s − Σ |Δ bitrate| in Mbit/s"
+    );
+}
+
 /// A row per strategy and the smart-vs-naive and smart-vs-oracle deltas.
 fn print_summary(summary: &Summary) {
     let mut t = Table::new();
@@ -302,6 +341,7 @@ fn print_summary(summary: &Summary) {
         ]);
     }
     println!("{t}");
+    print_quality(summary);
     if summary
         .strategies
         .iter()
@@ -499,6 +539,21 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         exp.traces.len(),
         exp.sessions
     );
+    if !m.bitrates_kbps.is_empty() {
+        println!(
+            "ladder of {} levels ({:.0}–{:.0} kbit/s): smart and oracle play {}, naive plays {}{}",
+            m.bitrates_kbps.len(),
+            m.bitrates_kbps[0],
+            m.bitrates_kbps[m.bitrates_kbps.len() - 1],
+            exp.abr.smart.name(),
+            exp.abr.baseline.name(),
+            if exp.abr.adapts() {
+                "; the bound is at the lowest level"
+            } else {
+                ""
+            }
+        );
+    }
     if args.per_session {
         print_sessions(&results);
     }

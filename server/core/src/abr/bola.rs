@@ -360,6 +360,7 @@ mod tests {
             throughput_kbps: Some(throughput_kbps),
             latency_ms: Some(0.0),
             replica_rate_kbps: None,
+            replica_queued_bits: 0.0,
         }
     }
 

@@ -60,6 +60,9 @@ pub struct AbrState {
     /// The rate the segment can arrive at from its whole replica set, kbit/s
     /// (the multi-source engine's estimate); `None` outside it.
     pub replica_rate_kbps: Option<f64>,
+    /// Bits already queued on that replica set (parts of other chunks still
+    /// to come), which the segment waits behind; 0 outside the engine.
+    pub replica_queued_bits: f64,
 }
 
 /// A rule's answer for the next segment.
@@ -289,12 +292,20 @@ impl Default for AbrSettings {
     }
 }
 
-/// vstack's multi-source rule: the throughput rule (safety factor 0.9 and
-/// the insufficient-buffer rule, as [`ThroughputRule`]) on the rate the
-/// segment can arrive at from its whole replica set
-/// ([`AbrState::replica_rate_kbps`]), falling back to the throughput
-/// estimate where there is no replica set. It never abandons: the engine
-/// splits, hedges and resumes instead.
+/// vstack's multi-source rule: the highest level that
+///
+/// 1. the client can sustain: its bitrate at most 0.9 × the smaller of the
+///    replica set's pooled rate ([`AbrState::replica_rate_kbps`], the sum of
+///    the replicas' estimates, as the scheduler splits a chunk across them)
+///    and the measured throughput of the whole client
+///    ([`AbrState::throughput_kbps`]); and
+/// 2. arrives before the buffer runs out: behind the bits already queued on
+///    those replicas ([`AbrState::replica_queued_bits`]), at the pooled
+///    rate, within a safety share (0.9 decaying per segment to 0.5, as the
+///    insufficient-buffer rule) of the buffer left after one latency.
+///
+/// Outside the engine (no replica set) it is the throughput rule. It never
+/// abandons: the engine splits, hedges and resumes instead.
 #[derive(Clone, Debug)]
 pub struct MultiSourceRule {
     ibr_safety: f64,
@@ -316,19 +327,30 @@ impl AbrRule for MultiSourceRule {
         "multi-source"
     }
 
-    fn choose(&mut self, ladder: &Ladder, state: &AbrState, _segment: usize) -> Choice {
-        let rate = state
+    fn choose(&mut self, ladder: &Ladder, state: &AbrState, segment: usize) -> Choice {
+        let pooled = state
             .replica_rate_kbps
             .or(state.throughput_kbps)
             .unwrap_or(0.0);
+        let sustained = state.throughput_kbps.map_or(pooled, |t| t.min(pooled));
         let latency = state.latency_ms.unwrap_or(0.0);
         let mut level =
-            level_from_throughput(ladder, rate * ThroughputRule::SAFETY_FACTOR, latency);
+            level_from_throughput(ladder, sustained * ThroughputRule::SAFETY_FACTOR, latency);
         if !self.no_ibr {
-            let safe_size = self.ibr_safety * (state.buffer_level_ms - latency) * rate;
+            let budget_ms = self.ibr_safety * (state.buffer_level_ms - latency);
             self.ibr_safety = (self.ibr_safety * 0.9).max(0.5);
-            let too_big = |q: &usize| ladder.bitrates_kbps[q + 1] * ladder.segment_ms > safe_size;
-            if let Some(q) = (0..level).find(too_big) {
+            let size = |q: usize| {
+                ladder
+                    .segments_bits
+                    .get(segment)
+                    .and_then(|s| s.get(q))
+                    .copied()
+                    .unwrap_or(ladder.bitrates_kbps[q] * ladder.segment_ms)
+            };
+            let late = |q: &usize| {
+                (state.replica_queued_bits + size(q + 1)) / pooled.max(1e-9) > budget_ms
+            };
+            if let Some(q) = (0..level).find(late) {
                 level = q;
             }
         }

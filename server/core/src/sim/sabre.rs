@@ -420,6 +420,7 @@ pub fn run(
             throughput_kbps: h.throughput_kbps(),
             latency_ms: h.latency_ms(),
             replica_rate_kbps: None,
+            replica_queued_bits: 0.0,
         };
         let full_delay = player.level_ms() + seg - buffer_ms;
         if full_delay > 0.0 {

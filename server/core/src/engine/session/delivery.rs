@@ -155,7 +155,7 @@ impl Session {
         let ms = took.as_secs_f64() * 1e3;
         self.download_ms.push(ms);
         self.bytes_total += f.size;
-        self.sample_throughput(f.size as f64 * 8.0, ms, chunk);
+        self.sample_throughput(chunk);
         let main = contributions
             .iter()
             .max_by_key(|(n, b)| (*b, std::cmp::Reverse(*n)))

@@ -508,6 +508,9 @@ struct SessionAbr {
     ladder: crate::abr::Ladder,
     estimate: crate::abr::Ewma,
     levels: Vec<Option<usize>>,
+    /// `bytes_total` and busy time at the last throughput sample.
+    sampled_bytes: u64,
+    sampled_busy: Duration,
 }
 
 impl SessionAbr {
@@ -549,6 +552,8 @@ impl SessionAbr {
                 ladder.segment_ms,
             ),
             levels: vec![None; manifest.chunks.len()],
+            sampled_bytes: 0,
+            sampled_busy: Duration::ZERO,
             ladder,
         })
     }
@@ -888,10 +893,7 @@ impl Session {
     /// first level (the lowest for every rule but `fixed`): nothing is
     /// measured yet.
     pub(super) fn choose_level(&mut self, chunk: usize) {
-        let Some(abr) = self.abr.as_mut() else {
-            return;
-        };
-        if abr.levels[chunk].is_some() {
+        if self.abr.as_ref().is_none_or(|a| a.levels[chunk].is_some()) {
             return;
         }
         let meta = &self.manifest.chunks[chunk];
@@ -916,6 +918,15 @@ impl Session {
                     .unwrap_or(PRIOR_LATENCY_MS)
             })
             .fold(f64::INFINITY, f64::min);
+        let replica_queued_bits: f64 = meta
+            .replicas
+            .iter()
+            .filter(|n| n.index() < self.manifest.node_count)
+            .map(|n| self.queued_bytes(*n) as f64 * 8.0)
+            .sum();
+        let Some(abr) = self.abr.as_mut() else {
+            return;
+        };
         let state = crate::abr::AbrState {
             buffer_level_ms: self.buffer.level().as_secs_f64() * 1e3,
             throughput_kbps: abr.estimate.throughput_kbps(),
@@ -924,6 +935,7 @@ impl Session {
                 .latency_ms()
                 .or(latency_ms.is_finite().then_some(latency_ms)),
             replica_rate_kbps: Some(replica_rate_kbps),
+            replica_queued_bits,
         };
         let level = match abr.kind {
             crate::abr::AbrKind::Fixed => abr.fixed_level,
@@ -936,12 +948,24 @@ impl Session {
         meta.size_bytes = meta.level_sizes[level];
     }
 
-    /// A chunk of `bits` took `took_ms` from its first request: a throughput
-    /// sample for the quality choice.
-    pub(super) fn sample_throughput(&mut self, bits: f64, took_ms: f64, chunk: usize) {
+    /// A chunk was delivered: a throughput sample for the quality choice,
+    /// the whole client's: the bytes of every chunk delivered since the
+    /// previous sample over the time parts were running since then (with
+    /// several chunks in flight one chunk's own time would count the others'
+    /// share of the links against it).
+    pub(super) fn sample_throughput(&mut self, chunk: usize) {
+        let busy = self.busy_time
+            + self
+                .busy_since
+                .map(|s| self.now.saturating_sub(s))
+                .unwrap_or_default();
         let Some(abr) = self.abr.as_mut() else {
             return;
         };
+        let bits = (self.bytes_total - abr.sampled_bytes) as f64 * 8.0;
+        let took_ms = busy.saturating_sub(abr.sampled_busy).as_secs_f64() * 1e3;
+        abr.sampled_bytes = self.bytes_total;
+        abr.sampled_busy = busy;
         if took_ms > 0.0 {
             let latency = self.manifest.chunks[chunk]
                 .replicas

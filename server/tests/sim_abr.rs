@@ -1,0 +1,90 @@
+//! `vstack sim` with a ladder: the exact form of issue 25's command, the
+//! quality figures in the JSON summary, and the refusals.
+
+mod common;
+
+use std::{path::Path, process::Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vstack");
+
+#[test]
+fn a_ladder_video_is_played_adaptively_and_scored() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    let traces = shared.join("traces/fcc");
+    let video = shared.join("videos/bbb.json");
+    if !common::shared_input(&traces) || !common::shared_input(&video) {
+        return;
+    }
+    let out = Command::new(BIN)
+        .args(["sim", "--trace", traces.to_str().unwrap()])
+        .args(["--video", video.to_str().unwrap()])
+        .args([
+            "--abr",
+            "multi-source",
+            "--strategies",
+            "smart,naive,oracle,bound",
+        ])
+        .args(["--sessions", "4", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let strategies = r["summary"]["strategies"].as_array().unwrap();
+    for s in strategies {
+        let name = s["strategy"].as_str().unwrap();
+        for f in ["startup_latency_ms", "rebuffer_time_ms"] {
+            assert!(s[f]["p95"].is_number(), "{name} {f}: {s}");
+        }
+        if name == "bound" {
+            // Not a player: no quality figures.
+            assert!(s.get("linear_qoe").is_none(), "{s}");
+            continue;
+        }
+        for f in ["linear_qoe", "played_bitrate_kbps", "switches"] {
+            for k in ["mean", "p50", "p95"] {
+                assert!(s[f][k].is_number(), "{name} {f}.{k}: {s}");
+            }
+        }
+        // The ladder is 230–6,000 kbit/s.
+        let b = s["played_bitrate_kbps"]["mean"].as_f64().unwrap();
+        assert!((230.0..=6_000.0).contains(&b), "{name}: {b}");
+    }
+    // Every session records the level of every chunk it played.
+    for run in r["sessions"].as_array().unwrap() {
+        if run["strategy"] != "bound" {
+            let q = &run["qoe"]["quality"];
+            assert_eq!(
+                q["levels"].as_array().unwrap().len() as u64,
+                run["qoe"]["chunks_played"].as_u64().unwrap(),
+                "{q}"
+            );
+        }
+    }
+}
+
+#[test]
+fn adaptive_rules_need_a_ladder_and_a_known_name() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    let traces = shared.join("traces/fcc");
+    if !common::shared_input(&traces) {
+        return;
+    }
+    for (args, says) in [
+        (vec!["--abr", "bolae"], "ladder"),
+        (vec!["--baseline-abr", "throughput"], "ladder"),
+        (vec!["--abr", "pensieve"], "pensieve"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["sim", "--trace", traces.to_str().unwrap()])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
