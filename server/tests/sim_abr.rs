@@ -34,6 +34,7 @@ fn a_ladder_video_is_played_adaptively_and_scored() {
     );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let strategies = r["summary"]["strategies"].as_array().unwrap();
+    assert_eq!(strategies.len(), 5);
     for s in strategies {
         let name = s["strategy"].as_str().unwrap();
         for f in ["startup_latency_ms", "rebuffer_time_ms"] {

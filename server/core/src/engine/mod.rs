@@ -140,6 +140,10 @@ pub enum Strategy {
     Naive,
     /// Knows the links' future (simulator only).
     Oracle,
+    /// A single-origin player: the smart client's fetching with the whole
+    /// video on one node, the best node in hindsight per session (simulator
+    /// only; a placement of its own, so outside the bound's claim).
+    Single,
     /// The fluid pooled-capacity bound ([`bound`]; simulator only).
     ///
     /// [`bound`]: crate::sim::bound
@@ -147,12 +151,13 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// Lower-case name (`smart`, `naive`, `oracle`, `bound`).
+    /// Lower-case name (`smart`, `naive`, `oracle`, `single`, `bound`).
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Smart => "smart",
             Strategy::Naive => "naive",
             Strategy::Oracle => "oracle",
+            Strategy::Single => "single",
             Strategy::Bound => "bound",
         }
     }

@@ -39,19 +39,54 @@ impl Strategy {
         match self {
             Strategy::Smart => Some(Box::new(SmartSelector)),
             Strategy::Naive => Some(Box::new(RoundRobinSelector::default())),
+            Strategy::Single => Some(Box::new(SmartSelector)),
             Strategy::Oracle => Some(Box::new(OracleSelector::new(links.clone()))),
             Strategy::Bound => None,
         }
     }
 
     /// Runs one session of `manifest` with this strategy on `config`'s links.
+    /// `Single` runs one session per node with the whole video on that node
+    /// and keeps the best (highest linear QoE with a ladder, else the least
+    /// startup + stall time).
     pub fn run(self, config: &SimConfig, manifest: &Manifest) -> SimOutcome {
+        if self == Strategy::Single {
+            return run_single(config, manifest);
+        }
         let links = Arc::new(config.links.clone());
         match self.selector(&links) {
             Some(selector) => run_session(config, manifest, selector),
             None => bound::run_bound(config, manifest),
         }
     }
+}
+
+/// The best single node in hindsight (see [`Strategy::Single`]): the smart
+/// client's fetching (progress monitoring, stall detection, resume; with one
+/// replica there is nothing to split or hedge across), so that what sets
+/// `smart` apart from it is the other replicas, not retry machinery.
+fn run_single(config: &SimConfig, manifest: &Manifest) -> SimOutcome {
+    let score = |o: &SimOutcome| match &o.qoe.quality {
+        Some(q) => q.linear_qoe,
+        None => -o
+            .qoe
+            .playback
+            .startup_latency_ms
+            .map_or(f64::INFINITY, |s| s + o.qoe.playback.rebuffer_time_ms),
+    };
+    let mut best: Option<SimOutcome> = None;
+    for j in 0..manifest.node_count {
+        let mut m = manifest.clone();
+        for c in &mut m.chunks {
+            c.replicas = vec![crate::engine::NodeId(j as u16)];
+        }
+        let mut o = run_session(config, &m, Box::new(SmartSelector));
+        o.qoe.strategy = Strategy::Single;
+        if best.as_ref().is_none_or(|b| score(&o) > score(b)) {
+            best = Some(o);
+        }
+    }
+    best.unwrap_or_else(|| run_session(config, manifest, Box::new(SmartSelector)))
 }
 
 /// An experiment: sessions × strategies on the same conditions.
@@ -81,7 +116,7 @@ pub struct Experiment {
 pub struct AbrPlan {
     /// The smart client's and the oracle's rule. Default `fixed`.
     pub smart: AbrKind,
-    /// The naive client's rule. Default `fixed`.
+    /// The naive client's and the single-node player's rule. Default `fixed`.
     pub baseline: AbrKind,
     /// Level `fixed` plays. Default the top one.
     pub fixed_level: usize,
@@ -101,7 +136,7 @@ impl AbrPlan {
     /// The rule `strategy` plays (the bound plays none).
     pub fn rule(&self, strategy: Strategy) -> AbrKind {
         match strategy {
-            Strategy::Naive => self.baseline,
+            Strategy::Naive | Strategy::Single => self.baseline,
             _ => self.smart,
         }
     }
