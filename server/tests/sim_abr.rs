@@ -22,7 +22,7 @@ fn a_ladder_video_is_played_adaptively_and_scored() {
             "--abr",
             "multi-source",
             "--strategies",
-            "smart,naive,oracle,bound",
+            "smart,naive,single,oracle,bound",
         ])
         .args(["--sessions", "4", "--json"])
         .output()
