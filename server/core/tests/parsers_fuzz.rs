@@ -5,7 +5,11 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use vstack_core::input::{Trace, VideoSource, load_chunks};
+use vstack_core::{
+    abr::AbrKind,
+    input::{Ladder, Period, Trace, VideoSource, load_chunks},
+    sim::sabre::{self, SabreConfig},
+};
 
 /// Text that looks like the formats often enough to reach deep into them:
 /// numbers (huge, tiny, negative, non-finite), separators and JSON pieces.
@@ -74,5 +78,47 @@ proptest! {
                 .join(",")
         );
         let _ = Trace::parse("p.json", &text);
+    }
+
+    /// A ladder with any numbers parses or is refused; one that parses
+    /// plays in Sabre's model over a trace with any bandwidth (down to
+    /// almost none) to a report or an error, never a panic or a hang.
+    #[test]
+    fn any_ladder_on_any_trace_ends(
+        segment_ms in prop_oneof![any::<f64>(), 1.0f64..20_000.0],
+        rates in prop::collection::vec(prop_oneof![any::<f64>(), 1.0f64..1e5], 1..5),
+        sizes in prop::collection::vec(prop_oneof![any::<f64>(), 1.0f64..1e9], 1..12),
+        bandwidth_kbps in prop_oneof![Just(0.0f64), 1e-9f64..1e-3, 1e-3f64..1e6],
+        latency_ms in 0.0f64..5_000.0,
+        rule in 0usize..6,
+    ) {
+        let text = format!(
+            r#"{{"segment_duration_ms": {segment_ms:e}, "bitrates_kbps": [{}], "segment_sizes_bits": [{}]}}"#,
+            rates.iter().map(|r| format!("{r:e}")).collect::<Vec<_>>().join(","),
+            sizes
+                .iter()
+                .map(|s| format!("[{}]", vec![format!("{s:e}"); rates.len()].join(",")))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let Ok(ladder) = Ladder::parse_sabre("l.json", &text) else {
+            return Ok(());
+        };
+        let trace = Trace::new(
+            "t",
+            vec![Period {
+                duration: Duration::from_secs(1),
+                bandwidth_mbps: bandwidth_kbps / 1e3,
+                rtt_ms: latency_ms,
+            }],
+        )
+        .unwrap();
+        let config = SabreConfig {
+            time_limit_ms: 3_600_000.0,
+            ..SabreConfig::default()
+        };
+        if let Ok(r) = sabre::run(&trace, &ladder, AbrKind::ALL[rule], &config) {
+            prop_assert_eq!(r.levels.len(), ladder.segments());
+        }
     }
 }

@@ -131,16 +131,20 @@ struct NetPeriod {
     latency_ms: f64,
 }
 
-/// Sabre's `NetworkModel`: a cursor in the looping trace.
+/// Sabre's `NetworkModel`: a cursor in the looping trace. Every loop also
+/// stops once `total_ms` passes `limit_ms` (a trace with almost no
+/// bandwidth would otherwise walk its periods for ever inside one
+/// download); the session then ends with [`SabreError::TimeLimit`].
 struct Network {
     periods: Vec<NetPeriod>,
     index: usize,
     time_to_next: f64,
     total_ms: f64,
+    limit_ms: f64,
 }
 
 impl Network {
-    fn new(trace: &Trace) -> Self {
+    fn new(trace: &Trace, limit_ms: f64) -> Self {
         let periods: Vec<NetPeriod> = trace
             .periods()
             .iter()
@@ -156,6 +160,7 @@ impl Network {
             index: 0,
             time_to_next,
             total_ms: 0.0,
+            limit_ms,
         }
     }
 
@@ -172,10 +177,14 @@ impl Network {
         self.total_ms += time;
     }
 
+    fn expired(&self) -> bool {
+        self.total_ms > self.limit_ms
+    }
+
     /// Waits `units` latencies, each at the period's own latency.
     fn latency_delay(&mut self, mut units: f64) -> f64 {
         let mut total = 0.0;
-        while units > 0.0 {
+        while units > 0.0 && !self.expired() {
             let latency = self.now().latency_ms;
             let time = units * latency;
             if time <= self.time_to_next {
@@ -195,7 +204,7 @@ impl Network {
 
     fn download_all(&mut self, mut size: f64) -> f64 {
         let mut total = 0.0;
-        while size > 0.0 {
+        while size > 0.0 && !self.expired() {
             let bw = self.now().bandwidth_kbps;
             if size <= self.time_to_next * bw {
                 let time = size / bw;
@@ -222,7 +231,7 @@ impl Network {
         mut min_time: f64,
     ) -> (f64, f64) {
         let (mut total_size, mut total_time) = (0.0, 0.0);
-        while size > 0.0 && (min_size > 0.0 || min_time > 0.0) {
+        while size > 0.0 && (min_size > 0.0 || min_time > 0.0) && !self.expired() {
             let bw = self.now().bandwidth_kbps;
             let (bits, time);
             if bw > 0.0 {
@@ -268,7 +277,7 @@ impl Network {
     }
 
     fn delay(&mut self, mut time: f64) {
-        while time > self.time_to_next {
+        while time > self.time_to_next && !self.expired() {
             time -= self.time_to_next;
             self.advance(self.time_to_next);
             self.next_period();
@@ -392,7 +401,7 @@ pub fn run(
         return Err(SabreError::NoBandwidth(trace.name.clone()));
     }
     let mut abr = rule.build(ladder, &config.abr, config.fixed_level);
-    let mut net = Network::new(trace);
+    let mut net = Network::new(trace, config.time_limit_ms);
     let mut player = Player::new(ladder);
     let mut history = Ewma::new(&config.half_life_s, ladder.segment_ms);
     let seg = ladder.segment_ms;
@@ -462,6 +471,9 @@ pub fn run(
             );
         }
     }
+    if net.expired() {
+        return Err(SabreError::TimeLimit(config.time_limit_ms / 1000.0));
+    }
     player.deplete(player.level_ms());
     Ok(report(&player, rule, trace, config, startup_ms, abandoned))
 }
@@ -497,7 +509,7 @@ fn download(
     p.time_to_first_bit_ms = latency;
     let mut min_time = MIN_PROGRESS_MS - latency;
     let mut min_size = MIN_PROGRESS_BITS;
-    while p.downloaded_bits < size && p.abandon_to.is_none() {
+    while p.downloaded_bits < size && p.abandon_to.is_none() && !net.expired() {
         let (bits, time) = net.minimal_download(size - p.downloaded_bits, min_size, min_time);
         p.time_ms += time;
         p.downloaded_bits += bits;
