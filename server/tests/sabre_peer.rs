@@ -11,6 +11,8 @@ use std::{
     process::{Command, Output},
 };
 
+use vstack::tools::sabre_bench::SabreFigures;
+
 const BIN: &str = env!("CARGO_BIN_EXE_vstack");
 
 fn shared() -> PathBuf {
@@ -25,8 +27,8 @@ fn vstack(args: &[&str]) -> Output {
         .expect("vstack runs")
 }
 
-/// `sabre.py`'s `name: value` lines.
-fn sabre(trace: &Path, video: &Path, rule: &str) -> Vec<(String, f64)> {
+/// `sabre.py`'s figures, read as the bench step reads them.
+fn sabre(trace: &Path, video: &Path, rule: &str) -> SabreFigures {
     let script = shared().join("peers/sabre/sabre.py");
     let out = Command::new("python3")
         .arg(&script)
@@ -42,11 +44,7 @@ fn sabre(trace: &Path, video: &Path, rule: &str) -> Vec<(String, f64)> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().parse().unwrap()))
-        .collect()
+    SabreFigures::parse_sabre_output(&String::from_utf8_lossy(&out.stdout)).unwrap()
 }
 
 #[test]
@@ -87,22 +85,15 @@ fn vstack_and_sabre_agree_on_fcc_and_3g_traces_for_every_rule() {
             );
             let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             let theirs = sabre(trace, &video, rule);
-            let get = |name: &str| {
-                theirs
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .unwrap_or_else(|| panic!("sabre.py printed no {name:?}"))
-                    .1
-            };
             let cell = format!("{} {rule}", trace.display());
             let (b, sb) = (
                 ours["time_average_played_bitrate"].as_f64().unwrap(),
-                get("time average played bitrate"),
+                theirs.time_average_played_bitrate,
             );
             assert!((b - sb).abs() <= 0.01 * sb, "{cell}: bitrate {b} vs {sb}");
             let (r, sr) = (
                 ours["total_rebuffer"].as_f64().unwrap(),
-                get("total rebuffer"),
+                theirs.total_rebuffer,
             );
             assert!(
                 (r - sr).abs() <= 0.1_f64.max(0.02 * sr),
@@ -110,12 +101,12 @@ fn vstack_and_sabre_agree_on_fcc_and_3g_traces_for_every_rule() {
             );
             assert_eq!(
                 ours["total_rebuffer_events"].as_f64().unwrap(),
-                get("total rebuffer events"),
+                theirs.total_rebuffer_events,
                 "{cell}"
             );
             let (s, ss) = (
                 ours["time_average_score"].as_f64().unwrap(),
-                get("time average score"),
+                theirs.time_average_score,
             );
             assert!(
                 (s - ss).abs() <= 0.01 * ss.abs().max(0.1),
@@ -163,7 +154,7 @@ fn the_sabre_model_refuses_bad_input_with_exit_code_2() {
             ],
             "--level 10",
         ),
-        (vec!["sim", "--abr", "bola", "--trace", t], "--model sabre"),
+        (vec!["sim", "--abr", "bola", "--trace", t], "ladder"),
     ];
     for (args, says) in cases {
         let out = vstack(&args);
