@@ -29,6 +29,36 @@ fn level_from_buffer(ladder: &Ladder, utilities: &[f64], vp: f64, gp: f64, level
     best
 }
 
+/// BOLA's abandonment scan (Sabre's `check_abandon`): the lower level, if
+/// any, whose whole segment at `level_ms` of buffer scores above `score` and
+/// is smaller than the `left_bits` the running download still needs (only
+/// then does switching pay); the highest-scoring such level.
+fn lower_level_scoring_higher(
+    ladder: &Ladder,
+    utilities: &[f64],
+    (vp, gp): (f64, f64),
+    p: &Progress,
+    level_ms: f64,
+    left_bits: f64,
+    mut score: f64,
+) -> Option<usize> {
+    let mut abandon_to = None;
+    for (q, (u, rate)) in utilities
+        .iter()
+        .zip(&ladder.bitrates_kbps)
+        .enumerate()
+        .take(p.level)
+    {
+        let other_size = p.size_bits * rate / ladder.bitrates_kbps[p.level];
+        let other_score = (vp * (gp + u) - level_ms) / other_size;
+        if other_size < left_bits && other_score > score {
+            score = other_score;
+            abandon_to = Some(q);
+        }
+    }
+    abandon_to
+}
+
 /// BOLA (Sabre's `bola`, default "BOLA-U": an up-switch goes at most one
 /// level above what the throughput sustains). Unless `abr_basic`, its buffer
 /// target shrinks near the start and the end of the video (Sabre: at most
@@ -119,20 +149,19 @@ impl AbrRule for Bola {
         if p.downloaded_bits <= 0.0 || remain <= 0.0 {
             return None;
         }
-        let mut score = (self.vp * (self.gp + self.utilities[p.level]) - buffer_level_ms) / remain;
+        let score = (self.vp * (self.gp + self.utilities[p.level]) - buffer_level_ms) / remain;
         if score < 0.0 {
             return None;
         }
-        let mut abandon_to = None;
-        for q in 0..p.level {
-            let other_size = p.size_bits * ladder.bitrates_kbps[q] / ladder.bitrates_kbps[p.level];
-            let other_score =
-                (self.vp * (self.gp + self.utilities[q]) - buffer_level_ms) / other_size;
-            if other_size < remain && other_score > score {
-                score = other_score;
-                abandon_to = Some(q);
-            }
-        }
+        let abandon_to = lower_level_scoring_higher(
+            ladder,
+            &self.utilities,
+            (self.vp, self.gp),
+            p,
+            buffer_level_ms,
+            remain,
+            score,
+        );
         if let Some(q) = abandon_to {
             self.last_level = q;
         }
@@ -333,36 +362,23 @@ impl AbrRule for BolaE {
         if sz <= 0.0 {
             return None;
         }
-        let mut score = (self.vp * (self.gp + self.utilities[p.level]) - bl) / sz;
-        let mut abandon_to = None;
-        for q in 0..p.level {
-            let other_size = p.size_bits * ladder.bitrates_kbps[q] / ladder.bitrates_kbps[p.level];
-            let other_score = (self.vp * (self.gp + self.utilities[q]) - bl) / other_size;
-            // Sabre: switching only pays when the new download is smaller
-            // than what is left of this one.
-            if other_size < sz && other_score > score {
-                score = other_score;
-                abandon_to = Some(q);
-            }
-        }
-        abandon_to
+        let score = (self.vp * (self.gp + self.utilities[p.level]) - bl) / sz;
+        lower_level_scoring_higher(
+            ladder,
+            &self.utilities,
+            (self.vp, self.gp),
+            p,
+            bl,
+            sz,
+            score,
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::ladder;
+    use super::super::tests::{ladder, state};
     use super::*;
-
-    fn state(buffer_level_ms: f64, throughput_kbps: f64) -> AbrState {
-        AbrState {
-            buffer_level_ms,
-            throughput_kbps: Some(throughput_kbps),
-            latency_ms: Some(0.0),
-            replica_rate_kbps: None,
-            replica_queued_bits: 0.0,
-        }
-    }
 
     #[test]
     fn bola_climbs_with_the_buffer_one_level_past_the_throughput() {

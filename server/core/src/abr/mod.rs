@@ -441,6 +441,18 @@ pub(crate) mod tests {
         }
     }
 
+    /// A state at `buffer_level_ms` with a `throughput_kbps` estimate and no
+    /// latency.
+    pub(crate) fn state(buffer_level_ms: f64, throughput_kbps: f64) -> AbrState {
+        AbrState {
+            buffer_level_ms,
+            throughput_kbps: Some(throughput_kbps),
+            latency_ms: Some(0.0),
+            replica_rate_kbps: None,
+            replica_queued_bits: 0.0,
+        }
+    }
+
     #[test]
     fn names_round_trip_and_unknown_is_an_error() {
         for k in AbrKind::ALL {

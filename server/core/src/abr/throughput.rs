@@ -137,18 +137,8 @@ impl AbrRule for Dynamic {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::ladder;
+    use super::super::tests::{ladder, state};
     use super::*;
-
-    fn state(buffer_level_ms: f64, throughput_kbps: f64) -> AbrState {
-        AbrState {
-            buffer_level_ms,
-            throughput_kbps: Some(throughput_kbps),
-            latency_ms: Some(0.0),
-            replica_rate_kbps: None,
-            replica_queued_bits: 0.0,
-        }
-    }
 
     #[test]
     fn throughput_rule_keeps_a_safety_margin() {

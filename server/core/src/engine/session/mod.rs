@@ -832,11 +832,7 @@ impl Session {
     /// The QoE report as of the last `now`.
     pub fn report(&self) -> QoeReport {
         let attempts = self.download_ms.len() as u64 + self.failovers;
-        let busy = self.busy_time
-            + self
-                .busy_since
-                .map(|s| self.now.saturating_sub(s))
-                .unwrap_or_default();
+        let busy = self.busy_so_far();
         let end = self.buffer.ended_at().unwrap_or(self.now);
         let session = end.saturating_sub(self.started_at);
         let rate = |d: Duration| {
@@ -907,17 +903,7 @@ impl Session {
                 s.bandwidth_mbps.unwrap_or(PRIOR_BANDWIDTH_MBPS) * s.reliability() * 1e3
             })
             .sum();
-        let latency_ms = meta
-            .replicas
-            .iter()
-            .filter(|n| n.index() < self.manifest.node_count)
-            .map(|n| {
-                self.monitor
-                    .stats(*n)
-                    .latency_ms
-                    .unwrap_or(PRIOR_LATENCY_MS)
-            })
-            .fold(f64::INFINITY, f64::min);
+        let latency_ms = self.replica_latency_ms(chunk);
         let replica_queued_bits: f64 = meta
             .replicas
             .iter()
@@ -954,11 +940,8 @@ impl Session {
     /// several chunks in flight one chunk's own time would count the others'
     /// share of the links against it).
     pub(super) fn sample_throughput(&mut self, chunk: usize) {
-        let busy = self.busy_time
-            + self
-                .busy_since
-                .map(|s| self.now.saturating_sub(s))
-                .unwrap_or_default();
+        let busy = self.busy_so_far();
+        let latency = self.replica_latency_ms(chunk);
         let Some(abr) = self.abr.as_mut() else {
             return;
         };
@@ -967,23 +950,37 @@ impl Session {
         abr.sampled_bytes = self.bytes_total;
         abr.sampled_busy = busy;
         if took_ms > 0.0 {
-            let latency = self.manifest.chunks[chunk]
-                .replicas
-                .iter()
-                .filter(|n| n.index() < self.manifest.node_count)
-                .map(|n| {
-                    self.monitor
-                        .stats(*n)
-                        .latency_ms
-                        .unwrap_or(PRIOR_LATENCY_MS)
-                })
-                .fold(f64::INFINITY, f64::min);
             abr.estimate.push(
                 took_ms,
                 bits / took_ms,
                 if latency.is_finite() { latency } else { 0.0 },
             );
         }
+    }
+
+    /// The lowest latency estimate among `chunk`'s replicas, ms (the prior
+    /// for one never measured); infinite when it has none.
+    fn replica_latency_ms(&self, chunk: usize) -> f64 {
+        self.manifest.chunks[chunk]
+            .replicas
+            .iter()
+            .filter(|n| n.index() < self.manifest.node_count)
+            .map(|n| {
+                self.monitor
+                    .stats(*n)
+                    .latency_ms
+                    .unwrap_or(PRIOR_LATENCY_MS)
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// Time parts have been running, so far.
+    fn busy_so_far(&self) -> Duration {
+        self.busy_time
+            + self
+                .busy_since
+                .map(|s| self.now.saturating_sub(s))
+                .unwrap_or_default()
     }
 
     fn set_now(&mut self, now: Duration) {
