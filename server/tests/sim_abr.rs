@@ -1,5 +1,6 @@
-//! `vstack sim` with a ladder: the exact form of issue 25's command, the
-//! quality figures in the JSON summary, and the refusals.
+//! `vstack sim` with a ladder: the exact form of issue 25's command (with
+//! the offline optimum), the quality figures in the JSON summary, and the
+//! refusals.
 
 mod common;
 
@@ -22,7 +23,7 @@ fn a_ladder_video_is_played_adaptively_and_scored() {
             "--abr",
             "multi-source",
             "--strategies",
-            "smart,naive,single,oracle,bound",
+            "smart,naive,single,oracle,optimum,bound",
         ])
         .args(["--sessions", "4", "--json"])
         .output()
@@ -34,7 +35,7 @@ fn a_ladder_video_is_played_adaptively_and_scored() {
     );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let strategies = r["summary"]["strategies"].as_array().unwrap();
-    assert_eq!(strategies.len(), 5);
+    assert_eq!(strategies.len(), 6);
     for s in strategies {
         let name = s["strategy"].as_str().unwrap();
         for f in ["startup_latency_ms", "rebuffer_time_ms"] {
@@ -54,8 +55,29 @@ fn a_ladder_video_is_played_adaptively_and_scored() {
         let b = s["played_bitrate_kbps"]["mean"].as_f64().unwrap();
         assert!((230.0..=6_000.0).contains(&b), "{name}: {b}");
     }
+    // The optimum's linear QoE is an upper bound, session by session.
+    let sessions = r["sessions"].as_array().unwrap();
+    let qoe = |run: &serde_json::Value| run["qoe"]["quality"]["linear_qoe"].as_f64();
+    for run in sessions.iter().filter(|r| r["qoe"]["ended"] == true) {
+        let Some(q) = qoe(run) else { continue };
+        let best = sessions
+            .iter()
+            .find(|o| o["strategy"] == "optimum" && o["session"] == run["session"])
+            .and_then(qoe)
+            .expect("an optimum per session");
+        assert!(
+            q <= best + 0.005,
+            "{} scored {q} > optimum {best}",
+            run["strategy"]
+        );
+    }
+    let gaps = r["summary"]["vs_optimum"].as_array().unwrap();
+    assert_eq!(gaps.len(), 4, "{gaps:?}");
+    for g in gaps {
+        assert!(g["qoe_gap_mean"].as_f64().unwrap() >= -0.005, "{g}");
+    }
     // Every session records the level of every chunk it played.
-    for run in r["sessions"].as_array().unwrap() {
+    for run in sessions {
         if run["strategy"] != "bound" {
             let q = &run["qoe"]["quality"];
             assert_eq!(
@@ -78,6 +100,7 @@ fn adaptive_rules_need_a_ladder_and_a_known_name() {
         (vec!["--abr", "bolae"], "ladder"),
         (vec!["--baseline-abr", "throughput"], "ladder"),
         (vec!["--abr", "pensieve"], "pensieve"),
+        (vec!["--strategies", "smart,optimum"], "ladder"),
     ] {
         let out = Command::new(BIN)
             .args(["sim", "--trace", traces.to_str().unwrap()])

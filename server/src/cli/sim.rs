@@ -87,7 +87,8 @@ pub struct SimArgs {
     /// redundancy does for hot chunks); later chunks use `--replication`.
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=64))]
     pub replica_layout: Vec<u16>,
-    /// Strategies to run, comma-separated.
+    /// Strategies to run, comma-separated: `smart`, `naive`, `oracle`,
+    /// `single`, `bound`, `optimum` (a video with a ladder only).
     #[arg(
         long,
         value_delimiter = ',',
@@ -162,6 +163,11 @@ impl SimArgs {
             _ => None,
         };
         let abr = self.abr_plan(ladder.is_some())?;
+        if ladder.is_none() && self.strategies.contains(&Strategy::Optimum) {
+            return Err(bad(
+                "--strategies optimum needs a video with a ladder (a Sabre manifest such as ../shared/videos/bbb.json)".into(),
+            ));
+        }
         let chunks = load_chunks(&source, Duration::from_secs_f64(self.chunk_s))
             .map_err(|e| bad(e.to_string()))?;
         let name = match &source {
@@ -295,8 +301,28 @@ fn print_quality(summary: &Summary) {
     }
     println!("{t}");
     println!(
-        "linear QoE (Pensieve): Σ bitrate in Mbit/s over played chunks − 4.3 × stall s − Σ |Δ bitrate| in Mbit/s"
+        "linear QoE (Pensieve): Σ bitrate in Mbit/s over played chunks − 4.3 × (startup + stall) s − Σ |Δ bitrate| in Mbit/s"
     );
+    for g in &summary.vs_optimum {
+        println!(
+            "{} vs optimum: linear QoE {:.1} below it on average · median share {}",
+            g.strategy.name(),
+            g.qoe_gap_mean,
+            g.qoe_share_p50.map_or_else(
+                || "n/a (optimum ≤ 0 in every session)".into(),
+                |x| format!("{:.0} % over {} sessions", x * 100.0, g.share_sessions)
+            )
+        );
+    }
+    if summary
+        .strategies
+        .iter()
+        .any(|s| s.strategy == Strategy::Optimum)
+    {
+        println!(
+            "optimum: an upper bound on linear QoE (pooled capacity of every node, any node serving any chunk, no latency); its startup, stall and bitrate are those of the plan that reaches it"
+        );
+    }
 }
 
 /// A row per strategy and the smart-vs-naive and smart-vs-oracle deltas.
@@ -315,7 +341,7 @@ fn print_summary(summary: &Summary) {
         // The bound is not a player: it bounds startup and startup + stall
         // only, so its other columns are not figures.
         let player = |v: String| {
-            if s.strategy == Strategy::Bound {
+            if matches!(s.strategy, Strategy::Bound | Strategy::Optimum) {
                 "—".to_string()
             } else {
                 v

@@ -384,7 +384,10 @@ pub struct QualityQoe {
 
 impl QualityQoe {
     /// Scores chunks played at `played` = (level, media duration s) with
-    /// `bitrates_kbps` per level and `stall_s` of stalls.
+    /// `bitrates_kbps` per level and `stall_s` of waiting: startup latency
+    /// plus rebuffering, as Pensieve counts it (its buffer starts empty, so
+    /// the first chunk's download is rebuffering), so that a later start
+    /// never scores better than a stall of the same length.
     pub fn of(bitrates_kbps: &[f64], played: &[(usize, f64)], stall_s: f64) -> Self {
         let rate = |q: usize| bitrates_kbps.get(q).copied().unwrap_or(0.0);
         let media_s: f64 = played.iter().map(|p| p.1).sum();

@@ -148,10 +148,16 @@ pub enum Strategy {
     ///
     /// [`bound`]: crate::sim::bound
     Bound,
+    /// The offline optimum of linear QoE with a ladder ([`optimum`]; an
+    /// upper bound no strategy's linear QoE exceeds; simulator only).
+    ///
+    /// [`optimum`]: crate::sim::optimum
+    Optimum,
 }
 
 impl Strategy {
-    /// Lower-case name (`smart`, `naive`, `oracle`, `single`, `bound`).
+    /// Lower-case name (`smart`, `naive`, `oracle`, `single`, `bound`,
+    /// `optimum`).
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Smart => "smart",
@@ -159,6 +165,7 @@ impl Strategy {
             Strategy::Oracle => "oracle",
             Strategy::Single => "single",
             Strategy::Bound => "bound",
+            Strategy::Optimum => "optimum",
         }
     }
 }

@@ -181,6 +181,17 @@ impl<'a> Sweep<'a> {
         }
     }
 
+    /// The pooled rate of `J` at `t`, bit/s (client cap applied).
+    fn rate(&self, t: f64) -> f64 {
+        let rate: f64 = self
+            .links
+            .iter()
+            .filter(|l| !l.is_down(t))
+            .map(|l| l.at(t).0 * 1e6)
+            .sum();
+        self.cap_bps.map_or(rate, |cap| rate.min(cap))
+    }
+
     /// The first time `cap_J` reaches `bits` (infinite past the time limit).
     fn time_to_reach(&mut self, bits: f64) -> f64 {
         while self.delivered < bits {
@@ -189,15 +200,7 @@ impl<'a> Sweep<'a> {
             }
             self.steps += 1;
             let t = self.t;
-            let mut rate: f64 = self
-                .links
-                .iter()
-                .filter(|l| !l.is_down(t))
-                .map(|l| l.at(t).0 * 1e6)
-                .sum();
-            if let Some(cap) = self.cap_bps {
-                rate = rate.min(cap);
-            }
+            let rate = self.rate(t);
             let next = self
                 .links
                 .iter()
@@ -213,6 +216,76 @@ impl<'a> Sweep<'a> {
             self.t = next;
         }
         self.t
+    }
+}
+
+/// The pooled capacity of every node as a curve: `∫₀ᵗ min(client cap,
+/// Σ bandwidth_j(t)) dt` in bits, piecewise linear between breakpoints
+/// (trace periods and down intervals). Read by the offline optimum
+/// ([`super::optimum`]), which needs the inverse at many points.
+#[derive(Clone, Debug)]
+pub struct PooledCurve {
+    /// `(t s, bits delivered by t)` at every change of the pooled rate,
+    /// from `(0, 0)`; both columns nondecreasing.
+    points: Vec<(f64, f64)>,
+}
+
+impl PooledCurve {
+    /// Walks every link of `config` from time 0 until `bits` have been
+    /// delivered or `max_time_s` passes (whichever comes first).
+    pub fn walk(config: &SimConfig, bits: f64, max_time_s: f64) -> Self {
+        let all = if config.links.len() >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << config.links.len()) - 1
+        };
+        let mut sweep = Sweep::new(config, all, max_time_s);
+        let mut points = vec![(0.0, 0.0)];
+        while sweep.delivered < bits && sweep.t <= max_time_s && sweep.steps <= 50_000_000 {
+            // One capacity segment at a time: ask for one bit past it.
+            let (t0, d0) = (sweep.t, sweep.delivered);
+            let end = sweep
+                .links
+                .iter()
+                .map(|l| link_change(l, t0))
+                .fold(f64::INFINITY, f64::min)
+                .max(t0 + 1e-9);
+            let rate = sweep.rate(t0);
+            sweep.steps += 1;
+            sweep.delivered = d0 + rate * (end - t0);
+            sweep.t = end;
+            points.push((end, sweep.delivered));
+        }
+        Self { points }
+    }
+
+    /// Bits delivered by `t_s` (the last value walked past the walk's end).
+    pub fn bits_by(&self, t_s: f64) -> f64 {
+        let i = self.points.partition_point(|p| p.0 <= t_s);
+        if i == 0 {
+            return 0.0;
+        }
+        let (t0, d0) = self.points[i - 1];
+        match self.points.get(i) {
+            Some(&(t1, d1)) if t1 > t0 => d0 + (d1 - d0) * (t_s - t0) / (t1 - t0),
+            _ => d0,
+        }
+    }
+
+    /// The first time the curve reaches `bits`; infinite when it never
+    /// does within the walk.
+    pub fn time_to_reach(&self, bits: f64) -> f64 {
+        if bits <= 0.0 {
+            return 0.0;
+        }
+        // First breakpoint at or past `bits`; the segment before it rises
+        // (it starts below `bits`), so the crossing is inside it.
+        let i = self.points.partition_point(|p| p.1 < bits);
+        let Some(&(t1, d1)) = self.points.get(i) else {
+            return f64::INFINITY;
+        };
+        let (t0, d0) = self.points[i - 1];
+        t0 + (t1 - t0) * (bits - d0) / (d1 - d0)
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod bound;
 pub mod net;
+pub mod optimum;
 pub mod sabre;
 
 use std::sync::Arc;
@@ -41,7 +42,7 @@ impl Strategy {
             Strategy::Naive => Some(Box::new(RoundRobinSelector::default())),
             Strategy::Single => Some(Box::new(SmartSelector)),
             Strategy::Oracle => Some(Box::new(OracleSelector::new(links.clone()))),
-            Strategy::Bound => None,
+            Strategy::Bound | Strategy::Optimum => None,
         }
     }
 
@@ -56,6 +57,7 @@ impl Strategy {
         let links = Arc::new(config.links.clone());
         match self.selector(&links) {
             Some(selector) => run_session(config, manifest, selector),
+            None if self == Strategy::Optimum => optimum::run_optimum(config, manifest),
             None => bound::run_bound(config, manifest),
         }
     }
@@ -376,6 +378,23 @@ pub struct BoundGap {
     pub wait_ms: f64,
 }
 
+/// How a strategy's linear QoE compares with the offline optimum's
+/// ([`optimum`]), session by session.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OptimumGap {
+    /// Strategy.
+    pub strategy: Strategy,
+    /// Median over sessions of the strategy's linear QoE ÷ the optimum's,
+    /// counting the sessions where the optimum's is positive (`None` when
+    /// none is: a share of a negative score means nothing).
+    pub qoe_share_p50: Option<f64>,
+    /// Sessions behind [`Self::qoe_share_p50`].
+    pub share_sessions: usize,
+    /// Mean of the optimum's linear QoE − the strategy's, over sessions both
+    /// scored (≥ 0: the optimum is an upper bound).
+    pub qoe_gap_mean: f64,
+}
+
 /// The experiment's summary.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
@@ -384,6 +403,9 @@ pub struct Summary {
     /// Each other strategy's gap to the bound, when the bound ran.
     #[serde(default)]
     pub vs_bound: Vec<BoundGap>,
+    /// Each other strategy against the offline optimum, when it ran.
+    #[serde(default)]
+    pub vs_optimum: Vec<OptimumGap>,
     /// Smart vs naive, when both ran.
     pub smart_vs_naive: Option<Deltas>,
     /// Smart vs oracle, when both ran (negative numbers: how far smart is from the bound).
@@ -467,12 +489,52 @@ impl Summary {
             })
             .unwrap_or_default();
         Self {
+            vs_optimum: vs_optimum(results, &order),
             smart_vs_naive: deltas(Strategy::Naive),
             smart_vs_oracle: deltas(Strategy::Oracle),
             vs_bound,
             strategies,
         }
     }
+}
+
+/// Every other strategy's [`OptimumGap`], when the optimum ran.
+fn vs_optimum(results: &[SessionRun], order: &[Strategy]) -> Vec<OptimumGap> {
+    let qoe = |r: &SessionRun| r.qoe.quality.as_ref().map(|q| q.linear_qoe);
+    let best: std::collections::HashMap<usize, f64> = results
+        .iter()
+        .filter(|r| r.strategy == Strategy::Optimum)
+        .filter_map(|r| Some((r.session, qoe(r)?)))
+        .collect();
+    if best.is_empty() {
+        return Vec::new();
+    }
+    order
+        .iter()
+        .filter(|s| **s != Strategy::Optimum && **s != Strategy::Bound)
+        .map(|&strategy| {
+            let pairs: Vec<(f64, f64)> = results
+                .iter()
+                .filter(|r| r.strategy == strategy)
+                .filter_map(|r| Some((qoe(r)?, *best.get(&r.session)?)))
+                .collect();
+            let shares: Vec<f64> = pairs
+                .iter()
+                .filter(|(_, o)| *o > 0.0)
+                .map(|(q, o)| q / o)
+                .collect();
+            OptimumGap {
+                strategy,
+                qoe_share_p50: (!shares.is_empty()).then(|| Dist::of(&shares).p50),
+                share_sessions: shares.len(),
+                qoe_gap_mean: if pairs.is_empty() {
+                    0.0
+                } else {
+                    pairs.iter().map(|(q, o)| o - q).sum::<f64>() / pairs.len() as f64
+                },
+            }
+        })
+        .collect()
 }
 
 /// The distribution of a quality figure over sessions that have one

@@ -875,10 +875,13 @@ impl Session {
                         ))
                     })
                     .collect();
+                // Startup counts as stall (Pensieve: the buffer starts
+                // empty); a session that never started waited all along.
+                let startup = self.buffer.startup_latency().unwrap_or(session);
                 crate::abr::QualityQoe::of(
                     &self.manifest.bitrates_kbps,
                     &played,
-                    self.buffer.rebuffer_time().as_secs_f64(),
+                    (startup + self.buffer.rebuffer_time()).as_secs_f64(),
                 )
             }),
         }
