@@ -109,7 +109,8 @@ pub struct SabreReport {
     /// (Sabre's `startup_time`; it does not print it).
     pub startup_time: f64,
     /// Linear QoE (Pensieve, Mao et al., SIGCOMM 2017): Σ bitrate in Mbit/s
-    /// − 4.3 × stall s − Σ |ΔR| in Mbit/s, over the played segments.
+    /// − 4.3 × (startup + stall) s − Σ |ΔR| in Mbit/s, over the played
+    /// segments (startup counts as stall, as in [`crate::abr::QualityQoe`]).
     pub linear_qoe: f64,
     /// Level played per segment, in order.
     pub levels: Vec<usize>,
@@ -552,7 +553,7 @@ fn report(
             * (player.played_utility - config.abr.gamma_p * player.rebuffer_ms / seg),
         startup_time: startup_ms / 1000.0,
         linear_qoe: player.played_bitrate / 1000.0
-            - LINEAR_QOE_REBUFFER_PENALTY * total_rebuffer
+            - LINEAR_QOE_REBUFFER_PENALTY * (startup_ms / 1000.0 + total_rebuffer)
             - player.bitrate_change / 1000.0,
         levels: player.levels.clone(),
         abandoned,
