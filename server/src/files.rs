@@ -59,6 +59,41 @@ pub fn read_text(path: &Path) -> Result<String, FileError> {
     })
 }
 
+/// The chunk-size files of a ladder folder (Pensieve's `video_size_0` …
+/// `video_size_N`, level 0 the lowest), as `(path, text)` in level order;
+/// at most 64 levels are read.
+///
+/// # Errors
+/// [`FileError::Io`] for an unreadable folder or file, or a folder with no
+/// `video_size_N` file (reported as not found).
+pub fn ladder_dir(dir: &Path) -> Result<Vec<(String, String)>, FileError> {
+    let io = |source| FileError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut levels: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n = name.strip_prefix("video_size_")?.parse::<u32>().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    levels.sort();
+    if levels.is_empty() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no video_size_N files (one chunk-size file per level)",
+        )));
+    }
+    levels
+        .into_iter()
+        .take(64)
+        .map(|(_, p)| Ok((p.display().to_string(), read_text(&p)?)))
+        .collect()
+}
+
 /// One trace file, in any format of [`Trace::parse`].
 ///
 /// # Errors

@@ -90,6 +90,56 @@ fn a_ladder_video_is_played_adaptively_and_scored() {
 }
 
 #[test]
+fn a_folder_of_size_files_is_a_ladder() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    let traces = shared.join("traces/fcc");
+    let video = shared.join("videos/envivio");
+    if !common::shared_input(&traces) || !common::shared_input(&video) {
+        return;
+    }
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["sim", "--trace", traces.to_str().unwrap()])
+            .args(["--video", video.to_str().unwrap()])
+            .args([
+                "--strategies",
+                "smart,naive,optimum",
+                "--sessions",
+                "3",
+                "--json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Envivio's nominal ladder (Pensieve's VIDEO_BIT_RATE).
+    let out = run(&["--ladder-kbps", "300,750,1200,1850,2850,4300"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for s in r["summary"]["strategies"].as_array().unwrap() {
+        let b = s["played_bitrate_kbps"]["mean"].as_f64().unwrap();
+        assert!((300.0..=4_300.0).contains(&b), "{s}");
+    }
+    // 49 segments of 4 s in 12 s chunks.
+    assert_eq!(r["chunks"], 17);
+    // Without names the levels' mean sizes give the bitrates.
+    assert!(run(&[]).status.success());
+    for (args, says) in [
+        (vec!["--ladder-kbps", "300,200"], "increasing"),
+        (vec!["--segment-s=-4"], "--segment-s"),
+    ] {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn adaptive_rules_need_a_ladder_and_a_known_name() {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
     let traces = shared.join("traces/fcc");

@@ -3,7 +3,10 @@
 //! `--model sabre`, one session per trace in Sabre's single-source model
 //! under Sabre's own figure names.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -54,8 +57,10 @@ pub struct SimArgs {
     /// repeat the flag for more. Session k gives node j trace (k·nodes + j) mod count.
     #[arg(long = "trace", required = true, value_name = "PATH")]
     pub traces: Vec<PathBuf>,
-    /// `synthetic`, a Sabre JSON video (e.g. shared/videos/bbb.json) or a chunk-size
-    /// file (e.g. shared/videos/envivio/video_size_3).
+    /// `synthetic`, a Sabre JSON video (e.g. shared/videos/bbb.json), a
+    /// folder of chunk-size files, one per level (a ladder, e.g.
+    /// shared/videos/envivio), or one chunk-size file (e.g.
+    /// shared/videos/envivio/video_size_3).
     #[arg(long, default_value = "synthetic")]
     pub video: String,
     /// Bitrate level of a Sabre video (0 = lowest).
@@ -64,6 +69,11 @@ pub struct SimArgs {
     /// Segment duration of a chunk-size file, seconds (Envivio: 4).
     #[arg(long, default_value_t = 4.0)]
     pub segment_s: f64,
+    /// Nominal bitrate of each level of a chunk-size folder, kbit/s, lowest
+    /// first (Envivio: 300,750,1200,1850,2850,4300). Default: each level's
+    /// mean chunk size over the segment duration.
+    #[arg(long, value_delimiter = ',')]
+    pub ladder_kbps: Vec<f64>,
     /// Synthetic video bitrate, kbit/s.
     #[arg(long, default_value_t = 5000.0)]
     pub bitrate_kbps: f64,
@@ -131,6 +141,12 @@ impl SimArgs {
                 self.chunk_s
             )));
         }
+        if !(self.segment_s > 0.0 && self.segment_s <= 600.0) {
+            return Err(bad(format!(
+                "--segment-s must be in (0, 600], got {}",
+                self.segment_s
+            )));
+        }
         if self.sessions == 0 || self.strategies.is_empty() {
             return Err(bad("need at least one session and one strategy".into()));
         }
@@ -138,64 +154,57 @@ impl SimArgs {
         if traces.is_empty() {
             return Err(bad("no trace files found".into()));
         }
-        let source = match self.video.as_str() {
-            "synthetic" => VideoSource::Synthetic {
-                bitrate_kbps: self.bitrate_kbps,
-                duration: Duration::from_secs(self.duration_s),
-                vbr: self.vbr,
-                seed: self.seed,
-            },
-            path if path.ends_with(".json") => VideoSource::Sabre {
-                origin: path.into(),
-                text: files::read_text(path.as_ref()).map_err(|e| bad(e.to_string()))?,
-                level: self.level,
-            },
-            path => VideoSource::SizeFile {
-                origin: path.into(),
-                text: files::read_text(path.as_ref()).map_err(|e| bad(e.to_string()))?,
-                segment: Duration::from_secs_f64(self.segment_s),
-            },
-        };
-        let ladder = match &source {
-            VideoSource::Sabre { origin, text, .. } => {
-                Some(Ladder::parse_sabre(origin, text).map_err(|e| bad(e.to_string()))?)
-            }
-            _ => None,
-        };
-        let abr = self.abr_plan(ladder.is_some())?;
-        if ladder.is_none() && self.strategies.contains(&Strategy::Optimum) {
-            return Err(bad(
-                "--strategies optimum needs a video with a ladder (a Sabre manifest such as ../shared/videos/bbb.json)".into(),
-            ));
-        }
-        let chunks = load_chunks(&source, Duration::from_secs_f64(self.chunk_s))
-            .map_err(|e| bad(e.to_string()))?;
-        let name = match &source {
-            VideoSource::Synthetic { .. } => "synthetic".to_string(),
-            _ => self.video.clone(),
-        };
         let layout: Vec<usize> = self
             .replica_layout
             .iter()
             .map(|&r| usize::from(r))
             .collect();
-        let manifest = match &ladder {
-            Some(l) => ladder_manifest(
-                l,
-                Duration::from_secs_f64(self.chunk_s),
-                self.nodes as usize,
-                self.replication,
-                &layout,
-                self.level,
-            ),
-            None => layout_manifest(
-                &name,
-                &chunks,
-                self.nodes as usize,
-                self.replication,
-                &layout,
-            ),
+        let chunk = Duration::from_secs_f64(self.chunk_s);
+        let (manifest, ladder) = if Path::new(&self.video).is_dir() {
+            let files =
+                files::ladder_dir(Path::new(&self.video)).map_err(|e| bad(e.to_string()))?;
+            let rates = (!self.ladder_kbps.is_empty()).then_some(self.ladder_kbps.as_slice());
+            let ladder = Ladder::parse_size_files(
+                &self.video,
+                &files,
+                Duration::from_secs_f64(self.segment_s),
+                rates,
+            )
+            .map_err(|e| bad(e.to_string()))?;
+            self.ladder_manifest(&ladder, chunk, &layout)
+        } else {
+            let source = self.video_source()?;
+            let ladder = match &source {
+                VideoSource::Sabre { origin, text, .. } => {
+                    Some(Ladder::parse_sabre(origin, text).map_err(|e| bad(e.to_string()))?)
+                }
+                _ => None,
+            };
+            match ladder {
+                Some(l) => self.ladder_manifest(&l, chunk, &layout),
+                None => {
+                    let chunks = load_chunks(&source, chunk).map_err(|e| bad(e.to_string()))?;
+                    let name = match &source {
+                        VideoSource::Synthetic { .. } => "synthetic".to_string(),
+                        _ => self.video.clone(),
+                    };
+                    let m = layout_manifest(
+                        &name,
+                        &chunks,
+                        self.nodes as usize,
+                        self.replication,
+                        &layout,
+                    );
+                    (m, false)
+                }
+            }
         };
+        let abr = self.abr_plan(ladder)?;
+        if !ladder && self.strategies.contains(&Strategy::Optimum) {
+            return Err(bad(
+                "--strategies optimum needs a video with a ladder (a Sabre manifest such as ../shared/videos/bbb.json, or a folder of chunk-size files)".into(),
+            ));
+        }
         let mut base = SimConfig::new(
             (0..self.nodes)
                 .map(|_| NodeLink {
@@ -432,6 +441,47 @@ fn print_summary(summary: &Summary) {
 }
 
 impl SimArgs {
+    /// The video named by `--video` when it is not a ladder folder.
+    fn video_source(&self) -> anyhow::Result<VideoSource> {
+        let bad = |m: String| anyhow::Error::new(BadInput(m));
+        Ok(match self.video.as_str() {
+            "synthetic" => VideoSource::Synthetic {
+                bitrate_kbps: self.bitrate_kbps,
+                duration: Duration::from_secs(self.duration_s),
+                vbr: self.vbr,
+                seed: self.seed,
+            },
+            path if path.ends_with(".json") => VideoSource::Sabre {
+                origin: path.into(),
+                text: files::read_text(path.as_ref()).map_err(|e| bad(e.to_string()))?,
+                level: self.level,
+            },
+            path => VideoSource::SizeFile {
+                origin: path.into(),
+                text: files::read_text(path.as_ref()).map_err(|e| bad(e.to_string()))?,
+                segment: Duration::from_secs_f64(self.segment_s),
+            },
+        })
+    }
+
+    /// `ladder`'s manifest at `--level`, and `true` (the video has a ladder).
+    fn ladder_manifest(
+        &self,
+        ladder: &Ladder,
+        chunk: Duration,
+        layout: &[usize],
+    ) -> (vstack_core::engine::Manifest, bool) {
+        let m = ladder_manifest(
+            ladder,
+            chunk,
+            self.nodes as usize,
+            self.replication,
+            layout,
+            self.level,
+        );
+        (m, true)
+    }
+
     /// The rules each strategy plays: an adaptive rule needs a ladder.
     fn abr_plan(&self, ladder: bool) -> anyhow::Result<AbrPlan> {
         let default = if ladder {

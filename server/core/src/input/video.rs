@@ -246,6 +246,82 @@ impl Ladder {
     }
 }
 
+impl Ladder {
+    /// A ladder from one chunk-size file per level, lowest first (Pensieve's
+    /// `video_size_0` … `video_size_N`: one size in bytes per line), every
+    /// segment lasting `segment`. `bitrates_kbps` are the levels' nominal
+    /// bitrates; `None` takes each level's mean size over `segment` (kbit/s).
+    ///
+    /// # Errors
+    /// [`VideoError`] naming the file and line of a malformed size, or when
+    /// the files hold different segment counts, the levels are more than
+    /// [`MAX_LADDER_LEVELS`], or the bitrates are not positive and
+    /// increasing (one per file).
+    pub fn parse_size_files(
+        origin: &str,
+        levels: &[(String, String)],
+        segment: Duration,
+        bitrates_kbps: Option<&[f64]>,
+    ) -> Result<Self, VideoError> {
+        let invalid = |m: String| VideoError::Invalid(format!("{origin}: {m}"));
+        if levels.is_empty() || levels.len() > MAX_LADDER_LEVELS {
+            return Err(invalid(format!(
+                "a ladder needs 1 to {MAX_LADDER_LEVELS} size files, got {}",
+                levels.len()
+            )));
+        }
+        let per_level: Vec<Vec<(Duration, u64)>> = levels
+            .iter()
+            .map(|(name, text)| parse_size_file(name, text, segment))
+            .collect::<Result<_, _>>()?;
+        let segments = per_level[0].len();
+        if segments > MAX_LADDER_SEGMENTS {
+            return Err(invalid(format!(
+                "at most {MAX_LADDER_SEGMENTS} segments, got {segments}"
+            )));
+        }
+        if let Some((name, l)) = levels
+            .iter()
+            .zip(&per_level)
+            .find(|(_, l)| l.len() != segments)
+        {
+            return Err(invalid(format!(
+                "{} holds {} segments, {} holds {segments}",
+                name.0,
+                l.len(),
+                levels[0].0
+            )));
+        }
+        let seg_s = segment.as_secs_f64();
+        let rates: Vec<f64> = match bitrates_kbps {
+            Some(r) => r.to_vec(),
+            None => per_level
+                .iter()
+                .map(|l| {
+                    l.iter().map(|c| c.1 as f64 * 8.0).sum::<f64>() / segments as f64 / seg_s / 1e3
+                })
+                .collect(),
+        };
+        if rates.len() != levels.len()
+            || !rates.windows(2).all(|w| w[0] < w[1])
+            || !rates.iter().all(|r| r.is_finite() && *r > 0.0)
+        {
+            return Err(invalid(format!(
+                "need {} positive bitrates in increasing order (one per size file, lowest first), got {rates:?} kbit/s",
+                levels.len()
+            )));
+        }
+        Ok(Self {
+            name: origin.to_string(),
+            segment_ms: seg_s * 1e3,
+            bitrates_kbps: rates,
+            segments_bits: (0..segments)
+                .map(|i| per_level.iter().map(|l| l[i].1 as f64 * 8.0).collect())
+                .collect(),
+        })
+    }
+}
+
 fn parse_sabre(origin: &str, text: &str, level: usize) -> Result<Vec<(Duration, u64)>, VideoError> {
     let ladder = Ladder::parse_sabre(origin, text)?;
     if level >= ladder.levels() {
@@ -416,5 +492,49 @@ mod tests {
             regroup(&[(s(4), u64::MAX), (s(4), 1)], s(10)),
             vec![(s(8), u64::MAX)]
         );
+    }
+
+    #[test]
+    fn size_files_make_a_ladder_and_mismatches_are_refused() {
+        let files = |v: &[&str]| -> Vec<(String, String)> {
+            v.iter()
+                .enumerate()
+                .map(|(i, t)| (format!("video_size_{i}"), (*t).to_string()))
+                .collect()
+        };
+        let seg = Duration::from_secs(4);
+        let l =
+            Ladder::parse_size_files("env", &files(&["1000\n2000\n", "3000\n5000\n"]), seg, None)
+                .unwrap();
+        assert_eq!(l.levels(), 2);
+        assert_eq!(l.segments(), 2);
+        assert_eq!(l.segments_bits[1], vec![16_000.0, 40_000.0]);
+        // Mean size over 4 s: 1,500 B → 3 kbit/s; 4,000 B → 8 kbit/s.
+        assert_eq!(l.bitrates_kbps, vec![3.0, 8.0]);
+        let named = Ladder::parse_size_files(
+            "env",
+            &files(&["1000\n2000\n", "3000\n5000\n"]),
+            seg,
+            Some(&[300.0, 750.0]),
+        )
+        .unwrap();
+        assert_eq!(named.bitrates_kbps, vec![300.0, 750.0]);
+        let e = Ladder::parse_size_files("env", &files(&["1000\n", "3000\n5000\n"]), seg, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("video_size_1") && e.contains("segments"), "{e}");
+        let e = Ladder::parse_size_files(
+            "env",
+            &files(&["1000\n", "3000\n"]),
+            seg,
+            Some(&[750.0, 300.0]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("increasing"), "{e}");
+        let e = Ladder::parse_size_files("env", &files(&["1000\n", "x\n"]), seg, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("video_size_1"), "{e}");
     }
 }
