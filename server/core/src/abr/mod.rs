@@ -378,7 +378,7 @@ pub struct QualityQoe {
     /// Σ |ΔR| over those changes, kbit/s.
     pub switch_kbps: f64,
     /// Linear QoE (Pensieve): Σ R in Mbit/s over played chunks − 4.3 ×
-    /// stall time in s − Σ |ΔR| in Mbit/s. Startup is not a stall here.
+    /// (startup + stall) time in s − Σ |ΔR| in Mbit/s (see [`Self::of`]).
     pub linear_qoe: f64,
 }
 
