@@ -14,6 +14,14 @@ cd "$ROOT"
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 logs="$ROOT/target/test-logs"
 mkdir -p "$logs"
+# A clean run writes about 6 GB under target/; one CI run failed when its
+# disk filled (the linker died with a bus error). Say up front how much is
+# free, so such a failure reads as what it is.
+free_mb=$(( $(df -Pk "$ROOT/target" | awk 'NR==2 {print $4}') / 1024 ))
+echo "disk: $free_mb MB free where target/ lives (a clean run needs about 6,000)"
+if [ "$free_mb" -lt 8192 ]; then
+  echo "disk: WARNING: under 8 GB free; the build may fail for want of space" >&2
+fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
