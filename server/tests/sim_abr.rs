@@ -74,6 +74,8 @@ fn a_ladder_video_is_played_adaptively_and_scored() {
     let gaps = r["summary"]["vs_optimum"].as_array().unwrap();
     assert_eq!(gaps.len(), 4, "{gaps:?}");
     for g in gaps {
+        // Measured over the 4 sessions, never below the bound.
+        assert_eq!(g["gap_sessions"], 4, "{g}");
         assert!(g["qoe_gap_mean"].as_f64().unwrap() >= -0.005, "{g}");
     }
     // Every session records the level of every chunk it played.

@@ -314,9 +314,15 @@ fn print_quality(summary: &Summary) {
     );
     for g in &summary.vs_optimum {
         println!(
-            "{} vs optimum: linear QoE {:.1} below it on average · median share {}",
+            "{} vs optimum: linear QoE {} · median share {}",
             g.strategy.name(),
-            g.qoe_gap_mean,
+            g.qoe_gap_mean.map_or_else(
+                || "n/a (no session scored by both)".into(),
+                |x| format!(
+                    "{x:.1} below it on average over {} sessions",
+                    g.gap_sessions
+                )
+            ),
             g.qoe_share_p50.map_or_else(
                 || "n/a (optimum ≤ 0 in every session)".into(),
                 |x| format!("{:.0} % over {} sessions", x * 100.0, g.share_sessions)

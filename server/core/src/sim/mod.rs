@@ -391,8 +391,11 @@ pub struct OptimumGap {
     /// Sessions behind [`Self::qoe_share_p50`].
     pub share_sessions: usize,
     /// Mean of the optimum's linear QoE − the strategy's, over sessions both
-    /// scored (≥ 0: the optimum is an upper bound).
-    pub qoe_gap_mean: f64,
+    /// scored (≥ 0: the optimum is an upper bound); `None` when no session
+    /// was scored by both.
+    pub qoe_gap_mean: Option<f64>,
+    /// Sessions behind [`Self::qoe_gap_mean`].
+    pub gap_sessions: usize,
 }
 
 /// The experiment's summary.
@@ -527,11 +530,9 @@ fn vs_optimum(results: &[SessionRun], order: &[Strategy]) -> Vec<OptimumGap> {
                 strategy,
                 qoe_share_p50: (!shares.is_empty()).then(|| Dist::of(&shares).p50),
                 share_sessions: shares.len(),
-                qoe_gap_mean: if pairs.is_empty() {
-                    0.0
-                } else {
-                    pairs.iter().map(|(q, o)| o - q).sum::<f64>() / pairs.len() as f64
-                },
+                qoe_gap_mean: (!pairs.is_empty())
+                    .then(|| pairs.iter().map(|(q, o)| o - q).sum::<f64>() / pairs.len() as f64),
+                gap_sessions: pairs.len(),
             }
         })
         .collect()
