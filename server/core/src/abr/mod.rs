@@ -305,7 +305,8 @@ impl Default for AbrSettings {
 ///    insufficient-buffer rule) of the buffer left after one latency.
 ///
 /// Outside the engine (no replica set) it is the throughput rule. It never
-/// abandons: the engine splits, hedges and resumes instead.
+/// abandons itself: the engine splits, hedges and resumes, and drops a late
+/// chunk to a lower level on its own (the session's abandonment).
 #[derive(Clone, Debug)]
 pub struct MultiSourceRule {
     ibr_safety: f64,

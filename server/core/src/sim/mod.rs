@@ -606,6 +606,53 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_caught_by_a_collapse_is_dropped_to_a_lower_level() {
+        // Every link gives 20 Mbit/s for 40 s, then 0.25 Mbit/s: the chunks
+        // in flight at the top level when it collapses would take minutes.
+        // Abandonment refetches the next one to play at a level that can
+        // arrive, so the session plays on with a short stall.
+        let periods = vec![
+            crate::input::Period {
+                duration: Duration::from_secs(40),
+                bandwidth_mbps: 20.0,
+                rtt_ms: 20.0,
+            },
+            crate::input::Period {
+                duration: Duration::from_secs(3_600),
+                bandwidth_mbps: 0.25,
+                rtt_ms: 20.0,
+            },
+        ];
+        let trace = Arc::new(Trace::new("collapse", periods).unwrap());
+        let links: Vec<NodeLink> = (0..3).map(|_| NodeLink::new(trace.clone())).collect();
+        let plan = AbrPlan {
+            smart: AbrKind::MultiSource,
+            baseline: AbrKind::MultiSource,
+            fixed_level: 0,
+        };
+        let o = run_strategy(
+            Strategy::Smart,
+            &SimConfig::new(links),
+            &ladder_video(),
+            &plan,
+        );
+        assert!(o.qoe.ended);
+        let q = o.qoe.quality.unwrap();
+        assert!(
+            q.levels[..8].contains(&2),
+            "it climbed first: {:?}",
+            q.levels
+        );
+        assert!(q.levels[20..].iter().all(|&l| l == 0), "{:?}", q.levels);
+        assert!(
+            o.qoe.playback.rebuffer_time_ms < 20_000.0,
+            "{:?} {:?}",
+            o.qoe.playback,
+            q.levels
+        );
+    }
+
+    #[test]
     fn adaptive_rules_climb_on_ample_links_and_hold_back_on_scarce_ones() {
         // 3 × 20 Mbit/s: every rule reaches the top and stays there.
         for rule in [AbrKind::MultiSource, AbrKind::Bolae, AbrKind::Throughput] {

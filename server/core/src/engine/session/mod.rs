@@ -105,6 +105,14 @@ const FRESH_REPORT: Duration = Duration::from_millis(20);
 /// The soonest an extra progress check for a trimmed part is asked for.
 const MIN_EARLY_CHECK: Duration = Duration::from_millis(10);
 
+/// A chunk is fetched this long before abandonment may drop it to a lower
+/// level (its parts' rates need a sample).
+pub(super) const DOWNSHIFT_MIN_ELAPSED: Duration = Duration::from_secs(1);
+
+/// Abandonment drops a chunk only when it would be this late, s (a smaller
+/// shortfall is cheaper as a short stall than as a lower level).
+pub(super) const DOWNSHIFT_MARGIN_S: f64 = 1.0;
+
 /// Scheduler settings; every default stated on its field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SchedulerConfig {
@@ -508,6 +516,8 @@ struct SessionAbr {
     ladder: crate::abr::Ladder,
     estimate: crate::abr::Ewma,
     levels: Vec<Option<usize>>,
+    /// Chunks already dropped to a lower level in flight (once each).
+    downshifted: Vec<bool>,
     /// `bytes_total` and busy time at the last throughput sample.
     sampled_bytes: u64,
     sampled_busy: Duration,
@@ -552,6 +562,7 @@ impl SessionAbr {
                 ladder.segment_ms,
             ),
             levels: vec![None; manifest.chunks.len()],
+            downshifted: vec![false; manifest.chunks.len()],
             sampled_bytes: 0,
             sampled_busy: Duration::ZERO,
             ladder,
@@ -697,6 +708,7 @@ impl Session {
         }
         if self.next_check.is_some_and(|t| t <= now) {
             self.check_progress(now);
+            self.downshift_late_chunks(now);
         }
         self.step(now);
     }

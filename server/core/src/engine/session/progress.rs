@@ -45,6 +45,84 @@ impl Session {
         }
     }
 
+    /// Abandonment, as BOLA-E and dash.js abandon a download, adapted to
+    /// parts: while playing, the next chunk to play, when its running parts
+    /// at their rates would complete more than [`DOWNSHIFT_MARGIN_S`] after
+    /// its play time, is dropped and fetched again at
+    /// the highest lower level that would be in on time at those rates (or
+    /// at the lowest, when that at least halves the wait). Its parts are
+    /// cancelled and its bytes given up. Each chunk at most once, never
+    /// before [`DOWNSHIFT_MIN_ELAPSED`] of fetching (rates need a sample),
+    /// never while its assembly is being verified; the `fixed` rule never
+    /// downshifts.
+    pub(super) fn downshift_late_chunks(&mut self, now: Duration) {
+        let Some(abr) = &self.abr else {
+            return;
+        };
+        if abr.kind == crate::abr::AbrKind::Fixed || self.buffer.state() != PlaybackState::Playing {
+            return;
+        }
+        let mut drops = Vec::new();
+        for (fi, f) in self.fetches.iter().enumerate() {
+            let Some(level) = abr.levels[f.chunk] else {
+                continue;
+            };
+            if level == 0
+                || !f.is_running()
+                || f.assembling
+                || abr.downshifted[f.chunk]
+                || now.saturating_sub(f.started) < DOWNSHIFT_MIN_ELAPSED
+            {
+                continue;
+            }
+            let rate: f64 = f.running().map(|p| self.part_rate(p)).sum();
+            let held: u64 = f.held().iter().map(|(a, b)| b - a).sum();
+            let finish_s = f.size.saturating_sub(held) as f64 / rate.max(1.0);
+            let until_needed_s = self
+                .buffer
+                .chunk_start(f.chunk)
+                .saturating_sub(self.buffer.playhead())
+                .as_secs_f64();
+            if finish_s <= until_needed_s + DOWNSHIFT_MARGIN_S
+                || (0..f.chunk).any(|c| !self.buffer.is_downloaded(c))
+            {
+                continue;
+            }
+            let sizes = &self.manifest.chunks[f.chunk].level_sizes;
+            let takes_s = |q: usize| {
+                sizes
+                    .get(q)
+                    .map_or(f64::INFINITY, |b| *b as f64 / rate.max(1.0))
+            };
+            let pick = (0..level)
+                .rev()
+                .find(|&q| takes_s(q) <= until_needed_s)
+                .or_else(|| (takes_s(0) < 0.5 * finish_s).then_some(0));
+            if let Some(q) = pick {
+                drops.push((fi, q));
+            }
+        }
+        for (fi, q) in drops {
+            for pi in 0..self.fetches[fi].parts.len() {
+                if self.fetches[fi].parts[pi].state == PartState::Running {
+                    self.cancel_part(fi, pi);
+                }
+            }
+            let chunk = self.fetches[fi].chunk;
+            let meta = &mut self.manifest.chunks[chunk];
+            meta.size_bytes = meta.level_sizes[q];
+            let f = &mut self.fetches[fi];
+            f.parts.clear();
+            f.size = meta.size_bytes;
+            f.whole_only = false;
+            f.dirty = true;
+            if let Some(abr) = self.abr.as_mut() {
+                abr.levels[chunk] = Some(q);
+                abr.downshifted[chunk] = true;
+            }
+        }
+    }
+
     /// When the first running trimmed part should hold its whole range, at
     /// its observed rate (at least [`MIN_EARLY_CHECK`] from `now`).
     pub(super) fn trimmed_eta(&self, now: Duration) -> Option<Duration> {
