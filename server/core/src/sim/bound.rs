@@ -181,6 +181,15 @@ impl<'a> Sweep<'a> {
         }
     }
 
+    /// When `J`'s pooled rate may next change after `t` (at least 1 ns on).
+    fn next_change(&self, t: f64) -> f64 {
+        self.links
+            .iter()
+            .map(|l| link_change(l, t))
+            .fold(f64::INFINITY, f64::min)
+            .max(t + 1e-9)
+    }
+
     /// The pooled rate of `J` at `t`, bit/s (client cap applied).
     fn rate(&self, t: f64) -> f64 {
         let rate: f64 = self
@@ -201,12 +210,7 @@ impl<'a> Sweep<'a> {
             self.steps += 1;
             let t = self.t;
             let rate = self.rate(t);
-            let next = self
-                .links
-                .iter()
-                .map(|l| link_change(l, t))
-                .fold(f64::INFINITY, f64::min)
-                .max(t + 1e-9);
+            let next = self.next_change(t);
             if rate > 0.0 && self.delivered + rate * (next - t) >= bits {
                 self.t = t + (bits - self.delivered) / rate;
                 self.delivered = bits;
@@ -242,14 +246,9 @@ impl PooledCurve {
         let mut sweep = Sweep::new(config, all, max_time_s);
         let mut points = vec![(0.0, 0.0)];
         while sweep.delivered < bits && sweep.t <= max_time_s && sweep.steps <= 50_000_000 {
-            // One capacity segment at a time: ask for one bit past it.
+            // One capacity segment at a time.
             let (t0, d0) = (sweep.t, sweep.delivered);
-            let end = sweep
-                .links
-                .iter()
-                .map(|l| link_change(l, t0))
-                .fold(f64::INFINITY, f64::min)
-                .max(t0 + 1e-9);
+            let end = sweep.next_change(t0);
             let rate = sweep.rate(t0);
             sweep.steps += 1;
             sweep.delivered = d0 + rate * (end - t0);
