@@ -109,6 +109,12 @@ struct State {
     parent_level: u16,
 }
 
+/// Chunk `k`'s size at level `l`, bits (its only size without a ladder).
+fn chunk_bits(manifest: &Manifest, k: usize, l: usize) -> f64 {
+    let c = &manifest.chunks[k];
+    c.level_sizes.get(l).copied().unwrap_or(c.size_bytes) as f64 * 8.0
+}
+
 /// One session's DP inputs.
 struct Problem<'a> {
     manifest: &'a Manifest,
@@ -200,8 +206,7 @@ struct Pass {
 
 impl Problem<'_> {
     fn size_bits(&self, k: usize, l: usize) -> f64 {
-        let c = &self.manifest.chunks[k];
-        c.level_sizes.get(l).copied().unwrap_or(c.size_bytes) as f64 * 8.0
+        chunk_bits(self.manifest, k, l)
     }
 
     /// Most that chunks after `k` can add to the gain when chunk `k` played
@@ -364,9 +369,9 @@ impl Problem<'_> {
         (startup_s, wait_s, stall_count, bits)
     }
 
-    /// `levels` scored exactly.
-    fn score(&self, levels: &[usize]) -> QualityQoe {
-        let (_, wait_s, _, _) = self.retime(levels);
+    /// `levels` scored exactly, with `wait_s` their startup + stall
+    /// ([`Self::retime`]).
+    fn score(&self, levels: &[usize], wait_s: f64) -> QualityQoe {
         let played: Vec<(usize, f64)> = levels
             .iter()
             .zip(&self.manifest.chunks)
@@ -414,19 +419,22 @@ pub fn figures(config: &SimConfig, manifest: &Manifest) -> Result<OptimumFigures
         .max_time
         .unwrap_or(manifest.duration() * 10 + std::time::Duration::from_secs(600))
         .as_secs_f64();
+    let levels = manifest.bitrates_kbps.len();
+    let most_bits: f64 = (0..n)
+        .map(|k| {
+            (0..levels)
+                .map(|l| chunk_bits(manifest, k, l))
+                .fold(0.0, f64::max)
+        })
+        .sum();
     let mut p = Problem {
         manifest,
-        curve: PooledCurve::walk(config, 0.0, 0.0),
+        curve: PooledCurve::walk(config, most_bits, max_time_s),
         rate_mbps: manifest.bitrates_kbps.iter().map(|r| r / 1e3).collect(),
         starts_s,
         max_time_s,
         suffix: Vec::new(),
     };
-    let levels = p.rate_mbps.len();
-    let most_bits: f64 = (0..n)
-        .map(|k| (0..levels).map(|l| p.size_bits(k, l)).fold(0.0, f64::max))
-        .sum();
-    p.curve = PooledCurve::walk(config, most_bits, max_time_s);
     p.suffix = p.suffix_bounds();
 
     // Plans at one level throughout: the first floor, and the wait range.
@@ -526,7 +534,7 @@ fn consider(best: &mut Option<(QualityQoe, Vec<usize>)>, plan: Vec<usize>, p: &P
     if n == 0 || wait_s + p.starts_s[n - 1] > p.max_time_s {
         return;
     }
-    let q = p.score(&plan);
+    let q = p.score(&plan, wait_s);
     if best.as_ref().is_none_or(|b| q.linear_qoe > b.0.linear_qoe) {
         *best = Some((q, plan));
     }
