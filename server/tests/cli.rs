@@ -913,7 +913,7 @@ fn play_seeds_the_test_pattern_and_writes_the_played_media_to_stdout() {
         "10 s at 25 frames/s"
     );
     // Encoded once: the second run reads the cache.
-    let cached: Vec<_> = walk(cache.path(), "index.m3u8");
+    let cached: Vec<_> = walk(cache.path(), "master.m3u8");
     assert_eq!(cached.len(), 1, "{cached:?}");
     let before = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
     let again = play();

@@ -828,3 +828,125 @@ async fn snapshots_keep_moving_through_a_stall_without_events() {
     stop.send(true).unwrap();
     let _ = task.await;
 }
+
+/// A multivariant HLS ladder (ffmpeg `-var_stream_map`) ingested as a video
+/// with a ladder, each rung a video of its own; the live client adapts on
+/// it: the top rung on an ample link, lower ones on a scarce link, every
+/// chunk verified against the hash of the level it was fetched at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multivariant_ladder_is_ingested_and_the_live_client_adapts_on_it() {
+    use vstack::cluster::test_pattern::TestPattern;
+    if !common::tool("ffmpeg") {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let pattern = TestPattern {
+        video_id: "ladder".into(),
+        duration: Duration::from_secs(60),
+        bitrate_kbps: 3000,
+        lower_rungs_kbps: vec![300, 1000],
+        size: (320, 240),
+        segment: Duration::from_secs(4),
+        ..TestPattern::default()
+    };
+    let master = pattern.ensure(cache.path().to_path_buf()).await.unwrap();
+    assert!(master.ends_with("master.m3u8"), "{master:?}");
+    let cluster = |mbps: f64| {
+        start(ClusterConfig {
+            video: None,
+            speed: 8.0,
+            profiles: vec![Conditions::profile(10.0, mbps); 3],
+            ..ClusterConfig::default()
+        })
+    };
+    let ample = cluster(40.0).await;
+    let r = ingest(&ample.http(), &ample.metadata_url(), &master, None, 2)
+        .await
+        .unwrap();
+    assert_eq!(r.video.video_id, "ladder");
+    let rung_ids: Vec<&str> = r.rungs.iter().map(|v| v.video_id.as_str()).collect();
+    assert_eq!(rung_ids, ["ladder-r0", "ladder-r1"]);
+    let m = ample.metadata().video("ladder").unwrap();
+    let ids: Vec<&str> = m.ladder.iter().map(|r| r.video_id.as_str()).collect();
+    assert_eq!(ids, ["ladder-r0", "ladder-r1", "ladder"]);
+    assert!(
+        m.ladder
+            .windows(2)
+            .all(|w| w[0].bandwidth_bps < w[1].bandwidth_bps),
+        "{:?}",
+        m.ladder
+    );
+    let low = ample.metadata().video("ladder-r0").unwrap();
+    assert_eq!(low.chunks.len(), m.chunks.len());
+    assert!(
+        low.size_bytes() * 3 < m.size_bytes(),
+        "the lowest rung is the smallest"
+    );
+
+    // Ample: the chunks chosen at startup (the buffer's first 30 s, asked
+    // for at once with an empty buffer) start low, the rest play the top.
+    let (q, rx) = play(&ample, "ladder", ClientKind::Smart, 8.0).await;
+    assert!(q.ended && q.failovers == 0, "{q:?}");
+    let quality = q.quality.clone().expect("a ladder is scored");
+    eprintln!("ample, smart: {quality:?}");
+    assert_eq!(
+        quality.levels.len(),
+        15,
+        "fifteen 4 s media chunks: {quality:?}"
+    );
+    assert_eq!(quality.levels.last(), Some(&2), "{quality:?}");
+    let top_kbps = m.ladder[2].bandwidth_bps as f64 / 1e3;
+    assert!(quality.played_bitrate_kbps > 0.5 * top_kbps, "{quality:?}");
+    let snap = rx.borrow().clone().unwrap();
+    assert_eq!(snap.bitrates_kbps.len(), 3);
+    assert_eq!(snap.level, Some(2), "{snap:?}");
+    assert!(snap.quality.is_some());
+
+    // Scarce: 3 × 0.4 Mbit/s pooled cannot carry the 3 Mbit/s top rung.
+    let scarce = cluster(0.4).await;
+    let r = ingest(&scarce.http(), &scarce.metadata_url(), &master, None, 2)
+        .await
+        .unwrap();
+    assert_eq!(r.video.video_id, "ladder");
+    for kind in ClientKind::ALL {
+        let (q, _) = play(&scarce, "ladder", kind, 8.0).await;
+        assert!(q.ended && q.failovers == 0, "{kind:?}: {q:?}");
+        let quality = q.quality.expect("scored");
+        eprintln!(
+            "scarce, {kind:?}: {quality:?}, stall {} ms",
+            q.playback.rebuffer_time_ms
+        );
+        assert!(
+            quality.played_bitrate_kbps < 0.6 * top_kbps,
+            "{kind:?} adapts down: {quality:?}"
+        );
+    }
+
+    // A ladder that does not hold together is refused.
+    let http = ample.http();
+    let mut bad = m.clone();
+    bad.ladder[0].video_id = "nope".into();
+    let resp = http
+        .post(format!("{}/videos", ample.metadata_url()))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(
+        resp.json::<ErrorBody>()
+            .await
+            .unwrap()
+            .error
+            .contains("nope")
+    );
+    let mut bad = m.clone();
+    bad.ladder.pop();
+    let resp = http
+        .post(format!("{}/videos", ample.metadata_url()))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+}

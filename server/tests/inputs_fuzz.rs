@@ -139,7 +139,7 @@ proptest! {
     ) {
         let s = MetadataService::new(MetadataConfig::default());
         s.register(&RegisterNode { node_id: "n1".into(), url: "http://127.0.0.1:1".into() }).unwrap();
-        let m = VideoManifest { video_id, version, chunks };
+        let m = VideoManifest { video_id, version, chunks, ladder: Vec::new() };
         let _ = (m.duration_ms(), m.size_bytes());
         if let Err(e) = s.put_video(m) {
             prop_assert!(e.status.is_client_error() || e.status.as_u16() == 507, "{e}");

@@ -331,6 +331,10 @@ mod tests {
             avg_buffer_s: 0.0,
             nodes: Vec::new(),
             recent_chunks: Vec::new(),
+            bitrates_kbps: Vec::new(),
+            level: None,
+            bitrate_kbps: None,
+            quality: None,
         }
     }
 

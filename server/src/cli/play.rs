@@ -13,6 +13,7 @@ use clap::Args;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use vstack_core::{
+    abr::AbrKind,
     conditions::Scenario,
     engine::{ClientKind, ClientSnapshot, QoeReport},
 };
@@ -81,6 +82,14 @@ pub struct PlayArgs {
     /// standard error).
     #[arg(long)]
     pub output: Option<PathBuf>,
+
+    /// Quality choice on a video with a ladder (the test pattern has one:
+    /// 1000, 2500 and 5000 kbit/s). Default: the smart client's
+    /// `multi-source` rule, the naive client's `bolae`; with `--output`,
+    /// `fixed` at the top level, because the written file has one
+    /// initialization segment and a switch would need another.
+    #[arg(long, value_enum)]
+    pub abr: Option<AbrKind>,
 }
 
 /// Starts the embedded cluster for `vstack play`, seeded with the test
@@ -213,10 +222,12 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     let (status_tx, mut status_rx) = watch::channel(None);
     let (notice_tx, _) = broadcast::channel(256);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let abr = args.abr.or(args.output.is_some().then_some(AbrKind::Fixed));
     let config = ClientConfig {
         kind,
         speed: args.speed,
         media_sink,
+        abr,
         ..ClientConfig::default()
     };
     let mut playing = tokio::spawn(client::play(
@@ -307,6 +318,22 @@ pub fn format_status(s: &ClientSnapshot) -> String {
         s.chunks_played,
         s.chunk_count
     );
+    if let (Some(level), Some(kbps)) = (s.level, s.bitrate_kbps) {
+        let _ = write!(
+            o,
+            "Quality:   level {}/{} ({kbps:.0} kbit/s)",
+            level + 1,
+            s.bitrates_kbps.len()
+        );
+        if let Some(q) = &s.quality {
+            let _ = write!(
+                o,
+                ", played {:.0} kbit/s, {} switches, linear QoE {:.1}",
+                q.played_bitrate_kbps, q.switches, q.linear_qoe
+            );
+        }
+        o.push('\n');
+    }
     for n in &s.nodes {
         let _ = writeln!(
             o,
@@ -353,5 +380,14 @@ pub fn format_summary(q: &QoeReport) -> String {
         q.chunks_played,
         q.chunk_count,
         if q.ended { "" } else { " (not ended)" }
-    )
+    ) + &q
+        .quality
+        .as_ref()
+        .map(|x| {
+            format!(
+                "Quality: played bitrate {:.0} kbit/s · {} switches ({:.0} kbit/s in all) · linear QoE {:.1} (Pensieve: Σ Mbit/s − 4.3 × wait s − Σ |Δ| Mbit/s)\n",
+                x.played_bitrate_kbps, x.switches, x.switch_kbps, x.linear_qoe
+            )
+        })
+        .unwrap_or_default()
 }

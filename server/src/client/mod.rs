@@ -37,6 +37,7 @@ use tokio::{
     task::AbortHandle,
     time::Instant,
 };
+use vstack_core::abr::AbrKind;
 use vstack_core::engine::{
     Action, ClientKind, ClientSnapshot, DownloadId, EngineConfig, Event, NodeHealth, NodeId,
     Notice, QoeReport, Session,
@@ -75,6 +76,20 @@ pub struct ClientConfig {
     /// slow reader holds the engine back as a full player buffer would. The
     /// channel's capacity bounds the chunks waiting. Default `None`.
     pub media_sink: Option<mpsc::Sender<(u32, bytes::Bytes)>>,
+    /// Quality choice for a video with a ladder (ignored for one rendition).
+    /// Default `None`: the smart client's multi-source rule and the naive
+    /// client's BOLA-E, as `vstack sim` pits them ([`default_abr`]).
+    pub abr: Option<AbrKind>,
+}
+
+/// The rule a client kind plays on a video with a ladder unless told
+/// otherwise: the smart client vstack's multi-source rule, the naive one
+/// BOLA-E (dash.js's default, Spiteri et al., MMSys 2018).
+pub fn default_abr(kind: ClientKind) -> AbrKind {
+    match kind {
+        ClientKind::Smart => AbrKind::MultiSource,
+        ClientKind::Naive => AbrKind::Bolae,
+    }
 }
 
 impl Default for ClientConfig {
@@ -87,6 +102,7 @@ impl Default for ClientConfig {
             session: 1,
             status_interval: Duration::from_millis(50),
             media_sink: None,
+            abr: None,
         }
     }
 }
@@ -125,6 +141,10 @@ pub struct ClusterView {
     pub nodes: Vec<NodeRecord>,
     /// The video.
     pub manifest: VideoManifest,
+    /// For a video with a ladder, the manifests of its rungs in the
+    /// ladder's order (lowest first, the video itself among them); empty
+    /// otherwise.
+    pub rungs: Vec<VideoManifest>,
     /// The metadata service the view came from (`None`: a view built by
     /// hand). With it, a client that fails over re-reads the manifest and
     /// plays from replicas added since (adaptive redundancy).
@@ -144,9 +164,18 @@ pub async fn fetch_view(
     let base = metadata_url.trim_end_matches('/');
     let nodes: NodeList = get_json(http, &format!("{base}/nodes")).await?;
     let manifest: VideoManifest = get_json(http, &format!("{base}/videos/{video_id}")).await?;
+    let mut rungs = Vec::with_capacity(manifest.ladder.len());
+    for r in &manifest.ladder {
+        rungs.push(if r.video_id == manifest.video_id {
+            manifest.clone()
+        } else {
+            get_json(http, &format!("{base}/videos/{}", r.video_id)).await?
+        });
+    }
     Ok(ClusterView {
         nodes: nodes.nodes,
         manifest,
+        rungs,
         metadata_url: Some(base.to_string()),
     })
 }
@@ -209,6 +238,23 @@ enum Outcome {
     Manifest(VideoManifest),
 }
 
+/// One rendition's chunks as the driver fetches and verifies them.
+struct LevelFiles {
+    chunk_ids: Vec<String>,
+    hashes: Vec<String>,
+    sizes: Vec<u64>,
+}
+
+impl LevelFiles {
+    fn of(m: &VideoManifest) -> Self {
+        Self {
+            chunk_ids: m.chunks.iter().map(|c| c.chunk_id.clone()).collect(),
+            hashes: m.chunks.iter().map(|c| c.sha256.clone()).collect(),
+            sizes: m.chunks.iter().map(|c| c.size_bytes).collect(),
+        }
+    }
+}
+
 /// What a driven session needs to reach the nodes and check the bytes.
 struct Driver {
     http: reqwest::Client,
@@ -216,9 +262,13 @@ struct Driver {
     speed: f64,
     node_ids: Vec<String>,
     urls: Vec<String>,
+    /// The video's own chunk ids (its rung's for a ladder).
     chunk_ids: Vec<String>,
-    hashes: Vec<String>,
-    sizes: Vec<u64>,
+    /// Per ladder level (one for a video of one rendition), each chunk's
+    /// storage id, SHA-256 and size.
+    levels: Vec<LevelFiles>,
+    /// The level each running or kept part is of.
+    part_levels: HashMap<DownloadId, usize>,
     tx: mpsc::UnboundedSender<Outcome>,
     /// Where to re-read the manifest after a failover.
     metadata_url: Option<String>,
@@ -246,7 +296,25 @@ impl Driver {
         tx: mpsc::UnboundedSender<Outcome>,
     ) -> Result<(Self, Session), ClientError> {
         let node_ids: Vec<String> = view.nodes.iter().map(|n| n.node_id.clone()).collect();
-        let manifest = view.manifest.to_engine(&node_ids);
+        let (manifest, levels) = if view.manifest.ladder.is_empty() {
+            (
+                view.manifest.to_engine(&node_ids),
+                vec![LevelFiles::of(&view.manifest)],
+            )
+        } else {
+            let m = view
+                .manifest
+                .to_engine_ladder(&view.rungs, &node_ids)
+                .ok_or_else(|| {
+                    ClientError::Unplayable(format!(
+                        "{}: its rungs' manifests do not match its ladder",
+                        view.manifest.video_id
+                    ))
+                })?;
+            (m, view.rungs.iter().map(LevelFiles::of).collect())
+        };
+        let mut config = config;
+        config.engine.abr.rule = config.abr.unwrap_or(default_abr(config.kind));
         if manifest.chunks.is_empty() {
             return Err(ClientError::Unplayable(format!(
                 "{} has no chunks",
@@ -281,8 +349,8 @@ impl Driver {
             urls: view.nodes.iter().map(|n| n.url.clone()).collect(),
             node_ids,
             chunk_ids: chunks.iter().map(|c| c.chunk_id.clone()).collect(),
-            hashes: chunks.iter().map(|c| c.sha256.clone()).collect(),
-            sizes: chunks.iter().map(|c| c.size_bytes).collect(),
+            levels,
+            part_levels: HashMap::new(),
             config,
             tx,
             downloads: HashMap::new(),
@@ -307,10 +375,17 @@ impl Driver {
                 offset,
                 len,
                 size_bytes,
+                level,
                 ..
             } => {
                 let i = chunk as usize;
-                let url = format!("{}/chunks/{}", self.urls[node.index()], self.chunk_ids[i]);
+                let level = level.min(self.levels.len() - 1);
+                self.part_levels.insert(id, level);
+                let url = format!(
+                    "{}/chunks/{}",
+                    self.urls[node.index()],
+                    self.levels[level].chunk_ids[i]
+                );
                 let part = transfer::Part::new(chunk, offset, self.config.media_sink.is_some());
                 let buf = part.buf.clone();
                 self.parts.insert(id, part);
@@ -369,7 +444,14 @@ impl Driver {
             .map(|(id, _)| *id)
             .collect();
         let mut held = Vec::with_capacity(ids.len());
+        // The assembly's parts are all of one level (the core drops a
+        // chunk's parts when it fetches it at another).
+        let level = segments
+            .first()
+            .and_then(|(id, _, _)| self.part_levels.get(id).copied())
+            .unwrap_or(0);
         for id in ids {
+            self.part_levels.remove(&id);
             if let Some(p) = self.parts.remove(&id) {
                 if let Some(h) = self.downloads.remove(&id) {
                     h.abort();
@@ -379,7 +461,8 @@ impl Driver {
             }
         }
         let i = chunk as usize;
-        let (size, sha) = (self.sizes[i], self.hashes[i].clone());
+        let files = &self.levels[level];
+        let (size, sha) = (files.sizes[i], files.hashes[i].clone());
         let tx = self.tx.clone();
         let sink = self.config.media_sink.clone();
         tokio::task::spawn_blocking(move || {

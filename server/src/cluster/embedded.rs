@@ -517,6 +517,7 @@ impl Cluster {
             video_id: video.video_id.clone(),
             version: 1,
             chunks,
+            ladder: Vec::new(),
         };
         self.metadata
             .put_video(manifest.clone())

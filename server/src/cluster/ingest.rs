@@ -1,7 +1,12 @@
 //! `vstack ingest`: an HLS VOD into the cluster.
 //!
 //! Input: a media playlist (`.m3u8`, e.g. from `ffmpeg -f hls -hls_time 10
-//! -hls_playlist_type vod`) or a folder holding exactly one. Each `#EXTINF`
+//! -hls_playlist_type vod`) or a folder holding exactly one, or a
+//! multivariant playlist (ffmpeg's `-master_pl_name` with `-var_stream_map`):
+//! each variant is ingested as below, the lower ones as videos of their own
+//! (`{id}-r0`, `{id}-r1`, …, lowest bandwidth first) and the top one last as
+//! `{id}`, whose manifest lists them all as its ladder
+//! ([`VideoManifest::ladder`]). Each `#EXTINF`
 //! segment becomes one chunk with its real duration and bytes, hashed
 //! (SHA-256), uploaded to `replication` nodes (chunk *i* on healthy nodes *i*,
 //! *i*+1, … modulo their count) and finally registered as the video's manifest.
@@ -16,7 +21,8 @@
 //!
 //! Nothing partial: the whole playlist and every segment are read and checked
 //! before the first upload; if an upload fails, the chunks already uploaded are
-//! deleted again and no manifest is registered. Master playlists, byte ranges,
+//! deleted again and no manifest is registered (for a ladder, the rungs
+//! registered before are deleted too). Byte ranges,
 //! more than one `#EXT-X-MAP` and remote segment URLs are refused with an
 //! error naming the file and line.
 
@@ -33,7 +39,10 @@ use vstack_core::consensus::ChunkRecord;
 use super::{
     proposer::{self, CommitStats},
     storage::HASH_HEADER,
-    wire::{ChunkEntry, NodeList, NodeRecord, RegistryHealth, VideoManifest, VideoSummary},
+    wire::{
+        ChunkEntry, MAX_RUNGS, NodeList, NodeRecord, RegistryHealth, Rung, VideoManifest,
+        VideoSummary,
+    },
 };
 use crate::http::{sha256_hex, validate_id};
 
@@ -196,7 +205,7 @@ pub fn parse_playlist_with(path: &Path, rules: PlaylistRules) -> Result<Vec<Segm
         } else if line.starts_with("#EXT-X-STREAM-INF") {
             return Err(err(
                 n,
-                "master playlist: pass a media playlist (one rendition)",
+                "multivariant playlist: ingest reads it with parse_multivariant first",
             ));
         } else if line.starts_with("#EXT-X-BYTERANGE") {
             return Err(err(n, "byte-range segments are not supported"));
@@ -364,6 +373,11 @@ pub struct IngestReport {
     /// The video's version: 1 when new, the registered one when the content
     /// is unchanged, one more when it changed.
     pub version: u64,
+    /// For a multivariant playlist, the lower rungs registered as videos of
+    /// their own (`{id}-r{k}`, lowest first; `video` is the top rung and
+    /// carries the ladder); empty for a media playlist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rungs: Vec<VideoSummary>,
 }
 
 /// What committing the chunk records through ChunkPaxos took.
@@ -732,10 +746,216 @@ pub async fn ingest_with(
     replication: usize,
     rules: PlaylistRules,
 ) -> Result<IngestReport, IngestError> {
-    // The playlist and segment files are read off the async workers.
     let path_owned = path.to_path_buf();
-    let (playlist, payloads) = tokio::task::spawn_blocking(move || {
+    let (playlist, variants) = tokio::task::spawn_blocking(move || {
         let playlist = find_playlist(&path_owned)?;
+        let variants = parse_multivariant(&playlist, rules)?;
+        Ok::<_, IngestError>((playlist, variants))
+    })
+    .await
+    .map_err(|e| IngestError::Cluster(format!("reading the playlist: {e}")))??;
+    let video_id = video_id
+        .map(str::to_string)
+        .unwrap_or_else(|| default_video_id(&playlist));
+    let Some(variants) = variants else {
+        return ingest_media(
+            http,
+            metadata_url,
+            &playlist,
+            &video_id,
+            replication,
+            rules,
+            Vec::new(),
+        )
+        .await;
+    };
+    // A multivariant playlist: every rung but the top one is a video of its
+    // own (`{id}-r{k}`), registered first; the top one is `{id}` itself,
+    // whose manifest carries the ladder.
+    let top = variants.len() - 1;
+    let ladder: Vec<Rung> = variants
+        .iter()
+        .enumerate()
+        .map(|(k, v)| Rung {
+            video_id: if k == top {
+                video_id.clone()
+            } else {
+                format!("{video_id}-r{k}")
+            },
+            bandwidth_bps: v.bandwidth_bps,
+        })
+        .collect();
+    let base = metadata_url.trim_end_matches('/');
+    let mut rungs = Vec::new();
+    for (v, rung) in variants.iter().zip(&ladder).take(top) {
+        match ingest_media(
+            http,
+            metadata_url,
+            &v.playlist,
+            &rung.video_id,
+            replication,
+            rules,
+            Vec::new(),
+        )
+        .await
+        {
+            Ok(r) => rungs.push(r.video),
+            Err(e) => {
+                unregister(http, base, &rungs).await;
+                return Err(e);
+            }
+        }
+    }
+    match ingest_media(
+        http,
+        metadata_url,
+        &variants[top].playlist,
+        &video_id,
+        replication,
+        rules,
+        ladder,
+    )
+    .await
+    {
+        Ok(mut report) => {
+            report.rungs = rungs;
+            Ok(report)
+        }
+        Err(e) => {
+            unregister(http, base, &rungs).await;
+            Err(e)
+        }
+    }
+}
+
+/// Deletes the videos of the rungs an ingest registered before it failed
+/// (best effort: the metadata service removes their chunks from the nodes).
+async fn unregister(
+    http: &crate::cluster::auth::ClusterClient,
+    base: &str,
+    rungs: &[VideoSummary],
+) {
+    for r in rungs {
+        let _ = http
+            .delete(format!("{base}/videos/{}", r.video_id))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+    }
+}
+
+/// One variant of a multivariant playlist.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Variant {
+    /// Its `BANDWIDTH`, bit/s.
+    pub bandwidth_bps: u64,
+    /// Its media playlist.
+    pub playlist: PathBuf,
+}
+
+/// The variants of a multivariant (master) playlist, lowest `BANDWIDTH`
+/// first; `None` for a media playlist. Each `#EXT-X-STREAM-INF` names a
+/// local media playlist (inside the folder unless `rules.allow_outside`);
+/// `#EXT-X-I-FRAME-STREAM-INF` lines are skipped.
+///
+/// # Errors
+/// [`IngestError::Playlist`] naming the line: a missing or zero
+/// `BANDWIDTH`, two variants of one bandwidth, `#EXT-X-MEDIA` (separate
+/// audio or subtitle renditions are not supported), more than
+/// [`MAX_RUNGS`] variants; [`IngestError::Input`] when unreadable or too
+/// large.
+pub fn parse_multivariant(
+    path: &Path,
+    rules: PlaylistRules,
+) -> Result<Option<Vec<Variant>>, IngestError> {
+    let input = |message: String| IngestError::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let len = std::fs::metadata(path)
+        .map_err(|e| input(e.to_string()))?
+        .len();
+    if len > MAX_PLAYLIST_BYTES {
+        return Err(input(format!(
+            "playlist of {len} bytes is over the {MAX_PLAYLIST_BYTES} byte bound"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| input(e.to_string()))?;
+    if !text
+        .lines()
+        .any(|l| l.trim().starts_with("#EXT-X-STREAM-INF"))
+    {
+        return Ok(None);
+    }
+    let err = |line: usize, message: String| IngestError::Playlist {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let dir = playlist_dir(path);
+    let mut variants: Vec<Variant> = Vec::new();
+    let mut pending: Option<(usize, u64)> = None;
+    for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(attrs) = line.strip_prefix("#EXT-X-STREAM-INF:") {
+            let bw = attrs
+                .split(',')
+                .find_map(|a| a.trim().strip_prefix("BANDWIDTH="))
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|&b| b > 0)
+                .ok_or_else(|| {
+                    err(
+                        n,
+                        "#EXT-X-STREAM-INF without a BANDWIDTH of at least 1".into(),
+                    )
+                })?;
+            pending = Some((n, bw));
+        } else if line.starts_with("#EXT-X-MEDIA:") {
+            return Err(err(
+                n,
+                "#EXT-X-MEDIA: separate audio or subtitle renditions are not supported (mux them into the variants)".into(),
+            ));
+        } else if line.starts_with('#') {
+            continue;
+        } else if let Some((_, bandwidth_bps)) = pending.take() {
+            let playlist = segment_path(dir, line, rules).map_err(|m| err(n, m))?;
+            if variants.iter().any(|v| v.bandwidth_bps == bandwidth_bps) {
+                return Err(err(n, format!("two variants of BANDWIDTH={bandwidth_bps}")));
+            }
+            if variants.len() >= MAX_RUNGS {
+                return Err(err(n, format!("more than {MAX_RUNGS} variants")));
+            }
+            variants.push(Variant {
+                bandwidth_bps,
+                playlist,
+            });
+        } else {
+            return Err(err(n, "a URI without a preceding #EXT-X-STREAM-INF".into()));
+        }
+    }
+    if let Some((n, _)) = pending {
+        return Err(err(n, "#EXT-X-STREAM-INF without a playlist URI".into()));
+    }
+    variants.sort_by_key(|v| v.bandwidth_bps);
+    Ok(Some(variants))
+}
+
+/// Ingests one media playlist as `video_id`, its manifest carrying `ladder`.
+async fn ingest_media(
+    http: &crate::cluster::auth::ClusterClient,
+    metadata_url: &str,
+    playlist: &Path,
+    video_id: &str,
+    replication: usize,
+    rules: PlaylistRules,
+    ladder: Vec<Rung>,
+) -> Result<IngestReport, IngestError> {
+    // The playlist and segment files are read off the async workers.
+    let playlist_owned = playlist.to_path_buf();
+    let (playlist, payloads) = tokio::task::spawn_blocking(move || {
+        let playlist = playlist_owned;
         let segments = parse_playlist_with(&playlist, rules)?;
         if !is_mpeg_ts(&segments)? {
             let payloads = read_segments(&segments)?;
@@ -752,9 +972,7 @@ pub async fn ingest_with(
     })
     .await
     .map_err(|e| IngestError::Cluster(format!("reading the playlist: {e}")))??;
-    let video_id = video_id
-        .map(str::to_string)
-        .unwrap_or_else(|| default_video_id(&playlist));
+    let video_id = video_id.to_string();
     validate_id("video", &video_id).map_err(|e| IngestError::Input {
         path: playlist.clone(),
         message: e.message,
@@ -809,6 +1027,7 @@ pub async fn ingest_with(
         video_id: video_id.clone(),
         version,
         chunks: won,
+        ladder,
     };
     let summary = match register(http, base, &manifest).await {
         Ok(s) => s,
@@ -826,6 +1045,7 @@ pub async fn ingest_with(
         upload_ms,
         consensus,
         version,
+        rungs: Vec::new(),
     })
 }
 
@@ -1006,6 +1226,67 @@ mod tests {
     }
 
     #[test]
+    fn a_multivariant_playlist_lists_its_variants_lowest_first() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("master.m3u8");
+        std::fs::write(
+            &p,
+            "#EXTM3U\n#EXT-X-VERSION:7\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=5500000,RESOLUTION=854x480,CODECS=\"avc1.64001e\"\nv2/index.m3u8\n\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=880000,RESOLUTION=854x480\nv0/index.m3u8\n\
+             #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i.m3u8\"\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=2200000\nv1/index.m3u8\n",
+        )
+        .unwrap();
+        let v = parse_multivariant(&p, PlaylistRules::default())
+            .unwrap()
+            .unwrap();
+        let bw: Vec<u64> = v.iter().map(|v| v.bandwidth_bps).collect();
+        assert_eq!(bw, [880_000, 2_200_000, 5_500_000]);
+        assert!(v[0].playlist.ends_with("v0/index.m3u8"), "{:?}", v[0]);
+        // A media playlist is not one.
+        let m = d.path().join("index.m3u8");
+        std::fs::write(&m, "#EXTM3U\n#EXTINF:10,\na.m4s\n").unwrap();
+        assert_eq!(
+            parse_multivariant(&m, PlaylistRules::default()).unwrap(),
+            None
+        );
+        for (text, needle) in [
+            (
+                "#EXTM3U\n#EXT-X-STREAM-INF:RESOLUTION=1x1\na.m3u8\n",
+                "BANDWIDTH",
+            ),
+            (
+                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=0\na.m3u8\n",
+                "BANDWIDTH",
+            ),
+            (
+                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=5\na.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=5\nb.m3u8\n",
+                "two variants",
+            ),
+            (
+                "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\"\n#EXT-X-STREAM-INF:BANDWIDTH=5\na.m3u8\n",
+                "EXT-X-MEDIA",
+            ),
+            (
+                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=5\n../a.m3u8\n",
+                "outside",
+            ),
+            (
+                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=5\n",
+                "without a playlist URI",
+            ),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = parse_multivariant(&p, PlaylistRules::default()).unwrap_err();
+            assert!(
+                e.is_bad_input() && e.to_string().contains(needle),
+                "{text:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn broken_playlists_name_file_and_line() {
         let d = tempfile::tempdir().unwrap();
         for (text, line, needle) in [
@@ -1015,7 +1296,7 @@ mod tests {
             (
                 "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n",
                 2,
-                "master",
+                "multivariant",
             ),
             ("#EXTM3U\n#EXTINF:10,\n", 2, "without a segment"),
             ("#EXTM3U\n#EXTINF:10,\nhttp://x/a.ts\n", 3, "remote"),

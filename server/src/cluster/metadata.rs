@@ -39,8 +39,8 @@ use tokio::time::Instant;
 use super::{
     emulator::Scenario,
     wire::{
-        ChunkEntry, NodeHeartbeat, NodeList, NodeRecord, RegisterNode, Registered, RegistryHealth,
-        ScenarioRequest, VideoManifest, VideoSummary,
+        ChunkEntry, MAX_RUNGS, NodeHeartbeat, NodeList, NodeRecord, RegisterNode, Registered,
+        RegistryHealth, ScenarioRequest, VideoManifest, VideoSummary,
     },
 };
 use crate::{
@@ -110,6 +110,9 @@ pub const MAX_CHUNK_DURATION_MS: u64 = 600_000;
 pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
 /// Replicas a chunk may list at most.
 pub const MAX_REPLICAS: usize = 64;
+/// How far a rung's chunk may differ in duration from the same chunk of the
+/// video whose ladder lists it, ms (encoders round segment ends to frames).
+pub const RUNG_DURATION_SLACK_MS: u64 = 100;
 
 /// Largest request body the metadata service reads (a manifest of a day of
 /// 2 s segments is ~15 MB): 32 MiB, enforced while it streams in.
@@ -550,6 +553,66 @@ impl MetadataService {
             if let Some(r) = c.replicas.iter().find(|r| !known.contains(r)) {
                 return Err(ApiError::bad_request(format!(
                     "chunk {i}: replica on unknown node {r:?}"
+                )));
+            }
+        }
+        self.check_ladder(m)
+    }
+
+    /// A ladder's rungs: at most [`MAX_RUNGS`], bandwidths at least 1 bit/s
+    /// and strictly rising, this video among them, every other rung a
+    /// registered video of one rendition with as many chunks of the same
+    /// durations.
+    fn check_ladder(&self, m: &VideoManifest) -> Result<(), ApiError> {
+        if m.ladder.is_empty() {
+            return Ok(());
+        }
+        if m.ladder.len() > MAX_RUNGS {
+            return Err(ApiError::bad_request(format!(
+                "{} rungs; a ladder has at most {MAX_RUNGS}",
+                m.ladder.len()
+            )));
+        }
+        if !m.ladder.iter().any(|r| r.video_id == m.video_id) {
+            return Err(ApiError::bad_request(format!(
+                "the ladder of {:?} must list the video itself",
+                m.video_id
+            )));
+        }
+        let videos = self.videos.read_locked();
+        let mut last = 0;
+        for r in &m.ladder {
+            if r.bandwidth_bps <= last {
+                return Err(ApiError::bad_request(format!(
+                    "rung {:?}: bandwidth_bps {} must be at least 1 and above the rung below",
+                    r.video_id, r.bandwidth_bps
+                )));
+            }
+            last = r.bandwidth_bps;
+            if r.video_id == m.video_id {
+                continue;
+            }
+            let rung = videos.get(&r.video_id).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "rung {:?} is not a registered video (register the rungs first)",
+                    r.video_id
+                ))
+            })?;
+            if !rung.ladder.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "rung {:?} has a ladder of its own",
+                    r.video_id
+                )));
+            }
+            let same =
+                rung.chunks.len() == m.chunks.len()
+                    && rung.chunks.iter().zip(&m.chunks).all(|(a, b)| {
+                        a.duration_ms.abs_diff(b.duration_ms) <= RUNG_DURATION_SLACK_MS
+                    });
+            if !same {
+                return Err(ApiError::bad_request(format!(
+                    "rung {:?}: its chunks must match {:?}'s in number and duration (within {RUNG_DURATION_SLACK_MS} ms)",
+                    r.video_id, m.video_id
                 )));
             }
         }
@@ -1015,6 +1078,7 @@ mod tests {
             video_id: "v".into(),
             version: 1,
             chunks: vec![chunk(0, "n1"), chunk(1, "n2")],
+            ladder: Vec::new(),
         };
         s.store_video(v.clone()).await.unwrap();
         s.store_video(VideoManifest {
@@ -1062,6 +1126,7 @@ mod tests {
             video_id: "v".into(),
             version: 1,
             chunks: vec![c.clone(), chunk(1, "n1")],
+            ladder: Vec::new(),
         };
         assert_eq!(m.duration_ms(), u64::MAX, "sums saturate");
         assert_eq!(s.put_video(m).unwrap_err().status, StatusCode::BAD_REQUEST);
@@ -1071,6 +1136,7 @@ mod tests {
             video_id: "v".into(),
             version: 1,
             chunks: vec![c],
+            ladder: Vec::new(),
         };
         assert_eq!(s.put_video(m).unwrap_err().status, StatusCode::BAD_REQUEST);
     }
@@ -1085,6 +1151,7 @@ mod tests {
             video_id: "v".into(),
             version: 1,
             chunks: vec![init.clone(), chunk(1, "n1")],
+            ladder: Vec::new(),
         };
         s.put_video(m.clone()).unwrap();
         assert_eq!(s.video("v").unwrap().init_segment(), Some(&init));
@@ -1123,6 +1190,7 @@ mod tests {
             video_id: "v".into(),
             version: 1,
             chunks: vec![chunk(0, "n1"), chunk(1, "n2")],
+            ladder: Vec::new(),
         };
         s.put_video(ok.clone()).unwrap();
         assert_eq!(s.video("v").unwrap(), ok);

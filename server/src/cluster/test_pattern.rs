@@ -9,10 +9,16 @@
 //! (chunk 0 is the initialization segment, so the first 10 s are chunk 1):
 //! a frozen clock is a stall, visible at a glance.
 //!
-//! The encoding takes a while (about real time on one core at the defaults),
-//! so it is done once per distinct [`TestPattern`] and kept under
-//! [`cache_root`]`/media/<key>/test-video-001/` (`index.m3u8`, `init.mp4`,
-//! `seg_NNNNN.m4s`), where `<key>` hashes every setting and ffmpeg's version.
+//! By default the picture is encoded at three bitrates in one ffmpeg run
+//! (`-var_stream_map`), a ladder of 1000, 2500 and 5000 kbit/s, so the
+//! clients' quality choice has real renditions to choose from.
+//!
+//! The encoding takes a while (about real time on one core per rung at the
+//! defaults), so it is done once per distinct [`TestPattern`] and kept under
+//! [`cache_root`]`/media/<key>/test-video-001/` (`master.m3u8` and one
+//! folder per rung `v0/`, `v1/`, … holding `index.m3u8`, `init_K.mp4`,
+//! `seg_NNNNN.m4s`; a single rendition is `index.m3u8`, `init.mp4` and the
+//! segments), where `<key>` hashes every setting and ffmpeg's version.
 //! A run writes into a temporary sibling and renames it into place, so two
 //! processes preparing it at once never see half a video.
 
@@ -40,6 +46,13 @@ pub struct TestPattern {
     pub fps: u32,
     /// Segment (chunk) length; every segment starts on a keyframe. Default 10 s.
     pub segment: Duration,
+    /// The ladder's lower rungs, kbit/s, lowest first, each below
+    /// `bitrate_kbps` (the top rung): the same picture encoded again, so
+    /// quality can adapt. With rungs the output is a multivariant playlist
+    /// (`master.m3u8`, one media playlist per rung in `v0/`, `v1/`, …, top
+    /// last), ingested as a video with a ladder; empty for one rendition
+    /// (`index.m3u8`). At most 8. Default `[1000, 2500]`.
+    pub lower_rungs_kbps: Vec<u32>,
 }
 
 impl Default for TestPattern {
@@ -51,6 +64,7 @@ impl Default for TestPattern {
             size: (854, 480),
             fps: 25,
             segment: Duration::from_secs(10),
+            lower_rungs_kbps: vec![1000, 2500],
         }
     }
 }
@@ -124,6 +138,17 @@ impl TestPattern {
         if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&self.segment) {
             return bad(format!("segment {:?} out of range 1..=60 s", self.segment));
         }
+        let rungs = &self.lower_rungs_kbps;
+        if rungs.len() > 8
+            || rungs.first().is_some_and(|&r| r < 100)
+            || rungs.windows(2).any(|w| w[0] >= w[1])
+            || rungs.last().is_some_and(|&r| r >= self.bitrate_kbps)
+        {
+            return bad(format!(
+                "lower rungs {rungs:?} kbit/s: at most 8, rising from at least 100, all below the top's {}",
+                self.bitrate_kbps
+            ));
+        }
         Ok(())
     }
 
@@ -141,8 +166,10 @@ impl TestPattern {
              fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=12:x=(w-tw)/2:y=h-th-{font}:\
              text='{text}'"
         );
-        let kbps = self.bitrate_kbps;
-        [
+        let mut rates: Vec<u32> = self.lower_rungs_kbps.clone();
+        rates.push(self.bitrate_kbps);
+        let n = rates.len();
+        let mut args: Vec<String> = [
             "-hide_banner",
             "-loglevel",
             "error",
@@ -153,8 +180,29 @@ impl TestPattern {
             &format!("testsrc2=size={w}x{h}:rate={}", self.fps),
             "-t",
             &format!("{:.3}", self.duration.as_secs_f64()),
-            "-vf",
-            &vf,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // One picture, split into one output per rung.
+        let outs: String = (0..n).map(|k| format!("[v{k}]")).collect();
+        args.push("-filter_complex".into());
+        args.push(format!("[0:v]{vf},split={n}{outs}"));
+        for k in 0..n {
+            args.push("-map".into());
+            args.push(format!("[v{k}]"));
+        }
+        for (k, kbps) in rates.iter().enumerate() {
+            for (opt, v) in [
+                ("-b:v", *kbps),
+                ("-maxrate:v", *kbps),
+                ("-bufsize:v", kbps * 2),
+            ] {
+                args.push(format!("{opt}:{k}"));
+                args.push(format!("{v}k"));
+            }
+        }
+        let rest: Vec<String> = [
             "-c:v",
             "libx264",
             "-preset",
@@ -163,12 +211,6 @@ impl TestPattern {
             "high",
             "-pix_fmt",
             "yuv420p",
-            "-b:v",
-            &format!("{kbps}k"),
-            "-maxrate",
-            &format!("{kbps}k"),
-            "-bufsize",
-            &format!("{}k", kbps * 2),
             "-g",
             &gop.to_string(),
             "-keyint_min",
@@ -186,15 +228,50 @@ impl TestPattern {
             "vod",
             "-hls_segment_type",
             "fmp4",
-            "-hls_fmp4_init_filename",
-            "init.mp4",
-            "-hls_segment_filename",
-            &dir.join("seg_%05d.m4s").to_string_lossy(),
-            &dir.join("index.m3u8").to_string_lossy(),
         ]
         .iter()
         .map(|s| s.to_string())
-        .collect()
+        .collect();
+        args.extend(rest);
+        if n == 1 {
+            args.extend([
+                "-hls_fmp4_init_filename".to_string(),
+                "init.mp4".into(),
+                "-hls_segment_filename".into(),
+                dir.join("seg_%05d.m4s").to_string_lossy().into_owned(),
+                dir.join("index.m3u8").to_string_lossy().into_owned(),
+            ]);
+        } else {
+            let map: Vec<String> = (0..n).map(|k| format!("v:{k}")).collect();
+            args.extend([
+                "-hls_fmp4_init_filename".to_string(),
+                "init.mp4".into(),
+                "-master_pl_name".into(),
+                "master.m3u8".into(),
+                "-var_stream_map".into(),
+                map.join(" "),
+                "-hls_segment_filename".into(),
+                dir.join("v%v")
+                    .join("seg_%05d.m4s")
+                    .to_string_lossy()
+                    .into_owned(),
+                dir.join("v%v")
+                    .join("index.m3u8")
+                    .to_string_lossy()
+                    .into_owned(),
+            ]);
+        }
+        args
+    }
+
+    /// The playlist's file name: `master.m3u8` with a ladder, else
+    /// `index.m3u8`.
+    fn playlist_name(&self) -> &'static str {
+        if self.lower_rungs_kbps.is_empty() {
+            "index.m3u8"
+        } else {
+            "master.m3u8"
+        }
     }
 
     /// The cache folder for these settings under `root`, keyed by the
@@ -231,7 +308,7 @@ impl TestPattern {
             .unwrap_or_default()
             .to_string();
         let dir = self.folder(root, &version);
-        let playlist = dir.join("index.m3u8");
+        let playlist = dir.join(self.playlist_name());
         if playlist.is_file() {
             return Ok(playlist);
         }
@@ -311,6 +388,14 @@ mod tests {
                 video_id: "../x".into(),
                 ..TestPattern::default()
             },
+            TestPattern {
+                lower_rungs_kbps: vec![2500, 1000],
+                ..TestPattern::default()
+            },
+            TestPattern {
+                lower_rungs_kbps: vec![1000, 5000],
+                ..TestPattern::default()
+            },
         ] {
             let e = bad.ensure_blocking(root.path()).unwrap_err();
             assert!(matches!(e, TestPatternError::Config(_)), "{e}");
@@ -336,6 +421,10 @@ mod tests {
             },
             TestPattern {
                 size: (1280, 720),
+                ..base.clone()
+            },
+            TestPattern {
+                lower_rungs_kbps: vec![500],
                 ..base.clone()
             },
         ] {

@@ -123,6 +123,28 @@ pub struct VideoManifest {
     pub version: u64,
     /// Chunks in playback order.
     pub chunks: Vec<ChunkEntry>,
+    /// The video's renditions (an HLS multivariant playlist's variants),
+    /// lowest bandwidth first, this video itself among them; empty for a
+    /// video of one rendition. Every other rung is a video of its own in the
+    /// catalog (stored, hash-verified, replicated and committed like any),
+    /// registered before this one, with as many chunks of the same
+    /// durations. At most [`MAX_RUNGS`] rungs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ladder: Vec<Rung>,
+}
+
+/// Rungs a video's [`VideoManifest::ladder`] holds at most.
+pub const MAX_RUNGS: usize = 16;
+
+/// One rendition of a video with a ladder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rung {
+    /// The catalog id of the rendition's own manifest (the video itself for
+    /// one rung).
+    pub video_id: String,
+    /// Its nominal bitrate, bit/s (the variant's `BANDWIDTH`, its peak as
+    /// HLS defines it); at least 1.
+    pub bandwidth_bps: u64,
 }
 
 fn first_version() -> u64 {
@@ -177,6 +199,48 @@ impl VideoManifest {
                 .collect(),
             bitrates_kbps: Vec::new(),
         }
+    }
+
+    /// The engine's view of a video with a ladder: `rungs` are the
+    /// manifests of [`Self::ladder`], in its order (lowest first). Each
+    /// chunk's [`ChunkMeta::level_sizes`] comes from the rungs and its
+    /// replicas are the nodes holding it at every level (the rungs of an
+    /// ingest are placed alike), else this video's own; the nominal
+    /// bitrates are the rungs' `bandwidth_bps` ÷ 1000. `None` when the
+    /// rungs do not match the ladder (count, ids, chunk count).
+    pub fn to_engine_ladder(&self, rungs: &[VideoManifest], nodes: &[String]) -> Option<Manifest> {
+        if self.ladder.is_empty()
+            || rungs.len() != self.ladder.len()
+            || rungs
+                .iter()
+                .zip(&self.ladder)
+                .any(|(m, r)| m.video_id != r.video_id || m.chunks.len() != self.chunks.len())
+        {
+            return None;
+        }
+        let mut m = self.to_engine(nodes);
+        for (i, c) in m.chunks.iter_mut().enumerate() {
+            c.level_sizes = rungs.iter().map(|r| r.chunks[i].size_bytes).collect();
+            let everywhere: Vec<NodeId> = c
+                .replicas
+                .iter()
+                .copied()
+                .filter(|n| {
+                    rungs
+                        .iter()
+                        .all(|r| r.chunks[i].replicas.contains(&nodes[n.index()]))
+                })
+                .collect();
+            if !everywhere.is_empty() {
+                c.replicas = everywhere;
+            }
+        }
+        m.bitrates_kbps = self
+            .ladder
+            .iter()
+            .map(|r| r.bandwidth_bps as f64 / 1000.0)
+            .collect();
+        Some(m)
     }
 }
 

@@ -696,6 +696,7 @@ async fn upload_one(
         video_id: video_id.clone(),
         version: 1,
         chunks: entries,
+        ladder: Vec::new(),
     };
     let resp = http
         .post(format!("{metadata_url}/videos"))

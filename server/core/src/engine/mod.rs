@@ -37,7 +37,7 @@ pub use session::{
     Action, DownloadId, DownloadRecord, EngineConfig, Event, NodeLoad, Notice, PlaybackQoe,
     QoeReport, SchedulerConfig, Session, TimeStats,
 };
-pub use snapshot::{ChunkSnapshot, ClientSnapshot, NodeSnapshot};
+pub use snapshot::{ChunkSnapshot, ClientSnapshot, NodeSnapshot, QualitySnapshot};
 
 /// Index of a storage node within a session (`0..node_count`).
 #[derive(

@@ -109,6 +109,36 @@ pub struct ClientSnapshot {
     pub nodes: Vec<NodeSnapshot>,
     /// The last [`RECENT_CHUNKS`] (50) downloads, oldest first.
     pub recent_chunks: Vec<ChunkSnapshot>,
+    /// The video's ladder, kbit/s per level, lowest first (at most 16
+    /// levels); empty for a video of one rendition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bitrates_kbps: Vec<f64>,
+    /// Level of the chunk at the playhead (the next to play before
+    /// playback starts); `None` without a ladder.
+    #[serde(default)]
+    pub level: Option<u32>,
+    /// Nominal bitrate of that level, kbit/s; `None` without a ladder.
+    #[serde(default)]
+    pub bitrate_kbps: Option<f64>,
+    /// What was played so far, scored: played bitrate, switches and linear
+    /// QoE (Pensieve) with its levels left out; `None` without a ladder.
+    #[serde(default)]
+    pub quality: Option<QualitySnapshot>,
+}
+
+/// A session's quality so far ([`crate::abr::QualityQoe`] without the
+/// per-chunk levels, so a snapshot stays small).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QualitySnapshot {
+    /// Played bitrate averaged over played media time, kbit/s.
+    pub played_bitrate_kbps: f64,
+    /// Level changes between consecutive played chunks.
+    pub switches: u32,
+    /// Σ |ΔR| over those changes, kbit/s.
+    pub switch_kbps: f64,
+    /// Linear QoE (Pensieve): Σ R in Mbit/s − 4.3 × (startup + stall) s −
+    /// Σ |ΔR| in Mbit/s, over the chunks played so far.
+    pub linear_qoe: f64,
 }
 
 impl ClientSnapshot {
@@ -178,6 +208,32 @@ impl ClientSnapshot {
                     download_ms: r.download_ms,
                 })
                 .collect(),
+            bitrates_kbps: session.manifest().bitrates_kbps.clone(),
+            level: None,
+            bitrate_kbps: None,
+            quality: q.quality.as_ref().map(|x| QualitySnapshot {
+                played_bitrate_kbps: x.played_bitrate_kbps,
+                switches: x.switches,
+                switch_kbps: x.switch_kbps,
+                linear_qoe: x.linear_qoe,
+            }),
         }
+        .with_level(session)
+    }
+
+    /// Sets [`Self::level`] and [`Self::bitrate_kbps`] from the chunk at the
+    /// playhead (media chunks only: an initialization segment plays no
+    /// time).
+    fn with_level(mut self, session: &Session) -> Self {
+        let m = session.manifest();
+        let played = self.chunks_played as usize;
+        let at = (played..m.chunks.len())
+            .find(|&i| !m.chunks[i].duration.is_zero())
+            .or_else(|| m.chunks.len().checked_sub(1));
+        if let Some(level) = at.and_then(|i| session.chunk_level(i)) {
+            self.level = u32::try_from(level).ok();
+            self.bitrate_kbps = m.bitrates_kbps.get(level).copied();
+        }
+        self
     }
 }

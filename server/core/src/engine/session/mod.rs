@@ -219,6 +219,10 @@ pub enum Action {
         len: u64,
         /// Size of the whole chunk, bytes.
         size_bytes: u64,
+        /// The ladder level the bytes are of (an index into
+        /// [`Manifest::bitrates_kbps`]); 0 for a video of one rendition.
+        /// Every part of one assembly is of the same level.
+        level: usize,
         /// When the core gives up on this attempt.
         deadline: Duration,
     },
@@ -841,7 +845,13 @@ impl Session {
         self.selector.strategy()
     }
 
-    /// The QoE report as of the last `now`.
+    /// The ladder level chosen for chunk `chunk`; `None` without a ladder
+    /// or before the chunk's first request.
+    pub fn chunk_level(&self, chunk: usize) -> Option<usize> {
+        self.abr.as_ref()?.levels.get(chunk).copied().flatten()
+    }
+
+    /// The QoE report as of the last `now` (at the end, the final figures).
     pub fn report(&self) -> QoeReport {
         let attempts = self.download_ms.len() as u64 + self.failovers;
         let busy = self.busy_so_far();
@@ -879,7 +889,9 @@ impl Session {
             ended: self.buffer.state() == PlaybackState::Ended,
             session_ms: session.as_secs_f64() * 1e3,
             quality: self.abr.as_ref().map(|a| {
+                // An initialization segment (no duration) plays nothing.
                 let played: Vec<(usize, f64)> = (0..self.buffer.chunks_played())
+                    .filter(|&i| !self.manifest.chunks[i].duration.is_zero())
                     .filter_map(|i| {
                         Some((
                             a.levels.get(i).copied().flatten()?,

@@ -67,6 +67,7 @@ impl Session {
             offset,
             len,
             size_bytes: self.fetches[fi].size,
+            level: self.abr.as_ref().and_then(|a| a.levels[chunk]).unwrap_or(0),
             deadline: now + timeout,
         });
     }
