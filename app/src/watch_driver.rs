@@ -16,6 +16,13 @@
 //!   its `playing` and `waiting` events ([`Player::on_player`]).
 //! - Probes time out after [`PROBE_TIMEOUT`]; the core times out downloads
 //!   itself.
+//! - A video with a ladder ([`WatchManifest::rungs`]) plays adaptively: the
+//!   session picks each chunk's level (the smart player vstack's
+//!   multi-source rule, the naive one BOLA-E), each part is fetched and
+//!   verified at that level, and before the first media chunk of a level
+//!   other than the last appended the level's own initialization segment is
+//!   appended (fetched by the driver at start, outside the session: each is
+//!   under a kilobyte), as dash.js and hls.js switch renditions.
 //!
 //! [`BufferConfig::external_playhead`]: vstack_core::engine::BufferConfig::external_playhead
 
@@ -89,7 +96,35 @@ pub enum Command {
 struct Part {
     chunk: u32,
     offset: u64,
+    /// The ladder level its bytes are of (0 for one rendition).
+    level: usize,
     bytes: Vec<u8>,
+}
+
+/// Attempts at fetching one level's initialization segment, over its
+/// replicas in turn, before the player gives that level up.
+pub const INIT_FETCH_ATTEMPTS: u32 = 6;
+
+/// The first [`DownloadId`] of the driver's own initialization-segment
+/// fetches, counting down by level (the session's ids count up from 0).
+const INIT_ID_BASE: u64 = u64::MAX;
+
+/// The chunk number a [`Command::Verify`] of level `level`'s
+/// initialization segment carries (counting down from `u32::MAX`; a video
+/// has at most 100 000 chunks).
+fn init_marker(level: usize) -> u32 {
+    u32::MAX - level as u32
+}
+
+/// One level's initialization segment, fetched by the driver itself.
+#[derive(Debug, Default)]
+struct InitFetch {
+    /// Verified bytes.
+    bytes: Option<Vec<u8>>,
+    /// Bytes of the fetch in flight.
+    pending: Vec<u8>,
+    /// Attempts so far.
+    attempts: u32,
 }
 
 /// One player: a session and the state around it.
@@ -97,14 +132,24 @@ pub struct Player {
     kind: ClientKind,
     session: Session,
     node_ids: Vec<String>,
-    chunk_urls: Vec<Vec<String>>,
+    /// Per level (one for a single rendition), per node, per chunk: where to
+    /// fetch it.
+    chunk_urls: Vec<Vec<Vec<String>>>,
     probe_urls: Vec<String>,
-    hashes: Vec<String>,
+    /// Per level, per chunk: its hex SHA-256.
+    hashes: Vec<Vec<String>>,
+    /// Per level, per chunk: the nodes holding it.
+    replicas: Vec<Vec<Vec<u16>>>,
     parts: HashMap<DownloadId, Part>,
-    /// Chunks joined and waiting for their hash check.
-    verifying: HashMap<u32, Vec<u8>>,
-    /// Verified chunks waiting for the ones before them.
-    ready: BTreeMap<u32, Vec<u8>>,
+    /// Chunks joined and waiting for their hash check, with their level.
+    verifying: HashMap<u32, (usize, Vec<u8>)>,
+    /// Verified chunks waiting for the ones before them, with their level.
+    ready: BTreeMap<u32, (usize, Vec<u8>)>,
+    /// Each level's initialization segment (a video with a ladder and an
+    /// init segment only; else empty).
+    inits: Vec<InitFetch>,
+    /// The level whose initialization segment the buffer holds last.
+    appended_level: Option<usize>,
     next_append: u32,
     chunk_count: u32,
     probes: HashMap<NodeId, Duration>,
@@ -141,36 +186,71 @@ impl Player {
         if nodes == 0 || nodes > usize::from(u16::MAX) {
             return Err(format!("{nodes} nodes"));
         }
+        // The renditions: the ladder's, or the video's one.
+        let levels: Vec<&[vstack_core::wire::WatchChunk]> = if m.rungs.is_empty() {
+            vec![&m.chunks]
+        } else {
+            m.rungs.iter().map(|r| r.chunks.as_slice()).collect()
+        };
+        if levels.len() > 16 || levels.iter().any(|l| l.len() != m.chunks.len()) {
+            return Err("the ladder's rungs do not match the video".into());
+        }
         let mut chunks = Vec::with_capacity(m.chunks.len());
         for (i, c) in m.chunks.iter().enumerate() {
-            if c.replicas.is_empty() || c.replicas.iter().any(|r| usize::from(*r) >= nodes) {
-                return Err(format!("chunk {i} has no replica on a known node"));
+            for l in &levels {
+                let r = &l[i].replicas;
+                if r.is_empty() || r.iter().any(|r| usize::from(*r) >= nodes) {
+                    return Err(format!("chunk {i} has no replica on a known node"));
+                }
             }
+            // A node holding the chunk at every level, else the video's own.
+            let everywhere: Vec<NodeId> = c
+                .replicas
+                .iter()
+                .filter(|n| levels.iter().all(|l| l[i].replicas.contains(n)))
+                .map(|r| NodeId(*r))
+                .collect();
             chunks.push(ChunkMeta {
                 index: u32::try_from(i).map_err(|_| "too many chunks".to_string())?,
                 duration: Duration::from_millis(c.duration_ms),
                 size_bytes: c.size_bytes,
-                replicas: c.replicas.iter().map(|r| NodeId(*r)).collect(),
-                level_sizes: Vec::new(),
+                replicas: if everywhere.is_empty() {
+                    c.replicas.iter().map(|r| NodeId(*r)).collect()
+                } else {
+                    everywhere
+                },
+                level_sizes: if m.rungs.is_empty() {
+                    Vec::new()
+                } else {
+                    levels.iter().map(|l| l[i].size_bytes).collect()
+                },
             });
         }
         let manifest = Manifest {
             video_id: m.video_id.clone(),
             node_count: nodes,
             chunks,
-            bitrates_kbps: Vec::new(),
+            bitrates_kbps: m.rungs.iter().map(|r| r.bitrate_kbps).collect(),
         };
         let mut config = EngineConfig::default();
         config.buffer.external_playhead = true;
+        config.abr.rule = kind.default_abr();
         let k = kind.name();
-        let chunk_urls = (0..nodes)
-            .map(|n| {
-                m.chunks
-                    .iter()
-                    .map(|c| format!("/watch/{k}/{n}/chunks/{}?viewer={viewer}", c.chunk_id))
+        let chunk_urls = levels
+            .iter()
+            .map(|l| {
+                (0..nodes)
+                    .map(|n| {
+                        l.iter()
+                            .map(|c| {
+                                format!("/watch/{k}/{n}/chunks/{}?viewer={viewer}", c.chunk_id)
+                            })
+                            .collect()
+                    })
                     .collect()
             })
             .collect();
+        let ladder_inits = !m.rungs.is_empty() && m.init;
         let probe_urls = (0..nodes)
             .map(|n| format!("/watch/{k}/{n}/ping?viewer={viewer}"))
             .collect();
@@ -180,18 +260,93 @@ impl Player {
             node_ids: m.nodes.clone(),
             chunk_urls,
             probe_urls,
-            hashes: m.chunks.iter().map(|c| c.sha256.clone()).collect(),
+            hashes: levels
+                .iter()
+                .map(|l| l.iter().map(|c| c.sha256.clone()).collect())
+                .collect(),
+            replicas: levels
+                .iter()
+                .map(|l| l.iter().map(|c| c.replicas.clone()).collect())
+                .collect(),
             parts: HashMap::new(),
             verifying: HashMap::new(),
             ready: BTreeMap::new(),
+            inits: if ladder_inits {
+                (0..levels.len()).map(|_| InitFetch::default()).collect()
+            } else {
+                Vec::new()
+            },
+            appended_level: None,
             next_append: 0,
             chunk_count: m.chunks.len() as u32,
             probes: HashMap::new(),
             commands: VecDeque::new(),
             ended: false,
         };
+        for level in 0..p.inits.len() {
+            p.fetch_init(level);
+        }
         p.pump(now);
         Ok(p)
+    }
+
+    /// Fetches level `level`'s initialization segment from its next replica.
+    fn fetch_init(&mut self, level: usize) {
+        let Some(init) = self.inits.get_mut(level) else {
+            return;
+        };
+        if init.attempts >= INIT_FETCH_ATTEMPTS {
+            return;
+        }
+        let holders = &self.replicas[level][0];
+        let node = usize::from(holders[init.attempts as usize % holders.len()]);
+        init.attempts += 1;
+        init.pending.clear();
+        self.commands.push_back(Command::Fetch {
+            id: DownloadId(INIT_ID_BASE - level as u64),
+            url: self.chunk_urls[level][node][0].clone(),
+            range: None,
+        });
+    }
+
+    /// The level of a driver's own initialization-segment fetch.
+    fn init_level(&self, id: DownloadId) -> Option<usize> {
+        let level = usize::try_from(INIT_ID_BASE.checked_sub(id.0)?).ok()?;
+        (level < self.inits.len()).then_some(level)
+    }
+
+    /// Appends every verified chunk whose turn it is, each level's
+    /// initialization segment before the first media chunk of that level
+    /// (waiting for it when it is not in yet); ends the stream after the last.
+    fn flush(&mut self) {
+        while let Some((level, bytes)) = self.ready.remove(&self.next_append) {
+            let media = self.session.manifest().chunks[self.next_append as usize]
+                .duration
+                .as_nanos()
+                > 0;
+            if media && !self.inits.is_empty() && self.appended_level != Some(level) {
+                let Some(init) = self.inits[level].bytes.clone() else {
+                    self.ready.insert(self.next_append, (level, bytes));
+                    break;
+                };
+                self.commands.push_back(Command::Append {
+                    chunk: init_marker(level),
+                    bytes: init,
+                });
+            }
+            if !media || !self.inits.is_empty() {
+                self.appended_level = Some(level);
+            }
+            self.commands.push_back(Command::Append {
+                chunk: self.next_append,
+                bytes,
+            });
+            self.next_append += 1;
+        }
+        if self.next_append == self.chunk_count && !self.ended {
+            self.ended = true;
+            self.commands.push_back(Command::EndOfStream);
+        }
     }
 
     /// The next command, if any.
@@ -210,13 +365,26 @@ impl Player {
 
     /// Download `id` received `data` (the next bytes of its range).
     pub fn on_bytes(&mut self, id: DownloadId, data: &[u8]) {
-        if let Some(p) = self.parts.get_mut(&id) {
+        if let Some(level) = self.init_level(id) {
+            self.inits[level].pending.extend_from_slice(data);
+        } else if let Some(p) = self.parts.get_mut(&id) {
             p.bytes.extend_from_slice(data);
         }
     }
 
     /// Download `id` received its whole range.
     pub fn on_done(&mut self, now: Duration, id: DownloadId) {
+        if let Some(level) = self.init_level(id) {
+            let bytes = std::mem::take(&mut self.inits[level].pending);
+            self.verifying
+                .insert(init_marker(level), (level, bytes.clone()));
+            self.commands.push_back(Command::Verify {
+                chunk: init_marker(level),
+                bytes,
+                sha256: self.hashes[level][0].clone(),
+            });
+            return;
+        }
         if let Some(p) = self.parts.get(&id) {
             let bytes = p.bytes.len() as u64;
             self.session.handle(now, Event::DownloadDone { id, bytes });
@@ -227,6 +395,10 @@ impl Player {
     /// Download `id` failed (an error status, a reset); its bytes so far are
     /// kept for a resume.
     pub fn on_failed(&mut self, now: Duration, id: DownloadId) {
+        if let Some(level) = self.init_level(id) {
+            self.fetch_init(level);
+            return;
+        }
         if let Some(p) = self.parts.get(&id) {
             let bytes = p.bytes.len() as u64;
             self.session
@@ -261,22 +433,24 @@ impl Player {
 
     /// The hash check of `chunk` came back.
     pub fn on_verified(&mut self, now: Duration, chunk: u32, ok: bool) {
-        let Some(bytes) = self.verifying.remove(&chunk) else {
+        if let Some(level) = (0..self.inits.len()).find(|&l| init_marker(l) == chunk) {
+            // One of the driver's own initialization-segment fetches.
+            if ok {
+                if let Some(bytes) = self.verifying.remove(&chunk).map(|v| v.1) {
+                    self.inits[level].bytes = Some(bytes);
+                }
+                self.flush();
+            } else {
+                self.fetch_init(level);
+            }
+            return;
+        }
+        let Some((level, bytes)) = self.verifying.remove(&chunk) else {
             return;
         };
         if ok {
-            self.ready.insert(chunk, bytes);
-            while let Some(b) = self.ready.remove(&self.next_append) {
-                self.commands.push_back(Command::Append {
-                    chunk: self.next_append,
-                    bytes: b,
-                });
-                self.next_append += 1;
-            }
-            if self.next_append == self.chunk_count && !self.ended {
-                self.ended = true;
-                self.commands.push_back(Command::EndOfStream);
-            }
+            self.ready.insert(chunk, (level, bytes));
+            self.flush();
         }
         self.session
             .handle(now, Event::ChunkAssembled { chunk, ok });
@@ -342,14 +516,17 @@ impl Player {
                     offset,
                     len,
                     size_bytes,
+                    level,
                     ..
                 } => {
-                    let url = self.chunk_urls[node.index()][chunk as usize].clone();
+                    let level = level.min(self.chunk_urls.len() - 1);
+                    let url = self.chunk_urls[level][node.index()][chunk as usize].clone();
                     self.parts.insert(
                         id,
                         Part {
                             chunk,
                             offset,
+                            level,
                             bytes: Vec::new(),
                         },
                     );
@@ -363,11 +540,16 @@ impl Player {
                 Action::Cancel { id } => self.commands.push_back(Command::Abort { id }),
                 Action::Assemble { chunk, parts } => {
                     let joined = self.join(chunk, &parts);
+                    // Every part of one assembly is of one level.
+                    let level = parts
+                        .first()
+                        .and_then(|(id, _, _)| self.parts.get(id))
+                        .map_or(0, |p| p.level);
                     self.parts.retain(|_, p| p.chunk != chunk);
                     match joined {
                         Some(bytes) => {
-                            let sha256 = self.hashes[chunk as usize].clone();
-                            self.verifying.insert(chunk, bytes.clone());
+                            let sha256 = self.hashes[level][chunk as usize].clone();
+                            self.verifying.insert(chunk, (level, bytes.clone()));
                             self.commands.push_back(Command::Verify {
                                 chunk,
                                 bytes,
@@ -442,6 +624,7 @@ mod tests {
             mse_type: Some("video/mp4; codecs=\"avc1.64001e\"".into()),
             watching: 1,
             max_watchers: 20,
+            rungs: Vec::new(),
         };
         (m, data)
     }
@@ -568,6 +751,133 @@ mod tests {
         }
         assert_eq!(ends, 1);
         assert!(p.poll().is_none());
+    }
+
+    /// A two-rung ladder (`lo-…` and `v-…`), each with its own init
+    /// segment; `(manifest, data by chunk id)`.
+    fn ladder() -> (WatchManifest, HashMap<String, Vec<u8>>) {
+        let (mut m, _) = manifest();
+        let mut data = HashMap::new();
+        let rung = |prefix: &str, size: usize, seed: usize, data: &mut HashMap<String, Vec<u8>>| {
+            let chunks: Vec<WatchChunk> = (0..5)
+                .map(|i| {
+                    let d = media(i + seed, if i == 0 { 900 } else { size });
+                    let c = WatchChunk {
+                        chunk_id: format!("{prefix}-{i:05}"),
+                        duration_ms: if i == 0 { 0 } else { 10_000 },
+                        size_bytes: d.len() as u64,
+                        sha256: sha(&d),
+                        replicas: vec![(i % 3) as u16, ((i + 1) % 3) as u16],
+                    };
+                    data.insert(c.chunk_id.clone(), d);
+                    c
+                })
+                .collect();
+            chunks
+        };
+        let lo = rung("lo", 10_000, 7, &mut data);
+        let top = rung("v", 40_000, 0, &mut data);
+        m.chunks = top.clone();
+        m.rungs = vec![
+            vstack_core::wire::WatchRung {
+                bitrate_kbps: 8.0,
+                chunks: lo,
+            },
+            vstack_core::wire::WatchRung {
+                bitrate_kbps: 32.0,
+                chunks: top,
+            },
+        ];
+        (m, data)
+    }
+
+    #[test]
+    fn a_ladder_switches_with_the_new_levels_init_segment_first() {
+        let (m, data) = ladder();
+        let mut p = Player::new(&m, ClientKind::Smart, "viewer-0123456789ab", ms(0)).unwrap();
+        // (chunk, bytes) appended, in order.
+        let mut appended: Vec<(u32, Vec<u8>)> = Vec::new();
+        // Fetches answer one step (0.5 s) later, so the throughput is measured.
+        let mut pending: Vec<(DownloadId, Vec<u8>)> = Vec::new();
+        for t in 0..120u64 {
+            let now = ms(t * 500);
+            for (id, bytes) in std::mem::take(&mut pending) {
+                p.on_bytes(id, &bytes);
+                p.on_done(now, id);
+            }
+            while let Some(c) = p.poll() {
+                match c {
+                    Command::Fetch { id, url, range } => {
+                        let chunk_id = url
+                            .split("/chunks/")
+                            .nth(1)
+                            .unwrap()
+                            .split('?')
+                            .next()
+                            .unwrap();
+                        let d = &data[chunk_id];
+                        let (a, b) =
+                            range.map_or((0, d.len()), |(a, b)| (a as usize, b as usize + 1));
+                        pending.push((id, d[a..b].to_vec()));
+                    }
+                    Command::Probe { node, .. } => {
+                        p.on_probe(now, node, ms(5), Some((16_384, ms(2))))
+                    }
+                    Command::Verify {
+                        chunk,
+                        bytes,
+                        sha256,
+                    } => p.on_verified(now, chunk, sha(&bytes) == sha256),
+                    Command::Append { chunk, bytes } => appended.push((chunk, bytes)),
+                    Command::Abort { .. } | Command::EndOfStream => {}
+                }
+            }
+            let event = if t == 1 {
+                PlayerEvent::Playing
+            } else {
+                PlayerEvent::Position
+            };
+            if t >= 1 {
+                p.on_player(now, ms((t - 1) * 500).min(ms(40_000)), event);
+            }
+            p.on_timer(now);
+        }
+        // Every media chunk once, in order, each preceded (when its level
+        // differs from the last appended) by its own level's init segment.
+        let media: Vec<u32> = appended.iter().map(|a| a.0).filter(|c| *c < 5).collect();
+        assert_eq!(
+            media,
+            [0, 1, 2, 3, 4],
+            "{:?}",
+            appended.iter().map(|a| a.0).collect::<Vec<_>>()
+        );
+        let level_of = |bytes: &[u8], chunk: u32| -> usize {
+            if data[&format!("lo-{chunk:05}")] == bytes {
+                0
+            } else {
+                assert_eq!(data[&format!("v-{chunk:05}")], bytes);
+                1
+            }
+        };
+        let mut init_level = level_of(&appended[0].1, 0);
+        let mut switched = false;
+        for (chunk, bytes) in &appended[1..] {
+            if *chunk > 4 {
+                init_level = (u32::MAX - chunk) as usize;
+                assert_eq!(bytes, &data[&format!("{}-00000", ["lo", "v"][init_level])]);
+                switched = true;
+            } else {
+                assert_eq!(
+                    level_of(bytes, *chunk),
+                    init_level,
+                    "chunk {chunk} after init {init_level}"
+                );
+            }
+        }
+        assert!(switched, "an instant network climbs the ladder");
+        let q = p.snapshot();
+        assert_eq!(q.bitrates_kbps, [8.0, 32.0]);
+        assert!(q.quality.is_some());
     }
 
     #[test]

@@ -104,6 +104,33 @@ test('both players play the real video: the elements advance and decode frames',
   expect(errors).toEqual([]);
 });
 
+test('the players climb the ladder: the element decodes across a rendition switch', async ({ page }) => {
+  // test-video-001 has three rungs (1000, 2500, 5000 kbit/s), each with its
+  // own initialization segment. The first chunks start low; once the links
+  // are measured the players fetch higher levels, and the page appends the
+  // new level's init segment before its first chunk. The level shown is the
+  // one at the element's own playhead.
+  test.setTimeout(120_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await playBoth(page);
+  await expect(page.getByTestId('quality-smart')).toContainText(/level \d\/3/, { timeout: 30_000 });
+  const level = async (kind: Kind) =>
+    Number(((await page.getByTestId(`quality-${kind}`).innerText()).match(/level (\d)\/3/) ?? [])[1] ?? 0);
+  const first = await level('smart');
+  await expect.poll(async () => level('smart'), { timeout: 80_000, intervals: [1_000] }).toBeGreaterThan(first);
+  const a = await element(page, 'smart');
+  await page.waitForTimeout(3_000);
+  const b = await element(page, 'smart');
+  expect(b.t - a.t, 'plays on after the switch').toBeGreaterThan(2);
+  expect(b.frames - a.frames, 'decodes the new rendition').toBeGreaterThan(50);
+  const mediaError = await page.evaluate(() =>
+    (document.querySelector('[data-testid=watch-video-smart]') as HTMLVideoElement).error?.message ?? null);
+  expect(mediaError).toBeNull();
+  console.log(`smart player: level ${first} -> ${await level('smart')} of 3; ${await page.getByTestId('quality-smart').innerText()}`);
+  expect(errors).toEqual([]);
+});
+
 test('a node killed while both play: the smart player plays on from the others', async ({ page }) => {
   test.setTimeout(90_000);
   const pressed = await playBoth(page);

@@ -940,6 +940,12 @@ async fn a_multivariant_ladder_is_ingested_and_the_live_client_adapts_on_it() {
             .error
             .contains("nope")
     );
+    let resp = http
+        .delete(format!("{}/videos/ladder-r0", ample.metadata_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409, "a rung in use stays");
     let mut bad = m.clone();
     bad.ladder.pop();
     let resp = http

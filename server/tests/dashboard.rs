@@ -230,6 +230,7 @@ async fn saved_compare_results_are_served_or_explained() {
     let report = vstack_core::wire::CompareReport {
         mode: vstack_core::compare::CompareMode::Sim,
         video: (60, 2000.0),
+        ladder_kbps: Vec::new(),
         speed: 1.0,
         finished_unix_s: Some(1),
         conditions: vec![vstack_core::compare::aggregate(

@@ -103,7 +103,7 @@ type Metric<T> = (
     fn(&T) -> Option<f64>,
 );
 
-const LIVE: [Metric<ClientSnapshot>; 7] = [
+const LIVE: [Metric<ClientSnapshot>; 10] = [
     ("startup latency", "ms", 0, true, |c| c.startup_latency_ms),
     ("rebuffering events", "events", 0, true, |c| {
         Some(f64::from(c.rebuffer_count))
@@ -125,9 +125,21 @@ const LIVE: [Metric<ClientSnapshot>; 7] = [
         |c| Some(c.avg_throughput_mbps),
     ),
     ("failovers", "", 0, true, |c| Some(c.failovers as f64)),
+    ("played bitrate", "kbit/s", 0, false, |c| {
+        c.quality.as_ref().map(|q| q.played_bitrate_kbps)
+    }),
+    ("quality switches", "", 0, true, |c| {
+        c.quality.as_ref().map(|q| f64::from(q.switches))
+    }),
+    (LINEAR_QOE, "", 1, false, |c| {
+        c.quality.as_ref().map(|q| q.linear_qoe)
+    }),
 ];
 
-const FINISHED: [Metric<SessionResult>; 7] = [
+/// The linear QoE row's name, with its formula (Pensieve, SIGCOMM 2017).
+const LINEAR_QOE: &str = "linear QoE (Σ Mbit/s − 4.3 × wait s − Σ |Δ| Mbit/s)";
+
+const FINISHED: [Metric<SessionResult>; 10] = [
     ("startup latency", "ms", 0, true, |r| {
         r.playback.startup_latency_ms
     }),
@@ -155,7 +167,24 @@ const FINISHED: [Metric<SessionResult>; 7] = [
         |r| Some(r.playback.avg_throughput_mbps),
     ),
     ("failovers", "", 1, true, |r| Some(r.failovers as f64)),
+    ("played bitrate", "kbit/s", 0, false, |r| {
+        r.quality.as_ref().map(|q| q.played_bitrate_kbps)
+    }),
+    ("quality switches", "", 1, true, |r| {
+        r.quality.as_ref().map(|q| f64::from(q.switches))
+    }),
+    (LINEAR_QOE, "", 1, false, |r| {
+        r.quality.as_ref().map(|q| q.linear_qoe)
+    }),
 ];
+
+/// Whether a row applies: the quality rows only for a video with a ladder.
+fn shown_row(r: &Row) -> bool {
+    r.smart.is_some() || r.naive.is_some() || !QUALITY_ROWS.contains(&r.name)
+}
+
+/// The rows that exist only for a video with a ladder.
+const QUALITY_ROWS: [&str; 3] = ["played bitrate", "quality switches", LINEAR_QOE];
 
 fn mean(v: &[&SessionResult], f: fn(&SessionResult) -> Option<f64>) -> Option<f64> {
     let xs: Vec<f64> = v.iter().filter_map(|r| f(r)).collect();
@@ -172,6 +201,7 @@ fn live_rows(s: Option<&ClientSnapshot>, n: Option<&ClientSnapshot>) -> Vec<Row>
             smart: s.and_then(f),
             naive: n.and_then(f),
         })
+        .filter(shown_row)
         .collect()
 }
 
@@ -188,6 +218,7 @@ fn pair_rows(pairs: &[Pair<'_>]) -> Vec<Row> {
             smart: mean(&smart, f),
             naive: mean(&naive, f),
         })
+        .filter(shown_row)
         .collect()
 }
 

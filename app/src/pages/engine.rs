@@ -166,6 +166,15 @@ pub fn ClientStats(
                     <span class="stat-value" data-testid=format!("startup-{kind}")>{fmt_opt(c.startup_latency_ms, 0, "ms")}</span></div>
                 <div class="stat"><span class="stat-label">"rebuffering"</span>
                     <span class="stat-value">{format!("{} · {:.1} s", c.rebuffer_count, c.rebuffer_time_ms / 1e3)}</span></div>
+                {c.level.zip(c.bitrate_kbps).map(|(level, kbps)| view! {
+                    <div class="stat" title="the ladder level of the chunk at the playhead, and what was played so far">
+                        <span class="stat-label">"quality"</span>
+                        <span class="stat-value" data-testid=format!("quality-{kind}")>
+                            {format!("level {}/{} · {kbps:.0} kbit/s", level + 1, c.bitrates_kbps.len())}
+                            {c.quality.as_ref().map(|q| format!(" · played {:.0} kbit/s, {} switches", q.played_bitrate_kbps, q.switches))}
+                        </span>
+                    </div>
+                }.into_any())}
                 <div class="stat"><span class="stat-label">"chunks played"</span>
                     <span class="stat-value" data-testid=format!("played-{kind}")>{format!("{}/{}", c.chunks_played, c.chunk_count)}</span></div>
                 <div class="stat"><span class="stat-label">"downloads"</span>

@@ -1,7 +1,8 @@
 //! Performance Metrics tab (`/metrics`): the metrics collector's history as
 //! charts that update in place: buffer level of both clients with the target
 //! and low-water lines, the smart client's node score trends, throughput of
-//! both clients, and the load distribution over nodes. Alerts are shaded on
+//! both clients, the quality each plays (the level at its playhead, for a
+//! video with a ladder), and the load distribution over nodes. Alerts are shaded on
 //! the chart of their series ([`crate::chart::alerts`]).
 
 use charming::{
@@ -90,6 +91,38 @@ fn scores_chart(e: &DashboardSnapshot) -> Chart {
     with_alerts(c, e, ChartOf::Scores)
 }
 
+/// The level each client plays, as its nominal bitrate (kbit/s), with the
+/// ladder's rungs as dashed lines; samples without a ladder are left out.
+pub fn bitrate_chart(e: &DashboardSnapshot) -> Chart {
+    let chart = ClientKind::ALL.into_iter().fold(base("kbit/s"), |c, kind| {
+        let pts: Vec<Vec<f64>> = e
+            .history
+            .iter()
+            .filter_map(|m| {
+                let kbps = m.clients.get(kind).as_ref()?.bitrate_kbps?;
+                Some(vec![m.uptime_ms as f64 / 1e3, kbps.round()])
+            })
+            .collect();
+        c.series(solid(kind.name(), client_color(kind), pts))
+    });
+    let ends: Vec<f64> = [e.history.first(), e.history.last()]
+        .iter()
+        .flatten()
+        .map(|m| m.uptime_ms as f64 / 1e3)
+        .collect();
+    let ladder = e
+        .clients
+        .smart
+        .as_ref()
+        .or(e.clients.naive.as_ref())
+        .map(|c| c.bitrates_kbps.clone())
+        .unwrap_or_default();
+    ladder.iter().enumerate().fold(chart, |c, (i, kbps)| {
+        let flat: Vec<Vec<f64>> = ends.iter().map(|t| vec![*t, kbps.round()]).collect();
+        c.series(dashed(&format!("level {}", i + 1), "#9aa5b1", flat))
+    })
+}
+
 fn throughput_chart(e: &DashboardSnapshot) -> Chart {
     with_alerts(
         client_lines(base("Mbit/s"), e, |c| c.throughput_mbps),
@@ -176,6 +209,9 @@ fn LiveCharts() -> impl IntoView {
             </Card>
             <Card title="Throughput history (received per sample interval)">
                 <LiveChart id="chart-throughput" make=throughput_chart/>
+            </Card>
+            <Card title="Quality playing (the nominal bitrate of the level at the playhead)">
+                <LiveChart id="chart-bitrate" make=bitrate_chart/>
             </Card>
             <Card title="Node utilization (load distribution)">
                 <LiveChart id="chart-load" make=load_chart/>

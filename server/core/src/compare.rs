@@ -112,8 +112,12 @@ pub struct ConditionResult {
 pub struct CompareReport {
     /// `live` (twin clusters) or `sim` (simulator).
     pub mode: CompareMode,
-    /// Video: duration s, bitrate kbit/s.
+    /// Video: duration s, bitrate kbit/s (the top rung's with a ladder).
     pub video: (u64, f64),
+    /// The video's ladder, kbit/s, lowest first; empty for one rendition
+    /// (then every session plays `video`'s bitrate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ladder_kbps: Vec<f64>,
     /// Live mode: time compression factor (1 in sim mode).
     pub speed: f64,
     /// When the run finished, seconds since the Unix epoch (absent in older
@@ -151,8 +155,31 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
         ),
         ("failovers", "", true, |q| q.failovers as f64),
     ];
+    // A video with a ladder: what was played, scored (every session of
+    // both clients carries it, or the rows are left out).
+    let quality: [(&str, &str, bool, Get); 4] = [
+        ("played bitrate", "kbit/s", false, |q| {
+            q.quality.as_ref().map_or(0.0, |x| x.played_bitrate_kbps)
+        }),
+        ("quality switches", "", true, |q| {
+            q.quality.as_ref().map_or(0.0, |x| f64::from(x.switches))
+        }),
+        ("switch size (Σ |Δ bitrate|)", "kbit/s", true, |q| {
+            q.quality.as_ref().map_or(0.0, |x| x.switch_kbps)
+        }),
+        (
+            "linear QoE (Σ Mbit/s − 4.3 × wait s − Σ |Δ| Mbit/s)",
+            "",
+            false,
+            |q| q.quality.as_ref().map_or(0.0, |x| x.linear_qoe),
+        ),
+    ];
+    let scored = !smart.is_empty()
+        && !naive.is_empty()
+        && smart.iter().chain(naive).all(|q| q.quality.is_some());
     let rows = metrics
         .iter()
+        .chain(quality.iter().filter(|_| scored))
         .map(|(name, unit, lower, get)| {
             let s: Vec<f64> = smart.iter().map(get).collect();
             let n: Vec<f64> = naive.iter().map(get).collect();

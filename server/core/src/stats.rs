@@ -92,7 +92,9 @@ pub fn sorted(v: &[f64]) -> Vec<f64> {
 /// `lower_is_better` for latencies, stalls and counts. `None` when there is
 /// no meaningful ratio: the naive value is 0 and the smart one is not, or
 /// either is not finite (a session that never started has an infinite
-/// startup); `Some(0)` when both are 0.
+/// startup); `Some(0)` when both are 0. The difference is taken relative
+/// to |naive|, so a score that can be negative (linear QoE) keeps its sign:
+/// smart −9 against naive −49 is 82 % better, not worse.
 pub fn improvement_pct(smart: f64, naive: f64, lower_is_better: bool) -> Option<f64> {
     if !smart.is_finite() || !naive.is_finite() {
         return None;
@@ -101,9 +103,9 @@ pub fn improvement_pct(smart: f64, naive: f64, lower_is_better: bool) -> Option<
         return (smart.abs() < 1e-12).then_some(0.0);
     }
     Some(if lower_is_better {
-        (naive - smart) / naive * 100.0
+        (naive - smart) / naive.abs() * 100.0
     } else {
-        (smart - naive) / naive * 100.0
+        (smart - naive) / naive.abs() * 100.0
     })
 }
 
@@ -134,6 +136,15 @@ pub fn improvement_label(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_negative_score_keeps_the_sign_of_the_gain() {
+        let up = improvement_pct(-9.0, -49.0, false).unwrap();
+        assert!((up - 81.632_653).abs() < 1e-4, "{up}");
+        assert!(improvement_pct(-49.0, -9.0, false).unwrap() < 0.0);
+        assert_eq!(improvement_pct(12.0, 10.0, false), Some(20.0));
+        assert_eq!(improvement_pct(8.0, 10.0, true), Some(20.0));
+    }
 
     #[test]
     fn infinite_values_survive_json() {

@@ -22,7 +22,7 @@ pub use crate::{
     demo::PhaseFigures,
     engine::{
         ChunkSnapshot, ClientKind, ClientSnapshot, NodeHealth, NodeSnapshot, PerClient,
-        PlaybackQoe, PlaybackState,
+        PlaybackQoe, PlaybackState, QualitySnapshot,
     },
     redundancy::{
         ChunkReplication, NodeReplication, NodeStatus as ReplicaNodeStatus, RedundancyConfig,
@@ -157,6 +157,11 @@ pub struct ClientSample {
     pub bytes_transferred: u64,
     /// Playback state.
     pub state: PlaybackState,
+    /// Nominal bitrate of the level playing, kbit/s
+    /// ([`ClientSnapshot::bitrate_kbps`]); `None` for a video without a
+    /// ladder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<f64>,
 }
 
 /// One metrics-collector tick (every 2 s by default).
@@ -192,6 +197,9 @@ pub struct SessionResult {
     pub playback: PlaybackQoe,
     /// Failovers.
     pub failovers: u64,
+    /// Played bitrate, switches and linear QoE, for a video with a ladder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualitySnapshot>,
 }
 
 /// One client's counters summed over every session since the server
@@ -781,6 +789,21 @@ pub struct WatchManifest {
     pub watching: usize,
     /// The most viewers at once.
     pub max_watchers: usize,
+    /// The video's ladder, lowest first (`chunks` is the top rung's); empty
+    /// for one rendition. At most 16 rungs, each with as many chunks as
+    /// `chunks`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rungs: Vec<WatchRung>,
+}
+
+/// One rendition of a video with a ladder, as a browser player sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchRung {
+    /// Its nominal bitrate, kbit/s.
+    pub bitrate_kbps: f64,
+    /// Its chunks, in playback order (chunk 0 its own initialization
+    /// segment when [`WatchManifest::init`] is set).
+    pub chunks: Vec<WatchChunk>,
 }
 
 #[cfg(test)]
@@ -802,6 +825,7 @@ mod tests {
                 goodput_mbps: 2.0,
             },
             failovers: 0,
+            quality: None,
         }
     }
 

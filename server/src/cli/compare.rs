@@ -51,9 +51,18 @@ pub struct CompareArgs {
     /// Length of the synthetic video, seconds.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub video_duration_s: u64,
-    /// Average bitrate of the synthetic video, kbit/s.
+    /// Average bitrate of the synthetic video, kbit/s (its top rung with
+    /// `--ladder-kbps`).
     #[arg(long, default_value_t = 5000.0)]
     pub bitrate_kbps: f64,
+    /// Live mode: give the synthetic video a ladder, these bitrates in
+    /// kbit/s, comma-separated, lowest first (e.g. `1000,2500,5000`); the
+    /// last is the top rung and replaces `--bitrate-kbps`. The smart client
+    /// then plays vstack's multi-source rule, the naive one BOLA-E, and the
+    /// table gains played bitrate, switches and linear QoE. Default: one
+    /// rendition.
+    #[arg(long, value_delimiter = ',')]
+    pub ladder_kbps: Vec<f64>,
     /// Seed (emulators' jitter and loss, simulator offsets).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -82,7 +91,18 @@ pub fn format_report(r: &CompareReport) -> String {
         },
         r.video.0,
         r.video.1,
-        if r.mode == CompareMode::Live {
+        if r.ladder_kbps.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (ladder {} kbit/s; smart plays multi-source, naive BOLA-E)",
+                r.ladder_kbps
+                    .iter()
+                    .map(|k| format!("{k:.0}"))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            )
+        } + &if r.mode == CompareMode::Live {
             format!(" · speed ×{}", r.speed)
         } else {
             String::new()
@@ -141,13 +161,36 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
     if save {
         check_output_dir(&args.output)?;
     }
+    let ladder = &args.ladder_kbps;
+    if !ladder.is_empty() {
+        if args.mode == CompareMode::Sim {
+            return Err(BadInput(
+                "--ladder-kbps is for --mode live; the simulator compares ladders with vstack sim --video".into(),
+            )
+            .into());
+        }
+        if ladder.len() > 16
+            || ladder.iter().any(|r| !(r.is_finite() && *r >= 1.0))
+            || ladder.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(BadInput(format!(
+                "--ladder-kbps {ladder:?}: at most 16 bitrates of at least 1 kbit/s, strictly rising"
+            ))
+            .into());
+        }
+    }
+    let (top, lower) = match ladder.split_last() {
+        Some((top, lower)) => (*top, lower.to_vec()),
+        None => (args.bitrate_kbps, Vec::new()),
+    };
     let cfg = CompareConfig {
         scenarios: args.scenarios.clone(),
         sessions: usize::try_from(args.sessions).unwrap_or(usize::MAX),
         speed: args.speed,
         video_duration_s: args.video_duration_s,
-        bitrate_kbps: args.bitrate_kbps,
+        bitrate_kbps: top,
         seed: args.seed,
+        lower_rungs_kbps: lower,
     };
     let started = crate::history::unix_ms_now();
     let report = match args.mode {

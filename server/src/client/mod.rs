@@ -78,18 +78,9 @@ pub struct ClientConfig {
     pub media_sink: Option<mpsc::Sender<(u32, bytes::Bytes)>>,
     /// Quality choice for a video with a ladder (ignored for one rendition).
     /// Default `None`: the smart client's multi-source rule and the naive
-    /// client's BOLA-E, as `vstack sim` pits them ([`default_abr`]).
+    /// client's BOLA-E, as `vstack sim` pits them
+    /// ([`ClientKind::default_abr`]).
     pub abr: Option<AbrKind>,
-}
-
-/// The rule a client kind plays on a video with a ladder unless told
-/// otherwise: the smart client vstack's multi-source rule, the naive one
-/// BOLA-E (dash.js's default, Spiteri et al., MMSys 2018).
-pub fn default_abr(kind: ClientKind) -> AbrKind {
-    match kind {
-        ClientKind::Smart => AbrKind::MultiSource,
-        ClientKind::Naive => AbrKind::Bolae,
-    }
 }
 
 impl Default for ClientConfig {
@@ -314,7 +305,7 @@ impl Driver {
             (m, view.rungs.iter().map(LevelFiles::of).collect())
         };
         let mut config = config;
-        config.engine.abr.rule = config.abr.unwrap_or(default_abr(config.kind));
+        config.engine.abr.rule = config.abr.unwrap_or(config.kind.default_abr());
         if manifest.chunks.is_empty() {
             return Err(ClientError::Unplayable(format!(
                 "{} has no chunks",

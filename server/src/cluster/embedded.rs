@@ -50,6 +50,12 @@ pub struct SyntheticVideo {
     pub vbr: f64,
     /// Seed of sizes and payload bytes. Default 1.
     pub seed: u64,
+    /// A ladder's lower rungs, kbit/s, lowest first, each below
+    /// `bitrate_kbps` (the top rung): each is seeded as a video of its own
+    /// (`{id}-r0`, `{id}-r1`, …) with the same chunk durations and the same
+    /// relative size variation, and the video's manifest lists them all as
+    /// its ladder. Default empty (one rendition).
+    pub lower_rungs_kbps: Vec<f64>,
 }
 
 impl Default for SyntheticVideo {
@@ -61,6 +67,7 @@ impl Default for SyntheticVideo {
             chunk_duration: Duration::from_secs(10),
             vbr: 0.2,
             seed: 1,
+            lower_rungs_kbps: Vec::new(),
         }
     }
 }
@@ -466,6 +473,38 @@ impl Cluster {
     /// # Errors
     /// [`ClusterError::Seed`] with the cause.
     pub async fn seed_video(&self, video: &SyntheticVideo) -> Result<VideoManifest, ClusterError> {
+        let rungs = &video.lower_rungs_kbps;
+        if rungs.len() >= super::wire::MAX_RUNGS
+            || rungs.first().is_some_and(|&r| !(r.is_finite() && r >= 1.0))
+            || rungs.windows(2).any(|w| w[0] >= w[1])
+            || rungs.last().is_some_and(|&r| r >= video.bitrate_kbps)
+        {
+            return Err(ClusterError::Seed(format!(
+                "lower rungs {rungs:?} kbit/s: fewer than {}, rising from at least 1, all below the top's {}",
+                super::wire::MAX_RUNGS,
+                video.bitrate_kbps
+            )));
+        }
+        let mut ladder = Vec::with_capacity(rungs.len() + 1);
+        for (k, &kbps) in rungs.iter().enumerate() {
+            let rung = SyntheticVideo {
+                video_id: format!("{}-r{k}", video.video_id),
+                bitrate_kbps: kbps,
+                lower_rungs_kbps: Vec::new(),
+                ..video.clone()
+            };
+            Box::pin(self.seed_video(&rung)).await?;
+            ladder.push(super::wire::Rung {
+                video_id: rung.video_id,
+                bandwidth_bps: (kbps * 1000.0).round() as u64,
+            });
+        }
+        if !ladder.is_empty() {
+            ladder.push(super::wire::Rung {
+                video_id: video.video_id.clone(),
+                bandwidth_bps: (video.bitrate_kbps * 1000.0).round() as u64,
+            });
+        }
         let sizes = load_chunks(
             &VideoSource::Synthetic {
                 bitrate_kbps: video.bitrate_kbps,
@@ -517,7 +556,7 @@ impl Cluster {
             video_id: video.video_id.clone(),
             version: 1,
             chunks,
-            ladder: Vec::new(),
+            ladder,
         };
         self.metadata
             .put_video(manifest.clone())
@@ -581,11 +620,16 @@ impl Cluster {
     /// # Errors
     /// [`ClusterError::Seed`] when a manifest names a node this cluster lacks.
     pub fn copy_catalog_from(&self, other: &Cluster) -> Result<(), ClusterError> {
-        for v in other.metadata.videos() {
-            let m = other
-                .metadata
-                .video(&v.video_id)
-                .map_err(|e| ClusterError::Seed(e.message))?;
+        let mut manifests = other
+            .metadata
+            .videos()
+            .iter()
+            .map(|v| other.metadata.video(&v.video_id))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ClusterError::Seed(e.message))?;
+        // A ladder's rungs are registered before the video that lists them.
+        manifests.sort_by_key(|m| !m.ladder.is_empty());
+        for m in manifests {
             self.metadata
                 .put_video(m)
                 .map_err(|e| ClusterError::Seed(e.message))?;

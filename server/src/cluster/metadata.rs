@@ -264,10 +264,26 @@ impl MetadataService {
     /// Removes a video (and, with a data directory, its stored manifest).
     ///
     /// # Errors
-    /// 404 for an unknown video; 500 when the database refuses.
+    /// 404 for an unknown video; 409 for a rung another video's ladder
+    /// lists; 500 when the database refuses.
     pub async fn remove_video(&self, id: &str) -> Result<(), ApiError> {
-        if !self.videos.read_locked().contains_key(id) {
-            return Err(ApiError::not_found(format!("unknown video {id:?}")));
+        {
+            let videos = self.videos.read_locked();
+            if !videos.contains_key(id) {
+                return Err(ApiError::not_found(format!("unknown video {id:?}")));
+            }
+            if let Some(owner) = videos
+                .values()
+                .find(|m| m.video_id != id && m.ladder.iter().any(|r| r.video_id == id))
+            {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "video {id:?} is a rung of {:?}'s ladder; delete {:?} first",
+                        owner.video_id, owner.video_id
+                    ),
+                ));
+            }
         }
         if let Some(store) = &self.store {
             store

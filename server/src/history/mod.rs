@@ -647,6 +647,7 @@ mod tests {
                     avg_download_ms: 50.0,
                     bytes_transferred: 0,
                     state: PlaybackState::Playing,
+                    bitrate_kbps: None,
                 }),
                 naive: None,
             },

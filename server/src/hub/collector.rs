@@ -43,6 +43,7 @@ fn sample(c: &ClientSnapshot, bytes_before: &mut u64, interval_media_s: f64) -> 
         avg_download_ms: c.avg_download_ms,
         bytes_transferred: total,
         state: c.state,
+        bitrate_kbps: c.bitrate_kbps,
     }
 }
 
@@ -131,6 +132,7 @@ impl Hub {
         let report = vstack_core::wire::CompareReport {
             mode: vstack_core::wire::CompareMode::Live,
             video: (0, 0.0),
+            ladder_kbps: Vec::new(),
             speed: self.config.speed,
             finished_unix_s: Some(crate::history::unix_ms_now() / 1000),
             conditions,

@@ -13,7 +13,9 @@ use tokio::{
     sync::{broadcast, watch},
     task::JoinHandle,
 };
-use vstack_core::engine::{ClientKind, ClientSnapshot, Notice, PerClient, QoeReport};
+use vstack_core::engine::{
+    ClientKind, ClientSnapshot, Notice, PerClient, QoeReport, QualitySnapshot,
+};
 use vstack_core::wire::{ChunkEvent, NodeStatusEvent, PlaybackStateEvent, SessionResult, WsEvent};
 
 use super::{HubConfig, MAX_SESSIONS, Shared};
@@ -234,6 +236,7 @@ impl Run {
             steady,
             playback: q.playback.clone(),
             failovers: q.failovers,
+            quality: q.quality.as_ref().map(QualitySnapshot::from),
         };
         if let Some(ms) = q.playback.startup_latency_ms {
             sh.qoe.observe_startup(self.kind, ms);

@@ -511,6 +511,22 @@ impl Hub {
         self.smart_metadata.as_ref()?.video(&video_id).ok()
     }
 
+    /// The manifests of `m`'s ladder, in its order (empty for one
+    /// rendition or when a rung is missing).
+    pub fn watch_rungs(
+        &self,
+        m: &crate::cluster::wire::VideoManifest,
+    ) -> Vec<crate::cluster::wire::VideoManifest> {
+        let Some(meta) = self.smart_metadata.as_ref() else {
+            return Vec::new();
+        };
+        m.ladder
+            .iter()
+            .map(|r| meta.video(&r.video_id).ok())
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default()
+    }
+
     /// Subscribes to the event stream.
     pub fn subscribe(&self) -> broadcast::Receiver<WsEvent> {
         self.events.subscribe()

@@ -37,6 +37,11 @@ pub struct CompareConfig {
     pub bitrate_kbps: f64,
     /// Seed (emulators' jitter and loss, simulator offsets). Default 1.
     pub seed: u64,
+    /// Live mode: the video's lower rungs, kbit/s, lowest first, each below
+    /// `bitrate_kbps` (the top rung); the smart client then plays vstack's
+    /// multi-source rule and the naive one BOLA-E. Default empty (one
+    /// rendition, no quality choice).
+    pub lower_rungs_kbps: Vec<f64>,
 }
 
 impl Default for CompareConfig {
@@ -48,6 +53,7 @@ impl Default for CompareConfig {
             video_duration_s: 120,
             bitrate_kbps: 5000.0,
             seed: 1,
+            lower_rungs_kbps: Vec::new(),
         }
     }
 }
@@ -93,6 +99,7 @@ pub async fn compare_live(
             video: Some(SyntheticVideo {
                 duration: Duration::from_secs(cfg.video_duration_s),
                 bitrate_kbps: cfg.bitrate_kbps,
+                lower_rungs_kbps: cfg.lower_rungs_kbps.clone(),
                 ..SyntheticVideo::default()
             }),
             ..ClusterConfig::default()
@@ -117,9 +124,20 @@ pub async fn compare_live(
         mode: CompareMode::Live,
         finished_unix_s: Some(unix_now_s()),
         video: (cfg.video_duration_s, cfg.bitrate_kbps),
+        ladder_kbps: ladder_of(cfg),
         speed: cfg.speed,
         conditions,
     })
+}
+
+/// The whole ladder of `cfg`'s video, kbit/s (empty for one rendition).
+fn ladder_of(cfg: &CompareConfig) -> Vec<f64> {
+    if cfg.lower_rungs_kbps.is_empty() {
+        return Vec::new();
+    }
+    let mut v = cfg.lower_rungs_kbps.clone();
+    v.push(cfg.bitrate_kbps);
+    v
 }
 
 /// Sim mode: one condition per named trace set, both clients in the
@@ -170,6 +188,7 @@ pub fn compare_sim(
         mode: CompareMode::Sim,
         finished_unix_s: Some(unix_now_s()),
         video: (cfg.video_duration_s, cfg.bitrate_kbps),
+        ladder_kbps: Vec::new(),
         speed: 1.0,
         conditions,
     })

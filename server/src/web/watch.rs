@@ -29,7 +29,7 @@ use axum::{
 use serde::Deserialize;
 use vstack_core::{
     engine::ClientKind,
-    wire::{WatchChunk, WatchManifest},
+    wire::{WatchChunk, WatchManifest, WatchRung},
 };
 
 use crate::{
@@ -101,10 +101,8 @@ async fn manifest(State(hub): State<Option<Arc<Hub>>>) -> Response {
             .and_then(vstack_core::input::media::mse_type),
         None => None,
     };
-    Json(WatchManifest {
-        video_id: m.video_id.clone(),
-        chunks: m
-            .chunks
+    let chunks = |m: &crate::cluster::wire::VideoManifest| -> Vec<WatchChunk> {
+        m.chunks
             .iter()
             .map(|c| WatchChunk {
                 chunk_id: c.chunk_id.clone(),
@@ -113,7 +111,21 @@ async fn manifest(State(hub): State<Option<Arc<Hub>>>) -> Response {
                 sha256: c.sha256.clone(),
                 replicas: c.replicas.iter().filter_map(|r| index(r)).collect(),
             })
-            .collect(),
+            .collect()
+    };
+    let rungs = hub
+        .watch_rungs(&m)
+        .iter()
+        .zip(&m.ladder)
+        .map(|(r, l)| WatchRung {
+            bitrate_kbps: l.bandwidth_bps as f64 / 1e3,
+            chunks: chunks(r),
+        })
+        .collect();
+    Json(WatchManifest {
+        video_id: m.video_id.clone(),
+        chunks: chunks(&m),
+        rungs,
         init: m.init_segment().is_some(),
         mse_type,
         watching: hub.watchers().watching(),

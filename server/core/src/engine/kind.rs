@@ -44,6 +44,17 @@ impl ClientKind {
         }
     }
 
+    /// The quality rule this kind plays on a video with a ladder unless told
+    /// otherwise: the smart client vstack's multi-source rule, the naive
+    /// one BOLA-E (dash.js's default; Spiteri et al., MMSys 2018), as
+    /// `vstack sim` pits them.
+    pub fn default_abr(self) -> crate::abr::AbrKind {
+        match self {
+            ClientKind::Smart => crate::abr::AbrKind::MultiSource,
+            ClientKind::Naive => crate::abr::AbrKind::Bolae,
+        }
+    }
+
     /// A fresh node selector of this kind.
     pub fn selector(self) -> Box<dyn NodeSelector> {
         match self {

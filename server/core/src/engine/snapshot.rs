@@ -126,6 +126,17 @@ pub struct ClientSnapshot {
     pub quality: Option<QualitySnapshot>,
 }
 
+impl From<&crate::abr::QualityQoe> for QualitySnapshot {
+    fn from(x: &crate::abr::QualityQoe) -> Self {
+        Self {
+            played_bitrate_kbps: x.played_bitrate_kbps,
+            switches: x.switches,
+            switch_kbps: x.switch_kbps,
+            linear_qoe: x.linear_qoe,
+        }
+    }
+}
+
 /// A session's quality so far ([`crate::abr::QualityQoe`] without the
 /// per-chunk levels, so a snapshot stays small).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -211,12 +222,7 @@ impl ClientSnapshot {
             bitrates_kbps: session.manifest().bitrates_kbps.clone(),
             level: None,
             bitrate_kbps: None,
-            quality: q.quality.as_ref().map(|x| QualitySnapshot {
-                played_bitrate_kbps: x.played_bitrate_kbps,
-                switches: x.switches,
-                switch_kbps: x.switch_kbps,
-                linear_qoe: x.linear_qoe,
-            }),
+            quality: q.quality.as_ref().map(QualitySnapshot::from),
         }
         .with_level(session)
     }
