@@ -94,9 +94,10 @@ test('the first load of / stays under its bar', async ({ page }) => {
 });
 
 /** The bar on the Watch tab's own code (its WASM chunks), bytes on the
- * wire: 110 KB (measured 102 KB when the tab landed; the README's
- * first-load table). */
-const WATCH_CHUNK_MAX_BYTES = Number(process.env.VSTACK_WATCH_CHUNK_MAX_BYTES ?? 110_000);
+ * wire: 125 KB (measured 102 KB when the tab landed, 118 KB once its
+ * players chose quality: the ABR rules, BOLA's among them, came into the
+ * chunk; the README's first-load table). */
+const WATCH_CHUNK_MAX_BYTES = Number(process.env.VSTACK_WATCH_CHUNK_MAX_BYTES ?? 125_000);
 
 test("the Watch tab's chunk: what a click on Watch adds to the first load", async ({ page }) => {
   measuredHere();

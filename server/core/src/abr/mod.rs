@@ -63,6 +63,11 @@ pub struct AbrState {
     /// Bits already queued on that replica set (parts of other chunks still
     /// to come), which the segment waits behind; 0 outside the engine.
     pub replica_queued_bits: f64,
+    /// Media time until the segment is needed (its start − the playhead),
+    /// ms: the buffer level once every earlier segment is in, more while
+    /// earlier ones are still on their way (their bits are in
+    /// `replica_queued_bits`); `None` outside the engine.
+    pub until_needed_ms: Option<f64>,
 }
 
 /// A rule's answer for the next segment.
@@ -338,7 +343,14 @@ impl AbrRule for MultiSourceRule {
         let mut level =
             level_from_throughput(ladder, sustained * ThroughputRule::SAFETY_FACTOR, latency);
         if !self.no_ibr {
-            let budget_ms = self.ibr_safety * (state.buffer_level_ms - latency);
+            // The segment must arrive, behind the bits queued before it,
+            // before it is needed: the buffer level when every earlier one
+            // is in, more while they are still coming.
+            let ahead_ms = state
+                .until_needed_ms
+                .unwrap_or(state.buffer_level_ms)
+                .max(state.buffer_level_ms);
+            let budget_ms = self.ibr_safety * (ahead_ms - latency);
             self.ibr_safety = (self.ibr_safety * 0.9).max(0.5);
             let size = |q: usize| {
                 ladder
@@ -454,6 +466,7 @@ pub(crate) mod tests {
             latency_ms: Some(0.0),
             replica_rate_kbps: None,
             replica_queued_bits: 0.0,
+            until_needed_ms: None,
         }
     }
 

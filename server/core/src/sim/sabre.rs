@@ -431,6 +431,7 @@ pub fn run(
             latency_ms: h.latency_ms(),
             replica_rate_kbps: None,
             replica_queued_bits: 0.0,
+            until_needed_ms: None,
         };
         let full_delay = player.level_ms() + seg - buffer_ms;
         if full_delay > 0.0 {

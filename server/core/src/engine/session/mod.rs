@@ -937,6 +937,12 @@ impl Session {
             .filter(|n| n.index() < self.manifest.node_count)
             .map(|n| self.queued_bytes(*n) as f64 * 8.0)
             .sum();
+        let until_needed_ms = self
+            .buffer
+            .chunk_start(chunk)
+            .saturating_sub(self.buffer.playhead())
+            .as_secs_f64()
+            * 1e3;
         let Some(abr) = self.abr.as_mut() else {
             return;
         };
@@ -949,6 +955,7 @@ impl Session {
                 .or(latency_ms.is_finite().then_some(latency_ms)),
             replica_rate_kbps: Some(replica_rate_kbps),
             replica_queued_bits,
+            until_needed_ms: Some(until_needed_ms),
         };
         let level = match abr.kind {
             crate::abr::AbrKind::Fixed => abr.fixed_level,
