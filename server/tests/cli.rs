@@ -659,6 +659,31 @@ fn assert_sabre_step(r: &serde_json::Value, inputs: bool) {
     }
 }
 
+/// The dashboards step: every subscriber opened, none left counted; the
+/// slowloris figure measured.
+fn assert_dashboards_step(r: &serde_json::Value) {
+    let d = &r["dashboards"][0];
+    assert_eq!(d["subscribers"], 200);
+    assert_eq!(d["opened"], 200, "{d}");
+    assert_eq!(d["connected_after"], 0, "{d}");
+    assert!(d["heartbeats"].as_u64().unwrap() > 0, "{d}");
+    assert!(r["slowloris"]["first_frame_loaded_ms"].is_number());
+}
+
+/// The ABR step: one target per condition, both clients' quality in its
+/// detail.
+fn assert_abr_step(abr: &[&serde_json::Value], conditions: usize) {
+    assert_eq!(abr.len(), conditions);
+    for x in abr {
+        let detail = x["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("smart (multi-source): linear QoE"),
+            "{detail}"
+        );
+        assert!(detail.contains("naive (BOLA-E): linear QoE"), "{detail}");
+    }
+}
+
 fn assert_watchers_step(r: &serde_json::Value) {
     let w = &r["watch_isolation"];
     assert_eq!(w["watchers_served"], 20, "{w}");
@@ -738,17 +763,16 @@ fn bench_quick_measures_every_target_and_writes_the_results_file() {
     let passed = results.iter().filter(|x| x["passed"] == true).count();
     assert_eq!(r["passed"].as_u64().unwrap() as usize, passed);
     assert_eq!(r["total"].as_u64().unwrap() as usize, results.len());
-    assert_eq!(results.len(), conditions * 8 + 34);
+    // Eight QoE targets and one ABR target per condition.
+    assert_eq!(results.len(), conditions * 9 + 34);
+    assert_abr_step(
+        &find("linear QoE gain over naive (quality choice)", None),
+        conditions,
+    );
     assert_redundancy_step(&r);
     assert_watchers_step(&r);
     assert_sabre_step(&r, sabre_inputs);
-    // The dashboards step: every subscriber opened, none left counted.
-    let d = &r["dashboards"][0];
-    assert_eq!(d["subscribers"], 200);
-    assert_eq!(d["opened"], 200, "{d}");
-    assert_eq!(d["connected_after"], 0, "{d}");
-    assert!(d["heartbeats"].as_u64().unwrap() > 0, "{d}");
-    assert!(r["slowloris"]["first_frame_loaded_ms"].is_number());
+    assert_dashboards_step(&r);
     assert!(r["quick"].as_bool().unwrap());
     assert!(r["machine"]["cpus"].as_u64().unwrap() >= 1);
     assert!(r["config"]["uploaders"].as_u64().unwrap() >= 10);

@@ -28,6 +28,9 @@ fn step_parser() -> impl clap::builder::TypedValueParser<Value = Step> {
             "Watch tab viewers beside the twins: their startup and stalls alone and watched"
         }
         Step::Sabre => "vstack's Sabre model beside sabre.py: every cell, and the speed of both",
+        Step::Abr => {
+            "Quality choice on a ladder: smart's multi-source rule against naive's BOLA-E, linear QoE"
+        }
     };
     clap::builder::PossibleValuesParser::new(
         Step::ALL.map(|s| PossibleValue::new(s.name()).help(about(s))),

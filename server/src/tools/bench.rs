@@ -7,6 +7,7 @@
 //! | step | target | how it is measured |
 //! |---|---|---|
 //! | `qoe` | startup latency < 2 s (req. 6.3), rebuffering ≤ 1 per session (8.5), average buffer > 20 s (9.5), average throughput > 40 Mbit/s (9.3) | for **each client** (smart and naive on twin clusters, at once) and **each condition**: the default profile (100 / 40 / 15 Mbit/s, 5 / 20 / 50 ms), the `degraded` scenario, and a recorded trace set (`--trace`, 2 Mbit/s video); mean startup, worst session's rebuffers, mean buffer, mean busy-time rate |
+//! | `abr` | smart's mean linear QoE ≥ 20 % above naive's (issue 25: ≥ 1.2× naive) | the QoE step's twins and conditions on a video with a ladder (20 %, 50 % and 100 % of its bitrate: 1000 / 2500 / 5000 kbit/s on the default cluster), smart playing vstack's multi-source rule and naive BOLA-E; played bitrate, stall and switches of both in the detail |
 //! | `latency` | storage node latency < 10 ms (2.4) | sequential `GET` of a 256 KiB chunk from one unshaped node; p95 to the last byte, wall clock |
 //! | `uploads` | concurrent uploads ≥ 10 (9.2) | uploaders at once, each `PUT`ting its chunks (hash-checked) to 2 replicas and registering its manifest; uploaders whose video then reads back intact |
 //! | `scale` | concurrent playback ≥ 100 (9.1); ≥ 1,000 sessions per process (full run) | N smart sessions at once in this process (N = 100, 250, 500, 1,000 in the full run; 60 s 1 Mbit/s video, 3 unshaped loopback nodes, real time): sessions played to the end without a rebuffer (any rebuffer there is host-caused), startup p50 / p95, peak RSS, CPU; the largest N where every session did |
@@ -450,6 +451,23 @@ async fn qoe(
     condition: &QoeCondition,
     pb: &ProgressBar,
 ) -> anyhow::Result<Vec<TargetResult>> {
+    let reports = twin_sessions(cfg, condition, Vec::new(), pb).await?;
+    let conditions = condition.describe(cfg);
+    Ok(reports
+        .into_iter()
+        .flat_map(|(kind, r)| qoe_targets(kind, &r, &conditions))
+        .collect())
+}
+
+/// `qoe_sessions` sessions of each client at once on twin clusters under
+/// `condition`, the video with the ladder `lower_rungs` ÷ its top (empty:
+/// one rendition).
+async fn twin_sessions(
+    cfg: &BenchConfig,
+    condition: &QoeCondition,
+    lower_rungs: Vec<f64>,
+    pb: &ProgressBar,
+) -> anyhow::Result<PerClient<Vec<QoeReport>>> {
     let mut video = SyntheticVideo {
         duration: Duration::from_secs(cfg.qoe_video_s),
         ..SyntheticVideo::default()
@@ -459,6 +477,7 @@ async fn qoe(
         video.bitrate_kbps = cfg.trace_bitrate_kbps;
         traces.clone_from(t);
     }
+    video.lower_rungs_kbps = lower_rungs.iter().map(|r| r * video.bitrate_kbps).collect();
     let smart_bed = Testbed::start(ClusterConfig {
         speed: cfg.speed,
         video: Some(video),
@@ -488,11 +507,75 @@ async fn qoe(
         reports.naive.push(n?);
         pb.inc(1);
     }
-    let conditions = condition.describe(cfg);
-    Ok(reports
-        .into_iter()
-        .flat_map(|(kind, r)| qoe_targets(kind, &r, &conditions))
-        .collect())
+    Ok(reports)
+}
+
+/// The ladder of the ABR step, as shares of the video's bitrate (5000
+/// kbit/s, or the trace condition's): 1000, 2500 and 5000 kbit/s on the
+/// default cluster.
+pub const ABR_LADDER_SHARES: [f64; 2] = [0.2, 0.5];
+
+/// The ABR step under one condition: the QoE step's twins on a video with a
+/// ladder, the smart client playing vstack's multi-source rule and the naive
+/// one BOLA-E; the target is the issue's, smart's mean linear QoE at least
+/// 20 % above naive's (relative to |naive|, so it holds for negative
+/// scores too).
+async fn abr(
+    cfg: &BenchConfig,
+    condition: &QoeCondition,
+    pb: &ProgressBar,
+) -> anyhow::Result<TargetResult> {
+    let reports = twin_sessions(cfg, condition, ABR_LADDER_SHARES.to_vec(), pb).await?;
+    let figures = |r: &[QoeReport]| {
+        let q: Vec<&vstack_core::abr::QualityQoe> =
+            r.iter().filter_map(|q| q.quality.as_ref()).collect();
+        let m = |f: &dyn Fn(&vstack_core::abr::QualityQoe) -> f64| {
+            mean(&q.iter().map(|x| f(x)).collect::<Vec<_>>())
+        };
+        let stall = mean(
+            &r.iter()
+                .map(|q| q.playback.rebuffer_time_ms / 1e3)
+                .collect::<Vec<_>>(),
+        );
+        (
+            q.len(),
+            m(&|x| x.linear_qoe),
+            format!(
+                "linear QoE {:.1}, played {:.0} kbit/s, stall {stall:.1} s, {:.1} switches",
+                m(&|x| x.linear_qoe),
+                m(&|x| x.played_bitrate_kbps),
+                m(&|x| f64::from(x.switches))
+            ),
+        )
+    };
+    let (n_smart, smart, smart_text) = figures(&reports.smart);
+    let (n_naive, naive, naive_text) = figures(&reports.naive);
+    // A run that scored nothing fails.
+    let gain = if n_smart == 0 || n_naive == 0 {
+        f64::NAN
+    } else {
+        vstack_core::stats::improvement_pct(smart, naive, false).unwrap_or(f64::NAN)
+    };
+    Ok(TargetResult::new(
+        "linear QoE gain over naive (quality choice)",
+        None,
+        "%",
+        gain,
+        Comparison::AtLeast,
+        20.0,
+        format!(
+            "means of {n_smart} session pair(s); smart (multi-source): {smart_text}; naive (BOLA-E): {naive_text}"
+        ),
+    )
+    .under(&format!(
+        "{}; ladder at {} and 100 % of its bitrate",
+        condition.describe(cfg),
+        ABR_LADDER_SHARES
+            .iter()
+            .map(|s| format!("{:.0} %", s * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 /// The four QoE targets of one client's sessions.
@@ -1401,12 +1484,16 @@ pub enum Step {
     Watchers,
     /// vstack's Sabre model beside `sabre.py`.
     Sabre,
+    /// Quality choice on a ladder: smart's multi-source rule against
+    /// naive's BOLA-E.
+    Abr,
 }
 
 impl Step {
     /// Every step, in run order.
-    pub const ALL: [Step; 10] = [
+    pub const ALL: [Step; 11] = [
         Step::Qoe,
+        Step::Abr,
         Step::Latency,
         Step::Uploads,
         Step::Scale,
@@ -1432,6 +1519,7 @@ impl Step {
             Step::Redundancy => "redundancy",
             Step::Watchers => "watchers",
             Step::Sabre => "sabre",
+            Step::Abr => "abr",
         }
     }
 
@@ -1460,6 +1548,27 @@ pub struct BenchPlan {
     pub shared: std::path::PathBuf,
 }
 
+/// The conditions of the QoE and ABR steps: the default cluster, its
+/// `degraded` scenario and the plan's trace set (when there is none, why
+/// goes into `skipped` under `step`'s name).
+fn qoe_conditions(plan: &BenchPlan, step: Step, skipped: &mut Vec<String>) -> Vec<QoeCondition> {
+    let mut conditions = vec![
+        QoeCondition::Default,
+        QoeCondition::Scenario(Scenario::Degraded),
+    ];
+    match &plan.traces {
+        Some((name, t)) => conditions.push(QoeCondition::Traces(name.clone(), t.clone())),
+        None => skipped.push(format!(
+            "{} under a trace set: {}",
+            step.name(),
+            plan.traces_missing
+                .as_deref()
+                .unwrap_or("no trace set given")
+        )),
+    }
+    conditions
+}
+
 /// Runs the planned steps and returns the report.
 ///
 /// # Errors
@@ -1482,22 +1591,18 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
     let mut skipped = Vec::new();
     let runs = |s: Step| plan.steps.contains(&s);
     if runs(Step::Qoe) {
-        let mut conditions = vec![
-            QoeCondition::Default,
-            QoeCondition::Scenario(Scenario::Degraded),
-        ];
-        match &plan.traces {
-            Some((name, t)) => conditions.push(QoeCondition::Traces(name.clone(), t.clone())),
-            None => skipped.push(format!(
-                "qoe under a trace set: {}",
-                plan.traces_missing
-                    .as_deref()
-                    .unwrap_or("no trace set given")
-            )),
-        }
+        let conditions = qoe_conditions(&plan, Step::Qoe, &mut skipped);
         let pb = bar(mp, "qoe sessions", conditions.len() * cfg.qoe_sessions);
         for c in &conditions {
             results.extend(qoe(&cfg, c, &pb).await.context("qoe")?);
+        }
+        pb.finish();
+    }
+    if runs(Step::Abr) {
+        let conditions = qoe_conditions(&plan, Step::Abr, &mut skipped);
+        let pb = bar(mp, "abr sessions", conditions.len() * cfg.qoe_sessions);
+        for c in &conditions {
+            results.push(abr(&cfg, c, &pb).await.context("abr")?);
         }
         pb.finish();
     }
