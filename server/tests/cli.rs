@@ -476,6 +476,19 @@ fn compare_live_and_sim_print_json_with_improvements() {
         &["compare", "--mode", "sim"],
         &["compare", "--speed", "0"],
         &["compare", "--output", "/no/such/dir/x.json"],
+        &["compare", "--ladder-kbps", "5000,1000", "--output", "-"],
+        &["compare", "--ladder-kbps", "0,1000", "--output", "-"],
+        &["compare", "--ladder-kbps", "NaN", "--output", "-"],
+        &[
+            "compare",
+            "--mode",
+            "sim",
+            "--ladder-kbps",
+            "1000,5000",
+            "--output",
+            "-",
+        ],
+        &["play", "--abr", "fastest"],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

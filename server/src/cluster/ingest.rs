@@ -137,6 +137,26 @@ pub struct PlaylistRules {
     pub allow_outside: bool,
 }
 
+/// A playlist's text, at most [`MAX_PLAYLIST_BYTES`].
+///
+/// # Errors
+/// [`IngestError::Input`] when unreadable or too large.
+fn read_playlist(path: &Path) -> Result<String, IngestError> {
+    let input = |message: String| IngestError::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let len = std::fs::metadata(path)
+        .map_err(|e| input(e.to_string()))?
+        .len();
+    if len > MAX_PLAYLIST_BYTES {
+        return Err(input(format!(
+            "playlist of {len} bytes is over the {MAX_PLAYLIST_BYTES} byte bound"
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| input(e.to_string()))
+}
+
 /// Parses a media playlist with [`PlaylistRules::default`]; segment paths are
 /// resolved against its folder and must stay inside it.
 ///
@@ -154,19 +174,7 @@ pub fn parse_playlist(path: &Path) -> Result<Vec<Segment>, IngestError> {
 /// content or a segment outside the folder (unless `rules.allow_outside`);
 /// [`IngestError::Input`] when unreadable, too large or without segments.
 pub fn parse_playlist_with(path: &Path, rules: PlaylistRules) -> Result<Vec<Segment>, IngestError> {
-    let input = |message: String| IngestError::Input {
-        path: path.to_path_buf(),
-        message,
-    };
-    let len = std::fs::metadata(path)
-        .map_err(|e| input(e.to_string()))?
-        .len();
-    if len > MAX_PLAYLIST_BYTES {
-        return Err(input(format!(
-            "playlist of {len} bytes is over the {MAX_PLAYLIST_BYTES} byte bound"
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| input(e.to_string()))?;
+    let text = read_playlist(path)?;
     let err = |line: usize, message: &str| IngestError::Playlist {
         path: path.to_path_buf(),
         line,
@@ -868,19 +876,7 @@ pub fn parse_multivariant(
     path: &Path,
     rules: PlaylistRules,
 ) -> Result<Option<Vec<Variant>>, IngestError> {
-    let input = |message: String| IngestError::Input {
-        path: path.to_path_buf(),
-        message,
-    };
-    let len = std::fs::metadata(path)
-        .map_err(|e| input(e.to_string()))?
-        .len();
-    if len > MAX_PLAYLIST_BYTES {
-        return Err(input(format!(
-            "playlist of {len} bytes is over the {MAX_PLAYLIST_BYTES} byte bound"
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| input(e.to_string()))?;
+    let text = read_playlist(path)?;
     if !text
         .lines()
         .any(|l| l.trim().starts_with("#EXT-X-STREAM-INF"))
