@@ -67,6 +67,17 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
                 r.nodes.join(", "),
                 r.upload_ms
             );
+            if !r.rungs.is_empty() {
+                println!(
+                    "ladder: {} is the top rung; lower rungs ingested as {}",
+                    r.video.video_id,
+                    r.rungs
+                        .iter()
+                        .map(|v| format!("{} ({:.1} MB)", v.video_id, v.size_bytes as f64 / 1e6))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             let c = &r.consensus;
             println!(
                 "ChunkPaxos: {} chunk records committed, {} on the fast path, {} won by another uploader; {} messages ({:.1} per chunk)",
