@@ -61,7 +61,9 @@ test('the Metrics tab reads stored history for a time range', async ({ page }) =
   await expect(page.getByTestId('range-15m')).toHaveAttribute('aria-pressed', 'true');
   await expect(page.getByTestId('history-info')).toContainText('stored samples');
   await expect(page.locator('#chart-history-buffer canvas').first()).toBeVisible();
-  await page.screenshot({ path: path.join(artifacts, 'metrics-history.png') });
+  // test-video-001 has a ladder: the level each client played is stored too.
+  await expect(page.locator('#chart-history-bitrate canvas').first()).toBeVisible();
+  await page.screenshot({ path: path.join(artifacts, 'metrics-history.png'), fullPage: true });
   await page.getByTestId('range-live').click();
   await expect(page.locator('#chart-buffer canvas').first()).toBeVisible();
 });

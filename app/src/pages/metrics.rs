@@ -235,6 +235,8 @@ fn HistoryCharts(range: HistoryRange) -> impl IntoView {
                 Ok(h) => {
                     let h = std::sync::Arc::new(h);
                     let (a, b, c) = (h.clone(), h.clone(), h.clone());
+                    let d = h.clone();
+                    let ladder = h.points.iter().any(|p| p.bitrate_kbps.is_some());
                     view! {
                         <p class="muted small" data-testid="history-info">
                             {format!("{} stored samples over the last {} ({} resolution), {} alerts in the range.",
@@ -252,6 +254,11 @@ fn HistoryCharts(range: HistoryRange) -> impl IntoView {
                             <Card title="Node scores, smart client (stored)">
                                 <EChart id="chart-history-scores" option=move || history_scores(&c)/>
                             </Card>
+                            {ladder.then(|| view! {
+                                <Card title="Quality playing (stored; the nominal bitrate of the level at the playhead)">
+                                    <EChart id="chart-history-bitrate" option=move || history_chart(&d, "kbit/s", |p| p.bitrate_kbps.unwrap_or(f64::NAN))/>
+                                </Card>
+                            }.into_any())}
                         </div>
                     }.into_any()
                 }
@@ -266,7 +273,7 @@ fn history_chart(h: &HistoryResponse, y: &str, f: fn(&crate::wire::HistoryPoint)
         let pts: Vec<Vec<f64>> = h
             .points
             .iter()
-            .filter(|p| p.client == kind)
+            .filter(|p| p.client == kind && f(p).is_finite())
             .map(|p| vec![p.unix_ms as f64, (f(p) * 100.0).round() / 100.0])
             .collect();
         c.series(solid(kind.name(), client_color(kind), pts))

@@ -563,6 +563,10 @@ pub struct HistoryPoint {
     pub avg_download_ms: f64,
     /// Each node's seed-002 score, in node order (the minute's means).
     pub node_scores: Vec<f64>,
+    /// Nominal bitrate of the level playing, kbit/s (the minute's mean);
+    /// `None` without a ladder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<f64>,
 }
 
 /// The Metrics tab's history for a [`HistoryRange`]

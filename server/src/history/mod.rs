@@ -19,7 +19,8 @@
 //! ([`RECORDER_QUEUE`] writes) drained by one task, so a slow disk never
 //! holds up the collector: a full queue drops the write and counts it.
 //! sqlx runs SQLite on its own worker thread; nothing here blocks an async
-//! worker. Schema: `PRAGMA user_version` 1.
+//! worker. Schema: `PRAGMA user_version` 2 (version 1's files gain the
+//! samples' `bitrate_kbps` column on open).
 
 use std::{
     path::Path,
@@ -57,7 +58,7 @@ pub const MAX_RUNS_LISTED: i64 = 500;
 pub const MAX_RUN_BYTES: usize = 4 << 20;
 
 /// Schema version this code writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A failure of the history store.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +121,7 @@ CREATE TABLE IF NOT EXISTS samples (
     throughput_mbps REAL NOT NULL,
     avg_download_ms REAL NOT NULL,
     node_scores TEXT NOT NULL,
+    bitrate_kbps REAL,
     PRIMARY KEY (tier, unix_ms, client)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sessions (
@@ -175,6 +177,12 @@ impl History {
         if found > SCHEMA_VERSION {
             return Err(HistoryError::NewerSchema { found });
         }
+        if found == 1 {
+            // Version 2 keeps the level playing (a video with a ladder).
+            sqlx::raw_sql("ALTER TABLE samples ADD COLUMN bitrate_kbps REAL")
+                .execute(&pool)
+                .await?;
+        }
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         sqlx::raw_sql(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .execute(&pool)
@@ -198,13 +206,14 @@ impl History {
     ) -> Result<(), HistoryError> {
         for (kind, c) in sample.clients.iter() {
             let Some(c) = c else { continue };
-            sqlx::query("INSERT OR REPLACE INTO samples VALUES (0, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT OR REPLACE INTO samples VALUES (0, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(to_i64(unix_ms))
                 .bind(kind.name())
                 .bind(c.buffer_level_s)
                 .bind(c.throughput_mbps)
                 .bind(c.avg_download_ms)
                 .bind(serde_json::to_string(&c.node_scores)?)
+                .bind(c.bitrate_kbps)
                 .execute(&self.pool)
                 .await?;
         }
@@ -261,7 +270,7 @@ impl History {
         let rows = sqlx::query(
             "SELECT (unix_ms / 60000) * 60000 AS minute, client,
                     AVG(buffer_level_s), AVG(throughput_mbps), AVG(avg_download_ms),
-                    GROUP_CONCAT(node_scores, '|')
+                    GROUP_CONCAT(node_scores, '|'), AVG(bitrate_kbps)
              FROM samples WHERE tier = 0 AND unix_ms < ?
              GROUP BY minute, client",
         )
@@ -273,13 +282,14 @@ impl History {
             let minute: i64 = r.get(0);
             let client: String = r.get(1);
             let scores = mean_scores(r.get::<Option<String>, _>(5).as_deref().unwrap_or(""));
-            sqlx::query("INSERT OR REPLACE INTO samples VALUES (1, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT OR REPLACE INTO samples VALUES (1, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(minute)
                 .bind(client)
                 .bind(r.get::<f64, _>(2))
                 .bind(r.get::<f64, _>(3))
                 .bind(r.get::<f64, _>(4))
                 .bind(serde_json::to_string(&scores)?)
+                .bind(r.get::<Option<f64>, _>(6))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -325,7 +335,8 @@ impl History {
         let raw = matches!(range, HistoryRange::Min15 | HistoryRange::Hour1);
         let rows = if raw {
             sqlx::query(
-                "SELECT unix_ms, client, buffer_level_s, throughput_mbps, avg_download_ms, node_scores
+                "SELECT unix_ms, client, buffer_level_s, throughput_mbps, avg_download_ms, node_scores,
+                        bitrate_kbps
                  FROM samples WHERE tier = 0 AND unix_ms >= ? ORDER BY unix_ms",
             )
             .bind(to_i64(from))
@@ -333,11 +344,13 @@ impl History {
             .await?
         } else {
             sqlx::query(
-                "SELECT unix_ms, client, buffer_level_s, throughput_mbps, avg_download_ms, node_scores
+                "SELECT unix_ms, client, buffer_level_s, throughput_mbps, avg_download_ms, node_scores,
+                        bitrate_kbps
                  FROM samples WHERE tier = 1 AND unix_ms >= ?
                  UNION ALL
                  SELECT (unix_ms / 60000) * 60000 AS m, client, AVG(buffer_level_s),
-                        AVG(throughput_mbps), AVG(avg_download_ms), MAX(node_scores)
+                        AVG(throughput_mbps), AVG(avg_download_ms), MAX(node_scores),
+                        AVG(bitrate_kbps)
                  FROM samples WHERE tier = 0 AND unix_ms >= ?
                    AND (unix_ms / 60000) * 60000 NOT IN
                        (SELECT unix_ms FROM samples WHERE tier = 1 AND unix_ms >= ?)
@@ -364,6 +377,7 @@ impl History {
                     throughput_mbps: r.get(3),
                     avg_download_ms: r.get(4),
                     node_scores: serde_json::from_str(&r.get::<String, _>(5)).unwrap_or_default(),
+                    bitrate_kbps: r.get(6),
                 })
             })
             .collect();
@@ -647,7 +661,7 @@ mod tests {
                     avg_download_ms: 50.0,
                     bytes_transferred: 0,
                     state: PlaybackState::Playing,
-                    bitrate_kbps: None,
+                    bitrate_kbps: Some(1000.0 + buffer),
                 }),
                 naive: None,
             },
@@ -694,6 +708,7 @@ mod tests {
         assert_eq!(day.points.len(), 1);
         assert!((day.points[0].buffer_level_s - 14.5).abs() < 1e-9);
         assert_eq!(day.points[0].node_scores, vec![1.0, 2.0]);
+        assert_eq!(day.points[0].bitrate_kbps, Some(1014.5), "the level's mean");
         // Two hours later the raw rows are gone, the minute stays.
         h.maintain(now + 2 * 3_600_000).await.unwrap();
         let raw = h
@@ -786,5 +801,43 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, HistoryError::NewerSchema { found: 99 }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_version_1_file_gains_the_bitrate_column_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path()).unwrap();
+        let pool = SqlitePoolOptions::new()
+            .connect_with(
+                SqliteConnectOptions::new()
+                    .filename(dir.path().join(DB_FILE))
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE samples (tier INTEGER NOT NULL, unix_ms INTEGER NOT NULL,
+                 client TEXT NOT NULL, buffer_level_s REAL NOT NULL,
+                 throughput_mbps REAL NOT NULL, avg_download_ms REAL NOT NULL,
+                 node_scores TEXT NOT NULL, PRIMARY KEY (tier, unix_ms, client)) WITHOUT ROWID;
+             INSERT INTO samples VALUES (0, 1800000000000, 'smart', 12.0, 5.0, 40.0, '[]');
+             PRAGMA user_version = 1;",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let h = History::open(dir.path(), HistoryConfig::default())
+            .await
+            .unwrap();
+        h.record_sample(1_800_000_002_000, &sample(3.0))
+            .await
+            .unwrap();
+        let r = h
+            .samples(HistoryRange::Min15, 1_800_000_010_000, vec![], 2000)
+            .await
+            .unwrap();
+        let levels: Vec<Option<f64>> = r.points.iter().map(|p| p.bitrate_kbps).collect();
+        assert_eq!(levels, [None, Some(1003.0)], "{:?}", r.points);
     }
 }
