@@ -128,9 +128,12 @@ async fn a_degraded_node_opens_an_alert_and_restoring_it_resolves_it() {
             assert!(resolved["resolution"].is_string(), "{resolved}");
             break;
         }
+        // 40 s wall (160 s of media at ×4): a node the smart client
+        // under-rated while degraded gets few chunks, so its score climbs
+        // back on probes alone; on a loaded CI machine that took over 20 s.
         assert!(
-            restored.elapsed() < Duration::from_secs(20),
-            "still open 20 s after the restore: {open_on_node_1:?}"
+            restored.elapsed() < Duration::from_secs(40),
+            "still open 40 s after the restore: {open_on_node_1:?}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

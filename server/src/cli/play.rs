@@ -328,8 +328,10 @@ pub fn format_status(s: &ClientSnapshot) -> String {
         if let Some(q) = &s.quality {
             let _ = write!(
                 o,
-                ", played {:.0} kbit/s, {} switches, linear QoE {:.1}",
-                q.played_bitrate_kbps, q.switches, q.linear_qoe
+                ", played {:.0} kbit/s, {}, linear QoE {:.1}",
+                q.played_bitrate_kbps,
+                vstack_core::wire::counted(q.switches as usize, "switch", "switches"),
+                q.linear_qoe
             );
         }
         o.push('\n');
@@ -385,8 +387,11 @@ pub fn format_summary(q: &QoeReport) -> String {
         .as_ref()
         .map(|x| {
             format!(
-                "Quality: played bitrate {:.0} kbit/s · {} switches ({:.0} kbit/s in all) · linear QoE {:.1} (Pensieve: Σ Mbit/s − 4.3 × wait s − Σ |Δ| Mbit/s)\n",
-                x.played_bitrate_kbps, x.switches, x.switch_kbps, x.linear_qoe
+                "Quality: played bitrate {:.0} kbit/s · {} ({:.0} kbit/s in all) · linear QoE {:.1} (Pensieve: Σ Mbit/s − 4.3 × wait s − Σ |Δ| Mbit/s)\n",
+                x.played_bitrate_kbps,
+                vstack_core::wire::counted(x.switches as usize, "switch", "switches"),
+                x.switch_kbps,
+                x.linear_qoe
             )
         })
         .unwrap_or_default()
