@@ -550,8 +550,12 @@ async fn abr(
     };
     let (n_smart, smart, smart_text) = figures(&reports.smart);
     let (n_naive, naive, naive_text) = figures(&reports.naive);
-    // A run that scored nothing fails.
-    let gain = if n_smart == 0 || n_naive == 0 {
+    // A run that scored nothing, or fewer sessions than it played, fails.
+    let gain = if n_smart == 0
+        || n_naive == 0
+        || n_smart < reports.smart.len()
+        || n_naive < reports.naive.len()
+    {
         f64::NAN
     } else {
         vstack_core::stats::improvement_pct(smart, naive, false).unwrap_or(f64::NAN)
