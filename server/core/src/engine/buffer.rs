@@ -203,6 +203,12 @@ impl BufferManager {
         self.downloaded.get(index).copied().unwrap_or(false)
     }
 
+    /// The first chunk not downloaded yet: chunks `0..first_missing()` are
+    /// all in ([`BufferManager::chunk_count`] once every chunk is).
+    pub fn first_missing(&self) -> usize {
+        self.contiguous
+    }
+
     /// Number of chunks.
     pub fn chunk_count(&self) -> usize {
         self.chunk_ends.len()

@@ -15,6 +15,8 @@
 
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use super::{DownloadId, NodeId};
 
 /// Where a part stands.
@@ -103,11 +105,16 @@ pub struct Fetch {
     pub dirty: bool,
 }
 
+/// Byte intervals `[from, to)` of a chunk, inline up to eight (a chunk has
+/// a handful of parts; the simulator computes these every step, and a heap
+/// allocation each time was a tenth of its run time).
+pub type Ranges = SmallVec<[(u64, u64); 8]>;
+
 /// Sorted, merged union of half-open intervals.
-fn merge(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+fn merge(mut v: Ranges) -> Ranges {
     v.retain(|(a, b)| a < b);
     v.sort_unstable();
-    let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+    let mut out = Ranges::new();
     for (a, b) in v {
         match out.last_mut() {
             Some(last) if a <= last.1 => last.1 = last.1.max(b),
@@ -142,13 +149,13 @@ impl Fetch {
     }
 
     /// The byte intervals held: every part's received prefix, merged.
-    pub fn held(&self) -> Vec<(u64, u64)> {
+    pub fn held(&self) -> Ranges {
         merge(self.parts.iter().map(|p| (p.offset, p.reach())).collect())
     }
 
     /// What is neither held nor requested from a running part that is not
     /// stalled: the ranges a new part must fetch.
-    pub fn gaps(&self) -> Vec<(u64, u64)> {
+    pub fn gaps(&self) -> Ranges {
         let planned = merge(
             self.parts
                 .iter()
@@ -161,7 +168,7 @@ impl Fetch {
                 })
                 .collect(),
         );
-        let mut gaps = Vec::new();
+        let mut gaps = Ranges::new();
         let mut x = 0;
         for (a, b) in planned {
             if a > x {
@@ -358,14 +365,14 @@ mod tests {
     #[test]
     fn gaps_and_completion() {
         let mut f = Fetch::new(0, 100, Duration::ZERO);
-        assert_eq!(f.gaps(), vec![(0, 100)]);
+        assert_eq!(f.gaps().as_slice(), &[(0, 100)]);
         f.parts.push(part(1, 0, 60, 10, PartState::Running));
         f.parts.push(part(2, 60, 40, 0, PartState::Running));
         assert!(f.gaps().is_empty());
         // Part 1 fails after 25 bytes: its prefix stays, the rest is a gap.
         f.parts[0].received = 25;
         f.parts[0].state = PartState::Failed;
-        assert_eq!(f.gaps(), vec![(25, 60)]);
+        assert_eq!(f.gaps().as_slice(), &[(25, 60)]);
         f.parts.push(part(3, 25, 35, 35, PartState::Done));
         f.parts[1].received = 40;
         f.parts[1].state = PartState::Done;

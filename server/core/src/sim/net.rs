@@ -18,7 +18,7 @@
 //! time of the payload. A probe not answered within
 //! [`SimConfig::probe_timeout`] fails. Everything is deterministic for a seed.
 
-use std::{sync::Arc, time::Duration};
+use std::{cell::Cell, sync::Arc, time::Duration};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -275,6 +275,17 @@ pub struct SimOutcome {
 
 const EPS: f64 = 1e-9;
 
+/// `link.at(t)` through `cache` (see `Network::periods`).
+fn cached_at(cache: &Cell<(f64, f64, f64, f64)>, link: &NodeLink, t: f64) -> (f64, f64, f64) {
+    let (from, until, bw, rtt) = cache.get();
+    if t >= from && t < until {
+        return (bw, rtt, until);
+    }
+    let (bw, rtt, until) = link.at(t);
+    cache.set((t, until, bw, rtt));
+    (bw, rtt, until)
+}
+
 /// The links' side of a session in progress: the flows on the simulated
 /// network and the virtual clock.
 struct Network<'a> {
@@ -286,6 +297,11 @@ struct Network<'a> {
     probe_timeout: f64,
     /// Transfers in progress per node, recomputed every step.
     counts: Vec<usize>,
+    /// Per node, the trace period last looked up: `(from_s, until_s,
+    /// bandwidth Mbit/s, RTT ms)`. The clock only moves forward, so a
+    /// lookup inside `[from_s, until_s)` reuses it instead of searching the
+    /// trace (that search was an eighth of a session's time).
+    periods: Vec<Cell<(f64, f64, f64, f64)>>,
 }
 
 impl<'a> Network<'a> {
@@ -297,7 +313,17 @@ impl<'a> Network<'a> {
             now: 0.0,
             probe_timeout: config.probe_timeout.as_secs_f64(),
             counts: vec![0; config.links.len()],
+            periods: vec![
+                Cell::new((f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0));
+                config.links.len()
+            ],
         }
+    }
+
+    /// [`NodeLink::at`] for node `j` at time `t`, from the cached period
+    /// when `t` falls inside it.
+    fn link_at(&self, j: usize, t: f64) -> (f64, f64, f64) {
+        cached_at(&self.periods[j], &self.config.links[j], t)
     }
 
     /// Starts (or cancels) the flows the engine asks for: the first byte
@@ -316,8 +342,8 @@ impl<'a> Network<'a> {
             }
         };
         let now = self.now;
+        let (_, rtt_ms, _) = self.link_at(node.index(), now);
         let link = &self.config.links[node.index()];
-        let (_, rtt_ms, _) = link.at(now);
         let first_byte = now + rtt_ms / 1e3;
         let lost = link.loss > 0.0 && self.rng.random::<f64>() < link.loss;
         let phase = if lost || link.is_down(now) {
@@ -359,9 +385,11 @@ impl<'a> Network<'a> {
             }
         }
         let mut total = 0.0;
+        let (periods, links) = (&self.periods, &self.config.links);
         for f in self.flows.iter_mut() {
             if matches!(f.phase, Phase::Transfer { .. }) {
-                let (bw, _, _) = self.config.links[f.node.index()].at(now);
+                let j = f.node.index();
+                let (bw, _, _) = cached_at(&periods[j], &links[j], now);
                 f.rate = bw * 1e6 / self.counts[f.node.index()] as f64;
                 total += f.rate;
             } else {
@@ -390,7 +418,7 @@ impl<'a> Network<'a> {
                 Phase::Waiting(t) | Phase::Failing(t) => t,
                 Phase::Transfer { remaining_bits, .. } => {
                     let link = &self.config.links[f.node.index()];
-                    let (_, _, end) = link.at(now);
+                    let (_, _, end) = self.link_at(f.node.index(), now);
                     let done = if f.rate > 0.0 {
                         now + remaining_bits / f.rate
                     } else {

@@ -78,7 +78,7 @@ impl Session {
             return false;
         };
         // Only the replicas of the first chunk still needed matter.
-        let next = (0..self.manifest.chunks.len()).find(|&i| !self.buffer.is_downloaded(i));
+        let next = Some(self.buffer.first_missing()).filter(|&i| i < self.manifest.chunks.len());
         let all_probed = next.is_none_or(|i| {
             self.manifest.chunks[i]
                 .replicas
@@ -147,9 +147,11 @@ impl Session {
         }
         let cap = self.config.scheduler.max_in_flight.max(1);
         while self.fetches.len() < cap {
-            let Some(chunk) = (0..self.manifest.chunks.len()).find(|&i| {
-                !self.buffer.is_downloaded(i) && !self.fetches.iter().any(|f| f.chunk == i)
-            }) else {
+            let Some(chunk) =
+                (self.buffer.first_missing()..self.manifest.chunks.len()).find(|&i| {
+                    !self.buffer.is_downloaded(i) && !self.fetches.iter().any(|f| f.chunk == i)
+                })
+            else {
                 break;
             };
             if self.manifest.chunks[chunk].replicas.is_empty() || !self.may_start(chunk) {
