@@ -610,7 +610,10 @@ mod tests {
         // Every link gives 20 Mbit/s for 40 s, then 0.25 Mbit/s: the chunks
         // in flight at the top level when it collapses would take minutes.
         // Abandonment refetches the next one to play at a level that can
-        // arrive, so the session plays on with a short stall.
+        // arrive, so the session plays on with a shorter stall: 25.6 s, and
+        // 41.4 s with abandonment disabled (measured; the startup choice
+        // reaches the top from the second chunk, so more top-level bytes
+        // are in flight at the collapse than when the rule climbed).
         let periods = vec![
             crate::input::Period {
                 duration: Duration::from_secs(40),
@@ -645,7 +648,7 @@ mod tests {
         );
         assert!(q.levels[20..].iter().all(|&l| l == 0), "{:?}", q.levels);
         assert!(
-            o.qoe.playback.rebuffer_time_ms < 20_000.0,
+            o.qoe.playback.rebuffer_time_ms < 30_000.0,
             "{:?} {:?}",
             o.qoe.playback,
             q.levels

@@ -930,6 +930,7 @@ impl Session {
                 s.bandwidth_mbps.unwrap_or(PRIOR_BANDWIDTH_MBPS) * s.reliability() * 1e3
             })
             .sum();
+        let probed = self.replicas_measured(chunk);
         let latency_ms = self.replica_latency_ms(chunk);
         let replica_queued_bits: f64 = meta
             .replicas
@@ -957,8 +958,12 @@ impl Session {
             replica_queued_bits,
             until_needed_ms: Some(until_needed_ms),
         };
+        let previous = chunk.checked_sub(1).and_then(|c| abr.levels[c]);
         let level = match abr.kind {
             crate::abr::AbrKind::Fixed => abr.fixed_level,
+            _ if (chunk == 0 || state.throughput_kbps.is_none()) && probed => {
+                abr.rule.startup_level(&abr.ladder, &state, chunk, previous)
+            }
             _ if chunk == 0 || state.throughput_kbps.is_none() => abr.rule.first_level(),
             _ => abr.rule.choose(&abr.ladder, &state, chunk).level,
         }
@@ -966,6 +971,29 @@ impl Session {
         abr.levels[chunk] = Some(level);
         let meta = &mut self.manifest.chunks[chunk];
         meta.size_bytes = meta.level_sizes[level];
+    }
+
+    /// Whether every live replica of `chunk` has a bandwidth estimate of
+    /// its own (a probe or a transfer measured it): the pooled rate is
+    /// theirs, not [`monitor::PRIOR_BANDWIDTH_MBPS`]'s.
+    pub(super) fn replicas_measured(&self, chunk: usize) -> bool {
+        self.manifest.chunks[chunk]
+            .replicas
+            .iter()
+            .filter(|n| n.index() < self.manifest.node_count)
+            .filter(|n| self.monitor.health(**n) != NodeHealth::Down)
+            .all(|n| self.monitor.stats(*n).bandwidth_mbps.is_some())
+    }
+
+    /// Whether `chunk`'s level would be chosen blind now: an adaptive rule,
+    /// no throughput sample of the client's own yet and a replica never
+    /// measured.
+    pub(super) fn level_blind(&self, chunk: usize) -> bool {
+        self.abr.as_ref().is_some_and(|a| {
+            a.kind != crate::abr::AbrKind::Fixed
+                && a.levels[chunk].is_none()
+                && a.estimate.throughput_kbps().is_none()
+        }) && !self.replicas_measured(chunk)
     }
 
     /// A chunk was delivered: a throughput sample for the quality choice,

@@ -157,6 +157,13 @@ impl Session {
             if self.manifest.chunks[chunk].replicas.is_empty() || !self.may_start(chunk) {
                 break;
             }
+            // Multi-source with a ladder: a chunk after the first one missing
+            // waits until its replicas are measured (a probe or the first
+            // transfer, within a round trip or two) rather than take the
+            // bottom level blind.
+            if self.multi && chunk != self.buffer.first_missing() && self.level_blind(chunk) {
+                break;
+            }
             // Multi-source: a new chunk waits for an idle replica rather than
             // slowing the chunks before it down.
             if self.multi && !self.critical(chunk) && self.idle(&self.candidates(chunk)).is_empty()
