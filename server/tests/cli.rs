@@ -410,6 +410,7 @@ fn compare_live_and_sim_print_json_with_improvements() {
         "20",
         "--scenarios",
         "normal",
+        "--single",
         "--json",
     ]);
     assert!(
@@ -424,7 +425,16 @@ fn compare_live_and_sim_print_json_with_improvements() {
     assert_eq!(c["metrics"].as_array().unwrap().len(), 7);
     for m in 4..6 {
         assert!(c["metrics"][m]["smart_mean"].as_f64().unwrap() > 0.0, "{c}");
+        // The best single node played too (its own cluster, the video
+        // whole on each node, one session per node).
+        assert!(
+            c["metrics"][m]["single_mean"].as_f64().unwrap() > 0.0,
+            "{c}"
+        );
     }
+    let best: Vec<u64> = serde_json::from_value(c["single_best_node"].clone()).unwrap();
+    assert_eq!((best.len(), best.iter().sum::<u64>()), (3, 1), "{c}");
+    assert!(c["smart_at_or_above_single"].as_u64().unwrap() <= 1, "{c}");
     assert!(
         c["metrics"][4]["metric"]
             .as_str()
@@ -489,6 +499,7 @@ fn compare_live_and_sim_print_json_with_improvements() {
             "-",
         ],
         &["play", "--abr", "fastest"],
+        &["compare", "--mode", "sim", "--single", "--output", "-"],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -685,7 +696,12 @@ fn assert_dashboards_step(r: &serde_json::Value) {
 
 /// The ABR step: one target per condition, both clients' quality in its
 /// detail.
-fn assert_abr_step(abr: &[&serde_json::Value], conditions: usize) {
+fn assert_abr_step(results: &[serde_json::Value], conditions: usize) {
+    let named = |name: &str| -> Vec<&serde_json::Value> {
+        results.iter().filter(|x| x["name"] == name).collect()
+    };
+    let abr = named("linear QoE gain over naive (quality choice)");
+    let single = named("linear QoE gain over the best single node (quality choice)");
     assert_eq!(abr.len(), conditions);
     for x in abr {
         let detail = x["detail"].as_str().unwrap();
@@ -694,6 +710,13 @@ fn assert_abr_step(abr: &[&serde_json::Value], conditions: usize) {
             "{detail}"
         );
         assert!(detail.contains("naive (BOLA-E): linear QoE"), "{detail}");
+    }
+    // The best single node in hindsight, measured beside each pair.
+    assert_eq!(single.len(), conditions);
+    for x in single {
+        let detail = x["detail"].as_str().unwrap();
+        assert!(detail.contains("best single node in hindsight"), "{detail}");
+        assert!(x["measured"].as_f64().is_some_and(f64::is_finite), "{x}");
     }
 }
 
@@ -776,12 +799,9 @@ fn bench_quick_measures_every_target_and_writes_the_results_file() {
     let passed = results.iter().filter(|x| x["passed"] == true).count();
     assert_eq!(r["passed"].as_u64().unwrap() as usize, passed);
     assert_eq!(r["total"].as_u64().unwrap() as usize, results.len());
-    // Eight QoE targets and one ABR target per condition.
-    assert_eq!(results.len(), conditions * 9 + 34);
-    assert_abr_step(
-        &find("linear QoE gain over naive (quality choice)", None),
-        conditions,
-    );
+    // Eight QoE targets and two ABR targets per condition.
+    assert_eq!(results.len(), conditions * 10 + 34);
+    assert_abr_step(results, conditions);
     assert_redundancy_step(&r);
     assert_watchers_step(&r);
     assert_sabre_step(&r, sabre_inputs);

@@ -38,11 +38,13 @@ fn saved_report(r: CompareReport, now_unix_ms: Signal<Option<u64>>) -> impl Into
         <p class="muted small" data-testid="cmp-saved-meta">
             {move || format!("Finished {} · {} · {} s video at {:.0} kbit/s", crate::format::ago(r.finished_unix_s, now_unix_ms.get()), how, r.video.0, r.video.1)}
         </p>
-        {r.conditions.into_iter().map(|c| view! {
+        {r.conditions.into_iter().map(|c| {
+            let single = c.smart_at_or_above_single;
+            view! {
             <h3>{format!("{} · {} per client", c.condition, crate::counted(c.sessions, "session", "sessions"))}</h3>
             <div class="table-scroll">
                 <table class="cmp" data-testid="cmp-saved-table">
-                    <thead><tr><th>"metric"</th><th>"smart mean ± sd"</th><th>"naive mean ± sd"</th><th>"smart better by"</th><th>"pairs p10..p90"</th></tr></thead>
+                    <thead><tr><th>"metric"</th><th>"smart mean ± sd"</th><th>"naive mean ± sd"</th>{single.map(|_| view! { <th>"best single node mean ± sd"</th> })}<th>"smart better by (vs naive)"</th><th>"pairs p10..p90"</th></tr></thead>
                     <tbody>
                         {c.metrics.into_iter().map(|m| {
                             let label = if m.improvement.is_empty() {
@@ -56,6 +58,7 @@ fn saved_report(r: CompareReport, now_unix_ms: Signal<Option<u64>>) -> impl Into
                                     <td>{crate::metric_with_unit(&m.metric, &m.unit)}</td>
                                     <td>{format!("{:.1} ± {:.1}", m.smart_mean, m.smart_sd)}</td>
                                     <td>{format!("{:.1} ± {:.1}", m.naive_mean, m.naive_sd)}</td>
+                                    {single.map(|_| view! { <td>{format!("{:.1} ± {:.1}", m.single_mean.unwrap_or(f64::NAN), m.single_sd.unwrap_or(f64::NAN))}</td> })}
                                     <td class=class>{label}</td>
                                     <td>{m.pairs_label()}</td>
                                 </tr>
@@ -65,7 +68,14 @@ fn saved_report(r: CompareReport, now_unix_ms: Signal<Option<u64>>) -> impl Into
                 </table>
             </div>
             <p class="muted small">{format!("chunks per node: smart {:?}, naive {:?}", c.load_per_node.0, c.load_per_node.1)}</p>
-        }).collect_view()}
+            {single.map(|k| view! {
+                <p class="muted small" data-testid="cmp-saved-single">{format!(
+                    "smart at or above the best single node (linear QoE with a ladder, else startup + stall) in {k} of {}; best node per session {:?}",
+                    crate::counted(c.sessions, "session", "sessions"),
+                    c.single_best_node
+                )}</p>
+            })}
+        }}).collect_view()}
     }
 }
 

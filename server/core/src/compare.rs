@@ -61,6 +61,48 @@ pub struct MetricRow {
     /// Pairs without a ratio where smart did better.
     #[serde(default)]
     pub pairs_better_without_ratio: usize,
+    /// The best single node in hindsight (per session, the node whose
+    /// single-origin session scored best, [`single_score`]): mean over the
+    /// sessions; `None` (absent in JSON) when the run had no single-node
+    /// column.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::stats::opt_f64_or_inf"
+    )]
+    pub single_mean: Option<f64>,
+    /// The best single node: standard deviation (`None` without the
+    /// column).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::stats::opt_f64_or_inf"
+    )]
+    pub single_sd: Option<f64>,
+}
+
+/// How a single-node session ranks against the others of its pair, higher
+/// is better: linear QoE when it played a ladder, else minus startup +
+/// stall, ms (a session that never started ranks last). The simulator's
+/// `single` strategy and the live comparison's single-node column pick the
+/// best node by it.
+pub fn single_score(q: &QoeReport) -> f64 {
+    match &q.quality {
+        Some(x) => x.linear_qoe,
+        None => -q
+            .playback
+            .startup_latency_ms
+            .map_or(f64::INFINITY, |s| s + q.playback.rebuffer_time_ms),
+    }
+}
+
+/// The best of one pair's single-node sessions ([`single_score`]): its
+/// index and the session; `None` for none.
+pub fn best_single(sessions: &[QoeReport]) -> Option<(usize, &QoeReport)> {
+    sessions
+        .iter()
+        .enumerate()
+        .max_by(|a, b| single_score(a.1).total_cmp(&single_score(b.1)))
 }
 
 impl MetricRow {
@@ -104,6 +146,14 @@ pub struct ConditionResult {
     /// conditions (empty in live mode).
     #[serde(default)]
     pub vs_bound: Vec<crate::sim::BoundGap>,
+    /// With a single-node column: how often each node was the best single
+    /// node (index = node), summed over the sessions; empty without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub single_best_node: Vec<u64>,
+    /// With a single-node column: the sessions in which smart ranked at
+    /// least as high as the best single node ([`single_score`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smart_at_or_above_single: Option<usize>,
 }
 
 /// A `vstack compare` run: its `--json` output and the `compare_results.json`
@@ -130,6 +180,20 @@ pub struct CompareReport {
 
 /// Aggregates paired sessions of one condition.
 pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> ConditionResult {
+    aggregate_with_single(condition, smart, naive, &[])
+}
+
+/// [`aggregate`] with a single-node column: `single[k]` holds session
+/// `k`'s single-origin sessions, one per node (node order); the best of
+/// each ([`best_single`]) fills the column. Empty `single`: no column.
+pub fn aggregate_with_single(
+    condition: &str,
+    smart: &[QoeReport],
+    naive: &[QoeReport],
+    single: &[Vec<QoeReport>],
+) -> ConditionResult {
+    let best: Vec<(usize, &QoeReport)> = single.iter().filter_map(|s| best_single(s)).collect();
+    let single_runs: Vec<QoeReport> = best.iter().map(|(_, q)| (*q).clone()).collect();
     type Get = fn(&QoeReport) -> f64;
     let metrics: [(&str, &str, bool, Get); 7] = [
         // A session that never started is a failure: infinite startup.
@@ -176,7 +240,11 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
     ];
     let scored = !smart.is_empty()
         && !naive.is_empty()
-        && smart.iter().chain(naive).all(|q| q.quality.is_some());
+        && smart
+            .iter()
+            .chain(naive)
+            .chain(&single_runs)
+            .all(|q| q.quality.is_some());
     let rows = metrics
         .iter()
         .chain(quality.iter().filter(|_| scored))
@@ -184,6 +252,12 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
             let s: Vec<f64> = smart.iter().map(get).collect();
             let n: Vec<f64> = naive.iter().map(get).collect();
             let ((sm, ssd), (nm, nsd)) = (mean_sd(&s), mean_sd(&n));
+            let (one_m, one_sd) = if single_runs.is_empty() {
+                (None, None)
+            } else {
+                let (m, sd) = mean_sd(&single_runs.iter().map(get).collect::<Vec<_>>());
+                (Some(m), Some(sd))
+            };
             let pairs: Vec<f64> = sorted(
                 &s.iter()
                     .zip(&n)
@@ -213,6 +287,8 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
                     .then(|| (percentile(&pairs, 0.1), percentile(&pairs, 0.9))),
                 pairs_worse_without_ratio: worse,
                 pairs_better_without_ratio: better,
+                single_mean: one_m,
+                single_sd: one_sd,
             }
         })
         .collect();
@@ -228,7 +304,27 @@ pub fn aggregate(condition: &str, smart: &[QoeReport], naive: &[QoeReport]) -> C
         metrics: rows,
         load_per_node: (load(smart), load(naive)),
         vs_bound: Vec::new(),
+        single_best_node: best_node_counts(&best, single),
+        smart_at_or_above_single: (!best.is_empty()).then(|| {
+            smart
+                .iter()
+                .zip(&best)
+                .filter(|(s, (_, b))| single_score(s) >= single_score(b))
+                .count()
+        }),
     }
+}
+
+/// How often each node was the best single node (`best`: per session, the
+/// node's index and its session); empty without sessions.
+fn best_node_counts(best: &[(usize, &QoeReport)], single: &[Vec<QoeReport>]) -> Vec<u64> {
+    let nodes = single.iter().map(Vec::len).max().unwrap_or(0);
+    if best.is_empty() {
+        return Vec::new();
+    }
+    (0..nodes)
+        .map(|j| best.iter().filter(|(i, _)| *i == j).count() as u64)
+        .collect()
 }
 
 #[cfg(test)]
@@ -257,6 +353,56 @@ mod tests {
         assert!((startup.improvement_pct.unwrap() - 100.0 / 3.0).abs() < 1e-9);
         assert_eq!(startup.improvement_p10_p90, Some((25.0, 50.0)));
         assert_eq!(r.metrics[2].improvement_pct, Some(0.0), "0 vs 0 stall");
+    }
+
+    #[test]
+    fn the_single_node_column_takes_each_sessions_best_node() {
+        let q = |startup_ms: f64, stall_ms: f64| QoeReport {
+            playback: PlaybackQoe {
+                startup_latency_ms: Some(startup_ms),
+                rebuffer_time_ms: stall_ms,
+                ..PlaybackQoe::default()
+            },
+            ..QoeReport::default()
+        };
+        // Session 0: node 1 best (600 ms waited); session 1: node 0 (900).
+        let r = aggregate_with_single(
+            "normal",
+            &[q(500.0, 0.0), q(500.0, 1_000.0)],
+            &[q(2000.0, 0.0), q(4000.0, 0.0)],
+            &[
+                vec![q(700.0, 500.0), q(600.0, 0.0), q(800.0, 0.0)],
+                vec![q(900.0, 0.0), q(950.0, 0.0), q(300.0, 5_000.0)],
+            ],
+        );
+        let startup = &r.metrics[0];
+        assert_eq!(
+            (startup.single_mean, startup.single_sd),
+            (Some(750.0), Some(150.0))
+        );
+        assert_eq!(r.single_best_node, vec![1, 1, 0]);
+        // Smart waited 500 vs 600, then 1,500 vs 900.
+        assert_eq!(r.smart_at_or_above_single, Some(1));
+        // Without the column: absent from the file, and read back equal.
+        let plain = aggregate("normal", &[q(1.0, 0.0)], &[q(2.0, 0.0)]);
+        assert_eq!(plain.metrics[0].single_mean, None);
+        assert!(plain.single_best_node.is_empty() && plain.smart_at_or_above_single.is_none());
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("single"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<ConditionResult>(&json).unwrap(),
+            plain
+        );
+        let back: ConditionResult =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        // A single node that never started: an infinite mean survives too.
+        let never = QoeReport::default();
+        let r = aggregate_with_single("x", &[q(1.0, 0.0)], &[q(2.0, 0.0)], &[vec![never]]);
+        assert_eq!(r.metrics[0].single_mean, Some(f64::INFINITY));
+        let back: ConditionResult =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back.metrics[0].single_mean, Some(f64::INFINITY));
     }
 
     #[test]

@@ -53,6 +53,33 @@ pub mod f64_or_inf {
     }
 }
 
+/// [`f64_or_inf`] for an `Option<f64>`: `None` is `null` (or absent, with
+/// `#[serde(default)]`), `Some` as [`f64_or_inf`] writes it.
+pub mod opt_f64_or_inf {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `v`: `None` as `null`, `Some(x)` as [`super::f64_or_inf`].
+    ///
+    /// # Errors
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) => super::f64_or_inf::serialize(x, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads what [`serialize`] writes (`null` → `None`).
+    ///
+    /// # Errors
+    /// As [`super::f64_or_inf::deserialize`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "super::f64_or_inf")] f64);
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
 /// Mean of `v`; NaN when empty.
 pub fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {

@@ -63,6 +63,13 @@ pub struct CompareArgs {
     /// rendition.
     #[arg(long, value_delimiter = ',')]
     pub ladder_kbps: Vec<f64>,
+    /// Live mode: add the best single node in hindsight: a third cluster
+    /// (same profiles, traces, seeds and video, the video whole on every
+    /// node) where one session per node plays that node alone beside each
+    /// pair (the smart client's fetching, BOLA-E on a ladder); per session
+    /// the best of them is the column.
+    #[arg(long)]
+    pub single: bool,
     /// Seed (emulators' jitter and loss, simulator offsets).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -109,22 +116,29 @@ pub fn format_report(r: &CompareReport) -> String {
         }
     );
     for c in &r.conditions {
+        let single = c.smart_at_or_above_single.is_some();
         let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-            "metric",
-            "smart mean ± sd",
-            "naive mean ± sd",
-            "smart better by",
-            "pairs p10..p90",
-        ]);
+        let mut header = vec!["metric", "smart mean ± sd", "naive mean ± sd"];
+        if single {
+            header.push("best single node mean ± sd");
+        }
+        header.extend(["smart better by (vs naive)", "pairs p10..p90"]);
+        t.load_preset(UTF8_FULL_CONDENSED).set_header(header);
         for m in &c.metrics {
-            t.add_row(vec![
+            let mut row = vec![
                 vstack_core::wire::metric_with_unit(&m.metric, &m.unit),
                 format!("{:.1} ± {:.1}", m.smart_mean, m.smart_sd),
                 format!("{:.1} ± {:.1}", m.naive_mean, m.naive_sd),
-                m.improvement.clone(),
-                m.pairs_label(),
-            ]);
+            ];
+            if single {
+                row.push(format!(
+                    "{:.1} ± {:.1}",
+                    m.single_mean.unwrap_or(f64::NAN),
+                    m.single_sd.unwrap_or(f64::NAN)
+                ));
+            }
+            row.extend([m.improvement.clone(), m.pairs_label()]);
+            t.add_row(row);
         }
         out.push_str(&format!(
             "\n{} ({} per client; chunks per node smart {:?}, naive {:?})\n{t}\n",
@@ -133,6 +147,13 @@ pub fn format_report(r: &CompareReport) -> String {
             c.load_per_node.0,
             c.load_per_node.1
         ));
+        if let Some(k) = c.smart_at_or_above_single {
+            out.push_str(&format!(
+                "smart at or above the best single node in {k} of {} (linear QoE with a ladder, else startup + stall); best node per session {:?}\n",
+                vstack_core::wire::counted(c.sessions, "session", "sessions"),
+                c.single_best_node
+            ));
+        }
         for g in &c.vs_bound {
             let x =
                 |v: Option<f64>| v.map_or_else(|| "n/a (bound 0)".into(), |v| format!("×{v:.2}"));
@@ -179,6 +200,13 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
             .into());
         }
     }
+    if args.single && args.mode == CompareMode::Sim {
+        return Err(BadInput(
+            "--single is for --mode live; the simulator has it as vstack sim --strategies single"
+                .into(),
+        )
+        .into());
+    }
     let (top, lower) = match ladder.split_last() {
         Some((top, lower)) => (*top, lower.to_vec()),
         None => (args.bitrate_kbps, Vec::new()),
@@ -191,6 +219,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         bitrate_kbps: top,
         seed: args.seed,
         lower_rungs_kbps: lower,
+        single: args.single,
     };
     let started = crate::history::unix_ms_now();
     let report = match args.mode {

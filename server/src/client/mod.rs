@@ -142,6 +142,30 @@ pub struct ClusterView {
     pub metadata_url: Option<String>,
 }
 
+impl ClusterView {
+    /// The view of a player with one origin, node `node` (index into
+    /// `nodes`): every chunk's replicas, the rungs' too, cut to that node
+    /// (a chunk it does not hold keeps none, and the session fails on it),
+    /// and no metadata service to re-read a wider replica set from. The
+    /// live comparison's single-node column plays on it.
+    pub fn pinned(&self, node: usize) -> ClusterView {
+        let id = self.nodes.get(node).map(|n| n.node_id.clone());
+        let pin = |m: &VideoManifest| {
+            let mut m = m.clone();
+            for c in &mut m.chunks {
+                c.replicas.retain(|r| Some(r) == id.as_ref());
+            }
+            m
+        };
+        ClusterView {
+            nodes: self.nodes.clone(),
+            manifest: pin(&self.manifest),
+            rungs: self.rungs.iter().map(pin).collect(),
+            metadata_url: None,
+        }
+    }
+}
+
 /// Fetches the node list and `video_id`'s manifest from the metadata service.
 ///
 /// # Errors
@@ -718,6 +742,22 @@ pub async fn play_session(
         ..ClientConfig::default()
     };
     play(http, view, cfg, tx, ntx, stop_rx).await
+}
+
+/// [`play_session`] with `config` (its `kind`, `speed`, `abr` …) instead of
+/// the defaults.
+///
+/// # Errors
+/// As [`play`].
+pub async fn play_session_with(
+    http: reqwest::Client,
+    view: ClusterView,
+    config: ClientConfig,
+) -> Result<QoeReport, ClientError> {
+    let tx = watch::Sender::new(None);
+    let (ntx, _) = broadcast::channel(16);
+    let (_stop, stop_rx) = watch::channel(false);
+    play(http, view, config, tx, ntx, stop_rx).await
 }
 
 /// `GET …/ping?bytes=N`: the time to the response headers (the latency sample)

@@ -107,32 +107,42 @@ pub fn compare_record(r: &CompareReport, started_unix_ms: u64, source: &str) -> 
         serde_json::to_value(r).unwrap_or_default(),
     );
     for c in &r.conditions {
+        let single = c.smart_at_or_above_single.is_some();
         rec.tables.push(RunTable {
             title: format!(
-                "{} ({} per client)",
+                "{} ({} per client{})",
                 c.condition,
-                vstack_core::wire::counted(c.sessions, "session", "sessions")
+                vstack_core::wire::counted(c.sessions, "session", "sessions"),
+                c.smart_at_or_above_single.map_or_else(String::new, |k| format!(
+                    "; smart at or above the best single node in {k}, best node per session {:?}",
+                    c.single_best_node
+                ))
             ),
-            columns: [
-                "metric",
-                "smart mean ± sd",
-                "naive mean ± sd",
-                "improvement",
-                "p10–p90 of pairs",
-            ]
-            .map(String::from)
-            .to_vec(),
+            columns: ["metric", "smart mean ± sd", "naive mean ± sd"]
+                .into_iter()
+                .chain(single.then_some("best single node mean ± sd"))
+                .chain(["improvement", "p10–p90 of pairs"])
+                .map(String::from)
+                .collect(),
             rows: c
                 .metrics
                 .iter()
                 .map(|m| {
-                    vec![
+                    [
                         m.metric.clone(),
                         mean_sd(m.smart_mean, m.smart_sd, &m.unit),
                         mean_sd(m.naive_mean, m.naive_sd, &m.unit),
-                        m.improvement.clone(),
-                        m.pairs_label(),
                     ]
+                    .into_iter()
+                    .chain(single.then(|| {
+                        mean_sd(
+                            m.single_mean.unwrap_or(f64::NAN),
+                            m.single_sd.unwrap_or(f64::NAN),
+                            &m.unit,
+                        )
+                    }))
+                    .chain([m.improvement.clone(), m.pairs_label()])
+                    .collect()
                 })
                 .collect(),
         });
@@ -445,4 +455,56 @@ pub fn demo_record(d: &DemoRun, times: (u64, u64), source: &str) -> RunRecord {
     }
     rec.notes = d.findings.clone();
     rec
+}
+
+#[cfg(test)]
+mod tests {
+    use vstack_core::{
+        compare::{CompareMode, CompareReport, aggregate, aggregate_with_single},
+        engine::{PlaybackQoe, QoeReport},
+    };
+
+    fn q(startup_ms: f64) -> QoeReport {
+        QoeReport {
+            playback: PlaybackQoe {
+                startup_latency_ms: Some(startup_ms),
+                ..PlaybackQoe::default()
+            },
+            ..QoeReport::default()
+        }
+    }
+
+    fn report(single: bool) -> CompareReport {
+        let c = if single {
+            aggregate_with_single(
+                "normal",
+                &[q(100.0)],
+                &[q(200.0)],
+                &[vec![q(300.0), q(150.0)]],
+            )
+        } else {
+            aggregate("normal", &[q(100.0)], &[q(200.0)])
+        };
+        CompareReport {
+            mode: CompareMode::Live,
+            video: (30, 5000.0),
+            ladder_kbps: Vec::new(),
+            speed: 10.0,
+            finished_unix_s: Some(1),
+            conditions: vec![c],
+        }
+    }
+
+    #[test]
+    fn the_run_page_shows_the_single_node_column_only_when_it_was_played() {
+        let with = super::compare_record(&report(true), 0, "test");
+        let t = &with.tables[0];
+        assert_eq!(t.columns[3], "best single node mean ± sd");
+        assert!(t.rows.iter().all(|r| r.len() == t.columns.len()));
+        assert!(t.rows[0][3].starts_with("150"), "{:?}", t.rows[0]);
+        assert!(t.title.contains("best single node in 1"), "{}", t.title);
+        let without = super::compare_record(&report(false), 0, "test");
+        assert_eq!(without.tables[0].columns.len(), 5);
+        assert!(!without.tables[0].title.contains("single"));
+    }
 }

@@ -468,6 +468,22 @@ async fn twin_sessions(
     lower_rungs: Vec<f64>,
     pb: &ProgressBar,
 ) -> anyhow::Result<PerClient<Vec<QoeReport>>> {
+    Ok(sessions_with_single(cfg, condition, lower_rungs, false, pb)
+        .await?
+        .0)
+}
+
+/// [`twin_sessions`], and with `single` a third cluster (same profiles,
+/// video and traces, the video whole on every node) where one session per
+/// node plays that node alone beside each pair
+/// ([`Testbed::play_single_nodes`]): per session, one entry per node.
+async fn sessions_with_single(
+    cfg: &BenchConfig,
+    condition: &QoeCondition,
+    lower_rungs: Vec<f64>,
+    single: bool,
+    pb: &ProgressBar,
+) -> anyhow::Result<(PerClient<Vec<QoeReport>>, Vec<Vec<QoeReport>>)> {
     let mut video = SyntheticVideo {
         duration: Duration::from_secs(cfg.qoe_video_s),
         ..SyntheticVideo::default()
@@ -478,36 +494,56 @@ async fn twin_sessions(
         traces.clone_from(t);
     }
     video.lower_rungs_kbps = lower_rungs.iter().map(|r| r * video.bitrate_kbps).collect();
-    let smart_bed = Testbed::start(ClusterConfig {
+    let config = ClusterConfig {
         speed: cfg.speed,
         video: Some(video),
         traces,
         ..ClusterConfig::default()
-    })
-    .await?;
+    };
+    let single_bed = if single {
+        let whole = ClusterConfig {
+            replication: config.nodes,
+            ..config.clone()
+        };
+        Some(Testbed::start(whole).await?)
+    } else {
+        None
+    };
+    let smart_bed = Testbed::start(config).await?;
     let naive_bed = smart_bed.twin().await?;
+    let beds: Vec<&Testbed> = [Some(&smart_bed), Some(&naive_bed), single_bed.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
     if let QoeCondition::Scenario(s) = condition {
-        smart_bed.cluster.apply_scenario(*s);
-        naive_bed.cluster.apply_scenario(*s);
+        beds.iter().for_each(|b| b.cluster.apply_scenario(*s));
     }
     let mut reports: PerClient<Vec<QoeReport>> = PerClient::default();
+    let mut singles = Vec::new();
     for k in 0..cfg.qoe_sessions {
         if let QoeCondition::Traces(_, t) = condition {
-            // Session k: node i replays trace (k × nodes + i), on both twins
-            // from this moment, as the simulator does.
+            // Session k: node i replays trace (k × nodes + i), on every
+            // cluster from this moment, as the simulator does.
             let first = k * smart_bed.cluster.nodes().len();
-            smart_bed.cluster.set_traces(t, first);
-            naive_bed.cluster.set_traces(t, first);
+            beds.iter().for_each(|b| b.cluster.set_traces(t, first));
         }
-        let (s, n) = tokio::join!(
+        let one = async {
+            match &single_bed {
+                Some(bed) => bed.play_single_nodes(cfg.speed).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (s, n, one) = tokio::join!(
             smart_bed.play_session(ClientKind::Smart, cfg.speed),
-            naive_bed.play_session(ClientKind::Naive, cfg.speed)
+            naive_bed.play_session(ClientKind::Naive, cfg.speed),
+            one
         );
         reports.smart.push(s?);
         reports.naive.push(n?);
+        singles.extend(one?);
         pb.inc(1);
     }
-    Ok(reports)
+    Ok((reports, singles))
 }
 
 /// The ladder of the ABR step, as shares of the video's bitrate (5000
@@ -524,8 +560,13 @@ async fn abr(
     cfg: &BenchConfig,
     condition: &QoeCondition,
     pb: &ProgressBar,
-) -> anyhow::Result<TargetResult> {
-    let reports = twin_sessions(cfg, condition, ABR_LADDER_SHARES.to_vec(), pb).await?;
+) -> anyhow::Result<Vec<TargetResult>> {
+    let (reports, singles) =
+        sessions_with_single(cfg, condition, ABR_LADDER_SHARES.to_vec(), true, pb).await?;
+    let best: Vec<QoeReport> = singles
+        .iter()
+        .filter_map(|s| vstack_core::compare::best_single(s).map(|(_, q)| q.clone()))
+        .collect();
     let figures = |r: &[QoeReport]| {
         let q: Vec<&vstack_core::abr::QualityQoe> =
             r.iter().filter_map(|q| q.quality.as_ref()).collect();
@@ -550,28 +591,24 @@ async fn abr(
     };
     let (n_smart, smart, smart_text) = figures(&reports.smart);
     let (n_naive, naive, naive_text) = figures(&reports.naive);
+    let (n_single, single, single_text) = figures(&best);
     // A run that scored nothing, or fewer sessions than it played, fails.
-    let gain = if n_smart == 0
-        || n_naive == 0
-        || n_smart < reports.smart.len()
-        || n_naive < reports.naive.len()
-    {
-        f64::NAN
-    } else {
-        vstack_core::stats::improvement_pct(smart, naive, false).unwrap_or(f64::NAN)
+    let gain_over = |n_other: usize, played: usize, other: f64| {
+        if n_smart == 0 || n_other == 0 || n_smart < reports.smart.len() || n_other < played {
+            f64::NAN
+        } else {
+            vstack_core::stats::improvement_pct(smart, other, false).unwrap_or(f64::NAN)
+        }
     };
-    Ok(TargetResult::new(
-        "linear QoE gain over naive (quality choice)",
-        None,
-        "%",
-        gain,
-        Comparison::AtLeast,
-        20.0,
-        format!(
-            "means of {n_smart} session pair(s); smart (multi-source): {smart_text}; naive (BOLA-E): {naive_text}"
-        ),
-    )
-    .under(&format!(
+    let at_or_above = reports
+        .smart
+        .iter()
+        .zip(&best)
+        .filter(|(s, b)| {
+            vstack_core::compare::single_score(s) >= vstack_core::compare::single_score(b)
+        })
+        .count();
+    let under = format!(
         "{}; ladder at {} and 100 % of its bitrate",
         condition.describe(cfg),
         ABR_LADDER_SHARES
@@ -579,7 +616,34 @@ async fn abr(
             .map(|s| format!("{:.0} %", s * 100.0))
             .collect::<Vec<_>>()
             .join(", ")
-    )))
+    );
+    Ok(vec![
+        TargetResult::new(
+            "linear QoE gain over naive (quality choice)",
+            None,
+            "%",
+            gain_over(n_naive, reports.naive.len(), naive),
+            Comparison::AtLeast,
+            20.0,
+            format!(
+                "means of {n_smart} session pair(s); smart (multi-source): {smart_text}; naive (BOLA-E): {naive_text}"
+            ),
+        )
+        .under(&under),
+        TargetResult::new(
+            "linear QoE gain over the best single node (quality choice)",
+            None,
+            "%",
+            gain_over(n_single, reports.smart.len(), single),
+            Comparison::AtLeast,
+            10.0,
+            format!(
+                "means of {n_smart} session(s); smart (multi-source): {smart_text}; best single node in hindsight (one session per node, the video whole on each, BOLA-E): {single_text}; smart at or above it in {at_or_above} of {}",
+                reports.smart.len()
+            ),
+        )
+        .under(&under),
+    ])
 }
 
 /// The four QoE targets of one client's sessions.
@@ -1606,7 +1670,7 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
         let conditions = qoe_conditions(&plan, Step::Abr, &mut skipped);
         let pb = bar(mp, "abr sessions", conditions.len() * cfg.qoe_sessions);
         for c in &conditions {
-            results.push(abr(&cfg, c, &pb).await.context("abr")?);
+            results.extend(abr(&cfg, c, &pb).await.context("abr")?);
         }
         pb.finish();
     }

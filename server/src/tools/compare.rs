@@ -9,7 +9,7 @@
 use std::{sync::Arc, time::Duration};
 
 use vstack_core::{
-    compare::{CompareMode, CompareReport, aggregate},
+    compare::{CompareMode, CompareReport, aggregate, aggregate_with_single},
     conditions::Scenario,
     engine::{ClientKind, QoeReport, striped_manifest},
     input::{Trace, VideoSource, load_chunks},
@@ -42,6 +42,12 @@ pub struct CompareConfig {
     /// multi-source rule and the naive one BOLA-E. Default empty (one
     /// rendition, no quality choice).
     pub lower_rungs_kbps: Vec<f64>,
+    /// Live mode: also play the best single node in hindsight: a third
+    /// cluster with the same profiles, traces, seeds and video, held whole
+    /// on every node, where one session per node plays that node alone
+    /// (the smart client's fetching, BOLA-E on a ladder) beside each pair;
+    /// the best of them per session is the column. Default false.
+    pub single: bool,
 }
 
 impl Default for CompareConfig {
@@ -54,6 +60,7 @@ impl Default for CompareConfig {
             bitrate_kbps: 5000.0,
             seed: 1,
             lower_rungs_kbps: Vec::new(),
+            single: false,
         }
     }
 }
@@ -92,7 +99,7 @@ pub async fn compare_live(
 ) -> Result<CompareReport, CompareError> {
     let mut conditions = Vec::new();
     for &scenario in &cfg.scenarios {
-        let smart_bed = Testbed::start(ClusterConfig {
+        let config = ClusterConfig {
             speed: cfg.speed,
             seed: cfg.seed,
             traces: traces.to_vec(),
@@ -103,22 +110,48 @@ pub async fn compare_live(
                 ..SyntheticVideo::default()
             }),
             ..ClusterConfig::default()
-        })
-        .await?;
+        };
+        let single_bed = if cfg.single {
+            let whole = ClusterConfig {
+                replication: config.nodes,
+                ..config.clone()
+            };
+            Some(Testbed::start(whole).await?)
+        } else {
+            None
+        };
+        let smart_bed = Testbed::start(config).await?;
         let naive_bed = smart_bed.twin().await?;
-        smart_bed.cluster.apply_scenario(scenario);
-        naive_bed.cluster.apply_scenario(scenario);
-        let (mut smart, mut naive) = (Vec::new(), Vec::new());
+        for bed in [Some(&smart_bed), Some(&naive_bed), single_bed.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            bed.cluster.apply_scenario(scenario);
+        }
+        let (mut smart, mut naive, mut single) = (Vec::new(), Vec::new(), Vec::new());
         for k in 0..cfg.sessions {
             progress(scenario, k + 1, cfg.sessions);
-            let (s, n) = tokio::join!(
+            let singles = async {
+                match &single_bed {
+                    Some(bed) => bed.play_single_nodes(cfg.speed).await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            let (s, n, one) = tokio::join!(
                 smart_bed.play_session(ClientKind::Smart, cfg.speed),
-                naive_bed.play_session(ClientKind::Naive, cfg.speed)
+                naive_bed.play_session(ClientKind::Naive, cfg.speed),
+                singles
             );
             smart.push(s?);
             naive.push(n?);
+            single.extend(one?);
         }
-        conditions.push(aggregate(scenario.name(), &smart, &naive));
+        conditions.push(aggregate_with_single(
+            scenario.name(),
+            &smart,
+            &naive,
+            &single,
+        ));
     }
     Ok(CompareReport {
         mode: CompareMode::Live,

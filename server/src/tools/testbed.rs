@@ -78,6 +78,36 @@ impl Testbed {
     ) -> Result<vstack_core::engine::QoeReport, ClientError> {
         client::play_session(self.http.clone(), self.view.clone(), kind, speed).await
     }
+
+    /// Plays one session per node with that node as the only origin
+    /// ([`ClusterView::pinned`]), all at once (each on its own node's
+    /// link): the smart client's fetching with BOLA-E on a ladder, as the
+    /// simulator's `single` strategy plays. The cluster must hold the whole
+    /// video on every node (replication = nodes). Node order.
+    ///
+    /// # Errors
+    /// As [`client::play`], the first session's that failed.
+    pub async fn play_single_nodes(
+        &self,
+        speed: f64,
+    ) -> Result<Vec<vstack_core::engine::QoeReport>, ClientError> {
+        let sessions = (0..self.view.nodes.len()).map(|j| {
+            client::play_session_with(
+                self.http.clone(),
+                self.view.pinned(j),
+                client::ClientConfig {
+                    kind: vstack_core::engine::ClientKind::Smart,
+                    speed,
+                    abr: Some(vstack_core::abr::AbrKind::Bolae),
+                    ..client::ClientConfig::default()
+                },
+            )
+        });
+        futures::future::join_all(sessions)
+            .await
+            .into_iter()
+            .collect()
+    }
 }
 
 /// A synthetic video of `duration_s` seconds (5 Mbit/s VBR, 10 s chunks

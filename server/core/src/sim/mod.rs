@@ -68,14 +68,7 @@ impl Strategy {
 /// replica there is nothing to split or hedge across), so that what sets
 /// `smart` apart from it is the other replicas, not retry machinery.
 fn run_single(config: &SimConfig, manifest: &Manifest) -> SimOutcome {
-    let score = |o: &SimOutcome| match &o.qoe.quality {
-        Some(q) => q.linear_qoe,
-        None => -o
-            .qoe
-            .playback
-            .startup_latency_ms
-            .map_or(f64::INFINITY, |s| s + o.qoe.playback.rebuffer_time_ms),
-    };
+    let score = |o: &SimOutcome| crate::compare::single_score(&o.qoe);
     let mut best: Option<SimOutcome> = None;
     for j in 0..manifest.node_count {
         let mut m = manifest.clone();
