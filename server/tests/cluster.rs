@@ -247,10 +247,13 @@ async fn concurrent_downloads_share_a_node() {
     put_chunk(&c, &url, "a", vec![1u8; 1_250_000]).await;
     put_chunk(&c, &url, "b", vec![2u8; 1_250_000]).await;
     // Two 1.25 MB bodies on 20 Mbit/s: 1 s together (0.5 s each if alone).
+    // What tells sharing apart is the lower end; the upper end allows for a
+    // loaded machine (a clean-clone CI run measured 1.176 s beside the
+    // other test binaries).
     let t = std::time::Instant::now();
     let (a, b) = tokio::join!(timed_get(&url, "a"), timed_get(&url, "b"));
     let total = t.elapsed().as_secs_f64();
-    assert!((0.9..=1.15).contains(&total), "both took {total:.3} s");
+    assert!((0.9..=1.4).contains(&total), "both took {total:.3} s");
     assert!(a.0 > 0.8 && b.0 > 0.8, "{a:?} {b:?}");
 }
 
