@@ -332,16 +332,20 @@ mod tests {
     use super::*;
     use crate::engine::PlaybackQoe;
 
-    #[test]
-    fn aggregate_pairs_sessions() {
-        let q = |startup_ms: f64, stall_ms: f64| QoeReport {
+    /// A session that started after `startup_ms` and stalled `stall_ms`.
+    fn q(startup_ms: f64, stall_ms: f64) -> QoeReport {
+        QoeReport {
             playback: PlaybackQoe {
                 startup_latency_ms: Some(startup_ms),
                 rebuffer_time_ms: stall_ms,
                 ..PlaybackQoe::default()
             },
             ..QoeReport::default()
-        };
+        }
+    }
+
+    #[test]
+    fn aggregate_pairs_sessions() {
         let r = aggregate(
             "normal",
             &[q(1000.0, 0.0), q(3000.0, 0.0)],
@@ -357,14 +361,6 @@ mod tests {
 
     #[test]
     fn the_single_node_column_takes_each_sessions_best_node() {
-        let q = |startup_ms: f64, stall_ms: f64| QoeReport {
-            playback: PlaybackQoe {
-                startup_latency_ms: Some(startup_ms),
-                rebuffer_time_ms: stall_ms,
-                ..PlaybackQoe::default()
-            },
-            ..QoeReport::default()
-        };
         // Session 0: node 1 best (600 ms waited); session 1: node 0 (900).
         let r = aggregate_with_single(
             "normal",

@@ -732,16 +732,12 @@ pub async fn play_session(
     kind: ClientKind,
     speed: f64,
 ) -> Result<QoeReport, ClientError> {
-    // No receiver: the session builds no snapshot until its end.
-    let tx = watch::Sender::new(None);
-    let (ntx, _) = broadcast::channel(16);
-    let (_stop, stop_rx) = watch::channel(false);
     let cfg = ClientConfig {
         kind,
         speed,
         ..ClientConfig::default()
     };
-    play(http, view, cfg, tx, ntx, stop_rx).await
+    play_session_with(http, view, cfg).await
 }
 
 /// [`play_session`] with `config` (its `kind`, `speed`, `abr` …) instead of
@@ -754,6 +750,7 @@ pub async fn play_session_with(
     view: ClusterView,
     config: ClientConfig,
 ) -> Result<QoeReport, ClientError> {
+    // No receiver: the session builds no snapshot until its end.
     let tx = watch::Sender::new(None);
     let (ntx, _) = broadcast::channel(16);
     let (_stop, stop_rx) = watch::channel(false);

@@ -500,15 +500,7 @@ async fn sessions_with_single(
         traces,
         ..ClusterConfig::default()
     };
-    let single_bed = if single {
-        let whole = ClusterConfig {
-            replication: config.nodes,
-            ..config.clone()
-        };
-        Some(Testbed::start(whole).await?)
-    } else {
-        None
-    };
+    let single_bed = Testbed::whole_on_every_node(&config, single).await?;
     let smart_bed = Testbed::start(config).await?;
     let naive_bed = smart_bed.twin().await?;
     let beds: Vec<&Testbed> = [Some(&smart_bed), Some(&naive_bed), single_bed.as_ref()]
@@ -527,16 +519,10 @@ async fn sessions_with_single(
             let first = k * smart_bed.cluster.nodes().len();
             beds.iter().for_each(|b| b.cluster.set_traces(t, first));
         }
-        let one = async {
-            match &single_bed {
-                Some(bed) => bed.play_single_nodes(cfg.speed).await.map(Some),
-                None => Ok(None),
-            }
-        };
         let (s, n, one) = tokio::join!(
             smart_bed.play_session(ClientKind::Smart, cfg.speed),
             naive_bed.play_session(ClientKind::Naive, cfg.speed),
-            one
+            super::testbed::play_single_nodes_on(single_bed.as_ref(), cfg.speed)
         );
         reports.smart.push(s?);
         reports.naive.push(n?);

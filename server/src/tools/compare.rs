@@ -111,15 +111,7 @@ pub async fn compare_live(
             }),
             ..ClusterConfig::default()
         };
-        let single_bed = if cfg.single {
-            let whole = ClusterConfig {
-                replication: config.nodes,
-                ..config.clone()
-            };
-            Some(Testbed::start(whole).await?)
-        } else {
-            None
-        };
+        let single_bed = Testbed::whole_on_every_node(&config, cfg.single).await?;
         let smart_bed = Testbed::start(config).await?;
         let naive_bed = smart_bed.twin().await?;
         for bed in [Some(&smart_bed), Some(&naive_bed), single_bed.as_ref()]
@@ -131,16 +123,10 @@ pub async fn compare_live(
         let (mut smart, mut naive, mut single) = (Vec::new(), Vec::new(), Vec::new());
         for k in 0..cfg.sessions {
             progress(scenario, k + 1, cfg.sessions);
-            let singles = async {
-                match &single_bed {
-                    Some(bed) => bed.play_single_nodes(cfg.speed).await.map(Some),
-                    None => Ok(None),
-                }
-            };
             let (s, n, one) = tokio::join!(
                 smart_bed.play_session(ClientKind::Smart, cfg.speed),
                 naive_bed.play_session(ClientKind::Naive, cfg.speed),
-                singles
+                super::testbed::play_single_nodes_on(single_bed.as_ref(), cfg.speed)
             );
             smart.push(s?);
             naive.push(n?);

@@ -66,6 +66,27 @@ impl Testbed {
         })
     }
 
+    /// The single-node column's cluster, when `wanted`: `config`'s
+    /// settings (profiles, traces, seeds, video) with the video whole on
+    /// every node (replication = nodes), for
+    /// [`Testbed::play_single_nodes`].
+    ///
+    /// # Errors
+    /// [`TestbedError`].
+    pub async fn whole_on_every_node(
+        config: &ClusterConfig,
+        wanted: bool,
+    ) -> Result<Option<Self>, TestbedError> {
+        if !wanted {
+            return Ok(None);
+        }
+        let whole = ClusterConfig {
+            replication: config.nodes,
+            ..config.clone()
+        };
+        Ok(Some(Self::start(whole).await?))
+    }
+
     /// Plays one whole session of the video with a `kind` client at `speed`
     /// (see [`client::play_session`]).
     ///
@@ -107,6 +128,21 @@ impl Testbed {
             .await
             .into_iter()
             .collect()
+    }
+}
+
+/// [`Testbed::play_single_nodes`] on `bed`, if there is one (`None`: no
+/// single-node column, nothing played).
+///
+/// # Errors
+/// As [`Testbed::play_single_nodes`].
+pub async fn play_single_nodes_on(
+    bed: Option<&Testbed>,
+    speed: f64,
+) -> Result<Option<Vec<vstack_core::engine::QoeReport>>, ClientError> {
+    match bed {
+        Some(b) => b.play_single_nodes(speed).await.map(Some),
+        None => Ok(None),
     }
 }
 
