@@ -379,12 +379,7 @@ impl AbrRule for MultiSourceRule {
         let next = level_from_throughput(ladder, rate, latency);
         let r = |q: usize| ladder.bitrates_kbps[q] / 1e3;
         let score = |q: usize| {
-            let bits = ladder
-                .segments_bits
-                .get(segment)
-                .and_then(|s| s.get(q))
-                .copied()
-                .unwrap_or(ladder.bitrates_kbps[q] * ladder.segment_ms);
+            let bits = ladder.segment_bits(segment, q);
             let arrives_ms = latency + (state.replica_queued_bits + bits) / rate;
             let wait_s = (arrives_ms - until_needed).max(0.0) / 1e3;
             let switches = previous.map_or(0.0, |p| (r(q) - r(p)).abs()) + (r(next) - r(q)).abs();
@@ -414,14 +409,7 @@ impl AbrRule for MultiSourceRule {
                 .max(state.buffer_level_ms);
             let budget_ms = self.ibr_safety * (ahead_ms - latency);
             self.ibr_safety = (self.ibr_safety * 0.9).max(0.5);
-            let size = |q: usize| {
-                ladder
-                    .segments_bits
-                    .get(segment)
-                    .and_then(|s| s.get(q))
-                    .copied()
-                    .unwrap_or(ladder.bitrates_kbps[q] * ladder.segment_ms)
-            };
+            let size = |q: usize| ladder.segment_bits(segment, q);
             let late = |q: &usize| {
                 (state.replica_queued_bits + size(q + 1)) / pooled.max(1e-9) > budget_ms
             };

@@ -183,6 +183,17 @@ impl Ladder {
         self.segments_bits.len()
     }
 
+    /// Size of segment `segment` at level `level`, bits; a segment past
+    /// the end counts at the level's nominal size (bitrate × duration).
+    /// Panics if `level` is not a level of the ladder.
+    pub fn segment_bits(&self, segment: usize, level: usize) -> f64 {
+        self.segments_bits
+            .get(segment)
+            .and_then(|s| s.get(level))
+            .copied()
+            .unwrap_or(self.bitrates_kbps[level] * self.segment_ms)
+    }
+
     /// Parses a Sabre video manifest (`segment_duration_ms`,
     /// `bitrates_kbps`, `segment_sizes_bits`), `origin` naming it in errors.
     ///
