@@ -10,7 +10,8 @@
 #     browser download), ECharts, binaryen's wasm-opt
 #   - ECharts bundled with only the charts the dashboard draws
 #     (end2end/echarts-entry.js, esbuild from npm) into public/vendor/, with
-#     brotli and gzip siblings
+#     brotli and gzip siblings; hls.js (the Watch tab's peer player) copied
+#     there from npm the same way
 #   - Debian chromium for the browser tests, Debian ffmpeg for the HLS ingest
 #     tests (it encodes a real video to ingest), Debian caddy and openssl for
 #     the browser suite through a TLS reverse proxy (openssl also signs the
@@ -81,6 +82,24 @@ system_and_npm() {
       fs.writeFileSync(f + ".gz", zlib.gzipSync(data, { level: 9 }));
     ' "$dst"
     echo "$want_echarts" >"$echarts_stamp"
+  fi
+
+  # --- hls.js, the Watch tab's peer player, as npm ships it (pinned in
+  # --- end2end/package.json), with brotli and gzip siblings; loaded on first use
+  hls_src="$ROOT/end2end/node_modules/hls.js/dist/hls.min.js"
+  hls_dst="$ROOT/public/vendor/hls.min.js"
+  if [ ! -f "$hls_dst.br" ] || ! cmp -s "$hls_src" "$hls_dst"; then
+    say "copying hls.js into public/vendor/"
+    mkdir -p "$(dirname "$hls_dst")"
+    cp "$hls_src" "$hls_dst"
+    node -e '
+      const fs = require("fs"), zlib = require("zlib");
+      const f = process.argv[1], data = fs.readFileSync(f);
+      fs.writeFileSync(f + ".br", zlib.brotliCompressSync(data, { params: {
+        [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
+        [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
+      fs.writeFileSync(f + ".gz", zlib.gzipSync(data, { level: 9 }));
+    ' "$hls_dst"
   fi
 
   # --- Chromium (browser tests), ffmpeg (HLS ingest tests), Caddy (the browser

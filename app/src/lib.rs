@@ -33,6 +33,8 @@ pub mod sparkline;
 #[cfg(feature = "hydrate")]
 pub mod watch_browser;
 pub mod watch_driver;
+#[cfg(feature = "hydrate")]
+pub mod watch_hls;
 /// The wire types live in the pure core, shared with the server and the CLI.
 pub use vstack_core::wire;
 pub use vstack_core::wire::{counted, metric_with_unit};

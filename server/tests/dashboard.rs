@@ -748,3 +748,201 @@ async fn watch_routes_serve_each_viewer_on_its_own_link() {
     let (status, body) = common::get(&router, &ping).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 }
+
+/// The same video as HLS for the players most sites ship: playlists for a
+/// single origin, static pathways and content steering; every node serves
+/// every segment (pulling what it lacks from a replica); the steering
+/// manifest ranks the nodes by the smart monitor, puts a killed node last,
+/// refuses a reload within a second with 429 and `Retry-After`, and a
+/// server without an engine answers 410.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_routes_serve_every_node_as_an_origin_and_steer() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(_) = common::ffmpeg_hls(d.path(), 20) else {
+        return;
+    };
+    let hub = Hub::start(HubConfig {
+        video: Some(d.path().to_path_buf()),
+        ..common::hub_config(200, 1.0, 20, 500.0)
+    })
+    .await
+    .unwrap();
+    let router = app(
+        AppState::new(common::leptos_options(), ServerStatsConfig::default()).with_hub(hub.clone()),
+    );
+    let m = common::get_json(&router, "/watch/api/manifest").await;
+    let chunks = m["chunks"].as_array().unwrap();
+    let viewer = "viewer-hls-aaaaaaaaaa";
+
+    // Steering: every node a pathway, the tag first, codecs read from the
+    // initialization segment.
+    let (status, main) = common::get(
+        &router,
+        &format!("/watch/hls/main.m3u8?viewer={viewer}&origin=steering"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{main}");
+    assert!(
+        main.contains(&format!(
+            "#EXT-X-CONTENT-STEERING:SERVER-URI=\"steering?viewer={viewer}\",PATHWAY-ID=\"node-"
+        )),
+        "{main}"
+    );
+    for (i, node) in ["node-1", "node-2", "node-3"].iter().enumerate() {
+        assert!(
+            main.contains(&format!(
+                ",PATHWAY-ID=\"{node}\"\n{i}/0/media.m3u8?viewer={viewer}\n"
+            )),
+            "{main}"
+        );
+    }
+    assert!(main.contains(",CODECS=\"avc1."), "{main}");
+    // One node as the origin: no pathways.
+    let (_, single) = common::get(
+        &router,
+        &format!("/watch/hls/main.m3u8?viewer={viewer}&origin=1"),
+    )
+    .await;
+    assert_eq!(single.matches("#EXT-X-STREAM-INF").count(), 1, "{single}");
+    assert!(
+        !single.contains("PATHWAY-ID") && !single.contains("STEERING"),
+        "{single}"
+    );
+    assert!(
+        single.contains(&format!("\n1/0/media.m3u8?viewer={viewer}\n")),
+        "{single}"
+    );
+    let (_, pathways) = common::get(
+        &router,
+        &format!("/watch/hls/main.m3u8?viewer={viewer}&origin=pathways"),
+    )
+    .await;
+    assert_eq!(pathways.matches("PATHWAY-ID").count(), 3, "{pathways}");
+    assert!(!pathways.contains("STEERING"), "{pathways}");
+
+    // Each node's media playlist lists every segment; each node serves
+    // every one of them, byte for byte (a chunk it lacks is pulled).
+    let mut pulled = 0;
+    for node in 0..3u64 {
+        let (status, media) = common::get(
+            &router,
+            &format!("/watch/hls/{node}/0/media.m3u8?viewer={viewer}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{media}");
+        assert!(
+            media.contains(&format!(
+                "#EXT-X-MAP:URI=\"../segments/{}?viewer={viewer}\"",
+                chunks[0]["chunk_id"].as_str().unwrap()
+            )),
+            "{media}"
+        );
+        assert_eq!(
+            media.matches("#EXTINF:").count(),
+            chunks.len() - 1,
+            "{media}"
+        );
+        assert!(media.ends_with("#EXT-X-ENDLIST\n"), "{media}");
+        for c in chunks {
+            let id = c["chunk_id"].as_str().unwrap();
+            let holds = c["replicas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.as_u64() == Some(node));
+            pulled += usize::from(!holds);
+            let url = format!("/watch/hls/{node}/segments/{id}?viewer={viewer}");
+            let (status, body, _) = fetch_timed(&router, &url, None).await;
+            assert_eq!(status, StatusCode::OK, "{url}");
+            assert_eq!(
+                vstack::http::sha256_hex(&body),
+                c["sha256"].as_str().unwrap(),
+                "{url}"
+            );
+            if !holds {
+                let (status, part, _) = fetch_timed(&router, &url, Some("bytes=10-19")).await;
+                assert_eq!(status, StatusCode::PARTIAL_CONTENT, "{url}");
+                assert_eq!(part, body.slice(10..20), "{url}");
+            }
+        }
+    }
+    assert!(pulled > 0, "replication 2 of 3: some node lacks some chunk");
+
+    // Bad input: JSON 400s.
+    for uri in [
+        format!("/watch/hls/main.m3u8?viewer={viewer}&origin=7"),
+        format!("/watch/hls/main.m3u8?viewer={viewer}&origin=best"),
+        "/watch/hls/main.m3u8?viewer=short&origin=steering".to_string(),
+        format!("/watch/hls/steering?viewer={viewer}&_HLS_pathway=a%20b"),
+        format!("/watch/hls/steering?viewer={viewer}&_HLS_throughput=fast"),
+        format!("/watch/hls/steering?viewer={viewer}&_HLS_throughput=9000000000000"),
+        format!("/watch/hls/x/0/media.m3u8?viewer={viewer}"),
+    ] {
+        let (status, body) = common::get(&router, &uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"].is_string());
+    }
+    let (status, _) = common::get(
+        &router,
+        &format!("/watch/hls/0/5/media.m3u8?viewer={viewer}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The steering manifest, then a reload too soon.
+    let steer =
+        format!("/watch/hls/steering?viewer={viewer}&_HLS_pathway=node-1&_HLS_throughput=5000000");
+    let s = common::get_json(&router, &steer).await;
+    assert_eq!(
+        (s["VERSION"].as_u64(), s["TTL"].as_u64()),
+        (Some(1), Some(5)),
+        "{s}"
+    );
+    assert_eq!(s["RELOAD-URI"], format!("steering?viewer={viewer}"));
+    let mut ids: Vec<&str> = s["PATHWAY-PRIORITY"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["node-1", "node-2", "node-3"], "{s}");
+    let resp = {
+        use tower::ServiceExt;
+        router
+            .clone()
+            .oneshot(
+                axum::http::Request::get(&steer)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+    };
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "1");
+
+    // A killed node goes last, whatever the player says it uses, and
+    // refuses the player's requests.
+    hub.control(Control::KillNode { node: 0 }).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let s = common::get_json(&router, &steer).await;
+    assert_eq!(s["PATHWAY-PRIORITY"][2], "node-1", "{s}");
+    let (status, _) = common::get(
+        &router,
+        &format!(
+            "/watch/hls/0/segments/{}?viewer={viewer}",
+            chunks[1]["chunk_id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    // No engine: nothing to steer, ever.
+    let bare = app(AppState::new(
+        common::leptos_options(),
+        ServerStatsConfig::default(),
+    ));
+    let (status, body) = common::get(&bare, &steer).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+}

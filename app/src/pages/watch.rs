@@ -38,6 +38,43 @@ pub struct VideoFigures {
     pub dropped_frames: u32,
 }
 
+/// What the page shows of the hls.js peer: its own events (level, pathway,
+/// segments per node, steering reloads, errors) and its `<video>`
+/// element's (startup, stalls, position, frames).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PeerFigures {
+    /// Where it plays from: a node index, `pathways` or `steering`.
+    pub origin: String,
+    /// Play pressed → the element's first `playing`, ms.
+    pub startup_ms: Option<f64>,
+    /// `waiting` events after the first frame.
+    pub stalls: u32,
+    /// Their time (`waiting` → `playing`), ms.
+    pub stall_ms: f64,
+    /// The element's `currentTime`, s.
+    pub position_s: f64,
+    /// Frames decoded.
+    pub frames: u32,
+    /// The level it loads now: its `BANDWIDTH`, kbit/s.
+    pub level_kbps: Option<f64>,
+    /// Level switches to another bitrate.
+    pub switches: u32,
+    /// The pathway (node id) of that level, with pathways.
+    pub pathway: Option<String>,
+    /// Segments and bytes each node (by index) served it.
+    pub by_node: std::collections::BTreeMap<usize, (u32, u64)>,
+    /// The node (index) that served the last segment loaded.
+    pub last_node: Option<usize>,
+    /// Steering manifests loaded.
+    pub steering_reloads: u32,
+    /// The last `PATHWAY-PRIORITY`, `a > b > c`.
+    pub priority: Option<String>,
+    /// hls.js errors (it retries or fails over on most).
+    pub errors: u32,
+    /// The fatal one that stopped it.
+    pub fatal: Option<String>,
+}
+
 /// The signals one player writes.
 #[derive(Clone, Copy, Debug)]
 pub struct Watch {
@@ -102,6 +139,152 @@ fn PlayerColumn(
                 <h3>"Chunk sources (last 50)"</h3>
                 <ChunkGrid kind=kind client=client/>
             </Show>
+        </section>
+    }
+}
+
+/// The hls.js peer's card: where it plays from, its video and figures.
+#[component]
+fn PeerCard() -> impl IntoView {
+    let out = RwSignal::new(PeerFigures::default());
+    let video = NodeRef::<html::Video>::new();
+    let origin = RwSignal::new("steering".to_string());
+    let nodes = RwSignal::new(Vec::<String>::new());
+    let playing = RwSignal::new(false);
+    let status = RwSignal::new(String::new());
+
+    #[cfg(feature = "hydrate")]
+    let (play, stop) = {
+        use crate::watch_hls;
+        leptos::task::spawn_local(async move {
+            if let Ok(m) = crate::watch_browser::manifest().await {
+                nodes.set(m.nodes);
+            }
+        });
+        let running: StoredValue<Option<watch_hls::HlsPeer>, LocalStorage> =
+            StoredValue::new_local(None);
+        let stop = move || {
+            running.update_value(|r| {
+                if let Some(p) = r.take() {
+                    p.stop();
+                }
+            });
+            playing.set(false);
+        };
+        on_cleanup(stop);
+        let play = move || {
+            stop();
+            let Some(el) = video.get_untracked() else {
+                return;
+            };
+            let el: web_sys::HtmlVideoElement = el;
+            let o = origin.get_untracked();
+            status.set("Loading hls.js…".into());
+            leptos::task::spawn_local(async move {
+                match watch_hls::start(el, &o, out).await {
+                    Ok(p) => {
+                        running.set_value(Some(p));
+                        playing.set(true);
+                        status.set(String::new());
+                    }
+                    Err(e) => status.set(e),
+                }
+            });
+        };
+        (play, stop)
+    };
+    #[cfg(not(feature = "hydrate"))]
+    let (play, stop) = (move || {}, move || {});
+
+    let node_name = move |i: usize| {
+        nodes
+            .with(|n| n.get(i).cloned())
+            .unwrap_or_else(|| format!("node {i}"))
+    };
+    let figures = move || {
+        let f = out.get();
+        let startup = f
+            .startup_ms
+            .map_or("—".into(), |ms| format!("{:.2} s", ms / 1e3));
+        format!(
+            "startup {startup} · {} stalls, {:.1} s · position {:.1} s · {} frames decoded",
+            f.stalls,
+            f.stall_ms / 1e3,
+            f.position_s,
+            f.frames
+        )
+    };
+    let level = move || {
+        let f = out.get();
+        let level = f
+            .level_kbps
+            .map_or("—".into(), |k| format!("{k:.0} kbit/s"));
+        let pathway = f.pathway.clone().unwrap_or_else(|| "—".into());
+        format!(
+            "level {level} ({} switches) · pathway {pathway} · {} errors{}",
+            f.switches,
+            f.errors,
+            f.fatal
+                .as_ref()
+                .map(|d| format!(" · stopped: {d}"))
+                .unwrap_or_default()
+        )
+    };
+    let served = move || {
+        let f = out.get();
+        if f.by_node.is_empty() {
+            return "Segments per node: none yet.".to_string();
+        }
+        let parts: Vec<String> = f
+            .by_node
+            .iter()
+            .map(|(n, (segs, bytes))| {
+                format!("{} {segs} ({:.1} MB)", node_name(*n), *bytes as f64 / 1e6)
+            })
+            .collect();
+        format!("Segments per node: {}", parts.join(" · "))
+    };
+    let steering = move || {
+        let f = out.get();
+        f.priority.map(|p| {
+            format!(
+                "vstack's steering: {p} ({} manifests loaded)",
+                f.steering_reloads
+            )
+        })
+    };
+    view! {
+        <section class="card" data-testid="watch-hls">
+            <h2>"hls.js, the player most sites ship"</h2>
+            <p class="muted small">"The same video as HLS through this server, on links of its own that follow the nodes' conditions: from one node as its origin, from every node as pathways (it fails over between them on errors), or with vstack's content steering (it re-ranks the nodes every TTL by the smart monitor's scores). A node that lacks a segment fetches it from a replica first, as an edge does."</p>
+            <div class="control-row">
+                <label>"Origin "
+                    <select data-testid="watch-hls-origin"
+                        on:change=move |ev| origin.set(event_target_value(&ev))
+                        prop:value=move || origin.get()>
+                        <option value="steering">"every node, vstack's steering"</option>
+                        <option value="pathways">"every node as pathways (static)"</option>
+                        {move || nodes.get().into_iter().enumerate().map(|(i, n)| view! {
+                            <option value=i.to_string()>{format!("{n} alone")}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <button class="btn" data-testid="watch-hls-play" on:click=move |_| play()>"Play hls.js"</button>
+                <button class="btn" data-testid="watch-hls-stop" disabled=move || !playing.get() on:click=move |_| stop()>"Stop"</button>
+                <span class="muted" data-testid="watch-hls-status">{move || status.get()}</span>
+            </div>
+            <video node_ref=video class="watch-video" data-testid="watch-video-hls"
+                muted=true playsinline=true></video>
+            <p class="muted small" data-testid="watch-hls-figures"
+                data-startup-ms=move || out.with(|f| f.startup_ms.map(|v| format!("{v:.0}")).unwrap_or_default())
+                data-pathway=move || out.with(|f| f.pathway.clone().unwrap_or_default())
+                data-last-node=move || out.with(|f| f.last_node.map(|n| n.to_string()).unwrap_or_default())
+                data-errors=move || out.with(|f| f.errors.to_string())
+                data-level-kbps=move || out.with(|f| f.level_kbps.map(|v| format!("{v:.0}")).unwrap_or_default())
+                data-steering-reloads=move || out.with(|f| f.steering_reloads.to_string())>{figures}</p>
+            <p class="muted small" data-testid="watch-hls-level">{level}</p>
+            <p class="muted small" data-testid="watch-hls-served">{served}</p>
+            <p class="muted small" data-testid="watch-hls-steering">{steering}</p>
         </section>
     }
 }
@@ -231,6 +414,7 @@ pub fn WatchPage() -> impl IntoView {
             <PlayerColumn kind=ClientKind::Smart title="Smart client" out=smart video=smart_video/>
             <PlayerColumn kind=ClientKind::Naive title="Naive client (round robin)" out=naive video=naive_video/>
         </div>
+        <PeerCard/>
         <div class="page-grid">
             <Card title="Controls (what both players face)">
                 <Controls/>

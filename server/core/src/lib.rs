@@ -34,6 +34,9 @@
 //! - [`wire`]: the JSON the server, the command line and the browser share
 //!   (WebSocket frames, controls, history points, run records) and the
 //!   labels all three print.
+//! - [`hls`]: HLS playlists for what the cluster stores and HLS Content
+//!   Steering (pathway ranking from the smart monitor's scores, the steering
+//!   manifest), for the players most sites ship.
 //! - [`stats`]: mean, standard deviation, percentiles, improvement in %.
 //!
 //! Feature `clap` (off by default) derives `clap::ValueEnum` on the enums the
@@ -46,6 +49,7 @@ pub mod conditions;
 pub mod consensus;
 pub mod demo;
 pub mod engine;
+pub mod hls;
 pub mod input;
 pub mod redundancy;
 pub mod sim;

@@ -131,6 +131,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub max_watchers: u64,
 
+    /// `TTL` of the HLS steering manifests the Watch tab's hls.js players
+    /// reload, seconds (1–300): how often vstack re-ranks their pathways.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub steering_ttl_s: u64,
+
     /// Seed test-video-001 as random bytes (the engine's figures only; no
     /// player can decode it) instead of the test pattern, real H.264 in fMP4
     /// that ffmpeg encodes once (about 1 min at the defaults) and caches under
@@ -230,6 +235,7 @@ impl ServeArgs {
             metadata_url: self.metadata_url.clone(),
             watch: crate::hub::watch::WatchConfig {
                 max_watchers: self.max_watchers as usize,
+                steering_ttl: Duration::from_secs(self.steering_ttl_s),
                 ..crate::hub::watch::WatchConfig::default()
             },
             ..HubConfig::default()

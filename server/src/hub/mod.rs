@@ -441,9 +441,10 @@ impl Hub {
         &self.watchers
     }
 
-    /// Node number `node` of the `kind` client's cluster as viewer `viewer`
-    /// reaches it: its storage and the viewer's own link to it
-    /// ([`watch::Watchers::link`]).
+    /// Node number `node` as viewer `viewer`'s `owner` player reaches it:
+    /// the node of the `kind` client's cluster for an engine player, of the
+    /// smart client's for the hls.js peer; its storage and the player's own
+    /// link to it ([`watch::Watchers::link`]).
     ///
     /// # Errors
     /// [`watch::WatchError`]: no embedded cluster, no such node, the node
@@ -451,10 +452,14 @@ impl Hub {
     pub async fn watch_node(
         &self,
         viewer: &str,
-        kind: ClientKind,
+        owner: watch::LinkOwner,
         node: usize,
     ) -> Result<watch::WatchedNode, watch::WatchError> {
         let clusters = self.clusters.as_ref().ok_or(watch::WatchError::NoCluster)?;
+        let kind = match owner {
+            watch::LinkOwner::Engine(kind) => kind,
+            watch::LinkOwner::Peer => ClientKind::Smart,
+        };
         let (node_id, storage, emulator, running) = {
             let g = clusters.lock().await;
             let n = g
@@ -472,12 +477,55 @@ impl Hub {
         if !running {
             return Err(watch::WatchError::NodeDown(node_id));
         }
-        let link = self.watchers.link(viewer, kind, node, &emulator)?;
+        let link = self.watchers.link(viewer, owner, node, &emulator)?;
         Ok(watch::WatchedNode {
             node_id,
             storage,
             link,
         })
+    }
+
+    /// A running node of the `kind` client's cluster other than `except`
+    /// that holds chunk `chunk_id` (where a node serving the hls.js peer
+    /// pulls a chunk it lacks); `None` when no running node holds it.
+    pub async fn holder(
+        &self,
+        kind: ClientKind,
+        chunk_id: &str,
+        except: usize,
+    ) -> Option<Arc<crate::cluster::storage::StorageNode>> {
+        let g = self.clusters.as_ref()?.lock().await;
+        g.get(kind)
+            .nodes()
+            .iter()
+            .enumerate()
+            .find(|(i, n)| *i != except && n.is_running() && n.storage().holds(chunk_id))
+            .map(|(_, n)| n.storage().clone())
+    }
+
+    /// Each node as the steering server ranks it for hls.js players: the
+    /// smart client's score of it (its monitor's probes and downloads over
+    /// links that follow the node's conditions, as a viewer's do), usable
+    /// unless the node is killed or the monitor holds it down. Before the
+    /// smart client's first snapshot every node scores 0 and is usable.
+    pub fn pathway_scores(&self) -> Vec<vstack_core::hls::PathwayScore> {
+        let snapshot = self.client_snapshot(ClientKind::Smart);
+        let killed = self.shared.locked().killed.clone();
+        self.node_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let n = snapshot
+                    .as_ref()
+                    .and_then(|s| s.nodes.iter().find(|n| &n.node_id == id));
+                vstack_core::hls::PathwayScore {
+                    pathway_id: id.clone(),
+                    score: n.map_or(0.0, |n| n.score),
+                    usable: !killed.get(i).copied().unwrap_or(false)
+                        && n.is_none_or(|n| n.health != vstack_core::engine::NodeHealth::Down),
+                }
+            })
+            .collect()
     }
 
     /// Node ids, in node-index order.

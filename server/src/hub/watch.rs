@@ -2,7 +2,8 @@
 //! through the dashboard's own origin, each on links of its own.
 //!
 //! A viewer (one browser tab, named by the random id its page makes) holds,
-//! per client kind (its smart and its naive player) and per node, an
+//! per player ([`LinkOwner`]: its smart, its naive and its hls.js peer
+//! player) and per node, an
 //! [`Emulator::viewer_link`]: the node's conditions in force (base profile,
 //! scenario, sliders, trace, partition) re-read on every request, with its
 //! own bandwidth reservations, so a viewer sees what the twins face, and
@@ -13,7 +14,10 @@
 //!
 //! Bounded: at most [`WatchConfig::max_watchers`] viewers at once; a viewer
 //! silent for [`WatchConfig::idle`] frees its place. Each link's bandwidth is
-//! capped at [`WatchConfig::link_cap_mbps`].
+//! capped at [`WatchConfig::link_cap_mbps`]. A viewer's hls.js player reloads
+//! the steering manifest every [`WatchConfig::steering_ttl`]; a reload sooner
+//! than [`WatchConfig::steering_min_interval`] after the last is refused
+//! ([`Watchers::steering_reload`], HTTP 429 with `Retry-After`).
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -36,6 +40,13 @@ pub struct WatchConfig {
     /// the most one player draws from one node, whatever the node's
     /// profile. Default 200.
     pub link_cap_mbps: f64,
+    /// `TTL` of the steering manifests served to hls.js players
+    /// (`vstack serve --steering-ttl-s`, 1–300 s). Default 5 s: a player
+    /// leaves a bad node within a TTL and a segment.
+    pub steering_ttl: Duration,
+    /// Shortest time between two steering reloads of one viewer; a sooner
+    /// one gets 429 with `Retry-After`. Default 1 s.
+    pub steering_min_interval: Duration,
 }
 
 impl Default for WatchConfig {
@@ -44,8 +55,20 @@ impl Default for WatchConfig {
             max_watchers: 20,
             idle: Duration::from_secs(30),
             link_cap_mbps: 200.0,
+            steering_ttl: Duration::from_secs(5),
+            steering_min_interval: Duration::from_secs(1),
         }
     }
+}
+
+/// Whose requests a viewer link carries: each of a viewer's players has
+/// links of its own, so one never slows another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinkOwner {
+    /// The page's engine player of that kind (smart or naive).
+    Engine(ClientKind),
+    /// The page's hls.js player (it plays from the smart client's cluster).
+    Peer,
 }
 
 /// Why a viewer's request is refused.
@@ -71,12 +94,22 @@ pub enum WatchError {
     /// The dashboard plays from an external cluster: nothing to watch here.
     #[error("the engine plays from an external cluster; the Watch tab needs the embedded one")]
     NoCluster,
+    /// A steering reload sooner than [`WatchConfig::steering_min_interval`]
+    /// after the viewer's last one.
+    #[error("steering manifest reloaded too soon; retry in {retry_after_s} s")]
+    TooSoon {
+        /// Whole seconds until a reload is accepted (at least 1).
+        retry_after_s: u64,
+    },
 }
 
 struct Viewer {
-    /// Links by (player, node index), made on first use.
-    links: HashMap<(ClientKind, usize), Emulator>,
+    /// Links by (player, node index), made on first use (at most 3 players
+    /// × the cluster's nodes).
+    links: HashMap<(LinkOwner, usize), Emulator>,
     last_seen: Instant,
+    /// When its hls.js player last loaded the steering manifest.
+    last_steering: Option<Instant>,
 }
 
 /// The viewers now and their links.
@@ -126,25 +159,16 @@ impl Watchers {
         g.len()
     }
 
-    /// `viewer`'s link to node number `node` for its `kind` player, made on
-    /// its first request from `node_link` (the node's own emulator, which
-    /// survives the node's restarts), with the node's conditions in force
-    /// now, capped at [`WatchConfig::link_cap_mbps`].
-    ///
-    /// # Errors
-    /// [`WatchError::BadViewer`], [`WatchError::Full`] for a new viewer
-    /// past the bound.
-    pub fn link(
+    /// Admits `viewer` (made on its first request), refreshing its
+    /// `last_seen`.
+    fn admit<'a>(
         &self,
+        g: &'a mut HashMap<String, Viewer>,
         viewer: &str,
-        kind: ClientKind,
-        node: usize,
-        node_link: &Emulator,
-    ) -> Result<Emulator, WatchError> {
+    ) -> Result<&'a mut Viewer, WatchError> {
         if !valid_viewer_id(viewer) {
             return Err(WatchError::BadViewer);
         }
-        let mut g = self.viewers.locked();
         let idle = self.config.idle;
         g.retain(|_, v| v.last_seen.elapsed() < idle);
         if !g.contains_key(viewer) && g.len() >= self.config.max_watchers {
@@ -156,9 +180,54 @@ impl Watchers {
         let v = g.entry(viewer.to_string()).or_insert_with(|| Viewer {
             links: HashMap::new(),
             last_seen: Instant::now(),
+            last_steering: None,
         });
         v.last_seen = Instant::now();
-        let link = v.links.entry((kind, node)).or_insert_with(|| {
+        Ok(v)
+    }
+
+    /// Records a steering manifest reload of `viewer`'s hls.js player.
+    ///
+    /// # Errors
+    /// [`WatchError::BadViewer`], [`WatchError::Full`], and
+    /// [`WatchError::TooSoon`] within [`WatchConfig::steering_min_interval`]
+    /// of its last reload (that one is not recorded).
+    pub fn steering_reload(&self, viewer: &str) -> Result<(), WatchError> {
+        let mut g = self.viewers.locked();
+        let min = self.config.steering_min_interval;
+        let v = self.admit(&mut g, viewer)?;
+        let now = Instant::now();
+        if let Some(last) = v.last_steering {
+            let since = now.saturating_duration_since(last);
+            if since < min {
+                let left = min - since;
+                return Err(WatchError::TooSoon {
+                    retry_after_s: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+                });
+            }
+        }
+        v.last_steering = Some(now);
+        Ok(())
+    }
+
+    /// `viewer`'s link to node number `node` for its `owner` player, made on
+    /// its first request from `node_link` (the node's own emulator, which
+    /// survives the node's restarts), with the node's conditions in force
+    /// now, capped at [`WatchConfig::link_cap_mbps`].
+    ///
+    /// # Errors
+    /// [`WatchError::BadViewer`], [`WatchError::Full`] for a new viewer
+    /// past the bound.
+    pub fn link(
+        &self,
+        viewer: &str,
+        owner: LinkOwner,
+        node: usize,
+        node_link: &Emulator,
+    ) -> Result<Emulator, WatchError> {
+        let mut g = self.viewers.locked();
+        let v = self.admit(&mut g, viewer)?;
+        let link = v.links.entry((owner, node)).or_insert_with(|| {
             node_link.viewer_link(self.seed.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
         });
         link.follow(node_link, Some(self.config.link_cap_mbps));

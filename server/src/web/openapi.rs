@@ -109,6 +109,26 @@ const Q_VIEWER: Param = Param {
     in_path: false,
     description: "the viewer's random id, 16 to 64 characters of 0-9 a-z A-Z _ -",
 };
+const Q_ORIGIN: Param = Param {
+    name: "origin",
+    in_path: false,
+    description: "a node index (that node the single origin), pathways (every node a pathway) or steering (pathways ranked by vstack every TTL)",
+};
+const P_RUNG: Param = Param {
+    name: "rung",
+    in_path: true,
+    description: "the rendition's index in the ladder, lowest bitrate first (0 for a video of one rendition)",
+};
+const Q_HLS_PATHWAY: Param = Param {
+    name: "_HLS_pathway",
+    in_path: false,
+    description: "the pathway the player uses now (a node id); the player appends it",
+};
+const Q_HLS_THROUGHPUT: Param = Param {
+    name: "_HLS_throughput",
+    in_path: false,
+    description: "the player's throughput estimate, bit/s (at most 10^12); the player appends it",
+};
 const Q_BYTES: Param = Param {
     name: "bytes",
     in_path: false,
@@ -497,6 +517,81 @@ pub const ROUTES: &[Route] = &[
                 "every viewer place is taken: {error, watching, max_watchers}",
             ),
             (503, "the node is down, or no embedded cluster"),
+        ],
+    },
+    Route {
+        method: "GET",
+        path: "/watch/hls/main.m3u8",
+        tag: "watch",
+        summary: "The watched video as an HLS multivariant playlist for the players most sites ship (hls.js): one node as the origin, every node as a pathway, or pathways with #EXT-X-CONTENT-STEERING",
+        caller: Caller::Anyone,
+        params: &[Q_VIEWER, Q_ORIGIN],
+        body: None,
+        answers: &[
+            (200, "the playlist (application/vnd.apple.mpegurl)"),
+            (400, "bad viewer id or origin"),
+            (503, "no engine, or no embedded cluster"),
+        ],
+    },
+    Route {
+        method: "GET",
+        path: "/watch/hls/{node}/{rung}/media.m3u8",
+        tag: "watch",
+        summary: "A rendition's HLS media playlist as a node serves it to the viewer's hls.js player (it waits out a partition of the viewer's link)",
+        caller: Caller::Anyone,
+        params: &[P_NODE, P_RUNG, Q_VIEWER],
+        body: None,
+        answers: &[
+            (200, "the playlist"),
+            (400, "bad viewer id or node"),
+            (404, "no such node or rung"),
+            (
+                429,
+                "every viewer place is taken: {error, watching, max_watchers}",
+            ),
+            (503, "the node is down, or no embedded cluster"),
+        ],
+    },
+    Route {
+        method: "GET",
+        path: "/watch/hls/{node}/segments/{id}",
+        tag: "watch",
+        summary: "An HLS segment from a node on the viewer's hls.js link; a segment the node lacks it pulls from a running replica first (an edge's miss), so each node is a whole origin",
+        caller: Caller::Anyone,
+        params: &[P_NODE, P_CHUNK, Q_VIEWER],
+        body: None,
+        answers: &[
+            (200, "the segment"),
+            (206, "the range"),
+            (400, "bad viewer id, node or chunk id"),
+            (404, "no such node, or no running node holds the chunk"),
+            (416, "unsatisfiable range"),
+            (
+                429,
+                "every viewer place is taken: {error, watching, max_watchers}",
+            ),
+            (503, "the node is down, or no embedded cluster"),
+        ],
+    },
+    Route {
+        method: "GET",
+        path: "/watch/hls/steering",
+        tag: "watch",
+        summary: "The HLS Content Steering manifest (VERSION, TTL, RELOAD-URI, PATHWAY-PRIORITY): the nodes ranked by the smart monitor's scores, killed or down nodes last; the player stays on its pathway within 1.25x of the best unless its throughput is below the lowest rung",
+        caller: Caller::Anyone,
+        params: &[Q_VIEWER, Q_HLS_PATHWAY, Q_HLS_THROUGHPUT],
+        body: None,
+        answers: &[
+            (200, "the steering manifest (JSON)"),
+            (400, "bad viewer id, pathway or throughput"),
+            (
+                410,
+                "this server steers nothing (no engine or embedded cluster): stop reloading",
+            ),
+            (
+                429,
+                "reloaded within a second of the last (Retry-After says when), or every viewer place is taken",
+            ),
         ],
     },
 ];

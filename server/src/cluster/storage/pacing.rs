@@ -1,5 +1,5 @@
 //! Bodies paced by the emulator: a chunk or ping body streamed a block at
-//! a time (from disk or zeros) at the emulated rate, cut where the
+//! a time (from disk, memory or zeros) at the emulated rate, cut where the
 //! emulator's plan says.
 
 use super::*;
@@ -22,6 +22,9 @@ pub(super) enum BodySource {
         file: Option<std::fs::File>,
         left: u64,
     },
+    /// Bytes already in memory (a chunk pulled from another replica), sent
+    /// a block at a time.
+    Memory { bytes: Bytes },
 }
 
 impl BodySource {
@@ -55,6 +58,13 @@ impl BodySource {
                 *file = Some(f);
                 *left -= n as u64;
                 Ok(Some(Bytes::from(buf)))
+            }
+            BodySource::Memory { bytes } => {
+                if bytes.is_empty() {
+                    return Ok(None);
+                }
+                let n = bytes.len().min(READ_BLOCK_BYTES);
+                Ok(Some(bytes.split_to(n)))
             }
         }
     }

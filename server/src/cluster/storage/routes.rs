@@ -131,27 +131,9 @@ impl StorageNode {
         if let Some(voter) = voter {
             self.count_get(id, voter);
         }
-        let range = match range {
-            None => None,
-            Some(v) => {
-                let v = v.to_str().unwrap_or("");
-                match parse_range(v, meta.size_bytes) {
-                    Ok(r) => Some(r),
-                    Err(()) => {
-                        let mut resp = ApiError::new(
-                            StatusCode::RANGE_NOT_SATISFIABLE,
-                            format!("unsatisfiable range {v:?} for {} bytes", meta.size_bytes),
-                        )
-                        .into_response();
-                        resp.headers_mut().insert(
-                            header::CONTENT_RANGE,
-                            HeaderValue::from_str(&format!("bytes */{}", meta.size_bytes))
-                                .expect("ascii"),
-                        );
-                        return Ok(resp);
-                    }
-                }
-            }
+        let range = match requested_range(range, meta.size_bytes) {
+            Ok(r) => r,
+            Err(resp) => return Ok(resp),
         };
         let (start, end) = range.unwrap_or((0, meta.size_bytes));
         link.wait_reachable().await;
@@ -184,6 +166,87 @@ impl StorageNode {
         };
         Ok((status, h, body).into_response())
     }
+}
+
+impl StorageNode {
+    /// A chunk this node lacks, `bytes` pulled from another replica (`meta`
+    /// its record there), served as [`StorageNode::serve_chunk`] serves its
+    /// own: through `link`, the whole chunk or the `range` of a `Range:`
+    /// header; the way an edge serves a cache miss. Not counted for
+    /// popularity; the pull itself adds no delay.
+    ///
+    /// # Errors
+    /// 416 (with `Content-Range: bytes */size`) for an unsatisfiable range,
+    /// 503 while the link is down.
+    pub async fn serve_pulled(
+        &self,
+        link: Emulator,
+        meta: &StoredChunk,
+        mut bytes: Bytes,
+        range: Option<&HeaderValue>,
+    ) -> Result<Response, ApiError> {
+        let range = match requested_range(range, meta.size_bytes) {
+            Ok(r) => r,
+            Err(resp) => return Ok(resp),
+        };
+        let (start, end) = range.unwrap_or((0, meta.size_bytes));
+        link.wait_reachable().await;
+        let Plan::Serve {
+            first_byte_delay,
+            cut_after,
+        } = link.plan(end - start, true)
+        else {
+            return Err(down());
+        };
+        tokio::time::sleep(first_byte_delay).await;
+        let sent = cut_after.map_or(end - start, |c| c.min(end - start));
+        self.served_bytes.fetch_add(sent, Ordering::Relaxed);
+        let to = usize::try_from(end).unwrap_or(usize::MAX).min(bytes.len());
+        let from = usize::try_from(start).unwrap_or(usize::MAX).min(to);
+        bytes.truncate(to);
+        let body = paced_body(
+            link,
+            BodySource::Memory {
+                bytes: bytes.split_off(from),
+            },
+            end - start,
+            cut_after,
+        );
+        let mut h = chunk_headers(meta, end - start);
+        let status = if range.is_some() {
+            h.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {start}-{}/{}", end - 1, meta.size_bytes))
+                    .expect("ascii"),
+            );
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        };
+        Ok((status, h, body).into_response())
+    }
+}
+
+/// The byte range a `Range:` header asks of a `size`-byte chunk (`None`:
+/// the whole chunk), or the 416 answer (with `Content-Range: bytes */size`)
+/// for an unsatisfiable one.
+fn requested_range(range: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>, Response> {
+    let Some(v) = range else {
+        return Ok(None);
+    };
+    let v = v.to_str().unwrap_or("");
+    parse_range(v, size).map(Some).map_err(|()| {
+        let mut resp = ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            format!("unsatisfiable range {v:?} for {size} bytes"),
+        )
+        .into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"),
+        );
+        resp
+    })
 }
 
 pub(super) async fn health(

@@ -144,6 +144,11 @@ impl StorageNode {
         v
     }
 
+    /// Whether this node holds chunk `id`.
+    pub fn holds(&self, id: &str) -> bool {
+        self.index.read_locked().contains_key(id)
+    }
+
     pub(super) fn lookup(&self, id: &str) -> Option<StoredChunk> {
         self.index.read_locked().get(id).cloned()
     }
