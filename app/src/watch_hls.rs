@@ -122,30 +122,9 @@ fn node_of(url: &str) -> Option<usize> {
     rest.split('/').next()?.parse().ok()
 }
 
-/// Starts hls.js on `video` from `origin` (a node index, `pathways` or
-/// `steering`) as a fresh viewer, writing its figures to `out` from the
-/// moment play is pressed (`pressed_ms`, page time).
-///
-/// # Errors
-/// hls.js missing or unsupported here (no Media Source Extensions).
-pub async fn start(
-    video: HtmlVideoElement,
-    origin: &str,
-    out: RwSignal<PeerFigures>,
-) -> Result<HlsPeer, String> {
-    let pressed_ms = crate::watch_browser::now().as_secs_f64() * 1e3;
-    load_hls().await?;
-    if !Hls::is_supported() {
-        return Err("hls.js cannot play here: no Media Source Extensions".into());
-    }
-    let viewer = crate::watch_browser::viewer_id();
-    let config = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&config, &"enableWorker".into(), &JsValue::FALSE);
-    let hls = Hls::new(&config);
-    out.set(PeerFigures {
-        origin: origin.to_string(),
-        ..PeerFigures::default()
-    });
+/// hls.js's own events into `out`: which node served each segment, the
+/// level (bitrate, pathway) and its switches, steering manifests, errors.
+fn hls_handlers(hls: &Hls, out: RwSignal<PeerFigures>) -> Vec<Handler> {
     let mut handlers: Vec<Handler> = Vec::new();
     let mut on = |event: &str, f: Box<dyn FnMut(JsValue, JsValue)>| {
         let c = Closure::wrap(f);
@@ -171,18 +150,14 @@ pub async fn start(
             }
         }),
     );
-    let hls_ref: Rc<RefCell<Option<JsValue>>> = Rc::new(RefCell::new(None));
-    let hls_for_switch = hls_ref.clone();
+    let hls_value = AsRef::<JsValue>::as_ref(hls).clone();
     on(
         "hlsLevelSwitched",
         Box::new(move |_, data| {
             let Some(i) = path(&data, &["level"]).as_f64() else {
                 return;
             };
-            let Some(h) = hls_for_switch.borrow().clone() else {
-                return;
-            };
-            let level = js_sys::Reflect::get(&path(&h, &["levels"]), &JsValue::from_f64(i))
+            let level = js_sys::Reflect::get(&path(&hls_value, &["levels"]), &JsValue::from_f64(i))
                 .unwrap_or(JsValue::UNDEFINED);
             let kbps = path(&level, &["bitrate"]).as_f64().map(|b| b / 1e3);
             let pathway = path(&level, &["pathwayId"]).as_string();
@@ -222,9 +197,17 @@ pub async fn start(
             });
         }),
     );
-    *hls_ref.borrow_mut() = Some(AsRef::<JsValue>::as_ref(&hls).clone());
 
-    // The element's own events: startup and stalls.
+    handlers
+}
+
+/// The `<video>` element's `playing` and `waiting` events into `out`:
+/// startup from `pressed_ms` (page time), then stalls.
+fn element_handlers(
+    video: &HtmlVideoElement,
+    out: RwSignal<PeerFigures>,
+    pressed_ms: f64,
+) -> Vec<(&'static str, ElementHandler)> {
     let stall_since: Rc<RefCell<Option<f64>>> = Rc::new(RefCell::new(None));
     let mut element: Vec<(&'static str, ElementHandler)> = Vec::new();
     let since = stall_since.clone();
@@ -257,14 +240,41 @@ pub async fn start(
     for (name, h) in &element {
         let _ = video.add_event_listener_with_callback(name, h.as_ref().unchecked_ref());
     }
+    element
+}
+
+/// Starts hls.js on `video` from `origin` (a node index, `pathways` or
+/// `steering`) as a fresh viewer, writing its figures to `out` from the
+/// moment play is pressed (`pressed_ms`, page time).
+///
+/// # Errors
+/// hls.js missing or unsupported here (no Media Source Extensions).
+pub async fn start(
+    video: HtmlVideoElement,
+    origin: &str,
+    out: RwSignal<PeerFigures>,
+) -> Result<HlsPeer, String> {
+    let pressed_ms = crate::watch_browser::now().as_secs_f64() * 1e3;
+    load_hls().await?;
+    if !Hls::is_supported() {
+        return Err("hls.js cannot play here: no Media Source Extensions".into());
+    }
+    let viewer = crate::watch_browser::viewer_id();
+    let config = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&config, &"enableWorker".into(), &JsValue::FALSE);
+    let hls = Hls::new(&config);
+    out.set(PeerFigures {
+        origin: origin.to_string(),
+        ..PeerFigures::default()
+    });
+    let handlers = hls_handlers(&hls, out);
+    let element = element_handlers(&video, out, pressed_ms);
     let v = video.clone();
     let timer = gloo_timers::callback::Interval::new(250, move || {
         let q = v.get_video_playback_quality();
         out.update(|f| {
             f.position_s = v.current_time();
-            if let Some(q) = &q {
-                f.frames = q.total_video_frames();
-            }
+            f.frames = q.total_video_frames();
         });
     });
     hls.load_source(&format!(

@@ -221,7 +221,7 @@ fn PeerCard() -> impl IntoView {
             .map_or("—".into(), |k| format!("{k:.0} kbit/s"));
         let pathway = f.pathway.clone().unwrap_or_else(|| "—".into());
         format!(
-            "level {level} ({} switches) · pathway {pathway} · {} errors{}",
+            "level BANDWIDTH {level} ({} switches) · pathway {pathway} · {} errors{}",
             f.switches,
             f.errors,
             f.fatal
@@ -273,18 +273,22 @@ fn PeerCard() -> impl IntoView {
                 <button class="btn" data-testid="watch-hls-stop" disabled=move || !playing.get() on:click=move |_| stop()>"Stop"</button>
                 <span class="muted" data-testid="watch-hls-status">{move || status.get()}</span>
             </div>
-            <video node_ref=video class="watch-video" data-testid="watch-video-hls"
-                muted=true playsinline=true></video>
-            <p class="muted small" data-testid="watch-hls-figures"
-                data-startup-ms=move || out.with(|f| f.startup_ms.map(|v| format!("{v:.0}")).unwrap_or_default())
-                data-pathway=move || out.with(|f| f.pathway.clone().unwrap_or_default())
-                data-last-node=move || out.with(|f| f.last_node.map(|n| n.to_string()).unwrap_or_default())
-                data-errors=move || out.with(|f| f.errors.to_string())
-                data-level-kbps=move || out.with(|f| f.level_kbps.map(|v| format!("{v:.0}")).unwrap_or_default())
-                data-steering-reloads=move || out.with(|f| f.steering_reloads.to_string())>{figures}</p>
-            <p class="muted small" data-testid="watch-hls-level">{level}</p>
-            <p class="muted small" data-testid="watch-hls-served">{served}</p>
-            <p class="muted small" data-testid="watch-hls-steering">{steering}</p>
+            <div class="two-col peer-body">
+                <video node_ref=video class="watch-video" data-testid="watch-video-hls"
+                    muted=true playsinline=true></video>
+                <div>
+                    <p class="muted small" data-testid="watch-hls-figures"
+                        data-startup-ms=move || out.with(|f| f.startup_ms.map(|v| format!("{v:.0}")).unwrap_or_default())
+                        data-pathway=move || out.with(|f| f.pathway.clone().unwrap_or_default())
+                        data-last-node=move || out.with(|f| f.last_node.map(|n| n.to_string()).unwrap_or_default())
+                        data-errors=move || out.with(|f| f.errors.to_string())
+                        data-level-kbps=move || out.with(|f| f.level_kbps.map(|v| format!("{v:.0}")).unwrap_or_default())
+                        data-steering-reloads=move || out.with(|f| f.steering_reloads.to_string())>{figures}</p>
+                    <p class="muted small" data-testid="watch-hls-level">{level}</p>
+                    <p class="muted small" data-testid="watch-hls-served">{served}</p>
+                    <p class="muted small" data-testid="watch-hls-steering">{steering}</p>
+                </div>
+            </div>
         </section>
     }
 }
