@@ -170,6 +170,19 @@ fn hls_handlers(hls: &Hls, out: RwSignal<PeerFigures>) -> Vec<Handler> {
             });
         }),
     );
+    let levels_of = AsRef::<JsValue>::as_ref(hls).clone();
+    on(
+        "hlsFragChanged",
+        Box::new(move |_, data| {
+            let Some(i) = path(&data, &["frag", "level"]).as_f64() else {
+                return;
+            };
+            let level = js_sys::Reflect::get(&path(&levels_of, &["levels"]), &JsValue::from_f64(i))
+                .unwrap_or(JsValue::UNDEFINED);
+            let kbps = path(&level, &["bitrate"]).as_f64().map(|b| b / 1e3);
+            out.update(|f| f.playing_kbps = kbps);
+        }),
+    );
     on(
         "hlsSteeringManifestLoaded",
         Box::new(move |_, data| {

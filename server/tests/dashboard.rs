@@ -938,6 +938,26 @@ async fn hls_routes_serve_every_node_as_an_origin_and_steer() {
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 
+    // A partitioned node answers nothing until it heals: its playlist waits.
+    let media = format!("/watch/hls/1/0/media.m3u8?viewer={viewer}");
+    hub.control(Control::PartitionNode {
+        node: 1,
+        partitioned: true,
+    })
+    .await
+    .unwrap();
+    let waiting =
+        tokio::time::timeout(Duration::from_millis(500), common::get(&router, &media)).await;
+    assert!(waiting.is_err(), "a partitioned node answered");
+    hub.control(Control::PartitionNode {
+        node: 1,
+        partitioned: false,
+    })
+    .await
+    .unwrap();
+    let (status, _) = common::get(&router, &media).await;
+    assert_eq!(status, StatusCode::OK);
+
     // No engine: nothing to steer, ever.
     let bare = app(AppState::new(
         common::leptos_options(),

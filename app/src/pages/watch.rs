@@ -59,6 +59,9 @@ pub struct PeerFigures {
     pub level_kbps: Option<f64>,
     /// Level switches to another bitrate.
     pub switches: u32,
+    /// `BANDWIDTH` of the segment playing now (hls.js's `FRAG_CHANGED`),
+    /// kbit/s.
+    pub playing_kbps: Option<f64>,
     /// The pathway (node id) of that level, with pathways.
     pub pathway: Option<String>,
     /// Segments and bytes each node (by index) served it.
@@ -282,6 +285,7 @@ fn PeerCard() -> impl IntoView {
                         data-pathway=move || out.with(|f| f.pathway.clone().unwrap_or_default())
                         data-last-node=move || out.with(|f| f.last_node.map(|n| n.to_string()).unwrap_or_default())
                         data-errors=move || out.with(|f| f.errors.to_string())
+                        data-playing-kbps=move || out.with(|f| f.playing_kbps.map(|v| format!("{v:.0}")).unwrap_or_default())
                         data-level-kbps=move || out.with(|f| f.level_kbps.map(|v| format!("{v:.0}")).unwrap_or_default())
                         data-steering-reloads=move || out.with(|f| f.steering_reloads.to_string())>{figures}</p>
                     <p class="muted small" data-testid="watch-hls-level">{level}</p>

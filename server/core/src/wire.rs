@@ -339,6 +339,15 @@ pub enum Control {
         /// Node position.
         node: usize,
     },
+    /// Cut a node off by a network partition, or heal it (both clusters):
+    /// requests reach it and no answer comes back until it heals; its other
+    /// conditions stay as they are.
+    PartitionNode {
+        /// Node position.
+        node: usize,
+        /// True to partition, false to heal.
+        partitioned: bool,
+    },
     /// Clear the session results and restart both clients: re-run the
     /// comparison, under `scenario` when given (applied first, on both
     /// clusters), else under the current conditions. Every open dashboard

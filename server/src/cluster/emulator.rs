@@ -242,6 +242,12 @@ impl Emulator {
         }
     }
 
+    /// Partitions the link (`true`) or heals it, keeping the rest of the
+    /// current conditions.
+    pub fn set_partitioned(&self, partitioned: bool) {
+        self.lock().current.partitioned = partitioned;
+    }
+
     /// Sets the current conditions (the base profile is kept).
     pub fn set_conditions(&self, c: Conditions) {
         let mut g = self.lock();

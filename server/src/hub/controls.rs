@@ -127,6 +127,18 @@ impl Hub {
                 self.set_killed(node, false);
                 Ok(format!("{} revived", self.node_ids[node]))
             }
+            Control::PartitionNode { node, partitioned } => {
+                self.check_node(node)?;
+                let clusters = self.embedded().await?;
+                for (_, cl) in clusters.iter() {
+                    cl.nodes()[node].emulator().set_partitioned(partitioned);
+                }
+                Ok(format!(
+                    "{} {}",
+                    self.node_ids[node],
+                    if partitioned { "partitioned" } else { "healed" }
+                ))
+            }
             Control::StartDemo { phase_s } => self.start_demo(phase_s).await,
             Control::MakeHot { video_id, clients } => self.make_hot(video_id, clients).await,
             Control::CoolDown => self.cool_down(),

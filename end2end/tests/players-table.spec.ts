@@ -1,0 +1,298 @@
+// The players' table (README, "hls.js beside it"): vstack's two browser
+// players and hls.js, the player most sites ship, on the same nodes in the
+// same Chromium, per scenario: the default profile, `degraded`,
+// `low_bandwidth`, node-1 killed 20 s in, node-1 partitioned 20 s in, and
+// the nodes on recorded 4G/LTE traces. hls.js plays from each node alone,
+// from every node as static pathways, and with vstack's content steering.
+//
+// Every figure is the <video> element's own (startup: play pressed → first
+// `playing`; a stall: `waiting` → `playing`, one still open at the end
+// counted to the end) or what the page says is playing (the BANDWIDTH of
+// the segment at the playhead: the engine's snapshot for vstack, hls.js's
+// FRAG_CHANGED for hls.js), sampled every 250 ms. Linear QoE (Pensieve) over
+// the segments played in the window: Σ R (Mbit/s) − 4.3 × (startup + stall
+// s) − Σ |ΔR|; a player that never starts scores −4.3 × the window.
+//
+// Players run in groups so at most three videos decode at once on the test
+// machine: (vstack smart + naive), (hls.js steering, pathways, node-1),
+// (hls.js node-2, node-3); each group gets the same scenario and event at
+// the same offsets. Every scenario on a fresh server, warmed up first.
+// Opt-in: scripts/players-table.sh or VSTACK_PLAYERS_TABLE=1. Figures land
+// in end2end/artifacts/players-table.{json,md}; the run is published to the
+// server's history as a permalink when VSTACK_PLAYERS_PUBLISH names one.
+import { test, expect, type Browser, type Page } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { VstackServer } from './server';
+
+const enabled = !!process.env.VSTACK_PLAYERS_TABLE;
+const port = Number(process.env.VSTACK_E2E_PLAYERS_PORT ?? 18930);
+/** Seconds of playback measured per group run (default 60). */
+const WINDOW_S = Number(process.env.VSTACK_PLAYERS_WINDOW_S ?? 60);
+const RUNS = Number(process.env.VSTACK_PLAYERS_RUNS ?? 3);
+/** When node-1 dies or is cut off in those scenarios, s after play. */
+const EVENT_AT_S = 20;
+/** Seconds a fresh server plays before the first run (default 20). */
+const WARMUP_S = Number(process.env.VSTACK_PLAYERS_WARMUP_S ?? 20);
+/** The trace set of the trace scenario (one trace per node). */
+const TRACES = process.env.VSTACK_PLAYERS_TRACES
+  ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'traces', 'lte-4g');
+const artifacts = path.resolve(__dirname, '..', 'artifacts');
+/** Pensieve's stall penalty, per second (as `vstack_core::abr`). */
+const REBUFFER_PENALTY = 4.3;
+
+interface Scenario { name: string; scenario: string; event?: 'kill' | 'partition'; traces?: boolean }
+const scenarios: Scenario[] = [
+  { name: 'default profile', scenario: 'normal' },
+  { name: 'degraded', scenario: 'degraded' },
+  { name: 'low_bandwidth', scenario: 'low_bandwidth' },
+  { name: `node-1 killed ${EVENT_AT_S} s in`, scenario: 'normal', event: 'kill' },
+  { name: `node-1 partitioned ${EVENT_AT_S} s in`, scenario: 'normal', event: 'partition' },
+  { name: '4G/LTE traces', scenario: 'normal', traces: true },
+];
+
+/** A player: vstack's engine (`smart`, `naive`) or hls.js from an origin. */
+type Player = { kind: 'vstack'; engine: 'smart' | 'naive' } | { kind: 'hls'; origin: string };
+const playerName = (p: Player) => (p.kind === 'vstack' ? `vstack ${p.engine}` : p.origin === 'steering'
+  ? "hls.js + vstack's steering" : p.origin === 'pathways' ? 'hls.js, static pathways' : `hls.js on node-${Number(p.origin) + 1}`);
+const groups: Player[][] = [
+  [{ kind: 'vstack', engine: 'smart' }, { kind: 'vstack', engine: 'naive' }],
+  [{ kind: 'hls', origin: 'steering' }, { kind: 'hls', origin: 'pathways' }, { kind: 'hls', origin: '0' }],
+  [{ kind: 'hls', origin: '1' }, { kind: 'hls', origin: '2' }],
+];
+const players = groups.flat().map(playerName);
+
+interface Figures {
+  startup_ms: number | null;
+  stalls: number;
+  stall_ms: number;
+  played_kbps: number | null;
+  switches: number;
+  segments: number;
+  linear_qoe: number;
+  frames: number;
+}
+const results: Record<string, Record<string, Figures[]>> = {};
+
+let server = new VstackServer(port, []);
+let serversStarted = 0;
+
+async function freshServer(s: Scenario): Promise<void> {
+  await server.stopAll();
+  const args = ['--speed', '1', ...(s.traces ? ['--trace', TRACES] : [])];
+  server = new VstackServer(port + 1 + (serversStarted++ % 20), args);
+  fs.rmSync(server.dataDir, { recursive: true, force: true });
+  await server.start();
+  await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+}
+
+async function control(page: Page, body: object) {
+  const r = await page.request.post(server.url + '/api/fn/control', { data: { control: body } });
+  expect(r.status(), await r.text()).toBe(200);
+}
+
+const videoSelector = (p: Player) => `[data-testid=watch-video-${p.kind === 'vstack' ? p.engine : 'hls'}]`;
+
+/** Opens the Watch tab for `p` and starts sampling its element: events,
+ * and every 250 ms the position and the BANDWIDTH playing. */
+async function open(browser: Browser, p: Player): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(server.url + '/watch');
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
+  if (p.kind === 'hls') await page.getByTestId('watch-hls-origin').selectOption(p.origin);
+  await page.evaluate(({ sel, engine }) => {
+    const w = window as any;
+    const v = document.querySelector(sel) as HTMLVideoElement;
+    w.__events = [];
+    w.__samples = [];
+    for (const name of ['waiting', 'playing']) v.addEventListener(name, () => w.__events.push({ name, at: performance.now() }));
+    setInterval(() => {
+      let kbps: number | null = null;
+      if (engine) {
+        const m = /· (\d+) kbit\/s/.exec(document.querySelector(`[data-testid=quality-${engine}]`)?.textContent ?? '');
+        kbps = m ? Number(m[1]) : null;
+      } else {
+        const a = document.querySelector('[data-testid=watch-hls-figures]')?.getAttribute('data-playing-kbps');
+        kbps = a ? Number(a) : null;
+      }
+      w.__samples.push({ pos: v.currentTime, kbps });
+    }, 250);
+  }, { sel: videoSelector(p), engine: p.kind === 'vstack' ? p.engine : null });
+  return page;
+}
+
+/** Presses play; returns the page time of the press. */
+async function play(page: Page, p: Player): Promise<number> {
+  const pressed = await page.evaluate(() => performance.now());
+  await page.getByTestId(p.kind === 'vstack' ? 'watch-play' : 'watch-hls-play').click();
+  return pressed;
+}
+
+async function figures(page: Page, p: Player, pressed: number, segmentS: number): Promise<Figures> {
+  const { events, samples, now, frames } = await page.evaluate((sel) => {
+    const w = window as any;
+    const v = document.querySelector(sel) as HTMLVideoElement;
+    return { events: w.__events, samples: w.__samples, now: performance.now(), frames: v.getVideoPlaybackQuality().totalVideoFrames };
+  }, videoSelector(p));
+  let first: number | null = null;
+  let since: number | null = null;
+  let stalls = 0;
+  let stallMs = 0;
+  for (const e of events as { name: string; at: number }[]) {
+    if (first === null) {
+      if (e.name === 'playing') first = e.at;
+      continue;
+    }
+    if (e.name === 'waiting' && since === null) { since = e.at; stalls += 1; }
+    if (e.name === 'playing' && since !== null) { stallMs += e.at - since; since = null; }
+  }
+  if (since !== null) stallMs += now - since;
+  // The segments played: the first BANDWIDTH seen at each segment index.
+  const bySegment = new Map<number, number>();
+  for (const s of samples as { pos: number; kbps: number | null }[]) {
+    if (first === null || s.kbps === null || s.pos <= 0) continue;
+    const i = Math.floor(s.pos / segmentS);
+    if (!bySegment.has(i)) bySegment.set(i, s.kbps);
+  }
+  const rates = [...bySegment.entries()].sort((a, b) => a[0] - b[0]).map(([, k]) => k);
+  let switches = 0;
+  let switchMbps = 0;
+  for (let i = 1; i < rates.length; i++) {
+    if (rates[i] !== rates[i - 1]) { switches += 1; switchMbps += Math.abs(rates[i] - rates[i - 1]) / 1000; }
+  }
+  const startupMs = first === null ? null : first - pressed;
+  const waitS = ((startupMs ?? WINDOW_S * 1000) + stallMs) / 1000;
+  const sumMbps = rates.reduce((a, k) => a + k / 1000, 0);
+  return {
+    startup_ms: startupMs,
+    stalls,
+    stall_ms: stallMs,
+    played_kbps: rates.length ? rates.reduce((a, b) => a + b, 0) / rates.length : null,
+    switches,
+    segments: rates.length,
+    linear_qoe: sumMbps - REBUFFER_PENALTY * waitS - switchMbps,
+    frames,
+  };
+}
+
+async function stopAll(pages: Page[], group: Player[]) {
+  for (const [i, page] of pages.entries()) {
+    const stop = group[i].kind === 'vstack' ? 'watch-stop' : 'watch-hls-stop';
+    await page.getByTestId(stop).click({ timeout: 5_000 }).catch(() => {});
+    await page.close().catch(() => {});
+  }
+}
+
+/** One group's run under `s`: every player started together, the event
+ * at EVENT_AT_S, figures at WINDOW_S. */
+async function runGroup(browser: Browser, s: Scenario, group: Player[], segmentS: number): Promise<Record<string, Figures>> {
+  const pages: Page[] = [];
+  for (const p of group) pages.push(await open(browser, p));
+  await control(pages[0], { action: 'scenario', name: s.scenario });
+  try {
+    const pressed = await Promise.all(group.map((p, i) => play(pages[i], p)));
+    if (s.event) {
+      await pages[0].waitForTimeout(EVENT_AT_S * 1000);
+      await control(pages[0], s.event === 'kill' ? { action: 'kill_node', node: 0 } : { action: 'partition_node', node: 0, partitioned: true });
+      await pages[0].waitForTimeout((WINDOW_S - EVENT_AT_S) * 1000);
+    } else {
+      await pages[0].waitForTimeout(WINDOW_S * 1000);
+    }
+    const out: Record<string, Figures> = {};
+    for (const [i, p] of group.entries()) out[playerName(p)] = await figures(pages[i], p, pressed[i], segmentS);
+    return out;
+  } finally {
+    if (s.event === 'kill') await control(pages[0], { action: 'revive_node', node: 0 });
+    if (s.event === 'partition') await control(pages[0], { action: 'partition_node', node: 0, partitioned: false });
+    await stopAll(pages, group);
+  }
+}
+
+test.beforeAll(() => {
+  if (enabled) fs.mkdirSync(artifacts, { recursive: true });
+});
+test.afterAll(async () => {
+  if (!enabled) return;
+  await server.stopAll();
+  const doc = { window_s: WINDOW_S, runs: RUNS, event_at_s: EVENT_AT_S, players, results, verdicts: verdicts() };
+  fs.writeFileSync(path.join(artifacts, 'players-table.json'), JSON.stringify(doc, null, 1));
+  fs.writeFileSync(path.join(artifacts, 'players-table.md'), table());
+  console.log(table());
+});
+
+for (const s of scenarios) {
+  test(`players table: ${s.name}`, async ({ browser }) => {
+    test.skip(!enabled, 'opt-in: VSTACK_PLAYERS_TABLE=1 (scripts/players-table.sh)');
+    if (s.traces) expect(fs.existsSync(TRACES), `the trace set ${TRACES}`).toBe(true);
+    test.setTimeout((WARMUP_S + 60 + RUNS * groups.length * (WINDOW_S + 30)) * 1000);
+    await freshServer(s);
+    const manifest = await (await fetch(server.url + '/watch/api/manifest')).json();
+    const segmentS = manifest.chunks.find((c: any) => c.duration_ms > 0).duration_ms / 1000;
+    results[s.name] = Object.fromEntries(players.map((n) => [n, []]));
+    for (let run = 0; run < RUNS; run++) {
+      for (const group of groups) {
+        const out = await runGroup(browser, s, group, segmentS);
+        console.log(`${s.name} run ${run + 1}: ${JSON.stringify(out)}`);
+        for (const [name, f] of Object.entries(out)) results[s.name][name].push(f);
+      }
+    }
+    // Something was measured: vstack smart and at least one hls.js player
+    // decoded frames in every run.
+    for (const f of results[s.name]['vstack smart']) expect(f.frames, 'vstack smart decoded frames').toBeGreaterThan(0);
+    const hlsFrames = players.filter((n) => n.startsWith('hls.js')).map((n) => Math.max(...results[s.name][n].map((f) => f.frames)));
+    expect(Math.max(...hlsFrames), 'some hls.js player decoded frames').toBeGreaterThan(0);
+    const v = verdicts()[s.name];
+    expect.soft(v.qoe_met, `vstack smart's QoE ${v.smart_qoe.toFixed(1)} ≥ best hls.js ${v.best_hls_qoe.toFixed(1)} (${v.best_hls})`).toBe(true);
+    if (s.event) expect.soft(v.stall_met, 'no vstack smart stall where an hls.js configuration stalls').toBe(true);
+  });
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+/** Per scenario: smart's mean QoE against the best hls.js configuration's,
+ * and whether smart stalled where hls.js did. */
+function verdicts(): Record<string, { smart_qoe: number; best_hls: string; best_hls_qoe: number; qoe_met: boolean; smart_stalls: number; hls_stalled: boolean; stall_met: boolean }> {
+  const out: ReturnType<typeof verdicts> = {};
+  for (const [name, byPlayer] of Object.entries(results)) {
+    const smart = byPlayer['vstack smart'] ?? [];
+    const hls = Object.entries(byPlayer).filter(([n]) => n.startsWith('hls.js'))
+      .map(([n, fs]) => [n, mean(fs.map((f) => f.linear_qoe))] as const)
+      .sort((a, b) => b[1] - a[1]);
+    const smartQoe = mean(smart.map((f) => f.linear_qoe));
+    const smartStalls = smart.reduce((a, f) => a + f.stalls, 0);
+    const hlsStalled = Object.entries(byPlayer).some(([n, fs]) => n.startsWith('hls.js') && fs.some((f) => f.stalls > 0 || f.startup_ms === null));
+    out[name] = {
+      smart_qoe: smartQoe,
+      best_hls: hls[0]?.[0] ?? '—',
+      best_hls_qoe: hls[0]?.[1] ?? NaN,
+      qoe_met: hls.length > 0 && smartQoe >= hls[0][1],
+      smart_stalls: smartStalls,
+      hls_stalled: hlsStalled,
+      stall_met: !hlsStalled || smartStalls === 0,
+    };
+  }
+  return out;
+}
+
+const sec = (ms: number | null) => (ms === null ? 'never' : (ms / 1000).toFixed(2));
+
+/** The README's table: every cell, each run's figures. */
+function table(): string {
+  const lines = [
+    `Window ${WINDOW_S} s of playback per run, ${RUNS} runs; startup in s (play pressed → first frame), stalls as count · time, played BANDWIDTH in kbit/s, linear QoE over the segments played (Σ R − 4.3 × wait − Σ |ΔR|, Mbit/s).`,
+    '',
+    '| scenario | player | startup (s) | stalls | played kbit/s | switches | linear QoE | mean QoE |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const [name, byPlayer] of Object.entries(results)) {
+    for (const player of players) {
+      const fs = byPlayer[player] ?? [];
+      lines.push(`| ${name} | ${player} | ${fs.map((f) => sec(f.startup_ms)).join(' / ')} | ${fs.map((f) => `${f.stalls} · ${(f.stall_ms / 1000).toFixed(1)} s`).join(' / ')} | ${fs.map((f) => (f.played_kbps === null ? '—' : f.played_kbps.toFixed(0))).join(' / ')} | ${fs.map((f) => f.switches).join(' / ')} | ${fs.map((f) => f.linear_qoe.toFixed(1)).join(' / ')} | ${mean(fs.map((f) => f.linear_qoe)).toFixed(1)} |`);
+    }
+  }
+  lines.push('', '| scenario | vstack smart QoE | best hls.js | its QoE | target met | smart stalls / hls.js stalled |', '|---|---|---|---|---|---|');
+  for (const [name, v] of Object.entries(verdicts())) {
+    lines.push(`| ${name} | ${v.smart_qoe.toFixed(1)} | ${v.best_hls} | ${v.best_hls_qoe.toFixed(1)} | ${v.qoe_met ? 'yes' : 'no'} | ${v.smart_stalls} / ${v.hls_stalled ? 'yes' : 'no'} |`);
+  }
+  return lines.join('\n') + '\n';
+}
