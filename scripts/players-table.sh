@@ -13,4 +13,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target/debug/vstack media --video-duration-s 120 >/dev/null
 cd end2end
+rm -f artifacts/players-table.partial.json
 VSTACK_PLAYERS_TABLE=1 npx playwright test tests/players-table.spec.ts --reporter=list "$@"

@@ -51,6 +51,19 @@ fi
 # On a fresh machine they overlap: this part runs in the background, its
 # output held in a log that is printed when it ends, and a failure there
 # fails the setup.
+# Writes FILE.br (brotli, quality 11) and FILE.gz (gzip -9) beside FILE, for
+# browsers that accept them.
+compressed_siblings() {
+  node -e '
+    const fs = require("fs"), zlib = require("zlib");
+    const f = process.argv[1], data = fs.readFileSync(f);
+    fs.writeFileSync(f + ".br", zlib.brotliCompressSync(data, { params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
+    fs.writeFileSync(f + ".gz", zlib.gzipSync(data, { level: 9 }));
+  ' "$1"
+}
+
 system_and_npm() {
   # --- npm packages --------------------------------------------------------------
   stamp="$ROOT/end2end/node_modules/.vstack-lock.sha256"
@@ -73,14 +86,7 @@ system_and_npm() {
     mkdir -p "$(dirname "$dst")"
     (cd "$ROOT/end2end" && npx esbuild echarts-entry.js --bundle --minify --format=iife \
       --target=es2020 --legal-comments=none --log-level=warning --outfile="$dst")
-    node -e '
-      const fs = require("fs"), zlib = require("zlib");
-      const f = process.argv[1], data = fs.readFileSync(f);
-      fs.writeFileSync(f + ".br", zlib.brotliCompressSync(data, { params: {
-        [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
-        [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
-      fs.writeFileSync(f + ".gz", zlib.gzipSync(data, { level: 9 }));
-    ' "$dst"
+    compressed_siblings "$dst"
     echo "$want_echarts" >"$echarts_stamp"
   fi
 
@@ -92,14 +98,7 @@ system_and_npm() {
     say "copying hls.js into public/vendor/"
     mkdir -p "$(dirname "$hls_dst")"
     cp "$hls_src" "$hls_dst"
-    node -e '
-      const fs = require("fs"), zlib = require("zlib");
-      const f = process.argv[1], data = fs.readFileSync(f);
-      fs.writeFileSync(f + ".br", zlib.brotliCompressSync(data, { params: {
-        [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
-        [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
-      fs.writeFileSync(f + ".gz", zlib.gzipSync(data, { level: 9 }));
-    ' "$hls_dst"
+    compressed_siblings "$hls_dst"
   fi
 
   # --- Chromium (browser tests), ffmpeg (HLS ingest tests), Caddy (the browser

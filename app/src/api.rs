@@ -198,7 +198,7 @@ pub async fn metrics_history(range: HistoryRange) -> Result<HistoryResponse, FnE
     backend()?.0.metrics_history(range).await
 }
 
-/// Stored runs (compare, bench, chaos, demo), newest first, of `kind` if
+/// Stored runs (compare, bench, chaos, demo, players), newest first, of `kind` if
 /// given.
 ///
 /// Served as `POST /api/fn/list_runs`. Errors: 400 for a kind that does not

@@ -18,14 +18,24 @@
 // (hls.js node-2, node-3); each group gets the same scenario and event at
 // the same offsets. Every scenario on a fresh server, warmed up first.
 // Opt-in: scripts/players-table.sh or VSTACK_PLAYERS_TABLE=1. Figures land
-// in end2end/artifacts/players-table.{json,md}; the run is published to the
-// server's history as a permalink when VSTACK_PLAYERS_PUBLISH names one.
+// in end2end/artifacts/players-table.{json,md}. With VSTACK_PLAYERS_PUBLISH
+// (a vstack server's URL; VSTACK_PLAYERS_TOKEN its admin token in public
+// mode) the table is published there as a run permalink (`/runs/{id}`);
+// VSTACK_PLAYERS_FROM=<players-table.json> publishes a saved table without
+// running anything.
 import { test, expect, type Browser, type Page } from '@playwright/test';
+import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { VstackServer } from './server';
+import { VstackServer, binary } from './server';
+import { stallsOf } from './watch-events';
 
 const enabled = !!process.env.VSTACK_PLAYERS_TABLE;
+/** A saved table to publish instead of running. */
+const from = process.env.VSTACK_PLAYERS_FROM;
+const publishTo = process.env.VSTACK_PLAYERS_PUBLISH;
 const port = Number(process.env.VSTACK_E2E_PLAYERS_PORT ?? 18930);
 /** Seconds of playback measured per group run (default 60). */
 const WINDOW_S = Number(process.env.VSTACK_PLAYERS_WINDOW_S ?? 60);
@@ -72,7 +82,14 @@ interface Figures {
   linear_qoe: number;
   frames: number;
 }
-const results: Record<string, Record<string, Figures[]>> = {};
+/** Finished scenarios so far, kept on disk: a scenario that misses a
+ * target fails its test, and Playwright then starts a fresh worker, which
+ * loads this module again. scripts/players-table.sh removes it first. */
+const partial = path.join(artifacts, 'players-table.partial.json');
+const kept = enabled && !from && fs.existsSync(partial) ? JSON.parse(fs.readFileSync(partial, 'utf8')) : null;
+let results: Record<string, Record<string, Figures[]>> = kept?.results ?? {};
+const startedUnixMs: number = kept?.started_unix_ms ?? Date.now();
+let chromium = '';
 
 let server = new VstackServer(port, []);
 let serversStarted = 0;
@@ -134,23 +151,11 @@ async function figures(page: Page, p: Player, pressed: number, segmentS: number)
     const v = document.querySelector(sel) as HTMLVideoElement;
     return { events: w.__events, samples: w.__samples, now: performance.now(), frames: v.getVideoPlaybackQuality().totalVideoFrames };
   }, videoSelector(p));
-  let first: number | null = null;
-  let since: number | null = null;
-  let stalls = 0;
-  let stallMs = 0;
-  for (const e of events as { name: string; at: number }[]) {
-    if (first === null) {
-      if (e.name === 'playing') first = e.at;
-      continue;
-    }
-    if (e.name === 'waiting' && since === null) { since = e.at; stalls += 1; }
-    if (e.name === 'playing' && since !== null) { stallMs += e.at - since; since = null; }
-  }
-  if (since !== null) stallMs += now - since;
+  const { startup_ms: startupMs, stalls, stall_ms: stallMs } = stallsOf(events, pressed, now);
   // The segments played: the first BANDWIDTH seen at each segment index.
   const bySegment = new Map<number, number>();
   for (const s of samples as { pos: number; kbps: number | null }[]) {
-    if (first === null || s.kbps === null || s.pos <= 0) continue;
+    if (startupMs === null || s.kbps === null || s.pos <= 0) continue;
     const i = Math.floor(s.pos / segmentS);
     if (!bySegment.has(i)) bySegment.set(i, s.kbps);
   }
@@ -160,7 +165,6 @@ async function figures(page: Page, p: Player, pressed: number, segmentS: number)
   for (let i = 1; i < rates.length; i++) {
     if (rates[i] !== rates[i - 1]) { switches += 1; switchMbps += Math.abs(rates[i] - rates[i - 1]) / 1000; }
   }
-  const startupMs = first === null ? null : first - pressed;
   const waitS = ((startupMs ?? WINDOW_S * 1000) + stallMs) / 1000;
   const sumMbps = rates.reduce((a, k) => a + k / 1000, 0);
   return {
@@ -212,17 +216,93 @@ test.beforeAll(() => {
   if (enabled) fs.mkdirSync(artifacts, { recursive: true });
 });
 test.afterAll(async () => {
+  if (from) {
+    const saved = JSON.parse(fs.readFileSync(from, 'utf8'));
+    // A table saved without its times ends when the file was written.
+    const written = Math.round(fs.statSync(from).mtimeMs);
+    saved.finished_unix_ms ??= written;
+    saved.started_unix_ms ??= written;
+    saved.chromium ??= 'unrecorded';
+    results = saved.results;
+    await publish(saved);
+    return;
+  }
   if (!enabled) return;
   await server.stopAll();
-  const doc = { window_s: WINDOW_S, runs: RUNS, event_at_s: EVENT_AT_S, players, results, verdicts: verdicts() };
+  const doc = {
+    window_s: WINDOW_S, runs: RUNS, event_at_s: EVENT_AT_S, players, results, verdicts: verdicts(),
+    started_unix_ms: startedUnixMs, finished_unix_ms: Date.now(), chromium,
+  };
   fs.writeFileSync(path.join(artifacts, 'players-table.json'), JSON.stringify(doc, null, 1));
   fs.writeFileSync(path.join(artifacts, 'players-table.md'), table());
   console.log(table());
+  await publish(doc);
 });
+
+/** The table as a run record (`vstack_core::wire::RunRecord`). */
+function record(doc: any): object {
+  const v = verdicts();
+  const names = Object.keys(v);
+  const met = names.filter((n) => v[n].qoe_met && v[n].stall_met).length;
+  const cells: string[][] = [];
+  for (const [name, byPlayer] of Object.entries(results)) {
+    for (const player of players) {
+      const fs = byPlayer[player] ?? [];
+      cells.push([name, player, fs.map((f) => sec(f.startup_ms)).join(' / '),
+        fs.map((f) => `${f.stalls} · ${(f.stall_ms / 1000).toFixed(1)} s`).join(' / '),
+        fs.map((f) => (f.played_kbps === null ? '—' : f.played_kbps.toFixed(0))).join(' / '),
+        fs.map((f) => String(f.switches)).join(' / '),
+        fs.map((f) => f.linear_qoe.toFixed(1)).join(' / '),
+        mean(fs.map((f) => f.linear_qoe)).toFixed(1)]);
+    }
+  }
+  const version = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '';
+  return {
+    summary: {
+      id: crypto.randomBytes(8).toString('hex'),
+      kind: 'players',
+      title: `Players: vstack beside hls.js, ${names.length} scenarios × ${doc.runs} runs of ${doc.window_s} s`,
+      headline: `${met}/${names.length} scenarios: vstack smart's linear QoE ≥ hls.js's best, and no stall where hls.js stalls`,
+      passed: met === names.length,
+      started_unix_ms: doc.started_unix_ms,
+      finished_unix_ms: doc.finished_unix_ms,
+      conditions: `Chromium ${doc.chromium}, headless; test-video-001 (ladder from its multivariant playlist, 10 s segments); node-1 killed or partitioned ${doc.event_at_s} s in; players in groups of at most three at once`,
+      source: 'published',
+    },
+    machine: [['CPUs', String(os.cpus().length)], ['memory', `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`], ['OS', `${os.type()} ${os.release()}`]],
+    version,
+    tables: [
+      { title: 'Every cell (each run; startup and stall time in s, played BANDWIDTH in kbit/s, linear QoE in Mbit/s units)',
+        columns: ['scenario', 'player', 'startup s', 'stalls', 'played kbit/s', 'switches', 'linear QoE', 'mean QoE'], rows: cells },
+      { title: "Targets: vstack smart against hls.js's best configuration",
+        columns: ['scenario', 'vstack smart QoE', 'best hls.js', 'its QoE', 'QoE target met', 'smart stalls / hls.js stalled'],
+        rows: names.map((n) => [n, v[n].smart_qoe.toFixed(1), v[n].best_hls, v[n].best_hls_qoe.toFixed(1), v[n].qoe_met ? 'yes' : 'no', `${v[n].smart_stalls} / ${v[n].hls_stalled ? 'yes' : 'no'}`]) },
+    ],
+    charts: [{
+      title: 'Mean linear QoE per scenario', y_name: 'linear QoE', categories: names,
+      series: players.map((p) => ({ name: p, values: names.map((n) => { const m = mean((results[n][p] ?? []).map((f) => f.linear_qoe)); return Number.isFinite(m) ? m : 0; }) })),
+    }],
+    notes: names.map((n) => `${n}: vstack smart ${v[n].smart_qoe.toFixed(1)} against ${v[n].best_hls} ${v[n].best_hls_qoe.toFixed(1)}`),
+    report: doc,
+  };
+}
+
+/** Publishes the table to VSTACK_PLAYERS_PUBLISH, printing the permalink. */
+async function publish(doc: any): Promise<void> {
+  if (!publishTo) return;
+  const base = publishTo.replace(/\/$/, '');
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (process.env.VSTACK_PLAYERS_TOKEN) headers.authorization = `Bearer ${process.env.VSTACK_PLAYERS_TOKEN}`;
+  const r = await fetch(`${base}/api/runs`, { method: 'POST', headers, body: JSON.stringify(record(doc)) });
+  const body = await r.text();
+  if (r.status !== 201) throw new Error(`publishing to ${base} answered ${r.status}: ${body}`);
+  console.log(`published: ${base}${JSON.parse(body).url}`);
+}
 
 for (const s of scenarios) {
   test(`players table: ${s.name}`, async ({ browser }) => {
-    test.skip(!enabled, 'opt-in: VSTACK_PLAYERS_TABLE=1 (scripts/players-table.sh)');
+    test.skip(!enabled || !!from, 'opt-in: VSTACK_PLAYERS_TABLE=1 (scripts/players-table.sh)');
+    chromium = browser.version();
     if (s.traces) expect(fs.existsSync(TRACES), `the trace set ${TRACES}`).toBe(true);
     test.setTimeout((WARMUP_S + 60 + RUNS * groups.length * (WINDOW_S + 30)) * 1000);
     await freshServer(s);
@@ -236,6 +316,7 @@ for (const s of scenarios) {
         for (const [name, f] of Object.entries(out)) results[s.name][name].push(f);
       }
     }
+    fs.writeFileSync(partial, JSON.stringify({ started_unix_ms: startedUnixMs, results }));
     // Something was measured: vstack smart and at least one hls.js player
     // decoded frames in every run.
     for (const f of results[s.name]['vstack smart']) expect(f.frames, 'vstack smart decoded frames').toBeGreaterThan(0);

@@ -28,11 +28,17 @@ export async function recordEvents(page: Page): Promise<void> {
  * page time `pressed`. */
 export async function elementStalls(page: Page, kind: Kind, pressed: number): Promise<ElementStalls> {
   const { events, now } = await page.evaluate(() => ({ events: (window as any).__events, now: performance.now() }));
+  return stallsOf((events as { kind: string; name: string; at: number }[]).filter((e) => e.kind === kind), pressed, now);
+}
+
+/** Startup and stalls from one element's `waiting`/`playing` events (page
+ * time, ms, in order), play pressed at `pressed`, read at `now`. */
+export function stallsOf(events: { name: string; at: number }[], pressed: number, now: number): ElementStalls {
   let first: number | null = null;
   let since: number | null = null;
   let stalls = 0;
   let stall_ms = 0;
-  for (const e of (events as { kind: string; name: string; at: number }[]).filter((e) => e.kind === kind)) {
+  for (const e of events) {
     if (first === null) {
       if (e.name === 'playing') first = e.at;
       continue;

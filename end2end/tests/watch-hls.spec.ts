@@ -6,6 +6,7 @@ import { test, expect, type Page } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { VstackServer } from './server';
+import { stallsOf } from './watch-events';
 
 const port = Number(process.env.VSTACK_E2E_WATCH_HLS_PORT ?? 18899);
 const artifacts = path.resolve(__dirname, '..', 'artifacts');
@@ -43,9 +44,8 @@ async function position(page: Page): Promise<number> {
 
 /** Stalls after the first frame, from the element's events. */
 async function stalls(page: Page): Promise<number> {
-  const events: { name: string }[] = await page.evaluate(() => (window as any).__hlsEvents);
-  const first = events.findIndex((e) => e.name === 'playing');
-  return first < 0 ? 0 : events.slice(first).filter((e) => e.name === 'waiting').length;
+  const { events, now } = await page.evaluate(() => ({ events: (window as any).__hlsEvents, now: performance.now() }));
+  return stallsOf(events, 0, now).stalls;
 }
 
 const figures = (page: Page) => page.getByTestId('watch-hls-figures');

@@ -749,35 +749,12 @@ async fn watch_routes_serve_each_viewer_on_its_own_link() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 }
 
-/// The same video as HLS for the players most sites ship: playlists for a
-/// single origin, static pathways and content steering; every node serves
-/// every segment (pulling what it lacks from a replica); the steering
-/// manifest ranks the nodes by the smart monitor, puts a killed node last,
-/// refuses a reload within a second with 429 and `Retry-After`, and a
-/// server without an engine answers 410.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hls_routes_serve_every_node_as_an_origin_and_steer() {
-    let d = tempfile::tempdir().unwrap();
-    let Some(_) = common::ffmpeg_hls(d.path(), 20) else {
-        return;
-    };
-    let hub = Hub::start(HubConfig {
-        video: Some(d.path().to_path_buf()),
-        ..common::hub_config(200, 1.0, 20, 500.0)
-    })
-    .await
-    .unwrap();
-    let router = app(
-        AppState::new(common::leptos_options(), ServerStatsConfig::default()).with_hub(hub.clone()),
-    );
-    let m = common::get_json(&router, "/watch/api/manifest").await;
-    let chunks = m["chunks"].as_array().unwrap();
-    let viewer = "viewer-hls-aaaaaaaaaa";
-
+/// The multivariant playlists of the three origins.
+async fn hls_playlists_name_their_origins(router: &axum::Router, viewer: &str) {
     // Steering: every node a pathway, the tag first, codecs read from the
     // initialization segment.
     let (status, main) = common::get(
-        &router,
+        router,
         &format!("/watch/hls/main.m3u8?viewer={viewer}&origin=steering"),
     )
     .await;
@@ -799,7 +776,7 @@ async fn hls_routes_serve_every_node_as_an_origin_and_steer() {
     assert!(main.contains(",CODECS=\"avc1."), "{main}");
     // One node as the origin: no pathways.
     let (_, single) = common::get(
-        &router,
+        router,
         &format!("/watch/hls/main.m3u8?viewer={viewer}&origin=1"),
     )
     .await;
@@ -813,19 +790,27 @@ async fn hls_routes_serve_every_node_as_an_origin_and_steer() {
         "{single}"
     );
     let (_, pathways) = common::get(
-        &router,
+        router,
         &format!("/watch/hls/main.m3u8?viewer={viewer}&origin=pathways"),
     )
     .await;
     assert_eq!(pathways.matches("PATHWAY-ID").count(), 3, "{pathways}");
     assert!(!pathways.contains("STEERING"), "{pathways}");
+}
 
+/// Each node's media playlist lists every segment; each node serves every
+/// one of them, byte for byte (a chunk it lacks is pulled).
+async fn every_node_serves_every_segment(
+    router: &axum::Router,
+    chunks: &[serde_json::Value],
+    viewer: &str,
+) {
     // Each node's media playlist lists every segment; each node serves
     // every one of them, byte for byte (a chunk it lacks is pulled).
     let mut pulled = 0;
     for node in 0..3u64 {
         let (status, media) = common::get(
-            &router,
+            router,
             &format!("/watch/hls/{node}/0/media.m3u8?viewer={viewer}"),
         )
         .await;
@@ -852,7 +837,7 @@ async fn hls_routes_serve_every_node_as_an_origin_and_steer() {
                 .any(|r| r.as_u64() == Some(node));
             pulled += usize::from(!holds);
             let url = format!("/watch/hls/{node}/segments/{id}?viewer={viewer}");
-            let (status, body, _) = fetch_timed(&router, &url, None).await;
+            let (status, body, _) = fetch_timed(router, &url, None).await;
             assert_eq!(status, StatusCode::OK, "{url}");
             assert_eq!(
                 vstack::http::sha256_hex(&body),
@@ -860,14 +845,17 @@ async fn hls_routes_serve_every_node_as_an_origin_and_steer() {
                 "{url}"
             );
             if !holds {
-                let (status, part, _) = fetch_timed(&router, &url, Some("bytes=10-19")).await;
+                let (status, part, _) = fetch_timed(router, &url, Some("bytes=10-19")).await;
                 assert_eq!(status, StatusCode::PARTIAL_CONTENT, "{url}");
                 assert_eq!(part, body.slice(10..20), "{url}");
             }
         }
     }
     assert!(pulled > 0, "replication 2 of 3: some node lacks some chunk");
+}
 
+/// Bad input on the HLS routes: JSON 400s (and a 404 for a missing rung).
+async fn bad_hls_requests_are_json_4xx(router: &axum::Router, viewer: &str) {
     // Bad input: JSON 400s.
     for uri in [
         format!("/watch/hls/main.m3u8?viewer={viewer}&origin=7"),
@@ -878,16 +866,46 @@ async fn hls_routes_serve_every_node_as_an_origin_and_steer() {
         format!("/watch/hls/steering?viewer={viewer}&_HLS_throughput=9000000000000"),
         format!("/watch/hls/x/0/media.m3u8?viewer={viewer}"),
     ] {
-        let (status, body) = common::get(&router, &uri).await;
+        let (status, body) = common::get(router, &uri).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
         assert!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"].is_string());
     }
     let (status, _) = common::get(
-        &router,
+        router,
         &format!("/watch/hls/0/5/media.m3u8?viewer={viewer}"),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The same video as HLS for the players most sites ship: playlists for a
+/// single origin, static pathways and content steering; every node serves
+/// every segment (pulling what it lacks from a replica); the steering
+/// manifest ranks the nodes by the smart monitor, puts a killed node last,
+/// refuses a reload within a second with 429 and `Retry-After`, and a
+/// server without an engine answers 410.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_routes_serve_every_node_as_an_origin_and_steer() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(_) = common::ffmpeg_hls(d.path(), 20) else {
+        return;
+    };
+    let hub = Hub::start(HubConfig {
+        video: Some(d.path().to_path_buf()),
+        ..common::hub_config(200, 1.0, 20, 500.0)
+    })
+    .await
+    .unwrap();
+    let router = app(
+        AppState::new(common::leptos_options(), ServerStatsConfig::default()).with_hub(hub.clone()),
+    );
+    let m = common::get_json(&router, "/watch/api/manifest").await;
+    let chunks = m["chunks"].as_array().unwrap();
+    let viewer = "viewer-hls-aaaaaaaaaa";
+
+    hls_playlists_name_their_origins(&router, viewer).await;
+    every_node_serves_every_segment(&router, chunks, viewer).await;
+    bad_hls_requests_are_json_4xx(&router, viewer).await;
 
     // The steering manifest, then a reload too soon.
     let steer =

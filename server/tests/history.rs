@@ -109,6 +109,17 @@ async fn the_engine_keeps_samples_sessions_alerts_and_its_comparison_run() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = common::call(&router, post("{\"summary\":".into())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // The players' table publishes as its own kind, with its permalink.
+    record["summary"]["id"] = "00112233445566fe".into();
+    record["summary"]["kind"] = "players".into();
+    let (status, body) = common::call(&router, post(record.to_string())).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let players = common::get_json(&router, "/api/runs?kind=players").await;
+    assert_eq!(players.as_array().unwrap().len(), 1, "{players}");
+    assert_eq!(players[0]["id"], "00112233445566fe");
+    let (status, html) = common::get(&router, "/runs/00112233445566fe").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("run-title"), "{html}");
 
     // A restart: the same directory opened again still has everything.
     drop(router);

@@ -46,7 +46,7 @@ pub fn RunsLink() -> impl IntoView {
     };
     view! {
         <p class="runs-link" data-testid="runs-link">
-            <A href="/runs">"Stored runs (compare, bench, chaos, demo) →"</A>
+            <A href="/runs">"Stored runs (compare, bench, chaos, demo, players) →"</A>
             {move || current().map(|id| view! {
                 " · "<a href=format!("/runs/{id}") data-testid="compare-run-link">"this comparison's permalink"</a>
             })}
@@ -60,7 +60,7 @@ pub fn RunsPage() -> impl IntoView {
     let runs = Resource::new_blocking(|| (), |_| list_runs(None));
     view! {
         <Title text="vstack runs"/>
-        <Card title="Runs (compare, bench, chaos, demo)">
+        <Card title="Runs (compare, bench, chaos, demo, players)">
             <p class="muted small">"Every run stored in this server's history: from the command line (--data-dir), published to it (--publish), or started from the dashboard. Each has a permalink that shows the same run to anyone."</p>
             <Suspense fallback=|| view! { <p class="muted">"Reading the history…"</p> }>
                 {move || Suspend::new(async move {

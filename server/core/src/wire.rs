@@ -608,16 +608,20 @@ pub enum RunKind {
     Chaos,
     /// `vstack demo` or the dashboard's demo.
     Demo,
+    /// The players' table: vstack's browser players beside hls.js
+    /// (`scripts/players-table.sh`, published from its Playwright run).
+    Players,
 }
 
 impl RunKind {
-    /// `compare`, `bench`, `chaos`, `demo`.
+    /// `compare`, `bench`, `chaos`, `demo`, `players`.
     pub fn name(self) -> &'static str {
         match self {
             RunKind::Compare => "compare",
             RunKind::Bench => "bench",
             RunKind::Chaos => "chaos",
             RunKind::Demo => "demo",
+            RunKind::Players => "players",
         }
     }
 
@@ -628,6 +632,7 @@ impl RunKind {
             RunKind::Bench,
             RunKind::Chaos,
             RunKind::Demo,
+            RunKind::Players,
         ]
         .into_iter()
         .find(|k| k.name() == s)
@@ -707,8 +712,8 @@ pub struct RunRecord {
     pub charts: Vec<RunChart>,
     /// Findings or notes, one line each.
     pub notes: Vec<String>,
-    /// The tool's own report, as it saved it (compare, bench, chaos or demo
-    /// JSON).
+    /// The tool's own report, as it saved it (compare, bench, chaos, demo
+    /// or players JSON).
     pub report: serde_json::Value,
 }
 

@@ -22,6 +22,21 @@ use crate::{
 const DEMO_SEED: u64 = 7;
 
 impl Hub {
+    /// Partitions node `node` (both clusters) or heals it, keeping its
+    /// other conditions.
+    async fn partition_node(&self, node: usize, partitioned: bool) -> Result<String, String> {
+        self.check_node(node)?;
+        let clusters = self.embedded().await?;
+        for (_, cl) in clusters.iter() {
+            cl.nodes()[node].emulator().set_partitioned(partitioned);
+        }
+        Ok(format!(
+            "{} {}",
+            self.node_ids[node],
+            if partitioned { "partitioned" } else { "healed" }
+        ))
+    }
+
     /// Applies a control to both clusters / clients.
     ///
     /// # Errors
@@ -128,16 +143,7 @@ impl Hub {
                 Ok(format!("{} revived", self.node_ids[node]))
             }
             Control::PartitionNode { node, partitioned } => {
-                self.check_node(node)?;
-                let clusters = self.embedded().await?;
-                for (_, cl) in clusters.iter() {
-                    cl.nodes()[node].emulator().set_partitioned(partitioned);
-                }
-                Ok(format!(
-                    "{} {}",
-                    self.node_ids[node],
-                    if partitioned { "partitioned" } else { "healed" }
-                ))
+                self.partition_node(node, partitioned).await
             }
             Control::StartDemo { phase_s } => self.start_demo(phase_s).await,
             Control::MakeHot { video_id, clients } => self.make_hot(video_id, clients).await,

@@ -2,7 +2,7 @@
 //!
 //! - `GET /api/history?range=15m|1h|24h|7d`: [`vstack_core::wire::HistoryResponse`]
 //!   (the Metrics tab's time ranges); 400 for another range.
-//! - `GET /api/runs?kind=compare|bench|chaos|demo`: the runs, newest first
+//! - `GET /api/runs?kind=compare|bench|chaos|demo|players`: the runs, newest first
 //!   ([`vstack_core::wire::RunSummary`], at most 500); 400 for another kind.
 //! - `GET /api/runs/{id}`: one [`vstack_core::wire::RunRecord`]; 404 JSON for an
 //!   unknown id, 400 for an id that is not 16 hex digits.
@@ -134,7 +134,7 @@ pub struct KindQuery {
 fn parse_kind(k: &str) -> Result<RunKind, ApiError> {
     RunKind::parse(k).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "unknown kind {k:?}: one of compare, bench, chaos, demo"
+            "unknown kind {k:?}: one of compare, bench, chaos, demo, players"
         ))
     })
 }

@@ -66,7 +66,7 @@ const Q_RANGE: Param = Param {
 const Q_KIND: Param = Param {
     name: "kind",
     in_path: false,
-    description: "compare, bench, chaos or demo; every kind when absent",
+    description: "compare, bench, chaos, demo or players; every kind when absent",
 };
 const P_ID: Param = Param {
     name: "id",

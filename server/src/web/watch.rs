@@ -273,17 +273,16 @@ type HlsQueryResult = Result<Query<HlsQuery>, axum::extract::rejection::QueryRej
 
 /// The rungs of the watched video, lowest first, as (manifest, `BANDWIDTH`
 /// bit/s): its ladder, or the video alone at its mean bitrate.
-fn hls_rungs(hub: &Hub) -> Result<Vec<(crate::cluster::wire::VideoManifest, u64)>, Response> {
-    let m = hub
-        .watch_manifest()
-        .ok_or_else(|| watch_error(WatchError::NoCluster))?;
+/// `None` from an external cluster.
+fn hls_rungs(hub: &Hub) -> Option<Vec<(crate::cluster::wire::VideoManifest, u64)>> {
+    let m = hub.watch_manifest()?;
     let rungs = hub.watch_rungs(&m);
     if rungs.is_empty() {
         let bps = (m.size_bytes() as f64 * 8.0 / (m.duration_ms().max(1) as f64 / 1e3)) as u64;
-        return Ok(vec![(m, bps.max(1))]);
+        return Some(vec![(m, bps.max(1))]);
     }
     let bws: Vec<u64> = m.ladder.iter().map(|l| l.bandwidth_bps).collect();
-    Ok(rungs.into_iter().zip(bws).collect())
+    Some(rungs.into_iter().zip(bws).collect())
 }
 
 /// `text` as a playlist (never kept by a cache: a node's state changes).
@@ -326,9 +325,8 @@ async fn hls_main(State(hub): State<Option<Arc<Hub>>>, q: HlsQueryResult) -> Res
             }
         },
     };
-    let rungs = match hls_rungs(&hub) {
-        Ok(r) => r,
-        Err(r) => return r,
+    let Some(rungs) = hls_rungs(&hub) else {
+        return watch_error(WatchError::NoCluster);
     };
     let mut codecs = Vec::with_capacity(rungs.len());
     for (m, _) in &rungs {
@@ -405,9 +403,8 @@ async fn hls_media(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let rungs = match hls_rungs(&hub) {
-        Ok(r) => r,
-        Err(r) => return r,
+    let Some(rungs) = hls_rungs(&hub) else {
+        return watch_error(WatchError::NoCluster);
     };
     let Some((m, _)) = rung.parse::<usize>().ok().and_then(|r| rungs.get(r)) else {
         return ApiError::not_found(format!("no rung {rung:?}: 0 to {}", rungs.len() - 1))
@@ -493,7 +490,6 @@ async fn hls_steering(State(hub): State<Option<Arc<Hub>>>, q: HlsQueryResult) ->
         return watch_error(e);
     }
     let lowest_bps = hls_rungs(&hub)
-        .ok()
         .and_then(|r| r.first().map(|(_, b)| *b))
         .unwrap_or(0);
     let policy = SteeringPolicy {

@@ -599,6 +599,35 @@ mod tests {
     }
 
     #[test]
+    fn an_initialization_segment_is_no_throughput_sample() {
+        // An fMP4 video: chunk 0 is an 800-byte initialization segment. Its
+        // transfer measures the 20 ms latency, not the 3 × 20 Mbit/s: taken
+        // as a sample (0.3 Mbit/s) it held the first media chunks at the
+        // bottom level.
+        let mut m = ladder_video();
+        let mut init = m.chunks[0].clone();
+        init.duration = Duration::ZERO;
+        init.size_bytes = 800;
+        init.level_sizes = vec![800; 3];
+        m.chunks.insert(0, init);
+        for (i, c) in m.chunks.iter_mut().enumerate() {
+            c.index = u32::try_from(i).unwrap();
+        }
+        let links: Vec<NodeLink> = (0..3)
+            .map(|_| NodeLink::new(Arc::new(Trace::constant(20.0, 20.0))))
+            .collect();
+        let plan = AbrPlan {
+            smart: AbrKind::MultiSource,
+            baseline: AbrKind::MultiSource,
+            fixed_level: 0,
+        };
+        let o = run_strategy(Strategy::Smart, &SimConfig::new(links), &m, &plan);
+        let q = o.qoe.quality.unwrap();
+        let media = &q.levels[q.levels.len() - 60..];
+        assert!(media[1..4].iter().all(|&l| l == 2), "{media:?}");
+    }
+
+    #[test]
     fn a_chunk_caught_by_a_collapse_is_dropped_to_a_lower_level() {
         // Every link gives 20 Mbit/s for 40 s, then 0.25 Mbit/s: the chunks
         // in flight at the top level when it collapses would take minutes.

@@ -131,40 +131,7 @@ impl StorageNode {
         if let Some(voter) = voter {
             self.count_get(id, voter);
         }
-        let range = match requested_range(range, meta.size_bytes) {
-            Ok(r) => r,
-            Err(resp) => return Ok(resp),
-        };
-        let (start, end) = range.unwrap_or((0, meta.size_bytes));
-        link.wait_reachable().await;
-        let Plan::Serve {
-            first_byte_delay,
-            cut_after,
-        } = link.plan(end - start, true)
-        else {
-            return Err(down());
-        };
-        tokio::time::sleep(first_byte_delay).await;
-        let file = self.open_range(id, start, end).await?;
-        let sent = cut_after.map_or(end - start, |c| c.min(end - start));
-        self.served_bytes.fetch_add(sent, Ordering::Relaxed);
-        let source = BodySource::File {
-            file: Some(file),
-            left: end - start,
-        };
-        let body = paced_body(link, source, end - start, cut_after);
-        let mut h = chunk_headers(&meta, end - start);
-        let status = if range.is_some() {
-            h.insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&format!("bytes {start}-{}/{}", end - 1, meta.size_bytes))
-                    .expect("ascii"),
-            );
-            StatusCode::PARTIAL_CONTENT
-        } else {
-            StatusCode::OK
-        };
-        Ok((status, h, body).into_response())
+        self.send_chunk(link, &meta, range, Held::OnDisk).await
     }
 }
 
@@ -182,12 +149,26 @@ impl StorageNode {
         &self,
         link: Emulator,
         meta: &StoredChunk,
-        mut bytes: Bytes,
+        bytes: Bytes,
         range: Option<&HeaderValue>,
+    ) -> Result<Response, ApiError> {
+        self.send_chunk(link, meta, range, Held::InMemory(bytes))
+            .await
+    }
+
+    /// Sends chunk `meta` (whole, or the `range` of a `Range:` header) from
+    /// where it is `held`, paced on `link`: after the link's first-byte
+    /// delay, cut where its plan says.
+    async fn send_chunk(
+        &self,
+        link: Emulator,
+        meta: &StoredChunk,
+        range: Option<&HeaderValue>,
+        held: Held,
     ) -> Result<Response, ApiError> {
         let range = match requested_range(range, meta.size_bytes) {
             Ok(r) => r,
-            Err(resp) => return Ok(resp),
+            Err(resp) => return Ok(*resp),
         };
         let (start, end) = range.unwrap_or((0, meta.size_bytes));
         link.wait_reachable().await;
@@ -199,19 +180,23 @@ impl StorageNode {
             return Err(down());
         };
         tokio::time::sleep(first_byte_delay).await;
+        let source = match held {
+            Held::OnDisk => BodySource::File {
+                file: Some(self.open_range(&meta.chunk_id, start, end).await?),
+                left: end - start,
+            },
+            Held::InMemory(mut bytes) => {
+                let to = usize::try_from(end).unwrap_or(usize::MAX).min(bytes.len());
+                let from = usize::try_from(start).unwrap_or(usize::MAX).min(to);
+                bytes.truncate(to);
+                BodySource::Memory {
+                    bytes: bytes.split_off(from),
+                }
+            }
+        };
         let sent = cut_after.map_or(end - start, |c| c.min(end - start));
         self.served_bytes.fetch_add(sent, Ordering::Relaxed);
-        let to = usize::try_from(end).unwrap_or(usize::MAX).min(bytes.len());
-        let from = usize::try_from(start).unwrap_or(usize::MAX).min(to);
-        bytes.truncate(to);
-        let body = paced_body(
-            link,
-            BodySource::Memory {
-                bytes: bytes.split_off(from),
-            },
-            end - start,
-            cut_after,
-        );
+        let body = paced_body(link, source, end - start, cut_after);
         let mut h = chunk_headers(meta, end - start);
         let status = if range.is_some() {
             h.insert(
@@ -227,10 +212,21 @@ impl StorageNode {
     }
 }
 
+/// Where a chunk to send is held.
+enum Held {
+    /// In this node's store.
+    OnDisk,
+    /// In memory (pulled from another replica).
+    InMemory(Bytes),
+}
+
 /// The byte range a `Range:` header asks of a `size`-byte chunk (`None`:
 /// the whole chunk), or the 416 answer (with `Content-Range: bytes */size`)
 /// for an unsatisfiable one.
-fn requested_range(range: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>, Response> {
+fn requested_range(
+    range: Option<&HeaderValue>,
+    size: u64,
+) -> Result<Option<(u64, u64)>, Box<Response>> {
     let Some(v) = range else {
         return Ok(None);
     };
@@ -245,7 +241,7 @@ fn requested_range(range: Option<&HeaderValue>, size: u64) -> Result<Option<(u64
             header::CONTENT_RANGE,
             HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"),
         );
-        resp
+        Box::new(resp)
     })
 }
 

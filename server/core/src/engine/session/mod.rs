@@ -1000,10 +1000,15 @@ impl Session {
     /// the whole client's: the bytes of every chunk delivered since the
     /// previous sample over the time parts were running since then (with
     /// several chunks in flight one chunk's own time would count the others'
-    /// share of the links against it).
+    /// share of the links against it). An initialization segment (no media
+    /// duration) is no sample: a few hundred bytes measure the latency, not
+    /// the rate (its ~1 KB at 0.3 Mbit/s held the browser's smart player at
+    /// the bottom rung for its first three segments); its bytes and time
+    /// are left out of the next sample too.
     pub(super) fn sample_throughput(&mut self, chunk: usize) {
         let busy = self.busy_so_far();
         let latency = self.replica_latency_ms(chunk);
+        let init = self.manifest.chunks[chunk].duration.is_zero();
         let Some(abr) = self.abr.as_mut() else {
             return;
         };
@@ -1011,7 +1016,7 @@ impl Session {
         let took_ms = busy.saturating_sub(abr.sampled_busy).as_secs_f64() * 1e3;
         abr.sampled_bytes = self.bytes_total;
         abr.sampled_busy = busy;
-        if took_ms > 0.0 {
+        if took_ms > 0.0 && !init {
             abr.estimate.push(
                 took_ms,
                 bits / took_ms,
