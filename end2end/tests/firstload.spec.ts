@@ -94,10 +94,11 @@ test('the first load of / stays under its bar', async ({ page }) => {
 });
 
 /** The bar on the Watch tab's own code (its WASM chunks), bytes on the
- * wire: 125 KB (measured 102 KB when the tab landed, 118 KB once its
+ * wire: 140 KB (measured 102 KB when the tab landed, 118 KB once its
  * players chose quality: the ABR rules, BOLA's among them, came into the
- * chunk; the README's first-load table). */
-const WATCH_CHUNK_MAX_BYTES = Number(process.env.VSTACK_WATCH_CHUNK_MAX_BYTES ?? 125_000);
+ * chunk; 132 KB with the hls.js peer card and its driver; hls.js itself
+ * loads only when it plays; the README's first-load table). */
+const WATCH_CHUNK_MAX_BYTES = Number(process.env.VSTACK_WATCH_CHUNK_MAX_BYTES ?? 140_000);
 
 test("the Watch tab's chunk: what a click on Watch adds to the first load", async ({ page }) => {
   measuredHere();
