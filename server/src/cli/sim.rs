@@ -120,6 +120,12 @@ pub struct SimArgs {
     /// Start every trace at its beginning instead of a seeded random offset.
     #[arg(long)]
     pub no_random_offsets: bool,
+    /// The buffer level every simulated client fills up to, seconds
+    /// (the engine's buffer target: smart, naive, single and oracle alike;
+    /// the bound and the optimum set no buffer limit). Range 20–600,
+    /// default 30.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(20..=600))]
+    pub buffer_target_s: u64,
     /// Print a row per session too.
     #[arg(long)]
     pub per_session: bool,
@@ -214,6 +220,7 @@ impl SimArgs {
                 .collect(),
         );
         base.client_cap_mbps = self.client_cap_mbps;
+        base.engine.buffer.target = std::time::Duration::from_secs(self.buffer_target_s);
         base.seed = self.seed;
         Ok(Experiment {
             base,

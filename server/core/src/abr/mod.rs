@@ -68,6 +68,10 @@ pub struct AbrState {
     /// earlier ones are still on their way (their bits are in
     /// `replica_queued_bits`); `None` outside the engine.
     pub until_needed_ms: Option<f64>,
+    /// Level of the segment before this one, when it has been chosen
+    /// (the multi-source rule counts the switch from it); `None` outside
+    /// the engine and for the first segment.
+    pub previous_level: Option<usize>,
 }
 
 /// A rule's answer for the next segment.
@@ -313,37 +317,46 @@ impl Default for AbrSettings {
     }
 }
 
-/// vstack's multi-source rule: the highest level that
+/// vstack's multi-source rule: the level that scores best in linear QoE's
+/// own terms ([`QualityQoe`], Pensieve's metric) when the segment is
+/// fetched from its whole replica set:
 ///
-/// 1. the client can sustain: its bitrate at most 0.9 × the smaller of the
-///    replica set's pooled rate ([`AbrState::replica_rate_kbps`], the sum of
-///    the replicas' estimates, as the scheduler splits a chunk across them)
-///    and the measured throughput of the whole client
-///    ([`AbrState::throughput_kbps`]); and
-/// 2. arrives before the buffer runs out: behind the bits already queued on
-///    those replicas ([`AbrState::replica_queued_bits`]), at the pooled
-///    rate, within a safety share (0.9 decaying per segment to 0.5, as the
-///    insufficient-buffer rule) of the buffer left after one latency.
+/// - its bitrate, Mbit/s;
+/// - less [`LINEAR_QOE_REBUFFER_PENALTY`] per second it would arrive after
+///   it is needed: one latency, then the bits already queued on its
+///   replicas ([`AbrState::replica_queued_bits`]) and its own, at 0.9 × the
+///   replica set's pooled rate ([`AbrState::replica_rate_kbps`], the sum of
+///   the replicas' estimates, as the scheduler splits a chunk across them),
+///   against [`AbrState::until_needed_ms`];
+/// - less the switches it sits between: from the segment before
+///   ([`AbrState::previous_level`]) and to the level the client sustains
+///   (0.9 × the smaller of the pooled rate and the client's measured
+///   throughput, as the throughput rule picks), where it will settle.
 ///
-/// Outside the engine (no replica set) it is the throughput rule. It never
-/// abandons itself: the engine splits, hedges and resumes, and drops a late
-/// chunk to a lower level on its own (the session's abandonment).
+/// A one-segment dip pays its switch twice, so a short late arrival is
+/// played through at the level held (a second of stall costs 4.3, a dip
+/// from 6 to 0.2 Mbit/s costs about 17) and a long one is not. With
+/// `no_ibr` it is the plain throughput pick on that rate. Until it
+/// scored switches (measured on FCC traces, 3 nodes, replication 2,
+/// `bbb.json`) it picked the highest sustainable level that arrived within
+/// a shrinking share of the time left, and dipped to the bottom for one
+/// segment whenever a replica's estimate fell: 26 switches a session.
+///
+/// Outside the engine (no replica set) the pooled rate is the measured
+/// throughput. It never abandons itself: the engine splits, hedges and
+/// resumes, and drops a late chunk to a lower level on its own, in the same
+/// terms (the session's abandonment).
 ///
 /// At startup, before any throughput sample of its own but with every
-/// replica probed ([`AbrRule::startup_level`]), it picks the level that
-/// scores best in linear QoE's own terms: the segment's bitrate (Mbit/s),
-/// less 4.3 per second of waiting past the moment it is needed (for the
-/// first segment, all of its arrival time: startup counts as stall), less
-/// the switches it sits between: from the previous segment's level and to
-/// the level the pooled rate sustains, where the player will settle. Arrival at 0.9 × the probed pooled rate, behind
-/// the bits already queued, after one latency. The engine asks the first
+/// replica probed ([`AbrRule::startup_level`]), it scores the same way on
+/// the probed pooled rate (for the first segment all of its arrival time
+/// counts as waiting: startup counts as stall). The engine asks the first
 /// segment at once (blind, so at the bottom) and holds the ones beside it
 /// until their replicas are measured; a fast replica set then jumps to the
 /// top instead of climbing from the bottom (on the LTE traces that climb
 /// cost 11 points of linear QoE a session), a slow one stays low.
 #[derive(Clone, Debug)]
 pub struct MultiSourceRule {
-    ibr_safety: f64,
     no_ibr: bool,
 }
 
@@ -351,7 +364,6 @@ impl MultiSourceRule {
     /// The rule with `config`'s insufficient-buffer setting.
     pub fn new(config: &AbrConfig) -> Self {
         Self {
-            ibr_safety: 0.9,
             no_ibr: config.no_ibr,
         }
     }
@@ -373,21 +385,7 @@ impl AbrRule for MultiSourceRule {
             return self.first_level();
         };
         let rate = pooled * ThroughputRule::SAFETY_FACTOR;
-        let latency = state.latency_ms.unwrap_or(0.0);
-        let until_needed = state.until_needed_ms.unwrap_or(0.0);
-        // The level the pooled rate sustains: where the player settles.
-        let next = level_from_throughput(ladder, rate, latency);
-        let r = |q: usize| ladder.bitrates_kbps[q] / 1e3;
-        let score = |q: usize| {
-            let bits = ladder.segment_bits(segment, q);
-            let arrives_ms = latency + (state.replica_queued_bits + bits) / rate;
-            let wait_s = (arrives_ms - until_needed).max(0.0) / 1e3;
-            let switches = previous.map_or(0.0, |p| (r(q) - r(p)).abs()) + (r(next) - r(q)).abs();
-            r(q) - LINEAR_QOE_REBUFFER_PENALTY * wait_s - switches
-        };
-        (0..ladder.levels())
-            .max_by(|a, b| score(*a).total_cmp(&score(*b)))
-            .unwrap_or(0)
+        qoe_scored_level(ladder, state, segment, previous, rate, rate)
     }
 
     fn choose(&mut self, ladder: &Ladder, state: &AbrState, segment: usize) -> Choice {
@@ -396,32 +394,63 @@ impl AbrRule for MultiSourceRule {
             .or(state.throughput_kbps)
             .unwrap_or(0.0);
         let sustained = state.throughput_kbps.map_or(pooled, |t| t.min(pooled));
-        let latency = state.latency_ms.unwrap_or(0.0);
-        let mut level =
-            level_from_throughput(ladder, sustained * ThroughputRule::SAFETY_FACTOR, latency);
-        if !self.no_ibr {
-            // The segment must arrive, behind the bits queued before it,
-            // before it is needed: the buffer level when every earlier one
-            // is in, more while they are still coming.
-            let ahead_ms = state
-                .until_needed_ms
-                .unwrap_or(state.buffer_level_ms)
-                .max(state.buffer_level_ms);
-            let budget_ms = self.ibr_safety * (ahead_ms - latency);
-            self.ibr_safety = (self.ibr_safety * 0.9).max(0.5);
-            let size = |q: usize| ladder.segment_bits(segment, q);
-            let late = |q: &usize| {
-                (state.replica_queued_bits + size(q + 1)) / pooled.max(1e-9) > budget_ms
-            };
-            if let Some(q) = (0..level).find(late) {
-                level = q;
-            }
-        }
+        let level = if self.no_ibr {
+            let latency = state.latency_ms.unwrap_or(0.0);
+            level_from_throughput(ladder, sustained * ThroughputRule::SAFETY_FACTOR, latency)
+        } else {
+            qoe_scored_level(
+                ladder,
+                state,
+                segment,
+                state.previous_level,
+                pooled * ThroughputRule::SAFETY_FACTOR,
+                sustained * ThroughputRule::SAFETY_FACTOR,
+            )
+        };
         Choice {
             level,
             delay_ms: 0.0,
         }
     }
+}
+
+/// The level of `segment` that scores best in linear QoE's own terms
+/// (Pensieve's metric, [`QualityQoe::of`]): its bitrate (Mbit/s), less
+/// [`LINEAR_QOE_REBUFFER_PENALTY`] per second it would arrive after it is
+/// needed, less the switches it sits between: from `previous` and to the
+/// level `sustained_kbps` sustains (where the player settles).
+///
+/// Arrival: one latency, then the bits already queued on the replica set
+/// ([`AbrState::replica_queued_bits`]) and the segment's own at
+/// `arrival_kbps`; needed at [`AbrState::until_needed_ms`] (the buffer
+/// level outside the engine). A one-segment dip costs its switch twice,
+/// so a short late arrival is played through at the level held and a long
+/// one is not.
+fn qoe_scored_level(
+    ladder: &Ladder,
+    state: &AbrState,
+    segment: usize,
+    previous: Option<usize>,
+    arrival_kbps: f64,
+    sustained_kbps: f64,
+) -> usize {
+    let latency = state.latency_ms.unwrap_or(0.0);
+    let until_needed = state
+        .until_needed_ms
+        .unwrap_or(state.buffer_level_ms)
+        .max(state.buffer_level_ms);
+    let next = level_from_throughput(ladder, sustained_kbps, latency);
+    let r = |q: usize| ladder.bitrates_kbps[q] / 1e3;
+    let score = |q: usize| {
+        let bits = ladder.segment_bits(segment, q);
+        let arrives_ms = latency + (state.replica_queued_bits + bits) / arrival_kbps.max(1e-9);
+        let wait_s = (arrives_ms - until_needed).max(0.0) / 1e3;
+        let switches = previous.map_or(0.0, |p| (r(q) - r(p)).abs()) + (r(next) - r(q)).abs();
+        r(q) - LINEAR_QOE_REBUFFER_PENALTY * wait_s - switches
+    };
+    (0..ladder.levels())
+        .max_by(|a, b| score(*a).total_cmp(&score(*b)))
+        .unwrap_or(0)
 }
 
 /// Pensieve's stall penalty per second in linear QoE (Mao et al., SIGCOMM
@@ -517,6 +546,7 @@ pub(crate) mod tests {
             replica_rate_kbps: None,
             replica_queued_bits: 0.0,
             until_needed_ms: None,
+            previous_level: None,
         }
     }
 
@@ -545,6 +575,39 @@ pub(crate) mod tests {
         let mut r = AbrKind::Fixed.build(&l, &AbrConfig::default(), 9);
         assert_eq!(r.first_level(), 2);
         assert_eq!(r.choose(&l, &AbrState::default(), 3).level, 2);
+    }
+
+    #[test]
+    fn multi_source_plays_a_short_late_arrival_through_and_drops_for_a_long_one() {
+        // Ladder 500 / 1,500 / 4,000 kbit/s, 2 s segments (1, 3, 8 Mbit);
+        // the replica set pools 4 Mbit/s (3.6 at the 0.9 safety), the
+        // previous segment played the top level.
+        let l = ladder();
+        let mut r = MultiSourceRule::new(&AbrConfig::default());
+        let at = |until_needed_ms: f64| AbrState {
+            buffer_level_ms: until_needed_ms,
+            throughput_kbps: Some(4_000.0),
+            replica_rate_kbps: Some(4_000.0),
+            until_needed_ms: Some(until_needed_ms),
+            previous_level: Some(2),
+            ..AbrState::default()
+        };
+        // Needed in 2 s: the top segment is 0.22 s late (0.96 of stall);
+        // a dip to 1.5 Mbit/s would cost 2.5 of bitrate and 2.5 of switch
+        // back. It keeps the top level (the share-of-the-buffer rule it
+        // replaced dropped to level 1 here).
+        assert_eq!(r.choose(&l, &at(2_000.0), 5).level, 2);
+        // Needed in 0.5 s: the top segment would stall 1.7 s (7.4); level 1
+        // stalls 0.33 s and costs its switches: it drops.
+        assert_eq!(r.choose(&l, &at(500.0), 5).level, 1);
+        // A slow replica set far ahead plays the level it sustains.
+        let slow = AbrState {
+            throughput_kbps: Some(2_000.0),
+            replica_rate_kbps: Some(2_000.0),
+            previous_level: Some(1),
+            ..at(20_000.0)
+        };
+        assert_eq!(r.choose(&l, &slow, 5).level, 1);
     }
 
     #[test]

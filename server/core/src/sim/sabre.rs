@@ -432,6 +432,7 @@ pub fn run(
             replica_rate_kbps: None,
             replica_queued_bits: 0.0,
             until_needed_ms: None,
+            previous_level: None,
         };
         let full_delay = player.level_ms() + seg - buffer_ms;
         if full_delay > 0.0 {

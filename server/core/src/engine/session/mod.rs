@@ -947,6 +947,7 @@ impl Session {
         let Some(abr) = self.abr.as_mut() else {
             return;
         };
+        let previous = chunk.checked_sub(1).and_then(|c| abr.levels[c]);
         let state = crate::abr::AbrState {
             buffer_level_ms: self.buffer.level().as_secs_f64() * 1e3,
             throughput_kbps: abr.estimate.throughput_kbps(),
@@ -957,8 +958,8 @@ impl Session {
             replica_rate_kbps: Some(replica_rate_kbps),
             replica_queued_bits,
             until_needed_ms: Some(until_needed_ms),
+            previous_level: previous,
         };
-        let previous = chunk.checked_sub(1).and_then(|c| abr.levels[c]);
         let level = match abr.kind {
             crate::abr::AbrKind::Fixed => abr.fixed_level,
             _ if (chunk == 0 || state.throughput_kbps.is_none()) && probed => {

@@ -3,6 +3,7 @@
 //! taking over the end of a running part's range.
 
 use super::*;
+use crate::abr::LINEAR_QOE_REBUFFER_PENALTY;
 
 impl Session {
     /// The progress check of multi-source selectors: bandwidth samples from
@@ -94,10 +95,29 @@ impl Session {
                     .get(q)
                     .map_or(f64::INFINITY, |b| *b as f64 / rate.max(1.0))
             };
+            // Linear QoE's own terms: a lower level saves the stall it
+            // avoids (4.3 a second) and costs its bitrate and the switches
+            // into and out of it (the chunks around it keep theirs).
+            let r = |q: usize| abr.ladder.bitrates_kbps.get(q).copied().unwrap_or(0.0) / 1e3;
+            let before = f.chunk.checked_sub(1).and_then(|c| abr.levels[c]);
+            let after = abr
+                .levels
+                .get(f.chunk + 1)
+                .copied()
+                .flatten()
+                .unwrap_or(level);
+            let score = |q: usize, arrives_s: f64| {
+                let wait_s = (arrives_s - until_needed_s).max(0.0);
+                let switches =
+                    before.map_or(0.0, |b| (r(q) - r(b)).abs()) + (r(after) - r(q)).abs();
+                r(q) - LINEAR_QOE_REBUFFER_PENALTY * wait_s - switches
+            };
+            let keep = score(level, finish_s);
             let pick = (0..level)
-                .rev()
-                .find(|&q| takes_s(q) <= until_needed_s)
-                .or_else(|| (takes_s(0) < 0.5 * finish_s).then_some(0));
+                .map(|q| (q, score(q, takes_s(q))))
+                .filter(|&(_, s)| s > keep)
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(q, _)| q);
             if let Some(q) = pick {
                 drops.push((fi, q));
             }
