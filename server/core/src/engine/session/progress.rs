@@ -49,9 +49,11 @@ impl Session {
     /// Abandonment, as BOLA-E and dash.js abandon a download, adapted to
     /// parts: while playing, the next chunk to play, when its running parts
     /// at their rates would complete more than [`DOWNSHIFT_MARGIN_S`] after
-    /// its play time, is dropped and fetched again at
-    /// the highest lower level that would be in on time at those rates (or
-    /// at the lowest, when that at least halves the wait). Its parts are
+    /// its play time, is dropped and fetched again at the lower level that
+    /// scores best in linear QoE's terms at those rates (its bitrate, less
+    /// [`LINEAR_QOE_REBUFFER_PENALTY`] a second of the stall left, less the
+    /// switches from the chunk before and to the one after, or back to this
+    /// level), when that beats keeping the chunk as it is. Its parts are
     /// cancelled and its bytes given up. Each chunk at most once, never
     /// before [`DOWNSHIFT_MIN_ELAPSED`] of fetching (rates need a sample),
     /// never while its assembly is being verified; the `fixed` rule never
