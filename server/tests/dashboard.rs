@@ -865,6 +865,10 @@ async fn bad_hls_requests_are_json_4xx(router: &axum::Router, viewer: &str) {
         format!("/watch/hls/steering?viewer={viewer}&_HLS_throughput=fast"),
         format!("/watch/hls/steering?viewer={viewer}&_HLS_throughput=9000000000000"),
         format!("/watch/hls/x/0/media.m3u8?viewer={viewer}"),
+        // Hostile segment ids are refused before any node is asked.
+        format!("/watch/hls/0/segments/..%2F..%2Fetc%2Fpasswd?viewer={viewer}"),
+        format!("/watch/hls/0/segments/.hidden?viewer={viewer}"),
+        format!("/watch/hls/0/segments/{}?viewer={viewer}", "a".repeat(200)),
     ] {
         let (status, body) = common::get(router, &uri).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");

@@ -437,6 +437,9 @@ async fn hls_segment(
     q: HlsQueryResult,
     headers: HeaderMap,
 ) -> Response {
+    if let Err(e) = crate::http::validate_id("chunk", &id) {
+        return e.into_response();
+    }
     let (hub, index, n) = match peer_node(hub, &node, q).await {
         Ok(x) => x,
         Err(r) => return r,

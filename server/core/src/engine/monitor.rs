@@ -279,6 +279,13 @@ impl NetworkMonitor {
         self.push_outcome(node, true);
     }
 
+    /// A transfer from `node` too small to measure bandwidth (an
+    /// initialization segment: its time is mostly latency) finished: counts
+    /// as a success, feeds no bandwidth sample.
+    pub fn record_small_transfer(&mut self, node: NodeId) {
+        self.push_outcome(node, true);
+    }
+
     fn update_bandwidth_sample(&mut self, node: NodeId, bytes: u64, took: Duration) {
         let secs = took.as_secs_f64();
         if secs > 0.0 && bytes > 0 {

@@ -59,7 +59,16 @@ impl Session {
             return;
         }
         let (node, took) = (p.node, self.now.saturating_sub(p.started));
-        self.monitor.record_download(node, p.len, took);
+        if self.manifest.chunks[self.fetches[fi].chunk]
+            .duration
+            .is_zero()
+        {
+            // An initialization segment (about a kilobyte) measures the
+            // latency, not the bandwidth: a success, no bandwidth sample.
+            self.monitor.record_small_transfer(node);
+        } else {
+            self.monitor.record_download(node, p.len, took);
+        }
         self.end_part(fi, pi, PartState::Done);
     }
 

@@ -194,6 +194,32 @@ fn start_up_focus_fetches_only_what_starting_needs() {
 }
 
 #[test]
+fn an_initialization_segment_is_no_bandwidth_sample_of_its_node() {
+    // Chunk 0 lasts no media time (an fMP4 initialization segment): its
+    // transfer, mostly latency, counts as the node's success but feeds no
+    // bandwidth estimate; a media chunk's does.
+    let mut m = manifest(3, 1, 1);
+    m.chunks[0].duration = Duration::ZERO;
+    m.chunks[0].size_bytes = 800;
+    let mut s = Session::new(
+        ungated(),
+        m,
+        Box::new(RoundRobinSelector::default()),
+        Duration::ZERO,
+    );
+    let first = downloads(&drain(&mut s));
+    let (init, _, node) = first.iter().copied().find(|d| d.1 == 0).unwrap();
+    deliver(&mut s, secs(0.05), init, 800);
+    let stats = s.monitor().stats(node);
+    assert_eq!(stats.bandwidth_mbps, None);
+    assert_eq!(stats.reliability(), 1.0);
+    assert!(stats.samples_total >= 1);
+    let media = first.iter().copied().find(|d| d.1 == 1).unwrap();
+    deliver(&mut s, secs(1.0), media.0, 1_000_000);
+    assert!(s.monitor().stats(node).bandwidth_mbps.is_some());
+}
+
+#[test]
 fn naive_sends_no_probes_and_round_robins() {
     let mut cfg = ungated();
     cfg.buffer.target = secs(100.0);
