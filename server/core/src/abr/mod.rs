@@ -325,13 +325,13 @@ impl Default for AbrSettings {
 /// - less [`LINEAR_QOE_REBUFFER_PENALTY`] per second it would arrive after
 ///   it is needed: one latency, then the bits already queued on its
 ///   replicas ([`AbrState::replica_queued_bits`]) and its own, at 0.9 × the
-///   replica set's pooled rate ([`AbrState::replica_rate_kbps`], the sum of
-///   the replicas' estimates, as the scheduler splits a chunk across them),
-///   against [`AbrState::until_needed_ms`];
+///   smaller of the replica set's pooled rate
+///   ([`AbrState::replica_rate_kbps`], the sum of the replicas' estimates,
+///   as the scheduler splits a chunk across them) and the client's measured
+///   throughput, against [`AbrState::until_needed_ms`];
 /// - less the switches it sits between: from the segment before
-///   ([`AbrState::previous_level`]) and to the level the client sustains
-///   (0.9 × the smaller of the pooled rate and the client's measured
-///   throughput, as the throughput rule picks), where it will settle.
+///   ([`AbrState::previous_level`]) and to the level that rate sustains
+///   (as the throughput rule picks), where it will settle.
 ///
 /// A one-segment dip pays its switch twice, so a short late arrival is
 /// played through at the level held (a second of stall costs 4.3, a dip
@@ -385,7 +385,7 @@ impl AbrRule for MultiSourceRule {
             return self.first_level();
         };
         let rate = pooled * ThroughputRule::SAFETY_FACTOR;
-        qoe_scored_level(ladder, state, segment, previous, rate, rate)
+        qoe_scored_level(ladder, state, segment, previous, rate)
     }
 
     fn choose(&mut self, ladder: &Ladder, state: &AbrState, segment: usize) -> Choice {
@@ -403,7 +403,6 @@ impl AbrRule for MultiSourceRule {
                 state,
                 segment,
                 state.previous_level,
-                pooled * ThroughputRule::SAFETY_FACTOR,
                 sustained * ThroughputRule::SAFETY_FACTOR,
             )
         };
@@ -418,11 +417,11 @@ impl AbrRule for MultiSourceRule {
 /// (Pensieve's metric, [`QualityQoe::of`]): its bitrate (Mbit/s), less
 /// [`LINEAR_QOE_REBUFFER_PENALTY`] per second it would arrive after it is
 /// needed, less the switches it sits between: from `previous` and to the
-/// level `sustained_kbps` sustains (where the player settles).
+/// level `rate_kbps` sustains (where the player settles).
 ///
 /// Arrival: one latency, then the bits already queued on the replica set
 /// ([`AbrState::replica_queued_bits`]) and the segment's own at
-/// `arrival_kbps`; needed at [`AbrState::until_needed_ms`] (the buffer
+/// `rate_kbps`; needed at [`AbrState::until_needed_ms`] (the buffer
 /// level outside the engine). A one-segment dip costs its switch twice,
 /// so a short late arrival is played through at the level held and a long
 /// one is not.
@@ -431,19 +430,18 @@ fn qoe_scored_level(
     state: &AbrState,
     segment: usize,
     previous: Option<usize>,
-    arrival_kbps: f64,
-    sustained_kbps: f64,
+    rate_kbps: f64,
 ) -> usize {
     let latency = state.latency_ms.unwrap_or(0.0);
     let until_needed = state
         .until_needed_ms
         .unwrap_or(state.buffer_level_ms)
         .max(state.buffer_level_ms);
-    let next = level_from_throughput(ladder, sustained_kbps, latency);
+    let next = level_from_throughput(ladder, rate_kbps, latency);
     let r = |q: usize| ladder.bitrates_kbps[q] / 1e3;
     let score = |q: usize| {
         let bits = ladder.segment_bits(segment, q);
-        let arrives_ms = latency + (state.replica_queued_bits + bits) / arrival_kbps.max(1e-9);
+        let arrives_ms = latency + (state.replica_queued_bits + bits) / rate_kbps.max(1e-9);
         let wait_s = (arrives_ms - until_needed).max(0.0) / 1e3;
         let switches = previous.map_or(0.0, |p| (r(q) - r(p)).abs()) + (r(next) - r(q)).abs();
         r(q) - LINEAR_QOE_REBUFFER_PENALTY * wait_s - switches
