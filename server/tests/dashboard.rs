@@ -632,21 +632,18 @@ async fn bad_watch_requests_are_json_4xx(router: &axum::Router, node: u64, id: &
     }
 }
 
-/// The Watch tab's data path: a browser player reaches the nodes through
-/// the dashboard's origin, on links of its own that follow the nodes'
-/// conditions without slowing the nodes' own clients, within a bound.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_routes_serve_each_viewer_on_its_own_link() {
-    let d = tempfile::tempdir().unwrap();
-    let Some(_) = common::ffmpeg_hls(d.path(), 20) else {
-        return;
-    };
+/// A hub playing a 20 s ffmpeg HLS video written to `dir` (200 ms ticks, real
+/// time, 500 kbit/s links) with `watch`'s viewer settings, and the app over
+/// it; `None` when ffmpeg is absent (which panics under
+/// `VSTACK_REQUIRE_TOOLS`, as in CI).
+async fn hls_video_hub(
+    dir: &std::path::Path,
+    watch: vstack::hub::watch::WatchConfig,
+) -> Option<(Arc<Hub>, axum::Router)> {
+    common::ffmpeg_hls(dir, 20)?;
     let hub = Hub::start(HubConfig {
-        video: Some(d.path().to_path_buf()),
-        watch: vstack::hub::watch::WatchConfig {
-            max_watchers: 2,
-            ..Default::default()
-        },
+        video: Some(dir.to_path_buf()),
+        watch,
         ..common::hub_config(200, 1.0, 20, 500.0)
     })
     .await
@@ -654,6 +651,22 @@ async fn watch_routes_serve_each_viewer_on_its_own_link() {
     let router = app(
         AppState::new(common::leptos_options(), ServerStatsConfig::default()).with_hub(hub.clone()),
     );
+    Some((hub, router))
+}
+
+/// The Watch tab's data path: a browser player reaches the nodes through
+/// the dashboard's origin, on links of its own that follow the nodes'
+/// conditions without slowing the nodes' own clients, within a bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_routes_serve_each_viewer_on_its_own_link() {
+    let d = tempfile::tempdir().unwrap();
+    let watch = vstack::hub::watch::WatchConfig {
+        max_watchers: 2,
+        ..Default::default()
+    };
+    let Some((hub, router)) = hls_video_hub(d.path(), watch).await else {
+        return;
+    };
     // What a player needs first: an fMP4 video (MPEG-TS was remuxed), its
     // MSE type read from the initialization segment, the nodes.
     let m = common::get_json(&router, "/watch/api/manifest").await;
@@ -891,18 +904,9 @@ async fn bad_hls_requests_are_json_4xx(router: &axum::Router, viewer: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_routes_serve_every_node_as_an_origin_and_steer() {
     let d = tempfile::tempdir().unwrap();
-    let Some(_) = common::ffmpeg_hls(d.path(), 20) else {
+    let Some((hub, router)) = hls_video_hub(d.path(), Default::default()).await else {
         return;
     };
-    let hub = Hub::start(HubConfig {
-        video: Some(d.path().to_path_buf()),
-        ..common::hub_config(200, 1.0, 20, 500.0)
-    })
-    .await
-    .unwrap();
-    let router = app(
-        AppState::new(common::leptos_options(), ServerStatsConfig::default()).with_hub(hub.clone()),
-    );
     let m = common::get_json(&router, "/watch/api/manifest").await;
     let chunks = m["chunks"].as_array().unwrap();
     let viewer = "viewer-hls-aaaaaaaaaa";

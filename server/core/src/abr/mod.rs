@@ -443,12 +443,26 @@ fn qoe_scored_level(
         let bits = ladder.segment_bits(segment, q);
         let arrives_ms = latency + (state.replica_queued_bits + bits) / rate_kbps.max(1e-9);
         let wait_s = (arrives_ms - until_needed).max(0.0) / 1e3;
-        let switches = previous.map_or(0.0, |p| (r(q) - r(p)).abs()) + (r(next) - r(q)).abs();
-        r(q) - LINEAR_QOE_REBUFFER_PENALTY * wait_s - switches
+        segment_linear_qoe(r(q), wait_s, previous.map(r), r(next))
     };
     (0..ladder.levels())
         .max_by(|a, b| score(*a).total_cmp(&score(*b)))
         .unwrap_or(0)
+}
+
+/// One segment's share of linear QoE ([`QualityQoe::of`]), Mbit/s: its
+/// bitrate `rate_mbps`, less [`LINEAR_QOE_REBUFFER_PENALTY`] per second of
+/// `wait_s` it causes, less the switches from `before_mbps` (none for the
+/// first segment) and to `after_mbps`.
+pub fn segment_linear_qoe(
+    rate_mbps: f64,
+    wait_s: f64,
+    before_mbps: Option<f64>,
+    after_mbps: f64,
+) -> f64 {
+    let switches =
+        before_mbps.map_or(0.0, |b| (rate_mbps - b).abs()) + (after_mbps - rate_mbps).abs();
+    rate_mbps - LINEAR_QOE_REBUFFER_PENALTY * wait_s - switches
 }
 
 /// Pensieve's stall penalty per second in linear QoE (Mao et al., SIGCOMM

@@ -3,7 +3,7 @@
 //! taking over the end of a running part's range.
 
 use super::*;
-use crate::abr::LINEAR_QOE_REBUFFER_PENALTY;
+use crate::abr::segment_linear_qoe;
 
 impl Session {
     /// The progress check of multi-source selectors: bandwidth samples from
@@ -51,7 +51,7 @@ impl Session {
     /// at their rates would complete more than [`DOWNSHIFT_MARGIN_S`] after
     /// its play time, is dropped and fetched again at the lower level that
     /// scores best in linear QoE's terms at those rates (its bitrate, less
-    /// [`LINEAR_QOE_REBUFFER_PENALTY`] a second of the stall left, less the
+    /// [`crate::abr::LINEAR_QOE_REBUFFER_PENALTY`] a second of the stall left, less the
     /// switches from the chunk before and to the one after, or back to this
     /// level), when that beats keeping the chunk as it is. Its parts are
     /// cancelled and its bytes given up. Each chunk at most once, never
@@ -110,9 +110,7 @@ impl Session {
                 .unwrap_or(level);
             let score = |q: usize, arrives_s: f64| {
                 let wait_s = (arrives_s - until_needed_s).max(0.0);
-                let switches =
-                    before.map_or(0.0, |b| (r(q) - r(b)).abs()) + (r(after) - r(q)).abs();
-                r(q) - LINEAR_QOE_REBUFFER_PENALTY * wait_s - switches
+                segment_linear_qoe(r(q), wait_s, before.map(r), r(after))
             };
             let keep = score(level, finish_s);
             let pick = (0..level)
