@@ -110,18 +110,23 @@ pub struct Fetch {
 /// allocation each time was a tenth of its run time).
 pub type Ranges = SmallVec<[(u64, u64); 8]>;
 
-/// Sorted, merged union of half-open intervals.
+/// Sorted, merged union of half-open intervals (sorted, then merged in
+/// place: no second buffer).
 fn merge(mut v: Ranges) -> Ranges {
     v.retain(|(a, b)| a < b);
     v.sort_unstable();
-    let mut out = Ranges::new();
-    for (a, b) in v {
-        match out.last_mut() {
-            Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
+    let mut n = 0;
+    for i in 0..v.len() {
+        let (a, b) = v[i];
+        if n > 0 && a <= v[n - 1].1 {
+            v[n - 1].1 = v[n - 1].1.max(b);
+        } else {
+            v[n] = (a, b);
+            n += 1;
         }
     }
-    out
+    v.truncate(n);
+    v
 }
 
 impl Fetch {
@@ -156,18 +161,20 @@ impl Fetch {
     /// What is neither held nor requested from a running part that is not
     /// stalled: the ranges a new part must fetch.
     pub fn gaps(&self) -> Ranges {
-        let planned = merge(
-            self.parts
-                .iter()
-                .map(|p| {
-                    if p.state == PartState::Running && !p.stalled {
-                        (p.offset, p.end())
-                    } else {
-                        (p.offset, p.reach())
-                    }
-                })
-                .collect(),
-        );
+        let mut planned: Ranges = self
+            .parts
+            .iter()
+            .map(|p| {
+                if p.state == PartState::Running && !p.stalled {
+                    (p.offset, p.end())
+                } else {
+                    (p.offset, p.reach())
+                }
+            })
+            .filter(|(a, b)| a < b)
+            .collect();
+        planned.sort_unstable();
+        // One sweep over the sorted intervals: what lies between them.
         let mut gaps = Ranges::new();
         let mut x = 0;
         for (a, b) in planned {
@@ -180,6 +187,26 @@ impl Fetch {
             gaps.push((x, self.size));
         }
         gaps
+    }
+
+    /// Bytes held: the length of the union of every part's received prefix.
+    pub fn held_bytes(&self) -> u64 {
+        let mut held: Ranges = self
+            .parts
+            .iter()
+            .map(|p| (p.offset, p.reach()))
+            .filter(|(a, b)| a < b)
+            .collect();
+        held.sort_unstable();
+        let (mut total, mut x) = (0, 0);
+        for (a, b) in held {
+            let from = a.max(x);
+            if b > from {
+                total += b - from;
+            }
+            x = x.max(b);
+        }
+        total
     }
 
     /// Whether the held bytes cover the whole chunk.
@@ -240,12 +267,12 @@ pub struct Lane {
 /// bytes when positive. Lanes that would get fewer than `min_part` bytes get
 /// none (their share goes to the others). Returns one byte count per lane;
 /// the counts sum to `len` exactly. With no usable lane, the first gets all.
-pub fn split(len: u64, lanes: &[Lane], min_part: u64) -> Vec<u64> {
-    let mut use_lane: Vec<bool> = lanes
+pub fn split(len: u64, lanes: &[Lane], min_part: u64) -> Shares<u64> {
+    let mut use_lane: Shares<bool> = lanes
         .iter()
         .map(|l| l.bytes_per_s > 0.0 && l.bytes_per_s.is_finite() && l.free_in_s.is_finite())
         .collect();
-    let mut out = vec![0u64; lanes.len()];
+    let mut out: Shares<u64> = smallvec::smallvec![0u64; lanes.len()];
     if lanes.is_empty() {
         return out;
     }
@@ -288,16 +315,22 @@ pub fn split(len: u64, lanes: &[Lane], min_part: u64) -> Vec<u64> {
     }
 }
 
+/// Per-lane values of a [`split`], inline up to eight lanes: a chunk has a
+/// few replicas, and a simulated session splits thousands of times.
+pub type Shares<T> = SmallVec<[T; 8]>;
+
 /// Water-filling over the lanes in use: the finishing time `T` with
 /// `Σ max(0, T − free_i)·rate_i = len`, and each lane's share at that `T`.
-fn fill(len: f64, lanes: &[Lane], use_lane: &[bool]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..lanes.len()).filter(|i| use_lane[*i]).collect();
+fn fill(len: f64, lanes: &[Lane], use_lane: &[bool]) -> Shares<f64> {
+    let mut order: Shares<usize> = (0..lanes.len()).filter(|i| use_lane[*i]).collect();
     if order.is_empty() {
-        let mut v = vec![0.0; lanes.len()];
+        let mut v: Shares<f64> = smallvec::smallvec![0.0; lanes.len()];
         v[0] = len;
         return v;
     }
-    order.sort_by(|a, b| lanes[*a].free_in_s.total_cmp(&lanes[*b].free_in_s));
+    // Lanes free at the same time are interchangeable here: any order of
+    // ties gives the same `T`.
+    order.sort_unstable_by(|a, b| lanes[*a].free_in_s.total_cmp(&lanes[*b].free_in_s));
     // Add lanes in order of their free time until T falls before the next one.
     let (mut rate, mut weighted) = (0.0, 0.0);
     let mut t = 0.0;
@@ -359,7 +392,7 @@ mod tests {
                 bytes_per_s: 1e6,
             },
         ];
-        assert_eq!(split(4000, &lanes, 16 << 10), vec![4000, 0]);
+        assert_eq!(split(4000, &lanes, 16 << 10).to_vec(), vec![4000, 0]);
     }
 
     #[test]
@@ -404,6 +437,21 @@ mod tests {
     }
 
     #[test]
+    fn held_bytes_counts_overlapping_prefixes_once() {
+        let mut f = Fetch::new(0, 100, Duration::ZERO);
+        f.parts.push(part(1, 0, 50, 30, PartState::Running));
+        f.parts.push(part(2, 20, 40, 25, PartState::Failed));
+        f.parts.push(part(3, 70, 30, 10, PartState::Running));
+        f.parts.push(part(4, 90, 10, 0, PartState::Running));
+        // [0, 30) ∪ [20, 45) ∪ [70, 80): 45 + 10.
+        assert_eq!(f.held_bytes(), 55);
+        let union: u64 = f.held().iter().map(|(a, b)| b - a).sum();
+        assert_eq!(f.held_bytes(), union);
+        // Running parts plan their whole range: only [50, 70) is open.
+        assert_eq!(f.gaps().to_vec(), vec![(50, 70)]);
+    }
+
+    #[test]
     fn split_finishes_together() {
         let lanes = [
             Lane {
@@ -415,7 +463,7 @@ mod tests {
                 bytes_per_s: 1.0,
             },
         ];
-        assert_eq!(split(400, &lanes, 1), vec![300, 100]);
+        assert_eq!(split(400, &lanes, 1).to_vec(), vec![300, 100]);
         // The second lane is busy for 100 s: the first takes everything.
         let busy = [
             lanes[0],
@@ -424,13 +472,13 @@ mod tests {
                 bytes_per_s: 1.0,
             },
         ];
-        assert_eq!(split(300, &busy, 1), vec![300, 0]);
+        assert_eq!(split(300, &busy, 1).to_vec(), vec![300, 0]);
         // Shares under the minimum go to the others; sums are exact.
-        assert_eq!(split(400, &lanes, 150), vec![400, 0]);
+        assert_eq!(split(400, &lanes, 150).to_vec(), vec![400, 0]);
         let three = [lanes[0], lanes[1], lanes[1]];
         let s = split(1001, &three, 1);
         assert_eq!(s.iter().sum::<u64>(), 1001);
         assert!(s[0] > s[1] && s[1] <= s[2] + 1);
-        assert_eq!(split(10, &[], 1), Vec::<u64>::new());
+        assert!(split(10, &[], 1).is_empty());
     }
 }

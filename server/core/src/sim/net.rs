@@ -565,14 +565,19 @@ pub fn run_session(
         steps += 1;
         net.ended(&mut events);
         let now = net.now;
-        let now_d = Duration::from_secs_f64(now);
-        for (f, ok) in events.drain(..) {
-            session.handle(now_d, flow_event(&f, ok, now));
+        // Most steps are a trace period's end, where the engine has nothing
+        // to hear: convert the clock only when it does.
+        let now_d = || Duration::from_secs_f64(now);
+        if !events.is_empty() {
+            let now_d = now_d();
+            for (f, ok) in events.drain(..) {
+                session.handle(now_d, flow_event(&f, ok, now));
+            }
         }
         if let Some(dl) = session.poll_timeout()
             && dl.as_secs_f64() <= now + EPS
         {
-            let at = dl.max(now_d);
+            let at = dl.max(now_d());
             if session.wants_progress(at) {
                 for ev in net.progress() {
                     session.handle(at, ev);

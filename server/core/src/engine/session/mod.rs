@@ -88,9 +88,12 @@ use serde::{Deserialize, Serialize};
 use super::{
     BufferConfig, BufferManager, Manifest, MonitorConfig, NetworkMonitor, NodeHealth, NodeId,
     NodeSelector, PlaybackState, SelectionContext, Strategy,
-    fetch::{Fetch, Lane, Part, PartState, split},
+    fetch::{Fetch, Lane, Part, PartState, Shares, split},
     monitor::{PRIOR_BANDWIDTH_MBPS, PRIOR_LATENCY_MS},
 };
+
+/// A few nodes (a chunk's replicas, those of them up), inline up to eight.
+type NodeList = Shares<NodeId>;
 
 /// Tail help must bring a part's end forward by at least this much (and by
 /// twice the helper's latency), seconds: 50 ms. (At 0.3 s a 6 MB first chunk

@@ -78,17 +78,23 @@ impl Session {
             {
                 continue;
             }
+            // Only the next chunk to play can make playback wait.
+            if self.buffer.first_missing() < f.chunk {
+                continue;
+            }
             let rate: f64 = f.running().map(|p| self.part_rate(p)).sum();
-            let held: u64 = f.held().iter().map(|(a, b)| b - a).sum();
-            let finish_s = f.size.saturating_sub(held) as f64 / rate.max(1.0);
             let until_needed_s = self
                 .buffer
                 .chunk_start(f.chunk)
                 .saturating_sub(self.buffer.playhead())
                 .as_secs_f64();
-            if finish_s <= until_needed_s + DOWNSHIFT_MARGIN_S
-                || self.buffer.first_missing() < f.chunk
-            {
+            // On time even if nothing were held yet: no need to count.
+            if f.size as f64 / rate.max(1.0) <= until_needed_s + DOWNSHIFT_MARGIN_S {
+                continue;
+            }
+            let held = f.held_bytes();
+            let finish_s = f.size.saturating_sub(held) as f64 / rate.max(1.0);
+            if finish_s <= until_needed_s + DOWNSHIFT_MARGIN_S {
                 continue;
             }
             let sizes = &self.manifest.chunks[f.chunk].level_sizes;
@@ -180,16 +186,11 @@ impl Session {
         }
     }
 
-    /// Nodes that hold no running part and are not down: free for work.
-    pub(super) fn idle(&self, nodes: &[NodeId]) -> Vec<NodeId> {
-        nodes
-            .iter()
-            .copied()
-            .filter(|n| {
-                self.in_flight_per_node[n.index()] == 0
-                    && self.monitor.health(*n) != NodeHealth::Down
-            })
-            .collect()
+    /// Whether one of `nodes` holds no running part and is not down: free for work.
+    pub(super) fn any_idle(&self, nodes: &[NodeId]) -> bool {
+        nodes.iter().any(|n| {
+            self.in_flight_per_node[n.index()] == 0 && self.monitor.health(*n) != NodeHealth::Down
+        })
     }
 
     /// Hedges the tail: an idle replica takes over the end of a running part

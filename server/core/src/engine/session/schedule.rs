@@ -6,7 +6,7 @@ use super::*;
 
 impl Session {
     /// Replicas of `chunk` that may be asked now (not failed this round).
-    fn candidates(&self, chunk: usize) -> Vec<NodeId> {
+    fn candidates(&self, chunk: usize) -> NodeList {
         self.manifest.chunks[chunk]
             .replicas
             .iter()
@@ -166,8 +166,7 @@ impl Session {
             }
             // Multi-source: a new chunk waits for an idle replica rather than
             // slowing the chunks before it down.
-            if self.multi && !self.critical(chunk) && self.idle(&self.candidates(chunk)).is_empty()
-            {
+            if self.multi && !self.critical(chunk) && !self.any_idle(&self.candidates(chunk)) {
                 break;
             }
             self.choose_level(chunk);
@@ -267,18 +266,22 @@ impl Session {
     }
 
     /// The nodes that are not down (all of them when every one is).
-    pub(super) fn up(&self, nodes: &[NodeId]) -> Vec<NodeId> {
-        let up: Vec<NodeId> = nodes
+    pub(super) fn up(&self, nodes: &[NodeId]) -> NodeList {
+        let up: NodeList = nodes
             .iter()
             .copied()
             .filter(|n| self.monitor.health(*n) != NodeHealth::Down)
             .collect();
-        if up.is_empty() { nodes.to_vec() } else { up }
+        if up.is_empty() {
+            nodes.iter().copied().collect()
+        } else {
+            up
+        }
     }
 
     /// One replica for `bytes` of `chunk`, by the selector.
     fn pick(&mut self, chunk: usize, candidates: &[NodeId], bytes: u64, now: Duration) -> NodeId {
-        let queued: Vec<u64> = (0..self.health.len())
+        let queued: Shares<u64> = (0..self.health.len())
             .map(|i| self.queued_bytes(NodeId(i as u16)))
             .collect();
         let node = self.selector.select(&SelectionContext {
@@ -311,7 +314,16 @@ impl Session {
         now: Duration,
         idle_only: bool,
     ) -> bool {
-        let lanes: Vec<Lane> = nodes
+        // With every node busy, an idle-only split requests nothing and
+        // trims nothing: skip the arithmetic.
+        if idle_only
+            && !nodes
+                .iter()
+                .any(|n| self.in_flight_per_node[n.index()] == 0)
+        {
+            return false;
+        }
+        let lanes: Shares<Lane> = nodes
             .iter()
             .map(|&n| {
                 let rate = self.rate_bytes_per_s(n);
@@ -337,7 +349,7 @@ impl Session {
         let mut len = len;
         if let Some(li) = lead {
             let p = &self.fetches[fi].parts[li];
-            let mut with_lead = Vec::with_capacity(lanes.len() + 1);
+            let mut with_lead = Shares::<Lane>::with_capacity(lanes.len() + 1);
             with_lead.push(Lane {
                 free_in_s: 0.0,
                 bytes_per_s: self.part_rate(p),
