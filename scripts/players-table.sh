@@ -5,8 +5,8 @@
 # scripts/test.sh builds (target/debug/vstack, target/site with hls.js in
 # vendor/), the test video (`vstack media`) and ../shared/traces. Prints
 # the table and writes end2end/artifacts/players-table.{json,md}. About
-# 6 × (20 s + 3 × 3 × 90 s) ≈ 83 minutes.
-# VSTACK_PLAYERS_WINDOW_S (default 60), VSTACK_PLAYERS_RUNS (default 3) and
+# 6 × (20 s + 3 × 3 × 100 s) ≈ 92 minutes at the default 90 s window.
+# VSTACK_PLAYERS_WINDOW_S (default 90), VSTACK_PLAYERS_RUNS (default 3) and
 # VSTACK_PLAYERS_WARMUP_S (default 20) change the window, the runs and the
 # warm-up; extra arguments go to Playwright (e.g. --grep killed).
 set -euo pipefail

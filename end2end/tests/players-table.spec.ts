@@ -13,6 +13,14 @@
 // the segments played in the window: Σ R (Mbit/s) − 4.3 × (startup + stall
 // s) − Σ |ΔR|; a player that never starts scores −4.3 × the window.
 //
+// Time to move off the bad node (hls.js, with pathways or steering): node-1
+// is the bad one (`degraded` from the start, killed or partitioned at the
+// event). From the moment it turns bad, the seconds until the last segment
+// hls.js loaded from it, then the next sample showing another node: 0 when
+// it loaded nothing from node-1 after that moment, `null` when node-1 was
+// still its last source at the end. The steering target: within TTL + one
+// segment.
+//
 // Players run in groups so at most three videos decode at once on the test
 // machine: (vstack smart + naive), (hls.js steering, pathways, node-1),
 // (hls.js node-2, node-3); each group gets the same scenario and event at
@@ -37,8 +45,9 @@ const enabled = !!process.env.VSTACK_PLAYERS_TABLE;
 const from = process.env.VSTACK_PLAYERS_FROM;
 const publishTo = process.env.VSTACK_PLAYERS_PUBLISH;
 const port = Number(process.env.VSTACK_E2E_PLAYERS_PORT ?? 18930);
-/** Seconds of playback measured per group run (default 60). */
-const WINDOW_S = Number(process.env.VSTACK_PLAYERS_WINDOW_S ?? 60);
+/** Seconds of playback measured per group run (default 90: 70 s after
+ * the event, so hls.js's 30 s buffer can run out). */
+const WINDOW_S = Number(process.env.VSTACK_PLAYERS_WINDOW_S ?? 90);
 const RUNS = Number(process.env.VSTACK_PLAYERS_RUNS ?? 3);
 /** When node-1 dies or is cut off in those scenarios, s after play. */
 const EVENT_AT_S = 20;
@@ -50,11 +59,13 @@ const TRACES = process.env.VSTACK_PLAYERS_TRACES
 const artifacts = path.resolve(__dirname, '..', 'artifacts');
 /** Pensieve's stall penalty, per second (as `vstack_core::abr`). */
 const REBUFFER_PENALTY = 4.3;
+/** `vstack serve --steering-ttl-s` default: the steering manifest's TTL, s. */
+const STEERING_TTL_S = 5;
 
-interface Scenario { name: string; scenario: string; event?: 'kill' | 'partition'; traces?: boolean }
+interface Scenario { name: string; scenario: string; event?: 'kill' | 'partition'; traces?: boolean; badFromStart?: boolean }
 const scenarios: Scenario[] = [
   { name: 'default profile', scenario: 'normal' },
-  { name: 'degraded', scenario: 'degraded' },
+  { name: 'degraded', scenario: 'degraded', badFromStart: true },
   { name: 'low_bandwidth', scenario: 'low_bandwidth' },
   { name: `node-1 killed ${EVENT_AT_S} s in`, scenario: 'normal', event: 'kill' },
   { name: `node-1 partitioned ${EVENT_AT_S} s in`, scenario: 'normal', event: 'partition' },
@@ -81,6 +92,10 @@ interface Figures {
   segments: number;
   linear_qoe: number;
   frames: number;
+  /** hls.js with pathways or steering, where node-1 turns bad: seconds
+   * from then until it no longer loads from node-1 (see the header);
+   * `null` if it still did at the end; absent elsewhere. */
+  moved_s?: number | null;
 }
 /** Finished scenarios so far, kept on disk: a scenario that misses a
  * target fails its test, and Playwright then starts a fresh worker, which
@@ -132,7 +147,9 @@ async function open(browser: Browser, p: Player): Promise<Page> {
         const a = document.querySelector('[data-testid=watch-hls-figures]')?.getAttribute('data-playing-kbps');
         kbps = a ? Number(a) : null;
       }
-      w.__samples.push({ pos: v.currentTime, kbps });
+      // The node that served the last segment loaded (hls.js only).
+      const node = engine ? null : document.querySelector('[data-testid=watch-hls-figures]')?.getAttribute('data-last-node') || null;
+      w.__samples.push({ pos: v.currentTime, kbps, node, at: performance.now() });
     }, 250);
   }, { sel: videoSelector(p), engine: p.kind === 'vstack' ? p.engine : null });
   return page;
@@ -145,7 +162,18 @@ async function play(page: Page, p: Player): Promise<number> {
   return pressed;
 }
 
-async function figures(page: Page, p: Player, pressed: number, segmentS: number): Promise<Figures> {
+/** Seconds from `badAt` (page time, ms) until the samples stop showing
+ * node-1 (index 0) as the last source: see the header. */
+function movedOff(samples: { node: string | null; at: number }[], badAt: number): number | null {
+  const after = samples.filter((s) => s.at >= badAt);
+  let lastOnBad = -1;
+  after.forEach((s, i) => { if (s.node === '0') lastOnBad = i; });
+  if (lastOnBad < 0) return 0;
+  if (lastOnBad === after.length - 1) return null;
+  return (after[lastOnBad + 1].at - badAt) / 1000;
+}
+
+async function figures(page: Page, p: Player, pressed: number, segmentS: number, badAt: number | null): Promise<Figures> {
   const { events, samples, now, frames } = await page.evaluate((sel) => {
     const w = window as any;
     const v = document.querySelector(sel) as HTMLVideoElement;
@@ -176,6 +204,8 @@ async function figures(page: Page, p: Player, pressed: number, segmentS: number)
     segments: rates.length,
     linear_qoe: sumMbps - REBUFFER_PENALTY * waitS - switchMbps,
     frames,
+    ...(badAt !== null && p.kind === 'hls' && (p.origin === 'pathways' || p.origin === 'steering')
+      ? { moved_s: movedOff(samples, badAt) } : {}),
   };
 }
 
@@ -195,15 +225,18 @@ async function runGroup(browser: Browser, s: Scenario, group: Player[], segmentS
   await control(pages[0], { action: 'scenario', name: s.scenario });
   try {
     const pressed = await Promise.all(group.map((p, i) => play(pages[i], p)));
+    // When node-1 turns bad, in each page's own clock.
+    let badAt: (number | null)[] = group.map((_, i) => (s.badFromStart ? pressed[i] : null));
     if (s.event) {
       await pages[0].waitForTimeout(EVENT_AT_S * 1000);
       await control(pages[0], s.event === 'kill' ? { action: 'kill_node', node: 0 } : { action: 'partition_node', node: 0, partitioned: true });
+      badAt = await Promise.all(pages.map((pg) => pg.evaluate(() => performance.now())));
       await pages[0].waitForTimeout((WINDOW_S - EVENT_AT_S) * 1000);
     } else {
       await pages[0].waitForTimeout(WINDOW_S * 1000);
     }
     const out: Record<string, Figures> = {};
-    for (const [i, p] of group.entries()) out[playerName(p)] = await figures(pages[i], p, pressed[i], segmentS);
+    for (const [i, p] of group.entries()) out[playerName(p)] = await figures(pages[i], p, pressed[i], segmentS, badAt[i]);
     return out;
   } finally {
     if (s.event === 'kill') await control(pages[0], { action: 'revive_node', node: 0 });
@@ -277,6 +310,9 @@ function record(doc: any): object {
       { title: "Targets: vstack smart against hls.js's best configuration",
         columns: ['scenario', 'vstack smart QoE', 'best hls.js', 'its QoE', 'QoE target met', 'smart stalls / hls.js stalled'],
         rows: names.map((n) => [n, v[n].smart_qoe.toFixed(1), v[n].best_hls, v[n].best_hls_qoe.toFixed(1), v[n].qoe_met ? 'yes' : 'no', `${v[n].smart_stalls} / ${v[n].hls_stalled ? 'yes' : 'no'}`]) },
+      { title: `Time to move off node-1 once it turns bad, s per run (steering target ≤ ${moveTargetS()} s: TTL ${STEERING_TTL_S} s + one segment)`,
+        columns: ['scenario', "hls.js + vstack's steering", 'hls.js, static pathways', 'steering target met'],
+        rows: names.filter((n) => v[n].moved_met !== null).map((n) => [n, movedText(v[n].steering_moved_s), movedText(v[n].pathways_moved_s), v[n].moved_met ? 'yes' : 'no']) },
     ],
     charts: [{
       title: 'Mean linear QoE per scenario', y_name: 'linear QoE', categories: names,
@@ -299,6 +335,19 @@ async function publish(doc: any): Promise<void> {
   console.log(`published: ${base}${JSON.parse(body).url}`);
 }
 
+// Runs always (no browser, no server): the reading of time-to-move.
+test('time to move off node-1 is read from the serving-node samples', () => {
+  const at = (t: number, node: string | null) => ({ at: t * 1000, node });
+  // On node-1 until 31.5 s, on node-2 from 31.75 s: 11.75 s after 20 s.
+  expect(movedOff([at(19, '0'), at(20, '0'), at(31.5, '0'), at(31.75, '1'), at(40, '1')], 20_000)).toBeCloseTo(11.75, 6);
+  // Never on node-1 after it turned bad: 0.
+  expect(movedOff([at(19, '0'), at(20.25, '2'), at(30, '1')], 20_000)).toBe(0);
+  // Still on node-1 at the end: never.
+  expect(movedOff([at(20, '1'), at(25, '0')], 20_000)).toBeNull();
+  // Back on node-1 after a while counts from the last time there.
+  expect(movedOff([at(21, '1'), at(22, '0'), at(23, '2')], 20_000)).toBe(3);
+});
+
 for (const s of scenarios) {
   test(`players table: ${s.name}`, async ({ browser }) => {
     test.skip(!enabled || !!from, 'opt-in: VSTACK_PLAYERS_TABLE=1 (scripts/players-table.sh)');
@@ -308,6 +357,7 @@ for (const s of scenarios) {
     await freshServer(s);
     const manifest = await (await fetch(server.url + '/watch/api/manifest')).json();
     const segmentS = manifest.chunks.find((c: any) => c.duration_ms > 0).duration_ms / 1000;
+    segmentSeconds = segmentS;
     results[s.name] = Object.fromEntries(players.map((n) => [n, []]));
     for (let run = 0; run < RUNS; run++) {
       for (const group of groups) {
@@ -325,6 +375,7 @@ for (const s of scenarios) {
     const v = verdicts()[s.name];
     expect.soft(v.qoe_met, `vstack smart's QoE ${v.smart_qoe.toFixed(1)} ≥ best hls.js ${v.best_hls_qoe.toFixed(1)} (${v.best_hls})`).toBe(true);
     if (s.event) expect.soft(v.stall_met, 'no vstack smart stall where an hls.js configuration stalls').toBe(true);
+    if (v.moved_met !== null) expect.soft(v.moved_met, `hls.js with steering off node-1 within ${moveTargetS()} s: ${movedText(v.steering_moved_s)}`).toBe(true);
   });
 }
 
@@ -332,7 +383,7 @@ const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.l
 
 /** Per scenario: smart's mean QoE against the best hls.js configuration's,
  * and whether smart stalled where hls.js did. */
-function verdicts(): Record<string, { smart_qoe: number; best_hls: string; best_hls_qoe: number; qoe_met: boolean; smart_stalls: number; hls_stalled: boolean; stall_met: boolean }> {
+function verdicts(): Record<string, { smart_qoe: number; best_hls: string; best_hls_qoe: number; qoe_met: boolean; smart_stalls: number; hls_stalled: boolean; stall_met: boolean; steering_moved_s: (number | null)[]; pathways_moved_s: (number | null)[]; moved_met: boolean | null }> {
   const out: ReturnType<typeof verdicts> = {};
   for (const [name, byPlayer] of Object.entries(results)) {
     const smart = byPlayer['vstack smart'] ?? [];
@@ -342,7 +393,13 @@ function verdicts(): Record<string, { smart_qoe: number; best_hls: string; best_
     const smartQoe = mean(smart.map((f) => f.linear_qoe));
     const smartStalls = smart.reduce((a, f) => a + f.stalls, 0);
     const hlsStalled = Object.entries(byPlayer).some(([n, fs]) => n.startsWith('hls.js') && fs.some((f) => f.stalls > 0 || f.startup_ms === null));
+    const moved = (player: string) => (byPlayer[player] ?? []).filter((f) => f.moved_s !== undefined).map((f) => f.moved_s ?? null);
+    const steeringMoved = moved("hls.js + vstack's steering");
     out[name] = {
+      steering_moved_s: steeringMoved,
+      pathways_moved_s: moved('hls.js, static pathways'),
+      // Every run moved off node-1 within TTL + one segment.
+      moved_met: steeringMoved.length ? steeringMoved.every((m) => m !== null && m <= moveTargetS()) : null,
       smart_qoe: smartQoe,
       best_hls: hls[0]?.[0] ?? '—',
       best_hls_qoe: hls[0]?.[1] ?? NaN,
@@ -356,6 +413,11 @@ function verdicts(): Record<string, { smart_qoe: number; best_hls: string; best_
 }
 
 const sec = (ms: number | null) => (ms === null ? 'never' : (ms / 1000).toFixed(2));
+const movedText = (xs: (number | null)[]) => (xs.length ? xs.map((m) => (m === null ? 'never' : m.toFixed(1))).join(' / ') : '—');
+/** The video's segment length, s (read from the manifest in each test). */
+let segmentSeconds = 10;
+/** The move target: the steering TTL plus one segment, s. */
+const moveTargetS = () => STEERING_TTL_S + segmentSeconds;
 
 /** The README's table: every cell, each run's figures. */
 function table(): string {
@@ -374,6 +436,12 @@ function table(): string {
   lines.push('', '| scenario | vstack smart QoE | best hls.js | its QoE | target met | smart stalls / hls.js stalled |', '|---|---|---|---|---|---|');
   for (const [name, v] of Object.entries(verdicts())) {
     lines.push(`| ${name} | ${v.smart_qoe.toFixed(1)} | ${v.best_hls} | ${v.best_hls_qoe.toFixed(1)} | ${v.qoe_met ? 'yes' : 'no'} | ${v.smart_stalls} / ${v.hls_stalled ? 'yes' : 'no'} |`);
+  }
+  lines.push('', `Time to move off node-1 once it turns bad, s per run (target for steering: ≤ ${moveTargetS()} s, TTL ${STEERING_TTL_S} s + one ${segmentSeconds} s segment):`, '',
+    '| scenario | hls.js + vstack\'s steering | hls.js, static pathways | steering target met |', '|---|---|---|---|');
+  for (const [name, v] of Object.entries(verdicts())) {
+    if (v.moved_met === null) continue;
+    lines.push(`| ${name} | ${movedText(v.steering_moved_s)} | ${movedText(v.pathways_moved_s)} | ${v.moved_met ? 'yes' : 'no'} |`);
   }
   return lines.join('\n') + '\n';
 }

@@ -301,7 +301,8 @@ pub fn split(len: u64, lanes: &[Lane], min_part: u64) -> Shares<u64> {
             _ => {
                 let mut total = 0;
                 for (i, s) in shares.iter().enumerate() {
-                    out[i] = s.floor().max(0.0) as u64;
+                    // Truncation saturating at 0: the floor of a share.
+                    out[i] = *s as u64;
                     total += out[i];
                 }
                 // Rounding: the remainder goes to the largest share.

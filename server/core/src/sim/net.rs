@@ -253,7 +253,9 @@ impl Flow {
     fn received_bytes(&self) -> u64 {
         match self.phase {
             Phase::Transfer { remaining_bits, .. } => {
-                ((self.bits - remaining_bits.max(0.0)) / 8.0).floor() as u64
+                // `as` truncates toward zero and saturates below at 0: the
+                // floor of a non-negative count, without a libm call.
+                ((self.bits - remaining_bits.max(0.0)) / 8.0) as u64
             }
             _ => 0,
         }
