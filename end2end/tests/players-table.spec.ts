@@ -264,6 +264,7 @@ test.afterAll(async () => {
   await server.stopAll();
   const doc = {
     window_s: WINDOW_S, runs: RUNS, event_at_s: EVENT_AT_S, players, results, verdicts: verdicts(),
+    segment_s: segmentSeconds, steering_ttl_s: STEERING_TTL_S, move_target_s: moveTargetS(),
     started_unix_ms: startedUnixMs, finished_unix_ms: Date.now(), chromium,
   };
   fs.writeFileSync(path.join(artifacts, 'players-table.json'), JSON.stringify(doc, null, 1));

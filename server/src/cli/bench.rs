@@ -31,9 +31,15 @@ fn step_parser() -> impl clap::builder::TypedValueParser<Value = Step> {
         Step::Abr => {
             "Quality choice on a ladder: smart's multi-source rule against naive's BOLA-E, linear QoE"
         }
+        Step::Players => {
+            "Opt-in, about 90 min: vstack's browser players beside hls.js in Chromium (scripts/players-table.sh, from a checkout)"
+        }
     };
     clap::builder::PossibleValuesParser::new(
-        Step::ALL.map(|s| PossibleValue::new(s.name()).help(about(s))),
+        Step::ALL
+            .into_iter()
+            .chain(Step::OPT_IN)
+            .map(|s| PossibleValue::new(s.name()).help(about(s))),
     )
     .map(|name| Step::from_name(&name).expect("a listed step"))
 }
@@ -55,7 +61,8 @@ pub struct BenchArgs {
     /// Where else the run is kept (history database, a server).
     #[command(flatten)]
     pub keep: super::RunOutputArgs,
-    /// Run only these steps (comma-separated). Default: all.
+    /// Run only these steps (comma-separated). Default: all but the opt-in
+    /// `players`.
     #[arg(long, value_delimiter = ',', value_parser = step_parser())]
     pub only: Vec<Step>,
     /// The trace set (a folder or file of recorded traces) of the QoE step's
@@ -67,6 +74,10 @@ pub struct BenchArgs {
     /// instead of 100,250,500,1000 (`--quick`: 100).
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=5000))]
     pub scale_sessions: Vec<u16>,
+    /// Runs per player and scenario of the opt-in players step (1–10),
+    /// instead of 3 (`--quick`: 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub players_runs: Option<u32>,
     /// The shared data folder the sabre step reads (`traces/fcc`,
     /// `traces/hsdpa-3g`, `videos/bbb.json`, `peers/sabre/sabre.py`).
     #[arg(long, default_value = "../shared")]
@@ -174,6 +185,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         } else {
             Step::ALL
                 .into_iter()
+                .chain(Step::OPT_IN)
                 .filter(|s| args.only.contains(s))
                 .collect()
         },
@@ -186,6 +198,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .collect()
         }),
         shared: args.shared.clone(),
+        players_runs: args.players_runs,
     };
     let mp = MultiProgress::new();
     let report = execute(plan, &mp).await?;

@@ -117,7 +117,7 @@ pub struct TargetResult {
 }
 
 impl TargetResult {
-    fn new(
+    pub(crate) fn new(
         name: &str,
         requirement: Option<&str>,
         unit: &str,
@@ -258,6 +258,9 @@ pub struct BenchConfig {
     /// Sabre step: trace sets, traces per set, rules.
     #[serde(default = "super::sabre_bench::SabreBenchConfig::full")]
     pub sabre: super::sabre_bench::SabreBenchConfig,
+    /// The players step (opt-in: `--only players`).
+    #[serde(default = "super::players_bench::PlayersBenchConfig::full")]
+    pub players: super::players_bench::PlayersBenchConfig,
 }
 
 impl BenchConfig {
@@ -289,6 +292,7 @@ impl BenchConfig {
             redundancy: super::redundancy_bench::RedundancyBenchConfig::full(),
             watchers: super::watch_bench::WatchBenchConfig::full(),
             sabre: super::sabre_bench::SabreBenchConfig::full(),
+            players: super::players_bench::PlayersBenchConfig::full(),
         }
     }
 
@@ -320,6 +324,7 @@ impl BenchConfig {
             redundancy: super::redundancy_bench::RedundancyBenchConfig::quick(),
             watchers: super::watch_bench::WatchBenchConfig::quick(),
             sabre: super::sabre_bench::SabreBenchConfig::quick(),
+            players: super::players_bench::PlayersBenchConfig::quick(),
         }
     }
 }
@@ -387,6 +392,9 @@ pub struct BenchReport {
     /// The sabre step (vstack's Sabre model beside `sabre.py`).
     #[serde(default)]
     pub sabre: Option<super::sabre_bench::SabreBenchReport>,
+    /// The players step (vstack's browser players beside hls.js).
+    #[serde(default)]
+    pub players: Option<super::players_bench::PlayersBenchReport>,
     /// Conditions left out, and why (e.g. no trace set found).
     pub skipped: Vec<String>,
     /// Targets met.
@@ -1541,6 +1549,9 @@ pub enum Step {
     /// Quality choice on a ladder: smart's multi-source rule against
     /// naive's BOLA-E.
     Abr,
+    /// vstack's browser players beside hls.js in Chromium (opt-in: not in
+    /// [`Step::ALL`]; `--only players`).
+    Players,
 }
 
 impl Step {
@@ -1574,12 +1585,20 @@ impl Step {
             Step::Watchers => "watchers",
             Step::Sabre => "sabre",
             Step::Abr => "abr",
+            Step::Players => "players",
         }
     }
 
-    /// The step named `name`.
+    /// Steps run only when `--only` names them (they need a browser and
+    /// take an hour or more).
+    pub const OPT_IN: [Step; 1] = [Step::Players];
+
+    /// The step named `name` (in [`Step::ALL`] or [`Step::OPT_IN`]).
     pub fn from_name(name: &str) -> Option<Step> {
-        Step::ALL.into_iter().find(|s| s.name() == name)
+        Step::ALL
+            .into_iter()
+            .chain(Step::OPT_IN)
+            .find(|s| s.name() == name)
     }
 }
 
@@ -1600,6 +1619,9 @@ pub struct BenchPlan {
     /// The shared data folder (`traces/`, `videos/`, `peers/`) the sabre
     /// step reads.
     pub shared: std::path::PathBuf,
+    /// Runs per player and scenario of the players step instead of the
+    /// sizes' own.
+    pub players_runs: Option<u32>,
 }
 
 /// The conditions of the QoE and ABR steps: the default cluster, its
@@ -1635,6 +1657,9 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
     };
     if let Some(n) = &plan.scale_sessions {
         cfg.scale_sessions.clone_from(n);
+    }
+    if let Some(n) = plan.players_runs {
+        cfg.players.runs = n;
     }
     let started_unix_s = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -1711,6 +1736,11 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
     } else {
         None
     };
+    let players = if runs(Step::Players) {
+        Some(players_step(&cfg, &mut results, &mut skipped).await?)
+    } else {
+        None
+    };
     let passed = results.iter().filter(|r| r.passed).count();
     let total = results.len();
     Ok(BenchReport {
@@ -1735,6 +1765,7 @@ pub async fn execute(plan: BenchPlan, mp: &MultiProgress) -> anyhow::Result<Benc
         hot_startup,
         watch_isolation,
         sabre,
+        players,
         skipped,
     })
 }
@@ -1751,6 +1782,23 @@ async fn watchers_step(
         .context("watchers")?;
     results.extend(watchers_targets(&cfg.watchers, &r));
     pb.finish();
+    Ok(r)
+}
+
+/// The players step; its targets go into `results`, what did not apply
+/// into `skipped`.
+async fn players_step(
+    cfg: &BenchConfig,
+    results: &mut Vec<TargetResult>,
+    skipped: &mut Vec<String>,
+) -> anyhow::Result<super::players_bench::PlayersBenchReport> {
+    let r = super::players_bench::run(&cfg.players)
+        .await
+        .context("players")?;
+    let (targets, left_out) =
+        super::players_bench::targets(&r).map_err(|e| anyhow::anyhow!("players: {e}"))?;
+    results.extend(targets);
+    skipped.extend(left_out);
     Ok(r)
 }
 

@@ -15,12 +15,15 @@
 //!   beside simulated Watch tab viewers).
 //! - [`sabre_bench`]: the sabre step of `bench` (vstack's Sabre model beside
 //!   `sabre.py`, cell by cell, and the speed of both).
+//! - [`players_bench`]: the opt-in players step of `bench` (the players'
+//!   table in Chromium: vstack's browser players beside hls.js).
 //!
 //! Also here: the notice log and failover time both `bench` and `chaos` use.
 
 pub mod bench;
 pub mod chaos;
 pub mod compare;
+pub mod players_bench;
 pub mod redundancy_bench;
 pub mod sabre_bench;
 pub mod testbed;
