@@ -18,6 +18,8 @@
 //! - [`demo`]: the seed's demo phases on live clusters, one loop for the
 //!   command and the dashboard, and the command's own twin testbeds.
 //! - [`tools`]: what `vstack compare`, `bench` and `chaos` run.
+//! - [`steer`]: `vstack steer`, HLS Content Steering in front of origins
+//!   vstack does not serve (probes, steered playlist, steering manifest).
 //! - [`history`]: durable history in SQLite: metrics samples (downsampled,
 //!   7-day retention), finished sessions, alerts and runs.
 //! - [`http`]: the HTTP plumbing every server shares (JSON errors, ids, hashes).
@@ -33,6 +35,7 @@ pub mod history;
 pub mod http;
 pub mod hub;
 pub mod runs;
+pub mod steer;
 pub mod sync;
 pub mod tools;
 pub mod web;

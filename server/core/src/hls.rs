@@ -19,7 +19,10 @@
 //!   and 410 when it will never steer this session again.
 //!
 //! Pure text and ranking: the server's `watch` routes feed it the catalog,
-//! the URIs and the smart monitor's scores. Nothing here reads a clock.
+//! the URIs and the smart monitor's scores; `vstack steer` feeds it the
+//! multivariant playlist of origins it does not serve
+//! ([`parse_multivariant`], [`render_steered`]) and its probes' scores.
+//! Nothing here reads a clock.
 
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +102,232 @@ impl MultivariantPlaylist {
         }
         s
     }
+}
+
+/// Largest playlist text [`parse_multivariant`] and [`first_media_uri`]
+/// read: 1 MiB (a VOD playlist of a few hours is well under it).
+pub const MAX_PLAYLIST_BYTES: usize = 1 << 20;
+/// Most variant streams [`parse_multivariant`] accepts: 64.
+pub const MAX_VARIANTS: usize = 64;
+
+/// Why a playlist from an origin cannot be steered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlaylistError {
+    /// Over [`MAX_PLAYLIST_BYTES`].
+    #[error("playlist over {MAX_PLAYLIST_BYTES} bytes")]
+    TooLarge,
+    /// The first line is not `#EXTM3U`.
+    #[error("not an HLS playlist: the first line must be #EXTM3U")]
+    NotHls,
+    /// No `#EXT-X-STREAM-INF`: a media playlist, not a multivariant one.
+    #[error("a media playlist: steering needs the multivariant playlist")]
+    NotMultivariant,
+    /// A line the steering server cannot carry over to every pathway.
+    #[error("line {line}: {message}")]
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One `#EXT-X-STREAM-INF` variant of an origin's multivariant playlist,
+/// its attributes kept verbatim (less any `PATHWAY-ID`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OriginVariant {
+    /// The attribute list after `#EXT-X-STREAM-INF:`, without `PATHWAY-ID`.
+    pub attributes: String,
+    /// Its `BANDWIDTH`, bit/s (at least 1).
+    pub bandwidth_bps: u64,
+    /// The media playlist's URI as written (relative or absolute).
+    pub uri: String,
+}
+
+/// An origin's multivariant playlist, read for steering: the
+/// session-level tags to keep, and the variants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OriginMultivariant {
+    /// Tags kept verbatim (`#EXT-X-VERSION`, `#EXT-X-INDEPENDENT-SEGMENTS`,
+    /// `#EXT-X-START`, …), in order.
+    pub tags: Vec<String>,
+    /// The variant streams, in the origin's order.
+    pub variants: Vec<OriginVariant>,
+}
+
+/// Splits an attribute list at the commas outside quoted strings.
+fn split_attributes(attrs: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in attrs.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(&attrs[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&attrs[start..]);
+    out
+}
+
+/// Reads an origin's multivariant playlist for steering (RFC 8216 §4.4.6).
+/// Kept: the session-level tags, and each `#EXT-X-STREAM-INF` with its URI
+/// (`PATHWAY-ID` dropped: the steering server assigns its own). Dropped: an
+/// existing `#EXT-X-CONTENT-STEERING`, `#EXT-X-I-FRAME-STREAM-INF` (trick
+/// play; its URI would need a copy per pathway). Comments and blank lines
+/// go.
+///
+/// # Errors
+/// [`PlaylistError`]: over [`MAX_PLAYLIST_BYTES`], not `#EXTM3U`, no
+/// variant (a media playlist), `#EXT-X-MEDIA` (alternative renditions: not
+/// supported, their groups would need a copy per pathway), a variant
+/// without a `BANDWIDTH` of at least 1 or without its URI line, a URI
+/// without a variant, more than [`MAX_VARIANTS`] variants.
+pub fn parse_multivariant(text: &str) -> Result<OriginMultivariant, PlaylistError> {
+    if text.len() > MAX_PLAYLIST_BYTES {
+        return Err(PlaylistError::TooLarge);
+    }
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
+    if !matches!(lines.next(), Some((_, "#EXTM3U"))) {
+        return Err(PlaylistError::NotHls);
+    }
+    let err = |line: usize, message: &str| PlaylistError::Line {
+        line,
+        message: message.into(),
+    };
+    let mut out = OriginMultivariant::default();
+    let mut pending: Option<(usize, String, u64)> = None;
+    for (n, line) in lines {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(attrs) = line.strip_prefix("#EXT-X-STREAM-INF:") {
+            let kept: Vec<&str> = split_attributes(attrs)
+                .into_iter()
+                .map(str::trim)
+                .filter(|a| !a.starts_with("PATHWAY-ID="))
+                .collect();
+            let bandwidth_bps = kept
+                .iter()
+                .find_map(|a| a.strip_prefix("BANDWIDTH="))
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|&b| b > 0)
+                .ok_or_else(|| err(n, "#EXT-X-STREAM-INF without a BANDWIDTH of at least 1"))?;
+            if pending.is_some() {
+                return Err(err(n, "#EXT-X-STREAM-INF without its URI line"));
+            }
+            pending = Some((n, kept.join(","), bandwidth_bps));
+        } else if line.starts_with("#EXT-X-MEDIA:") {
+            return Err(err(
+                n,
+                "#EXT-X-MEDIA: alternative renditions are not supported (mux audio into the variants)",
+            ));
+        } else if line.starts_with("#EXT-X-CONTENT-STEERING")
+            || line.starts_with("#EXT-X-I-FRAME-STREAM-INF")
+        {
+            continue;
+        } else if line.starts_with("#EXT") {
+            out.tags.push(line.to_string());
+        } else if line.starts_with('#') {
+            continue;
+        } else if let Some((_, attributes, bandwidth_bps)) = pending.take() {
+            if out.variants.len() >= MAX_VARIANTS {
+                return Err(err(n, "more than 64 variant streams"));
+            }
+            out.variants.push(OriginVariant {
+                attributes,
+                bandwidth_bps,
+                uri: line.to_string(),
+            });
+        } else {
+            return Err(err(n, "a URI without a preceding #EXT-X-STREAM-INF"));
+        }
+    }
+    if let Some((n, ..)) = pending {
+        return Err(err(n, "#EXT-X-STREAM-INF without its URI line"));
+    }
+    if out.variants.is_empty() {
+        return Err(PlaylistError::NotMultivariant);
+    }
+    Ok(out)
+}
+
+/// The steered multivariant playlist: the origin's tags, then
+/// `#EXT-X-CONTENT-STEERING`, then every variant once per pathway, with
+/// that pathway's `PATHWAY-ID` and its URI. `pathways` is `(pathway id, one
+/// URI per variant of `origin`, in its order)`; a pathway with the wrong
+/// number of URIs is left out.
+pub fn render_steered(
+    origin: &OriginMultivariant,
+    steering: &ContentSteering,
+    pathways: &[(String, Vec<String>)],
+) -> String {
+    let mut s = String::from("#EXTM3U\n");
+    for t in &origin.tags {
+        s.push_str(t);
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "#EXT-X-CONTENT-STEERING:SERVER-URI=\"{}\"",
+        steering.server_uri
+    ));
+    if let Some(p) = &steering.pathway_id {
+        s.push_str(&format!(",PATHWAY-ID=\"{p}\""));
+    }
+    s.push('\n');
+    for (id, uris) in pathways {
+        if uris.len() != origin.variants.len() {
+            continue;
+        }
+        for (v, uri) in origin.variants.iter().zip(uris) {
+            s.push_str(&format!(
+                "#EXT-X-STREAM-INF:{},PATHWAY-ID=\"{id}\"\n{uri}\n",
+                v.attributes
+            ));
+        }
+    }
+    s
+}
+
+/// The first URI a media playlist names: its `#EXT-X-MAP` initialization
+/// segment, else its first media segment (what a steering server probes an
+/// origin with).
+///
+/// # Errors
+/// [`PlaylistError`]: too large, not `#EXTM3U`, a multivariant playlist
+/// (a `Line` error naming its first variant), or no segment.
+pub fn first_media_uri(text: &str) -> Result<String, PlaylistError> {
+    if text.len() > MAX_PLAYLIST_BYTES {
+        return Err(PlaylistError::TooLarge);
+    }
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
+    if !matches!(lines.next(), Some((_, "#EXTM3U"))) {
+        return Err(PlaylistError::NotHls);
+    }
+    for (n, line) in lines {
+        if let Some(attrs) = line.strip_prefix("#EXT-X-MAP:") {
+            if let Some(uri) = split_attributes(attrs)
+                .into_iter()
+                .find_map(|a| a.trim().strip_prefix("URI="))
+            {
+                return Ok(uri.trim_matches('"').to_string());
+            }
+        } else if line.starts_with("#EXT-X-STREAM-INF") {
+            return Err(PlaylistError::Line {
+                line: n,
+                message: "a multivariant playlist where a media playlist was expected".into(),
+            });
+        } else if !line.is_empty() && !line.starts_with('#') {
+            return Ok(line.to_string());
+        }
+    }
+    Err(PlaylistError::Line {
+        line: 1,
+        message: "no media segment".into(),
+    })
 }
 
 /// One media segment of a [`MediaPlaylist`].
@@ -259,6 +488,107 @@ mod tests {
             pathway: pathway.map(str::to_string),
             throughput_bps,
         }
+    }
+
+    #[test]
+    fn an_origin_multivariant_is_steered_over_every_pathway() {
+        let text = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n# a comment\n\
+            #EXT-X-CONTENT-STEERING:SERVER-URI=\"old\"\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,CODECS=\"avc1.4d401e,mp4a.40.2\",PATHWAY-ID=\"x\"\nlow/index.m3u8\n\
+            #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=100000,URI=\"low/iframe.m3u8\"\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=2400000\nhttps://cdn.example/high/index.m3u8\n";
+        let m = parse_multivariant(text).unwrap();
+        assert_eq!(m.tags, ["#EXT-X-VERSION:6", "#EXT-X-INDEPENDENT-SEGMENTS"]);
+        assert_eq!(m.variants.len(), 2);
+        assert_eq!(
+            m.variants[0].attributes,
+            "BANDWIDTH=800000,RESOLUTION=640x360,CODECS=\"avc1.4d401e,mp4a.40.2\""
+        );
+        assert_eq!(m.variants[1].bandwidth_bps, 2_400_000);
+        let steering = ContentSteering {
+            server_uri: "steering".into(),
+            pathway_id: Some("b".into()),
+        };
+        let out = render_steered(
+            &m,
+            &steering,
+            &[
+                (
+                    "a".into(),
+                    vec!["https://a/low".into(), "https://a/high".into()],
+                ),
+                (
+                    "b".into(),
+                    vec!["https://b/low".into(), "https://b/high".into()],
+                ),
+                ("short".into(), vec!["https://c/low".into()]),
+            ],
+        );
+        assert!(out.starts_with("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-CONTENT-STEERING:SERVER-URI=\"steering\",PATHWAY-ID=\"b\"\n"), "{out}");
+        assert_eq!(out.matches("#EXT-X-STREAM-INF").count(), 4, "{out}");
+        assert!(
+            out.contains("CODECS=\"avc1.4d401e,mp4a.40.2\",PATHWAY-ID=\"a\"\nhttps://a/low\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("BANDWIDTH=2400000,PATHWAY-ID=\"b\"\nhttps://b/high\n"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("https://c/") && !out.contains("old") && !out.contains("iframe"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn playlists_a_steering_server_cannot_carry_are_refused() {
+        assert_eq!(parse_multivariant("hello"), Err(PlaylistError::NotHls));
+        assert_eq!(
+            parse_multivariant("#EXTM3U\n#EXTINF:4,\nseg0.ts\n"),
+            Err(PlaylistError::Line {
+                line: 3,
+                message: "a URI without a preceding #EXT-X-STREAM-INF".into()
+            })
+        );
+        assert_eq!(
+            parse_multivariant("#EXTM3U\n#EXT-X-VERSION:3\n"),
+            Err(PlaylistError::NotMultivariant)
+        );
+        for bad in [
+            "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",URI=\"a.m3u8\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n",
+            "#EXTM3U\n#EXT-X-STREAM-INF:RESOLUTION=1x1\nv.m3u8\n",
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=0\nv.m3u8\n",
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=5\n",
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=5\n#EXT-X-STREAM-INF:BANDWIDTH=6\nv.m3u8\n",
+        ] {
+            assert!(
+                matches!(parse_multivariant(bad), Err(PlaylistError::Line { .. })),
+                "{bad}"
+            );
+        }
+        let many: String = std::iter::once("#EXTM3U\n".to_string())
+            .chain((0..65).map(|i| format!("#EXT-X-STREAM-INF:BANDWIDTH={}\nv{i}.m3u8\n", i + 1)))
+            .collect();
+        assert!(matches!(
+            parse_multivariant(&many),
+            Err(PlaylistError::Line { .. })
+        ));
+        let huge = format!("#EXTM3U\n{}", "#".repeat(MAX_PLAYLIST_BYTES));
+        assert_eq!(parse_multivariant(&huge), Err(PlaylistError::TooLarge));
+    }
+
+    #[test]
+    fn the_first_media_uri_is_the_init_segment_or_the_first_segment() {
+        let fmp4 =
+            "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:4,\nseg0.m4s\n";
+        assert_eq!(first_media_uri(fmp4).unwrap(), "init.mp4");
+        assert_eq!(
+            first_media_uri("#EXTM3U\n#EXTINF:4,\n\nseg0.ts\n").unwrap(),
+            "seg0.ts"
+        );
+        assert!(first_media_uri("#EXTM3U\n#EXT-X-ENDLIST\n").is_err());
+        assert!(first_media_uri("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n").is_err());
+        assert_eq!(first_media_uri("nope"), Err(PlaylistError::NotHls));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod node;
 pub mod play;
 pub mod serve;
 pub mod sim;
+pub mod steer;
 
 use std::net::SocketAddr;
 
@@ -302,6 +303,8 @@ pub enum Command {
     Chaos(chaos::ChaosArgs),
     /// Measure the seed's benchmark targets; writes benchmark_results.json.
     Bench(bench::BenchArgs),
+    /// HLS Content Steering in front of origins vstack does not serve.
+    Steer(steer::SteerArgs),
 }
 
 /// Runs the command selected on the command line. With no sub-command this is
@@ -329,6 +332,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Chaos(args) => chaos::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Steer(args) => steer::run(args).await,
     }
 }
 
