@@ -17,9 +17,9 @@
 //!   probes' scores (the seed's node score over the smart monitor's EWMAs);
 //!   a pathway whose last three probes failed is down and goes last.
 //! - `GET /pathways`: each pathway's estimates as JSON, for people.
-//! - Probes: every [`SteerConfig::probe_interval`], each origin's first
-//!   media URI of its lowest variant (its initialization segment, else its
-//!   first segment) is fetched with `Range: bytes=0-…` up to
+//! - Probes: every [`SteerConfig::probe_interval`], the first media
+//!   segment of each origin's lowest variant is fetched with
+//!   `Range: bytes=0-…` up to
 //!   [`SteerConfig::probe_bytes`]: the time to the response headers is the
 //!   latency sample, the body's transfer the bandwidth sample, fed to a
 //!   [`vstack_core::engine::NetworkMonitor`] (one node per pathway).
@@ -49,7 +49,7 @@ use vstack_core::{
     engine::{MonitorConfig, NetworkMonitor, NodeHealth, NodeId},
     hls::{
         ContentSteering, OriginMultivariant, PathwayScore, SteeringManifest, SteeringPolicy,
-        SteeringRequest, first_media_uri, parse_multivariant, rank_pathways, render_steered,
+        SteeringRequest, first_segment_uri, parse_multivariant, rank_pathways, render_steered,
         valid_pathway_id,
     },
 };
@@ -372,7 +372,7 @@ impl Steer {
     }
 
     /// The URL pathway `i` is probed with: its lowest variant's first
-    /// media URI, found through its own playlists (cached until a probe
+    /// media segment, found through its own playlists (cached until a probe
     /// fails).
     async fn probe_url(&self, i: usize) -> Result<Url, OriginError> {
         if let Some(u) = self.probe_urls.locked()[i].clone() {
@@ -393,7 +393,7 @@ impl Steer {
         };
         let media = resolve(master, &lowest.uri)?;
         let text = self.playlist_text(&media).await?;
-        let first = first_media_uri(&text).map_err(|source| OriginError::Playlist {
+        let first = first_segment_uri(&text).map_err(|source| OriginError::Playlist {
             url: media.to_string(),
             source,
         })?;

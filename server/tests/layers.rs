@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["runs"],
     &["tools"],
     &["history"],
-    &["client", "cluster"],
+    &["client", "cluster", "steer"],
     &["http", "files", "sync"],
 ];
 

@@ -18,11 +18,11 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use vstack::steer::{Pathway, Steer, SteerConfig, app};
 use tower::ServiceExt;
+use vstack::steer::{Pathway, Steer, SteerConfig, app};
 
 /// One origin: its multivariant playlist, one media playlist per variant
-/// and a 128 KiB initialization segment; answers 503 while `failing`, and
+/// and a 128 KiB first segment; answers 503 while `failing`, and
 /// after `delay` on every request.
 struct Origin {
     url: String,
@@ -71,7 +71,7 @@ async fn origin(delay: Duration) -> Origin {
             }),
         )
         .route(
-            "/vod/{variant}/init.mp4",
+            "/vod/{variant}/seg0.m4s",
             get(|State(s): State<OriginState>| async move {
                 if let Some(r) = gate(&s).await {
                     return r;

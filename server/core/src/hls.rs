@@ -104,7 +104,7 @@ impl MultivariantPlaylist {
     }
 }
 
-/// Largest playlist text [`parse_multivariant`] and [`first_media_uri`]
+/// Largest playlist text [`parse_multivariant`] and [`first_segment_uri`]
 /// read: 1 MiB (a VOD playlist of a few hours is well under it).
 pub const MAX_PLAYLIST_BYTES: usize = 1 << 20;
 /// Most variant streams [`parse_multivariant`] accepts: 64.
@@ -292,14 +292,14 @@ pub fn render_steered(
     s
 }
 
-/// The first URI a media playlist names: its `#EXT-X-MAP` initialization
-/// segment, else its first media segment (what a steering server probes an
-/// origin with).
+/// The first media segment's URI of a media playlist (what a steering
+/// server probes an origin with: an fMP4 initialization segment, about a
+/// kilobyte, is too small to time a transfer, so `#EXT-X-MAP` is skipped).
 ///
 /// # Errors
 /// [`PlaylistError`]: too large, not `#EXTM3U`, a multivariant playlist
 /// (a `Line` error naming its first variant), or no segment.
-pub fn first_media_uri(text: &str) -> Result<String, PlaylistError> {
+pub fn first_segment_uri(text: &str) -> Result<String, PlaylistError> {
     if text.len() > MAX_PLAYLIST_BYTES {
         return Err(PlaylistError::TooLarge);
     }
@@ -308,14 +308,7 @@ pub fn first_media_uri(text: &str) -> Result<String, PlaylistError> {
         return Err(PlaylistError::NotHls);
     }
     for (n, line) in lines {
-        if let Some(attrs) = line.strip_prefix("#EXT-X-MAP:") {
-            if let Some(uri) = split_attributes(attrs)
-                .into_iter()
-                .find_map(|a| a.trim().strip_prefix("URI="))
-            {
-                return Ok(uri.trim_matches('"').to_string());
-            }
-        } else if line.starts_with("#EXT-X-STREAM-INF") {
+        if line.starts_with("#EXT-X-STREAM-INF") {
             return Err(PlaylistError::Line {
                 line: n,
                 message: "a multivariant playlist where a media playlist was expected".into(),
@@ -578,17 +571,17 @@ mod tests {
     }
 
     #[test]
-    fn the_first_media_uri_is_the_init_segment_or_the_first_segment() {
+    fn the_first_segment_uri_skips_the_initialization_segment() {
         let fmp4 =
             "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:4,\nseg0.m4s\n";
-        assert_eq!(first_media_uri(fmp4).unwrap(), "init.mp4");
+        assert_eq!(first_segment_uri(fmp4).unwrap(), "seg0.m4s");
         assert_eq!(
-            first_media_uri("#EXTM3U\n#EXTINF:4,\n\nseg0.ts\n").unwrap(),
+            first_segment_uri("#EXTM3U\n#EXTINF:4,\n\nseg0.ts\n").unwrap(),
             "seg0.ts"
         );
-        assert!(first_media_uri("#EXTM3U\n#EXT-X-ENDLIST\n").is_err());
-        assert!(first_media_uri("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n").is_err());
-        assert_eq!(first_media_uri("nope"), Err(PlaylistError::NotHls));
+        assert!(first_segment_uri("#EXTM3U\n#EXT-X-ENDLIST\n").is_err());
+        assert!(first_segment_uri("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n").is_err());
+        assert_eq!(first_segment_uri("nope"), Err(PlaylistError::NotHls));
     }
 
     #[test]
