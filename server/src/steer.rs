@@ -212,6 +212,9 @@ pub enum OriginError {
         /// Why.
         source: vstack_core::hls::PlaylistError,
     },
+    /// No origin to ask (none configured, or a playlist without variants).
+    #[error("no origin to ask")]
+    NoOrigin,
     /// A URI in it does not resolve against the playlist's URL.
     #[error("{url}: URI {uri:?} does not resolve")]
     Uri {
@@ -312,7 +315,7 @@ impl Steer {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.expect("at least two pathways"))
+        Err(last.unwrap_or(OriginError::NoOrigin))
     }
 
     fn index(&self, id: &str) -> Option<usize> {
@@ -384,7 +387,7 @@ impl Steer {
             .variants
             .iter()
             .min_by_key(|v| v.bandwidth_bps)
-            .expect("a multivariant playlist has a variant");
+            .ok_or(OriginError::NoOrigin)?;
         let resolve = |base: &Url, uri: &str| {
             base.join(uri).map_err(|_| OriginError::Uri {
                 url: base.to_string(),
