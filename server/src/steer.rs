@@ -322,20 +322,15 @@ impl Steer {
         self.config.pathways.iter().position(|p| p.id == id)
     }
 
-    /// Each pathway's score and whether it is usable (not down).
+    /// Each pathway's score and whether it is usable (not down), from
+    /// [`Steer::status`].
     pub fn scores(&self) -> Vec<PathwayScore> {
-        let m = self.monitor.locked();
-        self.config
-            .pathways
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let node = NodeId(u16::try_from(i).unwrap_or(u16::MAX));
-                PathwayScore {
-                    pathway_id: p.id.clone(),
-                    score: m.score(node),
-                    usable: m.health(node) != NodeHealth::Down,
-                }
+        self.status()
+            .into_iter()
+            .map(|p| PathwayScore {
+                pathway_id: p.id,
+                score: p.score,
+                usable: p.health != NodeHealth::Down,
             })
             .collect()
     }

@@ -28,6 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use super::bench::{Comparison, TargetResult};
 
+/// Scenarios the players' table measures (`players-table.spec.ts`).
+pub const SCENARIOS: usize = 6;
+
 /// What the players step runs; defaults in [`PlayersBenchConfig::full`] and
 /// [`PlayersBenchConfig::quick`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -245,6 +248,37 @@ pub fn targets(r: &PlayersBenchReport) -> Result<(Vec<TargetResult>, Vec<String>
         .unwrap_or(0.0);
     let mut out = Vec::new();
     let mut skipped = Vec::new();
+    // A table with a scenario or a run missing measured less than it asked.
+    let fewest_runs = r
+        .table
+        .get("results")
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flat_map(|by_scenario| by_scenario.values())
+        .filter_map(serde_json::Value::as_object)
+        .flat_map(|by_player| by_player.values())
+        .map(|runs| runs.as_array().map_or(0, Vec::len))
+        .min()
+        .unwrap_or(0);
+    out.push(TargetResult::new(
+        "players: scenarios measured",
+        None,
+        "scenarios",
+        doc.verdicts.len() as f64,
+        Comparison::AtLeast,
+        SCENARIOS as f64,
+        "the spec's six: default profile, degraded, low_bandwidth, kill, partition, 4G/LTE traces"
+            .into(),
+    ));
+    out.push(TargetResult::new(
+        "players: runs measured per player and scenario (fewest)",
+        None,
+        "runs",
+        fewest_runs as f64,
+        Comparison::AtLeast,
+        runs as f64,
+        "every cell of the table".into(),
+    ));
     for (scenario, v) in &doc.verdicts {
         let conditions =
             format!("{scenario}; Chromium, test-video-001, {runs} runs of {window:.0} s");
@@ -325,8 +359,10 @@ mod tests {
 
     #[test]
     fn verdicts_become_targets_that_can_fail() {
+        let cell = serde_json::json!([{}, {}]);
         let table = serde_json::json!({
             "runs": 2, "window_s": 90, "move_target_s": 15, "finished_unix_ms": 1,
+            "results": {"default profile": {"vstack smart": cell, "hls.js on node-1": [{}]}},
             "verdicts": {
                 "default profile": {"smart_qoe": 20.0, "best_hls": "hls.js on node-2", "best_hls_qoe": 25.0,
                     "smart_stalls": 0, "hls_stalled": false},
@@ -359,6 +395,12 @@ mod tests {
         assert!(
             t.iter()
                 .all(|r| !r.conditions.starts_with("default") || !r.name.contains("off node-1"))
+        );
+        assert!(!find("", "scenarios measured").passed, "3 of 6 scenarios");
+        let runs = find("", "runs measured");
+        assert!(
+            !runs.passed && runs.measured == 1.0,
+            "a cell with 1 of 2 runs"
         );
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert!(skipped[0].contains("partitioned"));
