@@ -78,12 +78,13 @@ test("hls.js with vstack's steering moves off a killed node within a TTL and a s
       .not.toBe(String(on));
     const movedS = (Date.now() - killedAt) / 1000;
     expect(movedS).toBeLessThan(15 + 2);
-    // It plays on from the others. A stall is hls.js's own (the segment in
-    // flight from the killed node is lost and retried): reported, not
-    // judged (measured: none direct, one short stall through Caddy).
+    // It plays on from the others: 8 s more of the video within 30 s. A
+    // stall is hls.js's own (the segment in flight from the killed node is
+    // lost and retried, after its own load timeout): reported, not judged
+    // (measured: none direct; through Caddy one short stall, and once one
+    // over 2 s).
     const at = await position(page);
-    await page.waitForTimeout(10_000);
-    expect((await position(page)) - at).toBeGreaterThan(8);
+    await expect.poll(async () => (await position(page)) - at, { timeout: 30_000 }).toBeGreaterThan(8);
     console.log(`hls.js with steering: off node ${on} in ${movedS.toFixed(1)} s, ${await stalls(page)} stalls`);
     await expect(page.getByTestId('watch-hls-steering')).toContainText(new RegExp(`node-${on + 1} \\(`));
   } finally {
