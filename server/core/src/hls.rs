@@ -173,6 +173,22 @@ fn split_attributes(attrs: &str) -> Vec<&str> {
     out
 }
 
+/// A playlist's lines after `#EXTM3U`, trimmed, with their 1-based numbers.
+///
+/// # Errors
+/// [`PlaylistError::TooLarge`] over [`MAX_PLAYLIST_BYTES`];
+/// [`PlaylistError::NotHls`] when the first line is not `#EXTM3U`.
+fn playlist_lines(text: &str) -> Result<impl Iterator<Item = (usize, &str)>, PlaylistError> {
+    if text.len() > MAX_PLAYLIST_BYTES {
+        return Err(PlaylistError::TooLarge);
+    }
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
+    if !matches!(lines.next(), Some((_, "#EXTM3U"))) {
+        return Err(PlaylistError::NotHls);
+    }
+    Ok(lines)
+}
+
 /// Reads an origin's multivariant playlist for steering (RFC 8216 §4.4.6).
 /// Kept: the session-level tags, and each `#EXT-X-STREAM-INF` with its URI
 /// (`PATHWAY-ID` dropped: the steering server assigns its own). Dropped: an
@@ -187,13 +203,7 @@ fn split_attributes(attrs: &str) -> Vec<&str> {
 /// without a `BANDWIDTH` of at least 1 or without its URI line, a URI
 /// without a variant, more than [`MAX_VARIANTS`] variants.
 pub fn parse_multivariant(text: &str) -> Result<OriginMultivariant, PlaylistError> {
-    if text.len() > MAX_PLAYLIST_BYTES {
-        return Err(PlaylistError::TooLarge);
-    }
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
-    if !matches!(lines.next(), Some((_, "#EXTM3U"))) {
-        return Err(PlaylistError::NotHls);
-    }
+    let lines = playlist_lines(text)?;
     let err = |line: usize, message: &str| PlaylistError::Line {
         line,
         message: message.into(),
@@ -300,13 +310,7 @@ pub fn render_steered(
 /// [`PlaylistError`]: too large, not `#EXTM3U`, a multivariant playlist
 /// (a `Line` error naming its first variant), or no segment.
 pub fn first_segment_uri(text: &str) -> Result<String, PlaylistError> {
-    if text.len() > MAX_PLAYLIST_BYTES {
-        return Err(PlaylistError::TooLarge);
-    }
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
-    if !matches!(lines.next(), Some((_, "#EXTM3U"))) {
-        return Err(PlaylistError::NotHls);
-    }
+    let lines = playlist_lines(text)?;
     for (n, line) in lines {
         if line.starts_with("#EXT-X-STREAM-INF") {
             return Err(PlaylistError::Line {
