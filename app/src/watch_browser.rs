@@ -7,7 +7,12 @@
 //!   comes ([`Player::on_bytes`]), so the engine's progress timers see a
 //!   slow transfer while it runs.
 //! - Probes: `fetch` of the node's ping route; time to headers and to the
-//!   end of the body.
+//!   end of the body. The browser aborts a probe at [`PROBE_TIMEOUT`], when
+//!   the engine has given up on it: a probe of a partitioned node never
+//!   answers, and over HTTP/1.1 each one left open would hold one of the
+//!   browser's six connections to the page's origin until the partition
+//!   heals (with a probe every few seconds, the player's own downloads
+//!   then queued behind them and it stalled).
 //! - Hash checks: WebCrypto's `SHA-256` (off the main thread); where the
 //!   page is not a secure context (plain HTTP to a name other than
 //!   localhost), WebCrypto is absent and the check runs in WASM (`sha2`).
@@ -36,13 +41,13 @@ use vstack_core::{
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortController, Headers, HtmlVideoElement, MediaSource, ReadableStreamDefaultReader,
-    RequestInit, Response, SourceBuffer,
+    AbortController, AbortSignal, Headers, HtmlVideoElement, MediaSource,
+    ReadableStreamDefaultReader, RequestInit, Response, SourceBuffer,
 };
 
 use crate::{
     pages::watch::{VideoFigures, Watch},
-    watch_driver::{Command, Player},
+    watch_driver::{Command, PROBE_TIMEOUT, Player},
 };
 
 /// How often the page's figures refresh (and the engine hears the
@@ -475,7 +480,10 @@ impl Live {
         let started = now();
         let result = async {
             let w = web_sys::window()?;
-            let resp: Response = JsFuture::from(w.fetch_with_str(&url))
+            let init = RequestInit::new();
+            let timeout_ms = u32::try_from(PROBE_TIMEOUT.as_millis()).unwrap_or(u32::MAX);
+            init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
+            let resp: Response = JsFuture::from(w.fetch_with_str_and_init(&url, &init))
                 .await
                 .ok()?
                 .dyn_into()

@@ -152,6 +152,53 @@ test('a node killed while both play: the smart player plays on from the others',
   }
 });
 
+test('a node partitioned while both play: no request to it outlives its timeout, and the smart player plays on', async ({ page }) => {
+  test.setTimeout(90_000);
+  // Every fetch the page makes, and when it settled. A request to a
+  // partitioned node never answers; one the players do not abort holds one
+  // of the browser's six HTTP/1.1 connections to this origin until the
+  // partition heals (a probe every 3 s once filled them and the players
+  // stalled behind their own probes).
+  await page.addInitScript(() => {
+    const w = window as any;
+    w.__fetches = [];
+    const orig = window.fetch.bind(window);
+    window.fetch = (input: RequestInfo | URL, init?: RequestInit) => {
+      const rec = { url: String(input instanceof Request ? input.url : input), at: performance.now(), settled: null as number | null };
+      w.__fetches.push(rec);
+      const p = orig(input, init);
+      p.then(() => { rec.settled = performance.now(); }, () => { rec.settled = performance.now(); });
+      return p;
+    };
+  });
+  const pressed = await playBoth(page);
+  await expect.poll(async () => (await element(page, 'smart')).t, { timeout: 30_000 }).toBeGreaterThan(3);
+  await control(page, { action: 'partition_node', node: 0, partitioned: true });
+  try {
+    const cut = await page.evaluate(() => performance.now());
+    const at = await element(page, 'smart');
+    await page.waitForTimeout(16_000);
+    const later = await element(page, 'smart');
+    const open = await page.evaluate((since) => {
+      const now = performance.now();
+      return ((window as any).__fetches as { url: string; at: number; settled: number | null }[])
+        .filter((f) => f.at >= since && /\/watch\/(smart|naive)\/0\//.test(f.url))
+        .map((f) => ({ url: f.url.replace(/\?.*/, ''), open_ms: Math.round((f.settled ?? now) - f.at), settled: f.settled !== null }));
+    }, cut);
+    // The players kept asking node-1 (probes: that is how they see it come
+    // back) ...
+    expect(open.length, JSON.stringify(open)).toBeGreaterThan(2);
+    // ... and let go of every request within 5 s (a probe's 2 s timeout,
+    // a part's stall timeout, with room for a busy machine).
+    expect(open.filter((f) => f.open_ms > 5_000), JSON.stringify(open)).toEqual([]);
+    expect(later.t - at.t).toBeGreaterThan(14);
+    const s = await elementStalls(page, 'smart', pressed);
+    expect(s.stalls, JSON.stringify(s)).toBe(0);
+  } finally {
+    await control(page, { action: 'partition_node', node: 0, partitioned: false });
+  }
+});
+
 test('the demo runs while both play, and the tab names the phase in force', async ({ page }) => {
   test.setTimeout(90_000);
   await playBoth(page);
