@@ -825,14 +825,7 @@ mod tests {
             while let Some(c) = p.poll() {
                 match c {
                     Command::Fetch { id, url, range } => {
-                        let chunk_id = url
-                            .split("/chunks/")
-                            .nth(1)
-                            .unwrap()
-                            .split('?')
-                            .next()
-                            .unwrap();
-                        let d = &data[chunk_id];
+                        let d = &data[chunk_id(&url)];
                         let (a, b) =
                             range.map_or((0, d.len()), |(a, b)| (a as usize, b as usize + 1));
                         pending.push((id, d[a..b].to_vec()));
@@ -901,16 +894,19 @@ mod tests {
         assert!(q.quality.is_some());
     }
 
+    /// The chunk id in a chunk route's URL.
+    fn chunk_id(url: &str) -> &str {
+        let tail = url.split("/chunks/").nth(1).expect("a chunk route");
+        tail.split('?').next().unwrap_or(tail)
+    }
+
     /// The fetches `p` asks for by `now`: `(download, chunk id)`; hash
     /// checks pass.
     fn fetches(p: &mut Player, now: Duration) -> Vec<(DownloadId, String)> {
         let mut out = Vec::new();
         while let Some(c) = p.poll() {
             match c {
-                Command::Fetch { id, url, .. } => {
-                    let chunk = url.split("/chunks/").nth(1).unwrap().split('?').next();
-                    out.push((id, chunk.unwrap().to_string()));
-                }
+                Command::Fetch { id, url, .. } => out.push((id, chunk_id(&url).to_string())),
                 Command::Verify { chunk, .. } => p.on_verified(now, chunk, true),
                 _ => {}
             }
@@ -937,10 +933,7 @@ mod tests {
         while let Some(c) = p.poll() {
             match c {
                 Command::Probe { node, .. } => probed.push(node),
-                Command::Fetch { id, url, .. } => {
-                    let chunk = url.split("/chunks/").nth(1).unwrap().split('?').next();
-                    asked.push((id, chunk.unwrap().to_string()));
-                }
+                Command::Fetch { id, url, .. } => asked.push((id, chunk_id(&url).to_string())),
                 _ => {}
             }
         }
