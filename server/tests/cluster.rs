@@ -157,11 +157,12 @@ async fn emulator_paces_bandwidth_and_adds_latency() {
             .status(),
         201
     );
-    // 5 MB at 10 Mbit/s: 4 s ± 10 %.
+    // 5 MB at 10 Mbit/s: 4 s, never less than 3.6 s; the ceiling allows
+    // for a loaded machine's extra wall time on top of the pacing.
     let (secs, n) = timed_get(&shaped, "five-mb").await;
     assert_eq!(n, 5_000_000);
     assert!(
-        (3.6..=4.4).contains(&secs),
+        (3.6..=4.8).contains(&secs),
         "5 MB at 10 Mbit/s took {secs:.3} s"
     );
     eprintln!("5 MB at 10 Mbit/s: {secs:.3} s (ideal 4.000 s)");
@@ -229,9 +230,12 @@ async fn speed_factor_compresses_transfer_time() {
     .await;
     let url = c.nodes()[0].url();
     put_chunk(&c, &url, "c", vec![1u8; 12_500_000]).await;
-    // 10 s of transfer at ×10: 1 s ± 10 %.
+    // 10 s of transfer at ×10 is 1 s of wall time. The floor is strict (the
+    // pacing may not run faster than the emulated link); the ceiling leaves
+    // room for a loaded CI machine (1.12 s was seen beside the bench test)
+    // and still fails if the factor is ignored (10 s) or applied twice (0.1 s).
     let (secs, _) = timed_get(&url, "c").await;
-    assert!((0.9..=1.1).contains(&secs), "took {secs:.3} s at ×10");
+    assert!((0.9..=1.5).contains(&secs), "took {secs:.3} s at ×10");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
