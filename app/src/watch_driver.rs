@@ -23,8 +23,13 @@
 //!   multi-source rule, the naive one BOLA-E), each part is fetched and
 //!   verified at that level, and before the first media chunk of a level
 //!   other than the last appended the level's own initialization segment is
-//!   appended (fetched by the driver at start, outside the session: each is
-//!   under a kilobyte), as dash.js and hls.js switch renditions.
+//!   appended, as dash.js and hls.js switch renditions. The session's own
+//!   first chunk is the initialization segment of the level it picks; the
+//!   driver fetches another level's (under a kilobyte, outside the session)
+//!   when a media chunk of that level is first asked, beside it. Fetching
+//!   every level's at start put a request per level in the browser's queue
+//!   (six HTTP/1.1 connections per origin, shared by both players) ahead of
+//!   the startup probes.
 //!
 //! [`BufferConfig::external_playhead`]: vstack_core::engine::BufferConfig::external_playhead
 
@@ -44,6 +49,17 @@ use vstack_core::{
 /// A probe unanswered after this long fails (the live driver's default).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The payload of a node's first probe, before the node has a bandwidth
+/// estimate, bytes (the core's default is 16 KiB,
+/// [`vstack_core::engine::MonitorConfig::probe_bytes_initial`]). In
+/// Chromium on the default profile 16 KiB read in 0.5–19 ms from the
+/// 100 Mbit/s node (Resource Timing, response start to end: 7–262 Mbit/s),
+/// the page's and the server's scheduling dominating the transfer; the
+/// first media segment's level is scored on these estimates. 64 KiB (the
+/// core's `probe_bytes_max`) is 5 ms at 100 Mbit/s and 0.17 s at the
+/// `low_bandwidth` scenario's 3 Mbit/s.
+pub const FIRST_PROBE_BYTES: u64 = 64 << 10;
+
 /// How long a player that probes holds its first request for the probes'
 /// answers ([`vstack_core::engine::SchedulerConfig::startup_probe_wait`]):
 /// with them the first media segment's level is scored on the measured
@@ -52,9 +68,12 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// hundred bytes) arrived before the probes, the first media segment then
 /// went out blind, and the Watch tab played its first 10 s at the bottom
 /// rung and paid a switch up after them. A probe answers within 0.1 s on
-/// the default profile (measured in Chromium); 1 s bounds the wait when a
-/// node does not answer at all (a partition).
-pub const STARTUP_PROBE_WAIT: Duration = Duration::from_secs(1);
+/// the default profile (measured in Chromium), later when the page's
+/// requests queue for a connection; the wait is [`PROBE_TIMEOUT`], so it
+/// ends on the last answer or the last probe's failure (a node that does
+/// not answer at all, a partition), never with a probe still out. It was
+/// 1 s: one run of the players' table then started blind at the bottom.
+pub const STARTUP_PROBE_WAIT: Duration = PROBE_TIMEOUT;
 
 /// What the page must do.
 #[derive(Clone, Debug, PartialEq)]
@@ -164,6 +183,9 @@ pub struct Player {
     inits: Vec<InitFetch>,
     /// The level whose initialization segment the buffer holds last.
     appended_level: Option<usize>,
+    /// The level the session's own initialization segment (its chunk 0,
+    /// no media time) is fetched at, once asked.
+    header_level: Option<usize>,
     next_append: u32,
     chunk_count: u32,
     probes: HashMap<NodeId, Duration>,
@@ -250,6 +272,7 @@ impl Player {
         config.buffer.external_playhead = true;
         config.abr.rule = kind.default_abr();
         config.scheduler.startup_probe_wait = STARTUP_PROBE_WAIT;
+        config.monitor.probe_bytes_initial = FIRST_PROBE_BYTES;
         let k = kind.name();
         let chunk_urls = levels
             .iter()
@@ -292,15 +315,13 @@ impl Player {
                 Vec::new()
             },
             appended_level: None,
+            header_level: None,
             next_append: 0,
             chunk_count: m.chunks.len() as u32,
             probes: HashMap::new(),
             commands: VecDeque::new(),
             ended: false,
         };
-        for level in 0..p.inits.len() {
-            p.fetch_init(level);
-        }
         p.pump(now);
         Ok(p)
     }
@@ -322,6 +343,27 @@ impl Player {
             url: self.chunk_urls[level][node][0].clone(),
             range: None,
         });
+    }
+
+    /// Before a part of chunk `chunk` at level `level` is asked: the
+    /// session's initialization segment notes its level; a media chunk of a
+    /// level whose initialization segment is neither in, asked, nor the
+    /// session's own has it fetched beside it.
+    fn init_for(&mut self, chunk: u32, level: usize) {
+        let Some(init) = self.inits.get(level) else {
+            return;
+        };
+        let media = self
+            .session
+            .manifest()
+            .chunks
+            .get(chunk as usize)
+            .is_some_and(|c| !c.duration.is_zero());
+        if !media {
+            self.header_level.get_or_insert(level);
+        } else if init.bytes.is_none() && init.attempts == 0 && self.header_level != Some(level) {
+            self.fetch_init(level);
+        }
     }
 
     /// The level of a driver's own initialization-segment fetch.
@@ -464,6 +506,16 @@ impl Player {
             return;
         };
         if ok {
+            let header = self
+                .session
+                .manifest()
+                .chunks
+                .get(chunk as usize)
+                .is_some_and(|c| c.duration.is_zero());
+            if header && let Some(init) = self.inits.get_mut(level) {
+                // The level's initialization segment, for a switch back to it.
+                init.bytes.get_or_insert_with(|| bytes.clone());
+            }
             self.ready.insert(chunk, (level, bytes));
             self.flush();
         }
@@ -535,6 +587,7 @@ impl Player {
                     ..
                 } => {
                     let level = level.min(self.chunk_urls.len() - 1);
+                    self.init_for(chunk, level);
                     let url = self.chunk_urls[level][node.index()][chunk as usize].clone();
                     self.parts.insert(
                         id,
@@ -816,6 +869,7 @@ mod tests {
         // The startup probe gate holds the first request until the probes
         // answer.
         let mut pending: Vec<(DownloadId, Vec<u8>)> = Vec::new();
+        let mut init_fetches: HashMap<String, u32> = HashMap::new();
         for t in 0..120u64 {
             let now = ms(t * 500);
             for (id, bytes) in std::mem::take(&mut pending) {
@@ -825,6 +879,9 @@ mod tests {
             while let Some(c) = p.poll() {
                 match c {
                     Command::Fetch { id, url, range } => {
+                        if chunk_id(&url).ends_with("-00000") {
+                            *init_fetches.entry(chunk_id(&url).to_string()).or_default() += 1;
+                        }
                         let d = &data[chunk_id(&url)];
                         let (a, b) =
                             range.map_or((0, d.len()), |(a, b)| (a as usize, b as usize + 1));
@@ -889,6 +946,10 @@ mod tests {
             }
         }
         assert!(switched, "an instant network climbs the ladder");
+        // Each level's initialization segment is fetched once: the session's
+        // own first chunk, the other level's when it is first chosen.
+        assert_eq!(init_fetches.len(), 2, "{init_fetches:?}");
+        assert!(init_fetches.values().all(|n| *n == 1), "{init_fetches:?}");
         let q = p.snapshot();
         assert_eq!(q.bitrates_kbps, [8.0, 32.0]);
         assert!(q.quality.is_some());
@@ -938,7 +999,10 @@ mod tests {
             }
         }
         assert!(!probed.is_empty());
-        assert!(media_ids(&asked).is_empty(), "{asked:?}");
+        // Not even an initialization segment goes ahead of the probes: the
+        // session's own is held by the gate, the other levels' wait until a
+        // media chunk of theirs is asked.
+        assert!(asked.is_empty(), "{asked:?}");
         // The init segments (a few hundred bytes) arrive before the probes
         // answer, as they did in Chromium: the first media segment still
         // waits for them.
@@ -959,6 +1023,12 @@ mod tests {
             p.on_done(ms(60), *id);
         }
         first.extend(fetches(&mut p, ms(60)));
+        let inits: Vec<&str> = first
+            .iter()
+            .map(|(_, id)| id.as_str())
+            .filter(|id| id.ends_with("-00000"))
+            .collect();
+        assert_eq!(inits, ["v-00000"], "the top level's, once: {first:?}");
         let first = media_ids(&first);
         assert!(
             first.first() == Some(&"v-00001") && first.iter().all(|id| id.starts_with("v-")),

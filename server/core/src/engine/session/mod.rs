@@ -131,9 +131,11 @@ pub struct SchedulerConfig {
     /// Timeout while a node's bandwidth is still unknown. Default 20 s.
     pub initial_timeout: Duration,
     /// Startup probe gate: a selector that monitors waits for the first probe
-    /// answer (or failure) of every replica of chunk 0 before its first
+    /// answer (or failure) of every replica of chunk 0 (and, when chunk 0 is
+    /// an initialization segment, of the first media chunk) before its first
     /// download, but at most this long, so that chunk 0 goes to the best
-    /// replicas instead of arbitrary ones. Zero disables the gate. Default 0
+    /// replicas instead of arbitrary ones and a ladder's first level is
+    /// scored on them. Zero disables the gate. Default 0
     /// (off); 3 s, past a 2 s probe timeout, makes a gate end on the last
     /// answer.
     pub startup_probe_wait: Duration,

@@ -77,14 +77,23 @@ impl Session {
         let Some(until) = self.gate_until else {
             return false;
         };
-        // Only the replicas of the first chunk still needed matter.
-        let next = Some(self.buffer.first_missing()).filter(|&i| i < self.manifest.chunks.len());
-        let all_probed = next.is_none_or(|i| {
-            self.manifest.chunks[i]
+        // Only the replicas of the first chunk still needed matter, and when
+        // that one is an initialization segment (no media time, a few
+        // hundred bytes, back within a round trip) those of the first media
+        // segment after it: that segment's level is scored on their probes
+        // once the initialization segment is in.
+        let chunks = &self.manifest.chunks;
+        let next = Some(self.buffer.first_missing()).filter(|&i| i < chunks.len());
+        let media = next
+            .filter(|&i| chunks[i].duration.is_zero())
+            .and_then(|i| (i + 1..chunks.len()).find(|&j| !chunks[j].duration.is_zero()));
+        let probed = |i: usize| {
+            chunks[i]
                 .replicas
                 .iter()
                 .all(|n| n.index() >= self.health.len() || self.monitor.stats(*n).samples_total > 0)
-        });
+        };
+        let all_probed = next.is_none_or(probed) && media.is_none_or(probed);
         if now < until && !all_probed {
             return true;
         }

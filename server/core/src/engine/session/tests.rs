@@ -171,6 +171,38 @@ fn smart_waits_for_the_first_probes_before_downloading() {
 }
 
 #[test]
+fn behind_an_initialization_segment_the_gate_waits_for_the_first_media_chunks_replicas() {
+    // Chunk 0 is an fMP4 initialization segment (replicas 0, 1): it comes
+    // back within a round trip, and chunk 1 (replicas 1, 2) is then the
+    // first chunk missing. The gate also waits for node 2, so chunk 1 is
+    // never asked before its replicas are measured.
+    let mut gated = EngineConfig::default();
+    gated.scheduler.startup_probe_wait = secs(2.0);
+    let mut m = manifest(6, 3, 2);
+    m.chunks[0].duration = Duration::ZERO;
+    m.chunks[0].size_bytes = 800;
+    let mut s = Session::new(gated, m, Box::new(SmartSelector), Duration::ZERO);
+    drain(&mut s);
+    for node in [0, 1] {
+        s.handle(
+            secs(0.05),
+            Event::ProbeOk {
+                node: NodeId(node),
+                rtt: secs(0.01),
+                payload: Some((65_536, secs(0.005))),
+            },
+        );
+    }
+    assert!(
+        downloads(&drain(&mut s)).is_empty(),
+        "node 2 (a replica of chunk 1) not probed yet"
+    );
+    s.handle(secs(0.08), Event::ProbeFailed { node: NodeId(2) });
+    let d = downloads(&drain(&mut s));
+    assert!(d.iter().any(|x| x.1 == 0), "the gate opened: {d:?}");
+}
+
+#[test]
 fn start_up_focus_fetches_only_what_starting_needs() {
     let mut cfg = EngineConfig::default();
     cfg.scheduler.startup_probe_wait = Duration::ZERO;
