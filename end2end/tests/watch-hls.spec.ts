@@ -64,7 +64,7 @@ test('hls.js plays from one node alone: every segment from that node', async ({ 
 });
 
 test("hls.js with vstack's steering moves off a killed node within a TTL and a segment", async ({ page }) => {
-  test.setTimeout(120_000);
+  test.setTimeout(180_000);
   await playHls(page, 'steering');
   await expect.poll(() => position(page), { timeout: 30_000 }).toBeGreaterThan(2);
   await expect(page.getByTestId('watch-hls-steering')).toContainText("vstack's steering: node-", { timeout: 15_000 });
@@ -78,13 +78,19 @@ test("hls.js with vstack's steering moves off a killed node within a TTL and a s
       .not.toBe(String(on));
     const movedS = (Date.now() - killedAt) / 1000;
     expect(movedS).toBeLessThan(15 + 2);
-    // It plays on from the others: 8 s more of the video within 30 s. A
+    // It plays on from the others: 8 s more of the video within 60 s. A
     // stall is hls.js's own (the segment in flight from the killed node is
-    // lost and retried, after its own load timeout): reported, not judged
-    // (measured: none direct; through Caddy one short stall, and once one
-    // over 2 s).
+    // lost and retried with its default back-off, 1 + 2 + 4 + 8 + 8 + 8 s
+    // over six retries): reported, not judged (measured: none direct;
+    // through Caddy one short stall, once one over 2 s, and once none of
+    // the video played for 30 s after it had left the node). A failure
+    // names hls.js's errors as the page shows them.
     const at = await position(page);
-    await expect.poll(async () => (await position(page)) - at, { timeout: 30_000 }).toBeGreaterThan(8);
+    try {
+      await expect.poll(async () => (await position(page)) - at, { timeout: 60_000 }).toBeGreaterThan(8);
+    } catch (e) {
+      throw new Error(`hls.js did not play on: ${await figures(page).innerText()} (${String(e)})`);
+    }
     console.log(`hls.js with steering: off node ${on} in ${movedS.toFixed(1)} s, ${await stalls(page)} stalls`);
     await expect(page.getByTestId('watch-hls-steering')).toContainText(new RegExp(`node-${on + 1} \\(`));
   } finally {
