@@ -183,9 +183,6 @@ pub struct Player {
     inits: Vec<InitFetch>,
     /// The level whose initialization segment the buffer holds last.
     appended_level: Option<usize>,
-    /// The level the session's own initialization segment (its chunk 0,
-    /// no media time) is fetched at, once asked.
-    header_level: Option<usize>,
     next_append: u32,
     chunk_count: u32,
     probes: HashMap<NodeId, Duration>,
@@ -315,7 +312,6 @@ impl Player {
                 Vec::new()
             },
             appended_level: None,
-            header_level: None,
             next_append: 0,
             chunk_count: m.chunks.len() as u32,
             probes: HashMap::new(),
@@ -345,17 +341,19 @@ impl Player {
         });
     }
 
-    /// Before a part of chunk `chunk` at level `level` is asked: the
-    /// session's initialization segment notes its level; a media chunk of a
-    /// level whose initialization segment is neither in, asked, nor the
-    /// session's own has it fetched beside it.
+    /// Before a part of chunk `chunk` at level `level` is asked: a media
+    /// chunk of a level whose initialization segment is neither in, asked,
+    /// nor the session's own (its chunk 0, at the level the session chose
+    /// for it) has it fetched beside it.
     fn init_for(&mut self, chunk: u32, level: usize) {
         let Some(init) = self.inits.get(level) else {
             return;
         };
-        if !self.is_media(chunk) {
-            self.header_level.get_or_insert(level);
-        } else if init.bytes.is_none() && init.attempts == 0 && self.header_level != Some(level) {
+        if self.is_media(chunk)
+            && init.bytes.is_none()
+            && init.attempts == 0
+            && self.session.chunk_level(0) != Some(level)
+        {
             self.fetch_init(level);
         }
     }
