@@ -101,6 +101,22 @@ type NodeList = Shares<NodeId>;
 /// instead of 378 ms in the simulator.)
 const MIN_HELP_GAIN_S: f64 = 0.05;
 
+/// The startup probe gate, once every chunk it waits for has a replica
+/// that answered, stops waiting for the others at this multiple of the
+/// slowest answer so far (from the session's start): a replica more than
+/// twice as slow to answer as the others is a slow one, and the first
+/// media segment goes out on those that answered (the slow one sits it
+/// out). In Chromium under `degraded` the probes of the two good nodes
+/// answered 0.10–0.15 s after play and the degraded node's (300 ms added,
+/// 2 Mbit/s) 0.57 s; the gate waited for it and gave it a part of the
+/// first segment, which the others then had to take over.
+pub const GATE_PATIENCE: f64 = 2.0;
+
+/// The gate never opens on [`GATE_PATIENCE`] before this long from the
+/// session's start, so that replicas a few tens of milliseconds apart (the
+/// default profile's 5, 20 and 50 ms) are all waited for.
+pub const GATE_MIN_WAIT: Duration = Duration::from_millis(250);
+
 /// Tail help is decided on a progress report at most this old; otherwise
 /// the core asks for one first.
 const FRESH_REPORT: Duration = Duration::from_millis(20);
@@ -137,7 +153,11 @@ pub struct SchedulerConfig {
     /// replicas instead of arbitrary ones and a ladder's first level is
     /// scored on them. Zero disables the gate. Default 0
     /// (off); 3 s, past a 2 s probe timeout, makes a gate end on the last
-    /// answer.
+    /// answer. Once every chunk the gate waits for has a replica that
+    /// answered, the gate waits at most [`GATE_PATIENCE`] × the slowest
+    /// answer so far (at least [`GATE_MIN_WAIT`]) for the rest, and while
+    /// the gate is on a replica never measured sits out a chunk another
+    /// replica of which was ([`Session`]'s held-back rule).
     pub startup_probe_wait: Duration,
     /// Start-up focus: while playback is starting or stalled, only the chunks
     /// needed to reach the start (resp. resume) threshold are requested, so they
@@ -509,6 +529,11 @@ pub struct Session {
     busy_time: Duration,
     /// End of the startup probe gate, while it is closed.
     gate_until: Option<Duration>,
+    /// The gate's longest wait (start + `startup_probe_wait`); `Some` for
+    /// the whole session when it has a gate (the held-back rule applies).
+    gate_deadline: Option<Duration>,
+    /// Nodes that had answered a probe when the gate last looked.
+    gate_answered: usize,
     /// The answer of [`Session::poll_timeout`], kept current by `step`.
     next_timeout: Option<Duration>,
     /// Quality choice, for a video with a ladder.
@@ -648,6 +673,8 @@ impl Session {
             busy_since: None,
             busy_time: Duration::ZERO,
             gate_until: (probes && !gate.is_zero()).then(|| now + gate),
+            gate_deadline: (probes && !gate.is_zero()).then(|| now + gate),
+            gate_answered: 0,
             next_timeout: None,
             abr: None,
             manifest,
@@ -930,6 +957,7 @@ impl Session {
             .iter()
             .filter(|n| n.index() < self.manifest.node_count)
             .filter(|n| self.monitor.health(**n) != NodeHealth::Down)
+            .filter(|n| !self.held_back(chunk, **n))
             .map(|n| {
                 let s = self.monitor.stats(*n);
                 s.bandwidth_mbps.unwrap_or(PRIOR_BANDWIDTH_MBPS) * s.reliability() * 1e3
@@ -988,6 +1016,7 @@ impl Session {
             .iter()
             .filter(|n| n.index() < self.manifest.node_count)
             .filter(|n| self.monitor.health(**n) != NodeHealth::Down)
+            .filter(|n| !self.held_back(chunk, **n))
             .all(|n| self.monitor.stats(*n).bandwidth_mbps.is_some())
     }
 
@@ -1038,6 +1067,7 @@ impl Session {
             .replicas
             .iter()
             .filter(|n| n.index() < self.manifest.node_count)
+            .filter(|n| !self.held_back(chunk, **n))
             .map(|n| {
                 self.monitor
                     .stats(*n)

@@ -215,6 +215,7 @@ impl Session {
                         && self.in_flight_per_node[n.index()] == 0
                         && !self.tried[f.chunk].contains(&n)
                         && self.monitor.health(n) != NodeHealth::Down
+                        && !self.held_back(f.chunk, n)
                 })
             else {
                 continue;

@@ -5,13 +5,15 @@
 use super::*;
 
 impl Session {
-    /// Replicas of `chunk` that may be asked now (not failed this round).
+    /// Replicas of `chunk` that may be asked now (not failed this round,
+    /// not held back: [`Session::held_back`]).
     fn candidates(&self, chunk: usize) -> NodeList {
         self.manifest.chunks[chunk]
             .replicas
             .iter()
             .copied()
             .filter(|n| !self.tried[chunk].contains(n) && n.index() < self.health.len())
+            .filter(|n| !self.held_back(chunk, *n))
             .collect()
     }
 
@@ -74,7 +76,7 @@ impl Session {
 
     /// Whether the startup probe gate holds new requests back at `now`.
     pub(super) fn gated(&mut self, now: Duration) -> bool {
-        let Some(until) = self.gate_until else {
+        let (Some(until), Some(deadline)) = (self.gate_until, self.gate_deadline) else {
             return false;
         };
         // Only the replicas of the first chunk still needed matter, and when
@@ -91,14 +93,62 @@ impl Session {
             chunks[i]
                 .replicas
                 .iter()
-                .all(|n| n.index() >= self.health.len() || self.monitor.stats(*n).samples_total > 0)
+                .all(|n| n.index() >= self.health.len() || self.measured(*n))
         };
         let all_probed = next.is_none_or(probed) && media.is_none_or(probed);
+        let mut until = until;
+        if !all_probed {
+            // A new answer: once every chunk waited for has a replica that
+            // answered, the rest get GATE_PATIENCE × the slowest answer so
+            // far (from the start), at least GATE_MIN_WAIT.
+            let answered = (0..self.health.len())
+                .filter(|&i| self.answered(NodeId(i as u16)))
+                .count();
+            if answered > self.gate_answered {
+                self.gate_answered = answered;
+                let heard = |i: usize| chunks[i].replicas.iter().any(|n| self.answered(*n));
+                if next.is_none_or(heard) && media.is_none_or(heard) {
+                    let start = self.started_at;
+                    let slowest = now.saturating_sub(start);
+                    let patience = slowest.mul_f64(GATE_PATIENCE).max(GATE_MIN_WAIT);
+                    until = deadline.min(start.saturating_add(patience));
+                    self.gate_until = Some(until);
+                }
+            }
+        }
         if now < until && !all_probed {
             return true;
         }
         self.gate_until = None;
         false
+    }
+
+    /// Whether `node` has any measurement (a probe's answer or failure, a
+    /// transfer).
+    pub(super) fn measured(&self, node: NodeId) -> bool {
+        self.monitor.stats(node).samples_total > 0
+    }
+
+    /// Whether `node` answered a probe (or delivered): it has a latency.
+    fn answered(&self, node: NodeId) -> bool {
+        node.index() < self.health.len() && self.monitor.stats(node).latency_ms.is_some()
+    }
+
+    /// The held-back rule of a session with a startup gate: `node`, never
+    /// measured, sits out `chunk` (no part, not in its pooled rate) while
+    /// another replica of it has answered a probe (one that only failed
+    /// does not count: the unmeasured replica is then the better bet). Its prior rate
+    /// ([`monitor::PRIOR_BANDWIDTH_MBPS`]) would give it a share of the
+    /// first media segment it may be far too slow for; it joins once its
+    /// probe answers or fails (within the probe timeout).
+    pub(super) fn held_back(&self, chunk: usize, node: NodeId) -> bool {
+        self.gate_deadline.is_some()
+            && node.index() < self.health.len()
+            && !self.measured(node)
+            && self.manifest.chunks[chunk]
+                .replicas
+                .iter()
+                .any(|n| self.answered(*n))
     }
 
     /// Whether the buffer rules let chunk `chunk` start now.

@@ -203,6 +203,98 @@ fn behind_an_initialization_segment_the_gate_waits_for_the_first_media_chunks_re
 }
 
 #[test]
+fn the_gate_stops_waiting_for_a_replica_far_slower_to_answer_and_it_sits_the_first_segment_out() {
+    // Chunk 0 an initialization segment (replicas 0, 1), chunk 1 the first
+    // media segment (replicas 1, 2). Nodes 0 and 1 answer within 0.15 s;
+    // node 2 (`degraded`'s slow node) has not answered at 0.30 s.
+    let mut gated = EngineConfig::default();
+    gated.scheduler.startup_probe_wait = secs(2.0);
+    let mut m = manifest(6, 3, 2);
+    m.chunks[0].duration = Duration::ZERO;
+    m.chunks[0].size_bytes = 800;
+    let mut s = Session::new(gated, m, Box::new(SmartSelector), Duration::ZERO);
+    drain(&mut s);
+    assert_eq!(s.poll_timeout(), Some(secs(2.0)), "the gate's longest wait");
+    let answer = |s: &mut Session, at: f64, node: u16| {
+        s.handle(
+            secs(at),
+            Event::ProbeOk {
+                node: NodeId(node),
+                rtt: secs(at * 0.8),
+                payload: Some((65_536, secs(at * 0.2))),
+            },
+        );
+    };
+    answer(&mut s, 0.10, 0);
+    assert!(
+        downloads(&drain(&mut s)).is_empty(),
+        "chunk 1 has no replica that answered"
+    );
+    assert_eq!(s.poll_timeout(), Some(secs(2.0)));
+    answer(&mut s, 0.15, 1);
+    assert!(
+        downloads(&drain(&mut s)).is_empty(),
+        "node 2 gets twice the slowest answer"
+    );
+    assert_eq!(
+        s.poll_timeout(),
+        Some(secs(0.30)),
+        "2 × 0.15 s from the start"
+    );
+    s.handle_timeout(secs(0.30));
+    let d = downloads(&drain(&mut s));
+    assert!(d.iter().any(|x| x.1 == 0), "the gate opened: {d:?}");
+    assert!(
+        d.iter().any(|x| x.1 == 1),
+        "the first media segment went out: {d:?}"
+    );
+    assert!(
+        d.iter().all(|x| x.2 != NodeId(2)),
+        "node 2, never measured, sits out while node 1 was: {d:?}"
+    );
+    // Its probe answers: it is a replica like the others again.
+    answer(&mut s, 0.57, 2);
+    assert!(!s.held_back(1, NodeId(2)));
+}
+
+#[test]
+fn the_gate_waits_at_least_its_minimum_for_replicas_a_few_milliseconds_apart() {
+    let mut gated = EngineConfig::default();
+    gated.scheduler.startup_probe_wait = secs(2.0);
+    let mut s = Session::new(
+        gated,
+        manifest(6, 3, 2),
+        Box::new(SmartSelector),
+        Duration::ZERO,
+    );
+    drain(&mut s);
+    // Chunk 0's replicas are nodes 0 and 1; node 0 answers at 10 ms.
+    s.handle(
+        secs(0.01),
+        Event::ProbeOk {
+            node: NodeId(0),
+            rtt: secs(0.005),
+            payload: Some((65_536, secs(0.005))),
+        },
+    );
+    assert_eq!(s.poll_timeout(), Some(GATE_MIN_WAIT), "not 2 × 10 ms");
+    // Node 1 answers at 60 ms, inside it: every replica answered, it opens.
+    s.handle(
+        secs(0.06),
+        Event::ProbeOk {
+            node: NodeId(1),
+            rtt: secs(0.05),
+            payload: Some((65_536, secs(0.01))),
+        },
+    );
+    let d = downloads(&drain(&mut s));
+    assert!(
+        d.iter().any(|x| x.1 == 0),
+        "every replica of chunk 0 answered: {d:?}"
+    );
+}
+
+#[test]
 fn start_up_focus_fetches_only_what_starting_needs() {
     let mut cfg = EngineConfig::default();
     cfg.scheduler.startup_probe_wait = Duration::ZERO;
