@@ -69,10 +69,13 @@ pub const FIRST_PROBE_BYTES: u64 = 64 << 10;
 /// went out blind, and the Watch tab played its first 10 s at the bottom
 /// rung and paid a switch up after them. A probe answers within 0.1 s on
 /// the default profile (measured in Chromium), later when the page's
-/// requests queue for a connection; the wait is [`PROBE_TIMEOUT`], so it
-/// ends on the last answer or the last probe's failure (a node that does
-/// not answer at all, a partition), never with a probe still out. It was
-/// 1 s: one run of the players' table then started blind at the bottom.
+/// requests queue for a connection; the wait is [`PROBE_TIMEOUT`], so
+/// with no answer at all it ends on the probes' failure (a partition). It
+/// was 1 s: one run of the players' table then started blind at the
+/// bottom. Once the segments it waits for each have a replica that
+/// answered, the core waits for the rest at most twice the slowest answer
+/// (`vstack_core::engine::session::GATE_PATIENCE`), and an unmeasured
+/// replica sits them out.
 pub const STARTUP_PROBE_WAIT: Duration = PROBE_TIMEOUT;
 
 /// What the page must do.
