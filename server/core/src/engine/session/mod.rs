@@ -529,9 +529,6 @@ pub struct Session {
     busy_time: Duration,
     /// End of the startup probe gate, while it is closed.
     gate_until: Option<Duration>,
-    /// The gate's longest wait (start + `startup_probe_wait`); `Some` for
-    /// the whole session when it has a gate (the held-back rule applies).
-    gate_deadline: Option<Duration>,
     /// Nodes that had answered a probe when the gate last looked.
     gate_answered: usize,
     /// The answer of [`Session::poll_timeout`], kept current by `step`.
@@ -673,7 +670,6 @@ impl Session {
             busy_since: None,
             busy_time: Duration::ZERO,
             gate_until: (probes && !gate.is_zero()).then(|| now + gate),
-            gate_deadline: (probes && !gate.is_zero()).then(|| now + gate),
             gate_answered: 0,
             next_timeout: None,
             abr: None,

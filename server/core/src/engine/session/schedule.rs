@@ -76,7 +76,7 @@ impl Session {
 
     /// Whether the startup probe gate holds new requests back at `now`.
     pub(super) fn gated(&mut self, now: Duration) -> bool {
-        let (Some(until), Some(deadline)) = (self.gate_until, self.gate_deadline) else {
+        let (Some(until), Some(deadline)) = (self.gate_until, self.gate_deadline()) else {
             return false;
         };
         // Only the replicas of the first chunk still needed matter, and when
@@ -123,6 +123,14 @@ impl Session {
         false
     }
 
+    /// The startup gate's longest wait (the start + `startup_probe_wait`);
+    /// `Some` for the whole session when it has a gate (a selector that
+    /// probes, a nonzero wait), so the held-back rule applies.
+    fn gate_deadline(&self) -> Option<Duration> {
+        let wait = self.config.scheduler.startup_probe_wait;
+        (self.selector.uses_probes() && !wait.is_zero()).then(|| self.started_at + wait)
+    }
+
     /// Whether `node` has any measurement (a probe's answer or failure, a
     /// transfer).
     pub(super) fn measured(&self, node: NodeId) -> bool {
@@ -142,7 +150,7 @@ impl Session {
     /// first media segment it may be far too slow for; it joins once its
     /// probe answers or fails (within the probe timeout).
     pub(super) fn held_back(&self, chunk: usize, node: NodeId) -> bool {
-        self.gate_deadline.is_some()
+        self.gate_deadline().is_some()
             && node.index() < self.health.len()
             && !self.measured(node)
             && self.manifest.chunks[chunk]

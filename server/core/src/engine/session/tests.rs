@@ -170,12 +170,10 @@ fn smart_waits_for_the_first_probes_before_downloading() {
     assert!(!downloads(&drain(&mut s)).is_empty());
 }
 
-#[test]
-fn behind_an_initialization_segment_the_gate_waits_for_the_first_media_chunks_replicas() {
-    // Chunk 0 is an fMP4 initialization segment (replicas 0, 1): it comes
-    // back within a round trip, and chunk 1 (replicas 1, 2) is then the
-    // first chunk missing. The gate also waits for node 2, so chunk 1 is
-    // never asked before its replicas are measured.
+/// A smart session with a 2 s startup gate whose chunk 0 is an 800-byte
+/// initialization segment (replicas 0, 1) and chunk 1 the first media
+/// segment (replicas 1, 2), its first actions drained.
+fn gated_behind_an_init_segment() -> Session {
     let mut gated = EngineConfig::default();
     gated.scheduler.startup_probe_wait = secs(2.0);
     let mut m = manifest(6, 3, 2);
@@ -183,6 +181,16 @@ fn behind_an_initialization_segment_the_gate_waits_for_the_first_media_chunks_re
     m.chunks[0].size_bytes = 800;
     let mut s = Session::new(gated, m, Box::new(SmartSelector), Duration::ZERO);
     drain(&mut s);
+    s
+}
+
+#[test]
+fn behind_an_initialization_segment_the_gate_waits_for_the_first_media_chunks_replicas() {
+    // Chunk 0 is an fMP4 initialization segment (replicas 0, 1): it comes
+    // back within a round trip, and chunk 1 (replicas 1, 2) is then the
+    // first chunk missing. The gate also waits for node 2, so chunk 1 is
+    // never asked before its replicas are measured.
+    let mut s = gated_behind_an_init_segment();
     for node in [0, 1] {
         s.handle(
             secs(0.05),
@@ -207,13 +215,7 @@ fn the_gate_stops_waiting_for_a_replica_far_slower_to_answer_and_it_sits_the_fir
     // Chunk 0 an initialization segment (replicas 0, 1), chunk 1 the first
     // media segment (replicas 1, 2). Nodes 0 and 1 answer within 0.15 s;
     // node 2 (`degraded`'s slow node) has not answered at 0.30 s.
-    let mut gated = EngineConfig::default();
-    gated.scheduler.startup_probe_wait = secs(2.0);
-    let mut m = manifest(6, 3, 2);
-    m.chunks[0].duration = Duration::ZERO;
-    m.chunks[0].size_bytes = 800;
-    let mut s = Session::new(gated, m, Box::new(SmartSelector), Duration::ZERO);
-    drain(&mut s);
+    let mut s = gated_behind_an_init_segment();
     assert_eq!(s.poll_timeout(), Some(secs(2.0)), "the gate's longest wait");
     let answer = |s: &mut Session, at: f64, node: u16| {
         s.handle(
