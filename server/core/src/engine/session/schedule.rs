@@ -145,14 +145,16 @@ impl Session {
     /// The held-back rule of a session with a startup gate: `node`, never
     /// measured, sits out `chunk` (no part, not in its pooled rate) while
     /// another replica of it has answered a probe (one that only failed
-    /// does not count: the unmeasured replica is then the better bet). Its prior rate
-    /// ([`monitor::PRIOR_BANDWIDTH_MBPS`]) would give it a share of the
-    /// first media segment it may be far too slow for; it joins once its
-    /// probe answers or fails (within the probe timeout).
+    /// does not count: the unmeasured replica is then the better bet). Its
+    /// prior rate ([`monitor::PRIOR_BANDWIDTH_MBPS`]) would give it a share
+    /// of the first media segment it may be far too slow for; it joins once
+    /// its probe answers or fails (within the probe timeout). Called for
+    /// every candidate on every schedule, so the cheap test (a node measured
+    /// long since) comes first.
     pub(super) fn held_back(&self, chunk: usize, node: NodeId) -> bool {
-        self.gate_deadline().is_some()
-            && node.index() < self.health.len()
+        node.index() < self.health.len()
             && !self.measured(node)
+            && self.gate_deadline().is_some()
             && self.manifest.chunks[chunk]
                 .replicas
                 .iter()
