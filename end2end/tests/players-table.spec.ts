@@ -15,11 +15,12 @@
 //
 // Time to move off the bad node (hls.js, with pathways or steering): node-1
 // is the bad one (`degraded` from the start, killed or partitioned at the
-// event). From the moment it turns bad, the seconds until the last segment
-// hls.js loaded from it, then the next sample showing another node: 0 when
-// it loaded nothing from node-1 after that moment, `null` when node-1 was
-// still its last source at the end. The steering target: within TTL + one
-// segment.
+// event). From the moment it turns bad, the seconds until the 250 ms
+// samples of the node that served hls.js's last loaded segment stop
+// showing node-1: 0 when the first sample shows another node, `null` when
+// node-1 was still its last source at the end. A sample is the last load's
+// source, so a stretch with no load at all (buffer full) counts as time on
+// node-1. The steering target: within TTL + one segment.
 //
 // Players run in groups so at most three videos decode at once on the test
 // machine: (vstack smart + naive), (hls.js steering, pathways, node-1),
