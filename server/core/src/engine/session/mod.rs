@@ -634,7 +634,6 @@ impl Session {
         let durations: Vec<Duration> = manifest.chunks.iter().map(|c| c.duration).collect();
         let chunks = manifest.chunks.len();
         let probes = selector.uses_probes();
-        let gate = config.scheduler.startup_probe_wait;
         let mut s = Self {
             monitor: NetworkMonitor::new(config.monitor.clone(), n),
             buffer: BufferManager::new(config.buffer.clone(), &durations, now),
@@ -669,13 +668,14 @@ impl Session {
             bytes_total: 0,
             busy_since: None,
             busy_time: Duration::ZERO,
-            gate_until: (probes && !gate.is_zero()).then(|| now + gate),
+            gate_until: None,
             gate_answered: 0,
             next_timeout: None,
             abr: None,
             manifest,
         };
         s.abr = SessionAbr::new(&s.config.abr, &s.manifest);
+        s.gate_until = s.gate_deadline();
         s.step(now);
         s
     }

@@ -126,7 +126,7 @@ impl Session {
     /// The startup gate's longest wait (the start + `startup_probe_wait`);
     /// `Some` for the whole session when it has a gate (a selector that
     /// probes, a nonzero wait), so the held-back rule applies.
-    fn gate_deadline(&self) -> Option<Duration> {
+    pub(super) fn gate_deadline(&self) -> Option<Duration> {
         let wait = self.config.scheduler.startup_probe_wait;
         (self.selector.uses_probes() && !wait.is_zero()).then(|| self.started_at + wait)
     }
