@@ -15,17 +15,23 @@
 //
 // Time to move off the bad node (hls.js, with pathways or steering): node-1
 // is the bad one (`degraded` from the start, killed or partitioned at the
-// event). From the moment it turns bad, the seconds until the 250 ms
-// samples of the node that served hls.js's last loaded segment stop
-// showing node-1: 0 when the first sample shows another node, `null` when
-// node-1 was still its last source at the end. A sample is the last load's
-// source, so a stretch with no load at all (buffer full) counts as time on
-// node-1. The steering target: within TTL + one segment.
+// event). Every segment request hls.js makes (its XHRs to
+// `/watch/hls/{node}/segments/…`) is recorded with the node and the page
+// times it was sent and ended (loaded, failed, timed out or aborted). The
+// time to move off is from the moment node-1 turns bad to the end of the
+// last node-1 segment request open then or sent after: 0 when none was,
+// `null` when one was still open at the end. A stretch in which hls.js
+// loads nothing (buffer full) is not time on node-1. The steering target:
+// within TTL + one segment.
 //
 // Players run in groups so at most three videos decode at once on the test
 // machine: (vstack smart + naive), (hls.js steering, pathways, node-1),
 // (hls.js node-2, node-3); each group gets the same scenario and event at
-// the same offsets. Every scenario on a fresh server, warmed up first.
+// the same offsets. Every player has a page (a browser context) of its
+// own, and plays alone in it: a vstack player through the Watch tab's
+// "Smart only" / "Naive only" (tables before 2026-12-07 pressed "Play
+// both" in each vstack page, so four engine players and four videos ran
+// in that group, two of them unmeasured). Every scenario on a fresh server, warmed up first.
 // Opt-in: scripts/players-table.sh or VSTACK_PLAYERS_TABLE=1. Figures land
 // in end2end/artifacts/players-table.{json,md}. With VSTACK_PLAYERS_PUBLISH
 // (a vstack server's URL; VSTACK_PLAYERS_TOKEN its admin token in public
@@ -130,6 +136,28 @@ const videoSelector = (p: Player) => `[data-testid=watch-video-${p.kind === 'vst
  * and every 250 ms the position and the BANDWIDTH playing. */
 async function open(browser: Browser, p: Player): Promise<Page> {
   const page = await browser.newPage();
+  // hls.js's segment requests (its loader is XHR): node, sent, ended.
+  if (p.kind === 'hls') {
+    await page.addInitScript(() => {
+      const w = window as any;
+      w.__loads = [];
+      const open = XMLHttpRequest.prototype.open;
+      XMLHttpRequest.prototype.open = function (this: XMLHttpRequest, method: string, url: string | URL, ...rest: any[]) {
+        (this as any).__node = /\/watch\/hls\/(\d+)\/segments\//.exec(String(url))?.[1] ?? null;
+        return (open as any).call(this, method, url, ...rest);
+      };
+      const send = XMLHttpRequest.prototype.send;
+      XMLHttpRequest.prototype.send = function (this: XMLHttpRequest, ...args: any[]) {
+        const node = (this as any).__node;
+        if (node !== null && node !== undefined) {
+          const load = { node, sent: performance.now(), ended: null as number | null };
+          w.__loads.push(load);
+          this.addEventListener('loadend', () => { load.ended = performance.now(); });
+        }
+        return send.apply(this, args as any);
+      };
+    });
+  }
   await page.goto(server.url + '/watch');
   await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
   if (p.kind === 'hls') await page.getByTestId('watch-hls-origin').selectOption(p.origin);
@@ -148,9 +176,7 @@ async function open(browser: Browser, p: Player): Promise<Page> {
         const a = document.querySelector('[data-testid=watch-hls-figures]')?.getAttribute('data-playing-kbps');
         kbps = a ? Number(a) : null;
       }
-      // The node that served the last segment loaded (hls.js only).
-      const node = engine ? null : document.querySelector('[data-testid=watch-hls-figures]')?.getAttribute('data-last-node') || null;
-      w.__samples.push({ pos: v.currentTime, kbps, node, at: performance.now() });
+      w.__samples.push({ pos: v.currentTime, kbps, at: performance.now() });
     }, 250);
   }, { sel: videoSelector(p), engine: p.kind === 'vstack' ? p.engine : null });
   return page;
@@ -159,28 +185,35 @@ async function open(browser: Browser, p: Player): Promise<Page> {
 /** Presses play; returns the page time of the press. */
 async function play(page: Page, p: Player): Promise<number> {
   const pressed = await page.evaluate(() => performance.now());
-  await page.getByTestId(p.kind === 'vstack' ? 'watch-play' : 'watch-hls-play').click();
+  // A vstack player plays alone in its page ("Smart only" / "Naive only"):
+  // the other engine's requests and video stay out of its browser.
+  await page.getByTestId(p.kind === 'vstack' ? `watch-play-${p.engine}` : 'watch-hls-play').click();
   return pressed;
 }
 
-/** Seconds from `badAt` (page time, ms) until the samples stop showing
- * node-1 (index 0) as the last source: see the header. */
-function movedOff(samples: { node: string | null; at: number }[], badAt: number): number | null {
-  const after = samples.filter((s) => s.at >= badAt);
-  let lastOnBad = -1;
-  after.forEach((s, i) => { if (s.node === '0') lastOnBad = i; });
-  if (lastOnBad < 0) return 0;
-  if (lastOnBad === after.length - 1) return null;
-  return (after[lastOnBad + 1].at - badAt) / 1000;
+/** A segment request hls.js made: the node's index, page times (ms) it
+ * was sent and ended (`null` while open). */
+interface Load { node: string; sent: number; ended: number | null }
+
+/** Seconds from `badAt` (page time, ms) to the end of the last node-1
+ * (index 0) segment request open then or sent after: see the header. */
+function movedOff(loads: Load[], badAt: number): number | null {
+  const bad = loads.filter((l) => l.node === '0' && (l.ended === null || l.ended > badAt));
+  if (bad.some((l) => l.ended === null)) return null;
+  if (!bad.length) return 0;
+  return (Math.max(...bad.map((l) => l.ended as number)) - badAt) / 1000;
 }
 
 async function figures(page: Page, p: Player, pressed: number, segmentS: number, badAt: number | null): Promise<Figures> {
-  const { events, samples, now, frames } = await page.evaluate((sel) => {
+  const { events, samples, loads, now, frames } = await page.evaluate((sel) => {
     const w = window as any;
     const v = document.querySelector(sel) as HTMLVideoElement;
-    return { events: w.__events, samples: w.__samples, now: performance.now(), frames: v.getVideoPlaybackQuality().totalVideoFrames };
+    return { events: w.__events, samples: w.__samples, loads: w.__loads ?? [], now: performance.now(), frames: v.getVideoPlaybackQuality().totalVideoFrames };
   }, videoSelector(p));
   const { startup_ms: startupMs, stalls, stall_ms: stallMs } = stallsOf(events, pressed, now);
+  // hls.js played, so it loaded segments: none recorded means the
+  // recording is broken, and a move-off time read from it would be 0.
+  if (p.kind === 'hls' && startupMs !== null && loads.length === 0) throw new Error(`${playerName(p)} played but no segment request was recorded`);
   // The segments played: the first BANDWIDTH seen at each segment index.
   const bySegment = new Map<number, number>();
   for (const s of samples as { pos: number; kbps: number | null }[]) {
@@ -206,7 +239,7 @@ async function figures(page: Page, p: Player, pressed: number, segmentS: number,
     linear_qoe: sumMbps - REBUFFER_PENALTY * waitS - switchMbps,
     frames,
     ...(badAt !== null && p.kind === 'hls' && (p.origin === 'pathways' || p.origin === 'steering')
-      ? { moved_s: movedOff(samples, badAt) } : {}),
+      ? { moved_s: movedOff(loads, badAt) } : {}),
   };
 }
 
@@ -338,16 +371,17 @@ async function publish(doc: any): Promise<void> {
 }
 
 // Runs always (no browser, no server): the reading of time-to-move.
-test('time to move off node-1 is read from the serving-node samples', () => {
-  const at = (t: number, node: string | null) => ({ at: t * 1000, node });
-  // On node-1 until 31.5 s, on node-2 from 31.75 s: 11.75 s after 20 s.
-  expect(movedOff([at(19, '0'), at(20, '0'), at(31.5, '0'), at(31.75, '1'), at(40, '1')], 20_000)).toBeCloseTo(11.75, 6);
-  // Never on node-1 after it turned bad: 0.
-  expect(movedOff([at(19, '0'), at(20.25, '2'), at(30, '1')], 20_000)).toBe(0);
-  // Still on node-1 at the end: never.
-  expect(movedOff([at(20, '1'), at(25, '0')], 20_000)).toBeNull();
-  // Back on node-1 after a while counts from the last time there.
-  expect(movedOff([at(21, '1'), at(22, '0'), at(23, '2')], 20_000)).toBe(3);
+test('time to move off node-1 is read from the segment requests', () => {
+  const load = (node: string, sent: number, ended: number | null) => ({ node, sent: sent * 1000, ended: ended === null ? null : ended * 1000 });
+  // A node-1 load open at 20 s that failed at 31.75 s: 11.75 s.
+  expect(movedOff([load('0', 15, 19), load('0', 19, 31.75), load('1', 31.8, 33)], 20_000)).toBeCloseTo(11.75, 6);
+  // Every node-1 load ended before it turned bad, none sent after: 0,
+  // however long the buffer kept hls.js from loading at all.
+  expect(movedOff([load('0', 10, 19), load('1', 45, 47)], 20_000)).toBe(0);
+  // A node-1 load still open at the end: never.
+  expect(movedOff([load('1', 21, 22), load('0', 25, null)], 20_000)).toBeNull();
+  // Back on node-1 after a while counts to that load's end.
+  expect(movedOff([load('1', 21, 22), load('0', 22, 23), load('2', 23, 24)], 20_000)).toBe(3);
 });
 
 for (const s of scenarios) {

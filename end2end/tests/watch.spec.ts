@@ -104,6 +104,25 @@ test('both players play the real video: the elements advance and decode frames',
   expect(errors).toEqual([]);
 });
 
+test('"Smart only" plays the smart player alone: the naive element never loads', async ({ page }) => {
+  test.setTimeout(60_000);
+  await page.goto(server.url + '/watch');
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
+  await page.getByTestId('watch-play-smart').click();
+  await expect(page.getByTestId('watch-status')).toContainText('the smart client alone');
+  await expect.poll(async () => (await element(page, 'smart')).t, { timeout: 30_000 }).toBeGreaterThan(2);
+  // The naive element has no source and no frame, and the page asked
+  // nothing of the naive engine's links.
+  const naive = await page.evaluate(() => {
+    const v = document.querySelector('[data-testid=watch-video-naive]') as HTMLVideoElement;
+    return { src: v.currentSrc, frames: v.getVideoPlaybackQuality().totalVideoFrames };
+  });
+  expect(naive).toEqual({ src: '', frames: 0 });
+  const naiveRequests = await page.evaluate(() => performance.getEntriesByType('resource').filter((e) => e.name.includes('/watch/naive/')).length);
+  expect(naiveRequests).toBe(0);
+  await page.getByTestId('watch-stop').click();
+});
+
 test('the naive player climbs the ladder: the element decodes across a rendition switch', async ({ page }) => {
   // test-video-001 has three rungs (1000, 2500, 5000 kbit/s), each with its
   // own initialization segment. The naive player (BOLA-E) starts at the

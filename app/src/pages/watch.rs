@@ -352,7 +352,10 @@ pub fn WatchPage() -> impl IntoView {
             playing.set(false);
         };
         on_cleanup(stop);
-        let play = move || {
+        // `only`: play that engine's player alone (the other stays idle:
+        // no requests of its own in the page's connection pool, no second
+        // video decoding); `None` plays both.
+        let play = move |only: Option<ClientKind>| {
             stop();
             for w in [smart, naive] {
                 w.refused.set(None);
@@ -380,6 +383,9 @@ pub fn WatchPage() -> impl IntoView {
                     (ClientKind::Smart, smart, smart_video),
                     (ClientKind::Naive, naive, naive_video),
                 ] {
+                    if only.is_some_and(|o| o != kind) {
+                        continue;
+                    }
                     let Some(el) = node.get_untracked() else {
                         continue;
                     };
@@ -392,8 +398,13 @@ pub fn WatchPage() -> impl IntoView {
                 let n = started.len();
                 running.update_value(|r| r.extend(started));
                 playing.set(n > 0);
+                let which = match only {
+                    None => "",
+                    Some(ClientKind::Smart) => ", the smart client alone",
+                    Some(ClientKind::Naive) => ", the naive client alone",
+                };
                 status.set(format!(
-                    "Playing {} ({} chunks) · {} watching of at most {}",
+                    "Playing {} ({} chunks{which}) · {} watching of at most {}",
                     m.video_id,
                     m.chunks.len(),
                     m.watching + 1,
@@ -404,15 +415,17 @@ pub fn WatchPage() -> impl IntoView {
         (play, stop)
     };
     #[cfg(not(feature = "hydrate"))]
-    let (play, stop) = (move || {}, move || {});
+    let (play, stop) = (move |_: Option<ClientKind>| {}, move || {});
 
     view! {
         <section class="card watch-head" data-testid="watch-head">
             <h2>"Watch it play"</h2>
             <p>"Two real players in this browser, each fed by one engine: the smart client (scored nodes, parallel ranges, failover) and the naive one (round robin). Both fetch the same video through this server from the same storage nodes, each on links of its own that follow the nodes' conditions, so a stall below is the "
-                <code>"<video>"</code>" element's own ("<code>"waiting"</code>" until "<code>"playing"</code>"). Startup: play pressed → first frame."</p>
+                <code>"<video>"</code>" element's own ("<code>"waiting"</code>" until "<code>"playing"</code>"). Startup: play pressed → first frame. "<em>"Smart only"</em>" and "<em>"Naive only"</em>" play one of them alone, so the other's requests and decoding do not share this browser with it."</p>
             <div class="control-row">
-                <button class="btn" data-testid="watch-play" on:click=move |_| play()>"Play both"</button>
+                <button class="btn" data-testid="watch-play" on:click=move |_| play(None)>"Play both"</button>
+                <button class="btn" data-testid="watch-play-smart" on:click=move |_| play(Some(ClientKind::Smart))>"Smart only"</button>
+                <button class="btn" data-testid="watch-play-naive" on:click=move |_| play(Some(ClientKind::Naive))>"Naive only"</button>
                 <button class="btn" data-testid="watch-stop" disabled=move || !playing.get() on:click=move |_| stop()>"Stop"</button>
                 <span class="muted" data-testid="watch-status">{move || status.get()}</span>
             </div>
