@@ -334,7 +334,7 @@ function record(doc: any): object {
       passed: met === names.length,
       started_unix_ms: doc.started_unix_ms,
       finished_unix_ms: doc.finished_unix_ms,
-      conditions: `Chromium ${doc.chromium}, headless; test-video-001 (ladder from its multivariant playlist, 10 s segments); node-1 killed or partitioned ${doc.event_at_s} s in; players in groups of at most three at once`,
+      conditions: `Chromium ${doc.chromium}, headless; test-video-001 (ladder from its multivariant playlist, 10 s segments); node-1 killed or partitioned ${doc.event_at_s} s in; players in groups of at most three at once, each alone in its page`,
       source: 'published',
     },
     machine: [['CPUs', String(os.cpus().length)], ['memory', `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`], ['OS', `${os.type()} ${os.release()}`]],

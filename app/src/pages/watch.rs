@@ -132,7 +132,13 @@ fn PlayerColumn(
                 <p class="notice" data-testid=format!("watch-refused-{kind}")>{why}</p>
             })}
             <Show when=move || out.snapshot.with(Option::is_some)
-                fallback=|| view! { <p class="muted">"Not playing: press Play both."</p> }>
+                fallback=move || {
+                    let alone = match kind {
+                        ClientKind::Smart => "Smart only",
+                        ClientKind::Naive => "Naive only",
+                    };
+                    view! { <p class="muted">"Not playing: press Play both or "{alone}"."</p> }
+                }>
                 <h3>"Playback and downloads"</h3>
                 <ClientStats kind=kind client=client/>
                 <h3>"Buffer"</h3>
