@@ -11,8 +11,11 @@ import { type Kind, elementStalls, recordEvents } from './watch-events';
 
 const port = Number(process.env.VSTACK_E2E_WATCH_PORT ?? 18896);
 const artifacts = path.resolve(__dirname, '..', 'artifacts');
-/** Three places, so the last test can fill them. */
-const MAX_WATCHERS = 3;
+/** Four places, so the last test can fill them. A viewer keeps its place
+ * for 30 s after its last request, and the first four tests start a
+ * viewer each within that time (with three places the fourth was turned
+ * away and its player never started). */
+const MAX_WATCHERS = 4;
 const server = new VstackServer(port, ['--max-watchers', String(MAX_WATCHERS)]);
 
 test.beforeAll(async () => {
