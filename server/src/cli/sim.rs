@@ -122,8 +122,8 @@ pub struct SimArgs {
     pub no_random_offsets: bool,
     /// The buffer level every simulated client fills up to, seconds
     /// (the engine's buffer target: smart, naive, single and oracle alike;
-    /// the bound and the optimum set no buffer limit). Range 20–600,
-    /// default 30.
+    /// the optimum holds chunks back by it as no client can beat, the bound
+    /// sets no buffer limit). Range 20–600, default 30.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(20..=600))]
     pub buffer_target_s: u64,
     /// Print a row per session too.
@@ -342,7 +342,7 @@ fn print_quality(summary: &Summary) {
         .any(|s| s.strategy == Strategy::Optimum)
     {
         println!(
-            "optimum: an upper bound on linear QoE (pooled capacity of every node, any node serving any chunk, no latency); its startup, stall and bitrate are those of the plan that reaches it"
+            "optimum: an upper bound on linear QoE (pooled capacity of every node, any node serving any chunk, no latency, the clients' buffer target); its startup, stall and bitrate are those of the plan that reaches it"
         );
     }
 }

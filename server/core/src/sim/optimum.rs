@@ -1,30 +1,48 @@
 //! The `optimum` strategy: the offline optimum of linear QoE for a video with
 //! a ladder, by dynamic programming over chunks, wait and previous level, as
-//! Pensieve's `dp.py` does (Mao et al., SIGCOMM 2017), on the pooled capacity
-//! of every node.
+//! Pensieve's `dp.py` / `dp.cc` does (Mao et al., SIGCOMM 2017), on the
+//! pooled capacity of every node, under the same buffer target every client
+//! is held to (Pensieve's DP has its own, `BUFFER_THRESH` = 60 s).
 //!
 //! **Model (a relaxation of every real session, wider than the bound's):**
 //! bytes are a fluid; every node's bandwidth (zero while down) pools into
 //! one pipe, capped by the client cap, and **any node may serve any chunk**
 //! (replica placement is *not* respected, unlike [`super::bound`]); no
-//! latency, loss or probes; nothing limits how far ahead chunks are fetched.
-//! Chunks are fetched one after another at the full pooled rate: in a fluid
-//! pipe that delivers every prefix of the video as early as any schedule can,
-//! so it loses nothing. Playback starts as soon as chunk 0 is in (a later
-//! start only moves wait from stall to startup, and both cost alike).
+//! latency, loss or probes. Chunks are fetched one after another at the
+//! full pooled rate, each from its **release time** on (below): with
+//! release times that never fall from one chunk to the next, a fluid pipe
+//! served in playback order delivers every prefix of the video as early as
+//! any schedule can, so it loses nothing. Playback starts as soon as chunk
+//! 0 is in (a later start only moves wait from stall to startup, and both
+//! cost alike).
+//!
+//! **Release times (the buffer target).** A client asks for chunk `k`
+//! (media start `D_k`) only while `D_k < playhead + T`, `T` the buffer
+//! target ([`crate::engine::BufferConfig::target`], default 30 s;
+//! `BufferManager::wants_more`). Its playhead cannot pass `D_j` before chunk
+//! `j` is in and then moves at most 1×, so `playhead(t) ≤ D_j + max(0, t −
+//! C_j)` for every chunk `j` complete at `C_j`. No client completes chunks
+//! `0..=j` before `L_j`, the time the pooled pipe brings them at their
+//! smallest levels under these same release times, so no client may start
+//! chunk `k` before `E_k = max(0, max_{j<k, D_j ≤ D_k − T} (L_j − D_j) + D_k
+//! − T)`. The optimum starts chunk `k` at `E_k`, the earliest any client
+//! could; capacity the pipe offers while nothing is released is lost, as
+//! it is to every client. With `T` longer than the video nothing is held
+//! back.
 //!
 //! **Score.** Linear QoE as [`QualityQoe`] scores a played session:
 //! `Σ_k r_k − 4.3 × (startup + stall) − Σ_k |r_k − r_{k−1}|`, rates in
 //! Mbit/s per chunk. With chunk `k` complete at `C_k` and starting at media
 //! time `D_k`, startup + stall is `W = max_k (C_k − D_k)` (the same wait the
-//! bound bounds), and `C_k` is the time the pooled curve reaches the bits of
-//! chunks `0..=k` at their chosen levels.
+//! bound bounds), and `C_k` is the time the pooled curve reaches position
+//! `P_k = max(P_{k−1}, B(E_k)) + bits_k`, `B(t)` the bits the pool offers by
+//! `t` (positions count the capacity lost while nothing was released).
 //!
 //! **Search.** For a wait budget `W`, every chunk must be complete by
 //! `D_k + W`, and the most gain `G*(W) = max Σ r − Σ |Δr|` of such a plan
 //! comes from a DP over chunks and levels that keeps, per `(chunk, level)`,
-//! the Pareto front of (bits fetched, gain so far): fewer bits and more gain
-//! is at least as good for every continuation. The score is
+//! the Pareto front of (curve position, gain so far): an earlier position
+//! and more gain is at least as good for every continuation. The score is
 //! `max_W G*(W) − 4.3 W`; as `G*` never falls with `W`, the score on an
 //! interval `[a, b]` is at most `G*(b) − 4.3 a`, so an interval search
 //! drops what cannot beat the best plan found and halves the rest (see
@@ -35,14 +53,15 @@
 //! bring).
 //!
 //! **An upper bound, by construction.** A front larger than [`MAX_FRONT`]
-//! states has its bits rounded *down*, which can only make a state look
-//! better, and every interval left (or dropped within [`GAP_TOLERANCE`])
-//! keeps its bound. So [`OptimumFigures::linear_qoe`] is an **upper bound**:
-//! no strategy's linear QoE exceeds it (a property test over random
-//! instances, `server/core/tests/optimum_props.rs`). The best plan found,
-//! timed exactly, scores [`OptimumFigures::plan`]; the model's true optimum
-//! lies between the two. Where bandwidth is ample they meet within about
-//! 1; where it is scarce the rounding leaves a wider gap (measured in the
+//! states has its positions rounded *down*, which can only make a state
+//! look better, and every interval left (or dropped within
+//! [`GAP_TOLERANCE`]) keeps its bound. So [`OptimumFigures::linear_qoe`] is
+//! an **upper bound**: no strategy's linear QoE exceeds it (a property test
+//! over random instances with random buffer targets,
+//! `server/core/tests/optimum_props.rs`). The best plan found, timed
+//! exactly, scores [`OptimumFigures::plan`]; the model's true optimum lies
+//! between the two. Where bandwidth is ample they meet within about 1;
+//! where it is scarce the rounding leaves a wider gap (measured in the
 //! README).
 
 use super::{
@@ -100,7 +119,9 @@ pub enum OptimumError {
 /// One DP state (see the module docs).
 #[derive(Clone, Copy, Debug)]
 struct State {
-    /// Bits fetched, chunks `0..=k` (rounded down when the front is cut).
+    /// Curve position once chunks `0..=k` are in, bits: what they hold plus
+    /// the capacity lost while nothing was released (rounded down when the
+    /// front is cut).
     bits: f64,
     /// `Σ r − Σ |Δr|` so far, Mbit/s.
     gain: f64,
@@ -123,6 +144,9 @@ struct Problem<'a> {
     rate_mbps: Vec<f64>,
     /// Media start of each chunk, s.
     starts_s: Vec<f64>,
+    /// Curve position at each chunk's release time `B(E_k)`, bits (0 when
+    /// nothing holds it back; see the module docs).
+    release_bits: Vec<f64>,
     max_time_s: f64,
     /// `suffix[k]`: what chunks after `k` can play with a given number of
     /// bits ([`SuffixBound`]); empty for long videos.
@@ -202,6 +226,55 @@ struct Pass {
     levels: Vec<usize>,
     states: u64,
     rounded_bits: bool,
+}
+
+impl<'a> Problem<'a> {
+    /// The session's inputs: media starts, the pooled curve (walked past the
+    /// video's bits when the buffer target holds chunks back) and release
+    /// positions. `manifest` has at least one chunk and a ladder.
+    fn new(config: &SimConfig, manifest: &'a Manifest) -> Self {
+        let n = manifest.chunks.len();
+        let mut starts_s = Vec::with_capacity(n);
+        let mut media = 0.0;
+        for c in &manifest.chunks {
+            starts_s.push(media);
+            media += c.duration.as_secs_f64();
+        }
+        let max_time_s = config
+            .max_time
+            .unwrap_or(manifest.duration() * 10 + std::time::Duration::from_secs(600))
+            .as_secs_f64();
+        let levels = manifest.bitrates_kbps.len();
+        let most_bits: f64 = (0..n)
+            .map(|k| {
+                (0..levels)
+                    .map(|l| chunk_bits(manifest, k, l))
+                    .fold(0.0, f64::max)
+            })
+            .sum();
+        let target_s = config.engine.buffer.target.as_secs_f64();
+        // Capacity lost while nothing is released moves positions past the
+        // video's bits: walk the whole time limit when the target holds any
+        // chunk back.
+        let walk_bits = if starts_s[n - 1] >= target_s {
+            f64::INFINITY
+        } else {
+            most_bits
+        };
+        let curve = PooledCurve::walk(config, walk_bits, max_time_s);
+        let release_bits = release_positions(manifest, &curve, &starts_s, target_s);
+        let mut p = Self {
+            manifest,
+            curve,
+            rate_mbps: manifest.bitrates_kbps.iter().map(|r| r / 1e3).collect(),
+            starts_s,
+            release_bits,
+            max_time_s,
+            suffix: Vec::new(),
+        };
+        p.suffix = p.suffix_bounds();
+        p
+    }
 }
 
 impl Problem<'_> {
@@ -291,16 +364,17 @@ impl Problem<'_> {
                 let mut cand = Vec::new();
                 let mut push = |prev: Option<(usize, u32, &State)>| {
                     let (bits, gain) = prev.map_or((0.0, 0.0), |(_, _, s)| (s.bits, s.gain));
-                    if self.curve.time_to_reach(bits + add) > deadline_s {
+                    let done = bits.max(self.release_bits[k]) + add;
+                    if self.curve.time_to_reach(done) > deadline_s {
                         return;
                     }
                     let switch = prev.map_or(0.0, |(pl, _, _)| {
                         (self.rate_mbps[l] - self.rate_mbps[pl]).abs()
                     });
                     let gain = gain + self.rate_mbps[l] - switch;
-                    if gain + self.future_gain(k, l, pool_bits - bits - add) >= floor {
+                    if gain + self.future_gain(k, l, pool_bits - done) >= floor {
                         cand.push(State {
-                            bits: bits + add,
+                            bits: done,
                             gain,
                             parent: prev.map_or(0, |p| p.1),
                             parent_level: prev.map_or(0, |p| p.0 as u16),
@@ -353,12 +427,14 @@ impl Problem<'_> {
     /// `levels` re-timed exactly: (startup s, wait s, stall events, bits).
     fn retime(&self, levels: &[usize]) -> (f64, f64, u32, f64) {
         let mut bits = 0.0;
+        let mut position = 0.0;
         let mut wait_s: f64 = 0.0;
         let mut startup_s = 0.0;
         let mut stall_count = 0;
         for (k, &l) in levels.iter().enumerate() {
             bits += self.size_bits(k, l);
-            let late_s = self.curve.time_to_reach(bits) - self.starts_s[k];
+            position = f64::max(position, self.release_bits[k]) + self.size_bits(k, l);
+            let late_s = self.curve.time_to_reach(position) - self.starts_s[k];
             if k == 0 {
                 startup_s = late_s;
             } else if late_s > wait_s {
@@ -409,33 +485,8 @@ pub fn figures(config: &SimConfig, manifest: &Manifest) -> Result<OptimumFigures
     if manifest.bitrates_kbps.is_empty() || n == 0 {
         return Err(OptimumError::NoLadder);
     }
-    let mut starts_s = Vec::with_capacity(n);
-    let mut media = 0.0;
-    for c in &manifest.chunks {
-        starts_s.push(media);
-        media += c.duration.as_secs_f64();
-    }
-    let max_time_s = config
-        .max_time
-        .unwrap_or(manifest.duration() * 10 + std::time::Duration::from_secs(600))
-        .as_secs_f64();
-    let levels = manifest.bitrates_kbps.len();
-    let most_bits: f64 = (0..n)
-        .map(|k| {
-            (0..levels)
-                .map(|l| chunk_bits(manifest, k, l))
-                .fold(0.0, f64::max)
-        })
-        .sum();
-    let mut p = Problem {
-        manifest,
-        curve: PooledCurve::walk(config, most_bits, max_time_s),
-        rate_mbps: manifest.bitrates_kbps.iter().map(|r| r / 1e3).collect(),
-        starts_s,
-        max_time_s,
-        suffix: Vec::new(),
-    };
-    p.suffix = p.suffix_bounds();
+    let p = Problem::new(config, manifest);
+    let (levels, max_time_s) = (p.rate_mbps.len(), p.max_time_s);
 
     // Plans at one level throughout: the first floor, and the wait range.
     let mut best_plan: Option<(QualityQoe, Vec<usize>)> = None;
@@ -524,6 +575,43 @@ pub fn figures(config: &SimConfig, manifest: &Manifest) -> Result<OptimumFigures
         states,
         rounded_bits,
     })
+}
+
+/// The curve position `B(E_k)` of every chunk's release time `E_k` under a
+/// buffer target of `target_s` (module docs): `E_k` is the earliest time
+/// any client may ask for chunk `k`, from `L_j`, the times the pipe brings
+/// chunks `0..=j` at their smallest levels under the same rule. Bits.
+fn release_positions(
+    manifest: &Manifest,
+    curve: &PooledCurve,
+    starts_s: &[f64],
+    target_s: f64,
+) -> Vec<f64> {
+    let n = starts_s.len();
+    let mut out = Vec::with_capacity(n);
+    let (mut position, mut counted, mut most_late_s) = (0.0f64, 0usize, f64::NEG_INFINITY);
+    // `L_j − D_j` per chunk, filled as the walk goes.
+    let mut late_s = Vec::with_capacity(n);
+    for k in 0..n {
+        // Chunks j with D_j ≤ D_k − T (a prefix: starts never fall).
+        while counted < k && starts_s[counted] <= starts_s[k] - target_s {
+            most_late_s = most_late_s.max(late_s[counted]);
+            counted += 1;
+        }
+        let release_s = (most_late_s + starts_s[k] - target_s).max(0.0);
+        let held = if release_s > 0.0 {
+            curve.bits_by(release_s)
+        } else {
+            0.0
+        };
+        out.push(held);
+        let smallest = (0..manifest.bitrates_kbps.len().max(1))
+            .map(|l| chunk_bits(manifest, k, l))
+            .fold(f64::INFINITY, f64::min);
+        position = position.max(held) + smallest;
+        late_s.push(curve.time_to_reach(position) - starts_s[k]);
+    }
+    out
 }
 
 /// Keeps `plan` in `best` when it scores higher and ends within the time
@@ -719,6 +807,92 @@ mod tests {
             "{f:?} vs {best}"
         );
         assert!(f.linear_qoe >= best - 1e-9, "{f:?} vs {best}");
+    }
+
+    /// A link at 8 Mbit/s for 20 s, down for 30 s, then at 8 Mbit/s again.
+    fn outage_link() -> SimConfig {
+        let periods = [(20, 8.0), (30, 0.0), (600, 8.0)]
+            .iter()
+            .map(|&(s, mbps)| crate::input::Period {
+                duration: Duration::from_secs(s),
+                bandwidth_mbps: mbps,
+                rtt_ms: 0.0,
+            })
+            .collect();
+        let trace = Arc::new(Trace::new("outage", periods).unwrap());
+        SimConfig::new(vec![NodeLink::new(trace)])
+    }
+
+    #[test]
+    fn the_buffer_target_holds_chunks_back_through_an_outage() {
+        // 30 chunks of 4 s. With no limit the first 20 s bring 160 Mbit,
+        // 80 s of the lowest level: the outage is played through. Held to
+        // 10 s ahead of the playhead, at most 10 s (+ one chunk) can be in
+        // when the link goes down at 20 s, so at least 30 − 14 = 16 s stall.
+        let mut cfg = outage_link();
+        let (_, m) = setup(1.0, 30);
+        cfg.engine.buffer.target = Duration::from_secs(600);
+        let free = figures(&cfg, &m).unwrap();
+        assert!(free.stall_s < 1e-6, "{free:?}");
+        cfg.engine.buffer.target = Duration::from_secs(10);
+        let held = figures(&cfg, &m).unwrap();
+        assert!(held.stall_s >= 16.0 - 1e-6, "{held:?}");
+        assert!(
+            held.linear_qoe < free.linear_qoe - 4.3 * 15.0,
+            "{held:?} vs {free:?}"
+        );
+    }
+
+    #[test]
+    fn exhaustive_search_agrees_under_a_buffer_target() {
+        // Every level sequence of a 7-chunk video (4 s chunks) held to 6 s
+        // ahead, timed by an independent walk: chunk k may start once the
+        // playhead, which cannot pass D_j before the all-lowest prefix j is
+        // in, is within 6 s of D_k.
+        let mut cfg = outage_link();
+        cfg.engine.buffer.target = Duration::from_secs(6);
+        let (_, m) = setup(1.0, 7);
+        let f = figures(&cfg, &m).unwrap();
+        let curve = PooledCurve::walk(&cfg, f64::INFINITY, 1e4);
+        let d = |k: usize| 4.0 * k as f64;
+        let bits = |k: usize, l: usize| m.chunks[k].level_sizes[l] as f64 * 8.0;
+        // Earliest completions at the lowest level, in order, with releases.
+        let mut lowest_done = Vec::new();
+        let mut release = Vec::new();
+        let mut pos = 0.0;
+        for k in 0..7 {
+            let e = (0..k)
+                .filter(|&j| d(j) <= d(k) - 6.0)
+                .map(|j| lowest_done[j] - d(j) + d(k) - 6.0)
+                .fold(0.0, f64::max);
+            release.push(e);
+            pos = f64::max(pos, curve.bits_by(e)) + bits(k, 0);
+            lowest_done.push(curve.time_to_reach(pos));
+        }
+        let mut best = f64::NEG_INFINITY;
+        for code in 0..3usize.pow(7) {
+            let levels: Vec<usize> = (0..7).map(|k| code / 3usize.pow(k as u32) % 3).collect();
+            let (mut t, mut wait): (f64, f64) = (0.0, 0.0);
+            for (k, &l) in levels.iter().enumerate() {
+                // Start at max(previous done, release); bring the bits.
+                let start = t.max(release[k]);
+                t = curve.time_to_reach(curve.bits_by(start) + bits(k, l));
+                wait = wait.max(t - d(k));
+            }
+            let played: Vec<(usize, f64)> = levels.iter().map(|l| (*l, 4.0)).collect();
+            best = best.max(QualityQoe::of(&m.bitrates_kbps, &played, wait).linear_qoe);
+        }
+        assert!(!f.rounded_bits);
+        assert!(f.plan.linear_qoe <= best + 1e-9, "{f:?} vs {best}");
+        assert!(
+            best - f.plan.linear_qoe <= GAP_TOLERANCE + 4.3 * WAIT_QUANTUM_S,
+            "{f:?} vs {best}"
+        );
+        assert!(f.linear_qoe >= best - 1e-9, "{f:?} vs {best}");
+        // The target binds: the same video with no limit plays better.
+        cfg.engine.buffer.target = Duration::from_secs(600);
+        let free = figures(&cfg, &m).unwrap();
+        assert!(free.plan.linear_qoe > best + 1.0, "{free:?} vs {best}");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use vstack_core::{
 /// 20 kB–3 MB, each on a random non-empty set of nodes; each node a looping
 /// trace of 1–5 periods (0–30 Mbit/s, a third of them idle, 0–150 ms RTT)
 /// from a random offset, sometimes a down interval, sometimes loss; a client
-/// cap half the time; start and resume thresholds of 1–12 s. Half the
+/// cap half the time; a buffer target of 2–30 s with a low-water mark below
+/// it; start and resume thresholds of 1–12 s within the target. Half the
 /// instances (all when `always_ladder`) have a ladder of 2–4 levels (lower levels 20–90 % of the one
 /// above, chunk by chunk) and random rules for smart and naive.
 pub fn instance(seed: u64, always_ladder: bool) -> (SimConfig, Manifest, AbrPlan) {
@@ -70,8 +71,21 @@ pub fn instance(seed: u64, always_ladder: bool) -> (SimConfig, Manifest, AbrPlan
         .collect();
     let mut cfg = SimConfig::new(links);
     cfg.client_cap_mbps = rng.random_bool(0.5).then(|| rng.random_range(0.5..40.0));
-    cfg.engine.buffer.start_threshold = Duration::from_millis(rng.random_range(1_000..=12_000));
-    cfg.engine.buffer.resume_threshold = Duration::from_millis(rng.random_range(1_000..=12_000));
+    // A buffer target of 2–30 s (30 s, the default, a quarter of the time)
+    // holds later chunks back in videos of up to 64 s; the low-water mark
+    // lies below it and the start and resume thresholds within it.
+    let target_ms = if rng.random_bool(0.25) {
+        30_000
+    } else {
+        rng.random_range(2_000..=30_000u64)
+    };
+    cfg.engine.buffer.target = Duration::from_millis(target_ms);
+    cfg.engine.buffer.low_water_mark = Duration::from_millis(rng.random_range(0..=target_ms));
+    let threshold_ms = target_ms.min(12_000);
+    cfg.engine.buffer.start_threshold =
+        Duration::from_millis(rng.random_range(1_000..=threshold_ms));
+    cfg.engine.buffer.resume_threshold =
+        Duration::from_millis(rng.random_range(1_000..=threshold_ms));
     cfg.seed = rng.random();
     cfg.max_time = Some(Duration::from_secs(900));
     let mut plan = AbrPlan::default();
