@@ -678,6 +678,61 @@ mod tests {
     }
 
     #[test]
+    fn abandonment_counts_the_replicas_that_may_help() {
+        // Node 0 gives 3 Mbit/s throughout; nodes 1 and 2 loop through 4 s
+        // at 8 Mbit/s and 3 s at 0.2 Mbit/s, 3 s apart. A chunk split
+        // across a node in its slump and one that has brought its share
+        // has an idle replica that tail hedging puts on the slow part.
+        // Abandonment that counted the running part alone saw such chunks
+        // arrive late and dropped them to a lower level though they would
+        // have come in time (measured: 11 switches, no stall, linear QoE
+        // 160.9); counting the idle replica, one switch (the first chunk,
+        // asked blind) and 213.4.
+        let slumps = |offset_s: f64| {
+            let periods = vec![
+                crate::input::Period {
+                    duration: Duration::from_secs(4),
+                    bandwidth_mbps: 8.0,
+                    rtt_ms: 20.0,
+                },
+                crate::input::Period {
+                    duration: Duration::from_secs(3),
+                    bandwidth_mbps: 0.2,
+                    rtt_ms: 20.0,
+                },
+            ];
+            let mut l = NodeLink::new(Arc::new(Trace::new("slumps", periods).unwrap()));
+            l.offset_s = offset_s;
+            l
+        };
+        let links = vec![
+            NodeLink::new(Arc::new(Trace::constant(3.0, 20.0))),
+            slumps(0.0),
+            slumps(3.0),
+        ];
+        let plan = AbrPlan {
+            smart: AbrKind::MultiSource,
+            baseline: AbrKind::MultiSource,
+            fixed_level: 0,
+        };
+        let o = run_strategy(
+            Strategy::Smart,
+            &SimConfig::new(links),
+            &ladder_video(),
+            &plan,
+        );
+        assert!(o.qoe.ended);
+        let q = o.qoe.quality.unwrap();
+        assert!(q.switches <= 2, "{q:?}");
+        assert!(q.linear_qoe > 200.0, "{q:?}");
+        assert!(
+            o.qoe.playback.rebuffer_time_ms < 1.0,
+            "{:?}",
+            o.qoe.playback
+        );
+    }
+
+    #[test]
     fn adaptive_rules_climb_on_ample_links_and_hold_back_on_scarce_ones() {
         // 3 × 20 Mbit/s: every rule reaches the top and stays there.
         for rule in [AbrKind::MultiSource, AbrKind::Bolae, AbrKind::Throughput] {
