@@ -598,6 +598,35 @@ mod tests {
         q
     }
 
+    /// A trace of `(seconds, Mbit/s)` steps, each with a 20 ms RTT.
+    fn stepped(name: &str, steps: &[(u64, f64)]) -> Arc<Trace> {
+        let periods = steps
+            .iter()
+            .map(|&(secs, mbps)| crate::input::Period {
+                duration: Duration::from_secs(secs),
+                bandwidth_mbps: mbps,
+                rtt_ms: 20.0,
+            })
+            .collect();
+        Arc::new(Trace::new(name, periods).unwrap())
+    }
+
+    /// One session of smart with the multi-source rule on `links`, playing
+    /// [`ladder_video`].
+    fn smart_multi_source(links: Vec<NodeLink>) -> SimOutcome {
+        let plan = AbrPlan {
+            smart: AbrKind::MultiSource,
+            baseline: AbrKind::MultiSource,
+            fixed_level: 0,
+        };
+        run_strategy(
+            Strategy::Smart,
+            &SimConfig::new(links),
+            &ladder_video(),
+            &plan,
+        )
+    }
+
     #[test]
     fn an_initialization_segment_is_no_throughput_sample() {
         // An fMP4 video: chunk 0 is an 800-byte initialization segment. Its
@@ -636,31 +665,8 @@ mod tests {
         // 41.4 s with abandonment disabled (measured; the startup choice
         // reaches the top from the second chunk, so more top-level bytes
         // are in flight at the collapse than when the rule climbed).
-        let periods = vec![
-            crate::input::Period {
-                duration: Duration::from_secs(40),
-                bandwidth_mbps: 20.0,
-                rtt_ms: 20.0,
-            },
-            crate::input::Period {
-                duration: Duration::from_secs(3_600),
-                bandwidth_mbps: 0.25,
-                rtt_ms: 20.0,
-            },
-        ];
-        let trace = Arc::new(Trace::new("collapse", periods).unwrap());
-        let links: Vec<NodeLink> = (0..3).map(|_| NodeLink::new(trace.clone())).collect();
-        let plan = AbrPlan {
-            smart: AbrKind::MultiSource,
-            baseline: AbrKind::MultiSource,
-            fixed_level: 0,
-        };
-        let o = run_strategy(
-            Strategy::Smart,
-            &SimConfig::new(links),
-            &ladder_video(),
-            &plan,
-        );
+        let trace = stepped("collapse", &[(40, 20.0), (3_600, 0.25)]);
+        let o = smart_multi_source((0..3).map(|_| NodeLink::new(trace.clone())).collect());
         assert!(o.qoe.ended);
         let q = o.qoe.quality.unwrap();
         assert!(
@@ -689,38 +695,15 @@ mod tests {
         // 160.9); counting the idle replica, one switch (the first chunk,
         // asked blind) and 213.4.
         let slumps = |offset_s: f64| {
-            let periods = vec![
-                crate::input::Period {
-                    duration: Duration::from_secs(4),
-                    bandwidth_mbps: 8.0,
-                    rtt_ms: 20.0,
-                },
-                crate::input::Period {
-                    duration: Duration::from_secs(3),
-                    bandwidth_mbps: 0.2,
-                    rtt_ms: 20.0,
-                },
-            ];
-            let mut l = NodeLink::new(Arc::new(Trace::new("slumps", periods).unwrap()));
+            let mut l = NodeLink::new(stepped("slumps", &[(4, 8.0), (3, 0.2)]));
             l.offset_s = offset_s;
             l
         };
-        let links = vec![
+        let o = smart_multi_source(vec![
             NodeLink::new(Arc::new(Trace::constant(3.0, 20.0))),
             slumps(0.0),
             slumps(3.0),
-        ];
-        let plan = AbrPlan {
-            smart: AbrKind::MultiSource,
-            baseline: AbrKind::MultiSource,
-            fixed_level: 0,
-        };
-        let o = run_strategy(
-            Strategy::Smart,
-            &SimConfig::new(links),
-            &ladder_video(),
-            &plan,
-        );
+        ]);
         assert!(o.qoe.ended);
         let q = o.qoe.quality.unwrap();
         assert!(q.switches <= 2, "{q:?}");
