@@ -114,6 +114,21 @@ impl Trace {
         .expect("one positive period")
     }
 
+    /// A looping trace of `(seconds, Mbit/s)` steps, each with `rtt_ms`, for
+    /// tests. Panics on a step of zero seconds or no steps.
+    #[cfg(test)]
+    pub(crate) fn stepped(name: &str, steps: &[(u64, f64)], rtt_ms: f64) -> Self {
+        let periods = steps
+            .iter()
+            .map(|&(secs, bandwidth_mbps)| Period {
+                duration: Duration::from_secs(secs),
+                bandwidth_mbps,
+                rtt_ms,
+            })
+            .collect();
+        Self::new(name, periods).expect("positive steps")
+    }
+
     /// The periods, in order.
     pub fn periods(&self) -> &[Period] {
         &self.periods

@@ -600,15 +600,7 @@ mod tests {
 
     /// A trace of `(seconds, Mbit/s)` steps, each with a 20 ms RTT.
     fn stepped(name: &str, steps: &[(u64, f64)]) -> Arc<Trace> {
-        let periods = steps
-            .iter()
-            .map(|&(secs, mbps)| crate::input::Period {
-                duration: Duration::from_secs(secs),
-                bandwidth_mbps: mbps,
-                rtt_ms: 20.0,
-            })
-            .collect();
-        Arc::new(Trace::new(name, periods).unwrap())
+        Arc::new(Trace::stepped(name, steps, 20.0))
     }
 
     /// One session of smart with the multi-source rule on `links`, playing

@@ -790,15 +790,7 @@ mod tests {
 
     /// One link of `(seconds, Mbit/s)` steps with no latency.
     fn one_link(name: &str, steps: &[(u64, f64)]) -> SimConfig {
-        let periods = steps
-            .iter()
-            .map(|&(secs, mbps)| crate::input::Period {
-                duration: Duration::from_secs(secs),
-                bandwidth_mbps: mbps,
-                rtt_ms: 0.0,
-            })
-            .collect();
-        let trace = Arc::new(Trace::new(name, periods).unwrap());
+        let trace = Arc::new(Trace::stepped(name, steps, 0.0));
         SimConfig::new(vec![NodeLink::new(trace)])
     }
 
