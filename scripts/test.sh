@@ -99,6 +99,27 @@ read -r e2e_passed e2e_failed < <(node -e '
   console.log(p + " " + f);
 ' "$ROOT/end2end/artifacts/results.json" "$ROOT/end2end/artifacts/results-proxy.json" 2>/dev/null || echo "0 1")
 
+# Name every browser test that failed, with its error's first lines, here
+# at the end: CI keeps only the tail of this log, and one failure in the
+# direct pass once scrolled out of it unnamed.
+node -e '
+  const walk = (s, pass) => {
+    for (const spec of s.specs || []) for (const t of spec.tests || []) {
+      if (t.status === "expected" || t.status === "skipped") continue;
+      const r = (t.results || []).at(-1) || {};
+      const msg = ((r.error && r.error.message) || r.status || t.status)
+        .replace(/\x1b\[[0-9;]*m/g, "").split("\n").filter((l) => l.trim()).slice(0, 3).join(" / ");
+      console.log(`FAILED (${pass}) ${spec.file}:${spec.line} ${spec.title}: ${msg.trim().slice(0, 300)}`);
+    }
+    for (const c of s.suites || []) walk(c, pass);
+  };
+  const passes = [["direct", process.argv[1]], ["through Caddy", process.argv[2]]];
+  for (const [pass, file] of passes) {
+    try { for (const s of require(file).suites || []) walk(s, pass); }
+    catch { console.log(`FAILED (${pass}) no results in ${file}`); }
+  }
+' "$ROOT/end2end/artifacts/results.json" "$ROOT/end2end/artifacts/results-proxy.json" || true
+
 # Disk: a clean run once filled its machine's disk while building (14 GB of
 # target/ then; about 5 GB since debug builds carry no debuginfo). Fail when
 # it grows past 8 GB (VSTACK_TARGET_MAX_MB), so a regression shows here
