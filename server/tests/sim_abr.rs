@@ -153,6 +153,14 @@ fn adaptive_rules_need_a_ladder_and_a_known_name() {
         (vec!["--baseline-abr", "throughput"], "ladder"),
         (vec!["--abr", "pensieve"], "pensieve"),
         (vec!["--strategies", "smart,optimum"], "ladder"),
+        (
+            vec!["--startup-probe-wait-s", "11"],
+            "--startup-probe-wait-s",
+        ),
+        (
+            vec!["--startup-probe-wait-s", "NaN"],
+            "--startup-probe-wait-s",
+        ),
     ] {
         let out = Command::new(BIN)
             .args(["sim", "--trace", traces.to_str().unwrap()])

@@ -126,6 +126,14 @@ pub struct SimArgs {
     /// sets no buffer limit). Range 20–600, default 30.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(20..=600))]
     pub buffer_target_s: u64,
+    /// How long a client that probes (smart, single) holds its first
+    /// request for its probes' answers, seconds, so that its first chunk
+    /// goes to measured replicas and a ladder's first level is scored on
+    /// them (the engine's startup probe gate, as the browser player does).
+    /// 0 turns it off (the first chunk at the bottom level, blind). Range
+    /// 0–10, default 3 (past the 2 s probe timeout).
+    #[arg(long, default_value_t = 3.0, value_parser = parse_probe_wait_s)]
+    pub startup_probe_wait_s: f64,
     /// Print a row per session too.
     #[arg(long)]
     pub per_session: bool,
@@ -221,6 +229,8 @@ impl SimArgs {
         );
         base.client_cap_mbps = self.client_cap_mbps;
         base.engine.buffer.target = std::time::Duration::from_secs(self.buffer_target_s);
+        base.engine.scheduler.startup_probe_wait =
+            std::time::Duration::from_secs_f64(self.startup_probe_wait_s);
         base.seed = self.seed;
         Ok(Experiment {
             base,
@@ -655,4 +665,17 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         simulated / wall.as_secs_f64().max(1e-9)
     );
     Ok(())
+}
+
+/// Value parser of `--startup-probe-wait-s`: seconds in [0, 10] (a bad
+/// value is a usage error, exit code 2).
+fn parse_probe_wait_s(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
+    if v.is_finite() && (0.0..=10.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "--startup-probe-wait-s must be in [0, 10], got {v}"
+        ))
+    }
 }

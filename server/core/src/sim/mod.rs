@@ -19,7 +19,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-pub use net::{NodeLink, OracleSelector, SimConfig, SimOutcome, run_session};
+pub use net::{
+    NodeLink, OracleSelector, SIM_STARTUP_PROBE_WAIT, SimConfig, SimOutcome, run_session,
+};
 
 pub use crate::engine::Strategy;
 
@@ -617,6 +619,46 @@ mod tests {
             &ladder_video(),
             &plan,
         )
+    }
+
+    #[test]
+    fn the_startup_probe_gate_scores_the_first_chunk_on_measured_replicas() {
+        // 3 × 20 Mbit/s: a 16 Mbit top chunk arrives in about 0.3 s from
+        // its two replicas. Gated (the simulator's default), the first
+        // chunk waits for the probes (a round trip) and goes out at the
+        // top: no switch. Without the gate it goes out blind at the
+        // bottom and the session pays a switch up.
+        let links = || -> Vec<NodeLink> {
+            (0..3)
+                .map(|_| NodeLink::new(Arc::new(Trace::constant(20.0, 20.0))))
+                .collect()
+        };
+        let plan = AbrPlan {
+            smart: AbrKind::MultiSource,
+            baseline: AbrKind::MultiSource,
+            fixed_level: 0,
+        };
+        let gated = SimConfig::new(links());
+        assert_eq!(
+            gated.engine.scheduler.startup_probe_wait,
+            SIM_STARTUP_PROBE_WAIT
+        );
+        let mut blind = SimConfig::new(links());
+        blind.engine.scheduler.startup_probe_wait = Duration::ZERO;
+        let run = |cfg: &SimConfig| {
+            let o = run_strategy(Strategy::Smart, cfg, &ladder_video(), &plan);
+            (
+                o.qoe.quality.unwrap(),
+                o.qoe.playback.startup_latency_ms.unwrap(),
+            )
+        };
+        let (q, startup_ms) = run(&gated);
+        assert_eq!(q.levels[0], 2, "{:?}", q.levels);
+        assert_eq!(q.switches, 0, "{:?}", q.levels);
+        assert!(startup_ms < 1_000.0, "{startup_ms}");
+        let (q, _) = run(&blind);
+        assert_eq!(q.levels[0], 0, "{:?}", q.levels);
+        assert!(q.switches >= 1, "{:?}", q.levels);
     }
 
     #[test]
