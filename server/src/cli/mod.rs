@@ -27,27 +27,36 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// A number in `range` (finite), or the message `"{what} must be in
+/// [lo, hi]{unit}, got v"`: the shared body of the CLI's `f64` value
+/// parsers (a bad value is a usage error, exit code 2).
+pub fn parse_f64_in(
+    s: &str,
+    range: std::ops::RangeInclusive<f64>,
+    what: &str,
+    unit: &str,
+) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
+    if v.is_finite() && range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{what} must be in [{}, {}]{unit}, got {v}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
 /// Value parser of every `--speed` flag: a time compression factor in
 /// [1, 1000] (a bad value is a usage error, exit code 2).
 pub fn parse_speed(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
-    if v.is_finite() && (1.0..=1000.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("speed must be in [1, 1000], got {v}"))
-    }
+    parse_f64_in(s, 1.0..=1000.0, "speed", "")
 }
 
 /// Value parser of the repair cap flag: a number in [0.01, 100000] Mbit/s.
 pub fn parse_repair_cap_mbps(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
-    if v.is_finite() && (0.01..=100_000.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!(
-            "repair cap must be in [0.01, 100000] Mbit/s, got {v:e}"
-        ))
-    }
+    parse_f64_in(s, 0.01..=100_000.0, "repair cap", " Mbit/s")
 }
 
 /// Value parser of every `--cluster-token` flag (16–256 visible ASCII

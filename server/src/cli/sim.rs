@@ -670,12 +670,5 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
 /// Value parser of `--startup-probe-wait-s`: seconds in [0, 10] (a bad
 /// value is a usage error, exit code 2).
 fn parse_probe_wait_s(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
-    if v.is_finite() && (0.0..=10.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!(
-            "--startup-probe-wait-s must be in [0, 10], got {v}"
-        ))
-    }
+    super::parse_f64_in(s, 0.0..=10.0, "--startup-probe-wait-s", " s")
 }
