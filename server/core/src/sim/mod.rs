@@ -584,10 +584,15 @@ mod tests {
         ladder_manifest(&ladder, Duration::from_secs(4), 3, 2, &[], 0)
     }
 
-    fn play(mbps: f64, rule: AbrKind, strategy: Strategy) -> crate::abr::QualityQoe {
-        let links: Vec<NodeLink> = (0..3)
+    /// Three links at a constant `mbps`, 20 ms RTT.
+    fn constant_links(mbps: f64) -> Vec<NodeLink> {
+        (0..3)
             .map(|_| NodeLink::new(Arc::new(Trace::constant(mbps, 20.0))))
-            .collect();
+            .collect()
+    }
+
+    fn play(mbps: f64, rule: AbrKind, strategy: Strategy) -> crate::abr::QualityQoe {
+        let links = constant_links(mbps);
         let plan = AbrPlan {
             smart: rule,
             baseline: rule,
@@ -608,17 +613,18 @@ mod tests {
     /// One session of smart with the multi-source rule on `links`, playing
     /// [`ladder_video`].
     fn smart_multi_source(links: Vec<NodeLink>) -> SimOutcome {
+        smart_multi_source_on(&SimConfig::new(links), &ladder_video())
+    }
+
+    /// One session of smart with the multi-source rule under `cfg`,
+    /// playing `video`.
+    fn smart_multi_source_on(cfg: &SimConfig, video: &Manifest) -> SimOutcome {
         let plan = AbrPlan {
             smart: AbrKind::MultiSource,
             baseline: AbrKind::MultiSource,
             fixed_level: 0,
         };
-        run_strategy(
-            Strategy::Smart,
-            &SimConfig::new(links),
-            &ladder_video(),
-            &plan,
-        )
+        run_strategy(Strategy::Smart, cfg, video, &plan)
     }
 
     #[test]
@@ -628,25 +634,15 @@ mod tests {
         // chunk waits for the probes (a round trip) and goes out at the
         // top: no switch. Without the gate it goes out blind at the
         // bottom and the session pays a switch up.
-        let links = || -> Vec<NodeLink> {
-            (0..3)
-                .map(|_| NodeLink::new(Arc::new(Trace::constant(20.0, 20.0))))
-                .collect()
-        };
-        let plan = AbrPlan {
-            smart: AbrKind::MultiSource,
-            baseline: AbrKind::MultiSource,
-            fixed_level: 0,
-        };
-        let gated = SimConfig::new(links());
+        let gated = SimConfig::new(constant_links(20.0));
         assert_eq!(
             gated.engine.scheduler.startup_probe_wait,
             SIM_STARTUP_PROBE_WAIT
         );
-        let mut blind = SimConfig::new(links());
+        let mut blind = SimConfig::new(constant_links(20.0));
         blind.engine.scheduler.startup_probe_wait = Duration::ZERO;
         let run = |cfg: &SimConfig| {
-            let o = run_strategy(Strategy::Smart, cfg, &ladder_video(), &plan);
+            let o = smart_multi_source_on(cfg, &ladder_video());
             (
                 o.qoe.quality.unwrap(),
                 o.qoe.playback.startup_latency_ms.unwrap(),
@@ -676,15 +672,7 @@ mod tests {
         for (i, c) in m.chunks.iter_mut().enumerate() {
             c.index = u32::try_from(i).unwrap();
         }
-        let links: Vec<NodeLink> = (0..3)
-            .map(|_| NodeLink::new(Arc::new(Trace::constant(20.0, 20.0))))
-            .collect();
-        let plan = AbrPlan {
-            smart: AbrKind::MultiSource,
-            baseline: AbrKind::MultiSource,
-            fixed_level: 0,
-        };
-        let o = run_strategy(Strategy::Smart, &SimConfig::new(links), &m, &plan);
+        let o = smart_multi_source_on(&SimConfig::new(constant_links(20.0)), &m);
         let q = o.qoe.quality.unwrap();
         let media = &q.levels[q.levels.len() - 60..];
         assert!(media[1..4].iter().all(|&l| l == 2), "{media:?}");

@@ -773,19 +773,29 @@ mod tests {
         let (_, m) = setup(1.0, 6);
         let f = figures(&cfg, &m).unwrap();
         let curve = PooledCurve::walk(&cfg, 1e12, 1e4);
-        let mut best = f64::NEG_INFINITY;
-        for code in 0..3usize.pow(6) {
-            let levels: Vec<usize> = (0..6).map(|k| code / 3usize.pow(k) % 3).collect();
+        let best = exhaustive_best(&m, 6, |levels| {
             let mut bits = 0.0;
             let mut wait: f64 = 0.0;
             for (k, &l) in levels.iter().enumerate() {
                 bits += m.chunks[k].level_sizes[l] as f64 * 8.0;
                 wait = wait.max(curve.time_to_reach(bits) - 4.0 * k as f64);
             }
+            wait
+        });
+        agrees_with_exhaustive_search(&f, best);
+    }
+
+    /// The best linear QoE over every level sequence of the first `chunks`
+    /// 4 s chunks of `m` (3 levels), each waiting `wait_s(levels)` s.
+    fn exhaustive_best(m: &Manifest, chunks: u32, wait_s: impl Fn(&[usize]) -> f64) -> f64 {
+        let mut best = f64::NEG_INFINITY;
+        for code in 0..3usize.pow(chunks) {
+            let levels: Vec<usize> = (0..chunks).map(|k| code / 3usize.pow(k) % 3).collect();
             let played: Vec<(usize, f64)> = levels.iter().map(|l| (*l, 4.0)).collect();
+            let wait = wait_s(&levels);
             best = best.max(QualityQoe::of(&m.bitrates_kbps, &played, wait).linear_qoe);
         }
-        agrees_with_exhaustive_search(&f, best);
+        best
     }
 
     /// One link of `(seconds, Mbit/s)` steps with no latency.
@@ -858,9 +868,7 @@ mod tests {
             pos = f64::max(pos, curve.bits_by(e)) + bits(k, 0);
             lowest_done.push(curve.time_to_reach(pos));
         }
-        let mut best = f64::NEG_INFINITY;
-        for code in 0..3usize.pow(7) {
-            let levels: Vec<usize> = (0..7).map(|k| code / 3usize.pow(k as u32) % 3).collect();
+        let best = exhaustive_best(&m, 7, |levels| {
             let (mut t, mut wait): (f64, f64) = (0.0, 0.0);
             for (k, &l) in levels.iter().enumerate() {
                 // Start at max(previous done, release); bring the bits.
@@ -868,9 +876,8 @@ mod tests {
                 t = curve.time_to_reach(curve.bits_by(start) + bits(k, l));
                 wait = wait.max(t - d(k));
             }
-            let played: Vec<(usize, f64)> = levels.iter().map(|l| (*l, 4.0)).collect();
-            best = best.max(QualityQoe::of(&m.bitrates_kbps, &played, wait).linear_qoe);
-        }
+            wait
+        });
         agrees_with_exhaustive_search(&f, best);
         // The target binds: the same video with no limit plays better.
         cfg.engine.buffer.target = Duration::from_secs(600);

@@ -88,9 +88,13 @@ impl Session {
                 .chunk_start(f.chunk)
                 .saturating_sub(self.buffer.playhead())
                 .as_secs_f64();
+            // Whether a transfer of `bytes` at `rate` (bytes/s) would be in
+            // within the margin of the time the chunk is needed.
+            let transfer_s = |bytes: f64, rate: f64| bytes / rate.max(1.0);
+            let on_time = |secs: f64| secs <= until_needed_s + DOWNSHIFT_MARGIN_S;
             // On time at its running parts' rates even if nothing were held
             // yet: no need to count.
-            if f.size as f64 / running.max(1.0) <= until_needed_s + DOWNSHIFT_MARGIN_S {
+            if on_time(transfer_s(f.size as f64, running)) {
                 continue;
             }
             // Its running parts at their rates, and every replica that may
@@ -101,19 +105,18 @@ impl Session {
             // switches a session and linear QoE 136.7, against 11.2 and
             // 210.6 now.)
             let rate = running + self.helpers_rate(fi);
-            if f.size as f64 / rate.max(1.0) <= until_needed_s + DOWNSHIFT_MARGIN_S {
+            if on_time(transfer_s(f.size as f64, rate)) {
                 continue;
             }
-            let held = f.held_bytes();
-            let finish_s = f.size.saturating_sub(held) as f64 / rate.max(1.0);
-            if finish_s <= until_needed_s + DOWNSHIFT_MARGIN_S {
+            let finish_s = transfer_s(f.size.saturating_sub(f.held_bytes()) as f64, rate);
+            if on_time(finish_s) {
                 continue;
             }
             let sizes = &self.manifest.chunks[f.chunk].level_sizes;
             let takes_s = |q: usize| {
                 sizes
                     .get(q)
-                    .map_or(f64::INFINITY, |b| *b as f64 / rate.max(1.0))
+                    .map_or(f64::INFINITY, |b| transfer_s(*b as f64, rate))
             };
             // Linear QoE's own terms: a lower level saves the stall it
             // avoids (4.3 a second) and costs its bitrate and the switches
