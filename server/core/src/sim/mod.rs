@@ -713,9 +713,10 @@ mod tests {
         // has an idle replica that tail hedging puts on the slow part.
         // Abandonment that counted the running part alone saw such chunks
         // arrive late and dropped them to a lower level though they would
-        // have come in time (measured: 11 switches, no stall, linear QoE
-        // 160.9); counting the idle replica, one switch (the first chunk,
-        // asked blind) and 213.4.
+        // have come in time (measured with the startup probe gate: 10
+        // switches, no stall, linear QoE 167.4); counting the idle replica,
+        // no switch and 219.9 (without the gate: 11 and 160.9 against one
+        // switch, the first chunk asked blind, and 213.4).
         let slumps = |offset_s: f64| {
             let mut l = NodeLink::new(stepped("slumps", &[(4, 8.0), (3, 0.2)]));
             l.offset_s = offset_s;
