@@ -890,8 +890,11 @@ async fn a_multivariant_ladder_is_ingested_and_the_live_client_adapts_on_it() {
         "the lowest rung is the smallest"
     );
 
-    // Ample: the chunks chosen at startup (the buffer's first 30 s, asked
-    // for at once with an empty buffer) start low, the rest play the top.
+    // Ample: the top rung from the first media segment on. The startup
+    // probe gate holds the first request for the probes, and a probe too
+    // quick to time (16 KiB in well under 5 ms of wall time at 8×) is
+    // asked again bigger, so the first level is scored on measured rates;
+    // before both it went out blind at the bottom and paid a switch up.
     let (q, rx) = play(&ample, "ladder", ClientKind::Smart, 8.0).await;
     assert!(q.ended && q.failovers == 0, "{q:?}");
     let quality = q.quality.clone().expect("a ladder is scored");
@@ -901,6 +904,7 @@ async fn a_multivariant_ladder_is_ingested_and_the_live_client_adapts_on_it() {
         15,
         "fifteen 4 s media chunks: {quality:?}"
     );
+    assert_eq!(quality.levels.first(), Some(&2), "{quality:?}");
     assert_eq!(quality.levels.last(), Some(&2), "{quality:?}");
     let top_kbps = m.ladder[2].bandwidth_bps as f64 / 1e3;
     assert!(quality.played_bitrate_kbps > 0.5 * top_kbps, "{quality:?}");

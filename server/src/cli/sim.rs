@@ -17,8 +17,8 @@ use vstack_core::{
     engine::layout_manifest,
     input::{Ladder, VideoSource, load_chunks},
     sim::{
-        AbrPlan, Experiment, NodeLink, SIM_STARTUP_PROBE_WAIT, SessionRun, SimConfig, Strategy,
-        Summary, ladder_manifest, run_experiment,
+        AbrPlan, Experiment, NodeLink, SessionRun, SimConfig, Strategy, Summary, ladder_manifest,
+        run_experiment,
         sabre::{self, SabreConfig, SabreReport},
     },
 };
@@ -132,7 +132,7 @@ pub struct SimArgs {
     /// them (the engine's startup probe gate, as the browser player does).
     /// 0 turns it off (the first chunk at the bottom level, blind). Range
     /// 0–10, default 3 (past the 2 s probe timeout).
-    #[arg(long, default_value_t = SIM_STARTUP_PROBE_WAIT.as_secs_f64(), value_parser = parse_probe_wait_s)]
+    #[arg(long, default_value_t = vstack_core::engine::STARTUP_PROBE_WAIT.as_secs_f64(), value_parser = parse_probe_wait_s)]
     pub startup_probe_wait_s: f64,
     /// Print a row per session too.
     #[arg(long)]

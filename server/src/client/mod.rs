@@ -297,6 +297,9 @@ struct Driver {
     /// Every part's buffer, until its chunk is assembled.
     parts: HashMap<DownloadId, transfer::Part>,
     probes: Vec<AbortHandle>,
+    /// Per node, whether one of its probes has given a bandwidth sample;
+    /// until then its probes grow ([`probe_timed`]).
+    rated: Vec<bool>,
     /// This session's random id (16 hex digits), sent with every chunk
     /// `GET` for the nodes' popularity count.
     client_id: Arc<str>,
@@ -371,6 +374,7 @@ impl Driver {
             downloads: HashMap::new(),
             parts: HashMap::new(),
             probes: Vec::new(),
+            rated: vec![false; view.nodes.len()],
             client_id: {
                 use rand::Rng;
                 hex::encode(rand::rng().random::<[u8; 8]>()).into()
@@ -429,12 +433,13 @@ impl Driver {
     /// estimated bandwidth).
     fn probe(&mut self, node: NodeId, bytes: u64) {
         let speed = self.speed;
-        let url = format!("{}/ping?bytes={bytes}", self.urls[node.index()]);
+        let base = self.urls[node.index()].clone();
+        let grow = !self.rated.get(node.index()).copied().unwrap_or(true);
         let (http, tx) = (self.http.clone(), self.tx.clone());
         let timeout = self.config.probe_timeout.div_f64(speed);
         self.probes.retain(|h| !h.is_finished());
         let task = tokio::spawn(async move {
-            let result = tokio::time::timeout(timeout, probe(&http, &url))
+            let result = tokio::time::timeout(timeout, probe_timed(&http, &base, bytes, grow))
                 .await
                 .ok()
                 .flatten()
@@ -529,7 +534,14 @@ impl Driver {
             Outcome::Probe {
                 node,
                 result: Some((rtt, payload)),
-            } => Event::ProbeOk { node, rtt, payload },
+            } => {
+                if payload.is_some()
+                    && let Some(r) = self.rated.get_mut(node.index())
+                {
+                    *r = true;
+                }
+                Event::ProbeOk { node, rtt, payload }
+            }
             Outcome::Probe { node, result: None } => Event::ProbeFailed { node },
             Outcome::Download { id, result } => {
                 // A part cancelled meanwhile keeps the count last reported.
@@ -770,6 +782,51 @@ pub const MANIFEST_REFRESH_FOR: Duration = Duration::from_secs(60);
 /// milliseconds, so a 16 KiB body on a fast link (0.3 ms at 100 Mbit/s ×5)
 /// would read several times too slow and drag the node's estimate down.
 pub const MIN_TIMED_PROBE_BODY: Duration = Duration::from_millis(5);
+
+/// Until a node's probes have given a bandwidth sample, a probe whose
+/// body came too quickly to time ([`MIN_TIMED_PROBE_BODY`]) is asked again
+/// with this many times the payload, up to
+/// [`crate::cluster::storage::MAX_PING_BYTES`] (at most three repeats from
+/// the core's 16 KiB first probe), all within the one probe timeout.
+/// Without it a fast link gave the startup gate a latency and no rate: at
+/// `vstack compare`'s 10× time compression the default profile's nodes
+/// deliver 16 KiB in under a millisecond of wall time, and the first
+/// segment went out blind, at the bottom rung. The link is fast exactly
+/// when this happens, so the bigger payloads cost it little. Once a node
+/// is rated, its probes are the core's size, timed or not.
+pub const PROBE_GROWTH: u64 = 4;
+
+/// [`probe`] of `GET {base}/ping?bytes={bytes}`. With `grow`, asked again
+/// with [`PROBE_GROWTH`] × the payload while its body is too quick to
+/// time; a body of the largest payload that is still too quick gives the
+/// rate it proves, `bytes` over [`MIN_TIMED_PROBE_BODY`] (a lower bound:
+/// at 10× compression 1 MiB so read is 168 Mbit/s of media time). The
+/// latency sample is the first answer's (the others ride a warm
+/// connection); the payload sample the last one's. `None` when any
+/// request fails.
+async fn probe_timed(
+    http: &reqwest::Client,
+    base: &str,
+    bytes: u64,
+    grow: bool,
+) -> Option<(Duration, Option<(u64, Duration)>)> {
+    let max = crate::cluster::storage::MAX_PING_BYTES;
+    let (rtt, mut payload) = probe(http, &format!("{base}/ping?bytes={bytes}")).await?;
+    let mut asked = bytes;
+    while grow && payload.is_none() && asked > 0 {
+        match asked.checked_mul(PROBE_GROWTH).filter(|n| *n <= max) {
+            Some(next) => {
+                asked = next;
+                payload = probe(http, &format!("{base}/ping?bytes={asked}")).await?.1;
+            }
+            None => {
+                payload = Some((asked, MIN_TIMED_PROBE_BODY));
+                break;
+            }
+        }
+    }
+    Some((rtt, payload))
+}
 
 async fn probe(http: &reqwest::Client, url: &str) -> Option<(Duration, Option<(u64, Duration)>)> {
     let t = Instant::now();

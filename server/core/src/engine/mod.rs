@@ -35,7 +35,7 @@ pub use kind::{ClientKind, PerClient};
 pub use monitor::{MonitorConfig, NetworkMonitor, NodeHealth, NodeStats, score};
 pub use session::{
     Action, DownloadId, DownloadRecord, EngineConfig, Event, NodeLoad, Notice, PlaybackQoe,
-    QoeReport, SchedulerConfig, Session, TimeStats,
+    QoeReport, STARTUP_PROBE_WAIT, SchedulerConfig, Session, TimeStats,
 };
 pub use snapshot::{ChunkSnapshot, ClientSnapshot, NodeSnapshot, QualitySnapshot};
 

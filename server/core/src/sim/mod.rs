@@ -19,9 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-pub use net::{
-    NodeLink, OracleSelector, SIM_STARTUP_PROBE_WAIT, SimConfig, SimOutcome, run_session,
-};
+pub use net::{NodeLink, OracleSelector, SimConfig, SimOutcome, run_session};
 
 pub use crate::engine::Strategy;
 
@@ -637,7 +635,7 @@ mod tests {
         let gated = SimConfig::new(constant_links(20.0));
         assert_eq!(
             gated.engine.scheduler.startup_probe_wait,
-            SIM_STARTUP_PROBE_WAIT
+            crate::engine::STARTUP_PROBE_WAIT
         );
         let mut blind = SimConfig::new(constant_links(20.0));
         blind.engine.scheduler.startup_probe_wait = Duration::ZERO;

@@ -78,22 +78,11 @@ impl NodeLink {
     }
 }
 
-/// The simulator's startup probe gate
-/// ([`crate::engine::SchedulerConfig::startup_probe_wait`]): 3 s, past the
-/// 2 s probe timeout, so a gate ends on the last answer. The browser
-/// player holds its first request the same way (its wait is its 2 s probe
-/// timeout), so its first media segment's level is scored on measured
-/// replicas instead of taken blind at the bottom. In the simulator
-/// (`bbb.json`, 3 nodes, replication 2, 20 sessions) it lifted smart on the
-/// LTE traces from 288.1 to 294.1 (the first chunk at the top instead of
-/// the bottom, no switch); FCC, 3G and fcc-2col moved by −10 to +2.
-pub const SIM_STARTUP_PROBE_WAIT: Duration = Duration::from_secs(3);
-
 /// Simulation settings.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
-    /// Engine settings (the same as the live client's, except the startup
-    /// probe gate: [`SIM_STARTUP_PROBE_WAIT`] here, off by default live).
+    /// Engine settings (the same as the live client's). Default
+    /// [`EngineConfig::default`].
     pub engine: EngineConfig,
     /// One link per node.
     pub links: Vec<NodeLink>,
@@ -111,10 +100,8 @@ pub struct SimConfig {
 impl SimConfig {
     /// Defaults for the given links.
     pub fn new(links: Vec<NodeLink>) -> Self {
-        let mut engine = EngineConfig::default();
-        engine.scheduler.startup_probe_wait = SIM_STARTUP_PROBE_WAIT;
         Self {
-            engine,
+            engine: EngineConfig::default(),
             links,
             client_cap_mbps: None,
             probe_timeout: Duration::from_secs(2),

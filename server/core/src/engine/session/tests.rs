@@ -665,8 +665,12 @@ fn an_init_segment_of_no_duration_is_fetched_first_and_played_through() {
         Box::new(SmartSelector) as Box<dyn NodeSelector>,
         Box::new(RoundRobinSelector::default()),
     ] {
+        // Without the startup probe gate, so the first batch holds the first
+        // download (the gate's own tests cover its order).
+        let mut config = EngineConfig::default();
+        config.scheduler.startup_probe_wait = Duration::ZERO;
         let mut s = Session::new(
-            EngineConfig::default(),
+            config,
             striped_manifest("fmp4", &chunks, 3, 2),
             selector,
             Duration::ZERO,
