@@ -40,7 +40,7 @@ use tokio::{
 use vstack_core::abr::AbrKind;
 use vstack_core::engine::{
     Action, ClientKind, ClientSnapshot, DownloadId, EngineConfig, Event, NodeHealth, NodeId,
-    Notice, QoeReport, Session,
+    Notice, QoeReport, Session, monitor::NetworkMonitor,
 };
 
 use crate::{
@@ -297,9 +297,6 @@ struct Driver {
     /// Every part's buffer, until its chunk is assembled.
     parts: HashMap<DownloadId, transfer::Part>,
     probes: Vec<AbortHandle>,
-    /// Per node, whether one of its probes has given a bandwidth sample;
-    /// until then its probes grow ([`probe_timed`]).
-    rated: Vec<bool>,
     /// This session's random id (16 hex digits), sent with every chunk
     /// `GET` for the nodes' popularity count.
     client_id: Arc<str>,
@@ -374,7 +371,6 @@ impl Driver {
             downloads: HashMap::new(),
             parts: HashMap::new(),
             probes: Vec::new(),
-            rated: vec![false; view.nodes.len()],
             client_id: {
                 use rand::Rng;
                 hex::encode(rand::rng().random::<[u8; 8]>()).into()
@@ -383,10 +379,15 @@ impl Driver {
         Ok((driver, session))
     }
 
-    /// Carries out one of the core's actions.
-    fn execute(&mut self, action: Action) {
+    /// Carries out one of the core's actions; `monitor` is the core's view
+    /// of the nodes (a probe of a node it has no rate for grows).
+    fn execute(&mut self, action: Action, monitor: &NetworkMonitor) {
         match action {
-            Action::Probe { node, bytes } => self.probe(node, bytes),
+            Action::Probe { node, bytes } => {
+                let unrated = node.index() < monitor.node_count()
+                    && monitor.stats(node).bandwidth_mbps.is_none();
+                self.probe(node, bytes, unrated);
+            }
             Action::Download {
                 id,
                 chunk,
@@ -430,11 +431,11 @@ impl Driver {
     }
 
     /// Probes `node` with a `bytes` payload (the core sizes it to the node's
-    /// estimated bandwidth).
-    fn probe(&mut self, node: NodeId, bytes: u64) {
+    /// estimated bandwidth), grown while too quick to time when `grow`
+    /// ([`probe_timed`]).
+    fn probe(&mut self, node: NodeId, bytes: u64, grow: bool) {
         let speed = self.speed;
         let base = self.urls[node.index()].clone();
-        let grow = !self.rated.get(node.index()).copied().unwrap_or(true);
         let (http, tx) = (self.http.clone(), self.tx.clone());
         let timeout = self.config.probe_timeout.div_f64(speed);
         self.probes.retain(|h| !h.is_finished());
@@ -534,14 +535,7 @@ impl Driver {
             Outcome::Probe {
                 node,
                 result: Some((rtt, payload)),
-            } => {
-                if payload.is_some()
-                    && let Some(r) = self.rated.get_mut(node.index())
-                {
-                    *r = true;
-                }
-                Event::ProbeOk { node, rtt, payload }
-            }
+            } => Event::ProbeOk { node, rtt, payload },
             Outcome::Probe { node, result: None } => Event::ProbeFailed { node },
             Outcome::Download { id, result } => {
                 // A part cancelled meanwhile keeps the count last reported.
@@ -656,7 +650,7 @@ pub async fn play(
     let mut published: Option<Instant> = None;
     let result = loop {
         while let Some(action) = session.poll_action() {
-            driver.execute(action);
+            driver.execute(action, session.monitor());
         }
         let mut state_changed = false;
         while let Some(n) = session.poll_notice() {
@@ -783,7 +777,8 @@ pub const MANIFEST_REFRESH_FOR: Duration = Duration::from_secs(60);
 /// would read several times too slow and drag the node's estimate down.
 pub const MIN_TIMED_PROBE_BODY: Duration = Duration::from_millis(5);
 
-/// Until a node's probes have given a bandwidth sample, a probe whose
+/// While the core has no rate for a node (no timed probe, no transfer
+/// sample), a probe of it whose
 /// body came too quickly to time ([`MIN_TIMED_PROBE_BODY`]) is asked again
 /// with this many times the payload, up to
 /// [`crate::cluster::storage::MAX_PING_BYTES`] (at most three repeats from
@@ -792,8 +787,9 @@ pub const MIN_TIMED_PROBE_BODY: Duration = Duration::from_millis(5);
 /// `vstack compare`'s 10× time compression the default profile's nodes
 /// deliver 16 KiB in under a millisecond of wall time, and the first
 /// segment went out blind, at the bottom rung. The link is fast exactly
-/// when this happens, so the bigger payloads cost it little. Once a node
-/// is rated, its probes are the core's size, timed or not.
+/// when this happens, so the bigger payloads cost it little. Once the
+/// core has a rate for the node, its probes are the core's size, timed or
+/// not.
 pub const PROBE_GROWTH: u64 = 4;
 
 /// [`probe`] of `GET {base}/ping?bytes={bytes}`. With `grow`, asked again
@@ -810,14 +806,30 @@ async fn probe_timed(
     bytes: u64,
     grow: bool,
 ) -> Option<(Duration, Option<(u64, Duration)>)> {
+    grown(bytes, grow, |n| {
+        probe(http, format!("{base}/ping?bytes={n}"))
+    })
+    .await
+}
+
+/// [`probe_timed`]'s rule over `ask` (one probe of `n` bytes).
+async fn grown<F, Fut>(
+    bytes: u64,
+    grow: bool,
+    ask: F,
+) -> Option<(Duration, Option<(u64, Duration)>)>
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = Option<(Duration, Option<(u64, Duration)>)>>,
+{
     let max = crate::cluster::storage::MAX_PING_BYTES;
-    let (rtt, mut payload) = probe(http, &format!("{base}/ping?bytes={bytes}")).await?;
+    let (rtt, mut payload) = ask(bytes).await?;
     let mut asked = bytes;
     while grow && payload.is_none() && asked > 0 {
         match asked.checked_mul(PROBE_GROWTH).filter(|n| *n <= max) {
             Some(next) => {
                 asked = next;
-                payload = probe(http, &format!("{base}/ping?bytes={asked}")).await?.1;
+                payload = ask(asked).await?.1;
             }
             None => {
                 payload = Some((asked, MIN_TIMED_PROBE_BODY));
@@ -828,7 +840,7 @@ async fn probe_timed(
     Some((rtt, payload))
 }
 
-async fn probe(http: &reqwest::Client, url: &str) -> Option<(Duration, Option<(u64, Duration)>)> {
+async fn probe(http: &reqwest::Client, url: String) -> Option<(Duration, Option<(u64, Duration)>)> {
     let t = Instant::now();
     let resp = http.get(url).send().await.ok()?;
     if !resp.status().is_success() {
@@ -852,4 +864,60 @@ async fn probe(http: &reqwest::Client, url: &str) -> Option<(Duration, Option<(u
         rtt,
         (n > 0 && took >= MIN_TIMED_PROBE_BODY).then_some((n, took)),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// One probe's answer from a link of `mbps` (wall time): 10 ms to the
+    /// headers, the body timed only when it takes at least
+    /// [`MIN_TIMED_PROBE_BODY`], as [`probe`] reads it.
+    fn answer(n: u64, mbps: f64) -> Option<(Duration, Option<(u64, Duration)>)> {
+        let took = Duration::from_secs_f64(n as f64 * 8.0 / (mbps * 1e6));
+        Some((
+            Duration::from_millis(10),
+            (took >= MIN_TIMED_PROBE_BODY).then_some((n, took)),
+        ))
+    }
+
+    /// [`grown`] on a link of `mbps`: its answer and the sizes asked.
+    async fn run(bytes: u64, grow: bool, mbps: f64) -> (Option<(u64, Duration)>, Vec<u64>) {
+        let asked = Mutex::new(Vec::new());
+        let (rtt, payload) = grown(bytes, grow, |n| {
+            asked.locked().push(n);
+            async move { answer(n, mbps) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(rtt, Duration::from_millis(10), "the first answer's latency");
+        (payload, asked.into_inner().unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn an_untimed_probe_grows_only_for_a_node_without_a_rate() {
+        const K: u64 = 1 << 10;
+        // 16 KiB takes 1.3 ms at 100 Mbit/s: too quick; 64 KiB 5.2 ms.
+        let (payload, sizes) = run(16 * K, true, 100.0).await;
+        assert_eq!(sizes, [16 * K, 64 * K]);
+        assert_eq!(payload.map(|p| p.0), Some(64 * K));
+        // A node the core has a rate for: one probe, untimed or not.
+        let (payload, sizes) = run(16 * K, false, 100.0).await;
+        assert_eq!((payload, sizes), (None, vec![16 * K]));
+        // A slow link is timed at once: nothing grows.
+        let (payload, sizes) = run(16 * K, true, 3.0).await;
+        assert_eq!(sizes, [16 * K]);
+        assert!(payload.is_some());
+        // Too quick even at the node's 1 MiB limit (2 Gbit/s): the rate the
+        // largest payload proves, a lower bound; never past the limit.
+        let (payload, sizes) = run(16 * K, true, 2_000.0).await;
+        assert_eq!(sizes, [16 * K, 64 * K, 256 * K, 1024 * K]);
+        assert_eq!(payload, Some((1024 * K, MIN_TIMED_PROBE_BODY)));
+        // A payload already at the limit is not grown past it.
+        let (payload, sizes) = run(1024 * K, true, 2_000.0).await;
+        assert_eq!(sizes, [1024 * K]);
+        assert_eq!(payload, Some((1024 * K, MIN_TIMED_PROBE_BODY)));
+    }
 }
