@@ -131,11 +131,19 @@ pub fn figures(config: &SimConfig, manifest: &Manifest) -> BoundFigures {
             s
         })
         .collect();
-    let threshold = config.engine.buffer.start_threshold.as_secs_f64();
-    let s = starts
+    // The first prefix that holds the start threshold, summed in whole
+    // nanoseconds as the player's buffer counts it: in seconds, 4.341 s +
+    // 5.286 s fell a hair short of a 9.627 s threshold, the bound waited
+    // for a third chunk (37.4 s) and every client started before it (10.0 s).
+    let threshold = config.engine.buffer.start_threshold;
+    let s = manifest
+        .chunks
         .iter()
-        .zip(&manifest.chunks)
-        .position(|(st, c)| st + c.duration.as_secs_f64() >= threshold)
+        .scan(Duration::ZERO, |end, c| {
+            *end = end.saturating_add(c.duration);
+            Some(*end)
+        })
+        .position(|end| end >= threshold)
         .unwrap_or(n.saturating_sub(1));
     let startup_s = prefix_done_s.get(s).copied().unwrap_or(0.0);
     let wait_s = prefix_done_s
