@@ -778,9 +778,9 @@ pub const MANIFEST_REFRESH_FOR: Duration = Duration::from_secs(60);
 pub const MIN_TIMED_PROBE_BODY: Duration = Duration::from_millis(5);
 
 /// While the core has no rate for a node (no timed probe, no transfer
-/// sample), a probe of it whose
-/// body came too quickly to time ([`MIN_TIMED_PROBE_BODY`]) is asked again
-/// with this many times the payload, up to
+/// sample), a probe of it whose body came too quickly to time
+/// ([`MIN_TIMED_PROBE_BODY`]) is asked again with this many times the
+/// payload, up to
 /// [`crate::cluster::storage::MAX_PING_BYTES`] (at most three repeats from
 /// the core's 16 KiB first probe), all within the one probe timeout.
 /// Without it a fast link gave the startup gate a latency and no rate: at
@@ -795,8 +795,8 @@ pub const PROBE_GROWTH: u64 = 4;
 /// [`probe`] of `GET {base}/ping?bytes={bytes}`. With `grow` (a node the
 /// core has no rate for: its first probes), asked again with
 /// [`PROBE_GROWTH`] × the payload while its body is too quick to time, and
-/// at least twice in all; a body of the largest payload that is still too quick gives the
-/// rate it proves, `bytes` over [`MIN_TIMED_PROBE_BODY`] (a lower bound:
+/// at least twice in all; a body of the largest payload that is still too
+/// quick gives the rate it proves, `bytes` over [`MIN_TIMED_PROBE_BODY`] (a lower bound:
 /// at 10× compression 1 MiB so read is 168 Mbit/s of media time). The
 /// latency sample is the smallest of the answers' (the first one may pay
 /// for opening the connection; the others ride it warm), the payload
