@@ -60,6 +60,13 @@ pub struct AbrState {
     /// The rate the segment can arrive at from its whole replica set, kbit/s
     /// (the multi-source engine's estimate); `None` outside it.
     pub replica_rate_kbps: Option<f64>,
+    /// The rate every live node of the cluster pools, kbit/s (the
+    /// multi-source engine's estimate): once the buffer is deep, chunks on
+    /// other replica sets are fetched beside this one, so this is the rate
+    /// the client settles at. `None` outside the engine and while the
+    /// buffer is below the engine's low-water mark (a slow replica set
+    /// would stall it before the others helped).
+    pub pool_rate_kbps: Option<f64>,
     /// Bits already queued on that replica set (parts of other chunks still
     /// to come), which the segment waits behind; 0 outside the engine.
     pub replica_queued_bits: f64,
@@ -330,8 +337,12 @@ impl Default for AbrSettings {
 ///   as the scheduler splits a chunk across them) and the client's measured
 ///   throughput, against [`AbrState::until_needed_ms`];
 /// - less the switches it sits between: from the segment before
-///   ([`AbrState::previous_level`]) and to the level that rate sustains
-///   (as the throughput rule picks), where it will settle.
+///   ([`AbrState::previous_level`]) and to the level it will settle at,
+///   the one (as the throughput rule picks) that 0.9 × the smaller of
+///   the whole cluster's pooled rate ([`AbrState::pool_rate_kbps`], given
+///   once the buffer is at the low-water mark: chunks on other replica
+///   sets are fetched beside it) and the client's throughput sustains;
+///   the arrival rate's own level when that is higher or no pool is given.
 ///
 /// A one-segment dip pays its switch twice, so a short late arrival is
 /// played through at the level held (a second of stall costs 4.3, a dip
@@ -385,7 +396,7 @@ impl AbrRule for MultiSourceRule {
             return self.first_level();
         };
         let rate = pooled * ThroughputRule::SAFETY_FACTOR;
-        qoe_scored_level(ladder, state, segment, previous, rate)
+        qoe_scored_level(ladder, state, segment, previous, rate, rate)
     }
 
     fn choose(&mut self, ladder: &Ladder, state: &AbrState, segment: usize) -> Choice {
@@ -394,6 +405,15 @@ impl AbrRule for MultiSourceRule {
             .or(state.throughput_kbps)
             .unwrap_or(0.0);
         let sustained = state.throughput_kbps.map_or(pooled, |t| t.min(pooled));
+        // Where the player settles: the whole cluster's rate (within the
+        // client's own throughput) once the buffer is deep, never below the
+        // replica set's.
+        let settle = state.pool_rate_kbps.map_or(sustained, |pool| {
+            state
+                .throughput_kbps
+                .map_or(pool, |t| t.min(pool))
+                .max(sustained)
+        });
         let level = if self.no_ibr {
             let latency = state.latency_ms.unwrap_or(0.0);
             level_from_throughput(ladder, sustained * ThroughputRule::SAFETY_FACTOR, latency)
@@ -404,6 +424,7 @@ impl AbrRule for MultiSourceRule {
                 segment,
                 state.previous_level,
                 sustained * ThroughputRule::SAFETY_FACTOR,
+                settle * ThroughputRule::SAFETY_FACTOR,
             )
         };
         Choice {
@@ -417,7 +438,7 @@ impl AbrRule for MultiSourceRule {
 /// (Pensieve's metric, [`QualityQoe::of`]): its bitrate (Mbit/s), less
 /// [`LINEAR_QOE_REBUFFER_PENALTY`] per second it would arrive after it is
 /// needed, less the switches it sits between: from `previous` and to the
-/// level `rate_kbps` sustains (where the player settles).
+/// level `settle_kbps` sustains (where the player settles).
 ///
 /// Arrival: one latency, then the bits already queued on the replica set
 /// ([`AbrState::replica_queued_bits`]) and the segment's own at
@@ -431,13 +452,14 @@ fn qoe_scored_level(
     segment: usize,
     previous: Option<usize>,
     rate_kbps: f64,
+    settle_kbps: f64,
 ) -> usize {
     let latency = state.latency_ms.unwrap_or(0.0);
     let until_needed = state
         .until_needed_ms
         .unwrap_or(state.buffer_level_ms)
         .max(state.buffer_level_ms);
-    let next = level_from_throughput(ladder, rate_kbps, latency);
+    let next = level_from_throughput(ladder, settle_kbps, latency);
     let r = |q: usize| ladder.bitrates_kbps[q] / 1e3;
     let score = |q: usize| {
         let bits = ladder.segment_bits(segment, q);
@@ -556,6 +578,7 @@ pub(crate) mod tests {
             throughput_kbps: Some(throughput_kbps),
             latency_ms: Some(0.0),
             replica_rate_kbps: None,
+            pool_rate_kbps: None,
             replica_queued_bits: 0.0,
             until_needed_ms: None,
             previous_level: None,
@@ -620,6 +643,32 @@ pub(crate) mod tests {
             ..at(20_000.0)
         };
         assert_eq!(r.choose(&l, &slow, 5).level, 1);
+    }
+
+    #[test]
+    fn multi_source_settles_where_the_cluster_pool_and_the_throughput_allow() {
+        // Ladder 500 / 1,500 / 4,000 kbit/s, 2 s segments. The replica
+        // set pools 1,600 kbit/s (1,440 at the safety: only the bottom is
+        // sustained); 20 s of buffer, the previous segment at the bottom.
+        let l = ladder();
+        let mut r = MultiSourceRule::new(&AbrConfig::default());
+        let state = |pool_kbps: Option<f64>, throughput_kbps: f64| AbrState {
+            buffer_level_ms: 20_000.0,
+            throughput_kbps: Some(throughput_kbps),
+            replica_rate_kbps: Some(1_600.0),
+            pool_rate_kbps: pool_kbps,
+            until_needed_ms: Some(20_000.0),
+            previous_level: Some(0),
+            ..AbrState::default()
+        };
+        // No pool given (a shallow buffer): a climb to 1,500 would switch
+        // up and back down (2 × 1.0 against 1.0 of bitrate): it stays.
+        assert_eq!(r.choose(&l, &state(None, 2_400.0), 5).level, 0);
+        // The cluster pools 2,400 (2,160 sustains 1,500) and the client
+        // measured as much: it climbs to where it will settle.
+        assert_eq!(r.choose(&l, &state(Some(2_400.0), 2_400.0), 5).level, 1);
+        // A client measured at the pair's rate (a cap of its own) stays.
+        assert_eq!(r.choose(&l, &state(Some(2_400.0), 1_600.0), 5).level, 0);
     }
 
     #[test]

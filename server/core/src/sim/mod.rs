@@ -758,6 +758,25 @@ mod tests {
     }
 
     #[test]
+    fn the_multi_source_rule_settles_at_the_rate_the_whole_cluster_pools() {
+        // 3 × 0.7 Mbit/s, replication 2: one chunk's replica pair pools
+        // 1.4 Mbit/s (1.26 at the 0.9 safety), short of the 1.5 Mbit/s
+        // level; the three nodes together pool 2.1 (1.89), and with a deep
+        // buffer the client fetches chunks on different pairs side by side.
+        // Scored against the pair alone it stayed at 500 kbit/s all along.
+        let o = smart_multi_source(constant_links(0.7));
+        assert!(o.qoe.ended);
+        let q = o.qoe.quality.unwrap();
+        assert!(q.played_bitrate_kbps > 1_000.0, "{:?}", q.levels);
+        assert!(q.levels.iter().all(|&l| l < 2), "{:?}", q.levels);
+        assert!(
+            o.qoe.playback.rebuffer_time_ms < 1_000.0,
+            "{:?}",
+            o.qoe.playback
+        );
+    }
+
+    #[test]
     fn experiment_gives_identical_conditions_to_every_strategy() {
         let traces = vec![
             Arc::new(Trace::constant(30.0, 20.0)),

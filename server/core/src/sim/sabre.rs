@@ -430,6 +430,7 @@ pub fn run(
             throughput_kbps: h.throughput_kbps(),
             latency_ms: h.latency_ms(),
             replica_rate_kbps: None,
+            pool_rate_kbps: None,
             replica_queued_bits: 0.0,
             until_needed_ms: None,
             previous_level: None,

@@ -966,13 +966,19 @@ impl Session {
             .replicas
             .iter()
             .filter(|n| n.index() < self.manifest.node_count)
-            .filter(|n| self.monitor.health(**n) != NodeHealth::Down)
             .filter(|n| !self.held_back(chunk, **n))
-            .map(|n| {
-                let s = self.monitor.stats(*n);
-                s.bandwidth_mbps.unwrap_or(PRIOR_BANDWIDTH_MBPS) * s.reliability() * 1e3
-            })
+            .map(|n| self.expected_rate_kbps(*n))
             .sum();
+        // Once the buffer is deep, chunks on other replica sets are fetched
+        // beside this one: the whole cluster's rate is what the client
+        // settles at. Below the low-water mark a slow replica set would
+        // stall it first.
+        let pool_rate_kbps =
+            (self.buffer.level() >= self.config.buffer.low_water_mark).then(|| {
+                (0..self.manifest.node_count)
+                    .map(|i| self.expected_rate_kbps(NodeId(i as u16)))
+                    .sum::<f64>()
+            });
         let probed = self.replicas_measured(chunk);
         let latency_ms = self.replica_latency_ms(chunk);
         let replica_queued_bits: f64 = meta
@@ -999,6 +1005,7 @@ impl Session {
                 .latency_ms()
                 .or(latency_ms.is_finite().then_some(latency_ms)),
             replica_rate_kbps: Some(replica_rate_kbps),
+            pool_rate_kbps,
             replica_queued_bits,
             until_needed_ms: Some(until_needed_ms),
             previous_level: previous,
@@ -1015,6 +1022,17 @@ impl Session {
         abr.levels[chunk] = Some(level);
         let meta = &mut self.manifest.chunks[chunk];
         meta.size_bytes = meta.level_sizes[level];
+    }
+
+    /// The rate `node` is expected to deliver, kbit/s: its bandwidth
+    /// estimate ([`monitor::PRIOR_BANDWIDTH_MBPS`] before it has one) ×
+    /// its reliability; 0 while it is down.
+    fn expected_rate_kbps(&self, node: NodeId) -> f64 {
+        if self.monitor.health(node) == NodeHealth::Down {
+            return 0.0;
+        }
+        let s = self.monitor.stats(node);
+        s.bandwidth_mbps.unwrap_or(PRIOR_BANDWIDTH_MBPS) * s.reliability() * 1e3
     }
 
     /// Whether every live replica of `chunk` has a bandwidth estimate of
