@@ -22,10 +22,13 @@
 //! - [`Dynamic`]: dash.js's "dynamic": the throughput rule while the buffer
 //!   is below 10 s, BOLA above;
 //! - [`Fixed`]: one level always (the seed's fixed quality);
-//! - [`MultiSourceRule`]: vstack's own: the throughput rule on the rate the
-//!   chunk can arrive at from its whole replica set (the sum of the
-//!   replicas' estimates, as the scheduler splits a chunk across them)
-//!   instead of one link's history.
+//! - [`MultiSourceRule`]: vstack's own: each level scored in linear QoE's
+//!   terms, its arrival timed at the rate the chunk can come in at from
+//!   its whole replica set (the sum of the replicas' estimates, as the
+//!   scheduler splits a chunk across them) instead of one link's history,
+//!   its switches counted to the level the whole cluster's pooled rate
+//!   sustains once the buffer is deep (chunks on other replica sets are
+//!   fetched beside it).
 //!
 //! [`QualityQoe`] scores what was played as the field does: time-average
 //! played bitrate, switches, and Pensieve's linear QoE.
