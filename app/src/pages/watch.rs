@@ -107,6 +107,14 @@ impl Default for Watch {
 }
 
 /// One player's column.
+/// The label of the button that plays `kind`'s player alone.
+fn only_label(kind: ClientKind) -> &'static str {
+    match kind {
+        ClientKind::Smart => "Smart only",
+        ClientKind::Naive => "Naive only",
+    }
+}
+
 #[component]
 fn PlayerColumn(
     kind: ClientKind,
@@ -133,11 +141,7 @@ fn PlayerColumn(
             })}
             <Show when=move || out.snapshot.with(Option::is_some)
                 fallback=move || {
-                    let alone = match kind {
-                        ClientKind::Smart => "Smart only",
-                        ClientKind::Naive => "Naive only",
-                    };
-                    view! { <p class="muted">"Not playing: press Play both or "{alone}"."</p> }
+                    view! { <p class="muted">"Not playing: press Play both or "{only_label(kind)}"."</p> }
                 }>
                 <h3>"Playback and downloads"</h3>
                 <ClientStats kind=kind client=client/>
@@ -427,11 +431,11 @@ pub fn WatchPage() -> impl IntoView {
         <section class="card watch-head" data-testid="watch-head">
             <h2>"Watch it play"</h2>
             <p>"Two real players in this browser, each fed by one engine: the smart client (scored nodes, parallel ranges, failover) and the naive one (round robin). Both fetch the same video through this server from the same storage nodes, each on links of its own that follow the nodes' conditions, so a stall below is the "
-                <code>"<video>"</code>" element's own ("<code>"waiting"</code>" until "<code>"playing"</code>"). Startup: play pressed → first frame. "<em>"Smart only"</em>" and "<em>"Naive only"</em>" play one of them alone, so the other's requests and decoding do not share this browser with it."</p>
+                <code>"<video>"</code>" element's own ("<code>"waiting"</code>" until "<code>"playing"</code>"). Startup: play pressed → first frame. "<em>{only_label(ClientKind::Smart)}</em>" and "<em>{only_label(ClientKind::Naive)}</em>" play one of them alone, so the other's requests and decoding do not share this browser with it."</p>
             <div class="control-row">
                 <button class="btn" data-testid="watch-play" on:click=move |_| play(None)>"Play both"</button>
-                <button class="btn" data-testid="watch-play-smart" on:click=move |_| play(Some(ClientKind::Smart))>"Smart only"</button>
-                <button class="btn" data-testid="watch-play-naive" on:click=move |_| play(Some(ClientKind::Naive))>"Naive only"</button>
+                <button class="btn" data-testid="watch-play-smart" on:click=move |_| play(Some(ClientKind::Smart))>{only_label(ClientKind::Smart)}</button>
+                <button class="btn" data-testid="watch-play-naive" on:click=move |_| play(Some(ClientKind::Naive))>{only_label(ClientKind::Naive)}</button>
                 <button class="btn" data-testid="watch-stop" disabled=move || !playing.get() on:click=move |_| stop()>"Stop"</button>
                 <span class="muted" data-testid="watch-status">{move || status.get()}</span>
             </div>
