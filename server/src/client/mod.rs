@@ -440,16 +440,15 @@ impl Driver {
         let timeout = self.config.probe_timeout.div_f64(speed);
         self.probes.retain(|h| !h.is_finished());
         let task = tokio::spawn(async move {
-            let result = tokio::time::timeout(timeout, probe_timed(&http, &base, bytes, grow))
-                .await
-                .ok()
-                .flatten()
-                .map(|(rtt, payload)| {
-                    (
-                        rtt.mul_f64(speed),
-                        payload.map(|(b, d)| (b, d.mul_f64(speed))),
-                    )
-                });
+            let result =
+                probe_timed(&http, &base, bytes, grow, timeout)
+                    .await
+                    .map(|(rtt, payload)| {
+                        (
+                            rtt.mul_f64(speed),
+                            payload.map(|(b, d)| (b, d.mul_f64(speed))),
+                        )
+                    });
             let _ = tx.send(Outcome::Probe { node, result });
         });
         self.probes.push(task.abort_handle());
@@ -800,7 +799,9 @@ pub const PROBE_GROWTH: u64 = 4;
 /// at 10× compression 1 MiB so read is 168 Mbit/s of media time). The
 /// latency sample is the smallest of the answers' (the first one may pay
 /// for opening the connection; the others ride it warm), the payload
-/// sample the last timed one's. `None` when any request fails. A single
+/// sample the last timed one's. `None` when any request fails or the
+/// first does not answer within `timeout` ([`grown`] keeps what came in
+/// time when a later one is still out). A single
 /// first answer judged the node: in CI, under load, a default-profile
 /// node's first round trip read 222 ms (50 ms nominal at 4×), its latency
 /// estimate crossed the 200 ms degraded mark, and the hub raised a node
@@ -810,46 +811,61 @@ async fn probe_timed(
     base: &str,
     bytes: u64,
     grow: bool,
+    timeout: Duration,
 ) -> Option<(Duration, Option<(u64, Duration)>)> {
-    grown(bytes, grow, |n| {
+    grown(bytes, grow, timeout, |n| {
         probe(http, format!("{base}/ping?bytes={n}"))
     })
     .await
 }
 
-/// [`probe_timed`]'s rule over `ask` (one probe of `n` bytes).
+/// [`probe_timed`]'s rule over `ask` (one probe of `n` bytes), all of it
+/// within `timeout` (wall time): `None` when the first answer does not
+/// come by then. A later request still out when time is up is dropped and
+/// the answers in hand are kept: the latency, and a body too quick to time
+/// read as the rate it proves (its bytes over [`MIN_TIMED_PROBE_BODY`], a
+/// lower bound). At 20× time compression (`vstack bench`) the timeout is
+/// 100 ms of wall time, and under load about one grown probe in eight ran
+/// out of it: the node had answered, yet it was charged a failure and
+/// stayed unmeasured.
 async fn grown<F, Fut>(
     bytes: u64,
     grow: bool,
+    timeout: Duration,
     ask: F,
 ) -> Option<(Duration, Option<(u64, Duration)>)>
 where
     F: Fn(u64) -> Fut,
     Fut: std::future::Future<Output = Option<(Duration, Option<(u64, Duration)>)>>,
 {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let in_time = |n| tokio::time::timeout_at(deadline, ask(n));
     let max = crate::cluster::storage::MAX_PING_BYTES;
-    let (mut rtt, mut payload) = ask(bytes).await?;
+    let (mut rtt, mut payload) = in_time(bytes).await.ok()??;
     let mut asked = bytes;
     while grow && payload.is_none() && asked > 0 {
-        match asked.checked_mul(PROBE_GROWTH).filter(|n| *n <= max) {
-            Some(next) => {
-                asked = next;
-                let (again, timed) = ask(asked).await?;
-                rtt = rtt.min(again);
-                payload = timed;
-            }
-            None => {
-                payload = Some((asked, MIN_TIMED_PROBE_BODY));
-                break;
-            }
-        }
+        let Some(next) = asked.checked_mul(PROBE_GROWTH).filter(|n| *n <= max) else {
+            payload = Some((asked, MIN_TIMED_PROBE_BODY));
+            break;
+        };
+        let Ok(answer) = in_time(next).await else {
+            // Out of time: the largest body read proves its rate.
+            payload = Some((asked, MIN_TIMED_PROBE_BODY));
+            break;
+        };
+        let (again, timed) = answer?;
+        asked = next;
+        rtt = rtt.min(again);
+        payload = timed;
     }
     if grow && asked == bytes {
         // One answer only: ask once more for a second round trip on the
-        // connection the first one opened.
-        let (again, timed) = ask(bytes).await?;
-        rtt = rtt.min(again);
-        payload = timed.or(payload);
+        // connection the first one opened (when there is time left).
+        if let Ok(answer) = in_time(bytes).await {
+            let (again, timed) = answer?;
+            rtt = rtt.min(again);
+            payload = timed.or(payload);
+        }
     }
     Some((rtt, payload))
 }
@@ -901,7 +917,7 @@ mod tests {
     /// [`grown`] on a link of `mbps`: its answer and the sizes asked.
     async fn run(bytes: u64, grow: bool, mbps: f64) -> (Option<(u64, Duration)>, Vec<u64>) {
         let asked = Mutex::new(Vec::new());
-        let (rtt, payload) = grown(bytes, grow, |n| {
+        let (rtt, payload) = grown(bytes, grow, Duration::from_secs(3600), |n| {
             let mut sizes = asked.locked();
             sizes.push(n);
             let first = sizes.len() == 1;
@@ -940,5 +956,35 @@ mod tests {
         let (payload, sizes) = run(1024 * K, true, 2_000.0).await;
         assert_eq!(sizes, [1024 * K, 1024 * K]);
         assert_eq!(payload, Some((1024 * K, MIN_TIMED_PROBE_BODY)));
+    }
+
+    /// [`grown`] of a 16 KiB probe of a node on a 100 Mbit/s link whose
+    /// every answer takes `each` (tokio's clock paused), within `timeout`.
+    async fn late(
+        each: Duration,
+        timeout: Duration,
+    ) -> Option<(Duration, Option<(u64, Duration)>)> {
+        grown(16 << 10, true, timeout, |n| async move {
+            tokio::time::sleep(each).await;
+            answer(n, 100.0, false)
+        })
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_grown_probe_out_of_time_keeps_the_answers_in_hand() {
+        let (ms, k) = (Duration::from_millis(1), 1 << 10);
+        // The 16 KiB answer (too quick to time) is in at 30 ms; the 64 KiB
+        // one would be at 60 ms, past the 50 ms timeout: the latency and
+        // the rate the 16 KiB body proves are kept, not a failure.
+        assert_eq!(
+            late(30 * ms, 50 * ms).await,
+            Some((10 * ms, Some((16 * k, MIN_TIMED_PROBE_BODY))))
+        );
+        // Time for both: the 64 KiB body is timed.
+        let (_, payload) = late(30 * ms, 100 * ms).await.unwrap();
+        assert_eq!(payload.map(|p| p.0), Some(64 * k));
+        // No answer by the timeout: the probe failed.
+        assert_eq!(late(30 * ms, 20 * ms).await, None);
     }
 }
