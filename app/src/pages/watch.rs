@@ -106,7 +106,6 @@ impl Default for Watch {
     }
 }
 
-/// One player's column.
 /// The label of the button that plays `kind`'s player alone.
 fn only_label(kind: ClientKind) -> &'static str {
     match kind {
@@ -115,6 +114,7 @@ fn only_label(kind: ClientKind) -> &'static str {
     }
 }
 
+/// One player's column.
 #[component]
 fn PlayerColumn(
     kind: ClientKind,

@@ -844,12 +844,13 @@ where
     let (mut rtt, mut payload) = in_time(bytes).await.ok()??;
     let mut asked = bytes;
     while grow && payload.is_none() && asked > 0 {
-        let Some(next) = asked.checked_mul(PROBE_GROWTH).filter(|n| *n <= max) else {
-            payload = Some((asked, MIN_TIMED_PROBE_BODY));
-            break;
+        let answer = match asked.checked_mul(PROBE_GROWTH).filter(|n| *n <= max) {
+            Some(next) => in_time(next).await.ok().map(|a| (next, a)),
+            None => None,
         };
-        let Ok(answer) = in_time(next).await else {
-            // Out of time: the largest body read proves its rate.
+        // At the node's limit, or out of time: the largest body read
+        // proves its rate.
+        let Some((next, answer)) = answer else {
             payload = Some((asked, MIN_TIMED_PROBE_BODY));
             break;
         };
