@@ -171,9 +171,10 @@ pub fn ClientStats(
                         <span class="stat-label">"quality"</span>
                         <span class="stat-value" data-testid=format!("quality-{kind}")>
                             {format!("level {}/{} · {kbps:.0} kbit/s", level + 1, c.bitrates_kbps.len())}
-                            // Before the first chunk has played there is no played
-                            // bitrate to show (it would read 0 kbit/s).
-                            {c.quality.as_ref().filter(|_| c.chunks_played > 0).map(|q| format!(" · played {:.0} kbit/s, {} switches", q.played_bitrate_kbps, q.switches))}
+                            // Before the first media chunk has played there is no
+                            // played bitrate to show: it reads 0 kbit/s, also after
+                            // an initialization segment (no media time).
+                            {c.quality.as_ref().filter(|q| q.played_bitrate_kbps > 0.0).map(|q| format!(" · played {:.0} kbit/s, {} switches", q.played_bitrate_kbps, q.switches))}
                         </span>
                     </div>
                 }.into_any())}
