@@ -210,6 +210,11 @@ pub trait NodeSelector: Send {
     fn known_link(&self, _now: Duration, _node: NodeId) -> Option<monitor::LinkTruth> {
         None
     }
+    /// Whether [`NodeSelector::known_link`] ever answers (the session asks
+    /// it before every decision only then). Default `false`.
+    fn knows_links(&self) -> bool {
+        false
+    }
 }
 
 /// The smart client: the replica that would deliver the bytes first.

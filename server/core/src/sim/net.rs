@@ -212,6 +212,10 @@ impl NodeSelector for OracleSelector {
         self.smart.select(ctx)
     }
 
+    fn knows_links(&self) -> bool {
+        true
+    }
+
     fn known_link(&self, now: Duration, node: NodeId) -> Option<LinkTruth> {
         let link = self.links.get(node.index())?;
         let now_s = now.as_secs_f64();

@@ -797,23 +797,31 @@ impl Session {
         if self.is_finished() {
             return None;
         }
-        let probe = self
-            .next_probe
-            .iter()
-            .min()
-            .copied()
-            .filter(|t| *t != Duration::MAX);
-        let download = self
-            .fetches
-            .iter()
-            .flat_map(|f| f.running())
-            .map(|p| p.deadline)
-            .min();
-        let playback = self.buffer.next_deadline();
-        [probe, download, playback, self.gate_until, self.next_check]
+        // Plain loops: this runs after every event (a tenth of a simulated
+        // session's time went to the iterator chains it replaced).
+        // A probe slot at `Duration::MAX` is no timer; a running part's
+        // deadline at `Duration::MAX` (stalled, kept running) still is one.
+        let mut next: Option<Duration> = None;
+        let mut at = |t: Duration| next = Some(next.map_or(t, |n| n.min(t)));
+        for &t in &self.next_probe {
+            if t != Duration::MAX {
+                at(t);
+            }
+        }
+        for f in &self.fetches {
+            for p in &f.parts {
+                if p.state == PartState::Running {
+                    at(p.deadline);
+                }
+            }
+        }
+        for t in [self.buffer.next_deadline(), self.gate_until, self.next_check]
             .into_iter()
             .flatten()
-            .min()
+        {
+            at(t);
+        }
+        next
     }
 
     /// Playback ended and no download is in flight.
@@ -1132,10 +1140,12 @@ impl Session {
             f.parts
                 .retain(|p| p.state == PartState::Running || p.received > 0);
         }
-        for i in 0..self.manifest.node_count {
-            let node = NodeId(i as u16);
-            if let Some(truth) = self.selector.known_link(now, node) {
-                self.monitor.set_truth(node, truth);
+        if self.selector.knows_links() {
+            for i in 0..self.manifest.node_count {
+                let node = NodeId(i as u16);
+                if let Some(truth) = self.selector.known_link(now, node) {
+                    self.monitor.set_truth(node, truth);
+                }
             }
         }
         self.assemble_complete();
