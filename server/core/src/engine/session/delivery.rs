@@ -128,7 +128,7 @@ impl Session {
             tried.clear();
             self.rounds[chunk] += 1;
         }
-        self.notices.push_back(Notice::Failover {
+        self.notify(Notice::Failover {
             chunk: chunk as u32,
             node,
             reason: reason.to_string(),
@@ -180,7 +180,7 @@ impl Session {
             download_ms: ms,
             finished_at_ms: self.now.saturating_sub(self.started_at).as_secs_f64() * 1e3,
         });
-        self.notices.push_back(Notice::ChunkDownloaded {
+        self.notify(Notice::ChunkDownloaded {
             chunk: chunk as u32,
             node: main,
             bytes: f.size,

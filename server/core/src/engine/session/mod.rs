@@ -334,6 +334,11 @@ pub enum Event {
     },
 }
 
+/// Notices a session holds for its driver at most ([`Session::poll_notice`]):
+/// the live client drains them after every event; the simulator never does,
+/// and a long session's chunk and status notices would otherwise pile up.
+pub const MAX_PENDING_NOTICES: usize = 1024;
+
 /// Things dashboards want to hear about, drained with [`Session::poll_notice`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -534,6 +539,7 @@ pub struct Session {
     last_state: PlaybackState,
     actions: VecDeque<Action>,
     notices: VecDeque<Notice>,
+    notices_dropped: u64,
     records: Vec<DownloadRecord>,
     loads: Vec<NodeLoad>,
     download_ms: Vec<f64>,
@@ -670,6 +676,7 @@ impl Session {
             last_state: PlaybackState::Startup,
             actions: VecDeque::new(),
             notices: VecDeque::new(),
+            notices_dropped: 0,
             records: Vec::with_capacity(chunks),
             loads: (0..n)
                 .map(|i| NodeLoad {
@@ -781,9 +788,26 @@ impl Session {
         self.actions.pop_front()
     }
 
-    /// Next notice for dashboards, if any.
+    /// Next notice for dashboards, if any. At most [`MAX_PENDING_NOTICES`]
+    /// wait; a driver that never drains them (the simulator) loses the
+    /// oldest, counted by [`Session::notices_dropped`].
     pub fn poll_notice(&mut self) -> Option<Notice> {
         self.notices.pop_front()
+    }
+
+    /// Notices dropped because [`MAX_PENDING_NOTICES`] were waiting.
+    pub fn notices_dropped(&self) -> u64 {
+        self.notices_dropped
+    }
+
+    /// Queues a notice, dropping the oldest when [`MAX_PENDING_NOTICES`]
+    /// are waiting.
+    pub(super) fn notify(&mut self, notice: Notice) {
+        if self.notices.len() >= MAX_PENDING_NOTICES {
+            self.notices.pop_front();
+            self.notices_dropped += 1;
+        }
+        self.notices.push_back(notice);
     }
 
     /// The earliest instant at which [`Session::handle_timeout`] must be called;
@@ -859,8 +883,7 @@ impl Session {
             }
         }
         if changed > 0 {
-            self.notices
-                .push_back(Notice::ReplicasUpdated { chunks: changed });
+            self.notify(Notice::ReplicasUpdated { chunks: changed });
         }
         changed
     }
@@ -1186,7 +1209,7 @@ impl Session {
             let h = self.monitor.health(NodeId(i as u16));
             if h != self.health[i] {
                 self.health[i] = h;
-                self.notices.push_back(Notice::NodeStatus {
+                self.notify(Notice::NodeStatus {
                     node: NodeId(i as u16),
                     health: h,
                 });
@@ -1195,7 +1218,7 @@ impl Session {
         let state = self.buffer.state();
         if state != self.last_state {
             self.last_state = state;
-            self.notices.push_back(Notice::PlaybackState { state });
+            self.notify(Notice::PlaybackState { state });
         }
         self.next_timeout = self.compute_timeout();
     }

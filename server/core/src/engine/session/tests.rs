@@ -388,6 +388,33 @@ fn a_reread_manifest_moves_later_attempts_to_the_new_replicas() {
 }
 
 #[test]
+fn notices_nobody_drains_stay_bounded_and_the_dropped_are_counted() {
+    let mut s = Session::new(
+        ungated(),
+        manifest(6, 3, 2),
+        Box::new(RoundRobinSelector::default()),
+        Duration::ZERO,
+    );
+    let _ = drain(&mut s);
+    while s.poll_notice().is_some() {}
+    let mut lists: Vec<Vec<NodeId>> = s
+        .manifest()
+        .chunks
+        .iter()
+        .map(|c| c.replicas.clone())
+        .collect();
+    let (a, b) = (lists[0].clone(), vec![NodeId(2)]);
+    let extra = 76;
+    for i in 0..MAX_PENDING_NOTICES + extra {
+        lists[0] = if i % 2 == 0 { b.clone() } else { a.clone() };
+        assert_eq!(s.update_replicas(&lists), 1);
+    }
+    assert_eq!(s.notices_dropped(), extra as u64);
+    let held = std::iter::from_fn(|| s.poll_notice()).count();
+    assert_eq!(held, MAX_PENDING_NOTICES);
+}
+
+#[test]
 fn failover_moves_the_chunk_to_the_next_replica() {
     let mut s = Session::new(
         ungated(),
