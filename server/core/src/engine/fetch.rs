@@ -221,7 +221,8 @@ impl Fetch {
     /// each position the part reaching furthest, its whole prefix from there.
     /// `None` while the chunk is not complete.
     pub fn assembly(&self) -> Option<Vec<(DownloadId, u64, u64)>> {
-        let mut out = Vec::new();
+        // Each part supplies one piece at most.
+        let mut out = Vec::with_capacity(self.parts.len());
         let mut x = 0;
         while x < self.size {
             let best = self

@@ -572,19 +572,22 @@ pub fn run_session(
         steps += 1;
         net.ended(&mut events);
         let now = net.now;
-        // Most steps are a trace period's end, where the engine has nothing
-        // to hear: convert the clock only when it does.
-        let now_d = || Duration::from_secs_f64(now);
+        // Many steps are a first byte or a trace period's end, where the
+        // engine has nothing to hear: convert the clock only when it does,
+        // and once.
+        let mut now_d = None;
+        let clock =
+            |c: &mut Option<Duration>| *c.get_or_insert_with(|| Duration::from_secs_f64(now));
         if !events.is_empty() {
-            let now_d = now_d();
+            let at = clock(&mut now_d);
             for (f, ok) in events.drain(..) {
-                session.handle(now_d, flow_event(&f, ok, now));
+                session.handle(at, flow_event(&f, ok, now));
             }
         }
         if let Some(dl) = session.poll_timeout()
             && dl.as_secs_f64() <= now + EPS
         {
-            let at = dl.max(now_d());
+            let at = dl.max(clock(&mut now_d));
             if session.wants_progress(at) {
                 for ev in net.progress() {
                     session.handle(at, ev);

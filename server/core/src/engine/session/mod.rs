@@ -839,9 +839,13 @@ impl Session {
                 }
             }
         }
-        for t in [self.buffer.next_deadline(), self.gate_until, self.next_check]
-            .into_iter()
-            .flatten()
+        for t in [
+            self.buffer.next_deadline(),
+            self.gate_until,
+            self.next_check,
+        ]
+        .into_iter()
+        .flatten()
         {
             at(t);
         }
