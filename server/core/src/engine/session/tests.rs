@@ -361,8 +361,9 @@ fn naive_sends_no_probes_and_round_robins() {
     assert_eq!(nodes, vec![0, 1, 2, 0]);
 }
 
-#[test]
-fn a_reread_manifest_moves_later_attempts_to_the_new_replicas() {
+/// A round-robin session of 6 chunks on 3 nodes (replication 2), its first
+/// actions and notices drained, and each chunk's replica list.
+fn round_robin_with_replica_lists() -> (Session, Vec<Vec<NodeId>>) {
     let mut s = Session::new(
         ungated(),
         manifest(6, 3, 2),
@@ -371,12 +372,18 @@ fn a_reread_manifest_moves_later_attempts_to_the_new_replicas() {
     );
     let _ = drain(&mut s);
     while s.poll_notice().is_some() {}
-    let mut lists: Vec<Vec<NodeId>> = s
+    let lists = s
         .manifest()
         .chunks
         .iter()
         .map(|c| c.replicas.clone())
         .collect();
+    (s, lists)
+}
+
+#[test]
+fn a_reread_manifest_moves_later_attempts_to_the_new_replicas() {
+    let (mut s, mut lists) = round_robin_with_replica_lists();
     assert_eq!(s.update_replicas(&lists), 0, "nothing changed");
     lists[4] = vec![NodeId(2), NodeId(0), NodeId(1)];
     lists[5] = vec![NodeId(9)]; // unknown node: ignored
@@ -389,20 +396,7 @@ fn a_reread_manifest_moves_later_attempts_to_the_new_replicas() {
 
 #[test]
 fn notices_nobody_drains_stay_bounded_and_the_dropped_are_counted() {
-    let mut s = Session::new(
-        ungated(),
-        manifest(6, 3, 2),
-        Box::new(RoundRobinSelector::default()),
-        Duration::ZERO,
-    );
-    let _ = drain(&mut s);
-    while s.poll_notice().is_some() {}
-    let mut lists: Vec<Vec<NodeId>> = s
-        .manifest()
-        .chunks
-        .iter()
-        .map(|c| c.replicas.clone())
-        .collect();
+    let (mut s, mut lists) = round_robin_with_replica_lists();
     let (a, b) = (lists[0].clone(), vec![NodeId(2)]);
     let extra = 76;
     for i in 0..MAX_PENDING_NOTICES + extra {
