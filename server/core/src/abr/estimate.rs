@@ -7,6 +7,10 @@
 /// Throughput samples are weighted by download time (half-lives in ms of
 /// download); latency samples by count, with the half-life divided by the
 /// segment duration. Defaults: half-lives 3 s and 8 s (Sabre's `-hl 3 8`).
+///
+/// It also keeps how well it predicted: the relative error of the estimate
+/// against each of the last [`PREDICTION_ERROR_WINDOW`] samples
+/// ([`Ewma::prediction_error`], RobustMPC's measure; Sabre keeps none).
 #[derive(Clone, Debug)]
 pub struct Ewma {
     half_life_ms: Vec<f64>,
@@ -16,7 +20,17 @@ pub struct Ewma {
     latency: Vec<f64>,
     weight_latency: f64,
     estimate: Option<(f64, f64)>,
+    /// Relative errors of the last predictions, a ring of at most
+    /// [`PREDICTION_ERROR_WINDOW`]; `errors_seen` counts every one.
+    errors: [f64; PREDICTION_ERROR_WINDOW],
+    errors_seen: usize,
 }
+
+/// How many recent samples [`Ewma::prediction_error`] looks back over:
+/// RobustMPC's window (Yin et al., "A Control-Theoretic Approach for
+/// Dynamic Adaptive Video Streaming over HTTP", SIGCOMM 2015: the past 5
+/// chunks).
+pub const PREDICTION_ERROR_WINDOW: usize = 5;
 
 impl Ewma {
     /// Sabre's default half-lives, seconds.
@@ -34,12 +48,23 @@ impl Ewma {
             weight_throughput: 0.0,
             weight_latency: 0.0,
             estimate: None,
+            errors: [0.0; PREDICTION_ERROR_WINDOW],
+            errors_seen: 0,
         }
     }
 
     /// Adds a download that took `time_ms` (after its first bit) at
     /// `throughput_kbps`, with `latency_ms` to its first bit.
     pub fn push(&mut self, time_ms: f64, throughput_kbps: f64, latency_ms: f64) {
+        if let Some((predicted, _)) = self.estimate {
+            let error = if throughput_kbps > 0.0 {
+                (predicted - throughput_kbps).abs() / throughput_kbps
+            } else {
+                f64::INFINITY
+            };
+            self.errors[self.errors_seen % PREDICTION_ERROR_WINDOW] = error;
+            self.errors_seen += 1;
+        }
         for i in 0..self.half_life_ms.len() {
             let alpha = 0.5f64.powf(time_ms / self.half_life_ms[i]);
             self.throughput[i] = alpha * self.throughput[i] + (1.0 - alpha) * throughput_kbps;
@@ -70,6 +95,15 @@ impl Ewma {
     pub fn latency_ms(&self) -> Option<f64> {
         self.estimate.map(|e| e.1)
     }
+
+    /// The largest relative error of the throughput estimate over the last
+    /// [`PREDICTION_ERROR_WINDOW`] samples: |estimate before the sample −
+    /// the sample| / the sample (infinite for a sample of 0). `None`
+    /// until a sample found an estimate to judge (the second one).
+    pub fn prediction_error(&self) -> Option<f64> {
+        let n = self.errors_seen.min(PREDICTION_ERROR_WINDOW);
+        (n > 0).then(|| self.errors[..n].iter().copied().fold(0.0, f64::max))
+    }
 }
 
 #[cfg(test)]
@@ -92,5 +126,30 @@ mod tests {
         let want = raw / (1.0 - 0.5f64.powf(8.0 / 3.0));
         assert!((e.throughput_kbps().unwrap() - want).abs() < 1e-6);
         assert!(want > 2000.0 && want < 2500.0);
+    }
+
+    #[test]
+    fn the_prediction_error_is_the_worst_of_the_last_five() {
+        let mut e = Ewma::new(&Ewma::DEFAULT_HALF_LIFE_S, 3000.0);
+        e.push(1000.0, 4000.0, 50.0);
+        // One sample: nothing was predicted yet.
+        assert_eq!(e.prediction_error(), None);
+        e.push(1000.0, 4000.0, 50.0);
+        assert_eq!(e.prediction_error(), Some(0.0));
+        // 4,000 predicted, 1,000 came: an error of 3.
+        e.push(1000.0, 1000.0, 50.0);
+        assert!((e.prediction_error().unwrap() - 3.0).abs() < 1e-9);
+        // It stays the worst while it is among the last five...
+        for _ in 0..4 {
+            e.push(1000.0, 1000.0, 50.0);
+            assert!((e.prediction_error().unwrap() - 3.0).abs() < 1e-9);
+        }
+        // ...and leaves with the sixth sample after it.
+        e.push(1000.0, 1000.0, 50.0);
+        let after = e.prediction_error().unwrap();
+        assert!(after < 3.0 && after > 0.0, "{after}");
+        // A sample of nothing is unpredictable.
+        e.push(1000.0, 0.0, 50.0);
+        assert_eq!(e.prediction_error(), Some(f64::INFINITY));
     }
 }

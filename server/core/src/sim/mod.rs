@@ -681,10 +681,13 @@ mod tests {
         // Every link gives 20 Mbit/s for 40 s, then 0.25 Mbit/s: the chunks
         // in flight at the top level when it collapses would take minutes.
         // Abandonment refetches the next one to play at a level that can
-        // arrive, so the session plays on with a shorter stall: 25.6 s, and
+        // arrive, so the session plays on with a shorter stall: 25.2 s, and
         // 41.4 s with abandonment disabled (measured; the startup choice
         // reaches the top from the second chunk, so more top-level bytes
-        // are in flight at the collapse than when the rule climbed).
+        // are in flight at the collapse than when the rule climbed). On
+        // the steady 0.75 Mbit/s after it the two-segment look-ahead makes
+        // short climbs to 1,500 kbit/s on a deep buffer (linear QoE −28.8;
+        // −30.8 without them, the same stall); never back to the top.
         let trace = stepped("collapse", &[(40, 20.0), (3_600, 0.25)]);
         let o = smart_multi_source((0..3).map(|_| NodeLink::new(trace.clone())).collect());
         assert!(o.qoe.ended);
@@ -694,7 +697,8 @@ mod tests {
             "it climbed first: {:?}",
             q.levels
         );
-        assert!(q.levels[20..].iter().all(|&l| l == 0), "{:?}", q.levels);
+        assert!(!q.levels[20..].contains(&2), "{:?}", q.levels);
+        assert!(q.levels[20..30].iter().all(|&l| l == 0), "{:?}", q.levels);
         assert!(
             o.qoe.playback.rebuffer_time_ms < 30_000.0,
             "{:?} {:?}",
@@ -764,13 +768,19 @@ mod tests {
         // level; the three nodes together pool 2.1 (1.89), and with a deep
         // buffer the client fetches chunks on different pairs side by side.
         // Scored against the pair alone it stayed at 500 kbit/s all along.
+        // With its steady (well predicted) rate the two-segment look-ahead
+        // adds climbs to the top level on a deep buffer, which linear QoE
+        // scores even (measured: 1,925 kbit/s played, 2.9 s of stall, 9
+        // switches, 66.68; settled at 1,500 without it: 1,383, none, 1,
+        // 66.64).
         let o = smart_multi_source(constant_links(0.7));
         assert!(o.qoe.ended);
         let q = o.qoe.quality.unwrap();
-        assert!(q.played_bitrate_kbps > 1_000.0, "{:?}", q.levels);
-        assert!(q.levels.iter().all(|&l| l < 2), "{:?}", q.levels);
+        assert!(q.played_bitrate_kbps > 1_500.0, "{:?}", q.levels);
+        assert!(q.played_bitrate_kbps < 2_100.0, "{:?}", q.levels);
+        assert!(q.linear_qoe > 60.0, "{q:?}");
         assert!(
-            o.qoe.playback.rebuffer_time_ms < 1_000.0,
+            o.qoe.playback.rebuffer_time_ms < 5_000.0,
             "{:?}",
             o.qoe.playback
         );

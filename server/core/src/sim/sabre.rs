@@ -434,6 +434,7 @@ pub fn run(
             replica_queued_bits: 0.0,
             until_needed_ms: None,
             previous_level: None,
+            prediction_error: h.prediction_error(),
         };
         let full_delay = player.level_ms() + seg - buffer_ms;
         if full_delay > 0.0 {

@@ -1045,6 +1045,7 @@ impl Session {
             replica_queued_bits,
             until_needed_ms: Some(until_needed_ms),
             previous_level: previous,
+            prediction_error: abr.estimate.prediction_error(),
         };
         let level = match abr.kind {
             crate::abr::AbrKind::Fixed => abr.fixed_level,
