@@ -373,8 +373,8 @@ impl Default for AbrSettings {
 /// it is mostly off (always on, it cost 3G 26 % of its mean over 300
 /// sessions). Before a download has been predicted (the second one), the
 /// prediction counts as good: the startup probes measured the replicas.
-/// With
-/// `no_ibr` it is the plain throughput pick on that rate. Until it
+///
+/// With `no_ibr` it is the plain throughput pick on that rate. Until it
 /// scored switches (measured on FCC traces, 3 nodes, replication 2,
 /// `bbb.json`) it picked the highest sustainable level that arrived within
 /// a shrinking share of the time left, and dipped to the bottom for one
@@ -535,7 +535,9 @@ pub const LOOKAHEAD_MAX_PREDICTION_ERROR: f64 = 0.5;
 /// follows at `settle_kbps` and is needed one segment duration later, plus
 /// any stall the first caused. Computed in kbit/s (bitrates and switches
 /// are whole numbers on real ladders, so equal scores are exactly equal);
-/// an equal score goes to the higher level. `segment + 1` must exist.
+/// an equal score goes to the higher level. [`MultiSourceRule`] asks it
+/// only when a segment follows `segment` (a missing one would be sized at
+/// its level's nominal bitrate, [`Ladder::segment_bits`]).
 pub fn lookahead_level(
     ladder: &Ladder,
     state: &AbrState,
@@ -804,7 +806,8 @@ pub(crate) mod tests {
         // 5 s ahead the top segment would stall 0.56 s; two at 1,500
         // arrive by 4.2 s, within the 7 s the second is needed by.
         assert_eq!(r.choose(&l, &state(5_000.0, Some(0.1)), 5).level, 1);
-        // 1 s ahead even 1,500 would stall (2.1 s): the bottom.
+        // 1 s ahead even 1,500 would arrive 1.1 s late (at 2.1 s): the
+        // bottom (0.7 s).
         assert_eq!(r.choose(&l, &state(1_000.0, Some(0.1)), 5).level, 0);
         // Predictions that missed by more than half: the one-segment
         // score, which never climbs above where the player settles.
