@@ -492,22 +492,44 @@ fn qoe_scored_level(
     rate_kbps: f64,
     settle_kbps: f64,
 ) -> usize {
-    let latency = state.latency_ms.unwrap_or(0.0);
-    let until_needed = state
-        .until_needed_ms
-        .unwrap_or(state.buffer_level_ms)
-        .max(state.buffer_level_ms);
+    let (latency, until_needed) = latency_and_deadline_ms(state);
     let next = level_from_throughput(ladder, settle_kbps, latency);
     let r = |q: usize| ladder.bitrates_kbps[q] / 1e3;
     let score = |q: usize| {
-        let bits = ladder.segment_bits(segment, q);
-        let arrives_ms = latency + (state.replica_queued_bits + bits) / rate_kbps.max(1e-9);
+        let arrives_ms = arrival_ms(ladder, state, segment, q, latency, rate_kbps);
         let wait_s = (arrives_ms - until_needed).max(0.0) / 1e3;
         segment_linear_qoe(r(q), wait_s, previous.map(r), r(next))
     };
     (0..ladder.levels())
         .max_by(|a, b| score(*a).total_cmp(&score(*b)))
         .unwrap_or(0)
+}
+
+/// The latency (ms, 0 while unknown) and the time until the segment is
+/// needed (ms: [`AbrState::until_needed_ms`], at least the buffer level)
+/// that the multi-source rule's scores time an arrival against.
+fn latency_and_deadline_ms(state: &AbrState) -> (f64, f64) {
+    let latency = state.latency_ms.unwrap_or(0.0);
+    let until_needed = state
+        .until_needed_ms
+        .unwrap_or(state.buffer_level_ms)
+        .max(state.buffer_level_ms);
+    (latency, until_needed)
+}
+
+/// When `segment` at `level` arrives, ms from now: `latency_ms`, then the
+/// bits already queued on its replica set
+/// ([`AbrState::replica_queued_bits`]) and its own at `rate_kbps`.
+fn arrival_ms(
+    ladder: &Ladder,
+    state: &AbrState,
+    segment: usize,
+    level: usize,
+    latency_ms: f64,
+    rate_kbps: f64,
+) -> f64 {
+    latency_ms
+        + (state.replica_queued_bits + ladder.segment_bits(segment, level)) / rate_kbps.max(1e-9)
 }
 
 /// The largest prediction error ([`AbrState::prediction_error`]) at which
@@ -545,11 +567,7 @@ pub fn lookahead_level(
     rate_kbps: f64,
     settle_kbps: f64,
 ) -> usize {
-    let latency = state.latency_ms.unwrap_or(0.0);
-    let until_needed = state
-        .until_needed_ms
-        .unwrap_or(state.buffer_level_ms)
-        .max(state.buffer_level_ms);
+    let (latency, until_needed) = latency_and_deadline_ms(state);
     let next = ladder.bitrates_kbps[level_from_throughput(ladder, settle_kbps, latency)];
     let r = |q: usize| ladder.bitrates_kbps[q];
     // 4.3 a second of stall against Mbit/s is 4.3 a millisecond against
@@ -557,8 +575,7 @@ pub fn lookahead_level(
     let penalty_per_ms = LINEAR_QOE_REBUFFER_PENALTY;
     let mut best = (f64::NEG_INFINITY, 0);
     for q in 0..ladder.levels() {
-        let arrives_ms = latency
-            + (state.replica_queued_bits + ladder.segment_bits(segment, q)) / rate_kbps.max(1e-9);
+        let arrives_ms = arrival_ms(ladder, state, segment, q, latency, rate_kbps);
         let wait_ms = (arrives_ms - until_needed).max(0.0);
         let head = r(q) - state.previous_level.map_or(0.0, |p| (r(q) - r(p)).abs());
         let after_needed_ms = until_needed + ladder.segment_ms + wait_ms;
