@@ -360,7 +360,7 @@ impl Default for AbrSettings {
 /// [`AbrState::prediction_error`], at most
 /// [`LOOKAHEAD_MAX_PREDICTION_ERROR`]: RobustMPC's error measure, used as
 /// a gate), it looks one segment further, as MPC does (Yin et al., SIGCOMM
-/// 2015) with a horizon of two ([`lookahead_level`]): the segment and the
+/// 2015) with a horizon of two (`lookahead_level`): the segment and the
 /// one after it (any level, arriving at the settle rate), then the switch
 /// to the settle level. In those terms a climb above the settle level for
 /// two segments costs exactly what it gains, and an equal score goes to
@@ -533,7 +533,7 @@ fn arrival_ms(
 }
 
 /// The largest prediction error ([`AbrState::prediction_error`]) at which
-/// the multi-source rule looks two segments ahead ([`lookahead_level`]).
+/// the multi-source rule looks two segments ahead (`lookahead_level`).
 /// Measured (`sim`, 3 nodes, replication 2, `bbb.json`, 100 sessions for
 /// each of seeds 3, 7 and 11; smart's mean linear QoE, and its median
 /// share of the optimum on `fcc-2col`), against the one-segment score
@@ -560,7 +560,7 @@ pub const LOOKAHEAD_MAX_PREDICTION_ERROR: f64 = 0.5;
 /// an equal score goes to the higher level. [`MultiSourceRule`] asks it
 /// only when a segment follows `segment` (a missing one would be sized at
 /// its level's nominal bitrate, [`Ladder::segment_bits`]).
-pub fn lookahead_level(
+fn lookahead_level(
     ladder: &Ladder,
     state: &AbrState,
     segment: usize,
